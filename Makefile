@@ -24,6 +24,19 @@ ALL_TARGETS := # what plain `make` builds
 # Modules read the shared variables above, so they come after them.
 include $(sort $(wildcard */module.mk */*/module.mk))
 
+# A fuzz target N is fuzz/N.c built with clang's libFuzzer together with the
+# sources a module lists in FUZZ_SRCS_N (and libraries in FUZZ_LIBS_N). Its
+# seed corpus lives in fuzz/corpus/N. A module that adds `fuzz-N` to SUITES
+# gets a suite that replays the corpus and then fuzzes briefly.
+.SECONDEXPANSION:
+$(BUILD)/fuzz/%: fuzz/%.c $$(FUZZ_SRCS_$$*) $$(wildcard raft/*.h) $$(FUZZ_HDRS_$$*)
+	@mkdir -p $(dir $@)
+	$(CLANG) $(FUZZ_CFLAGS) $(filter %.c,$^) $(FUZZ_LIBS_$*) -o $@
+
+FUZZ_BRIEF_SECONDS ?= 10
+suite-fuzz-%: $(BUILD)/fuzz/%
+	@bash scripts/run-fuzzers.sh --brief $(FUZZ_BRIEF_SECONDS) $*
+
 .PHONY: all deps test fuzz bench clean format
 .DEFAULT_GOAL := all
 
