@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* InstallSnapshot in chunks (dissertation, chapter 5). One chunk is in
+ * flight per follower; a lost chunk is resent, and a follower that lost its
+ * partial file answers with offset 0, so the transfer restarts instead of
+ * getting stuck. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "raft/core.h"
+
+void snapshot_send(struct raft *r, struct progress *p)
+{
+	if (r->log.snap_index == 0)
+		return; /* nothing compacted, so nothing to send */
+	if (p->snap_index != r->log.snap_index) {
+		p->snap_index = r->log.snap_index;
+		p->snap_offset = 0;
+	}
+	if (p->snap_offset > r->snap_size)
+		p->snap_offset = 0;
+	uint64_t left = r->snap_size - p->snap_offset;
+	uint32_t len = left < r->opt.snapshot_chunk_bytes
+			       ? (uint32_t)left
+			       : r->opt.snapshot_chunk_bytes;
+	struct raft_message *m = out_message(r, RAFT_MSG_SNAPSHOT, p->id, false);
+	if (m == NULL)
+		return;
+	m->snap_index = r->log.snap_index;
+	m->snap_term = r->log.snap_term;
+	m->snap_size = r->snap_size;
+	m->offset = p->snap_offset;
+	m->len = len;
+	m->data = NULL; /* filled by the driver from its snapshot file */
+	m->done = p->snap_offset + len == r->snap_size;
+	m->config = &r->snap_config;
+	m->commit = r->commit;
+	m->round = r->round;
+	p->snap_sent_at = r->now;
+	p->last_send = r->now;
+}
+
+static void reply(struct raft *r, const struct raft_message *m, bool done,
+		  raft_index index, uint64_t offset)
+{
+	struct raft_message *resp = out_message(
+		r, RAFT_MSG_SNAPSHOT_RESP, m->from, !RAFT_BUG(SEND_BEFORE_PERSIST));
+	if (resp == NULL)
+		return;
+	resp->snap_index = m->snap_index;
+	resp->done = done;
+	resp->index = index;
+	resp->offset = offset;
+	resp->round = m->round;
+}
+
+void snapshot_recv(struct raft *r, const struct raft_message *m)
+{
+	if (r->role == RAFT_LEADER)
+		return;
+	if (r->role != RAFT_FOLLOWER || r->leader != m->from)
+		role_become_follower(r, m->term, m->from);
+	r->leader_contact = r->now;
+	raft_reset_election_timer(r);
+
+	if (m->config == NULL || m->snap_index == 0 || m->snap_term == 0 ||
+	    m->snap_term > r->term || m->offset > m->snap_size ||
+	    m->len > m->snap_size - m->offset || (m->len > 0 && m->data == NULL) ||
+	    (m->done && m->offset + m->len != m->snap_size))
+		return;
+	/* We already hold everything it covers. */
+	if (m->snap_index <= r->commit) {
+		if (!r->incoming.complete)
+			r->incoming.active = false;
+		reply(r, m, true, r->commit, 0);
+		return;
+	}
+	struct pending_snapshot *in = &r->incoming;
+	if (in->complete) {
+		reply(r, m, false, 0, in->received);
+		return;
+	}
+	if (!in->active || in->index != m->snap_index || in->term != m->snap_term) {
+		if (m->offset != 0) {
+			reply(r, m, false, 0, 0);
+			return;
+		}
+		in->active = true;
+		in->index = m->snap_index;
+		in->term = m->snap_term;
+		in->received = 0;
+		in->config = *m->config;
+	}
+	if (m->offset != in->received) {
+		reply(r, m, false, 0, in->received);
+		return;
+	}
+	if (m->len > r->chunk_cap) {
+		uint8_t *p = realloc(r->chunk_buf, m->len);
+		if (p == NULL)
+			return; /* the leader resends */
+		r->chunk_buf = p;
+		r->chunk_cap = m->len;
+	}
+	if (m->len > 0)
+		memcpy(r->chunk_buf, m->data, m->len);
+	r->chunk_out = (struct raft_snapshot_chunk){
+		.index = in->index,
+		.term = in->term,
+		.offset = m->offset,
+		.data = r->chunk_buf,
+		.len = m->len,
+		.last = m->done,
+		.config = &in->config,
+	};
+	in->received += m->len;
+	if (m->done)
+		in->complete = true; /* answered once installed */
+	else
+		reply(r, m, false, 0, in->received);
+}
+
+int raft_snapshot_installed(struct raft *r, raft_time now, raft_index index,
+			    raft_term term, struct raft_update *u)
+{
+	out_reset(r);
+	if (now > r->now)
+		r->now = now;
+	struct pending_snapshot *in = &r->incoming;
+	if (!r->started || r->stopped != NULL || !in->complete ||
+	    in->index != index || in->term != term) {
+		out_finish(r, u);
+		return r->stopped != NULL ? RAFT_ESHUTDOWN : RAFT_EINVAL;
+	}
+	/* The driver replaced its whole log with the snapshot; so do we. */
+	log_restart(&r->log, index, term);
+	r->snap_config = in->config;
+	r->snap_size = in->received;
+	r->commit = r->applied = r->stable = index;
+	r->config = in->config;
+	r->config_index = index;
+	r->config_committed = in->config;
+	r->config_committed_index = index;
+	in->active = false;
+	in->complete = false;
+	if (r->leader != 0 && r->role == RAFT_FOLLOWER) {
+		struct raft_message *resp =
+			out_message(r, RAFT_MSG_SNAPSHOT_RESP, r->leader, false);
+		if (resp != NULL) {
+			resp->snap_index = index;
+			resp->done = 1;
+			resp->index = index;
+			resp->offset = r->snap_size;
+		}
+	}
+	out_finish(r, u);
+	return RAFT_OK;
+}
+
+void snapshot_recv_resp(struct raft *r, const struct raft_message *m)
+{
+	if (r->role != RAFT_LEADER)
+		return;
+	struct progress *p = progress_find(r, m->from);
+	if (p == NULL)
+		return;
+	p->last_ack = r->now;
+	lease_ack(r, p, m->round);
+	if (r->role != RAFT_LEADER || p->state != PROGRESS_SNAPSHOT)
+		return;
+	if (m->done) {
+		if (m->index > log_last_index(&r->log))
+			return;
+		if (m->index > p->match)
+			p->match = m->index;
+		p->state = PROGRESS_PROBE;
+		p->n_inflight = 0;
+		p->next = p->match + 1;
+		p->last_progress = r->now;
+		replication_maybe_commit(r);
+		if (r->role == RAFT_LEADER)
+			replication_send(r, p, false);
+		return;
+	}
+	if (m->snap_index != p->snap_index)
+		return; /* about an older snapshot */
+	p->snap_offset = m->offset;
+	if (m->offset >= r->snap_size) {
+		p->snap_sent_at = r->now; /* all sent: the follower is installing */
+		return;
+	}
+	snapshot_send(r, p);
+}
