@@ -22,7 +22,7 @@ FUZZERS :=     # names N with a binary $(BUILD)/fuzz/N and a corpus fuzz/corpus/
 ALL_TARGETS := # what plain `make` builds
 
 # Modules read the shared variables above, so they come after them.
-include $(sort $(wildcard */module.mk */*/module.mk))
+include $(sort $(wildcard */module.mk */*/module.mk tests/*/*.mk))
 
 # A fuzz target N is fuzz/N.c built with clang's libFuzzer together with the
 # sources a module lists in FUZZ_SRCS_N (and libraries in FUZZ_LIBS_N). Its
