@@ -42,7 +42,9 @@ void election_recv_request(struct raft *r, const struct raft_message *m)
 	if (!m->transfer && in_lease(r, prevote))
 		return;
 	if (m->term < r->term) {
-		struct raft_message *resp = out_message(r, resp_type, m->from, false);
+		/* Our term may still be on its way to disk. */
+		struct raft_message *resp =
+			out_message(r, resp_type, m->from, !prevote);
 		if (resp != NULL)
 			resp->reject = 1;
 		return;

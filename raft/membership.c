@@ -24,7 +24,7 @@ void membership_entry_appended(struct raft *r, const struct raft_entry *e)
 
 /* The newest configuration at or below `upto`, from the log or the
  * snapshot. Returns its index, 0 when there is none. */
-static raft_index find_config(struct raft *r, raft_index upto,
+static raft_index find_config(const struct raft *r, raft_index upto,
 			      struct raft_config *out)
 {
 	if (upto > log_last_index(&r->log))
@@ -35,12 +35,22 @@ static raft_index find_config(struct raft *r, raft_index upto,
 		    raft_config_decode(e->data, e->len, out) == RAFT_OK)
 			return i;
 	}
-	if (r->log.snap_index != 0 && r->snap_config.n > 0) {
+	if (r->log.snap_index != 0 && r->snap_config.n > 0 &&
+	    upto >= r->log.snap_index) {
 		*out = r->snap_config;
 		return r->log.snap_index;
 	}
 	memset(out, 0, sizeof(*out));
 	return 0;
+}
+
+int raft_config_at(const struct raft *r, raft_index index,
+		   struct raft_config *out)
+{
+	if (index > log_last_index(&r->log) ||
+	    (index < r->log.snap_index && index <= r->log.offset))
+		return RAFT_EINVAL;
+	return find_config(r, index, out) != 0 ? RAFT_OK : RAFT_ENOTFOUND;
 }
 
 void membership_rebuild(struct raft *r)

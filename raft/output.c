@@ -26,6 +26,9 @@ static struct raft_message *grow(struct raft_message **arr, size_t *n,
 struct raft_message *out_message(struct raft *r, uint8_t type, raft_id to,
 				 bool after_persist)
 {
+	/* Nothing may carry a term or vote this very call has not persisted. */
+	if (r->hs_changed && !RAFT_BUG(SEND_BEFORE_PERSIST))
+		after_persist = true;
 	struct raft_message *m =
 		after_persist ? grow(&r->after_msgs, &r->n_after, &r->cap_after)
 			      : grow(&r->now_msgs, &r->n_now, &r->cap_now);

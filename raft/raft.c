@@ -305,7 +305,7 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m,
 		/* A stale leader learns the new term from our rejection. */
 		if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) {
 			struct raft_message *resp =
-				out_message(r, RAFT_MSG_APPEND_RESP, m->from, false);
+				out_message(r, RAFT_MSG_APPEND_RESP, m->from, true);
 			if (resp != NULL) {
 				resp->reject = 1;
 				resp->index = log_last_index(&r->log);
@@ -407,17 +407,9 @@ int raft_snapshot_taken(struct raft *r, raft_time now, raft_index index,
 	if (index > r->applied || index <= r->log.snap_index ||
 	    log_get(&r->log, index) == NULL)
 		return finish(r, u, RAFT_EINVAL);
-	/* The configuration in force at index: the newest CONFIG entry at or
-	 * below it, else the previous snapshot's. */
-	struct raft_config cfg = r->snap_config;
-	for (raft_index i = index; i > r->log.offset; i--) {
-		const struct raft_entry *e = log_get(&r->log, i);
-		if (e->type == RAFT_ENTRY_CONFIG) {
-			if (raft_config_decode(e->data, e->len, &cfg) != RAFT_OK)
-				return finish(r, u, RAFT_EINVAL);
-			break;
-		}
-	}
+	struct raft_config cfg;
+	if (raft_config_at(r, index, &cfg) != RAFT_OK)
+		return finish(r, u, RAFT_EINVAL);
 	r->snap_config = cfg;
 	r->snap_size = size;
 	r->log.snap_term = log_term_at(&r->log, index);

@@ -308,6 +308,10 @@ const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index);
 const struct raft_config *raft_config(const struct raft *r);
 const struct raft_config *raft_committed_config(const struct raft *r);
 bool raft_has_config(const struct raft *r);
+/* The configuration in force at index (for example to store with a
+ * snapshot taken there). */
+int raft_config_at(const struct raft *r, raft_index index,
+		   struct raft_config *out);
 /* Until when (monotonic ms) this node may act as the only leader; 0 if it
  * holds no lease. Valid while now < the returned time. */
 raft_time raft_lease_until(const struct raft *r);

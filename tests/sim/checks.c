@@ -1,0 +1,514 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* What must hold after every event of a simulated history. Each check says
+ * which guarantee it protects; a failure names the nodes, terms and indexes
+ * involved so that the trace explains it. */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tests/sim/world.h"
+
+struct registry_slot {
+	raft_index index; /* 0: empty */
+	raft_term term;
+	uint64_t hash;
+	raft_term prev_term;
+};
+
+static void *grow_zero(void *p, size_t old_n, size_t new_n, size_t size)
+{
+	uint8_t *q = realloc(p, new_n * size);
+	if (q == NULL) {
+		fprintf(stderr, "sim: out of memory\n");
+		exit(3);
+	}
+	memset(q + old_n * size, 0, (new_n - old_n) * size);
+	return q;
+}
+
+void checks_init(struct world *w)
+{
+	w->committed_cap = 1024;
+	w->committed_term = grow_zero(NULL, 0, w->committed_cap, sizeof(raft_term));
+	w->committed_hash = grow_zero(NULL, 0, w->committed_cap, sizeof(uint64_t));
+	w->sm_hash_at = grow_zero(NULL, 0, w->committed_cap, sizeof(uint64_t));
+	w->committed_in = grow_zero(NULL, 0, w->committed_cap, sizeof(raft_term));
+	w->n_terms = 64;
+	w->leader_of_term = grow_zero(NULL, 0, w->n_terms, sizeof(raft_id));
+	w->n_vote_terms = 64;
+	w->vote_of = grow_zero(NULL, 0, w->n_vote_terms * (SIM_MAX_NODES + 1),
+			       sizeof(raft_id));
+	w->registry_cap = 4096;
+	w->registry = grow_zero(NULL, 0, w->registry_cap, sizeof(*w->registry));
+}
+
+void checks_free(struct world *w)
+{
+	free(w->committed_term);
+	free(w->committed_hash);
+	free(w->sm_hash_at);
+	free(w->committed_in);
+	free(w->leader_of_term);
+	free(w->vote_of);
+	free(w->registry);
+}
+
+void sim_violation(struct world *w, const char *fmt, ...)
+{
+	if (w->failure[0] != 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(w->failure, sizeof(w->failure), fmt, ap);
+	va_end(ap);
+	sim_trace(w, "VIOLATION: %s", w->failure);
+}
+
+static void ensure_index(struct world *w, raft_index i)
+{
+	if (i < w->committed_cap)
+		return;
+	size_t cap = w->committed_cap;
+	while (cap <= i)
+		cap *= 2;
+	w->committed_term = grow_zero(w->committed_term, w->committed_cap, cap,
+				      sizeof(raft_term));
+	w->committed_hash = grow_zero(w->committed_hash, w->committed_cap, cap,
+				      sizeof(uint64_t));
+	w->sm_hash_at = grow_zero(w->sm_hash_at, w->committed_cap, cap,
+				  sizeof(uint64_t));
+	w->committed_in = grow_zero(w->committed_in, w->committed_cap, cap,
+				    sizeof(raft_term));
+	w->committed_cap = cap;
+}
+
+/* ---- log matching, inductively: an (index, term) pair always names the
+ * same entry with the same predecessor term ---- */
+
+static size_t slot_of(const struct world *w, raft_index i, raft_term t)
+{
+	uint64_t h = i * 0x9e3779b97f4a7c15ull ^ t * 0xc2b2ae3d27d4eb4full;
+	return (size_t)(h % w->registry_cap);
+}
+
+static void registry_grow(struct world *w)
+{
+	struct registry_slot *old = w->registry;
+	size_t old_cap = w->registry_cap;
+	w->registry_cap *= 2;
+	w->registry = grow_zero(NULL, 0, w->registry_cap, sizeof(*w->registry));
+	for (size_t k = 0; k < old_cap; k++) {
+		if (old[k].index == 0)
+			continue;
+		size_t s = slot_of(w, old[k].index, old[k].term);
+		while (w->registry[s].index != 0)
+			s = (s + 1) % w->registry_cap;
+		w->registry[s] = old[k];
+	}
+	free(old);
+}
+
+static void check_log_matching(struct world *w, struct node *n,
+			       const struct raft_entry *e)
+{
+	if (w->registry_n * 2 >= w->registry_cap)
+		registry_grow(w);
+	raft_term prev = e->index > 1 ? raft_term_at(n->r, e->index - 1) : 0;
+	uint64_t h = entry_hash(e);
+	size_t s = slot_of(w, e->index, e->term);
+	while (w->registry[s].index != 0) {
+		struct registry_slot *r = &w->registry[s];
+		if (r->index == e->index && r->term == e->term) {
+			if (r->hash != h)
+				sim_violation(w, "log matching: n%u holds a different "
+						 "entry at index %llu term %llu",
+					      n->id, (unsigned long long)e->index,
+					      (unsigned long long)e->term);
+			else if (prev != 0 && r->prev_term != 0 &&
+				 r->prev_term != prev)
+				sim_violation(w, "log matching: n%u has term %llu "
+						 "before %llu/%llu, others %llu",
+					      n->id, (unsigned long long)prev,
+					      (unsigned long long)e->index,
+					      (unsigned long long)e->term,
+					      (unsigned long long)r->prev_term);
+			else if (r->prev_term == 0)
+				r->prev_term = prev;
+			return;
+		}
+		s = (s + 1) % w->registry_cap;
+	}
+	w->registry[s] = (struct registry_slot){.index = e->index,
+						.term = e->term,
+						.hash = h,
+						.prev_term = prev};
+	w->registry_n++;
+}
+
+void check_update(struct world *w, struct node *n, const struct raft_update *u)
+{
+	struct raft *r = n->r;
+	bool leader = raft_role(r) == RAFT_LEADER;
+	if (u->truncate_from != 0 && leader)
+		sim_violation(w, "n%u truncated its log from %llu while leader of "
+				 "term %llu",
+			      n->id, (unsigned long long)u->truncate_from,
+			      (unsigned long long)raft_current_term(r));
+	for (size_t i = 0; i < u->n_entries; i++) {
+		const struct raft_entry *e = &u->entries[i];
+		check_log_matching(w, n, e);
+		if (!leader || e->type != RAFT_ENTRY_CONFIG ||
+		    e->term != raft_current_term(r))
+			continue;
+		/* A leader changes membership only after committing an entry
+		 * of its own term, and one change at a time. */
+		raft_index c = raft_commit_index(r);
+		raft_term ct = raft_term_at(r, c);
+		if (ct != e->term)
+			sim_violation(w, "n%u appended a configuration at %llu in "
+					 "term %llu before committing an entry of "
+					 "its term (commit %llu of term %llu)",
+				      n->id, (unsigned long long)e->index,
+				      (unsigned long long)e->term,
+				      (unsigned long long)c,
+				      (unsigned long long)ct);
+		for (raft_index k = c + 1; k < e->index; k++) {
+			const struct raft_entry *o = raft_entry_at(r, k);
+			if (o != NULL && o->type == RAFT_ENTRY_CONFIG)
+				sim_violation(w, "n%u appended a configuration at "
+						 "%llu while the one at %llu is "
+						 "uncommitted",
+					      n->id, (unsigned long long)e->index,
+					      (unsigned long long)k);
+		}
+	}
+}
+
+static raft_id *vote_slot(struct world *w, raft_term t, raft_id voter)
+{
+	if (t >= w->n_vote_terms) {
+		size_t n = w->n_vote_terms;
+		while (n <= t)
+			n *= 2;
+		w->vote_of = grow_zero(w->vote_of,
+				       w->n_vote_terms * (SIM_MAX_NODES + 1),
+				       n * (SIM_MAX_NODES + 1), sizeof(raft_id));
+		w->n_vote_terms = n;
+	}
+	return &w->vote_of[t * (SIM_MAX_NODES + 1) + voter];
+}
+
+/* At the moment a message leaves: it may only state what is on disk. */
+void check_message_sent(struct world *w, struct node *n,
+			const struct raft_message *m)
+{
+	if (m->type != RAFT_MSG_PREVOTE && m->type != RAFT_MSG_PREVOTE_RESP &&
+	    m->term > n->d_term)
+		sim_violation(w, "n%u sent a message (type %u) of term %llu while "
+				 "its durable term is %llu",
+			      n->id, m->type, (unsigned long long)m->term,
+			      (unsigned long long)n->d_term);
+	if (m->type == RAFT_MSG_VOTE_RESP && !m->reject) {
+		raft_id *v = vote_slot(w, m->term, n->id);
+		if (*v != 0 && *v != m->to)
+			sim_violation(w, "n%u voted twice in term %llu: n%u and n%u",
+				      n->id, (unsigned long long)m->term, *v, m->to);
+		*v = m->to;
+		if (n->d_term != m->term || n->d_vote != m->to)
+			sim_violation(w, "n%u granted its vote in term %llu to n%u "
+					 "before persisting it (disk: term %llu "
+					 "vote n%u)",
+				      n->id, (unsigned long long)m->term, m->to,
+				      (unsigned long long)n->d_term, n->d_vote);
+	}
+	if ((m->type == RAFT_MSG_APPEND_RESP && !m->reject && m->index != 0) ||
+	    (m->type == RAFT_MSG_SNAPSHOT_RESP && m->done)) {
+		if (!durable_has(n, m->index, 0))
+			sim_violation(w, "n%u acknowledged index %llu that is not on "
+					 "its disk",
+				      n->id, (unsigned long long)m->index);
+	}
+}
+
+void check_message_delivered(struct world *w, struct node *n,
+			     const struct raft_message *m)
+{
+	if ((m->type == RAFT_MSG_APPEND_RESP || m->type == RAFT_MSG_SNAPSHOT_RESP) &&
+	    m->term == raft_current_term(n->r) && m->from <= SIM_MAX_NODES)
+		n->heard_from[m->from] = w->now;
+}
+
+/* Every node applies the same command at the same index. */
+void check_applied(struct world *w, struct node *n, const struct raft_entry *e)
+{
+	ensure_index(w, e->index);
+	uint64_t *h = &w->sm_hash_at[e->index];
+	if (*h == 0)
+		*h = n->sm_hash;
+	else if (*h != n->sm_hash)
+		sim_violation(w, "n%u applied a different history up to index %llu",
+			      n->id, (unsigned long long)e->index);
+}
+
+void check_read_issued(struct world *w, struct node *n, uint64_t id)
+{
+	(void)n;
+	w->reads[id % 1024] = (struct pending_read_check){.id = id,
+							  .must_see = w->commit_max};
+}
+
+/* A read must reflect every write committed before it was issued. */
+void check_read(struct world *w, struct node *n, const struct raft_read *rd)
+{
+	if (rd->status != RAFT_OK)
+		return;
+	w->totals.reads++;
+	struct pending_read_check *p = &w->reads[rd->id % 1024];
+	if (p->id == rd->id && rd->index < p->must_see)
+		sim_violation(w, "n%u answered read %llu at index %llu, but %llu "
+				 "was committed before the read began",
+			      n->id, (unsigned long long)rd->id,
+			      (unsigned long long)rd->index,
+			      (unsigned long long)p->must_see);
+}
+
+static int cmp_desc_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? 1 : (x > y ? -1 : 0);
+}
+
+static void check_leader(struct world *w, struct node *n)
+{
+	struct raft *r = n->r;
+	raft_term t = raft_current_term(r);
+	if (t >= w->n_terms) {
+		size_t size = w->n_terms;
+		while (size <= t)
+			size *= 2;
+		w->leader_of_term = grow_zero(w->leader_of_term, w->n_terms, size,
+					      sizeof(raft_id));
+		w->n_terms = size;
+	}
+	if (w->leader_of_term[t] != 0 && w->leader_of_term[t] != n->id)
+		sim_violation(w, "two leaders in term %llu: n%u and n%u",
+			      (unsigned long long)t, w->leader_of_term[t], n->id);
+	w->leader_of_term[t] = n->id;
+	if (n->was_leader_term != t) {
+		n->was_leader_term = t;
+		n->leader_since = w->now;
+		for (unsigned i = 0; i <= SIM_MAX_NODES; i++)
+			n->heard_from[i] = w->now;
+		w->totals.elections++;
+		sim_trace(w, "n%u LEADER of term %llu (last %llu commit %llu)",
+			  n->id, (unsigned long long)t,
+			  (unsigned long long)raft_last_index(r),
+			  (unsigned long long)raft_commit_index(r));
+		/* Leader completeness: it holds every committed entry. */
+		raft_index from = raft_snapshot_index(r) + 1;
+		for (raft_index i = raft_last_index(r) + 1; i <= w->commit_max; i++)
+			if (w->committed_in[i] < t) {
+				sim_violation(w, "n%u leads term %llu with last index "
+						 "%llu but %llu was committed in term "
+						 "%llu",
+					      n->id, (unsigned long long)t,
+					      (unsigned long long)raft_last_index(r),
+					      (unsigned long long)i,
+					      (unsigned long long)w->committed_in[i]);
+				break;
+			}
+		for (raft_index i = from; i <= w->commit_max; i++) {
+			const struct raft_entry *e = raft_entry_at(r, i);
+			/* The paper's claim covers entries committed in earlier
+			 * terms; a stale term can still elect a leader. */
+			if (e == NULL || w->committed_in[i] >= t)
+				continue;
+			if (e->term != w->committed_term[i] ||
+			    entry_hash(e) != w->committed_hash[i]) {
+				sim_violation(w, "n%u leads term %llu without the "
+						 "committed entry %llu",
+					      n->id, (unsigned long long)t,
+					      (unsigned long long)i);
+				break;
+			}
+		}
+	}
+	/* Check-quorum: a leader that has not heard from a majority for an
+	 * election timeout (of its own clock, so at most 1.25 of real time
+	 * with 20% drift) has stepped down before it handles anything. */
+	const struct raft_config *c = raft_config(r);
+	int64_t contact[RAFT_MAX_SERVERS];
+	unsigned nv = 0;
+	uint32_t voters = 0;
+	for (uint32_t i = 0; i < c->n; i++)
+		if (c->servers[i].role == RAFT_VOTER && c->servers[i].id < 32)
+			voters |= 1u << c->servers[i].id;
+	/* Acknowledgements under the previous configuration still count
+	 * until an election timeout after the change. */
+	if (voters != n->voters_seen) {
+		n->voters_seen = voters;
+		n->voters_changed_at = w->now;
+	}
+	for (uint32_t i = 0; i < c->n; i++) {
+		if (c->servers[i].role != RAFT_VOTER)
+			continue;
+		raft_id v = c->servers[i].id;
+		int64_t h = v == n->id ? w->now
+				       : (v <= SIM_MAX_NODES ? n->heard_from[v] : 0);
+		contact[nv++] = h > n->voters_changed_at ? h : n->voters_changed_at;
+	}
+	if (nv > 0) {
+		qsort(contact, nv, sizeof(contact[0]), cmp_desc_i64);
+		int64_t q = contact[nv / 2];
+		if (w->now - q > ELECTION_TIMEOUT * 13 / 10 + 5)
+			sim_violation(w, "n%u still leads term %llu without hearing "
+					 "from a majority for %lld ms",
+				      n->id, (unsigned long long)t,
+				      (long long)(w->now - q));
+	}
+}
+
+static void check_commit(struct world *w, struct node *n)
+{
+	struct raft *r = n->r;
+	raft_index c = raft_commit_index(r);
+	if (c < n->seen_commit) {
+		n->seen_commit = c; /* restarted: it learns the commit again */
+		return;
+	}
+	if (c == n->seen_commit)
+		return;
+	ensure_index(w, c);
+	bool leader = raft_role(r) == RAFT_LEADER;
+	if (leader) {
+		raft_term t = raft_term_at(r, c);
+		if (t != raft_current_term(r))
+			sim_violation(w, "n%u committed %llu of term %llu by counting "
+					 "replicas in term %llu",
+				      n->id, (unsigned long long)c,
+				      (unsigned long long)t,
+				      (unsigned long long)raft_current_term(r));
+		/* Committed means: on the disks of a majority of voters. */
+		const struct raft_config *cfg = raft_config(r);
+		unsigned voters = 0, stored = 0;
+		for (uint32_t i = 0; i < cfg->n; i++) {
+			if (cfg->servers[i].role != RAFT_VOTER)
+				continue;
+			voters++;
+			raft_id v = cfg->servers[i].id;
+			if (v <= w->n_nodes && durable_has(&w->nodes[v], c, t))
+				stored++;
+		}
+		if (stored * 2 <= voters)
+			sim_violation(w, "n%u committed %llu (term %llu) stored on "
+					 "only %u of %u voters' disks",
+				      n->id, (unsigned long long)c,
+				      (unsigned long long)t, stored, voters);
+	}
+	raft_index from = n->seen_commit + 1;
+	if (from <= raft_snapshot_index(r))
+		from = raft_snapshot_index(r) + 1;
+	for (raft_index i = from; i <= c; i++) {
+		const struct raft_entry *e = raft_entry_at(r, i);
+		if (e == NULL)
+			continue;
+		uint64_t h = entry_hash(e);
+		if (w->committed_term[i] == 0) {
+			w->committed_term[i] = e->term;
+			w->committed_hash[i] = h;
+			w->committed_in[i] = raft_current_term(r);
+			w->totals.commits++;
+			if (e->type == RAFT_ENTRY_CONFIG && i > 1)
+				w->totals.membership_changes++;
+		} else if (w->committed_term[i] != e->term ||
+			   w->committed_hash[i] != h) {
+			sim_violation(w, "committed entry %llu (term %llu) lost: n%u "
+					 "committed term %llu there",
+				      (unsigned long long)i,
+				      (unsigned long long)w->committed_term[i],
+				      n->id, (unsigned long long)e->term);
+			break;
+		}
+	}
+	n->seen_commit = c;
+	if (c > w->commit_max)
+		w->commit_max = c;
+}
+
+void check_after_event(struct world *w, struct node *n)
+{
+	if (!n->up || n->r == NULL)
+		return;
+	if ((int)raft_role(n->r) != n->last_role ||
+	    raft_current_term(n->r) != n->last_term) {
+		static const char *names[] = {"?", "follower", "candidate", "leader"};
+		n->last_role = raft_role(n->r);
+		n->last_term = raft_current_term(n->r);
+		sim_trace(w, "n%u %s in term %llu (last %llu/%llu commit %llu)",
+			  n->id, names[n->last_role],
+			  (unsigned long long)n->last_term,
+			  (unsigned long long)raft_last_index(n->r),
+			  (unsigned long long)raft_term_at(n->r, raft_last_index(n->r)),
+			  (unsigned long long)raft_commit_index(n->r));
+	}
+	check_commit(w, n);
+	if (raft_role(n->r) == RAFT_LEADER)
+		check_leader(w, n);
+	else
+		n->was_leader_term = 0;
+}
+
+/* Leases: at no real instant do two nodes believe they may act alone. */
+void check_world(struct world *w)
+{
+	struct node *holder = NULL;
+	for (unsigned i = 1; i <= w->n_nodes; i++) {
+		struct node *n = &w->nodes[i];
+		bool holds = n->up && n->r != NULL &&
+			     raft_lease_until(n->r) > sim_local(n, w->now);
+		if (n->held_lease && !holds)
+			w->totals.lease_expiries++;
+		n->held_lease = holds;
+		if (!holds)
+			continue;
+		if (holder != NULL)
+			sim_violation(w, "two leases at once: n%u (term %llu) and n%u "
+					 "(term %llu)",
+				      holder->id,
+				      (unsigned long long)raft_current_term(holder->r),
+				      n->id,
+				      (unsigned long long)raft_current_term(n->r));
+		holder = n;
+	}
+}
+
+/* After the faults: a leader with a lease committed a new proposal and
+ * every member applied it. */
+bool liveness_reached(struct world *w)
+{
+	if (w->probe_index == 0)
+		return false;
+	ensure_index(w, w->probe_index);
+	raft_term t = w->committed_term[w->probe_index];
+	if (t == 0)
+		return false;
+	if (t != w->probe_term) {
+		w->probe_index = 0; /* overwritten before commit: probe again */
+		return false;
+	}
+	struct node *leader = NULL;
+	for (unsigned i = 1; i <= w->n_nodes; i++) {
+		struct node *n = &w->nodes[i];
+		if (n->up && raft_lease_until(n->r) > sim_local(n, w->now))
+			leader = n;
+	}
+	if (leader == NULL)
+		return false;
+	const struct raft_config *c = raft_config(leader->r);
+	for (uint32_t i = 0; i < c->n; i++) {
+		raft_id id = c->servers[i].id;
+		if (id > w->n_nodes || w->nodes[id].sm_index < w->probe_index)
+			return false;
+	}
+	return true;
+}

@@ -1,0 +1,32 @@
+# The whole-cluster simulator: optimized for many seeds, a sanitizer build
+# for a smaller run, and a self-check build that plants known bugs.
+SIM_SRCS := tests/sim/sim.c tests/sim/checks.c tests/sim/main.c
+SIM_HDRS := tests/sim/sim.h tests/sim/world.h raft/raft.h raft/bugs.h
+
+$(BUILD)/opt/sim: $(SIM_SRCS) $(SIM_HDRS) $(BUILD)/opt/libraft.a
+	$(CC) $(OPT_CFLAGS) $(SIM_SRCS) $(BUILD)/opt/libraft.a -o $@
+$(BUILD)/san/sim: $(SIM_SRCS) $(SIM_HDRS) $(BUILD)/san/libraft.a
+	$(CC) $(SAN_CFLAGS) $(SIM_SRCS) $(BUILD)/san/libraft.a -o $@
+$(BUILD)/selfcheck/sim: $(SIM_SRCS) $(SIM_HDRS) $(BUILD)/selfcheck/libraft.a
+	$(CC) $(OPT_CFLAGS) -DRAFT_SELFCHECK $(SIM_SRCS) $(BUILD)/selfcheck/libraft.a -o $@
+
+ALL_TARGETS += $(BUILD)/opt/sim
+
+SEEDS ?= 1000
+SIM_JOBS ?= $(shell nproc)
+SIM_TEST_SEEDS ?= 10000
+SIM_SAN_SEEDS ?= 300
+SELFCHECK_SEEDS ?= 2000
+
+.PHONY: sim sim-selfcheck suite-sim suite-sim-san suite-sim-selfcheck
+sim: $(BUILD)/opt/sim
+	$(BUILD)/opt/sim --seeds $(SEEDS) --jobs $(SIM_JOBS)
+sim-selfcheck: $(BUILD)/selfcheck/sim
+	$(BUILD)/selfcheck/sim --selfcheck --seeds $(SELFCHECK_SEEDS) --jobs $(SIM_JOBS)
+
+SUITES += sim sim-san sim-selfcheck
+suite-sim: $(BUILD)/opt/sim
+	$(BUILD)/opt/sim --seeds $(SIM_TEST_SEEDS) --jobs $(SIM_JOBS)
+suite-sim-san: $(BUILD)/san/sim
+	$(BUILD)/san/sim --seeds $(SIM_SAN_SEEDS) --first 1000001 --jobs $(SIM_JOBS)
+suite-sim-selfcheck: sim-selfcheck
