@@ -74,6 +74,16 @@ void snapshot_recv(struct raft *r, const struct raft_message *m)
 		reply(r, m, true, r->commit, 0);
 		return;
 	}
+	/* Our log holds its last entry: the prefix is the leader's (log
+	 * matching), so keep the log, and the entries after it that we may
+	 * have acknowledged, instead of replacing them with the snapshot. */
+	if (!r->incoming.complete &&
+	    log_term_at(&r->log, m->snap_index) == m->snap_term) {
+		r->incoming.active = false;
+		replication_set_commit(r, m->snap_index);
+		reply(r, m, true, m->snap_index, 0);
+		return;
+	}
 	struct pending_snapshot *in = &r->incoming;
 	if (in->complete) {
 		reply(r, m, false, 0, in->received);
