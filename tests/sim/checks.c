@@ -334,8 +334,8 @@ static void check_leader(struct world *w, struct node *n)
 		}
 	}
 	/* Check-quorum: a leader that has not heard from a majority for an
-	 * election timeout (of its own clock, so at most 1.25 of real time
-	 * with 20% drift) has stepped down before it handles anything. */
+	 * election timeout (of its own clock, so at most 1.34 of real time
+	 * with 25% drift) has stepped down before it handles anything. */
 	const struct raft_config *c = raft_config(r);
 	int64_t contact[RAFT_MAX_SERVERS];
 	unsigned nv = 0;
@@ -360,7 +360,7 @@ static void check_leader(struct world *w, struct node *n)
 	if (nv > 0) {
 		qsort(contact, nv, sizeof(contact[0]), cmp_desc_i64);
 		int64_t q = contact[nv / 2];
-		if (w->now - q > ELECTION_TIMEOUT * 13 / 10 + 5)
+		if (w->now - q > ELECTION_TIMEOUT * 14 / 10 + 5)
 			sim_violation(w, "n%u still leads term %llu without hearing "
 					 "from a majority for %lld ms",
 				      n->id, (unsigned long long)t,

@@ -737,6 +737,10 @@ static void fault_action(struct world *w)
 				     (int)n->id, NULL);
 		}
 	} else if (roll < 40) {
+		/* Pausing a leader is the hard case for leases. */
+		struct node *l = pick_leader(w);
+		if (l != NULL && sim_chance(w, 600))
+			n = l;
 		if (n->up && !n->paused) {
 			n->paused = true;
 			n->pause_until = w->now + sim_range(w, 30, 300);
@@ -956,7 +960,7 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 	w->rng = cfg->seed * 0x2545f4914f6cdd1dull + 17;
 	w->n_voters = cfg->size;
 	w->n_nodes = cfg->size + 2; /* two spares join and leave */
-	static const unsigned drift_bounds[] = {20000, 100000, 200000};
+	static const unsigned drift_bounds[] = {20000, 100000, 250000};
 	w->drift_bound_ppm = drift_bounds[sim_rand(w) % 3];
 	w->delay_min = 1;
 	w->delay_max = 5;
@@ -965,8 +969,11 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 	for (unsigned i = 1; i <= w->n_nodes; i++) {
 		struct node *n = &w->nodes[i];
 		n->id = i;
+		/* Clocks sit at the edges of the bound more often than not:
+		 * that is where leases are tested hardest. */
 		int64_t b = (int64_t)w->drift_bound_ppm;
-		n->drift_ppm = sim_range(w, -b, b);
+		unsigned pick = (unsigned)(sim_rand(w) % 5);
+		n->drift_ppm = pick < 2 ? -b : (pick < 4 ? b : sim_range(w, -b, b));
 		n->clock_offset = sim_range(w, 0, 1000000);
 	}
 	checks_init(w);
