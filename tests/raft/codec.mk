@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
+#
+# The wire encoding of the Raft core (raft/codec.c): its unit tests, its fuzz
+# target and the fuzz target of the configuration decoder.
+#
+#   make suite-raft-codec        unit tests (cmocka, sanitizers)
+#   make suite-fuzz-raft_codec   replay fuzz/corpus/raft_codec, fuzz briefly
+#   make suite-fuzz-raft_config  the same for raft_config_decode
+#   make raft-codec-corpus       regenerate the seed corpus from the samples
+
+CODEC_SAMPLE_SRCS := tests/raft/codec_samples.c
+CODEC_SAMPLE_HDRS := tests/raft/codec_samples.h
+
+# The tests wrap malloc and calloc to count allocations and make them fail.
+$(BUILD)/tests/raft/test_codec: tests/raft/test_codec.c $(CODEC_SAMPLE_SRCS) \
+		$(CODEC_SAMPLE_HDRS) $(BUILD)/san/libraft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) tests/raft/test_codec.c $(CODEC_SAMPLE_SRCS) \
+		$(BUILD)/san/libraft.a -lcmocka \
+		-Wl,--wrap=malloc -Wl,--wrap=calloc -o $@
+
+.PHONY: suite-raft-codec
+suite-raft-codec: $(BUILD)/tests/raft/test_codec
+	$(BUILD)/tests/raft/test_codec
+
+$(BUILD)/tests/raft/codec_corpus: tests/raft/codec_corpus.c $(CODEC_SAMPLE_SRCS) \
+		$(CODEC_SAMPLE_HDRS) $(BUILD)/san/libraft.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) tests/raft/codec_corpus.c $(CODEC_SAMPLE_SRCS) \
+		$(BUILD)/san/libraft.a -o $@
+
+.PHONY: raft-codec-corpus
+raft-codec-corpus: $(BUILD)/tests/raft/codec_corpus
+	$(BUILD)/tests/raft/codec_corpus fuzz/corpus/raft_codec fuzz/corpus/raft_config
+
+FUZZERS += raft_codec
+FUZZ_SRCS_raft_codec := raft/codec.c raft/config.c $(CODEC_SAMPLE_SRCS)
+FUZZ_HDRS_raft_codec := $(CODEC_SAMPLE_HDRS)
+
+ALL_TARGETS += $(BUILD)/tests/raft/test_codec
+SUITES += raft-codec fuzz-raft_codec

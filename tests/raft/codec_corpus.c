@@ -1,0 +1,98 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* Writes the fuzz seed corpora: one file per sample message (valid
+ * encodings of every message type) and a few encoded configurations.
+ *   codec_corpus MESSAGE_DIR CONFIG_DIR */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "raft/codec.h"
+#include "tests/raft/codec_samples.h"
+
+static int write_file(const char *dir, const char *name, const uint8_t *buf,
+		      size_t len)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	FILE *f = fopen(path, "wb");
+	if (f == NULL) {
+		fprintf(stderr, "codec_corpus: %s: %s\n", path, strerror(errno));
+		return -1;
+	}
+	size_t n = fwrite(buf, 1, len, f);
+	if (fclose(f) != 0 || n != len) {
+		fprintf(stderr, "codec_corpus: %s: write failed\n", path);
+		return -1;
+	}
+	return 0;
+}
+
+static int make_dir(const char *dir)
+{
+	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
+		fprintf(stderr, "codec_corpus: %s: %s\n", dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int write_messages(const char *dir)
+{
+	const struct codec_sample *s;
+	size_t n = codec_samples(&s);
+	for (size_t i = 0; i < n; i++) {
+		size_t len = raft_codec_message_size(&s[i].m);
+		uint8_t *buf = malloc(len ? len : 1);
+		if (len == 0 || buf == NULL ||
+		    raft_codec_encode_message(&s[i].m, buf, len) != RAFT_CODEC_OK) {
+			fprintf(stderr, "codec_corpus: cannot encode %s\n",
+				s[i].name);
+			free(buf);
+			return -1;
+		}
+		int rv = write_file(dir, s[i].name, buf, len);
+		free(buf);
+		if (rv != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int write_configs(const char *dir)
+{
+	static const struct {
+		const char *name;
+		uint32_t n;
+		bool long_names;
+	} kinds[] = {
+		{"config-empty", 0, false},
+		{"config-one", 1, false},
+		{"config-three", 3, false},
+		{"config-full", RAFT_MAX_SERVERS, false},
+		{"config-full-long-addresses", RAFT_MAX_SERVERS, true},
+	};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		struct raft_config c;
+		uint8_t buf[RAFT_CODEC_CONFIG_MAX_BYTES];
+		codec_sample_config(&c, kinds[i].n, kinds[i].long_names);
+		size_t len = raft_config_encoded_size(&c);
+		raft_config_encode(&c, buf);
+		if (write_file(dir, kinds[i].name, buf, len) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 3) {
+		fprintf(stderr, "usage: codec_corpus MESSAGE_DIR CONFIG_DIR\n");
+		return 2;
+	}
+	if (make_dir(argv[1]) != 0 || write_messages(argv[1]) != 0 ||
+	    make_dir(argv[2]) != 0 || write_configs(argv[2]) != 0)
+		return 1;
+	return 0;
+}
