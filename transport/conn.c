@@ -1,0 +1,840 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/*
+ * One TCP connection and its state machine:
+ *
+ *   dialer:   CONNECTING -> [TLS] -> send HELLO, HELLO -> send AUTH, AUTH -> UP
+ *   acceptor:              [TLS] -> HELLO: send HELLO -> AUTH: send AUTH -> UP
+ *
+ * (AUTH only with a cluster secret). Anything unexpected closes the
+ * connection with a log line; nothing a peer sends before UP changes any
+ * state outside its own connection.
+ */
+#include "transport/internal.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *conn_mode_name(uint8_t mode)
+{
+	switch (mode) {
+	case HS_MODE_PLAINTEXT:
+		return "plaintext";
+	case HS_MODE_SECRET:
+		return "secret";
+	case HS_MODE_TLS:
+		return "tls";
+	case HS_MODE_SECRET | HS_MODE_TLS:
+		return "tls+secret";
+	}
+	return "unknown";
+}
+
+/* Describes the peer for log lines: its node id once known. */
+static void conn_describe(const struct conn *c, char *out, size_t len)
+{
+	if (c->peer != NULL)
+		snprintf(out, len, "node %u (%s)", c->peer->id, c->remote);
+	else
+		snprintf(out, len, "%s %s", c->outbound ? "to" : "from",
+			 c->remote);
+}
+
+static void conn_free(struct conn *c)
+{
+	struct transport *t = c->t;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		t->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	tls_conn_free(c->tls);
+	frame_decoder_free(&c->dec);
+	free(c->out);
+	free(c->write_buf);
+	tcrypto_wipe(c->key_send, sizeof(c->key_send));
+	tcrypto_wipe(c->key_recv, sizeof(c->key_recv));
+	free(c);
+	transport_release(t);
+}
+
+static void conn_on_handle_closed(uv_handle_t *h)
+{
+	struct conn *c = h->data;
+
+	if (--c->open_handles == 0)
+		conn_free(c);
+}
+
+void conn_close(struct conn *c, enum transport_log_level level,
+		const char *fmt, ...)
+{
+	struct transport *t = c->t;
+	struct peer *p = c->peer;
+	char who[160];
+	char reason[400];
+	va_list ap;
+	bool was_up = c->state == CONN_UP;
+
+	if (c->closing)
+		return;
+	c->closing = true;
+	va_start(ap, fmt);
+	vsnprintf(reason, sizeof(reason), fmt, ap);
+	va_end(ap);
+	conn_describe(c, who, sizeof(who));
+	if (level == TRANSPORT_LOG_DEBUG)
+		transport_logf(t, level, "link %s closed: %s", who, reason);
+	else if (was_up && p != NULL)
+		transport_log_limited(t, &p->rl_state, level,
+				      "link %s down: %s", who, reason);
+	else if (c->outbound)
+		transport_log_limited(t, p != NULL ? &p->rl_fail : &t->rl_inbound,
+				      level, "cannot link to %s: %s", who,
+				      reason);
+	else
+		transport_log_limited(
+			t, p != NULL ? &p->rl_fail : &t->rl_inbound, level,
+			"refused connection %s: %s", who, reason);
+
+	if (c->counted_pending) {
+		c->counted_pending = false;
+		t->pending_inbound--;
+	}
+	if (p != NULL) {
+		if (p->pending_inbound == c)
+			p->pending_inbound = NULL;
+		if (p->link == c) {
+			p->link = NULL;
+			peer_link_lost(p, was_up);
+		}
+		c->peer = NULL;
+	}
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)&c->timer, conn_on_handle_closed);
+	uv_close((uv_handle_t *)&c->tcp, conn_on_handle_closed);
+}
+
+static void conn_on_timeout(uv_timer_t *timer)
+{
+	struct conn *c = timer->data;
+
+	conn_close(c, TRANSPORT_LOG_WARNING,
+		   "handshake did not finish within %u ms", c->t->handshake_timeout_ms);
+}
+
+static struct conn *conn_new(struct transport *t, bool outbound)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL)
+		return NULL;
+	c->t = t;
+	c->outbound = outbound;
+	snprintf(c->remote, sizeof(c->remote), "(unknown)");
+	if (uv_tcp_init(t->loop, &c->tcp) != 0) {
+		free(c);
+		return NULL;
+	}
+	/* From here on the handles own c: it is freed when both closed. */
+	uv_timer_init(t->loop, &c->timer);
+	c->tcp.data = c;
+	c->timer.data = c;
+	c->open_handles = 2;
+	t->open_handles++;
+	c->next = t->conns;
+	if (t->conns != NULL)
+		t->conns->prev = c;
+	t->conns = c;
+	frame_decoder_init(&c->dec, FRAME_MAX_HANDSHAKE_PAYLOAD, 0);
+	uv_timer_start(&c->timer, conn_on_timeout, t->handshake_timeout_ms, 0);
+	return c;
+}
+
+/* Appends room for n more output bytes; false on allocation failure. */
+static bool conn_out_reserve(struct conn *c, size_t n)
+{
+	size_t cap;
+	uint8_t *out;
+
+	if (c->out_cap - c->out_len >= n)
+		return true;
+	cap = c->out_cap ? c->out_cap : 4096;
+	while (cap - c->out_len < n)
+		cap *= 2;
+	out = realloc(c->out, cap);
+	if (out == NULL)
+		return false;
+	c->out = out;
+	c->out_cap = cap;
+	return true;
+}
+
+/* Encodes one frame into the output buffer, tagged once keys exist. */
+static bool conn_put_frame(struct conn *c, uint8_t type, const uint8_t *payload,
+			   size_t len)
+{
+	struct frame_header h = {
+		.version = FRAME_VERSION,
+		.type = type,
+		.flags = 0,
+		.length = (uint32_t)len,
+		.seq = c->seq_send,
+	};
+	size_t tag_len = c->tagged ? FRAME_TAG_LEN : 0;
+	uint8_t *p;
+
+	if (!conn_out_reserve(c, FRAME_HEADER_LEN + len + tag_len))
+		return false;
+	p = c->out + c->out_len;
+	frame_header_encode(p, &h);
+	if (len > 0)
+		memcpy(p + FRAME_HEADER_LEN, payload, len);
+	if (c->tagged &&
+	    !tcrypto_frame_tag(c->key_send, p, FRAME_HEADER_LEN,
+			       p + FRAME_HEADER_LEN, len,
+			       p + FRAME_HEADER_LEN + len))
+		return false;
+	c->out_len += FRAME_HEADER_LEN + len + tag_len;
+	c->seq_send++;
+	return true;
+}
+
+static void conn_on_write(uv_write_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	c->writing = false;
+	free(c->write_buf);
+	c->write_buf = NULL;
+	if (c->closing)
+		return;
+	if (status < 0) {
+		conn_close(c, TRANSPORT_LOG_WARNING, "write failed: %s",
+			   uv_strerror(status));
+		return;
+	}
+	conn_flush(c);
+}
+
+void conn_flush(struct conn *c)
+{
+	struct peer *p = c->peer;
+	uv_buf_t buf;
+	size_t len;
+	int rv;
+
+	if (c->closing || c->writing || c->state == CONN_CONNECTING)
+		return;
+	/* Pull queued frames only as fast as the socket drains them, so a slow
+	 * peer's backlog stays in its bounded queue. */
+	if (c->state == CONN_UP && p != NULL && p->link == c) {
+		struct qframe *f;
+
+		while (c->out_len < TRANSPORT_WRITE_BATCH &&
+		       (f = peer_dequeue(p)) != NULL) {
+			bool ok = conn_put_frame(c, f->type, f->payload, f->len);
+
+			free(f);
+			if (!ok) {
+				conn_close(c, TRANSPORT_LOG_ERROR,
+					   "cannot encode a frame (out of "
+					   "memory or crypto failure)");
+				return;
+			}
+			p->frames_sent++;
+		}
+	}
+	if (c->tls != NULL) {
+		if (c->out_len > 0) {
+			if (!tls_conn_write(c->tls, c->out, c->out_len)) {
+				conn_close(c, TRANSPORT_LOG_ERROR,
+					   "TLS write failed");
+				return;
+			}
+			c->out_len = 0;
+		}
+		len = tls_conn_pending(c->tls);
+		if (len == 0)
+			return;
+		c->write_buf = malloc(len);
+		if (c->write_buf == NULL) {
+			conn_close(c, TRANSPORT_LOG_ERROR, "out of memory");
+			return;
+		}
+		len = tls_conn_take(c->tls, c->write_buf, len);
+	} else {
+		if (c->out_len == 0)
+			return;
+		/* The output buffer becomes the write buffer. */
+		c->write_buf = c->out;
+		len = c->out_len;
+		c->out = NULL;
+		c->out_len = 0;
+		c->out_cap = 0;
+	}
+	buf = uv_buf_init((char *)c->write_buf, (unsigned int)len);
+	c->write_req.data = c;
+	rv = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1,
+		      conn_on_write);
+	if (rv != 0) {
+		free(c->write_buf);
+		c->write_buf = NULL;
+		conn_close(c, TRANSPORT_LOG_WARNING, "write failed: %s",
+			   uv_strerror(rv));
+		return;
+	}
+	c->writing = true;
+}
+
+static bool conn_send_hello(struct conn *c, uint32_t target)
+{
+	struct transport *t = c->t;
+	struct hs_hello *h = &c->my_hello;
+	int n;
+
+	memset(h, 0, sizeof(*h));
+	h->proto_min = t->proto_min;
+	h->proto_max = t->proto_max;
+	h->node_id = t->node_id;
+	h->target_id = target;
+	h->mode = t->mode;
+	if (t->cluster_id_known) {
+		h->flags |= HS_FLAG_CLUSTER_ID_KNOWN;
+		memcpy(h->cluster_id, t->cluster_id, HS_CLUSTER_ID_LEN);
+	}
+	snprintf(h->cluster_name, sizeof(h->cluster_name), "%s",
+		 t->cluster_name);
+	if (!tcrypto_random(h->nonce, sizeof(h->nonce))) {
+		conn_close(c, TRANSPORT_LOG_ERROR, "random generator failed");
+		return false;
+	}
+	n = hs_hello_encode(h, c->my_hello_raw, sizeof(c->my_hello_raw));
+	if (n < 0 || !conn_put_frame(c, FRAME_HELLO, c->my_hello_raw,
+				     (size_t)n)) {
+		conn_close(c, TRANSPORT_LOG_ERROR, "cannot build hello");
+		return false;
+	}
+	c->my_hello_len = (size_t)n;
+	conn_flush(c);
+	return !c->closing;
+}
+
+/* The MAC proving the sender of `role` holds the cluster secret. */
+static bool conn_auth_mac(struct conn *c, char role, uint8_t out[HS_MAC_LEN])
+{
+	const struct hs_hello *d = c->outbound ? &c->my_hello : &c->peer_hello;
+	const struct hs_hello *a = c->outbound ? &c->peer_hello : &c->my_hello;
+	uint8_t input[HS_AUTH_INPUT_MAX];
+	size_t len;
+
+	len = hs_auth_input(input, role, c->version, d, a, c->transcript);
+	return tcrypto_hmac(c->t->secret, c->t->secret_len, input, len, out);
+}
+
+static bool conn_send_auth(struct conn *c)
+{
+	uint8_t mac[HS_MAC_LEN];
+
+	if (!conn_auth_mac(c, c->outbound ? 'D' : 'A', mac) ||
+	    !conn_put_frame(c, FRAME_AUTH, mac, sizeof(mac))) {
+		conn_close(c, TRANSPORT_LOG_ERROR, "cannot build auth proof");
+		return false;
+	}
+	conn_flush(c);
+	return !c->closing;
+}
+
+static void conn_up(struct conn *c)
+{
+	struct transport *t = c->t;
+	struct peer *p = c->peer;
+	struct conn *old;
+
+	if ((c->peer_hello.flags & HS_FLAG_CLUSTER_ID_KNOWN) != 0) {
+		/* Another link may have pinned an id while this one was in its
+		 * handshake. */
+		if (t->cluster_id_known &&
+		    memcmp(t->cluster_id, c->peer_hello.cluster_id,
+			   HS_CLUSTER_ID_LEN) != 0) {
+			conn_close(c, TRANSPORT_LOG_WARNING,
+				   "peer belongs to a different cluster (cluster "
+				   "id differs)");
+			return;
+		}
+		if (!t->cluster_id_known)
+			transport_learn_cluster_id(t, c->peer_hello.cluster_id,
+						   p->id);
+	}
+	c->state = CONN_UP;
+	uv_timer_stop(&c->timer);
+	c->dec.max_payload = FRAME_MAX_PAYLOAD;
+	if (c->counted_pending) {
+		c->counted_pending = false;
+		t->pending_inbound--;
+	}
+	if (p->pending_inbound == c)
+		p->pending_inbound = NULL;
+	old = p->link;
+	if (old != NULL && old != c) {
+		/* Only an authenticated peer gets here, so a newer link from
+		 * it means it restarted or lost the old one. */
+		conn_close(old, TRANSPORT_LOG_INFO,
+			   "replaced by a newer link from the same node");
+	}
+	transport_log_limited(t, &p->rl_state, TRANSPORT_LOG_INFO,
+			      "link to node %u up (%s, %s, protocol v%u)", p->id,
+			      c->remote, conn_mode_name(t->mode), c->version);
+	peer_link_up(p, c);
+	conn_flush(c);
+}
+
+/* Checks a decoded hello against our configuration; returns false after
+ * closing the connection with the reason. */
+static bool conn_check_hello(struct conn *c, const struct hs_hello *h)
+{
+	struct transport *t = c->t;
+	struct peer *p;
+
+	c->version = hs_common_version(t->proto_min, t->proto_max, h->proto_min,
+				       h->proto_max);
+	if (c->version == 0) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "no common protocol version (node %u speaks %u..%u, "
+			   "we speak %u..%u)",
+			   h->node_id, h->proto_min, h->proto_max, t->proto_min,
+			   t->proto_max);
+		return false;
+	}
+	if (strcmp(h->cluster_name, t->cluster_name) != 0) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "node %u is in cluster '%s', we are in '%s'",
+			   h->node_id, h->cluster_name, t->cluster_name);
+		return false;
+	}
+	if ((h->flags & HS_FLAG_CLUSTER_ID_KNOWN) != 0 && t->cluster_id_known &&
+	    memcmp(h->cluster_id, t->cluster_id, HS_CLUSTER_ID_LEN) != 0) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "node %u belongs to another cluster named '%s' "
+			   "(cluster id differs)",
+			   h->node_id, h->cluster_name);
+		return false;
+	}
+	if (h->mode != t->mode) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "node %u uses security mode %s, we use %s",
+			   h->node_id, conn_mode_name(h->mode),
+			   conn_mode_name(t->mode));
+		return false;
+	}
+	if (h->node_id == t->node_id) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "peer claims our own node id %u (duplicate node id)",
+			   h->node_id);
+		return false;
+	}
+	p = transport_find_peer(t, h->node_id);
+	if (p == NULL) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "unknown node id %u (not in the peer list)",
+			   h->node_id);
+		return false;
+	}
+	if (c->outbound && p != c->peer) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "answered as node %u, expected node %u", h->node_id,
+			   c->peer->id);
+		return false;
+	}
+	if (!c->outbound) {
+		if (h->target_id != t->node_id) {
+			conn_close(c, TRANSPORT_LOG_WARNING,
+				   "node %u meant to reach node %u, we are %u",
+				   h->node_id, h->target_id, t->node_id);
+			return false;
+		}
+		if (p->dials) {
+			conn_close(c, TRANSPORT_LOG_WARNING,
+				   "node %u dialed us, but the lower id (%u) "
+				   "dials",
+				   h->node_id, t->node_id);
+			return false;
+		}
+		if (p->pending_inbound != NULL) {
+			conn_close(c, TRANSPORT_LOG_WARNING,
+				   "duplicate node id %u: another connection "
+				   "from it is being authenticated",
+				   h->node_id);
+			return false;
+		}
+	}
+	if (c->tls != NULL && !tls_conn_peer_is_node(c->tls, h->node_id)) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "TLS certificate does not name node %u (needs URI "
+			   "subject alternative name " TLS_NODE_URI_PREFIX "%u)",
+			   h->node_id, h->node_id);
+		return false;
+	}
+	if (!c->outbound) {
+		c->peer = p;
+		p->pending_inbound = c;
+	}
+	return true;
+}
+
+static void conn_on_hello(struct conn *c, const uint8_t *payload, size_t len)
+{
+	struct hs_hello h;
+	const uint8_t *first;
+	const uint8_t *second;
+	size_t first_len;
+	size_t second_len;
+	int rv;
+
+	rv = hs_hello_decode(payload, len, &h);
+	if (rv != HS_OK) {
+		conn_close(c, TRANSPORT_LOG_WARNING, "malformed hello: %s",
+			   hs_strerror(rv));
+		return;
+	}
+	if (!conn_check_hello(c, &h))
+		return;
+	c->peer_hello = h;
+	memcpy(c->peer_hello_raw, payload, len);
+	c->peer_hello_len = len;
+	if (!c->outbound && !conn_send_hello(c, h.node_id))
+		return;
+	/* The transcript is always dialer's hello, then acceptor's. */
+	if (c->outbound) {
+		first = c->my_hello_raw;
+		first_len = c->my_hello_len;
+		second = c->peer_hello_raw;
+		second_len = c->peer_hello_len;
+	} else {
+		first = c->peer_hello_raw;
+		first_len = c->peer_hello_len;
+		second = c->my_hello_raw;
+		second_len = c->my_hello_len;
+	}
+	if (!tcrypto_transcript(first, first_len, second, second_len,
+				c->transcript)) {
+		conn_close(c, TRANSPORT_LOG_ERROR, "hashing failed");
+		return;
+	}
+	if ((c->t->mode & HS_MODE_SECRET) == 0) {
+		conn_up(c);
+		return;
+	}
+	c->state = CONN_AUTH;
+	if (c->outbound)
+		conn_send_auth(c);
+}
+
+static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
+{
+	struct transport *t = c->t;
+	uint8_t want[HS_MAC_LEN];
+	const struct hs_hello *d = c->outbound ? &c->my_hello : &c->peer_hello;
+	const struct hs_hello *a = c->outbound ? &c->peer_hello : &c->my_hello;
+	uint8_t d2a[CRYPTO_KEY_LEN];
+	uint8_t a2d[CRYPTO_KEY_LEN];
+
+	if (len != HS_MAC_LEN) {
+		conn_close(c, TRANSPORT_LOG_WARNING, "malformed auth proof");
+		return;
+	}
+	if (!conn_auth_mac(c, c->outbound ? 'A' : 'D', want)) {
+		conn_close(c, TRANSPORT_LOG_ERROR, "MAC computation failed");
+		return;
+	}
+	if (!tcrypto_equal(want, payload, HS_MAC_LEN)) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "authentication failed: the peer does not hold our "
+			   "cluster secret");
+		return;
+	}
+	if (!c->outbound && !conn_send_auth(c))
+		return;
+	if (!tcrypto_session_keys(t->secret, t->secret_len, d->nonce, a->nonce,
+				  HS_NONCE_LEN, c->transcript, d2a, a2d)) {
+		conn_close(c, TRANSPORT_LOG_ERROR, "key derivation failed");
+		return;
+	}
+	memcpy(c->key_send, c->outbound ? d2a : a2d, CRYPTO_KEY_LEN);
+	memcpy(c->key_recv, c->outbound ? a2d : d2a, CRYPTO_KEY_LEN);
+	tcrypto_wipe(d2a, sizeof(d2a));
+	tcrypto_wipe(a2d, sizeof(a2d));
+	/* Every frame after the two proofs carries a tag. */
+	c->tagged = true;
+	c->dec.tag_len = FRAME_TAG_LEN;
+	conn_up(c);
+}
+
+static void conn_on_frame(struct conn *c, const struct frame_view *f)
+{
+	struct peer *p;
+	uint8_t tag[FRAME_TAG_LEN];
+
+	if (f->header.seq != c->seq_recv) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "frame out of sequence (got %llu, expected %llu): "
+			   "replayed, dropped or reordered",
+			   (unsigned long long)f->header.seq,
+			   (unsigned long long)c->seq_recv);
+		return;
+	}
+	if (c->tagged) {
+		if (!tcrypto_frame_tag(c->key_recv, f->raw_header,
+				       FRAME_HEADER_LEN, f->payload,
+				       f->header.length, tag)) {
+			conn_close(c, TRANSPORT_LOG_ERROR,
+				   "MAC computation failed");
+			return;
+		}
+		if (!tcrypto_equal(tag, f->tag, FRAME_TAG_LEN)) {
+			conn_close(c, TRANSPORT_LOG_WARNING,
+				   "bad frame tag: forged or corrupted frame");
+			return;
+		}
+	}
+	c->seq_recv++;
+	switch (c->state) {
+	case CONN_HELLO:
+		if (f->header.type != FRAME_HELLO)
+			break;
+		conn_on_hello(c, f->payload, f->header.length);
+		return;
+	case CONN_AUTH:
+		if (f->header.type != FRAME_AUTH)
+			break;
+		conn_on_auth(c, f->payload, f->header.length);
+		return;
+	case CONN_UP:
+		if (f->header.type < TRANSPORT_TYPE_MIN)
+			break;
+		p = c->peer;
+		p->frames_received++;
+		if (c->t->on_recv != NULL)
+			c->t->on_recv(c->t->data, p->id, f->header.type,
+				      f->payload, f->header.length);
+		return;
+	default:
+		break;
+	}
+	conn_close(c, TRANSPORT_LOG_WARNING,
+		   "unexpected frame type %u in this state", f->header.type);
+}
+
+/* Plaintext bytes from the peer: split into frames and handle each. */
+static void conn_input(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct frame_view f;
+	size_t used;
+	int rv;
+
+	while (len > 0 && !c->closing) {
+		rv = frame_decoder_feed(&c->dec, data, len, &used, &f);
+		data += used;
+		len -= used;
+		if (rv < 0) {
+			conn_close(c, TRANSPORT_LOG_WARNING, "bad frame: %s",
+				   frame_strerror(rv));
+			return;
+		}
+		if (rv == 1)
+			conn_on_frame(c, &f);
+	}
+}
+
+/* After the TLS handshake: the hello exchange starts, dialer first. */
+static void conn_tls_done(struct conn *c)
+{
+	c->state = CONN_HELLO;
+	if (c->outbound)
+		conn_send_hello(c, c->peer->id);
+}
+
+static void conn_tls_input(struct conn *c, const uint8_t *data, size_t len)
+{
+	struct transport *t = c->t;
+	char err[320];
+	int rv;
+
+	if (!tls_conn_feed(c->tls, data, len)) {
+		conn_close(c, TRANSPORT_LOG_ERROR, "TLS buffer failure");
+		return;
+	}
+	if (c->state == CONN_TLS) {
+		rv = tls_conn_handshake(c->tls, err, sizeof(err));
+		if (rv < 0) {
+			conn_flush(c); /* the alert tells the peer why */
+			conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
+			return;
+		}
+		conn_flush(c);
+		if (rv == 0 || c->closing)
+			return;
+		conn_tls_done(c);
+	}
+	while (!c->closing) {
+		rv = tls_conn_read(c->tls, t->plain_buf, sizeof(t->plain_buf),
+				   err, sizeof(err));
+		if (rv < 0) {
+			conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
+			return;
+		}
+		if (rv == 0)
+			break;
+		conn_input(c, t->plain_buf, (size_t)rv);
+	}
+	/* TLS may have produced records of its own (key updates, alerts). */
+	conn_flush(c);
+}
+
+static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = h->data;
+
+	(void)suggested;
+	/* Reads are handled synchronously, so one buffer serves all links. */
+	*buf = uv_buf_init((char *)c->t->read_buf, sizeof(c->t->read_buf));
+}
+
+static void conn_on_read(uv_stream_t *stream, ssize_t nread,
+			 const uv_buf_t *buf)
+{
+	struct conn *c = stream->data;
+
+	if (c->closing)
+		return;
+	if (nread < 0) {
+		if (nread == UV_EOF)
+			conn_close(c,
+				   c->state == CONN_UP ? TRANSPORT_LOG_INFO
+						       : TRANSPORT_LOG_WARNING,
+				   "connection closed by the peer");
+		else
+			conn_close(c, TRANSPORT_LOG_WARNING, "read failed: %s",
+				   uv_strerror((int)nread));
+		return;
+	}
+	if (nread == 0)
+		return;
+	if (c->tls != NULL)
+		conn_tls_input(c, (const uint8_t *)buf->base, (size_t)nread);
+	else
+		conn_input(c, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+/* The socket is connected (either direction): start TLS or the hello. */
+static void conn_start(struct conn *c)
+{
+	struct transport *t = c->t;
+	int rv;
+
+	uv_tcp_nodelay(&c->tcp, 1);
+	uv_tcp_keepalive(&c->tcp, 1, 30);
+	rv = uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
+	if (rv != 0) {
+		conn_close(c, TRANSPORT_LOG_WARNING, "cannot read: %s",
+			   uv_strerror(rv));
+		return;
+	}
+	if (t->tls != NULL) {
+		c->tls = tls_conn_create(t->tls, !c->outbound);
+		if (c->tls == NULL) {
+			conn_close(c, TRANSPORT_LOG_ERROR,
+				   "cannot start TLS (out of memory)");
+			return;
+		}
+		c->state = CONN_TLS;
+		if (c->outbound) {
+			char err[320];
+
+			/* The client speaks first. */
+			if (tls_conn_handshake(c->tls, err, sizeof(err)) < 0) {
+				conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
+				return;
+			}
+			conn_flush(c);
+		}
+		return;
+	}
+	c->state = CONN_HELLO;
+	if (c->outbound)
+		conn_send_hello(c, c->peer->id);
+}
+
+static void conn_on_connect(uv_connect_t *req, int status)
+{
+	struct conn *c = req->data;
+
+	if (c->closing)
+		return;
+	if (status < 0) {
+		conn_close(c, TRANSPORT_LOG_WARNING, "cannot connect: %s",
+			   uv_strerror(status));
+		return;
+	}
+	conn_start(c);
+}
+
+int conn_dial(struct peer *p, const struct sockaddr *addr)
+{
+	struct transport *t = p->t;
+	struct conn *c = conn_new(t, true);
+	int rv;
+
+	if (c == NULL)
+		return UV_ENOMEM;
+	c->peer = p;
+	p->link = c;
+	p->state = TRANSPORT_LINK_CONNECTING;
+	addr_format(addr, c->remote, sizeof(c->remote));
+	c->connect_req.data = c;
+	rv = uv_tcp_connect(&c->connect_req, &c->tcp, addr, conn_on_connect);
+	if (rv != 0) {
+		/* Detach first so closing does not start the next attempt:
+		 * the caller moves on to the next address itself. */
+		p->link = NULL;
+		c->peer = NULL;
+		conn_close(c, TRANSPORT_LOG_DEBUG, "cannot connect to %s: %s",
+			   p->address, uv_strerror(rv));
+		return rv;
+	}
+	return 0;
+}
+
+void conn_accept(struct transport *t)
+{
+	struct conn *c = conn_new(t, false);
+	struct sockaddr_storage ss;
+	int len = sizeof(ss);
+
+	if (c == NULL) {
+		/* Without a handle the connection cannot even be refused; it
+		 * waits in the backlog. */
+		transport_log_limited(t, &t->rl_inbound, TRANSPORT_LOG_ERROR,
+				      "out of memory accepting a connection");
+		return;
+	}
+	if (uv_accept((uv_stream_t *)&t->server, (uv_stream_t *)&c->tcp) != 0) {
+		conn_close(c, TRANSPORT_LOG_DEBUG, "accept failed");
+		return;
+	}
+	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+		addr_format((struct sockaddr *)&ss, c->remote,
+			    sizeof(c->remote));
+	if (t->pending_inbound >= t->max_pending) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "too many unauthenticated connections (%u), "
+			   "refusing more",
+			   t->max_pending);
+		return;
+	}
+	c->counted_pending = true;
+	t->pending_inbound++;
+	conn_start(c);
+}
