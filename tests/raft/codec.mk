@@ -31,6 +31,7 @@ $(BUILD)/tests/raft/codec_corpus: tests/raft/codec_corpus.c $(CODEC_SAMPLE_SRCS)
 
 .PHONY: raft-codec-corpus
 raft-codec-corpus: $(BUILD)/tests/raft/codec_corpus
+	@mkdir -p fuzz/corpus
 	$(BUILD)/tests/raft/codec_corpus fuzz/corpus/raft_codec fuzz/corpus/raft_config
 
 FUZZERS += raft_codec

@@ -56,6 +56,25 @@ static int write_messages(const char *dir)
 		free(buf);
 		if (rv != 0)
 			return -1;
+		/* The entries alone, as storage keeps them. */
+		for (uint32_t k = 0; k < s[i].m.n_entries; k++) {
+			const struct raft_entry *e = &s[i].m.entries[k];
+			uint8_t ebuf[RAFT_CODEC_ENTRY_HEADER_BYTES + 1024];
+			char name[128];
+			if (raft_codec_entry_size(e) > sizeof(ebuf) ||
+			    raft_codec_entry_encode(e, ebuf, sizeof(ebuf)) !=
+				    RAFT_CODEC_OK) {
+				fprintf(stderr, "codec_corpus: cannot encode an "
+						"entry of %s\n",
+					s[i].name);
+				return -1;
+			}
+			snprintf(name, sizeof(name), "entry-%s-%u", s[i].name,
+				 (unsigned)k);
+			if (write_file(dir, name, ebuf,
+				       raft_codec_entry_size(e)) != 0)
+				return -1;
+		}
 	}
 	return 0;
 }
