@@ -205,8 +205,11 @@ json_t *ha_data_cluster(const struct ha_cluster_view *view)
 		return NULL;
 	}
 	if (put(data, "clustername", FIELD_TEXT(view->clustername)) != 0 ||
-	    put(data, "uuid", FIELD_TEXT(view->uuid)) != 0 ||
-	    put(data, "nodes", nodes) != 0)
+	    put(data, "uuid", FIELD_TEXT(view->uuid)) != 0) {
+		json_decref(nodes); /* not yet owned by data */
+		goto err;
+	}
+	if (put(data, "nodes", nodes) != 0)
 		goto err;
 	for (size_t i = 0; i < view->n_nodes; i++) {
 		const struct ha_node *node = &view->nodes[i];
