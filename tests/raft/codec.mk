@@ -34,9 +34,13 @@ raft-codec-corpus: $(BUILD)/tests/raft/codec_corpus
 	@mkdir -p fuzz/corpus
 	$(BUILD)/tests/raft/codec_corpus fuzz/corpus/raft_codec fuzz/corpus/raft_config
 
-FUZZERS += raft_codec
+FUZZERS += raft_codec raft_config
 FUZZ_SRCS_raft_codec := raft/codec.c raft/config.c $(CODEC_SAMPLE_SRCS)
 FUZZ_HDRS_raft_codec := $(CODEC_SAMPLE_HDRS)
+FUZZ_SRCS_raft_config := raft/config.c
+# Built through the generic pattern rule only, make would treat them as
+# intermediate files and delete them after each suite.
+.SECONDARY: $(BUILD)/fuzz/raft_codec $(BUILD)/fuzz/raft_config
 
 ALL_TARGETS += $(BUILD)/tests/raft/test_codec
-SUITES += raft-codec fuzz-raft_codec
+SUITES += raft-codec fuzz-raft_codec fuzz-raft_config
