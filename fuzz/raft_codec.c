@@ -17,7 +17,8 @@ static void check_message(const uint8_t *data, size_t size)
 	struct raft_message m;
 	int rv = raft_codec_decode_message(data, size, &m);
 	if (rv != RAFT_CODEC_OK) {
-		if (strcmp(raft_codec_strerror(rv), raft_codec_strerror(1)) == 0)
+		if (strcmp(raft_codec_strerror(rv), raft_codec_strerror(1)) ==
+		    0)
 			abort(); /* an error without a description */
 		return;
 	}

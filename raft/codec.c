@@ -9,11 +9,14 @@
 #include "raft/byteorder.h"
 #include "raft/codec.h"
 
-/* Type-specific parts after the common header, when they have a fixed size. */
-#define APPEND_RESP_BYTES 33u   /* reject, index, hint_term, prev_index, round */
-#define VOTE_BYTES 17u          /* index, hint_term, transfer */
-#define VOTE_RESP_BYTES 1u      /* reject */
-#define SNAPSHOT_RESP_BYTES 34u /* snap_index, index, offset, done, reject, round */
+/* Type-specific parts after the common header, when they have a fixed size:
+ * APPEND_RESP reject, index, hint_term, prev_index, round; PREVOTE and VOTE
+ * index, hint_term, transfer; their responses reject; SNAPSHOT_RESP
+ * snap_index, index, offset, done, reject, round. */
+#define APPEND_RESP_BYTES 33u
+#define VOTE_BYTES 17u
+#define VOTE_RESP_BYTES 1u
+#define SNAPSHOT_RESP_BYTES 34u
 
 _Static_assert(RAFT_CODEC_HEADER_BYTES == 1 + 1 + 1 + 4 + 4 + 8,
 	       "header layout");
@@ -25,15 +28,14 @@ _Static_assert(RAFT_CODEC_SNAPSHOT_FIXED_BYTES == 6 * 8 + 1 + 2 + 4,
 _Static_assert(RAFT_CODEC_CONFIG_MAX_BYTES <= UINT16_MAX,
 	       "a configuration's length fits its u16 prefix");
 _Static_assert(RAFT_CODEC_HEADER_BYTES + RAFT_CODEC_SNAPSHOT_FIXED_BYTES +
-			       RAFT_CODEC_CONFIG_MAX_BYTES +
-			       RAFT_CODEC_MAX_PAYLOAD <=
-		       RAFT_CODEC_MAX_MESSAGE_BYTES,
+		       RAFT_CODEC_CONFIG_MAX_BYTES + RAFT_CODEC_MAX_PAYLOAD <=
+		   RAFT_CODEC_MAX_MESSAGE_BYTES,
 	       "the largest SNAPSHOT fits the stated maximum");
 _Static_assert(RAFT_CODEC_MAX_MESSAGE_BYTES < INT32_MAX,
 	       "sizes fit every frame length field");
 _Static_assert(RAFT_VERSION_MIN >= 1 && RAFT_VERSION_MAX <= UINT8_MAX &&
-		       RAFT_CODEC_FORMAT >= RAFT_VERSION_MIN &&
-		       RAFT_CODEC_FORMAT <= RAFT_VERSION_MAX,
+		   RAFT_CODEC_FORMAT >= RAFT_VERSION_MIN &&
+		   RAFT_CODEC_FORMAT <= RAFT_VERSION_MAX,
 	       "the format written is one this build reads");
 
 const char *raft_codec_strerror(int rv)
@@ -82,8 +84,8 @@ static bool flag_valid(uint8_t v)
 
 static bool entry_encodable(const struct raft_entry *e)
 {
-	return e->len <= RAFT_MAX_ENTRY_BYTES && (e->len == 0 || e->data != NULL) &&
-	       e->version != 0;
+	return e->len <= RAFT_MAX_ENTRY_BYTES &&
+	       (e->len == 0 || e->data != NULL) && e->version != 0;
 }
 
 size_t raft_codec_entry_size(const struct raft_entry *e)

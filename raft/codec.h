@@ -38,11 +38,16 @@
  * as long as snapshot_chunk_bytes <= RAFT_MAX_ENTRY_BYTES. */
 #define RAFT_CODEC_MAX_PAYLOAD RAFT_MAX_ENTRY_BYTES
 
-/* Fixed parts of an encoding, in bytes. */
-#define RAFT_CODEC_HEADER_BYTES 19u       /* format, type, version, from, to, term */
-#define RAFT_CODEC_ENTRY_HEADER_BYTES 22u /* term, index, type, version, len */
-#define RAFT_CODEC_APPEND_FIXED_BYTES 36u /* prev_index .. n_entries */
-#define RAFT_CODEC_SNAPSHOT_FIXED_BYTES 55u /* snap_index .. config length, len */
+/* Fixed parts of an encoding, in bytes: the header of every message (format,
+ * type, version, from, to, term), an entry's header (term, index, type,
+ * version, len), an APPEND's fields before its entries (prev_index,
+ * prev_term, commit, round, n_entries) and a SNAPSHOT's fields besides its
+ * configuration and chunk (snap_index, snap_term, snap_size, offset, commit,
+ * round, done, configuration length, chunk length). */
+#define RAFT_CODEC_HEADER_BYTES 19u
+#define RAFT_CODEC_ENTRY_HEADER_BYTES 22u
+#define RAFT_CODEC_APPEND_FIXED_BYTES 36u
+#define RAFT_CODEC_SNAPSHOT_FIXED_BYTES 55u
 /* The largest encoded configuration: format, cluster id, count, and per
  * server id, role, promote, address length and a 255-byte address. */
 #define RAFT_CODEC_CONFIG_MAX_BYTES                                            \
@@ -62,13 +67,13 @@ enum raft_codec_error {
 	RAFT_CODEC_ETRUNCATED = -1, /* the input ends inside a field */
 	RAFT_CODEC_ETRAILING = -2,  /* bytes left after the message */
 	RAFT_CODEC_EFORMAT = -3,    /* format version this build cannot read */
-	RAFT_CODEC_ETYPE = -4,      /* unknown message type */
-	RAFT_CODEC_ETOOBIG = -5,    /* a count or length over the limits above */
-	RAFT_CODEC_EFIELD = -6,     /* a field holds a value it never can */
-	RAFT_CODEC_ECONFIG = -7,    /* the snapshot's configuration is invalid */
-	RAFT_CODEC_ENOMEM = -8,     /* out of memory */
-	RAFT_CODEC_EINVAL = -9,     /* encode: the message cannot be encoded */
-	RAFT_CODEC_ENOSPACE = -10,  /* encode: the output buffer is too small */
+	RAFT_CODEC_ETYPE = -4,	    /* unknown message type */
+	RAFT_CODEC_ETOOBIG = -5,   /* a count or length over the limits above */
+	RAFT_CODEC_EFIELD = -6,	   /* a field holds a value it never can */
+	RAFT_CODEC_ECONFIG = -7,   /* the snapshot's configuration is invalid */
+	RAFT_CODEC_ENOMEM = -8,	   /* out of memory */
+	RAFT_CODEC_EINVAL = -9,	   /* encode: the message cannot be encoded */
+	RAFT_CODEC_ENOSPACE = -10, /* encode: the output buffer is too small */
 };
 
 /* A static, human-readable description of a raft_codec_error. */

@@ -18,7 +18,8 @@ static int write_file(const char *dir, const char *name, const uint8_t *buf,
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	FILE *f = fopen(path, "wb");
 	if (f == NULL) {
-		fprintf(stderr, "codec_corpus: %s: %s\n", path, strerror(errno));
+		fprintf(stderr, "codec_corpus: %s: %s\n", path,
+			strerror(errno));
 		return -1;
 	}
 	size_t n = fwrite(buf, 1, len, f);
@@ -46,7 +47,8 @@ static int write_messages(const char *dir)
 		size_t len = raft_codec_message_size(&s[i].m);
 		uint8_t *buf = malloc(len ? len : 1);
 		if (len == 0 || buf == NULL ||
-		    raft_codec_encode_message(&s[i].m, buf, len) != RAFT_CODEC_OK) {
+		    raft_codec_encode_message(&s[i].m, buf, len) !=
+			RAFT_CODEC_OK) {
 			fprintf(stderr, "codec_corpus: cannot encode %s\n",
 				s[i].name);
 			free(buf);
@@ -63,9 +65,10 @@ static int write_messages(const char *dir)
 			char name[128];
 			if (raft_codec_entry_size(e) > sizeof(ebuf) ||
 			    raft_codec_entry_encode(e, ebuf, sizeof(ebuf)) !=
-				    RAFT_CODEC_OK) {
-				fprintf(stderr, "codec_corpus: cannot encode an "
-						"entry of %s\n",
+				RAFT_CODEC_OK) {
+				fprintf(stderr,
+					"codec_corpus: cannot encode an "
+					"entry of %s\n",
 					s[i].name);
 				return -1;
 			}
@@ -86,11 +89,11 @@ static int write_configs(const char *dir)
 		uint32_t n;
 		bool long_names;
 	} kinds[] = {
-		{"config-empty", 0, false},
-		{"config-one", 1, false},
-		{"config-three", 3, false},
-		{"config-full", RAFT_MAX_SERVERS, false},
-		{"config-full-long-addresses", RAFT_MAX_SERVERS, true},
+	    {"config-empty", 0, false},
+	    {"config-one", 1, false},
+	    {"config-three", 3, false},
+	    {"config-full", RAFT_MAX_SERVERS, false},
+	    {"config-full-long-addresses", RAFT_MAX_SERVERS, true},
 	};
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
 		struct raft_config c;

@@ -30,11 +30,13 @@ void codec_sample_config(struct raft_config *c, uint32_t n, bool long_names)
 		s->role = i % 3 == 2 ? RAFT_LEARNER : RAFT_VOTER;
 		s->promote = s->role == RAFT_LEARNER;
 		if (long_names) {
-			memset(s->address, 'a' + (int)(i % 26), RAFT_ADDRESS_MAX - 1);
+			memset(s->address, 'a' + (int)(i % 26),
+			       RAFT_ADDRESS_MAX - 1);
 			s->address[RAFT_ADDRESS_MAX - 1] = '\0';
 		} else {
-			snprintf(s->address, sizeof(s->address), "127.0.0.%u:7%03u",
-				 (unsigned)i + 1, (unsigned)i);
+			snprintf(s->address, sizeof(s->address),
+				 "127.0.0.%u:7%03u", (unsigned)i + 1,
+				 (unsigned)i);
 		}
 	}
 }
@@ -71,26 +73,34 @@ static void build(void)
 	m->prev_term = 6;
 	m->commit = 40;
 	m->round = 12;
-	entries[0] = (struct raft_entry){.term = 6, .index = 42,
-					 .type = RAFT_ENTRY_NOOP, .version = 1};
-	entries[1] = (struct raft_entry){.term = 7, .index = 43,
-					 .type = RAFT_ENTRY_COMMAND, .version = 1,
-					 .len = sizeof(command), .data = command};
-	entries[2] = (struct raft_entry){.term = 7, .index = 44,
-					 .type = RAFT_ENTRY_CONFIG, .version = 1,
-					 .len = (uint32_t)clen, .data = config_entry};
+	entries[0] = (struct raft_entry){
+	    .term = 6, .index = 42, .type = RAFT_ENTRY_NOOP, .version = 1};
+	entries[1] = (struct raft_entry){.term = 7,
+					 .index = 43,
+					 .type = RAFT_ENTRY_COMMAND,
+					 .version = 1,
+					 .len = sizeof(command),
+					 .data = command};
+	entries[2] = (struct raft_entry){.term = 7,
+					 .index = 44,
+					 .type = RAFT_ENTRY_CONFIG,
+					 .version = 1,
+					 .len = (uint32_t)clen,
+					 .data = config_entry};
 	m->n_entries = 3;
 	m->entries = entries;
 
 	/* Entries this build cannot interpret still travel. */
 	m = add("append-unknown-entries", RAFT_MSG_APPEND);
 	m->version = 200;
-	unknown_entries[0] = (struct raft_entry){.term = 7, .index = 1,
-						 .type = 200, .version = 1,
-						 .len = sizeof(opaque), .data = opaque};
-	unknown_entries[1] = (struct raft_entry){.term = 7, .index = 2,
-						 .type = RAFT_ENTRY_COMMAND,
-						 .version = 255};
+	unknown_entries[0] = (struct raft_entry){.term = 7,
+						 .index = 1,
+						 .type = 200,
+						 .version = 1,
+						 .len = sizeof(opaque),
+						 .data = opaque};
+	unknown_entries[1] = (struct raft_entry){
+	    .term = 7, .index = 2, .type = RAFT_ENTRY_COMMAND, .version = 255};
 	m->n_entries = 2;
 	m->entries = unknown_entries;
 
@@ -105,11 +115,12 @@ static void build(void)
 	m->round = UINT64_MAX;
 	max_entries[0] = (struct raft_entry){.term = UINT64_MAX,
 					     .index = UINT64_MAX - 1,
-					     .type = UINT8_MAX, .version = 255,
-					     .len = 1, .data = opaque};
-	max_entries[1] = (struct raft_entry){.term = UINT64_MAX,
-					     .index = UINT64_MAX, .type = 0,
-					     .version = 1};
+					     .type = UINT8_MAX,
+					     .version = 255,
+					     .len = 1,
+					     .data = opaque};
+	max_entries[1] = (struct raft_entry){
+	    .term = UINT64_MAX, .index = UINT64_MAX, .type = 0, .version = 1};
 	m->n_entries = 2;
 	m->entries = max_entries;
 

@@ -25,8 +25,8 @@ void *__real_calloc(size_t n, size_t size);
 void *__wrap_malloc(size_t size);
 void *__wrap_calloc(size_t n, size_t size);
 
-static unsigned alloc_count;    /* allocations seen since the last reset */
-static unsigned alloc_fail_at;  /* 1-based allocation to fail; 0: none */
+static unsigned alloc_count;   /* allocations seen since the last reset */
+static unsigned alloc_fail_at; /* 1-based allocation to fail; 0: none */
 
 static bool alloc_should_fail(void)
 {
@@ -70,7 +70,8 @@ static uint8_t *encode(const struct raft_message *m, size_t *len)
 	assert_true(*len <= RAFT_CODEC_MAX_MESSAGE_BYTES);
 	uint8_t *buf = malloc(*len);
 	assert_non_null(buf);
-	assert_int_equal(raft_codec_encode_message(m, buf, *len), RAFT_CODEC_OK);
+	assert_int_equal(raft_codec_encode_message(m, buf, *len),
+			 RAFT_CODEC_OK);
 	return buf;
 }
 
@@ -155,27 +156,38 @@ static void test_round_trip_every_type(void **state)
 static void test_exact_layout(void **state)
 {
 	(void)state;
-	struct raft_message m = {.type = RAFT_MSG_VOTE, .version = 1,
-				 .from = 0x0102, .to = 3,
-				 .term = 0x1122334455667788ull, .index = 5,
-				 .hint_term = 0x0a0b, .transfer = 1};
+	struct raft_message m = {.type = RAFT_MSG_VOTE,
+				 .version = 1,
+				 .from = 0x0102,
+				 .to = 3,
+				 .term = 0x1122334455667788ull,
+				 .index = 5,
+				 .hint_term = 0x0a0b,
+				 .transfer = 1};
+	/* clang-format off */
 	const uint8_t want[] = {
 		1, RAFT_MSG_VOTE, 1,                    /* format, type, version */
-		0x02, 0x01, 0, 0,                        /* from */
-		3, 0, 0, 0,                              /* to */
+		0x02, 0x01, 0, 0,                       /* from */
+		3, 0, 0, 0,                             /* to */
 		0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, /* term */
-		5, 0, 0, 0, 0, 0, 0, 0,                  /* index */
-		0x0b, 0x0a, 0, 0, 0, 0, 0, 0,            /* hint_term */
-		1,                                       /* transfer */
+		5, 0, 0, 0, 0, 0, 0, 0,                 /* index */
+		0x0b, 0x0a, 0, 0, 0, 0, 0, 0,           /* hint_term */
+		1,                                      /* transfer */
 	};
+	/* clang-format on */
 	uint8_t buf[sizeof(want)];
 	assert_int_equal(raft_codec_message_size(&m), sizeof(want));
 	assert_int_equal(raft_codec_encode_message(&m, buf, sizeof(buf)),
 			 RAFT_CODEC_OK);
 	assert_memory_equal(buf, want, sizeof(want));
 
-	struct raft_entry e = {.term = 2, .index = 3, .type = 4, .version = 5,
-			       .len = 2, .data = (uint8_t[]){0xee, 0xff}};
+	struct raft_entry e = {.term = 2,
+			       .index = 3,
+			       .type = 4,
+			       .version = 5,
+			       .len = 2,
+			       .data = (uint8_t[]){0xee, 0xff}};
+	/* clang-format off */
 	const uint8_t want_entry[] = {
 		2, 0, 0, 0, 0, 0, 0, 0, /* term */
 		3, 0, 0, 0, 0, 0, 0, 0, /* index */
@@ -183,6 +195,7 @@ static void test_exact_layout(void **state)
 		2, 0, 0, 0,             /* len */
 		0xee, 0xff,
 	};
+	/* clang-format on */
 	uint8_t ebuf[sizeof(want_entry)];
 	assert_int_equal(raft_codec_entry_size(&e), sizeof(want_entry));
 	assert_int_equal(raft_codec_entry_encode(&e, ebuf, sizeof(ebuf)),
@@ -204,14 +217,22 @@ static void test_largest_append(void **state)
 	for (uint32_t i = 0; i < RAFT_CODEC_MAX_PAYLOAD; i++)
 		payload[i] = (uint8_t)(i ^ (i >> 8));
 	for (uint32_t i = 0; i <= n; i++)
-		e[i] = (struct raft_entry){.term = 3, .index = 11 + i,
+		e[i] = (struct raft_entry){.term = 3,
+					   .index = 11 + i,
 					   .type = RAFT_ENTRY_COMMAND,
-					   .version = 1, .len = each,
-					   .data = payload + (size_t)(i % n) * each};
-	struct raft_message m = {.type = RAFT_MSG_APPEND, .version = 1,
-				 .from = 1, .to = 2, .term = 3,
-				 .prev_index = 10, .prev_term = 3,
-				 .n_entries = n, .entries = e};
+					   .version = 1,
+					   .len = each,
+					   .data = payload +
+						   (size_t)(i % n) * each};
+	struct raft_message m = {.type = RAFT_MSG_APPEND,
+				 .version = 1,
+				 .from = 1,
+				 .to = 2,
+				 .term = 3,
+				 .prev_index = 10,
+				 .prev_term = 3,
+				 .n_entries = n,
+				 .entries = e};
 	size_t len;
 	uint8_t *buf = encode(&m, &len);
 	assert_int_equal(len, RAFT_CODEC_MAX_MESSAGE_BYTES);
@@ -233,7 +254,8 @@ static void test_largest_append(void **state)
 
 	/* The decoder refuses the same, from hand-made bytes. */
 	size_t big = RAFT_CODEC_HEADER_BYTES + RAFT_CODEC_APPEND_FIXED_BYTES +
-		     2 * RAFT_CODEC_ENTRY_HEADER_BYTES + RAFT_CODEC_MAX_PAYLOAD + 1;
+		     2 * RAFT_CODEC_ENTRY_HEADER_BYTES +
+		     RAFT_CODEC_MAX_PAYLOAD + 1;
 	uint8_t *p = calloc(1, big);
 	assert_non_null(p);
 	size_t k = header(p, RAFT_MSG_APPEND);
@@ -254,8 +276,8 @@ static void test_largest_append(void **state)
 	alloc_reset(0);
 	expect_decode(p, big, RAFT_CODEC_ETOOBIG);
 	/* Without the extra byte it is fine. */
-	le(p + k - RAFT_CODEC_MAX_PAYLOAD / 2 - 1 - 4, RAFT_CODEC_MAX_PAYLOAD / 2,
-	   4);
+	le(p + k - RAFT_CODEC_MAX_PAYLOAD / 2 - 1 - 4,
+	   RAFT_CODEC_MAX_PAYLOAD / 2, 4);
 	expect_decode(p, big - 1, RAFT_CODEC_OK);
 	free(p);
 	free(e);
@@ -270,12 +292,19 @@ static void test_largest_entry(void **state)
 	assert_non_null(payload);
 	payload[0] = 1;
 	payload[RAFT_MAX_ENTRY_BYTES - 1] = 2;
-	struct raft_entry e = {.term = 1, .index = 1, .type = RAFT_ENTRY_COMMAND,
-			       .version = 1, .len = RAFT_MAX_ENTRY_BYTES,
+	struct raft_entry e = {.term = 1,
+			       .index = 1,
+			       .type = RAFT_ENTRY_COMMAND,
+			       .version = 1,
+			       .len = RAFT_MAX_ENTRY_BYTES,
 			       .data = payload};
-	struct raft_message m = {.type = RAFT_MSG_APPEND, .version = 1,
-				 .from = 3, .to = 4, .term = 1,
-				 .n_entries = 1, .entries = &e};
+	struct raft_message m = {.type = RAFT_MSG_APPEND,
+				 .version = 1,
+				 .from = 3,
+				 .to = 4,
+				 .term = 1,
+				 .n_entries = 1,
+				 .entries = &e};
 	size_t len;
 	uint8_t *buf = encode(&m, &len);
 	struct raft_message out;
@@ -350,20 +379,23 @@ static void test_every_corruption_safe(void **state)
 				memcpy(copy, buf, len);
 				copy[pos] ^= (uint8_t)x;
 				struct raft_message m;
-				int rv = raft_codec_decode_message(copy, len, &m);
+				int rv =
+				    raft_codec_decode_message(copy, len, &m);
 				if (rv != RAFT_CODEC_OK) {
 					if (!known_error(rv))
-						fail_msg("%s: byte %zu ^ %u: %d",
-							 samples[i].name, pos, x,
-							 rv);
+						fail_msg(
+						    "%s: byte %zu ^ %u: %d",
+						    samples[i].name, pos, x,
+						    rv);
 					refused++;
 					continue;
 				}
 				accepted++;
-				assert_int_equal(raft_codec_message_size(&m), len);
-				assert_int_equal(raft_codec_encode_message(
-							 &m, again, len),
-						 RAFT_CODEC_OK);
+				assert_int_equal(raft_codec_message_size(&m),
+						 len);
+				assert_int_equal(
+				    raft_codec_encode_message(&m, again, len),
+				    RAFT_CODEC_OK);
 				assert_memory_equal(again, copy, len);
 				raft_codec_message_free(&m);
 			}
@@ -388,7 +420,8 @@ static void test_trailing_bytes_rejected(void **state)
 		memcpy(longer, buf, len);
 		memset(longer + len, 0, 8);
 		for (size_t extra = 1; extra <= 8; extra++)
-			expect_decode(longer, len + extra, RAFT_CODEC_ETRAILING);
+			expect_decode(longer, len + extra,
+				      RAFT_CODEC_ETRAILING);
 		free(longer);
 		free(buf);
 	}
@@ -454,10 +487,10 @@ static void test_bad_fields_rejected(void **state)
 	/* An APPEND whose entry does not follow prev_index. */
 	n = header(p, RAFT_MSG_APPEND);
 	size_t at_prev = n;
-	n += le(p + n, 5, 8);  /* prev_index */
-	n += le(p + n, 1, 8);  /* prev_term */
-	n += le(p + n, 0, 8);  /* commit */
-	n += le(p + n, 0, 8);  /* round */
+	n += le(p + n, 5, 8); /* prev_index */
+	n += le(p + n, 1, 8); /* prev_term */
+	n += le(p + n, 0, 8); /* commit */
+	n += le(p + n, 0, 8); /* round */
 	n += le(p + n, 1, 4);
 	size_t at_index = n + 8;
 	n += le(p + n, 1, 8);
@@ -483,9 +516,14 @@ static void test_bad_fields_rejected(void **state)
 	/* A snapshot whose configuration does not decode. */
 	struct raft_config c;
 	codec_sample_config(&c, 2, false);
-	struct raft_message m = {.type = RAFT_MSG_SNAPSHOT, .version = 1,
-				 .from = 1, .to = 2, .term = 1, .snap_index = 9,
-				 .snap_term = 1, .config = &c};
+	struct raft_message m = {.type = RAFT_MSG_SNAPSHOT,
+				 .version = 1,
+				 .from = 1,
+				 .to = 2,
+				 .term = 1,
+				 .snap_index = 9,
+				 .snap_term = 1,
+				 .config = &c};
 	size_t len;
 	uint8_t *buf = encode(&m, &len);
 	expect_decode(buf, len, RAFT_CODEC_OK);
@@ -536,13 +574,15 @@ static void test_absurd_lengths_do_not_allocate(void **state)
 		le(e + 18, lens[i], 4);
 		alloc_reset(0);
 		struct raft_entry out;
-		assert_int_equal(raft_codec_entry_decode(e, sizeof(e), &out, NULL),
-				 len_rv[i]);
+		assert_int_equal(
+		    raft_codec_entry_decode(e, sizeof(e), &out, NULL),
+		    len_rv[i]);
 		assert_int_equal(alloc_count, 0);
 		assert_null(out.data);
 		size_t used = 99;
-		assert_int_equal(raft_codec_entry_decode(e, sizeof(e), &out, &used),
-				 len_rv[i]);
+		assert_int_equal(
+		    raft_codec_entry_decode(e, sizeof(e), &out, &used),
+		    len_rv[i]);
 		assert_int_equal(used, 99);
 
 		/* The same entry inside an APPEND: the entries array is the
@@ -562,8 +602,12 @@ static void test_absurd_lengths_do_not_allocate(void **state)
 	 * and a chunk length over the limit or beyond the input. */
 	struct raft_config c;
 	codec_sample_config(&c, 1, false);
-	struct raft_message m = {.type = RAFT_MSG_SNAPSHOT, .version = 1,
-				 .from = 1, .to = 2, .term = 1, .config = &c};
+	struct raft_message m = {.type = RAFT_MSG_SNAPSHOT,
+				 .version = 1,
+				 .from = 1,
+				 .to = 2,
+				 .term = 1,
+				 .config = &c};
 	size_t len;
 	uint8_t *buf = encode(&m, &len);
 	size_t clen_at = RAFT_CODEC_HEADER_BYTES + 6 * 8 + 1;
@@ -612,15 +656,19 @@ static void test_allocation_failures(void **state)
 		alloc_reset(0);
 		free(buf);
 	}
-	struct raft_entry e = {.term = 1, .index = 1, .version = 1, .len = 3,
+	struct raft_entry e = {.term = 1,
+			       .index = 1,
+			       .version = 1,
+			       .len = 3,
 			       .data = (uint8_t[]){1, 2, 3}};
 	uint8_t ebuf[RAFT_CODEC_ENTRY_HEADER_BYTES + 3];
 	assert_int_equal(raft_codec_entry_encode(&e, ebuf, sizeof(ebuf)),
 			 RAFT_CODEC_OK);
 	struct raft_entry out;
 	alloc_reset(1);
-	assert_int_equal(raft_codec_entry_decode(ebuf, sizeof(ebuf), &out, NULL),
-			 RAFT_CODEC_ENOMEM);
+	assert_int_equal(
+	    raft_codec_entry_decode(ebuf, sizeof(ebuf), &out, NULL),
+	    RAFT_CODEC_ENOMEM);
 	assert_null(out.data);
 	alloc_reset(0);
 }
@@ -634,8 +682,11 @@ static void test_unencodable_messages(void **state)
 	codec_sample_config(&c, 1, false);
 	struct raft_entry e = {.term = 1, .index = 1, .version = 1};
 	uint8_t buf[512];
-	struct raft_message ok = {.type = RAFT_MSG_APPEND, .version = 1,
-				  .from = 1, .to = 2, .n_entries = 1,
+	struct raft_message ok = {.type = RAFT_MSG_APPEND,
+				  .version = 1,
+				  .from = 1,
+				  .to = 2,
+				  .n_entries = 1,
 				  .entries = &e};
 	assert_true(raft_codec_message_size(&ok) > 0);
 
@@ -645,8 +696,9 @@ static void test_unencodable_messages(void **state)
 		m = ok;                                                        \
 		change;                                                        \
 		assert_int_equal(raft_codec_message_size(&m), 0);              \
-		assert_int_equal(raft_codec_encode_message(&m, buf, sizeof(buf)), \
-				 RAFT_CODEC_EINVAL);                           \
+		assert_int_equal(                                              \
+		    raft_codec_encode_message(&m, buf, sizeof(buf)),           \
+		    RAFT_CODEC_EINVAL);                                        \
 	} while (0)
 	REFUSED(m.type = 0);
 	REFUSED(m.type = RAFT_MSG_TYPE_MAX + 1);
@@ -662,8 +714,8 @@ static void test_unencodable_messages(void **state)
 	REFUSED((m.type = RAFT_MSG_SNAPSHOT, m.config = NULL));
 	REFUSED((m.type = RAFT_MSG_SNAPSHOT, m.config = &c, m.len = 1));
 	REFUSED((m.type = RAFT_MSG_SNAPSHOT, m.config = &c, m.done = 3));
-	REFUSED((m.type = RAFT_MSG_SNAPSHOT, m.config = &c,
-		 m.data = buf, m.len = RAFT_CODEC_MAX_PAYLOAD + 1));
+	REFUSED((m.type = RAFT_MSG_SNAPSHOT, m.config = &c, m.data = buf,
+		 m.len = RAFT_CODEC_MAX_PAYLOAD + 1));
 	e.version = 0;
 	REFUSED((void)0);
 	e.version = 1;
@@ -678,7 +730,8 @@ static void test_unencodable_messages(void **state)
 			 RAFT_CODEC_ENOSPACE);
 	assert_int_equal(raft_codec_encode_message(&ok, buf, need),
 			 RAFT_CODEC_OK);
-	assert_int_equal(raft_codec_entry_encode(&e, buf, 5), RAFT_CODEC_ENOSPACE);
+	assert_int_equal(raft_codec_entry_encode(&e, buf, 5),
+			 RAFT_CODEC_ENOSPACE);
 }
 
 /* ---- single entries, as storage uses them ---- */
@@ -698,8 +751,8 @@ static void test_entries_back_to_back(void **state)
 	assert_non_null(buf);
 	size_t pos = 0;
 	for (uint32_t i = 0; i < s->m.n_entries; i++) {
-		assert_int_equal(raft_codec_entry_encode(&s->m.entries[i],
-							 buf + pos, total - pos),
+		assert_int_equal(raft_codec_entry_encode(
+				     &s->m.entries[i], buf + pos, total - pos),
 				 RAFT_CODEC_OK);
 		pos += raft_codec_entry_size(&s->m.entries[i]);
 	}
@@ -707,9 +760,9 @@ static void test_entries_back_to_back(void **state)
 	for (uint32_t i = 0; i < s->m.n_entries; i++) {
 		struct raft_entry e;
 		size_t used;
-		assert_int_equal(raft_codec_entry_decode(buf + pos, total - pos,
-							 &e, &used),
-				 RAFT_CODEC_OK);
+		assert_int_equal(
+		    raft_codec_entry_decode(buf + pos, total - pos, &e, &used),
+		    RAFT_CODEC_OK);
 		const struct raft_entry *want = &s->m.entries[i];
 		assert_int_equal(used, raft_codec_entry_size(want));
 		assert_int_equal(e.term, want->term);
@@ -724,18 +777,17 @@ static void test_entries_back_to_back(void **state)
 		raft_codec_entry_free(&e);
 		/* Without `used`, the entry must be all there is. */
 		if (i + 1 < s->m.n_entries)
-			assert_int_equal(raft_codec_entry_decode(buf + pos,
-								 total - pos,
-								 &e, NULL),
+			assert_int_equal(raft_codec_entry_decode(
+					     buf + pos, total - pos, &e, NULL),
 					 RAFT_CODEC_ETRAILING);
 		for (size_t cut = 0; cut < used; cut++) {
 			uint8_t *part = malloc(cut ? cut : 1);
 			assert_non_null(part);
 			memcpy(part, buf + pos, cut);
 			size_t part_used;
-			assert_int_equal(raft_codec_entry_decode(part, cut, &e,
-								 &part_used),
-					 RAFT_CODEC_ETRUNCATED);
+			assert_int_equal(
+			    raft_codec_entry_decode(part, cut, &e, &part_used),
+			    RAFT_CODEC_ETRUNCATED);
 			free(part);
 		}
 		pos += raft_codec_entry_size(want);
@@ -751,17 +803,19 @@ static void test_unknown_entries_are_opaque(void **state)
 	uint8_t data[] = {9, 8, 7};
 	for (unsigned type = 0; type < 256; type += 15) {
 		for (unsigned version = 1; version < 256; version += 127) {
-			struct raft_entry e = {.term = 4, .index = 5,
+			struct raft_entry e = {.term = 4,
+					       .index = 5,
 					       .type = (uint8_t)type,
 					       .version = (uint8_t)version,
-					       .len = 3, .data = data};
+					       .len = 3,
+					       .data = data};
 			uint8_t buf[RAFT_CODEC_ENTRY_HEADER_BYTES + 3];
-			assert_int_equal(raft_codec_entry_encode(&e, buf,
-								 sizeof(buf)),
-					 RAFT_CODEC_OK);
+			assert_int_equal(
+			    raft_codec_entry_encode(&e, buf, sizeof(buf)),
+			    RAFT_CODEC_OK);
 			struct raft_entry out;
-			assert_int_equal(raft_codec_entry_decode(buf, sizeof(buf),
-								 &out, NULL),
+			assert_int_equal(raft_codec_entry_decode(
+					     buf, sizeof(buf), &out, NULL),
 					 RAFT_CODEC_OK);
 			assert_int_equal(out.type, type);
 			assert_int_equal(out.version, version);
@@ -790,21 +844,21 @@ static void test_strerror(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_round_trip_every_type),
-		cmocka_unit_test(test_exact_layout),
-		cmocka_unit_test(test_largest_append),
-		cmocka_unit_test(test_largest_entry),
-		cmocka_unit_test(test_every_truncation_rejected),
-		cmocka_unit_test(test_every_corruption_safe),
-		cmocka_unit_test(test_trailing_bytes_rejected),
-		cmocka_unit_test(test_unknown_format_and_type),
-		cmocka_unit_test(test_bad_fields_rejected),
-		cmocka_unit_test(test_absurd_lengths_do_not_allocate),
-		cmocka_unit_test(test_allocation_failures),
-		cmocka_unit_test(test_unencodable_messages),
-		cmocka_unit_test(test_entries_back_to_back),
-		cmocka_unit_test(test_unknown_entries_are_opaque),
-		cmocka_unit_test(test_strerror),
+	    cmocka_unit_test(test_round_trip_every_type),
+	    cmocka_unit_test(test_exact_layout),
+	    cmocka_unit_test(test_largest_append),
+	    cmocka_unit_test(test_largest_entry),
+	    cmocka_unit_test(test_every_truncation_rejected),
+	    cmocka_unit_test(test_every_corruption_safe),
+	    cmocka_unit_test(test_trailing_bytes_rejected),
+	    cmocka_unit_test(test_unknown_format_and_type),
+	    cmocka_unit_test(test_bad_fields_rejected),
+	    cmocka_unit_test(test_absurd_lengths_do_not_allocate),
+	    cmocka_unit_test(test_allocation_failures),
+	    cmocka_unit_test(test_unencodable_messages),
+	    cmocka_unit_test(test_entries_back_to_back),
+	    cmocka_unit_test(test_unknown_entries_are_opaque),
+	    cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests_name("raft-codec", tests, setup, NULL);
 }
