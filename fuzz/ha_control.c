@@ -13,13 +13,13 @@
 
 #include "plugin/control.h"
 
-#define CHECK(cond)                                                          \
-	do {                                                                 \
-		if (!(cond)) {                                               \
-			fprintf(stderr, "ha_control: check failed: %s\n",    \
-				#cond);                                      \
-			abort();                                             \
-		}                                                            \
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			fprintf(stderr, "ha_control: check failed: %s\n",      \
+				#cond);                                        \
+			abort();                                               \
+		}                                                              \
 	} while (0)
 
 static void check_node(const struct ha_node *node)
@@ -56,7 +56,8 @@ static void check_command(const struct ha_command *cmd)
 			for (size_t j = 0; j < i; j++) {
 				CHECK(cmd->nodes[i].nodeid !=
 				      cmd->nodes[j].nodeid);
-				CHECK(cmd->nodes[i].port != cmd->nodes[j].port ||
+				CHECK(cmd->nodes[i].port !=
+					  cmd->nodes[j].port ||
 				      !ha_address_same(cmd->nodes[i].address,
 						       cmd->nodes[j].address));
 			}
@@ -92,7 +93,8 @@ static void check_command(const struct ha_command *cmd)
 /* Data for a valid command, built from the command itself so that parsed
  * client strings flow through the data builders too. NULL for commands
  * that return none. */
-static json_t *data_for(const struct ha_command *cmd, const struct ha_command *model)
+static json_t *data_for(const struct ha_command *cmd,
+			const struct ha_command *model)
 {
 	static struct ha_cluster_view cluster;
 	static struct ha_raft_status status;
@@ -163,8 +165,8 @@ static void check_reply(const char *text, size_t len,
 		CHECK((cmd->kind == HA_CMD_INVALID) == (err != NULL));
 		if (err != NULL)
 			CHECK(strcmp(json_string_value(err), cmd->error) == 0);
-		CHECK((data != NULL) == (cmd->kind != HA_CMD_INVALID &&
-					 returns_data(cmd->kind)));
+		CHECK((data != NULL) ==
+		      (cmd->kind != HA_CMD_INVALID && returns_data(cmd->kind)));
 		CHECK((corr != NULL) == cmd->has_correlation);
 		if (corr != NULL)
 			CHECK(strcmp(json_string_value(corr),

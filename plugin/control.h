@@ -30,7 +30,7 @@
 
 /* Limits of the fields; the lengths exclude the terminating NUL. */
 #define HA_MAX_NODES 16u /* members of one cluster (RAFT_MAX_SERVERS) */
-#define HA_MIN_NODES 3u  /* createCluster and joinCluster */
+#define HA_MIN_NODES 3u	 /* createCluster and joinCluster */
 #define HA_NODEID_MIN 1u
 #define HA_NODEID_MAX 1023u
 #define HA_ADDRESS_MAX 255u
@@ -63,12 +63,18 @@
 #define HA_ERR_NOT_MEMBER "This broker is not part of a cluster."
 #define HA_ERR_WRONG_CLUSTER "The clustername does not match this cluster."
 #define HA_ERR_NODE_UNKNOWN "No node in the cluster matches these details."
-#define HA_ERR_NODE_EXISTS "A node with this nodeid or address and port is already in the cluster."
+#define HA_ERR_NODE_EXISTS                                                     \
+	"A node with this nodeid or address and port is already in the "       \
+	"cluster."
 #define HA_ERR_TOO_FEW "Fewer than 3 nodes would remain in the cluster."
 #define HA_ERR_CLUSTER_FULL "The cluster already has the maximum of 16 nodes."
-#define HA_ERR_CHANGE_PENDING "Another membership change is in progress; try again when it has finished."
-#define HA_ERR_NO_QUORUM "The cluster has no quorum; the command cannot be committed."
-#define HA_ERR_NOT_VOTER "The named node is not a voting member that can take over leadership."
+#define HA_ERR_CHANGE_PENDING                                                  \
+	"Another membership change is in progress; try again when it has "     \
+	"finished."
+#define HA_ERR_NO_QUORUM                                                       \
+	"The cluster has no quorum; the command cannot be committed."
+#define HA_ERR_NOT_VOTER                                                       \
+	"The named node is not a voting member that can take over leadership."
 #define HA_ERR_INTERNAL "Internal error; see the broker log."
 
 /* The "command" value of responses that have no usable command name. */
@@ -91,9 +97,9 @@ enum ha_command_kind {
 /* One member of a cluster as the API names it. */
 struct ha_node {
 	char address[HA_ADDRESS_MAX + 1]; /* IPv4/IPv6 literal or host name */
-	uint16_t port;                    /* 1..65535 */
-	uint16_t nodeid;                  /* HA_NODEID_MIN..HA_NODEID_MAX */
-	bool mynode;                      /* the entry of the receiving node */
+	uint16_t port;			  /* 1..65535 */
+	uint16_t nodeid;		  /* HA_NODEID_MIN..HA_NODEID_MAX */
+	bool mynode;			  /* the entry of the receiving node */
 };
 
 /*
@@ -110,7 +116,8 @@ struct ha_node {
  */
 struct ha_command {
 	enum ha_command_kind kind;
-	char name[HA_COMMAND_NAME_MAX + 1]; /* echoed: as the client spelled it */
+	/* Echoed in the reply: the name as the client spelled it. */
+	char name[HA_COMMAND_NAME_MAX + 1];
 	bool has_correlation;
 	char correlation[HA_CORRELATION_MAX + 1];
 	char error[HA_ERROR_MAX + 1]; /* empty unless kind is HA_CMD_INVALID */
@@ -181,14 +188,14 @@ struct ha_cluster_view {
 	struct ha_node nodes[HA_MAX_NODES]; /* mynode is not reported */
 	size_t n_nodes;
 	enum ha_syncmode syncmode;
-	uint16_t leader;    /* nodeid of the leader, 0 (null) when none is known */
+	uint16_t leader; /* nodeid of the leader, 0 (null) when none is known */
 	uint64_t log_index; /* index the configuration was read at */
 };
 
 /* What isLeader reports. */
 struct ha_leader_view {
-	bool leader;           /* this node is the leader */
-	uint16_t nodeid;        /* this node's id, 0 (null) outside a cluster */
+	bool leader;		/* this node is the leader */
+	uint16_t nodeid;	/* this node's id, 0 (null) outside a cluster */
 	uint16_t leader_nodeid; /* the leader it knows of, 0 (null) for none */
 };
 

@@ -82,8 +82,8 @@ bool ha_address_same(const char *a, const char *b)
 
 		if (pa == 1 && pb == 1) {
 			size_t n = families[i] == AF_INET
-					   ? sizeof(struct in_addr)
-					   : sizeof(struct in6_addr);
+				       ? sizeof(struct in_addr)
+				       : sizeof(struct in6_addr);
 			return memcmp(ba, bb, n) == 0;
 		}
 		if (pa == 1 || pb == 1)

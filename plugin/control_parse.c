@@ -15,8 +15,7 @@
 
 _Static_assert(HA_MAX_NODES == RAFT_MAX_SERVERS,
 	       "a cluster of the API is one raft configuration");
-_Static_assert(HA_NODEID_MAX == RAFT_MAX_NODE_ID,
-	       "API node ids are raft ids");
+_Static_assert(HA_NODEID_MAX == RAFT_MAX_NODE_ID, "API node ids are raft ids");
 
 /* Fields a command may carry besides "command" and "correlationData". */
 enum field {
@@ -32,19 +31,19 @@ static const struct command_spec {
 	enum ha_command_kind kind;
 	unsigned fields; /* all of them are required */
 } command_specs[] = {
-	{"createCluster", HA_CMD_CREATE_CLUSTER, FIELD_CLUSTERNAME | FIELD_NODES},
-	{"joinCluster", HA_CMD_JOIN_CLUSTER, FIELD_CLUSTERNAME | FIELD_NODES},
-	{"addNode", HA_CMD_ADD_NODE,
-	 FIELD_CLUSTERNAME | FIELD_ADDRESS | FIELD_PORT | FIELD_NODEID},
-	{"removeNode", HA_CMD_REMOVE_NODE,
-	 FIELD_CLUSTERNAME | FIELD_ADDRESS | FIELD_PORT | FIELD_NODEID},
-	{"leaveCluster", HA_CMD_LEAVE_CLUSTER,
-	 FIELD_CLUSTERNAME | FIELD_ADDRESS | FIELD_PORT | FIELD_NODEID},
-	{"deleteCluster", HA_CMD_DELETE_CLUSTER, FIELD_CLUSTERNAME},
-	{"getCluster", HA_CMD_GET_CLUSTER, 0},
-	{"getRaftStatus", HA_CMD_GET_RAFT_STATUS, 0},
-	{"isLeader", HA_CMD_IS_LEADER, 0},
-	{"setLeader", HA_CMD_SET_LEADER, FIELD_CLUSTERNAME | FIELD_NODEID},
+    {"createCluster", HA_CMD_CREATE_CLUSTER, FIELD_CLUSTERNAME | FIELD_NODES},
+    {"joinCluster", HA_CMD_JOIN_CLUSTER, FIELD_CLUSTERNAME | FIELD_NODES},
+    {"addNode", HA_CMD_ADD_NODE,
+     FIELD_CLUSTERNAME | FIELD_ADDRESS | FIELD_PORT | FIELD_NODEID},
+    {"removeNode", HA_CMD_REMOVE_NODE,
+     FIELD_CLUSTERNAME | FIELD_ADDRESS | FIELD_PORT | FIELD_NODEID},
+    {"leaveCluster", HA_CMD_LEAVE_CLUSTER,
+     FIELD_CLUSTERNAME | FIELD_ADDRESS | FIELD_PORT | FIELD_NODEID},
+    {"deleteCluster", HA_CMD_DELETE_CLUSTER, FIELD_CLUSTERNAME},
+    {"getCluster", HA_CMD_GET_CLUSTER, 0},
+    {"getRaftStatus", HA_CMD_GET_RAFT_STATUS, 0},
+    {"isLeader", HA_CMD_IS_LEADER, 0},
+    {"setLeader", HA_CMD_SET_LEADER, FIELD_CLUSTERNAME | FIELD_NODEID},
 };
 
 #define N_SPECS (sizeof(command_specs) / sizeof(command_specs[0]))
@@ -53,9 +52,9 @@ static const struct field_name {
 	const char *name;
 	enum field field;
 } field_names[] = {
-	{"clustername", FIELD_CLUSTERNAME}, {"nodes", FIELD_NODES},
-	{"address", FIELD_ADDRESS},         {"port", FIELD_PORT},
-	{"nodeid", FIELD_NODEID},
+    {"clustername", FIELD_CLUSTERNAME}, {"nodes", FIELD_NODES},
+    {"address", FIELD_ADDRESS},		{"port", FIELD_PORT},
+    {"nodeid", FIELD_NODEID},
 };
 
 #define N_FIELD_NAMES (sizeof(field_names) / sizeof(field_names[0]))
@@ -101,8 +100,8 @@ const char *ha_command_kind_name(enum ha_command_kind kind)
 
 /* Marks cmd as refused with a formatted sentence. Always returns -1 so that
  * callers can `return refuse(...)`. */
-__attribute__((format(printf, 2, 3))) static int
-refuse(struct ha_command *cmd, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int refuse(struct ha_command *cmd,
+							const char *fmt, ...)
 {
 	va_list ap;
 
@@ -151,7 +150,7 @@ static unsigned field_of(const char *key)
 	return 0;
 }
 
-/* An integer field in [min, max]; where prefixes the sentence ("nodes[1]: "). */
+/* An integer field in [min, max]; where prefixes sentences ("nodes[1]: "). */
 static int get_integer(struct ha_command *cmd, const json_t *obj,
 		       const char *where, const char *key, long min, long max,
 		       long *out)
@@ -202,8 +201,8 @@ static int get_node(struct ha_command *cmd, const json_t *obj,
 
 	if (get_address(cmd, obj, where, node->address) != 0 ||
 	    get_integer(cmd, obj, where, "port", 1, 65535, &port) != 0 ||
-	    get_integer(cmd, obj, where, "nodeid", HA_NODEID_MIN,
-			HA_NODEID_MAX, &nodeid) != 0)
+	    get_integer(cmd, obj, where, "nodeid", HA_NODEID_MIN, HA_NODEID_MAX,
+			&nodeid) != 0)
 		return -1;
 	node->port = (uint16_t)port;
 	node->nodeid = (uint16_t)nodeid;
@@ -252,7 +251,8 @@ static int get_listed_node(struct ha_command *cmd, const json_t *entry,
 	snprintf(where, sizeof(where), "nodes[%zu]: ", index);
 	if (!json_is_object(entry))
 		return refuse(cmd, "nodes[%zu] is not an object.", index);
-	json_object_foreach ((json_t *)entry, key, value) {
+	json_object_foreach((json_t *)entry, key, value)
+	{
 		char quoted[QUOTED_NAME_MAX + 1];
 
 		if (strcmp(key, "address") == 0 || strcmp(key, "port") == 0 ||
@@ -335,7 +335,8 @@ static int get_fields(struct ha_command *cmd, const json_t *obj,
 	const json_t *value;
 	long nodeid;
 
-	json_object_foreach ((json_t *)obj, key, value) {
+	json_object_foreach((json_t *)obj, key, value)
+	{
 		char quoted[QUOTED_NAME_MAX + 1];
 
 		if (strcmp(key, "command") == 0 ||
@@ -436,8 +437,8 @@ int ha_request_parse(const char *payload, size_t len, struct ha_request *out)
 	if (payload == NULL)
 		return refuse_request(out, HA_ERR_NOT_JSON);
 	/* Duplicate keys would make a command mean two things. */
-	root = json_loadb(payload, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY,
-			  &error);
+	root = json_loadb(payload, len,
+			  JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &error);
 	if (root == NULL) {
 		if (json_error_code(&error) == json_error_out_of_memory)
 			return -1;

@@ -33,7 +33,7 @@ static inline char *reply_for(const char *payload, size_t len)
 
 		if (cmd->kind == HA_CMD_INVALID)
 			assert_int_equal(
-				ha_reply_add_error(reply, cmd, cmd->error), 0);
+			    ha_reply_add_error(reply, cmd, cmd->error), 0);
 		else
 			assert_int_equal(ha_reply_add_result(reply, cmd, NULL),
 					 0);

@@ -5,43 +5,46 @@
  */
 #include "tests/plugin/control_test.h"
 
-#define N1 "{\"address\":\"10.0.0.1\",\"port\":7000,\"nodeid\":1,\"mynode\":true}"
+#define N1                                                                     \
+	"{\"address\":\"10.0.0.1\",\"port\":7000,\"nodeid\":1,\"mynode\":"     \
+	"true}"
 #define N2 "{\"address\":\"10.0.0.2\",\"port\":7000,\"nodeid\":2}"
 #define N3 "{\"address\":\"10.0.0.3\",\"port\":7000,\"nodeid\":3}"
 #define THREE N1 "," N2 "," N3
 
-#define CREATE(nodes)                                                         \
-	"{\"command\":\"createCluster\",\"clustername\":\"prod\",\"nodes\":[" \
-	nodes "]}"
-#define ADD(fields) "{\"command\":\"addNode\",\"clustername\":\"prod\"," fields "}"
+#define CREATE(nodes)                                                          \
+	"{\"command\":\"createCluster\",\"clustername\":\"prod\",\"nodes\":"   \
+	"[" nodes "]}"
+#define ADD(fields)                                                            \
+	"{\"command\":\"addNode\",\"clustername\":\"prod\"," fields "}"
 
 /* A reply with one error response for an unnamed command. */
-#define ENVELOPE_ERROR(sentence)                                              \
-	"{\"responses\":[{\"command\":\"Unknown command\",\"error\":\"" sentence \
-	"\"}]}"
+#define ENVELOPE_ERROR(sentence)                                               \
+	"{\"responses\":[{\"command\":\"Unknown "                              \
+	"command\",\"error\":\"" sentence "\"}]}"
 
 /* ---- the envelope ---- */
 
 static void test_not_json(void **state)
 {
 	static const char *const payloads[] = {
-		"",
-		"{",
-		"{\"commands\":[}",
-		"{\"commands\":[]} trailing",
-		"{'commands':[]}",
-		"{\"commands\":[{\"command\":\"isLeader\",}]}",
-		"nul",
-		/* duplicate keys would make a command ambiguous */
-		"{\"commands\":[{\"command\":\"setLeader\",\"nodeid\":1,"
-		"\"nodeid\":2,\"clustername\":\"a\"}]}",
-		"{\"commands\":[],\"commands\":[]}",
-		/* an escaped NUL inside a string */
-		"{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":"
-		"\"a\\u0000b\"}]}",
-		/* integers beyond 64 bits */
-		"{\"commands\":[{\"command\":\"setLeader\",\"clustername\":\"a\","
-		"\"nodeid\":123456789012345678901234567890}]}",
+	    "",
+	    "{",
+	    "{\"commands\":[}",
+	    "{\"commands\":[]} trailing",
+	    "{'commands':[]}",
+	    "{\"commands\":[{\"command\":\"isLeader\",}]}",
+	    "nul",
+	    /* duplicate keys would make a command ambiguous */
+	    "{\"commands\":[{\"command\":\"setLeader\",\"nodeid\":1,"
+	    "\"nodeid\":2,\"clustername\":\"a\"}]}",
+	    "{\"commands\":[],\"commands\":[]}",
+	    /* an escaped NUL inside a string */
+	    "{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":"
+	    "\"a\\u0000b\"}]}",
+	    /* integers beyond 64 bits */
+	    "{\"commands\":[{\"command\":\"setLeader\",\"clustername\":\"a\","
+	    "\"nodeid\":123456789012345678901234567890}]}",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++)
@@ -51,18 +54,18 @@ static void test_not_json(void **state)
 static void test_not_utf8(void **state)
 {
 	static const char *const payloads[] = {
-		"{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":"
-		"\"\xff\"}]}",
-		/* an overlong encoding of '/' */
-		"{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":"
-		"\"\xc0\xaf\"}]}",
-		/* a lone surrogate, raw and escaped */
-		"{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":"
-		"\"\xed\xa0\x80\"}]}",
-		"{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":"
-		"\"\\ud800\"}]}",
-		/* a truncated sequence in a key */
-		"{\"commands\":[{\"command\":\"isLeader\",\"\xe2\x82\":1}]}",
+	    "{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":"
+	    "\"\xff\"}]}",
+	    /* an overlong encoding of '/' */
+	    "{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":"
+	    "\"\xc0\xaf\"}]}",
+	    /* a lone surrogate, raw and escaped */
+	    "{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":"
+	    "\"\xed\xa0\x80\"}]}",
+	    "{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":"
+	    "\"\\ud800\"}]}",
+	    /* a truncated sequence in a key */
+	    "{\"commands\":[{\"command\":\"isLeader\",\"\xe2\x82\":1}]}",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++)
@@ -71,8 +74,9 @@ static void test_not_utf8(void **state)
 
 static void test_raw_nul_byte(void **state)
 {
-	static const char payload[] = "{\"commands\":[{\"command\":\"isLeader\","
-				      "\"correlationData\":\"a\0b\"}]}";
+	static const char payload[] =
+	    "{\"commands\":[{\"command\":\"isLeader\","
+	    "\"correlationData\":\"a\0b\"}]}";
 	char *dump;
 
 	(void)state;
@@ -102,16 +106,16 @@ static void test_null_payload(void **state)
 static void test_invalid_commands(void **state)
 {
 	static const char *const payloads[] = {
-		"{}",
-		"[]",
-		"\"commands\"",
-		"42",
-		"null",
-		"{\"commands\":null}",
-		"{\"commands\":{}}",
-		"{\"commands\":\"getCluster\"}",
-		"{\"Commands\":[]}",
-		"{\"command\":\"getCluster\"}",
+	    "{}",
+	    "[]",
+	    "\"commands\"",
+	    "42",
+	    "null",
+	    "{\"commands\":null}",
+	    "{\"commands\":{}}",
+	    "{\"commands\":\"getCluster\"}",
+	    "{\"Commands\":[]}",
+	    "{\"command\":\"getCluster\"}",
 	};
 	(void)state;
 	for (size_t i = 0; i < sizeof(payloads) / sizeof(payloads[0]); i++)
@@ -240,8 +244,8 @@ static void test_missing_command(void **state)
 
 static void test_correlation_types(void **state)
 {
-	static const char *const bad[] = {"1", "1.5", "true", "null", "{}",
-					  "[\"a\"]"};
+	static const char *const bad[] = {"1",	  "1.5", "true",
+					  "null", "{}",	 "[\"a\"]"};
 	char body[128];
 
 	(void)state;
@@ -275,7 +279,8 @@ static void test_correlation_length(void **state)
 	memset(value, 'x', sizeof(value) - 1);
 	value[HA_CORRELATION_MAX] = '\0';
 	snprintf(body, sizeof(body),
-		 "{\"command\":\"isLeader\",\"correlationData\":\"%s\"}", value);
+		 "{\"command\":\"isLeader\",\"correlationData\":\"%s\"}",
+		 value);
 	parse_one(body, &cmd);
 	assert_true(cmd.has_correlation);
 	assert_string_equal(cmd.correlation, value);
@@ -283,7 +288,8 @@ static void test_correlation_length(void **state)
 	value[HA_CORRELATION_MAX] = 'x';
 	value[HA_CORRELATION_MAX + 1] = '\0';
 	snprintf(body, sizeof(body),
-		 "{\"command\":\"isLeader\",\"correlationData\":\"%s\"}", value);
+		 "{\"command\":\"isLeader\",\"correlationData\":\"%s\"}",
+		 value);
 	expect_refusal(body, "isLeader", HA_ERR_CORRELATION_LONG);
 }
 
@@ -338,30 +344,30 @@ static void test_multiple_commands(void **state)
 {
 	(void)state;
 	expect_reply(
-		"{\"commands\":["
-		"{\"command\":\"isLeader\",\"correlationData\":\"1\"},"
-		"7,"
-		"{\"command\":\"nope\",\"correlationData\":\"3\"},"
-		"{\"command\":\"setLeader\",\"clustername\":\"prod\","
-		"\"nodeid\":4,\"correlationData\":\"4\"},"
-		"{\"command\":\"setLeader\",\"clustername\":\"prod\","
-		"\"nodeid\":0,\"correlationData\":\"5\"},"
-		"{\"correlationData\":6},"
-		"{\"command\":\"getCluster\"}"
-		"]}",
-		"{\"responses\":["
-		"{\"command\":\"isLeader\",\"correlationData\":\"1\"},"
-		"{\"command\":\"Unknown command\",\"error\":\"Command not an "
-		"object\"},"
-		"{\"command\":\"nope\",\"error\":\"Unknown command\","
-		"\"correlationData\":\"3\"},"
-		"{\"command\":\"setLeader\",\"correlationData\":\"4\"},"
-		"{\"command\":\"setLeader\",\"error\":\"nodeid must be an "
-		"integer from 1 to 1023.\",\"correlationData\":\"5\"},"
-		"{\"command\":\"Unknown command\",\"error\":\"Missing "
-		"command\"},"
-		"{\"command\":\"getCluster\"}"
-		"]}");
+	    "{\"commands\":["
+	    "{\"command\":\"isLeader\",\"correlationData\":\"1\"},"
+	    "7,"
+	    "{\"command\":\"nope\",\"correlationData\":\"3\"},"
+	    "{\"command\":\"setLeader\",\"clustername\":\"prod\","
+	    "\"nodeid\":4,\"correlationData\":\"4\"},"
+	    "{\"command\":\"setLeader\",\"clustername\":\"prod\","
+	    "\"nodeid\":0,\"correlationData\":\"5\"},"
+	    "{\"correlationData\":6},"
+	    "{\"command\":\"getCluster\"}"
+	    "]}",
+	    "{\"responses\":["
+	    "{\"command\":\"isLeader\",\"correlationData\":\"1\"},"
+	    "{\"command\":\"Unknown command\",\"error\":\"Command not an "
+	    "object\"},"
+	    "{\"command\":\"nope\",\"error\":\"Unknown command\","
+	    "\"correlationData\":\"3\"},"
+	    "{\"command\":\"setLeader\",\"correlationData\":\"4\"},"
+	    "{\"command\":\"setLeader\",\"error\":\"nodeid must be an "
+	    "integer from 1 to 1023.\",\"correlationData\":\"5\"},"
+	    "{\"command\":\"Unknown command\",\"error\":\"Missing "
+	    "command\"},"
+	    "{\"command\":\"getCluster\"}"
+	    "]}");
 }
 
 /* ---- every command, valid ---- */
@@ -457,9 +463,9 @@ static void test_node_commands(void **state)
 		const char *name;
 		enum ha_command_kind kind;
 	} commands[] = {
-		{"addNode", HA_CMD_ADD_NODE},
-		{"removeNode", HA_CMD_REMOVE_NODE},
-		{"leaveCluster", HA_CMD_LEAVE_CLUSTER},
+	    {"addNode", HA_CMD_ADD_NODE},
+	    {"removeNode", HA_CMD_REMOVE_NODE},
+	    {"leaveCluster", HA_CMD_LEAVE_CLUSTER},
 	};
 	char body[256];
 	struct ha_command cmd;
@@ -540,9 +546,9 @@ static void test_queries(void **state)
 		const char *name;
 		enum ha_command_kind kind;
 	} commands[] = {
-		{"getCluster", HA_CMD_GET_CLUSTER},
-		{"getRaftStatus", HA_CMD_GET_RAFT_STATUS},
-		{"isLeader", HA_CMD_IS_LEADER},
+	    {"getCluster", HA_CMD_GET_CLUSTER},
+	    {"getRaftStatus", HA_CMD_GET_RAFT_STATUS},
+	    {"isLeader", HA_CMD_IS_LEADER},
 	};
 	char body[128];
 	char sentence[96];
@@ -587,7 +593,8 @@ static void test_set_leader(void **state)
 		       "setLeader", "Unknown field \"address\" for setLeader.");
 	expect_refusal("{\"command\":\"setLeader\",\"clustername\":\"prod\","
 		       "\"nodeid\":1024}",
-		       "setLeader", "nodeid must be an integer from 1 to 1023.");
+		       "setLeader",
+		       "nodeid must be an integer from 1 to 1023.");
 }
 
 static void test_kind_names(void **state)
@@ -719,8 +726,8 @@ static void test_nodes_list(void **state)
 	expect_refusal(CREATE(N1 ",[]," N3), "createCluster",
 		       "nodes[1] is not an object.");
 	expect_refusal(CREATE(N1 "," N2 ",{\"address\":\"10.0.0.3\","
-				      "\"port\":7000,\"nodeid\":3,"
-				      "\"role\":1}"),
+				 "\"port\":7000,\"nodeid\":3,"
+				 "\"role\":1}"),
 		       "createCluster", "nodes[2]: unknown field \"role\".");
 }
 
@@ -728,29 +735,29 @@ static void test_mynode(void **state)
 {
 	(void)state;
 	expect_refusal(CREATE(N2 "," N3
-			      ",{\"address\":\"10.0.0.4\",\"port\":7000,"
-			      "\"nodeid\":4}"),
+				 ",{\"address\":\"10.0.0.4\",\"port\":7000,"
+				 "\"nodeid\":4}"),
 		       "createCluster",
 		       "nodes must mark exactly one node with mynode:true; "
 		       "none is marked.");
 	expect_refusal(CREATE(N1 "," N2
-			      ",{\"address\":\"10.0.0.4\",\"port\":7000,"
-			      "\"nodeid\":4,\"mynode\":true}"),
+				 ",{\"address\":\"10.0.0.4\",\"port\":7000,"
+				 "\"nodeid\":4,\"mynode\":true}"),
 		       "createCluster",
 		       "nodes must mark exactly one node with mynode:true; "
 		       "nodes[0] and nodes[2] are both marked.");
-	expect_refusal(CREATE(N1 "," N2
-			      ",{\"address\":\"10.0.0.4\",\"port\":7000,"
-			      "\"nodeid\":4,\"mynode\":1}"),
-		       "createCluster", "nodes[2]: mynode must be true or false.");
-	expect_refusal(CREATE(N1 "," N2
-			      ",{\"address\":\"10.0.0.4\",\"port\":7000,"
-			      "\"nodeid\":4,\"mynode\":\"true\"}"),
-		       "createCluster", "nodes[2]: mynode must be true or false.");
-	expect_refusal(CREATE(N1 "," N2
-			      ",{\"address\":\"10.0.0.4\",\"port\":7000,"
-			      "\"nodeid\":4,\"mynode\":null}"),
-		       "createCluster", "nodes[2]: mynode must be true or false.");
+	expect_refusal(
+	    CREATE(N1 "," N2 ",{\"address\":\"10.0.0.4\",\"port\":7000,"
+		      "\"nodeid\":4,\"mynode\":1}"),
+	    "createCluster", "nodes[2]: mynode must be true or false.");
+	expect_refusal(
+	    CREATE(N1 "," N2 ",{\"address\":\"10.0.0.4\",\"port\":7000,"
+		      "\"nodeid\":4,\"mynode\":\"true\"}"),
+	    "createCluster", "nodes[2]: mynode must be true or false.");
+	expect_refusal(
+	    CREATE(N1 "," N2 ",{\"address\":\"10.0.0.4\",\"port\":7000,"
+		      "\"nodeid\":4,\"mynode\":null}"),
+	    "createCluster", "nodes[2]: mynode must be true or false.");
 }
 
 static void test_duplicates(void **state)
@@ -758,14 +765,13 @@ static void test_duplicates(void **state)
 	struct ha_command cmd;
 
 	(void)state;
+	expect_refusal(
+	    CREATE(N1 "," N2 ",{\"address\":\"10.0.0.9\",\"port\":7000,"
+		      "\"nodeid\":1}"),
+	    "createCluster", "nodes[2]: nodeid 1 is already used by nodes[0].");
 	expect_refusal(CREATE(N1 "," N2
-			      ",{\"address\":\"10.0.0.9\",\"port\":7000,"
-			      "\"nodeid\":1}"),
-		       "createCluster",
-		       "nodes[2]: nodeid 1 is already used by nodes[0].");
-	expect_refusal(CREATE(N1 "," N2
-			      ",{\"address\":\"10.0.0.2\",\"port\":7000,"
-			      "\"nodeid\":9}"),
+				 ",{\"address\":\"10.0.0.2\",\"port\":7000,"
+				 "\"nodeid\":9}"),
 		       "createCluster",
 		       "nodes[2]: address 10.0.0.2 with port 7000 is already "
 		       "used by nodes[1].");
@@ -799,56 +805,56 @@ static void test_node_fields(void **state)
 		const char *fields; /* address, port, nodeid (some bad) */
 		const char *sentence;
 	} cases[] = {
-		{"\"port\":7000,\"nodeid\":4", "address is missing."},
-		{"\"address\":4,\"port\":7000,\"nodeid\":4",
-		 "address must be a string."},
-		{"\"address\":null,\"port\":7000,\"nodeid\":4",
-		 "address must be a string."},
-		{"\"address\":\"\",\"port\":7000,\"nodeid\":4",
-		 "address must be an IPv4 address, an IPv6 address (without "
-		 "brackets) or a host name."},
-		{"\"address\":\"[::1]\",\"port\":7000,\"nodeid\":4",
-		 "address must be an IPv4 address, an IPv6 address (without "
-		 "brackets) or a host name."},
-		{"\"address\":\"10.0.0.4:7000\",\"port\":7000,\"nodeid\":4",
-		 "address must be an IPv4 address, an IPv6 address (without "
-		 "brackets) or a host name."},
-		{"\"address\":\"10.0.0.256\",\"port\":7000,\"nodeid\":4",
-		 "address must be an IPv4 address, an IPv6 address (without "
-		 "brackets) or a host name."},
-		{"\"address\":\"a b\",\"port\":7000,\"nodeid\":4",
-		 "address must be an IPv4 address, an IPv6 address (without "
-		 "brackets) or a host name."},
-		{"\"address\":\"10.0.0.4\",\"nodeid\":4", "port is missing."},
-		{"\"address\":\"10.0.0.4\",\"port\":0,\"nodeid\":4",
-		 "port must be an integer from 1 to 65535."},
-		{"\"address\":\"10.0.0.4\",\"port\":65536,\"nodeid\":4",
-		 "port must be an integer from 1 to 65535."},
-		{"\"address\":\"10.0.0.4\",\"port\":-7000,\"nodeid\":4",
-		 "port must be an integer from 1 to 65535."},
-		{"\"address\":\"10.0.0.4\",\"port\":7000.0,\"nodeid\":4",
-		 "port must be an integer from 1 to 65535."},
-		{"\"address\":\"10.0.0.4\",\"port\":\"7000\",\"nodeid\":4",
-		 "port must be an integer from 1 to 65535."},
-		{"\"address\":\"10.0.0.4\",\"port\":true,\"nodeid\":4",
-		 "port must be an integer from 1 to 65535."},
-		{"\"address\":\"10.0.0.4\",\"port\":9223372036854775807,"
-		 "\"nodeid\":4",
-		 "port must be an integer from 1 to 65535."},
-		{"\"address\":\"10.0.0.4\",\"port\":7000", "nodeid is missing."},
-		{"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":0",
-		 "nodeid must be an integer from 1 to 1023."},
-		{"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":1024",
-		 "nodeid must be an integer from 1 to 1023."},
-		{"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":-1",
-		 "nodeid must be an integer from 1 to 1023."},
-		{"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":4.5",
-		 "nodeid must be an integer from 1 to 1023."},
-		{"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":[4]",
-		 "nodeid must be an integer from 1 to 1023."},
-		{"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":"
-		 "-9223372036854775808",
-		 "nodeid must be an integer from 1 to 1023."},
+	    {"\"port\":7000,\"nodeid\":4", "address is missing."},
+	    {"\"address\":4,\"port\":7000,\"nodeid\":4",
+	     "address must be a string."},
+	    {"\"address\":null,\"port\":7000,\"nodeid\":4",
+	     "address must be a string."},
+	    {"\"address\":\"\",\"port\":7000,\"nodeid\":4",
+	     "address must be an IPv4 address, an IPv6 address (without "
+	     "brackets) or a host name."},
+	    {"\"address\":\"[::1]\",\"port\":7000,\"nodeid\":4",
+	     "address must be an IPv4 address, an IPv6 address (without "
+	     "brackets) or a host name."},
+	    {"\"address\":\"10.0.0.4:7000\",\"port\":7000,\"nodeid\":4",
+	     "address must be an IPv4 address, an IPv6 address (without "
+	     "brackets) or a host name."},
+	    {"\"address\":\"10.0.0.256\",\"port\":7000,\"nodeid\":4",
+	     "address must be an IPv4 address, an IPv6 address (without "
+	     "brackets) or a host name."},
+	    {"\"address\":\"a b\",\"port\":7000,\"nodeid\":4",
+	     "address must be an IPv4 address, an IPv6 address (without "
+	     "brackets) or a host name."},
+	    {"\"address\":\"10.0.0.4\",\"nodeid\":4", "port is missing."},
+	    {"\"address\":\"10.0.0.4\",\"port\":0,\"nodeid\":4",
+	     "port must be an integer from 1 to 65535."},
+	    {"\"address\":\"10.0.0.4\",\"port\":65536,\"nodeid\":4",
+	     "port must be an integer from 1 to 65535."},
+	    {"\"address\":\"10.0.0.4\",\"port\":-7000,\"nodeid\":4",
+	     "port must be an integer from 1 to 65535."},
+	    {"\"address\":\"10.0.0.4\",\"port\":7000.0,\"nodeid\":4",
+	     "port must be an integer from 1 to 65535."},
+	    {"\"address\":\"10.0.0.4\",\"port\":\"7000\",\"nodeid\":4",
+	     "port must be an integer from 1 to 65535."},
+	    {"\"address\":\"10.0.0.4\",\"port\":true,\"nodeid\":4",
+	     "port must be an integer from 1 to 65535."},
+	    {"\"address\":\"10.0.0.4\",\"port\":9223372036854775807,"
+	     "\"nodeid\":4",
+	     "port must be an integer from 1 to 65535."},
+	    {"\"address\":\"10.0.0.4\",\"port\":7000", "nodeid is missing."},
+	    {"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":0",
+	     "nodeid must be an integer from 1 to 1023."},
+	    {"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":1024",
+	     "nodeid must be an integer from 1 to 1023."},
+	    {"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":-1",
+	     "nodeid must be an integer from 1 to 1023."},
+	    {"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":4.5",
+	     "nodeid must be an integer from 1 to 1023."},
+	    {"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":[4]",
+	     "nodeid must be an integer from 1 to 1023."},
+	    {"\"address\":\"10.0.0.4\",\"port\":7000,\"nodeid\":"
+	     "-9223372036854775808",
+	     "nodeid must be an integer from 1 to 1023."},
 	};
 	char body[512];
 	char sentence[256];
@@ -876,8 +882,9 @@ static void test_address_too_long(void **state)
 	address[sizeof(address) - 1] = '\0';
 	snprintf(body, sizeof(body),
 		 ADD("\"address\":\"%s\",\"port\":1,\"nodeid\":1"), address);
-	expect_refusal(body, "addNode", "address is longer than 255 "
-					"characters.");
+	expect_refusal(body, "addNode",
+		       "address is longer than 255 "
+		       "characters.");
 	/* 255 characters pass the length rule; as a host name they are still
 	 * too long (253 at most). */
 	address[HA_ADDRESS_MAX] = '\0';
@@ -907,51 +914,52 @@ static void test_rule_order(void **state)
 static void test_address_syntax(void **state)
 {
 	static const char *const valid[] = {
-		"10.0.0.1",
-		"127.0.0.1",
-		"255.255.255.255",
-		"::1",
-		"::",
-		"fe80::1",
-		"2001:db8::8a2e:370:7334",
-		"::ffff:10.0.0.1",
-		"2001:0db8:0000:0000:0000:ff00:0042:8329",
-		"localhost",
-		"node1",
-		"1node",
-		"a",
-		"node-1.cluster.example.com",
-		"xn--bcher-kva.example",
-		"a.b.c.d.e",
-		"123.example",
-		"A.B",
+	    "10.0.0.1",
+	    "127.0.0.1",
+	    "255.255.255.255",
+	    "::1",
+	    "::",
+	    "fe80::1",
+	    "2001:db8::8a2e:370:7334",
+	    "::ffff:10.0.0.1",
+	    "2001:0db8:0000:0000:0000:ff00:0042:8329",
+	    "localhost",
+	    "node1",
+	    "1node",
+	    "a",
+	    "node-1.cluster.example.com",
+	    "xn--bcher-kva.example",
+	    "a.b.c.d.e",
+	    "123.example",
+	    "A.B",
 	};
 	static const char *const invalid[] = {
-		"",
-		" ",
-		"10.0.0.1 ",
-		"10.0.0",
-		"10.0.0.256",
-		"1.2.3.4.5",
-		"123",
-		"1.2.3.04x.5",
-		"999.1.1.1",
-		"[::1]",
-		"fe80::1%eth0",
-		":::1",
-		"1::2::3",
-		"-node",
-		"node-",
-		"no_de",
-		"node..x",
-		".node",
-		"node.",
-		"node.-x",
-		"node.x-",
-		"node:7000",
-		"http://node",
-		"n\xc3\xb6" "de",
-		"example.123",
+	    "",
+	    " ",
+	    "10.0.0.1 ",
+	    "10.0.0",
+	    "10.0.0.256",
+	    "1.2.3.4.5",
+	    "123",
+	    "1.2.3.04x.5",
+	    "999.1.1.1",
+	    "[::1]",
+	    "fe80::1%eth0",
+	    ":::1",
+	    "1::2::3",
+	    "-node",
+	    "node-",
+	    "no_de",
+	    "node..x",
+	    ".node",
+	    "node.",
+	    "node.-x",
+	    "node.x-",
+	    "node:7000",
+	    "http://node",
+	    "n\xc3\xb6"
+	    "de",
+	    "example.123",
 	};
 	char label[80];
 	char name[300];
@@ -1000,41 +1008,41 @@ static void test_address_same(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_not_json),
-		cmocka_unit_test(test_not_utf8),
-		cmocka_unit_test(test_raw_nul_byte),
-		cmocka_unit_test(test_null_payload),
-		cmocka_unit_test(test_invalid_commands),
-		cmocka_unit_test(test_empty_commands),
-		cmocka_unit_test(test_oversize_payload),
-		cmocka_unit_test(test_too_many_commands),
-		cmocka_unit_test(test_deep_nesting),
-		cmocka_unit_test(test_command_not_object),
-		cmocka_unit_test(test_missing_command),
-		cmocka_unit_test(test_correlation_types),
-		cmocka_unit_test(test_correlation_length),
-		cmocka_unit_test(test_unknown_command),
-		cmocka_unit_test(test_case_insensitive),
-		cmocka_unit_test(test_multiple_commands),
-		cmocka_unit_test(test_create_cluster),
-		cmocka_unit_test(test_create_cluster_max_nodes),
-		cmocka_unit_test(test_join_cluster),
-		cmocka_unit_test(test_node_commands),
-		cmocka_unit_test(test_delete_cluster),
-		cmocka_unit_test(test_queries),
-		cmocka_unit_test(test_set_leader),
-		cmocka_unit_test(test_kind_names),
-		cmocka_unit_test(test_unknown_fields),
-		cmocka_unit_test(test_unknown_field_quoting),
-		cmocka_unit_test(test_clustername),
-		cmocka_unit_test(test_nodes_list),
-		cmocka_unit_test(test_mynode),
-		cmocka_unit_test(test_duplicates),
-		cmocka_unit_test(test_node_fields),
-		cmocka_unit_test(test_address_too_long),
-		cmocka_unit_test(test_rule_order),
-		cmocka_unit_test(test_address_syntax),
-		cmocka_unit_test(test_address_same),
+	    cmocka_unit_test(test_not_json),
+	    cmocka_unit_test(test_not_utf8),
+	    cmocka_unit_test(test_raw_nul_byte),
+	    cmocka_unit_test(test_null_payload),
+	    cmocka_unit_test(test_invalid_commands),
+	    cmocka_unit_test(test_empty_commands),
+	    cmocka_unit_test(test_oversize_payload),
+	    cmocka_unit_test(test_too_many_commands),
+	    cmocka_unit_test(test_deep_nesting),
+	    cmocka_unit_test(test_command_not_object),
+	    cmocka_unit_test(test_missing_command),
+	    cmocka_unit_test(test_correlation_types),
+	    cmocka_unit_test(test_correlation_length),
+	    cmocka_unit_test(test_unknown_command),
+	    cmocka_unit_test(test_case_insensitive),
+	    cmocka_unit_test(test_multiple_commands),
+	    cmocka_unit_test(test_create_cluster),
+	    cmocka_unit_test(test_create_cluster_max_nodes),
+	    cmocka_unit_test(test_join_cluster),
+	    cmocka_unit_test(test_node_commands),
+	    cmocka_unit_test(test_delete_cluster),
+	    cmocka_unit_test(test_queries),
+	    cmocka_unit_test(test_set_leader),
+	    cmocka_unit_test(test_kind_names),
+	    cmocka_unit_test(test_unknown_fields),
+	    cmocka_unit_test(test_unknown_field_quoting),
+	    cmocka_unit_test(test_clustername),
+	    cmocka_unit_test(test_nodes_list),
+	    cmocka_unit_test(test_mynode),
+	    cmocka_unit_test(test_duplicates),
+	    cmocka_unit_test(test_node_fields),
+	    cmocka_unit_test(test_address_too_long),
+	    cmocka_unit_test(test_rule_order),
+	    cmocka_unit_test(test_address_syntax),
+	    cmocka_unit_test(test_address_same),
 	};
 	return cmocka_run_group_tests_name("control_parse", tests, NULL, NULL);
 }

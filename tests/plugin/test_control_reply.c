@@ -121,22 +121,21 @@ static void test_responses_in_order(void **state)
 
 	(void)state;
 	assert_non_null(reply);
-	assert_int_equal(ha_reply_add_result(reply, &a, json_pack("{s:i}",
-								  "x", 1)),
-			 0);
+	assert_int_equal(
+	    ha_reply_add_result(reply, &a, json_pack("{s:i}", "x", 1)), 0);
 	assert_int_equal(ha_reply_add_error(reply, &b, HA_ERR_NOT_LEADER), 0);
 	assert_int_equal(ha_reply_add_result(reply, &c, json_object()), 0);
 	/* A command without data gets neither data nor error. */
 	assert_int_equal(ha_reply_add_result(reply, &d, NULL), 0);
 	dump = ha_reply_dump(reply, NULL);
 	assert_string_equal(
-		dump, "{\"responses\":["
-		      "{\"command\":\"getCluster\",\"data\":{\"x\":1},"
-		      "\"correlationData\":\"42\"},"
-		      "{\"command\":\"removeNode\",\"error\":\"This broker is "
-		      "not the cluster leader.\",\"correlationData\":\"43\"},"
-		      "{\"command\":\"isLeader\",\"data\":{}},"
-		      "{\"command\":\"setLeader\"}]}");
+	    dump, "{\"responses\":["
+		  "{\"command\":\"getCluster\",\"data\":{\"x\":1},"
+		  "\"correlationData\":\"42\"},"
+		  "{\"command\":\"removeNode\",\"error\":\"This broker is "
+		  "not the cluster leader.\",\"correlationData\":\"43\"},"
+		  "{\"command\":\"isLeader\",\"data\":{}},"
+		  "{\"command\":\"setLeader\"}]}");
 	ha_reply_dump_free(dump);
 	json_decref(reply);
 }
@@ -218,16 +217,15 @@ static void test_data_cluster_limits(void **state)
 	data = ha_data_cluster(&view);
 	assert_non_null(data);
 	assert_int_equal(
-		strlen(json_string_value(json_object_get(data, "clustername"))),
-		sizeof(view.clustername));
+	    strlen(json_string_value(json_object_get(data, "clustername"))),
+	    sizeof(view.clustername));
 	json_decref(data);
 }
 
 static void test_data_leader(void **state)
 {
-	struct ha_leader_view view = {.leader = true,
-				      .nodeid = 3,
-				      .leader_nodeid = 3};
+	struct ha_leader_view view = {
+	    .leader = true, .nodeid = 3, .leader_nodeid = 3};
 
 	(void)state;
 	expect_data(ha_data_leader(&view),
@@ -238,8 +236,9 @@ static void test_data_leader(void **state)
 		    "{\"leader\":false,\"nodeid\":3,\"leader_nodeid\":1}");
 	view.nodeid = 0;
 	view.leader_nodeid = 0;
-	expect_data(ha_data_leader(&view),
-		    "{\"leader\":false,\"nodeid\":null,\"leader_nodeid\":null}");
+	expect_data(
+	    ha_data_leader(&view),
+	    "{\"leader\":false,\"nodeid\":null,\"leader_nodeid\":null}");
 }
 
 static void test_data_raft_status(void **state)
@@ -298,7 +297,7 @@ static void test_data_raft_status_limits(void **state)
 	json_t *data = ha_data_raft_status(&status);
 	assert_non_null(data);
 	const char *address = json_string_value(json_object_get(
-		json_array_get(json_object_get(data, "nodes"), 0), "address"));
+	    json_array_get(json_object_get(data, "nodes"), 0), "address"));
 	assert_int_equal(strlen(address), HA_ADDRESS_MAX + 6);
 	assert_string_equal(address + HA_ADDRESS_MAX, ":65535");
 	json_decref(data);
@@ -318,8 +317,8 @@ static void test_syncmode_names(void **state)
 static json_t *data_for(const struct ha_command *cmd)
 {
 	struct ha_cluster_view cluster;
-	struct ha_leader_view leader = {.leader = true, .nodeid = 1,
-					.leader_nodeid = 1};
+	struct ha_leader_view leader = {
+	    .leader = true, .nodeid = 1, .leader_nodeid = 1};
 	struct ha_raft_status status;
 
 	switch (cmd->kind) {
@@ -377,31 +376,31 @@ out:
 }
 
 static const char every_command[] =
-	"{\"commands\":["
-	"{\"command\":\"createCluster\",\"clustername\":\"prod\","
-	"\"correlationData\":\"1\",\"nodes\":["
-	"{\"address\":\"10.0.0.1\",\"port\":7000,\"nodeid\":1,\"mynode\":true},"
-	"{\"address\":\"10.0.0.2\",\"port\":7000,\"nodeid\":2},"
-	"{\"address\":\"10.0.0.3\",\"port\":7000,\"nodeid\":3}]},"
-	"{\"command\":\"joinCluster\",\"clustername\":\"prod\",\"nodes\":["
-	"{\"address\":\"10.0.0.1\",\"port\":7000,\"nodeid\":1},"
-	"{\"address\":\"10.0.0.2\",\"port\":7000,\"nodeid\":2,\"mynode\":true},"
-	"{\"address\":\"10.0.0.3\",\"port\":7000,\"nodeid\":3}]},"
-	"{\"command\":\"addNode\",\"clustername\":\"prod\",\"address\":"
-	"\"10.0.0.4\",\"port\":7000,\"nodeid\":4},"
-	"{\"command\":\"removeNode\",\"clustername\":\"prod\",\"address\":"
-	"\"10.0.0.4\",\"port\":7000,\"nodeid\":4},"
-	"{\"command\":\"leaveCluster\",\"clustername\":\"prod\",\"address\":"
-	"\"10.0.0.4\",\"port\":7000,\"nodeid\":4},"
-	"{\"command\":\"deleteCluster\",\"clustername\":\"prod\"},"
-	"{\"command\":\"getCluster\",\"correlationData\":\"7\"},"
-	"{\"command\":\"getRaftStatus\"},"
-	"{\"command\":\"isLeader\"},"
-	"{\"command\":\"setLeader\",\"clustername\":\"prod\",\"nodeid\":2},"
-	"{\"command\":\"setLeader\",\"clustername\":\"prod\",\"nodeid\":0},"
-	"{\"command\":\"nope\"},"
-	"9"
-	"]}";
+    "{\"commands\":["
+    "{\"command\":\"createCluster\",\"clustername\":\"prod\","
+    "\"correlationData\":\"1\",\"nodes\":["
+    "{\"address\":\"10.0.0.1\",\"port\":7000,\"nodeid\":1,\"mynode\":true},"
+    "{\"address\":\"10.0.0.2\",\"port\":7000,\"nodeid\":2},"
+    "{\"address\":\"10.0.0.3\",\"port\":7000,\"nodeid\":3}]},"
+    "{\"command\":\"joinCluster\",\"clustername\":\"prod\",\"nodes\":["
+    "{\"address\":\"10.0.0.1\",\"port\":7000,\"nodeid\":1},"
+    "{\"address\":\"10.0.0.2\",\"port\":7000,\"nodeid\":2,\"mynode\":true},"
+    "{\"address\":\"10.0.0.3\",\"port\":7000,\"nodeid\":3}]},"
+    "{\"command\":\"addNode\",\"clustername\":\"prod\",\"address\":"
+    "\"10.0.0.4\",\"port\":7000,\"nodeid\":4},"
+    "{\"command\":\"removeNode\",\"clustername\":\"prod\",\"address\":"
+    "\"10.0.0.4\",\"port\":7000,\"nodeid\":4},"
+    "{\"command\":\"leaveCluster\",\"clustername\":\"prod\",\"address\":"
+    "\"10.0.0.4\",\"port\":7000,\"nodeid\":4},"
+    "{\"command\":\"deleteCluster\",\"clustername\":\"prod\"},"
+    "{\"command\":\"getCluster\",\"correlationData\":\"7\"},"
+    "{\"command\":\"getRaftStatus\"},"
+    "{\"command\":\"isLeader\"},"
+    "{\"command\":\"setLeader\",\"clustername\":\"prod\",\"nodeid\":2},"
+    "{\"command\":\"setLeader\",\"clustername\":\"prod\",\"nodeid\":0},"
+    "{\"command\":\"nope\"},"
+    "9"
+    "]}";
 
 static void test_every_command(void **state)
 {
@@ -409,10 +408,10 @@ static void test_every_command(void **state)
 	json_error_t error;
 	json_t *reply, *responses;
 	static const char *const names[] = {
-		"createCluster", "joinCluster",  "addNode",   "removeNode",
-		"leaveCluster",  "deleteCluster", "getCluster", "getRaftStatus",
-		"isLeader",      "setLeader",    "setLeader", "nope",
-		"Unknown command",
+	    "createCluster",   "joinCluster",	"addNode",    "removeNode",
+	    "leaveCluster",    "deleteCluster", "getCluster", "getRaftStatus",
+	    "isLeader",	       "setLeader",	"setLeader",  "nope",
+	    "Unknown command",
 	};
 
 	(void)state;
@@ -427,21 +426,20 @@ static void test_every_command(void **state)
 		bool failed = i >= 10;
 
 		assert_string_equal(
-			json_string_value(json_object_get(r, "command")),
-			names[i]);
+		    json_string_value(json_object_get(r, "command")), names[i]);
 		assert_int_equal(json_object_get(r, "error") != NULL, failed);
 		assert_int_equal(json_object_get(r, "data") != NULL,
 				 i >= 6 && i <= 8);
 	}
 	assert_string_equal(
-		json_string_value(json_object_get(json_array_get(responses, 0),
-						  "correlationData")),
-		"1");
+	    json_string_value(json_object_get(json_array_get(responses, 0),
+					      "correlationData")),
+	    "1");
 	assert_string_equal(
-		json_string_value(json_object_get(
-			json_object_get(json_array_get(responses, 6), "data"),
-			"clustername")),
-		"prod");
+	    json_string_value(json_object_get(
+		json_object_get(json_array_get(responses, 6), "data"),
+		"clustername")),
+	    "prod");
 	json_decref(reply);
 	ha_reply_dump_free(dump);
 }
@@ -498,18 +496,18 @@ static void test_allocation_failures(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_empty_reply),
-		cmocka_unit_test(test_responses_in_order),
-		cmocka_unit_test(test_reply_text_is_utf8),
-		cmocka_unit_test(test_reply_rejects_non_reply),
-		cmocka_unit_test(test_data_cluster),
-		cmocka_unit_test(test_data_cluster_limits),
-		cmocka_unit_test(test_data_leader),
-		cmocka_unit_test(test_data_raft_status),
-		cmocka_unit_test(test_data_raft_status_limits),
-		cmocka_unit_test(test_syncmode_names),
-		cmocka_unit_test(test_every_command),
-		cmocka_unit_test(test_allocation_failures),
+	    cmocka_unit_test(test_empty_reply),
+	    cmocka_unit_test(test_responses_in_order),
+	    cmocka_unit_test(test_reply_text_is_utf8),
+	    cmocka_unit_test(test_reply_rejects_non_reply),
+	    cmocka_unit_test(test_data_cluster),
+	    cmocka_unit_test(test_data_cluster_limits),
+	    cmocka_unit_test(test_data_leader),
+	    cmocka_unit_test(test_data_raft_status),
+	    cmocka_unit_test(test_data_raft_status_limits),
+	    cmocka_unit_test(test_syncmode_names),
+	    cmocka_unit_test(test_every_command),
+	    cmocka_unit_test(test_allocation_failures),
 	};
 	return cmocka_run_group_tests_name("control_reply", tests, NULL, NULL);
 }
