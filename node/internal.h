@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* Internals of the running node, shared by node.c (the loop, the queues)
+ * and jobs.c (storage work off the loop thread). */
+#ifndef HA_NODE_INTERNAL_H
+#define HA_NODE_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include <uv.h>
+
+#include "node/node.h"
+#include "raft/storage/storage.h"
+#include "transport/transport.h"
+
+/* The transport frame type that carries encoded Raft messages. */
+#define NODE_FRAME_RAFT TRANSPORT_TYPE_MIN
+#define NODE_SNAPSHOT_TRAILING_DEFAULT 1024
+
+enum request_kind {
+	REQ_PROPOSE = 1,
+	REQ_READ,
+	REQ_BOOTSTRAP,
+	REQ_ADD,
+	REQ_REMOVE,
+	REQ_TRANSFER,
+	REQ_PEERS,
+};
+
+struct request {
+	enum request_kind kind;
+	uint64_t cookie;
+	uint8_t *data;
+	size_t len;
+	raft_id id;
+	char address[RAFT_ADDRESS_MAX];
+	struct raft_config config;
+	struct request *next;
+};
+
+struct event_item {
+	struct ha_node_event ev;
+	struct event_item *next;
+};
+
+struct job;
+
+struct ha_node {
+	struct ha_node_options o;
+	pthread_t thread;
+	uv_loop_t loop;
+	bool loop_ready;
+	uv_async_t async;
+	uv_timer_t tick;
+	struct raft *raft;
+	struct storage *storage;
+	struct transport *transport;
+	bool cluster_id_pinned;
+	struct raft_config join_peers;
+	struct raft_config peers_set;
+
+	/* owner -> node */
+	pthread_mutex_t req_lock;
+	struct request *req_head, *req_tail;
+	size_t n_requests;
+	size_t max_requests;
+	bool closed;
+	bool stop_asked;
+	bool stop_handover;
+	unsigned stop_timeout_ms;
+
+	/* node -> owner */
+	pthread_mutex_t ev_lock;
+	struct event_item *ev_head, *ev_tail;
+	bool events_pending;
+
+	_Atomic int64_t lease_until;
+	pthread_mutex_t status_lock;
+	struct ha_node_status status;
+
+	raft_index applied;
+	uint64_t snapshot_threshold;
+	uint64_t snapshot_trailing;
+	uint64_t snapshots_installed;
+	bool stop_reported;
+	bool disk_full;
+	bool stopping;
+	int64_t stop_deadline;
+	bool shutting_down;
+
+	/* Storage jobs: one batch on the worker at a time, in order. */
+	struct job *jobs_head, *jobs_tail;
+	struct job *running;
+	uv_work_t work;
+	bool snapshot_running;
+};
+
+void node_log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
+	      ...) __attribute__((format(printf, 3, 4)));
+bool node_emit(struct ha_node *n, const struct ha_node_event *ev);
+void node_send(struct ha_node *n, const struct raft_message *m);
+void node_handle_update(struct ha_node *n, struct raft_update *u);
+void node_fail(struct ha_node *n, const char *why);
+void node_shutdown(struct ha_node *n);
+
+/* jobs.c */
+void jobs_persist(struct ha_node *n, const struct raft_update *u);
+void jobs_read_chunk(struct ha_node *n, const struct raft_message *m);
+void jobs_maybe_snapshot(struct ha_node *n);
+int jobs_load_snapshot(struct ha_node *n);
+void jobs_drop_all(struct ha_node *n);
+
+#endif

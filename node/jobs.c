@@ -1,0 +1,574 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* Storage work, off the loop thread so the network never waits on the disk.
+ * Jobs run one batch at a time on libuv's thread pool, in order. A batch is
+ * every persistence job queued when the previous batch finished; their
+ * entries go to disk with one write and one fsync (group commit). Messages
+ * that depend on a batch leave only after it is durable. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "node/internal.h"
+
+enum job_kind {
+	JOB_PERSIST = 1,
+	JOB_READ_CHUNK,
+	JOB_SNAPSHOT,
+};
+
+struct job {
+	enum job_kind kind;
+	struct job *next;
+	int result;
+	char errmsg[256];
+
+	/* JOB_PERSIST */
+	bool hs;
+	raft_term term;
+	raft_id vote;
+	raft_index truncate_from;
+	struct raft_entry *entries;
+	size_t n_entries;
+	bool has_chunk;
+	struct raft_snapshot_chunk chunk;
+	struct raft_config chunk_config;
+	uint8_t *chunk_data;
+	struct raft_message *msgs;
+	size_t n_msgs;
+	/* After an installed snapshot: its bytes, read back for the restore. */
+	uint8_t *restore;
+	size_t restore_len;
+
+	/* JOB_READ_CHUNK */
+	struct raft_message msg;
+	struct raft_config msg_config;
+	uint8_t *buf;
+
+	/* JOB_SNAPSHOT */
+	void *frozen;
+	raft_index index;
+	raft_term index_term;
+	struct raft_config config;
+	uint64_t size;
+};
+
+static void free_entries(struct raft_entry *e, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(e[i].data);
+	free(e);
+}
+
+static void free_message_copy(struct raft_message *m)
+{
+	free_entries(m->entries, m->n_entries);
+	free(m->config);
+	free((void *)m->data);
+}
+
+static void job_free(struct job *j)
+{
+	free_entries(j->entries, j->n_entries);
+	free(j->chunk_data);
+	for (size_t i = 0; i < j->n_msgs; i++)
+		free_message_copy(&j->msgs[i]);
+	free(j->msgs);
+	free(j->restore);
+	free(j->buf);
+	free(j);
+}
+
+static bool copy_entries(const struct raft_entry *src, size_t n,
+			 struct raft_entry **out)
+{
+	struct raft_entry *e = calloc(n ? n : 1, sizeof(*e));
+	if (e == NULL)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		e[i] = src[i];
+		e[i].data = NULL;
+		if (src[i].len > 0) {
+			e[i].data = malloc(src[i].len);
+			if (e[i].data == NULL) {
+				free_entries(e, i);
+				return false;
+			}
+			memcpy(e[i].data, src[i].data, src[i].len);
+		}
+	}
+	*out = e;
+	return true;
+}
+
+static bool copy_message(const struct raft_message *src, struct raft_message *m)
+{
+	*m = *src;
+	m->entries = NULL;
+	m->config = NULL;
+	m->data = NULL;
+	if (src->n_entries > 0 &&
+	    !copy_entries(src->entries, src->n_entries, &m->entries))
+		return false;
+	if (src->config != NULL) {
+		m->config = malloc(sizeof(*m->config));
+		if (m->config == NULL) {
+			free_entries(m->entries, m->n_entries);
+			return false;
+		}
+		*m->config = *src->config;
+	}
+	return true;
+}
+
+static void start_next(struct ha_node *n);
+
+static void enqueue(struct ha_node *n, struct job *j)
+{
+	j->next = NULL;
+	if (n->jobs_tail)
+		n->jobs_tail->next = j;
+	else
+		n->jobs_head = j;
+	n->jobs_tail = j;
+	start_next(n);
+}
+
+void jobs_persist(struct ha_node *n, const struct raft_update *u)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		goto oom;
+	j->kind = JOB_PERSIST;
+	j->hs = u->hard_state_changed;
+	j->term = u->term;
+	j->vote = u->vote;
+	j->truncate_from = u->truncate_from;
+	if (u->n_entries > 0) {
+		if (!copy_entries(u->entries, u->n_entries, &j->entries))
+			goto oom;
+		j->n_entries = u->n_entries;
+	}
+	if (u->snapshot_chunk != NULL) {
+		j->has_chunk = true;
+		j->chunk = *u->snapshot_chunk;
+		j->chunk_config = *u->snapshot_chunk->config;
+		j->chunk.config = &j->chunk_config;
+		j->chunk_data = malloc(j->chunk.len ? j->chunk.len : 1);
+		if (j->chunk_data == NULL)
+			goto oom;
+		memcpy(j->chunk_data, u->snapshot_chunk->data, j->chunk.len);
+		j->chunk.data = j->chunk_data;
+	}
+	if (u->n_send_after_persist > 0) {
+		j->msgs = calloc(u->n_send_after_persist, sizeof(*j->msgs));
+		if (j->msgs == NULL)
+			goto oom;
+		for (size_t i = 0; i < u->n_send_after_persist; i++) {
+			if (!copy_message(&u->send_after_persist[i], &j->msgs[i]))
+				goto oom;
+			j->n_msgs++;
+		}
+	}
+	enqueue(n, j);
+	return;
+oom:
+	/* What the core asked us to persist cannot be dropped silently. */
+	if (j != NULL)
+		job_free(j);
+	node_fail(n, "out of memory queueing a write");
+}
+
+void jobs_read_chunk(struct ha_node *n, const struct raft_message *m)
+{
+	struct job *j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return; /* the chunk is resent */
+	j->kind = JOB_READ_CHUNK;
+	j->msg = *m;
+	j->msg.entries = NULL;
+	j->msg.n_entries = 0;
+	if (m->config != NULL) {
+		j->msg_config = *m->config;
+		j->msg.config = &j->msg_config;
+	}
+	j->buf = malloc(m->len ? m->len : 1);
+	if (j->buf == NULL) {
+		free(j);
+		return;
+	}
+	enqueue(n, j);
+}
+
+void jobs_maybe_snapshot(struct ha_node *n)
+{
+	if (n->snapshot_running || n->shutting_down || n->o.sm.capture == NULL ||
+	    raft_stop_reason(n->raft) != NULL)
+		return;
+	raft_index index = n->applied;
+	if (index < raft_snapshot_index(n->raft) + n->snapshot_threshold ||
+	    raft_entry_at(n->raft, index) == NULL)
+		return;
+	struct job *j = calloc(1, sizeof(*j));
+	if (j == NULL)
+		return;
+	j->kind = JOB_SNAPSHOT;
+	j->index = index;
+	j->index_term = raft_term_at(n->raft, index);
+	if (raft_config_at(n->raft, index, &j->config) != RAFT_OK) {
+		free(j);
+		return;
+	}
+	j->frozen = n->o.sm.capture(n->o.sm.data);
+	if (j->frozen == NULL) {
+		free(j);
+		return;
+	}
+	n->snapshot_running = true;
+	enqueue(n, j);
+}
+
+/* ---- on the worker ---- */
+
+static void fail(struct job *j, struct ha_node *n, int rv)
+{
+	j->result = rv;
+	snprintf(j->errmsg, sizeof(j->errmsg), "%s", storage_errmsg(n->storage));
+}
+
+static uint8_t *read_snapshot(struct ha_node *n, size_t *len)
+{
+	uint64_t size = storage_snapshot_size(n->storage);
+	uint8_t *buf = malloc(size ? size : 1);
+	if (buf == NULL)
+		return NULL;
+	size_t off = 0;
+	while (off < size) {
+		size_t got = 0;
+		if (storage_snapshot_read(n->storage, off, buf + off, size - off,
+					  &got) != STORAGE_OK ||
+		    got == 0) {
+			free(buf);
+			return NULL;
+		}
+		off += got;
+	}
+	*len = size;
+	return buf;
+}
+
+/* Appends the entries gathered so far with one call (one fsync). A failure
+ * is charged to the first job whose entries were in it, so that nothing
+ * from that job on is reported durable. */
+static bool flush(struct ha_node *n, struct raft_entry *pending,
+		  size_t *n_pending, struct job *run_start)
+{
+	if (*n_pending == 0)
+		return true;
+	int rv = storage_append(n->storage, pending, *n_pending);
+	*n_pending = 0;
+	if (rv != STORAGE_OK) {
+		fail(run_start, n, rv);
+		return false;
+	}
+	return true;
+}
+
+static void run_persist(struct ha_node *n, struct job *batch)
+{
+	struct raft_entry *pending = NULL;
+	size_t n_pending = 0, cap = 0;
+	struct job *run_start = NULL;
+	for (struct job *j = batch; j != NULL; j = j->next) {
+		bool plain = !j->hs && j->truncate_from == 0 && !j->has_chunk;
+		if (!plain && !flush(n, pending, &n_pending, run_start))
+			break;
+		if (j->hs) {
+			int rv = storage_set_hard_state(n->storage, j->term, j->vote);
+			if (rv != STORAGE_OK) {
+				fail(j, n, rv);
+				break;
+			}
+		}
+		if (j->truncate_from != 0) {
+			int rv = storage_truncate(n->storage, j->truncate_from);
+			if (rv != STORAGE_OK) {
+				fail(j, n, rv);
+				break;
+			}
+		}
+		if (j->n_entries > 0) {
+			if (n_pending == 0)
+				run_start = j;
+			if (n_pending + j->n_entries > cap) {
+				size_t ncap = (n_pending + j->n_entries) * 2;
+				struct raft_entry *p =
+					realloc(pending, ncap * sizeof(*p));
+				if (p == NULL) {
+					run_start->result = STORAGE_ENOMEM;
+					snprintf(run_start->errmsg,
+						 sizeof(run_start->errmsg),
+						 "out of memory batching entries");
+					break;
+				}
+				pending = p;
+				cap = ncap;
+			}
+			memcpy(pending + n_pending, j->entries,
+			       j->n_entries * sizeof(*pending));
+			n_pending += j->n_entries;
+		}
+		if ((!plain || j->next == NULL) &&
+		    !flush(n, pending, &n_pending, run_start))
+			break;
+		if (j->has_chunk) {
+			int rv = storage_snapshot_chunk(n->storage, &j->chunk);
+			if (rv != STORAGE_OK) {
+				fail(j, n, rv);
+				break;
+			}
+			if (j->chunk.last) {
+				j->restore = read_snapshot(n, &j->restore_len);
+				if (j->restore == NULL) {
+					j->result = STORAGE_ENOMEM;
+					snprintf(j->errmsg, sizeof(j->errmsg),
+						 "cannot read back the installed "
+						 "snapshot");
+					break;
+				}
+			}
+		}
+	}
+	free(pending);
+}
+
+static void work_cb(uv_work_t *w)
+{
+	struct ha_node *n = w->data;
+	struct job *j = n->running;
+	switch (j->kind) {
+	case JOB_PERSIST:
+		run_persist(n, j);
+		break;
+	case JOB_READ_CHUNK: {
+		size_t got = 0;
+		if (storage_snapshot_index(n->storage) != j->msg.snap_index ||
+		    storage_snapshot_read(n->storage, j->msg.offset, j->buf,
+					  j->msg.len, &got) != STORAGE_OK ||
+		    got != j->msg.len)
+			j->result = STORAGE_ENOENT;
+		break;
+	}
+	case JOB_SNAPSHOT: {
+		uint8_t *buf = NULL;
+		size_t len = 0;
+		if (n->o.sm.serialize(j->frozen, &buf, &len) != 0) {
+			j->result = STORAGE_ENOMEM;
+			snprintf(j->errmsg, sizeof(j->errmsg),
+				 "the state machine could not serialize");
+			break;
+		}
+		int rv = storage_snapshot_write(n->storage, j->index, j->index_term,
+						&j->config, buf, len);
+		free(buf);
+		if (rv != STORAGE_OK) {
+			fail(j, n, rv);
+			break;
+		}
+		j->size = len;
+		if (j->index > n->snapshot_trailing) {
+			rv = storage_compact(n->storage,
+					     j->index - n->snapshot_trailing);
+			if (rv != STORAGE_OK)
+				fail(j, n, rv);
+		}
+		break;
+	}
+	}
+}
+
+/* ---- back on the loop thread ---- */
+
+static void persist_done(struct ha_node *n, struct job *batch)
+{
+	raft_index last = 0;
+	raft_term last_term = 0;
+	struct job *failed = NULL;
+	for (struct job *j = batch; j != NULL; j = j->next) {
+		if (j->result != STORAGE_OK) {
+			failed = j;
+			break;
+		}
+		for (size_t i = 0; i < j->n_msgs; i++) {
+			struct raft_message *m = &j->msgs[i];
+			if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 && m->data == NULL)
+				jobs_read_chunk(n, m);
+			else
+				node_send(n, m);
+		}
+		if (j->n_entries > 0) {
+			last = j->entries[j->n_entries - 1].index;
+			last_term = j->entries[j->n_entries - 1].term;
+		}
+	}
+	struct raft_update u;
+	if (last != 0) {
+		raft_persisted(n->raft, ha_node_monotonic_ms(), last, last_term, &u);
+		node_handle_update(n, &u);
+	}
+	if (failed != NULL) {
+		if (failed->result == STORAGE_ENOSPC && !n->disk_full) {
+			/* Not fatal for the disk, but this node cannot take new
+			 * entries: a leader hands over, then the core stops. */
+			n->disk_full = true;
+			node_log(n, HA_NODE_LOG_ERROR,
+				 "disk full: %s; handing leadership over",
+				 failed->errmsg);
+			if (raft_role(n->raft) == RAFT_LEADER) {
+				raft_transfer_leadership(n->raft, ha_node_monotonic_ms(),
+							 0, &u);
+				node_handle_update(n, &u);
+			}
+		}
+		node_fail(n, failed->result == STORAGE_ENOSPC
+				     ? "disk full: no space for new log entries"
+				     : failed->errmsg);
+		return;
+	}
+	for (struct job *j = batch; j != NULL; j = j->next) {
+		if (!j->has_chunk || !j->chunk.last)
+			continue;
+		if (n->o.sm.restore != NULL &&
+		    n->o.sm.restore(n->o.sm.data, j->restore, j->restore_len) != 0) {
+			node_fail(n, "the state machine refused a snapshot");
+			return;
+		}
+		struct ha_node_event ev = {.type = HA_EV_RESTORE,
+					   .index = j->chunk.index,
+					   .term = j->chunk.term,
+					   .data = j->restore,
+					   .len = j->restore_len};
+		if (!node_emit(n, &ev)) {
+			node_fail(n, "out of memory handing over a snapshot");
+			return;
+		}
+		j->restore = NULL; /* the event owns it now */
+		n->applied = j->chunk.index;
+		n->snapshots_installed++;
+		node_log(n, HA_NODE_LOG_INFO, "installed a snapshot at %llu",
+			 (unsigned long long)j->chunk.index);
+		raft_snapshot_installed(n->raft, ha_node_monotonic_ms(),
+					j->chunk.index, j->chunk.term, &u);
+		node_handle_update(n, &u);
+	}
+}
+
+static void after_cb(uv_work_t *w, int status)
+{
+	struct ha_node *n = w->data;
+	struct job *batch = n->running;
+	n->running = NULL;
+	(void)status;
+	if (!n->shutting_down) {
+		struct raft_update u;
+		switch (batch->kind) {
+		case JOB_PERSIST:
+			persist_done(n, batch);
+			break;
+		case JOB_READ_CHUNK:
+			if (batch->result == STORAGE_OK) {
+				batch->msg.data = batch->buf;
+				node_send(n, &batch->msg);
+			}
+			break;
+		case JOB_SNAPSHOT:
+			n->o.sm.release(batch->frozen);
+			n->snapshot_running = false;
+			if (batch->result != STORAGE_OK) {
+				node_fail(n, batch->errmsg);
+				break;
+			}
+			raft_snapshot_taken(n->raft, ha_node_monotonic_ms(),
+					    batch->index, batch->size, &u);
+			node_handle_update(n, &u);
+			break;
+		}
+	} else if (batch->kind == JOB_SNAPSHOT) {
+		n->o.sm.release(batch->frozen);
+	}
+	while (batch != NULL) {
+		struct job *next = batch->next;
+		job_free(batch);
+		batch = next;
+	}
+	start_next(n);
+}
+
+static void start_next(struct ha_node *n)
+{
+	if (n->running != NULL || n->jobs_head == NULL || n->shutting_down)
+		return;
+	struct job *j = n->jobs_head;
+	struct job *last = j;
+	/* A batch: the run of persistence jobs at the head. */
+	if (j->kind == JOB_PERSIST)
+		while (last->next != NULL && last->next->kind == JOB_PERSIST)
+			last = last->next;
+	n->jobs_head = last->next;
+	if (n->jobs_head == NULL)
+		n->jobs_tail = NULL;
+	last->next = NULL;
+	n->running = j;
+	n->work.data = n;
+	if (uv_queue_work(&n->loop, &n->work, work_cb, after_cb) != 0) {
+		n->running = NULL;
+		while (j != NULL) {
+			struct job *next = j->next;
+			job_free(j);
+			j = next;
+		}
+		node_fail(n, "cannot queue storage work");
+	}
+}
+
+void jobs_drop_all(struct ha_node *n)
+{
+	/* Nothing queued was acknowledged to anyone, so dropping it loses
+	 * nothing that was promised. */
+	struct job *j = n->jobs_head;
+	while (j != NULL) {
+		struct job *next = j->next;
+		if (j->kind == JOB_SNAPSHOT) {
+			n->o.sm.release(j->frozen);
+			n->snapshot_running = false;
+		}
+		job_free(j);
+		j = next;
+	}
+	n->jobs_head = n->jobs_tail = NULL;
+}
+
+int jobs_load_snapshot(struct ha_node *n)
+{
+	size_t len = 0;
+	uint8_t *buf = read_snapshot(n, &len);
+	if (buf == NULL) {
+		node_log(n, HA_NODE_LOG_ERROR, "cannot read the snapshot: %s",
+			 storage_errmsg(n->storage));
+		return HA_NODE_ESTORAGE;
+	}
+	if (n->o.sm.restore(n->o.sm.data, buf, len) != 0) {
+		free(buf);
+		node_log(n, HA_NODE_LOG_ERROR, "the state machine refused the "
+					       "stored snapshot");
+		return HA_NODE_ESTORAGE;
+	}
+	struct ha_node_event ev = {.type = HA_EV_RESTORE,
+				   .index = storage_snapshot_index(n->storage),
+				   .term = storage_snapshot_term(n->storage),
+				   .data = buf,
+				   .len = len};
+	if (!node_emit(n, &ev)) {
+		free(buf);
+		return HA_NODE_ENOMEM;
+	}
+	return HA_NODE_OK;
+}

@@ -1,0 +1,835 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* The raft thread: a libuv loop that drives the Raft core with the
+ * monotonic clock, the storage (node/jobs.c) and the transport, and the two
+ * queues that connect it with its owner. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "node/internal.h"
+#include "raft/codec.h"
+
+const char *ha_node_strerror(int rv)
+{
+	switch (rv) {
+	case HA_NODE_OK:
+		return "ok";
+	case HA_NODE_ENOMEM:
+		return "out of memory";
+	case HA_NODE_EINVAL:
+		return "invalid argument";
+	case HA_NODE_EBUSY:
+		return "request queue full";
+	case HA_NODE_ESTORAGE:
+		return "storage error";
+	case HA_NODE_ETRANSPORT:
+		return "transport error";
+	case HA_NODE_ESTOPPED:
+		return "node stopped";
+	case HA_NODE_ETHREAD:
+		return "thread error";
+	default:
+		return "unknown error";
+	}
+}
+
+int64_t ha_node_monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void node_log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
+	      ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n->o.log != NULL)
+		n->o.log(n->o.data, level, msg);
+	else if (level <= HA_NODE_LOG_WARNING)
+		fprintf(stderr, "ha node %u: %s\n", n->o.id, msg);
+}
+
+/* ---- node -> owner events ---- */
+
+void ha_node_event_free(struct ha_node_event *ev)
+{
+	free(ev->data);
+	ev->data = NULL;
+}
+
+bool node_emit(struct ha_node *n, const struct ha_node_event *ev)
+{
+	struct event_item *it = malloc(sizeof(*it));
+	if (it == NULL) {
+		/* The owner would miss a committed entry: stop instead. */
+		node_log(n, HA_NODE_LOG_ERROR, "out of memory queueing an event");
+		return false;
+	}
+	it->ev = *ev;
+	it->next = NULL;
+	pthread_mutex_lock(&n->ev_lock);
+	if (n->ev_tail)
+		n->ev_tail->next = it;
+	else
+		n->ev_head = it;
+	n->ev_tail = it;
+	pthread_mutex_unlock(&n->ev_lock);
+	n->events_pending = true;
+	return true;
+}
+
+bool ha_node_poll(struct ha_node *n, struct ha_node_event *ev)
+{
+	pthread_mutex_lock(&n->ev_lock);
+	struct event_item *it = n->ev_head;
+	if (it != NULL) {
+		n->ev_head = it->next;
+		if (n->ev_head == NULL)
+			n->ev_tail = NULL;
+	}
+	pthread_mutex_unlock(&n->ev_lock);
+	if (it == NULL)
+		return false;
+	*ev = it->ev;
+	free(it);
+	return true;
+}
+
+static void wake_owner(struct ha_node *n)
+{
+	if (n->events_pending && n->o.wake != NULL) {
+		n->events_pending = false;
+		n->o.wake(n->o.data);
+	}
+}
+
+/* ---- owner -> node requests ---- */
+
+static int push_request(struct ha_node *n, struct request *rq)
+{
+	pthread_mutex_lock(&n->req_lock);
+	if (n->closed) {
+		pthread_mutex_unlock(&n->req_lock);
+		free(rq->data);
+		free(rq);
+		return HA_NODE_ESTOPPED;
+	}
+	if (n->n_requests >= n->max_requests) {
+		pthread_mutex_unlock(&n->req_lock);
+		free(rq->data);
+		free(rq);
+		return HA_NODE_EBUSY;
+	}
+	rq->next = NULL;
+	if (n->req_tail)
+		n->req_tail->next = rq;
+	else
+		n->req_head = rq;
+	n->req_tail = rq;
+	n->n_requests++;
+	pthread_mutex_unlock(&n->req_lock);
+	uv_async_send(&n->async);
+	return HA_NODE_OK;
+}
+
+static struct request *new_request(enum request_kind kind, uint64_t cookie)
+{
+	struct request *rq = calloc(1, sizeof(*rq));
+	if (rq != NULL) {
+		rq->kind = kind;
+		rq->cookie = cookie;
+	}
+	return rq;
+}
+
+int ha_node_propose(struct ha_node *n, const void *cmd, size_t len,
+		    uint64_t cookie)
+{
+	if (len == 0 || len > RAFT_MAX_ENTRY_BYTES || cmd == NULL)
+		return HA_NODE_EINVAL;
+	struct request *rq = new_request(REQ_PROPOSE, cookie);
+	if (rq == NULL || (rq->data = malloc(len)) == NULL) {
+		free(rq);
+		return HA_NODE_ENOMEM;
+	}
+	memcpy(rq->data, cmd, len);
+	rq->len = len;
+	return push_request(n, rq);
+}
+
+int ha_node_read(struct ha_node *n, uint64_t cookie)
+{
+	struct request *rq = new_request(REQ_READ, cookie);
+	return rq ? push_request(n, rq) : HA_NODE_ENOMEM;
+}
+
+int ha_node_bootstrap(struct ha_node *n, const struct raft_config *cfg,
+		      uint64_t cookie)
+{
+	struct request *rq = new_request(REQ_BOOTSTRAP, cookie);
+	if (rq == NULL)
+		return HA_NODE_ENOMEM;
+	rq->config = *cfg;
+	return push_request(n, rq);
+}
+
+int ha_node_set_peers(struct ha_node *n, const struct raft_config *peers)
+{
+	struct request *rq = new_request(REQ_PEERS, 0);
+	if (rq == NULL)
+		return HA_NODE_ENOMEM;
+	rq->config = *peers;
+	return push_request(n, rq);
+}
+
+int ha_node_add_learner(struct ha_node *n, raft_id id, const char *address,
+			uint64_t cookie)
+{
+	if (address == NULL || strlen(address) >= RAFT_ADDRESS_MAX)
+		return HA_NODE_EINVAL;
+	struct request *rq = new_request(REQ_ADD, cookie);
+	if (rq == NULL)
+		return HA_NODE_ENOMEM;
+	rq->id = id;
+	snprintf(rq->address, sizeof(rq->address), "%s", address);
+	return push_request(n, rq);
+}
+
+int ha_node_remove(struct ha_node *n, raft_id id, uint64_t cookie)
+{
+	struct request *rq = new_request(REQ_REMOVE, cookie);
+	if (rq == NULL)
+		return HA_NODE_ENOMEM;
+	rq->id = id;
+	return push_request(n, rq);
+}
+
+int ha_node_transfer(struct ha_node *n, raft_id id, uint64_t cookie)
+{
+	struct request *rq = new_request(REQ_TRANSFER, cookie);
+	if (rq == NULL)
+		return HA_NODE_ENOMEM;
+	rq->id = id;
+	return push_request(n, rq);
+}
+
+int64_t ha_node_lease_until(const struct ha_node *n)
+{
+	return atomic_load(&n->lease_until);
+}
+
+void ha_node_get_status(struct ha_node *n, struct ha_node_status *out)
+{
+	pthread_mutex_lock(&n->status_lock);
+	*out = n->status;
+	pthread_mutex_unlock(&n->status_lock);
+}
+
+/* ---- the transport's view of the membership ---- */
+
+static void sync_peers(struct ha_node *n)
+{
+	const struct raft_config *c = raft_config(n->raft);
+	const struct raft_config *src = raft_has_config(n->raft) ? c : &n->join_peers;
+	if (raft_has_config(n->raft) && !n->cluster_id_pinned) {
+		if (transport_set_cluster_id(n->transport, c->cluster_id) ==
+		    TRANSPORT_OK)
+			n->cluster_id_pinned = true;
+		else
+			node_log(n, HA_NODE_LOG_ERROR,
+				 "the transport already pinned another cluster id");
+	}
+	if (memcmp(src, &n->peers_set, sizeof(*src)) == 0)
+		return;
+	struct transport_peer peers[RAFT_MAX_SERVERS];
+	size_t k = 0;
+	for (uint32_t i = 0; i < src->n; i++) {
+		if (src->servers[i].id == n->o.id)
+			continue;
+		peers[k].id = src->servers[i].id;
+		peers[k].address = src->servers[i].address;
+		k++;
+	}
+	if (transport_set_peers(n->transport, peers, k) == TRANSPORT_OK)
+		n->peers_set = *src;
+}
+
+static void refresh_status(struct ha_node *n)
+{
+	struct raft *r = n->raft;
+	pthread_mutex_lock(&n->status_lock);
+	struct ha_node_status *s = &n->status;
+	s->id = n->o.id;
+	s->role = raft_role(r);
+	s->leader = raft_leader(r);
+	s->term = raft_current_term(r);
+	s->commit = raft_commit_index(r);
+	s->applied = n->applied;
+	s->last_index = raft_last_index(r);
+	s->stable = raft_stable_index(r);
+	s->snapshot_index = raft_snapshot_index(r);
+	s->snapshots_installed = n->snapshots_installed;
+	s->has_config = raft_has_config(r);
+	s->config = *raft_config(r);
+	if (raft_stop_reason(r) != NULL) {
+		s->stopped = true;
+		snprintf(s->stop_reason, sizeof(s->stop_reason), "%s",
+			 raft_stop_reason(r));
+	}
+	pthread_mutex_unlock(&n->status_lock);
+}
+
+/* ---- handling the core's update ---- */
+
+void node_send(struct ha_node *n, const struct raft_message *m)
+{
+	size_t size = raft_codec_message_size(m);
+	uint8_t stack[4096];
+	uint8_t *buf = size <= sizeof(stack) ? stack : malloc(size);
+	if (buf == NULL)
+		return; /* a lost message; Raft resends */
+	int rv = raft_codec_encode_message(m, buf, size);
+	if (rv == 0)
+		transport_send(n->transport, m->to, NODE_FRAME_RAFT, buf, size);
+	else
+		node_log(n, HA_NODE_LOG_WARNING, "cannot encode a message: %s",
+			 raft_codec_strerror(rv));
+	if (buf != stack)
+		free(buf);
+}
+
+static void apply_entries(struct ha_node *n, const struct raft_update *u)
+{
+	for (size_t i = 0; i < u->n_apply; i++) {
+		const struct raft_entry *e = &u->apply[i];
+		if (e->index <= n->applied)
+			continue;
+		if (e->type == RAFT_ENTRY_COMMAND && n->o.sm.apply != NULL)
+			n->o.sm.apply(n->o.sm.data, e->index, e->data, e->len);
+		struct ha_node_event ev = {.type = HA_EV_COMMITTED,
+					   .index = e->index,
+					   .term = e->term,
+					   .entry_type = e->type,
+					   .len = e->len};
+		if (e->len > 0) {
+			ev.data = malloc(e->len);
+			if (ev.data == NULL) {
+				node_fail(n, "out of memory handing over entries");
+				return;
+			}
+			memcpy(ev.data, e->data, e->len);
+		}
+		if (!node_emit(n, &ev)) {
+			free(ev.data);
+			node_fail(n, "out of memory handing over entries");
+			return;
+		}
+		n->applied = e->index;
+	}
+}
+
+void node_handle_update(struct ha_node *n, struct raft_update *u)
+{
+	/* The lease first: nothing that lets another node lead may leave
+	 * before the owner can see that this one no longer may. */
+	atomic_store(&n->lease_until, (int64_t)raft_lease_until(n->raft));
+
+	for (size_t i = 0; i < u->n_send_now; i++) {
+		const struct raft_message *m = &u->send_now[i];
+		if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 && m->data == NULL)
+			jobs_read_chunk(n, m);
+		else
+			node_send(n, m);
+	}
+	if (u->hard_state_changed || u->truncate_from != 0 || u->n_entries > 0 ||
+	    u->snapshot_chunk != NULL || u->n_send_after_persist > 0)
+		jobs_persist(n, u);
+
+	apply_entries(n, u);
+	for (size_t i = 0; i < u->n_reads; i++) {
+		/* Every entry up to the read's index was handed over above or
+		 * before, so the owner's copy is current when it sees this. */
+		struct ha_node_event ev = {.type = HA_EV_READ,
+					   .cookie = u->reads[i].id,
+					   .status = u->reads[i].status,
+					   .index = u->reads[i].index};
+		node_emit(n, &ev);
+	}
+	if (u->role_changed) {
+		struct ha_node_event ev = {.type = HA_EV_ROLE,
+					   .role = u->role,
+					   .leader = u->leader,
+					   .term = raft_current_term(n->raft)};
+		node_emit(n, &ev);
+		node_log(n, HA_NODE_LOG_INFO, "%s in term %llu, leader %u",
+			 u->role == RAFT_LEADER
+				 ? "leader"
+				 : (u->role == RAFT_CANDIDATE ? "candidate"
+							      : "follower"),
+			 (unsigned long long)raft_current_term(n->raft), u->leader);
+	}
+	if (u->error != NULL && !n->stop_reported) {
+		n->stop_reported = true;
+		struct ha_node_event ev = {.type = HA_EV_STOPPED};
+		snprintf(ev.reason, sizeof(ev.reason), "%s", u->error);
+		node_emit(n, &ev);
+		node_log(n, HA_NODE_LOG_ERROR, "raft stopped: %s", u->error);
+	}
+	sync_peers(n);
+	jobs_maybe_snapshot(n);
+	refresh_status(n);
+	wake_owner(n);
+}
+
+void node_fail(struct ha_node *n, const char *why)
+{
+	struct raft_update u;
+	raft_storage_failed(n->raft, ha_node_monotonic_ms(), why, &u);
+	node_handle_update(n, &u);
+}
+
+/* ---- loop callbacks ---- */
+
+static void on_tick(uv_timer_t *t)
+{
+	struct ha_node *n = t->data;
+	struct raft_update u;
+	raft_tick(n->raft, ha_node_monotonic_ms(), &u);
+	node_handle_update(n, &u);
+	if (n->stopping && (raft_role(n->raft) != RAFT_LEADER ||
+			    ha_node_monotonic_ms() >= n->stop_deadline))
+		node_shutdown(n);
+}
+
+static void on_recv(void *data, uint32_t peer, uint8_t type,
+		    const uint8_t *bytes, size_t len)
+{
+	struct ha_node *n = data;
+	if (type != NODE_FRAME_RAFT || n->shutting_down)
+		return;
+	struct raft_message m;
+	int rv = raft_codec_decode_message(bytes, len, &m);
+	if (rv != 0) {
+		node_log(n, HA_NODE_LOG_WARNING,
+			 "dropping a malformed message from node %u: %s", peer,
+			 raft_codec_strerror(rv));
+		return;
+	}
+	/* The link authenticated the peer: it may only speak for itself. */
+	if (m.from != peer || m.to != n->o.id) {
+		node_log(n, HA_NODE_LOG_WARNING,
+			 "dropping a message from node %u claiming to be from %u "
+			 "to %u",
+			 peer, m.from, m.to);
+		raft_codec_message_free(&m);
+		return;
+	}
+	struct raft_update u;
+	raft_step(n->raft, ha_node_monotonic_ms(), &m, &u);
+	raft_codec_message_free(&m);
+	node_handle_update(n, &u);
+}
+
+static void on_link(void *data, uint32_t peer, enum transport_link_state state)
+{
+	struct ha_node *n = data;
+	node_log(n, HA_NODE_LOG_DEBUG, "link to node %u %s", peer,
+		 state == TRANSPORT_LINK_UP ? "up" : "down");
+}
+
+static void on_transport_log(void *data, enum transport_log_level level,
+			     const char *message)
+{
+	struct ha_node *n = data;
+	node_log(n, (enum ha_node_log_level)level, "transport: %s", message);
+}
+
+static void emit_result(struct ha_node *n, enum ha_node_event_type type,
+			uint64_t cookie, int status, raft_index index)
+{
+	struct ha_node_event ev = {.type = type,
+				   .cookie = cookie,
+				   .status = status,
+				   .index = index};
+	node_emit(n, &ev);
+}
+
+static void handle_request(struct ha_node *n, struct request *rq)
+{
+	struct raft_update u;
+	raft_time now = ha_node_monotonic_ms();
+	raft_index index = 0;
+	int rv;
+	switch (rq->kind) {
+	case REQ_PROPOSE:
+		if (n->disk_full) {
+			emit_result(n, HA_EV_PROPOSED, rq->cookie, RAFT_ESHUTDOWN, 0);
+			return;
+		}
+		rv = raft_propose(n->raft, now, rq->data, (uint32_t)rq->len,
+				  &index, &u);
+		emit_result(n, HA_EV_PROPOSED, rq->cookie, rv, index);
+		node_handle_update(n, &u);
+		return;
+	case REQ_READ:
+		rv = raft_read_index(n->raft, now, rq->cookie, &u);
+		if (rv != RAFT_OK)
+			emit_result(n, HA_EV_READ, rq->cookie, rv, 0);
+		node_handle_update(n, &u);
+		return;
+	case REQ_BOOTSTRAP:
+		rv = raft_bootstrap(n->raft, now, &rq->config, &u);
+		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
+		node_handle_update(n, &u);
+		return;
+	case REQ_ADD:
+		rv = raft_add_learner(n->raft, now, rq->id, rq->address, true, &u);
+		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
+		node_handle_update(n, &u);
+		return;
+	case REQ_REMOVE:
+		rv = raft_remove_server(n->raft, now, rq->id, &u);
+		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
+		node_handle_update(n, &u);
+		return;
+	case REQ_TRANSFER:
+		rv = raft_transfer_leadership(n->raft, now, rq->id, &u);
+		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
+		node_handle_update(n, &u);
+		return;
+	case REQ_PEERS:
+		n->join_peers = rq->config;
+		sync_peers(n);
+		return;
+	}
+}
+
+static void begin_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
+{
+	raft_time now = ha_node_monotonic_ms();
+	n->stopping = true;
+	n->stop_deadline = now + timeout_ms;
+	if (handover && raft_role(n->raft) == RAFT_LEADER) {
+		struct raft_update u;
+		int rv = raft_transfer_leadership(n->raft, now, 0, &u);
+		node_log(n, HA_NODE_LOG_INFO, "stopping: handing leadership over: %s",
+			 raft_strerror(rv));
+		node_handle_update(n, &u);
+		if (rv == RAFT_OK)
+			return; /* on_tick finishes once it moved or in time */
+	}
+	node_shutdown(n);
+}
+
+static void on_async(uv_async_t *a)
+{
+	struct ha_node *n = a->data;
+	pthread_mutex_lock(&n->req_lock);
+	bool stop = n->stop_asked && !n->stopping;
+	pthread_mutex_unlock(&n->req_lock);
+	if (stop && !n->shutting_down)
+		begin_stop(n, n->stop_handover, n->stop_timeout_ms);
+	for (;;) {
+		pthread_mutex_lock(&n->req_lock);
+		struct request *rq = n->req_head;
+		if (rq != NULL) {
+			n->req_head = rq->next;
+			if (n->req_head == NULL)
+				n->req_tail = NULL;
+			n->n_requests--;
+		}
+		pthread_mutex_unlock(&n->req_lock);
+		if (rq == NULL)
+			break;
+		if (!n->shutting_down)
+			handle_request(n, rq);
+		free(rq->data);
+		free(rq);
+	}
+	wake_owner(n);
+}
+
+static void on_closed(uv_handle_t *h)
+{
+	(void)h;
+}
+
+static void on_transport_closed(void *data)
+{
+	struct ha_node *n = data;
+	n->transport = NULL;
+	uv_close((uv_handle_t *)&n->async, on_closed);
+}
+
+/* Stops timers and links; the loop ends once storage jobs drained. */
+void node_shutdown(struct ha_node *n)
+{
+	if (n->shutting_down)
+		return;
+	n->shutting_down = true;
+	pthread_mutex_lock(&n->req_lock);
+	n->closed = true;
+	pthread_mutex_unlock(&n->req_lock);
+	uv_timer_stop(&n->tick);
+	uv_close((uv_handle_t *)&n->tick, on_closed);
+	atomic_store(&n->lease_until, 0);
+	jobs_drop_all(n);
+	transport_close(n->transport, on_transport_closed);
+}
+
+static void *thread_main(void *arg)
+{
+	struct ha_node *n = arg;
+	uv_run(&n->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s != NULL ? strdup(s) : NULL;
+}
+
+static void free_options(struct ha_node_options *o)
+{
+	free((char *)o->data_dir);
+	free((char *)o->cluster_name);
+	free((char *)o->advertise_address);
+	free((char *)o->bind_address);
+	free((uint8_t *)o->secret);
+	free((char *)o->tls_ca_file);
+	free((char *)o->tls_cert_file);
+	free((char *)o->tls_key_file);
+}
+
+static int copy_options(struct ha_node_options *dst,
+			const struct ha_node_options *src)
+{
+	*dst = *src;
+	dst->data_dir = dup_or_null(src->data_dir);
+	dst->cluster_name = dup_or_null(src->cluster_name);
+	dst->advertise_address = dup_or_null(src->advertise_address);
+	dst->bind_address = dup_or_null(src->bind_address ? src->bind_address
+							  : src->advertise_address);
+	dst->tls_ca_file = dup_or_null(src->tls_ca_file);
+	dst->tls_cert_file = dup_or_null(src->tls_cert_file);
+	dst->tls_key_file = dup_or_null(src->tls_key_file);
+	dst->secret = NULL;
+	if (src->secret_len > 0) {
+		uint8_t *s = malloc(src->secret_len);
+		if (s != NULL)
+			memcpy(s, src->secret, src->secret_len);
+		dst->secret = s;
+	}
+	if (dst->data_dir == NULL || dst->cluster_name == NULL ||
+	    dst->advertise_address == NULL || dst->bind_address == NULL ||
+	    (src->secret_len > 0 && dst->secret == NULL) ||
+	    (src->tls_ca_file && !dst->tls_ca_file) ||
+	    (src->tls_cert_file && !dst->tls_cert_file) ||
+	    (src->tls_key_file && !dst->tls_key_file))
+		return HA_NODE_ENOMEM;
+	return HA_NODE_OK;
+}
+
+static void storage_log(void *ctx, enum storage_log_level level, const char *msg)
+{
+	struct ha_node *n = ctx;
+	node_log(n,
+		 level == STORAGE_LOG_ERROR
+			 ? HA_NODE_LOG_ERROR
+			 : (level == STORAGE_LOG_WARNING ? HA_NODE_LOG_WARNING
+							 : HA_NODE_LOG_INFO),
+		 "storage: %s", msg);
+}
+
+static void node_free(struct ha_node *n)
+{
+	if (n->raft)
+		raft_free(n->raft);
+	if (n->storage)
+		storage_close(n->storage);
+	struct ha_node_event ev;
+	while (ha_node_poll(n, &ev))
+		ha_node_event_free(&ev);
+	while (n->req_head) {
+		struct request *rq = n->req_head;
+		n->req_head = rq->next;
+		free(rq->data);
+		free(rq);
+	}
+	pthread_mutex_destroy(&n->req_lock);
+	pthread_mutex_destroy(&n->ev_lock);
+	pthread_mutex_destroy(&n->status_lock);
+	free_options(&n->o);
+	free(n);
+}
+
+int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
+{
+	if (o == NULL || o->id == 0 || o->id > RAFT_MAX_NODE_ID ||
+	    o->data_dir == NULL || o->cluster_name == NULL ||
+	    o->advertise_address == NULL)
+		return HA_NODE_EINVAL;
+	struct ha_node *n = calloc(1, sizeof(*n));
+	if (n == NULL)
+		return HA_NODE_ENOMEM;
+	pthread_mutex_init(&n->req_lock, NULL);
+	pthread_mutex_init(&n->ev_lock, NULL);
+	pthread_mutex_init(&n->status_lock, NULL);
+	atomic_init(&n->lease_until, 0);
+	int rv = copy_options(&n->o, o);
+	if (rv != HA_NODE_OK)
+		goto err;
+	n->max_requests = o->max_requests ? o->max_requests : 65536;
+	n->snapshot_threshold = o->snapshot_threshold ? o->snapshot_threshold : 10000;
+	n->snapshot_trailing = o->snapshot_trailing ? o->snapshot_trailing
+						    : NODE_SNAPSHOT_TRAILING_DEFAULT;
+
+	struct raft_options ro;
+	raft_options_default(&ro);
+	if (o->election_timeout)
+		ro.election_timeout = o->election_timeout;
+	if (o->heartbeat_interval)
+		ro.heartbeat_interval = o->heartbeat_interval;
+	if (o->max_clock_drift_ppm)
+		ro.max_clock_drift_ppm = o->max_clock_drift_ppm;
+	ro.snapshot_trailing = n->snapshot_trailing;
+	n->raft = raft_new(o->id, &ro, (uint64_t)ha_node_monotonic_ms() ^
+					      ((uint64_t)o->id << 32));
+	if (n->raft == NULL) {
+		rv = HA_NODE_EINVAL;
+		goto err;
+	}
+
+	/* The disk is read on the caller's thread, so a locked or damaged
+	 * folder is an error of ha_node_start itself. */
+	struct storage_options so = {.log = storage_log, .log_ctx = n};
+	n->storage = storage_new(n->o.data_dir, &so);
+	if (n->storage == NULL) {
+		rv = HA_NODE_ENOMEM;
+		goto err;
+	}
+	struct storage_loaded loaded;
+	int srv = storage_open(n->storage, &loaded);
+	if (srv != STORAGE_OK) {
+		node_log(n, HA_NODE_LOG_ERROR, "cannot open %s: %s", n->o.data_dir,
+			 storage_errmsg(n->storage));
+		rv = HA_NODE_ESTORAGE;
+		goto err;
+	}
+	if (loaded.state.snap_index != 0 && n->o.sm.restore != NULL) {
+		rv = jobs_load_snapshot(n);
+		if (rv != HA_NODE_OK) {
+			storage_loaded_free(&loaded);
+			goto err;
+		}
+	}
+	n->applied = loaded.state.snap_index;
+
+	if (uv_loop_init(&n->loop) != 0) {
+		storage_loaded_free(&loaded);
+		rv = HA_NODE_ETHREAD;
+		goto err;
+	}
+	n->loop_ready = true;
+	uv_async_init(&n->loop, &n->async, on_async);
+	n->async.data = n;
+	uv_timer_init(&n->loop, &n->tick);
+	n->tick.data = n;
+
+	struct transport_options to = {
+		.node_id = o->id,
+		.cluster_name = n->o.cluster_name,
+		.secret = n->o.secret,
+		.secret_len = n->o.secret_len,
+		.tls_ca_file = n->o.tls_ca_file,
+		.tls_cert_file = n->o.tls_cert_file,
+		.tls_key_file = n->o.tls_key_file,
+		.insecure_plaintext = n->o.insecure_plaintext,
+		.bind_address = n->o.bind_address,
+		.on_recv = on_recv,
+		.on_link = on_link,
+		.log = on_transport_log,
+		.data = n,
+	};
+	const struct raft_config *known = NULL;
+	for (size_t i = 0; i < loaded.n_entries && known == NULL; i++)
+		if (loaded.entries[i].type == RAFT_ENTRY_CONFIG &&
+		    raft_config_decode(loaded.entries[i].data, loaded.entries[i].len,
+				       &n->peers_set) == RAFT_OK)
+			known = &n->peers_set;
+	if (known == NULL && loaded.state.snap_index != 0)
+		known = &loaded.snap_config;
+	if (known != NULL) {
+		memcpy(to.cluster_id, known->cluster_id, RAFT_CLUSTER_ID_LEN);
+		to.cluster_id_known = true;
+	}
+	memset(&n->peers_set, 0, sizeof(n->peers_set));
+	int trv = transport_create(&n->loop, &to, &n->transport);
+	if (trv != TRANSPORT_OK) {
+		node_log(n, HA_NODE_LOG_ERROR, "cannot start the cluster port %s: %s",
+			 n->o.bind_address, transport_strerror(trv));
+		storage_loaded_free(&loaded);
+		rv = HA_NODE_ETRANSPORT;
+		goto err_loop;
+	}
+	n->cluster_id_pinned = known != NULL;
+
+	struct raft_update u;
+	int rrv = raft_start(n->raft, ha_node_monotonic_ms(), &loaded.state, &u);
+	storage_loaded_free(&loaded);
+	if (rrv != RAFT_OK) {
+		node_log(n, HA_NODE_LOG_ERROR, "raft refused the stored state: %s",
+			 raft_strerror(rrv));
+		rv = HA_NODE_ESTORAGE;
+		transport_close(n->transport, NULL);
+		goto err_loop;
+	}
+	node_handle_update(n, &u);
+	raft_time tick = ro.heartbeat_interval / 4 > 0 ? ro.heartbeat_interval / 4 : 1;
+	if (tick > 10)
+		tick = 10;
+	uv_timer_start(&n->tick, on_tick, (uint64_t)tick, (uint64_t)tick);
+
+	if (pthread_create(&n->thread, NULL, thread_main, n) != 0) {
+		rv = HA_NODE_ETHREAD;
+		node_shutdown(n);
+		uv_run(&n->loop, UV_RUN_DEFAULT);
+		goto err_loop;
+	}
+	*out = n;
+	return HA_NODE_OK;
+
+err_loop:
+	uv_close((uv_handle_t *)&n->async, on_closed);
+	if (!uv_is_closing((uv_handle_t *)&n->tick))
+		uv_close((uv_handle_t *)&n->tick, on_closed);
+	uv_run(&n->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&n->loop);
+err:
+	node_free(n);
+	return rv;
+}
+
+void ha_node_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
+{
+	if (n == NULL)
+		return;
+	pthread_mutex_lock(&n->req_lock);
+	n->stop_asked = true;
+	n->stop_handover = handover;
+	n->stop_timeout_ms = timeout_ms;
+	pthread_mutex_unlock(&n->req_lock);
+	uv_async_send(&n->async);
+	pthread_join(n->thread, NULL);
+	if (uv_loop_close(&n->loop) != 0)
+		node_log(n, HA_NODE_LOG_WARNING, "loop closed with open handles");
+	node_free(n);
+}

@@ -1,0 +1,176 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/*
+ * The running Raft node: a thread of its own (the raft thread) running a
+ * libuv loop that drives the Raft core with the monotonic clock, the durable
+ * storage (one job at a time on a worker, fsyncs coalesced) and the
+ * transport. Its owner (the broker thread in the plugin, the main thread of
+ * the key-value program) talks to it through two queues:
+ *
+ *   owner -> node: ha_node_propose(), ha_node_read(), membership and
+ *                  transfer requests; thread-safe, they wake the loop;
+ *   node -> owner: events (struct ha_node_event) taken with ha_node_poll(),
+ *                  announced by the owner's wake callback.
+ *
+ * The lease (ha_node_lease_until) is published by the raft thread before any
+ * message that could let another node lead leaves, and the owner reads it
+ * against its own CLOCK_MONOTONIC: a node serves only while now < lease.
+ *
+ * Queue policy: the owner -> node queue holds at most `max_requests`
+ * requests; beyond that a request fails at once with HA_NODE_EBUSY (the
+ * owner refuses the client) instead of growing memory. The node -> owner
+ * queue is not bounded by count: it holds what the core committed, which the
+ * owner must apply in order; its growth is bounded by Raft's flow control
+ * (the leader proposes only what its owner asked for).
+ */
+#ifndef HA_NODE_H
+#define HA_NODE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "raft/raft.h"
+
+enum ha_node_error {
+	HA_NODE_OK = 0,
+	HA_NODE_ENOMEM = -1,
+	HA_NODE_EINVAL = -2,
+	HA_NODE_EBUSY = -3,     /* request queue full */
+	HA_NODE_ESTORAGE = -4,  /* the data folder cannot be used */
+	HA_NODE_ETRANSPORT = -5,
+	HA_NODE_ESTOPPED = -6,  /* the node stopped */
+	HA_NODE_ETHREAD = -7,
+};
+
+const char *ha_node_strerror(int rv);
+
+enum ha_node_log_level {
+	HA_NODE_LOG_ERROR = 0,
+	HA_NODE_LOG_WARNING = 1,
+	HA_NODE_LOG_INFO = 2,
+	HA_NODE_LOG_DEBUG = 3,
+};
+
+/* The replicated state machine's copy on the raft thread, used for
+ * snapshots. apply/capture/restore run on the raft thread and must be quick;
+ * serialize runs on a worker thread on what capture froze. */
+struct ha_node_sm {
+	void *data;
+	/* A committed COMMAND entry. */
+	int (*apply)(void *data, raft_index index, const uint8_t *cmd,
+		     size_t len);
+	/* A frozen view of the state as of the last applied entry. */
+	void *(*capture)(void *data);
+	int (*serialize)(void *frozen, uint8_t **buf, size_t *len);
+	void (*release)(void *frozen);
+	/* Replace the state with a snapshot's. */
+	int (*restore)(void *data, const uint8_t *buf, size_t len);
+};
+
+struct ha_node_options {
+	raft_id id;
+	const char *data_dir;
+	const char *cluster_name;
+	const char *advertise_address; /* host:port peers dial */
+	const char *bind_address;      /* NULL: the advertised one */
+	/* Authentication of cluster links (see transport.h). */
+	const uint8_t *secret;
+	size_t secret_len;
+	const char *tls_ca_file;
+	const char *tls_cert_file;
+	const char *tls_key_file;
+	bool insecure_plaintext;
+	/* Raft timings; 0 takes the defaults (1000 / 100 ms, 5%). */
+	raft_time election_timeout;
+	raft_time heartbeat_interval;
+	uint32_t max_clock_drift_ppm;
+	/* Take a snapshot every this many applied entries (0: 10000), and
+	 * keep this many entries below it for followers a little behind
+	 * (0: 1024). */
+	uint64_t snapshot_threshold;
+	uint64_t snapshot_trailing;
+	size_t max_requests; /* 0: 65536 */
+	struct ha_node_sm sm;
+	/* Called from the raft thread whenever events were queued. */
+	void (*wake)(void *data);
+	void (*log)(void *data, enum ha_node_log_level level, const char *msg);
+	void *data;
+};
+
+enum ha_node_event_type {
+	HA_EV_ROLE = 1,   /* role, leader, term changed */
+	HA_EV_COMMITTED,  /* apply entry (index, entry_type, data, len) */
+	HA_EV_PROPOSED,   /* cookie: status, and index when accepted */
+	HA_EV_READ,       /* cookie: status; every entry up to index was
+			     delivered before this event */
+	HA_EV_CHANGED,    /* cookie: membership/transfer request accepted? */
+	HA_EV_RESTORE,    /* replace the owner's state with data/len, at index */
+	HA_EV_STOPPED,    /* the node stopped: reason */
+};
+
+struct ha_node_event {
+	enum ha_node_event_type type;
+	uint64_t cookie;
+	int status;        /* RAFT_OK or a raft error code */
+	raft_index index;
+	raft_term term;
+	enum raft_role role;
+	raft_id leader;
+	uint8_t entry_type;
+	uint8_t *data;     /* owned by the event: ha_node_event_free() */
+	size_t len;
+	char reason[160];
+};
+
+void ha_node_event_free(struct ha_node_event *ev);
+
+struct ha_node_status {
+	raft_id id;
+	enum raft_role role;
+	raft_id leader;
+	raft_term term;
+	raft_index commit;
+	raft_index applied;
+	raft_index last_index;
+	raft_index stable;
+	raft_index snapshot_index;
+	uint64_t snapshots_installed;
+	bool has_config;
+	struct raft_config config;
+	bool stopped;
+	char stop_reason[160];
+};
+
+struct ha_node;
+
+/* Opens the data folder, starts the raft thread. */
+int ha_node_start(const struct ha_node_options *o, struct ha_node **out);
+
+/* Stops the node. With handover, a leader first transfers leadership
+ * (waiting at most timeout_ms). Joins the thread and frees everything. */
+void ha_node_stop(struct ha_node *n, bool handover, unsigned timeout_ms);
+
+/* Takes the next event; false when there is none. */
+bool ha_node_poll(struct ha_node *n, struct ha_node_event *ev);
+
+/* Requests; results arrive as events carrying the cookie. */
+int ha_node_bootstrap(struct ha_node *n, const struct raft_config *cfg,
+		      uint64_t cookie);
+int ha_node_propose(struct ha_node *n, const void *cmd, size_t len,
+		    uint64_t cookie);
+int ha_node_read(struct ha_node *n, uint64_t cookie);
+int ha_node_add_learner(struct ha_node *n, raft_id id, const char *address,
+			uint64_t cookie);
+int ha_node_remove(struct ha_node *n, raft_id id, uint64_t cookie);
+int ha_node_transfer(struct ha_node *n, raft_id id, uint64_t cookie);
+/* Sets the peer addresses to dial before any configuration is known (a
+ * node that joins). */
+int ha_node_set_peers(struct ha_node *n, const struct raft_config *peers);
+
+/* CLOCK_MONOTONIC milliseconds until which this node may serve alone. */
+int64_t ha_node_lease_until(const struct ha_node *n);
+int64_t ha_node_monotonic_ms(void);
+
+void ha_node_get_status(struct ha_node *n, struct ha_node_status *out);
+
+#endif

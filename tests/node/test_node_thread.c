@@ -1,0 +1,306 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* Three running nodes in one process, over real loopback sockets and real
+ * data folders: a cluster forms, commits, survives a stop with handover and
+ * a restart from disk, and a snapshot brings a returning node up to date. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "node/node.h"
+
+#define NODES 3
+
+/* The replicated state of the test: a count and a running hash. */
+struct counter {
+	uint64_t count;
+	uint64_t hash;
+};
+
+struct frozen {
+	struct counter c;
+};
+
+static int sm_apply(void *data, raft_index index, const uint8_t *cmd,
+		    size_t len)
+{
+	struct counter *c = data;
+	(void)index;
+	c->count++;
+	for (size_t i = 0; i < len; i++)
+		c->hash = (c->hash ^ cmd[i]) * 1099511628211ull;
+	return 0;
+}
+
+static void *sm_capture(void *data)
+{
+	struct frozen *f = malloc(sizeof(*f));
+	if (f != NULL)
+		f->c = *(struct counter *)data;
+	return f;
+}
+
+static int sm_serialize(void *frozen, uint8_t **buf, size_t *len)
+{
+	*buf = malloc(sizeof(struct counter));
+	if (*buf == NULL)
+		return -1;
+	memcpy(*buf, &((struct frozen *)frozen)->c, sizeof(struct counter));
+	*len = sizeof(struct counter);
+	return 0;
+}
+
+static void sm_release(void *frozen)
+{
+	free(frozen);
+}
+
+static int sm_restore(void *data, const uint8_t *buf, size_t len)
+{
+	if (len != sizeof(struct counter))
+		return -1;
+	memcpy(data, buf, len);
+	return 0;
+}
+
+struct test_node {
+	struct ha_node *node;
+	struct counter sm;    /* raft thread's copy */
+	struct counter owner; /* owner's copy, from events */
+	raft_index owner_index;
+	char dir[128];
+	char addr[64];
+	int proposed_ok;
+};
+
+static struct test_node nodes[NODES + 1];
+static char base_dir[] = "/tmp/ha-node-test-XXXXXX";
+static const uint8_t secret[32] = "a cluster secret of 32 bytes...";
+
+static uint16_t free_port(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	socklen_t l = sizeof(a);
+	getsockname(fd, (struct sockaddr *)&a, &l);
+	close(fd);
+	return ntohs(a.sin_port);
+}
+
+static void quiet_log(void *data, enum ha_node_log_level level, const char *msg)
+{
+	(void)data;
+	if (level <= HA_NODE_LOG_WARNING)
+		fprintf(stderr, "  log: %s\n", msg);
+}
+
+static void start(unsigned i, uint64_t threshold)
+{
+	struct test_node *t = &nodes[i];
+	struct ha_node_options o = {
+		.id = i,
+		.data_dir = t->dir,
+		.cluster_name = "test",
+		.advertise_address = t->addr,
+		.secret = secret,
+		.secret_len = sizeof(secret),
+		.election_timeout = 300,
+		.heartbeat_interval = 30,
+		.snapshot_threshold = threshold,
+		.snapshot_trailing = 10,
+		.sm = {.data = &t->sm,
+		       .apply = sm_apply,
+		       .capture = sm_capture,
+		       .serialize = sm_serialize,
+		       .release = sm_release,
+		       .restore = sm_restore},
+		.log = quiet_log,
+	};
+	memset(&t->sm, 0, sizeof(t->sm));
+	memset(&t->owner, 0, sizeof(t->owner));
+	t->owner_index = 0;
+	int rv = ha_node_start(&o, &t->node);
+	if (rv != HA_NODE_OK)
+		fail_msg("node %u did not start: %s", i, ha_node_strerror(rv));
+}
+
+/* Drains a node's events into its owner-side copy. */
+static void drain(unsigned i)
+{
+	struct test_node *t = &nodes[i];
+	struct ha_node_event ev;
+	while (t->node && ha_node_poll(t->node, &ev)) {
+		switch (ev.type) {
+		case HA_EV_COMMITTED:
+			assert_int_equal(ev.index, t->owner_index + 1);
+			if (ev.entry_type == RAFT_ENTRY_COMMAND)
+				sm_apply(&t->owner, ev.index, ev.data, ev.len);
+			t->owner_index = ev.index;
+			break;
+		case HA_EV_RESTORE:
+			assert_int_equal(sm_restore(&t->owner, ev.data, ev.len), 0);
+			t->owner_index = ev.index;
+			break;
+		case HA_EV_PROPOSED:
+			if (ev.status == RAFT_OK)
+				t->proposed_ok++;
+			break;
+		default:
+			break;
+		}
+		ha_node_event_free(&ev);
+	}
+}
+
+static unsigned wait_leader(unsigned except, unsigned timeout_ms)
+{
+	for (unsigned waited = 0; waited < timeout_ms; waited += 10) {
+		for (unsigned i = 1; i <= NODES; i++) {
+			if (i == except || nodes[i].node == NULL)
+				continue;
+			drain(i);
+			if (ha_node_lease_until(nodes[i].node) > ha_node_monotonic_ms())
+				return i;
+		}
+		usleep(10000);
+	}
+	return 0;
+}
+
+static void wait_applied(uint64_t count, unsigned timeout_ms)
+{
+	for (unsigned waited = 0; waited < timeout_ms; waited += 10) {
+		bool all = true;
+		for (unsigned i = 1; i <= NODES; i++) {
+			drain(i);
+			if (nodes[i].node && nodes[i].owner.count < count)
+				all = false;
+		}
+		if (all)
+			return;
+		usleep(10000);
+	}
+	for (unsigned i = 1; i <= NODES; i++)
+		fprintf(stderr, "  node %u applied %llu of %llu\n", i,
+			(unsigned long long)nodes[i].owner.count,
+			(unsigned long long)count);
+	fail_msg("not every node applied %llu commands in time",
+		 (unsigned long long)count);
+}
+
+static void propose_n(unsigned leader, unsigned n, unsigned salt)
+{
+	for (unsigned k = 0; k < n; k++) {
+		char cmd[32];
+		int len = snprintf(cmd, sizeof(cmd), "cmd-%u-%u", salt, k);
+		assert_int_equal(ha_node_propose(nodes[leader].node, cmd,
+						 (size_t)len, k + 1),
+				 HA_NODE_OK);
+	}
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	if (mkdtemp(base_dir) == NULL)
+		return -1;
+	for (unsigned i = 1; i <= NODES; i++) {
+		snprintf(nodes[i].dir, sizeof(nodes[i].dir), "%s/n%u", base_dir, i);
+		snprintf(nodes[i].addr, sizeof(nodes[i].addr), "127.0.0.1:%u",
+			 free_port());
+	}
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	for (unsigned i = 1; i <= NODES; i++) {
+		if (nodes[i].node)
+			ha_node_stop(nodes[i].node, false, 0);
+		nodes[i].node = NULL;
+	}
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", base_dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
+{
+	(void)state;
+	struct raft_config cfg;
+	memset(&cfg, 0, sizeof(cfg));
+	for (unsigned i = 0; i < RAFT_CLUSTER_ID_LEN; i++)
+		cfg.cluster_id[i] = (uint8_t)(0x40 + i);
+	for (unsigned i = 1; i <= NODES; i++) {
+		cfg.servers[cfg.n].id = i;
+		cfg.servers[cfg.n].role = RAFT_VOTER;
+		snprintf(cfg.servers[cfg.n].address, RAFT_ADDRESS_MAX, "%s",
+			 nodes[i].addr);
+		cfg.n++;
+	}
+	for (unsigned i = 1; i <= NODES; i++)
+		start(i, 50);
+	/* Node 1 creates the cluster; the others only know whom to dial. */
+	assert_int_equal(ha_node_bootstrap(nodes[1].node, &cfg, 1), HA_NODE_OK);
+	for (unsigned i = 2; i <= NODES; i++)
+		assert_int_equal(ha_node_set_peers(nodes[i].node, &cfg), HA_NODE_OK);
+
+	unsigned leader = wait_leader(0, 10000);
+	assert_int_not_equal(leader, 0);
+	propose_n(leader, 100, 1);
+	wait_applied(100, 10000);
+
+	/* A stop with handover: another node leads within a few timeouts. */
+	ha_node_stop(nodes[leader].node, true, 2000);
+	nodes[leader].node = NULL;
+	unsigned next = wait_leader(leader, 5000);
+	assert_int_not_equal(next, 0);
+	propose_n(next, 120, 2);
+	for (unsigned waited = 0; waited < 10000; waited += 10) {
+		bool done = true;
+		for (unsigned i = 1; i <= NODES; i++) {
+			drain(i);
+			if (nodes[i].node && nodes[i].owner.count < 220)
+				done = false;
+		}
+		if (done)
+			break;
+		usleep(10000);
+	}
+
+	/* The stopped node restarts from its folder and catches up, by
+	 * snapshot (threshold 50, so the others compacted meanwhile). */
+	start(leader, 50);
+	wait_applied(220, 15000);
+	struct ha_node_status st;
+	ha_node_get_status(nodes[leader].node, &st);
+	assert_true(st.snapshots_installed >= 1);
+	uint64_t h = 0;
+	for (unsigned i = 1; i <= NODES; i++) {
+		if (i == 1)
+			h = nodes[i].owner.hash;
+		assert_true(nodes[i].owner.hash == h);
+		assert_true(nodes[i].owner.count >= 220);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(
+			test_cluster_forms_commits_fails_over_and_catches_up, setup,
+			teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
