@@ -414,8 +414,6 @@ int storage_segment_scan(const uint8_t *buf, size_t len, raft_index first,
 		else if (rec.batch_pos != 0 &&
 			 (sc->n == 0 || rec.batch_pos != prev_pos + 1))
 			bad = "batch position out of sequence";
-		else if (storage_record_size(rec.len) > len - pos)
-			bad = "record runs past the end of the segment";
 		if (bad != NULL) {
 			sc->bad_offset = pos;
 			snprintf(sc->why, sizeof(sc->why),
@@ -425,6 +423,16 @@ int storage_segment_scan(const uint8_t *buf, size_t len, raft_index first,
 				 (unsigned long long)rec.term, bad,
 				 (unsigned long long)expect);
 			return STORAGE_ECORRUPT;
+		}
+		/* Past the end of the file: a write that extended the file
+		 * was cut short. */
+		if (storage_record_size(rec.len) > len - pos) {
+			snprintf(why, sizeof(why),
+				 "record index %llu runs past the end of the "
+				 "file",
+				 (unsigned long long)rec.index);
+			damaged = true;
+			break;
 		}
 		const uint8_t *data = buf + pos + STORAGE_RECORD_HEADER_SIZE;
 		if (storage_crc32(0, data, rec.len) != rec.data_crc) {

@@ -344,28 +344,6 @@ out:
 	return rv;
 }
 
-/* Overwrites [from, to) of the active segment with zeros, so that recovery
- * never mistakes old records for new ones. */
-static int zero_range(struct storage *s, const char *name, uint64_t from,
-		      uint64_t to)
-{
-	static const uint8_t zeros[65536];
-	while (from < to) {
-		size_t n = to - from > sizeof(zeros) ? sizeof(zeros)
-						     : (size_t)(to - from);
-		ssize_t w = s->vfs->pwrite(s->vfs->ctx, s->active_fd, zeros, n,
-					   from);
-		if (w != (ssize_t)n)
-			return storage_fail(
-				s, "%s/%s: write at offset %llu failed: %s",
-				s->dir, name, (unsigned long long)from,
-				w < 0 ? storage_io_strerror((int)w)
-				      : "short write");
-		from += n;
-	}
-	return STORAGE_OK;
-}
-
 int storage_truncate(struct storage *s, raft_index from)
 {
 	int rv = storage_check_usable(s);
@@ -390,11 +368,22 @@ int storage_truncate(struct storage *s, raft_index from)
 	char name[STORAGE_NAME_MAX];
 	storage_segment_name(seg->first, name);
 	uint64_t cut = seg->offsets[from - seg->first];
-	rv = zero_range(s, name, cut, seg->end);
-	if (rv != STORAGE_OK)
-		return rv;
-	/* Durable before any new entry lands after the cut. */
-	int frv = s->vfs->fdatasync(s->vfs->ctx, s->active_fd);
+	/* Cut the file (one atomic size change, unlike overwriting the old
+	 * records) and reserve the space again; durable before any new entry
+	 * lands after the cut, so that old and new records never mix. */
+	int frv = s->vfs->ftruncate(s->vfs->ctx, s->active_fd, cut);
+	if (frv < 0)
+		return storage_fail(s, "%s/%s: truncate to %llu failed: %s",
+				    s->dir, name, (unsigned long long)cut,
+				    storage_io_strerror(frv));
+	frv = s->vfs->fallocate(s->vfs->ctx, s->active_fd, cut,
+				seg->size - cut);
+	if (frv < 0 && !is_no_space(frv))
+		return storage_fail(s, "%s/%s: preallocation failed: %s",
+				    s->dir, name, storage_io_strerror(frv));
+	if (frv < 0)
+		seg->size = cut; /* the next append starts a new segment */
+	frv = s->vfs->fdatasync(s->vfs->ctx, s->active_fd);
 	if (frv < 0)
 		return storage_fail(s, "%s/%s: fsync failed: %s", s->dir, name,
 				    storage_io_strerror(frv));

@@ -231,13 +231,14 @@ static int recover_meta(struct storage *s, const bool present[2],
 			return storage_error(s, STORAGE_EFORMAT,
 					     "%s: %s: refusing to start",
 					     path[i], why[i]);
+		/* A readable copy in the wrong place is no torn write. */
 		if (status[i] == STORAGE_OK &&
-		    storage_meta_slot(m[i].seq) != i) {
-			status[i] = STORAGE_ECORRUPT;
-			snprintf(why[i], STORAGE_WHY_MAX,
-				 "sequence %llu belongs in the other copy",
-				 (unsigned long long)m[i].seq);
-		}
+		    storage_meta_slot(m[i].seq) != i)
+			return storage_error(s, STORAGE_ECORRUPT,
+					     "%s: offset 16: sequence %llu "
+					     "belongs in the other copy",
+					     path[i],
+					     (unsigned long long)m[i].seq);
 	}
 
 	if (!present[0] && !present[1]) {
@@ -284,11 +285,7 @@ static int recover_meta(struct storage *s, const bool present[2],
 				     "%s: offset 0: %s; %s: offset 0: %s",
 				     path[0], why[0], path[1], why[1]);
 	} else if (status[0] == STORAGE_OK && status[1] == STORAGE_OK) {
-		if (m[0].seq == m[1].seq)
-			return storage_error(s, STORAGE_ECORRUPT,
-					     "%s and %s hold the same sequence "
-					     "number",
-					     path[0], path[1]);
+		/* Different parities: the sequence numbers differ. */
 		pick = m[0].seq > m[1].seq ? 0 : 1;
 	} else {
 		pick = status[0] == STORAGE_OK ? 0 : 1;
@@ -346,26 +343,20 @@ static int recover_snapshot(struct storage *s, const raft_index *snaps,
 	return STORAGE_OK;
 }
 
-/* Overwrites the damaged tail [from, to) of a segment with zeros and makes
- * that durable. */
-static int zero_tail(struct storage *s, int fd, const char *path,
-		     uint64_t from, uint64_t to)
+/* Cuts a segment at `from` and reserves its space again, durably. */
+static int cut_tail(struct storage *s, int fd, const char *path, uint64_t from,
+		    uint64_t size)
 {
-	static const uint8_t zeros[65536];
-	while (from < to) {
-		size_t n = to - from > sizeof(zeros) ? sizeof(zeros)
-						     : (size_t)(to - from);
-		ssize_t w = s->vfs->pwrite(s->vfs->ctx, fd, zeros, n, from);
-		if (w != (ssize_t)n)
-			return storage_error(s, STORAGE_EIO,
-					     "%s: write at offset %llu failed",
-					     path, (unsigned long long)from);
-		from += n;
-	}
-	int rv = s->vfs->fdatasync(s->vfs->ctx, fd);
+	int rv = s->vfs->ftruncate(s->vfs->ctx, fd, from);
+	if (rv == 0)
+		rv = s->vfs->fallocate(s->vfs->ctx, fd, from, size - from);
+	if (rv == 0)
+		rv = s->vfs->fdatasync(s->vfs->ctx, fd);
 	if (rv < 0)
-		return storage_error(s, STORAGE_EIO, "%s: fsync failed: %s",
-				     path, storage_io_strerror(rv));
+		return storage_error(s, STORAGE_EIO,
+				     "%s: cannot cut at offset %llu: %s", path,
+				     (unsigned long long)from,
+				     storage_io_strerror(rv));
 	return STORAGE_OK;
 }
 
@@ -455,7 +446,7 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 			     "last batch (%s); %llu bytes dropped",
 			     path, (unsigned long long)sc.end, sc.why,
 			     (unsigned long long)(nz - sc.end));
-		rv = zero_tail(s, fd, path, sc.end, nz);
+		rv = cut_tail(s, fd, path, sc.end, len);
 		if (rv != STORAGE_OK)
 			goto out;
 	}
@@ -734,8 +725,10 @@ static int recover(struct storage *s, struct storage_loaded *out)
 			goto out;
 		}
 	}
-	qsort(l.segs, l.n_segs, sizeof(*l.segs), cmp_index);
-	qsort(l.snaps, l.n_snaps, sizeof(*l.snaps), cmp_index);
+	if (l.n_segs > 1)
+		qsort(l.segs, l.n_segs, sizeof(*l.segs), cmp_index);
+	if (l.n_snaps > 1)
+		qsort(l.snaps, l.n_snaps, sizeof(*l.snaps), cmp_index);
 
 	rv = recover_meta(s, l.meta, l.n_segs > 0 || l.n_snaps > 0,
 			  &out->fresh);
