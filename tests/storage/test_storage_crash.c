@@ -422,7 +422,7 @@ static void run_seed(struct run *r, uint64_t seed)
 	verify(r, &l);
 	storage_loaded_free(&l);
 	for (int life = 0; life < LIVES; life++) {
-		memfs_crash_at(r->fs, 1 + below(r, 150));
+		memfs_crash_at(r->fs, 1 + below(r, 250));
 		bool crashed = false;
 		for (int i = 0; i < OPS_PER_LIFE && !crashed; i++)
 			crashed = !step(r);
@@ -445,7 +445,7 @@ static void test_random_crashes(void **state)
 {
 	(void)state;
 	static struct run r;
-	unsigned long seeds = 300;
+	unsigned long seeds = 1000;
 	const char *env = getenv("STORAGE_CRASH_SEEDS");
 	if (env != NULL)
 		seeds = strtoul(env, NULL, 10);
