@@ -3,7 +3,7 @@
 # section 5 and one per bug that hit real implementations, on a small
 # deterministic in-test cluster (harness.c). Sanitizers on, cmocka.
 RAFT_UNIT_HDRS := tests/raft/harness.h tests/raft/unit.h
-RAFT_UNIT_TESTS := paper
+RAFT_UNIT_TESTS := paper lessons
 
 $(BUILD)/tests/raft-unit/%.o: tests/raft/%.c $(RAFT_UNIT_HDRS) $(RAFT_HDRS)
 	@mkdir -p $(dir $@)
@@ -13,14 +13,23 @@ $(BUILD)/tests/raft-unit/test_%: $(BUILD)/tests/raft-unit/test_%.o \
 		$(BUILD)/tests/raft-unit/harness.o $(BUILD)/san/libraft.a
 	$(CC) $(SAN_CFLAGS) $^ -lcmocka -o $@
 
+# The lessons again, on the self-check core: each planted bug must make the
+# test named after it fail (tests/raft/selfcheck.sh).
+$(BUILD)/tests/raft-unit/selfcheck_lessons: \
+		$(BUILD)/tests/raft-unit/test_lessons.o \
+		$(BUILD)/tests/raft-unit/harness.o $(BUILD)/selfcheck/libraft.a
+	$(CC) $(SAN_CFLAGS) $^ -lcmocka -o $@
+
 RAFT_UNIT_BINS := $(RAFT_UNIT_TESTS:%=$(BUILD)/tests/raft-unit/test_%)
-ALL_TARGETS += $(RAFT_UNIT_BINS)
+RAFT_UNIT_SELFCHECK := $(BUILD)/tests/raft-unit/selfcheck_lessons
+ALL_TARGETS += $(RAFT_UNIT_BINS) $(RAFT_UNIT_SELFCHECK)
 SUITES += raft-unit
 
-# Every binary runs even when one fails.
+# Every part runs even when one fails.
 .PHONY: suite-raft-unit
-suite-raft-unit: $(RAFT_UNIT_BINS)
+suite-raft-unit: $(RAFT_UNIT_BINS) $(RAFT_UNIT_SELFCHECK)
 	@status=0; for t in $(RAFT_UNIT_BINS); do $$t || status=1; done; \
+	bash tests/raft/selfcheck.sh $(RAFT_UNIT_SELFCHECK) || status=1; \
 	exit $$status
 
 .SECONDARY: $(RAFT_UNIT_TESTS:%=$(BUILD)/tests/raft-unit/test_%.o) \

@@ -453,6 +453,7 @@ static void process(struct h_cluster *c, struct h_node *nd,
 		nd->chunks_written++;
 		if (ch->last) {
 			install = true;
+			nd->installs++;
 			snap_index = ch->index;
 			snap_term = ch->term;
 			struct h_disk *d = &nd->disk;
@@ -611,7 +612,16 @@ struct h_cluster *h_new_blank(unsigned n, const struct raft_options *o)
 
 struct h_cluster *h_new(unsigned n, const struct raft_options *o)
 {
-	struct h_cluster *c = h_new_blank(n, o);
+	return h_new_seeded(n, o, 1);
+}
+
+struct h_cluster *h_new_seeded(unsigned n, const struct raft_options *o,
+			       uint64_t seed)
+{
+	struct h_cluster *c = cluster_new(o);
+	c->seed = seed;
+	for (unsigned i = 0; i < n; i++)
+		h_add_node(c);
 	struct raft_config cfg;
 	h_config_of(n, &cfg);
 	for (raft_id id = 1; id <= n; id++)

@@ -67,6 +67,7 @@ struct h_node {
 	uint8_t incoming[H_SNAPSHOT_BYTES];
 	uint64_t incoming_len;
 	uint64_t chunks_written;
+	unsigned installs;
 
 	/* State machine. */
 	raft_index applied;
@@ -107,6 +108,9 @@ void h_options(struct raft_options *o);
 
 /* n nodes, started, all bootstrapped with the same n-voter configuration. */
 struct h_cluster *h_new(unsigned n, const struct raft_options *o);
+/* The same with other seeds for the nodes' randomized timeouts. */
+struct h_cluster *h_new_seeded(unsigned n, const struct raft_options *o,
+			       uint64_t seed);
 /* Nodes 1..n started with empty storage and no configuration. */
 struct h_cluster *h_new_blank(unsigned n, const struct raft_options *o);
 void h_free(struct h_cluster *c);
