@@ -5,7 +5,9 @@
  *   dialer:   CONNECTING -> [TLS] -> send HELLO, HELLO -> send AUTH, AUTH -> UP
  *   acceptor:              [TLS] -> HELLO: send HELLO -> AUTH: send AUTH -> UP
  *
- * (AUTH only with a cluster secret). Anything unexpected closes the
+ * With a cluster secret each AUTH carries a proof; without one the dialer
+ * sends an empty AUTH as its go-ahead and goes up at once, and the
+ * acceptor answers nothing. Anything unexpected closes the
  * connection with a log line; nothing a peer sends before UP changes any
  * state outside its own connection.
  */
@@ -523,13 +525,22 @@ static void conn_on_hello(struct conn *c, const uint8_t *payload, size_t len)
 		conn_close(c, TRANSPORT_LOG_ERROR, "hashing failed");
 		return;
 	}
-	if ((c->t->mode & HS_MODE_SECRET) == 0) {
-		conn_up(c);
+	c->state = CONN_AUTH;
+	if ((c->t->mode & HS_MODE_SECRET) != 0) {
+		if (c->outbound)
+			conn_send_auth(c);
 		return;
 	}
-	c->state = CONN_AUTH;
-	if (c->outbound)
-		conn_send_auth(c);
+	/* Without a secret the dialer still confirms, with an empty AUTH,
+	 * that it accepted the acceptor's hello (and certificate), so the
+	 * acceptor never reports a link its peer refused. */
+	if (c->outbound) {
+		if (!conn_put_frame(c, FRAME_AUTH, NULL, 0)) {
+			conn_close(c, TRANSPORT_LOG_ERROR, "out of memory");
+			return;
+		}
+		conn_up(c);
+	}
 }
 
 static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
@@ -541,6 +552,16 @@ static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
 	uint8_t d2a[CRYPTO_KEY_LEN];
 	uint8_t a2d[CRYPTO_KEY_LEN];
 
+	if ((t->mode & HS_MODE_SECRET) == 0) {
+		/* Only the acceptor waits here: for the dialer's go-ahead. */
+		if (len != 0 || c->outbound) {
+			conn_close(c, TRANSPORT_LOG_WARNING,
+				   "malformed confirmation");
+			return;
+		}
+		conn_up(c);
+		return;
+	}
 	if (len != HS_MAC_LEN) {
 		conn_close(c, TRANSPORT_LOG_WARNING, "malformed auth proof");
 		return;

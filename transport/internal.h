@@ -22,9 +22,12 @@
 /* What a queued frame costs beyond its payload, for the byte limit. */
 #define TRANSPORT_QFRAME_OVERHEAD 64u
 
-/* At most one line per interval; the next line says how many were held. */
+/* At most TRANSPORT_LOG_BURST lines per interval; the next line after a
+ * quiet spell says how many were held back. */
+#define TRANSPORT_LOG_BURST 3u
 struct ratelimit {
-	uint64_t last_ms;
+	uint64_t window_start;
+	unsigned lines;
 	unsigned suppressed;
 	bool used;
 };

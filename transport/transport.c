@@ -80,16 +80,20 @@ void transport_vlog_limited(struct transport *t, struct ratelimit *rl,
 	uint64_t now = uv_now(t->loop);
 	char note[80];
 
-	if (rl->used && now - rl->last_ms < t->log_interval_ms) {
+	if (!rl->used || now - rl->window_start >= t->log_interval_ms) {
+		rl->used = true;
+		rl->window_start = now;
+		rl->lines = 0;
+	}
+	if (rl->lines >= TRANSPORT_LOG_BURST) {
 		rl->suppressed++;
 		return;
 	}
+	rl->lines++;
 	note[0] = '\0';
 	if (rl->suppressed > 0)
 		snprintf(note, sizeof(note), " (%u similar lines suppressed)",
 			 rl->suppressed);
-	rl->used = true;
-	rl->last_ms = now;
 	rl->suppressed = 0;
 	transport_emit(t, level, note[0] != '\0' ? note : NULL, fmt, ap);
 }

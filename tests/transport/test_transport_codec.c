@@ -1,0 +1,418 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* Unit tests of the transport's pure parts: frame codec, handshake
+ * messages, address parsing and the cryptographic building blocks. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "transport/crypto.h"
+#include "transport/frame.h"
+#include "transport/handshake.h"
+#include "transport/internal.h"
+
+static size_t encode_frame(uint8_t *out, uint8_t type, uint64_t seq,
+			   const uint8_t *payload, uint32_t len, size_t tag_len)
+{
+	struct frame_header h = {FRAME_VERSION, type, 0, len, seq};
+
+	frame_header_encode(out, &h);
+	if (len > 0)
+		memcpy(out + FRAME_HEADER_LEN, payload, len);
+	memset(out + FRAME_HEADER_LEN + len, 0xee, tag_len);
+	return FRAME_HEADER_LEN + len + tag_len;
+}
+
+static void test_header_round_trip(void **state)
+{
+	struct frame_header h = {FRAME_VERSION, 77, 0, 123456, 0x0102030405060708ULL};
+	struct frame_header back;
+	uint8_t buf[FRAME_HEADER_LEN];
+
+	(void)state;
+	frame_header_encode(buf, &h);
+	/* Little-endian on the wire. */
+	assert_int_equal(buf[0], 1);
+	assert_int_equal(buf[1], 77);
+	assert_int_equal(buf[4], 0x40);
+	assert_int_equal(buf[8], 0x08);
+	assert_int_equal(frame_header_decode(buf, sizeof(buf), FRAME_MAX_PAYLOAD,
+					     &back),
+			 FRAME_OK);
+	assert_int_equal(back.type, 77);
+	assert_int_equal(back.length, 123456);
+	assert_true(back.seq == h.seq);
+	assert_int_equal(frame_header_decode(buf, 15, FRAME_MAX_PAYLOAD, &back),
+			 FRAME_ESHORT);
+}
+
+static void test_header_rejects_bad_fields(void **state)
+{
+	struct frame_header h = {FRAME_VERSION, 20, 0, 10, 0};
+	struct frame_header out;
+	uint8_t buf[FRAME_HEADER_LEN];
+
+	(void)state;
+	frame_header_encode(buf, &h);
+	buf[0] = 2;
+	assert_int_equal(frame_header_decode(buf, sizeof(buf), 100, &out),
+			 FRAME_EVERSION);
+	frame_header_encode(buf, &h);
+	buf[2] = 1;
+	assert_int_equal(frame_header_decode(buf, sizeof(buf), 100, &out),
+			 FRAME_EFLAGS);
+	frame_header_encode(buf, &h);
+	buf[1] = 0;
+	assert_int_equal(frame_header_decode(buf, sizeof(buf), 100, &out),
+			 FRAME_ETYPE);
+	h.length = 101;
+	frame_header_encode(buf, &h);
+	assert_int_equal(frame_header_decode(buf, sizeof(buf), 100, &out),
+			 FRAME_ETOOBIG);
+	h.length = FRAME_MAX_PAYLOAD + 1;
+	frame_header_encode(buf, &h);
+	assert_int_equal(frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out),
+			 FRAME_ETOOBIG);
+	h.length = FRAME_MAX_PAYLOAD;
+	frame_header_encode(buf, &h);
+	assert_int_equal(frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out),
+			 FRAME_OK);
+}
+
+/* Any split of a stream of frames decodes to the same frames. */
+static void test_decoder_any_split(void **state)
+{
+	uint8_t stream[4096];
+	uint8_t payload[300];
+	size_t len = 0;
+	const uint32_t sizes[] = {0, 1, 300, 17, 0, 255};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(payload); i++)
+		payload[i] = (uint8_t)i;
+	for (size_t i = 0; i < 6; i++)
+		len += encode_frame(stream + len, (uint8_t)(16 + i), i, payload,
+				    sizes[i], FRAME_TAG_LEN);
+	for (size_t chunk = 1; chunk <= len; chunk += (chunk < 40 ? 1 : 97)) {
+		struct frame_decoder d;
+		struct frame_view f;
+		size_t pos = 0;
+		unsigned got = 0;
+
+		frame_decoder_init(&d, 1000, FRAME_TAG_LEN);
+		while (pos < len) {
+			size_t n = len - pos < chunk ? len - pos : chunk;
+			size_t off = 0;
+
+			while (off < n) {
+				size_t used;
+				int rv = frame_decoder_feed(&d, stream + pos + off,
+							    n - off, &used, &f);
+
+				assert_true(rv >= 0);
+				off += used;
+				if (rv == 1) {
+					assert_int_equal(f.header.type, 16 + got);
+					assert_true(f.header.seq == got);
+					assert_int_equal(f.header.length,
+							 sizes[got]);
+					assert_memory_equal(f.payload, payload,
+							    sizes[got]);
+					assert_int_equal(f.tag_len,
+							 FRAME_TAG_LEN);
+					assert_int_equal(f.tag[0], 0xee);
+					got++;
+				} else {
+					assert_int_equal(off, n);
+				}
+			}
+			pos += n;
+		}
+		assert_int_equal(got, 6);
+		frame_decoder_free(&d);
+	}
+}
+
+/* A decoder that failed stays failed, and never buffers an oversized body. */
+static void test_decoder_failure_sticks(void **state)
+{
+	struct frame_decoder d;
+	struct frame_view f;
+	uint8_t buf[64];
+	size_t used;
+	struct frame_header h = {FRAME_VERSION, FRAME_HELLO, 0, 600, 0};
+
+	(void)state;
+	frame_decoder_init(&d, FRAME_MAX_HANDSHAKE_PAYLOAD, 0);
+	frame_header_encode(buf, &h);
+	assert_int_equal(frame_decoder_feed(&d, buf, FRAME_HEADER_LEN, &used, &f),
+			 FRAME_ETOOBIG);
+	assert_null(d.body);
+	encode_frame(buf, 20, 0, buf, 4, 0);
+	assert_int_equal(frame_decoder_feed(&d, buf, 20, &used, &f),
+			 FRAME_ETOOBIG);
+	assert_int_equal(used, 0);
+	frame_decoder_free(&d);
+}
+
+/* The tag length applies from the next frame on, as after a handshake. */
+static void test_decoder_tag_switch(void **state)
+{
+	struct frame_decoder d;
+	struct frame_view f;
+	uint8_t stream[200];
+	size_t len, used;
+	uint8_t p[3] = {1, 2, 3};
+
+	(void)state;
+	len = encode_frame(stream, FRAME_AUTH, 0, p, 3, 0);
+	len += encode_frame(stream + len, 16, 1, p, 3, FRAME_TAG_LEN);
+	frame_decoder_init(&d, 100, 0);
+	assert_int_equal(frame_decoder_feed(&d, stream, len, &used, &f), 1);
+	assert_int_equal(used, FRAME_HEADER_LEN + 3);
+	assert_null(f.tag);
+	d.tag_len = FRAME_TAG_LEN;
+	assert_int_equal(frame_decoder_feed(&d, stream + used, len - used, &used,
+					    &f),
+			 1);
+	assert_non_null(f.tag);
+	assert_int_equal(f.header.type, 16);
+	frame_decoder_free(&d);
+}
+
+static struct hs_hello sample_hello(void)
+{
+	struct hs_hello h;
+
+	memset(&h, 0, sizeof(h));
+	h.proto_min = 1;
+	h.proto_max = 4;
+	h.node_id = 7;
+	h.target_id = 9;
+	h.mode = HS_MODE_SECRET | HS_MODE_TLS;
+	h.flags = HS_FLAG_CLUSTER_ID_KNOWN;
+	memset(h.cluster_id, 0xc1, sizeof(h.cluster_id));
+	memset(h.nonce, 0x5a, sizeof(h.nonce));
+	strcpy(h.cluster_name, "prod-eu");
+	return h;
+}
+
+static void test_hello_round_trip(void **state)
+{
+	struct hs_hello h = sample_hello();
+	struct hs_hello back;
+	uint8_t buf[HS_HELLO_MAX_LEN];
+	int n;
+
+	(void)state;
+	n = hs_hello_encode(&h, buf, sizeof(buf));
+	assert_int_equal(n, HS_HELLO_FIXED_LEN + 7);
+	assert_memory_equal(buf, "MQHA", 4);
+	assert_int_equal(hs_hello_decode(buf, (size_t)n, &back), HS_OK);
+	assert_memory_equal(&back, &h, sizeof(h));
+	/* Every shorter prefix and a longer buffer are refused. */
+	for (int i = 0; i < n; i++)
+		assert_int_not_equal(hs_hello_decode(buf, (size_t)i, &back),
+				     HS_OK);
+	buf[n] = 0;
+	assert_int_equal(hs_hello_decode(buf, (size_t)n + 1, &back),
+			 HS_ELENGTH);
+}
+
+static void test_hello_rejects_bad_fields(void **state)
+{
+	struct hs_hello h = sample_hello();
+	struct hs_hello back;
+	uint8_t buf[HS_HELLO_MAX_LEN];
+	uint8_t bad[HS_HELLO_MAX_LEN];
+	int n;
+
+	(void)state;
+	n = hs_hello_encode(&h, buf, sizeof(buf));
+	assert_true(n > 0);
+	memcpy(bad, buf, (size_t)n);
+	bad[0] = 'X';
+	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_EMAGIC);
+	memcpy(bad, buf, (size_t)n);
+	bad[8] = 0; /* node id 0 */
+	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	memcpy(bad, buf, (size_t)n);
+	bad[4] = 9; /* min 9 > max 4 */
+	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	memcpy(bad, buf, (size_t)n);
+	bad[16] |= 0x80; /* reserved mode bit */
+	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	memcpy(bad, buf, (size_t)n);
+	bad[17] |= 0x02; /* reserved flag */
+	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	memcpy(bad, buf, (size_t)n);
+	bad[HS_HELLO_FIXED_LEN + 2] = ' '; /* space in the name */
+	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_ENAME);
+	memcpy(bad, buf, (size_t)n);
+	bad[HS_HELLO_FIXED_LEN - 1] = 8; /* name length says 8, has 7 */
+	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_ELENGTH);
+	memcpy(bad, buf, (size_t)n);
+	bad[HS_HELLO_FIXED_LEN - 1] = 0;
+	assert_int_not_equal(hs_hello_decode(bad, HS_HELLO_FIXED_LEN, &back),
+			     HS_OK);
+	strcpy(h.cluster_name, "");
+	assert_int_equal(hs_hello_encode(&h, buf, sizeof(buf)), HS_ENAME);
+	h = sample_hello();
+	h.node_id = 0;
+	assert_int_equal(hs_hello_encode(&h, buf, sizeof(buf)), HS_EFIELD);
+	h = sample_hello();
+	assert_int_equal(hs_hello_encode(&h, buf, 20), HS_ELENGTH);
+	assert_false(hs_name_valid(
+		"01234567890123456789012345678901234567890123456789012345678901234"));
+	assert_true(hs_name_valid(
+		"0123456789012345678901234567890123456789012345678901234567890123"));
+}
+
+static void test_common_version(void **state)
+{
+	(void)state;
+	assert_int_equal(hs_common_version(1, 1, 1, 1), 1);
+	assert_int_equal(hs_common_version(1, 3, 2, 5), 3);
+	assert_int_equal(hs_common_version(2, 5, 1, 3), 3);
+	assert_int_equal(hs_common_version(1, 1, 2, 3), 0);
+	assert_int_equal(hs_common_version(4, 6, 1, 3), 0);
+}
+
+/* The proof input differs by role and covers nonces, ids and name. */
+static void test_auth_input(void **state)
+{
+	struct hs_hello d = sample_hello();
+	struct hs_hello a = sample_hello();
+	uint8_t tr[HS_TRANSCRIPT_LEN];
+	uint8_t x[HS_AUTH_INPUT_MAX], y[HS_AUTH_INPUT_MAX];
+	size_t nx, ny;
+
+	(void)state;
+	a.node_id = 9;
+	memset(a.nonce, 0x33, sizeof(a.nonce));
+	memset(tr, 0x44, sizeof(tr));
+	nx = hs_auth_input(x, 'D', 1, &d, &a, tr);
+	ny = hs_auth_input(y, 'A', 1, &d, &a, tr);
+	assert_int_equal(nx, ny);
+	assert_memory_not_equal(x, y, nx);
+	ny = hs_auth_input(y, 'D', 1, &d, &a, tr);
+	assert_memory_equal(x, y, nx);
+	a.nonce[31] ^= 1;
+	ny = hs_auth_input(y, 'D', 1, &d, &a, tr);
+	assert_memory_not_equal(x, y, nx);
+	assert_true(nx <= HS_AUTH_INPUT_MAX);
+}
+
+/* RFC 4231 test case 2. */
+static void test_hmac_vector(void **state)
+{
+	const uint8_t want[32] = {
+		0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+		0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+		0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+	uint8_t out[32];
+
+	(void)state;
+	assert_true(tcrypto_hmac((const uint8_t *)"Jefe", 4,
+				 (const uint8_t *)"what do ya want for nothing?",
+				 28, out));
+	assert_memory_equal(out, want, 32);
+	assert_true(tcrypto_equal(out, want, 32));
+	out[31] ^= 1;
+	assert_false(tcrypto_equal(out, want, 32));
+}
+
+static void test_session_keys_and_tags(void **state)
+{
+	const uint8_t secret[32] = "the-cluster-secret-of-32-bytes!";
+	uint8_t n1[32], n2[32], tr[32];
+	uint8_t d2a[32], a2d[32], d2a2[32], a2d2[32];
+	uint8_t hdr[FRAME_HEADER_LEN], t1[32], t2[32];
+	struct frame_header h = {FRAME_VERSION, 16, 0, 3, 5};
+
+	(void)state;
+	memset(n1, 1, sizeof(n1));
+	memset(n2, 2, sizeof(n2));
+	memset(tr, 3, sizeof(tr));
+	assert_true(tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a, a2d));
+	assert_memory_not_equal(d2a, a2d, 32);
+	assert_true(tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2,
+					 a2d2));
+	assert_memory_equal(d2a, d2a2, 32);
+	/* Fresh nonces give fresh keys: old frames cannot be replayed into a
+	 * new link. */
+	n2[0] ^= 1;
+	assert_true(tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2,
+					 a2d2));
+	assert_memory_not_equal(d2a, d2a2, 32);
+
+	frame_header_encode(hdr, &h);
+	assert_true(tcrypto_frame_tag(d2a, hdr, sizeof(hdr),
+				      (const uint8_t *)"abc", 3, t1));
+	h.seq = 6;
+	frame_header_encode(hdr, &h);
+	assert_true(tcrypto_frame_tag(d2a, hdr, sizeof(hdr),
+				      (const uint8_t *)"abc", 3, t2));
+	assert_memory_not_equal(t1, t2, 32);
+	assert_true(tcrypto_frame_tag(d2a, hdr, sizeof(hdr), NULL, 0, t2));
+	assert_true(tcrypto_random(n1, sizeof(n1)));
+}
+
+static void test_address_split(void **state)
+{
+	char host[TRANSPORT_ADDRESS_MAX];
+	char port[8];
+
+	(void)state;
+	assert_int_equal(addr_split("127.0.0.1:7000", host, sizeof(host), port,
+				    sizeof(port), false),
+			 0);
+	assert_string_equal(host, "127.0.0.1");
+	assert_string_equal(port, "7000");
+	assert_int_equal(addr_split("[::1]:7000", host, sizeof(host), port,
+				    sizeof(port), false),
+			 0);
+	assert_string_equal(host, "::1");
+	assert_int_equal(addr_split("node-a.example:65535", host, sizeof(host),
+				    port, sizeof(port), false),
+			 0);
+	assert_string_equal(host, "node-a.example");
+	assert_int_equal(addr_split("h:0", host, sizeof(host), port,
+				    sizeof(port), true),
+			 0);
+	const char *bad[] = {"", "host", ":7000", "host:", "host:0",
+			     "host:65536", "host:7x", "::1:7000", "[::1]7000",
+			     "[::1", "ho st:1", "host:-1", "host:+1",
+			     "host:000007000"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		assert_int_not_equal(addr_split(bad[i], host, sizeof(host), port,
+						sizeof(port), false),
+				     0);
+	assert_int_not_equal(addr_split("abcdef:1", host, 4, port,
+					sizeof(port), false),
+			     0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_header_round_trip),
+		cmocka_unit_test(test_header_rejects_bad_fields),
+		cmocka_unit_test(test_decoder_any_split),
+		cmocka_unit_test(test_decoder_failure_sticks),
+		cmocka_unit_test(test_decoder_tag_switch),
+		cmocka_unit_test(test_hello_round_trip),
+		cmocka_unit_test(test_hello_rejects_bad_fields),
+		cmocka_unit_test(test_common_version),
+		cmocka_unit_test(test_auth_input),
+		cmocka_unit_test(test_hmac_vector),
+		cmocka_unit_test(test_session_keys_and_tags),
+		cmocka_unit_test(test_address_split),
+	};
+
+	return cmocka_run_group_tests_name("transport codec", tests, NULL, NULL);
+}
