@@ -22,7 +22,7 @@
 		}                                                              \
 	} while (0)
 
-static void check_node(const struct ha_node *node)
+static void check_node(const struct ha_member *node)
 {
 	CHECK(ha_address_valid(node->address));
 	CHECK(node->port >= 1);

@@ -95,7 +95,7 @@ enum ha_command_kind {
 };
 
 /* One member of a cluster as the API names it. */
-struct ha_node {
+struct ha_member {
 	char address[HA_ADDRESS_MAX + 1]; /* IPv4/IPv6 literal or host name */
 	uint16_t port;			  /* 1..65535 */
 	uint16_t nodeid;		  /* HA_NODEID_MIN..HA_NODEID_MAX */
@@ -122,9 +122,9 @@ struct ha_command {
 	char correlation[HA_CORRELATION_MAX + 1];
 	char error[HA_ERROR_MAX + 1]; /* empty unless kind is HA_CMD_INVALID */
 	char clustername[HA_CLUSTERNAME_MAX + 1];
-	struct ha_node nodes[HA_MAX_NODES];
+	struct ha_member nodes[HA_MAX_NODES];
 	size_t n_nodes;
-	struct ha_node node;
+	struct ha_member node;
 };
 
 /* A parsed request: one command per entry of "commands", in order, or a
@@ -185,7 +185,7 @@ const char *ha_syncmode_name(enum ha_syncmode mode);
 struct ha_cluster_view {
 	char clustername[HA_CLUSTERNAME_MAX + 1];
 	char uuid[HA_UUID_MAX + 1];
-	struct ha_node nodes[HA_MAX_NODES]; /* mynode is not reported */
+	struct ha_member nodes[HA_MAX_NODES]; /* mynode is not reported */
 	size_t n_nodes;
 	enum ha_syncmode syncmode;
 	uint16_t leader; /* nodeid of the leader, 0 (null) when none is known */
@@ -213,7 +213,7 @@ enum ha_raft_state {
 };
 
 struct ha_raft_status_node {
-	struct ha_node node;
+	struct ha_member node;
 	enum ha_raft_role role;
 };
 

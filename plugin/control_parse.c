@@ -195,7 +195,7 @@ static int get_address(struct ha_command *cmd, const json_t *obj,
 /* address, port and nodeid of one node, from obj; where names it in
  * sentences. */
 static int get_node(struct ha_command *cmd, const json_t *obj,
-		    const char *where, struct ha_node *node)
+		    const char *where, struct ha_member *node)
 {
 	long port, nodeid;
 
@@ -241,7 +241,7 @@ static int get_clustername(struct ha_command *cmd, const json_t *obj)
 /* One entry of "nodes": an object with address, port, nodeid and an
  * optional mynode, nothing else. */
 static int get_listed_node(struct ha_command *cmd, const json_t *entry,
-			   size_t index, struct ha_node *node)
+			   size_t index, struct ha_member *node)
 {
 	char where[32];
 	const char *key;
@@ -289,12 +289,12 @@ static int get_nodes(struct ha_command *cmd, const json_t *obj)
 		return refuse(cmd, "nodes must list at most %u nodes.",
 			      HA_MAX_NODES);
 	for (size_t i = 0; i < n; i++) {
-		struct ha_node *node = &cmd->nodes[i];
+		struct ha_member *node = &cmd->nodes[i];
 
 		if (get_listed_node(cmd, json_array_get(nodes, i), i, node))
 			return -1;
 		for (size_t j = 0; j < i; j++) {
-			const struct ha_node *other = &cmd->nodes[j];
+			const struct ha_member *other = &cmd->nodes[j];
 
 			if (other->nodeid == node->nodeid)
 				return refuse(cmd,

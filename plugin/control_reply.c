@@ -212,7 +212,7 @@ json_t *ha_data_cluster(const struct ha_cluster_view *view)
 	if (put(data, "nodes", nodes) != 0)
 		goto err;
 	for (size_t i = 0; i < view->n_nodes; i++) {
-		const struct ha_node *node = &view->nodes[i];
+		const struct ha_member *node = &view->nodes[i];
 		json_t *entry = json_object();
 
 		if (entry == NULL || json_array_append_new(nodes, entry) != 0)
@@ -249,7 +249,7 @@ json_t *ha_data_leader(const struct ha_leader_view *view)
 }
 
 /* "host:port", with an IPv6 literal in brackets as in URLs. */
-static json_t *host_port(const struct ha_node *node)
+static json_t *host_port(const struct ha_member *node)
 {
 	char buf[HA_ADDRESS_MAX + 3 + 6 + 1];
 	size_t len = strnlen(node->address, sizeof(node->address));
