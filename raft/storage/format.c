@@ -106,7 +106,6 @@ void storage_meta_encode(const struct storage_meta *m, uint8_t *buf)
 	put_u64(&w, m->seq);
 	put_u64(&w, m->term);
 	put_u32(&w, m->vote);
-	put_u32(&w, 0);
 	put_crc(buf, STORAGE_META_SIZE);
 }
 
@@ -161,10 +160,13 @@ int storage_segment_header_decode(const uint8_t *buf, size_t len,
 	if (rv != STORAGE_OK)
 		return rv;
 	struct byte_reader r;
-	byte_reader_init(&r, buf + 16, 8);
+	byte_reader_init(&r, buf + 16, 12);
 	raft_index first = get_u64(&r);
-	if (first == 0) {
-		snprintf(why, STORAGE_WHY_MAX, "first index 0");
+	uint32_t reserved = get_u32(&r);
+	if (first == 0 || reserved != 0) {
+		snprintf(why, STORAGE_WHY_MAX,
+			 "impossible header (first index %llu, reserved %u)",
+			 (unsigned long long)first, reserved);
 		return STORAGE_ECORRUPT;
 	}
 	h->format = fmt;
@@ -292,7 +294,9 @@ int storage_snapshot_header_decode(const uint8_t *buf, size_t len,
 	tmp.data_len = get_u64(&r);
 	tmp.config_len = get_u32(&r);
 	tmp.crc = get_u32(&r);
+	uint64_t reserved = get_u64(&r) | get_u32(&r);
 	if (tmp.index == 0 || tmp.term == 0 || tmp.config_len == 0 ||
+	    reserved != 0 ||
 	    tmp.data_len > (UINT64_MAX >> 2)) {
 		snprintf(why, STORAGE_WHY_MAX,
 			 "impossible snapshot header (index %llu, term %llu)",

@@ -46,3 +46,11 @@ suite-storage-corrupt: $(BUILD)/san/tests/storage/test_storage_corrupt
 # About 2000 random crash points in a few seconds; STORAGE_CRASH_SEEDS=N for more.
 suite-storage-crash: $(BUILD)/san/tests/storage/test_storage_crash
 	$<
+
+# Fuzz target for the on-disk parsers; corpus in fuzz/corpus/storage_records.
+FUZZERS += storage_records
+FUZZ_SRCS_storage_records := raft/storage/format.c
+FUZZ_HDRS_storage_records := raft/storage/format.h raft/storage/storage.h \
+	raft/storage/vfs.h
+FUZZ_LIBS_storage_records := -lz
+SUITES += fuzz-storage_records
