@@ -118,10 +118,13 @@ int hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out)
 		return HS_ELENGTH;
 	if (name_len == 0 || name_len > HS_NAME_MAX)
 		return HS_ENAME;
+	/* Every byte is checked, so an embedded NUL cannot shorten the name. */
+	for (size_t i = 0; i < name_len; i++) {
+		if (p[i] < 0x21 || p[i] > 0x7e)
+			return HS_ENAME;
+	}
 	memcpy(h.cluster_name, p, name_len);
 	h.cluster_name[name_len] = '\0';
-	if (!hs_name_valid(h.cluster_name))
-		return HS_ENAME;
 	if (!hs_fields_valid(&h))
 		return HS_EFIELD;
 	*out = h;

@@ -253,6 +253,9 @@ static void test_hello_rejects_bad_fields(void **state)
 	bad[HS_HELLO_FIXED_LEN + 2] = ' '; /* space in the name */
 	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_ENAME);
 	memcpy(bad, buf, (size_t)n);
+	bad[HS_HELLO_FIXED_LEN + 3] = 0; /* a NUL must not shorten the name */
+	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_ENAME);
+	memcpy(bad, buf, (size_t)n);
 	bad[HS_HELLO_FIXED_LEN - 1] = 8; /* name length says 8, has 7 */
 	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_ELENGTH);
 	memcpy(bad, buf, (size_t)n);
