@@ -55,13 +55,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t prev = 0;
 		for (size_t i = 0; i < sc.n; i++) {
 			if (sc.offsets[i] < STORAGE_SEGMENT_HEADER_SIZE ||
-			    sc.offsets[i] + STORAGE_RECORD_HEADER_SIZE > sc.end ||
+			    sc.offsets[i] + STORAGE_RECORD_HEADER_SIZE >
+				sc.end ||
 			    (i > 0 && sc.offsets[i] <= prev) ||
 			    (i > 0 && sc.terms[i] < sc.terms[i - 1]))
 				abort();
 			if (storage_record_header_decode(
-				    data + sc.offsets[i], size - sc.offsets[i],
-				    &r, why) != STORAGE_OK ||
+				data + sc.offsets[i], size - sc.offsets[i], &r,
+				why) != STORAGE_OK ||
 			    r.index != first + i)
 				abort();
 			prev = sc.offsets[i];

@@ -10,8 +10,10 @@
 #include "raft/storage/storage.h"
 
 static const uint8_t meta_magic[8] = {'M', 'Q', 'H', 'A', 'M', 'E', 'T', 'A'};
-static const uint8_t segment_magic[8] = {'M', 'Q', 'H', 'A', 'S', 'E', 'G', 'M'};
-static const uint8_t snapshot_magic[8] = {'M', 'Q', 'H', 'A', 'S', 'N', 'A', 'P'};
+static const uint8_t segment_magic[8] = {'M', 'Q', 'H', 'A',
+					 'S', 'E', 'G', 'M'};
+static const uint8_t snapshot_magic[8] = {'M', 'Q', 'H', 'A',
+					  'S', 'N', 'A', 'P'};
 
 uint32_t storage_crc32(uint32_t crc, const void *buf, size_t len)
 {
@@ -52,15 +54,15 @@ static int file_header_check(const uint8_t *buf, size_t len,
 	uint32_t fmt = get_u32(&r);
 	uint32_t hsize = get_u32(&r);
 	if (hsize != size) {
-		snprintf(why, STORAGE_WHY_MAX,
-			 "header size %u, expected %u", hsize, size);
+		snprintf(why, STORAGE_WHY_MAX, "header size %u, expected %u",
+			 hsize, size);
 		/* A newer format may grow the header; tell that apart from
 		 * damage only when the version says so and the rest checks. */
 		if (fmt > STORAGE_FORMAT && hsize > size && hsize <= len &&
 		    header_crc(buf, hsize) ==
-			    (uint32_t)(buf[hsize - 4] | buf[hsize - 3] << 8 |
-				       buf[hsize - 2] << 16 |
-				       (uint32_t)buf[hsize - 1] << 24)) {
+			(uint32_t)(buf[hsize - 4] | buf[hsize - 3] << 8 |
+				   buf[hsize - 2] << 16 |
+				   (uint32_t)buf[hsize - 1] << 24)) {
 			snprintf(why, STORAGE_WHY_MAX,
 				 "written by storage format %u; this build "
 				 "reads formats 1 to %u",
@@ -227,7 +229,8 @@ int storage_record_header_decode(const uint8_t *buf, size_t len,
 	tmp.data_crc = get_u32(&r);
 	uint32_t crc = get_u32(&r);
 	if (crc != header_crc(buf, STORAGE_RECORD_HEADER_SIZE)) {
-		snprintf(why, STORAGE_WHY_MAX, "record header checksum mismatch");
+		snprintf(why, STORAGE_WHY_MAX,
+			 "record header checksum mismatch");
 		return STORAGE_ECORRUPT;
 	}
 	if (tmp.format == 0 || reserved != 0) {
@@ -278,8 +281,7 @@ void storage_snapshot_header_encode(const struct storage_snapshot_header *h,
 }
 
 int storage_snapshot_header_decode(const uint8_t *buf, size_t len,
-				   struct storage_snapshot_header *h,
-				   char *why)
+				   struct storage_snapshot_header *h, char *why)
 {
 	uint32_t fmt;
 	int rv = file_header_check(buf, len, snapshot_magic,
@@ -296,8 +298,7 @@ int storage_snapshot_header_decode(const uint8_t *buf, size_t len,
 	tmp.crc = get_u32(&r);
 	uint64_t reserved = get_u64(&r) | get_u32(&r);
 	if (tmp.index == 0 || tmp.term == 0 || tmp.config_len == 0 ||
-	    reserved != 0 ||
-	    tmp.data_len > (UINT64_MAX >> 2)) {
+	    reserved != 0 || tmp.data_len > (UINT64_MAX >> 2)) {
 		snprintf(why, STORAGE_WHY_MAX,
 			 "impossible snapshot header (index %llu, term %llu)",
 			 (unsigned long long)tmp.index,

@@ -61,7 +61,7 @@ struct storage_snapshot_header {
 	raft_term term;
 	uint64_t data_len;   /* state machine bytes, right after the header */
 	uint32_t config_len; /* encoded raft_config, after the data */
-	uint32_t crc;        /* over data then config */
+	uint32_t crc;	     /* over data then config */
 };
 
 uint32_t storage_crc32(uint32_t crc, const void *buf, size_t len);
@@ -77,8 +77,7 @@ int storage_segment_header_decode(const uint8_t *buf, size_t len,
 
 /* Bytes a record with `len` bytes of data takes in a segment. */
 uint64_t storage_record_size(uint32_t len);
-void storage_record_header_encode(const struct storage_record *r,
-				  uint8_t *buf);
+void storage_record_header_encode(const struct storage_record *r, uint8_t *buf);
 /* Checks magic and header checksum only (not the data). */
 int storage_record_header_decode(const uint8_t *buf, size_t len,
 				 struct storage_record *r, char *why);
@@ -95,8 +94,8 @@ struct storage_scan {
 	raft_term *terms;  /* its term */
 	size_t n;
 	size_t cap;
-	uint64_t end;   /* offset just past the last valid record */
-	bool torn;      /* damage after `end` that a torn last batch explains */
+	uint64_t end; /* offset just past the last valid record */
+	bool torn;    /* damage after `end` that a torn last batch explains */
 	uint64_t bad_offset;
 	char why[2 * STORAGE_WHY_MAX];
 };

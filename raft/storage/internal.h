@@ -15,8 +15,8 @@
 struct segment {
 	raft_index first;
 	raft_index last;
-	uint64_t end;      /* offset just past the last record */
-	uint64_t size;     /* preallocated size */
+	uint64_t end;	   /* offset just past the last record */
+	uint64_t size;	   /* preallocated size */
 	uint64_t *offsets; /* offset of entry first + i */
 	raft_term *terms;  /* term of entry first + i */
 	size_t cap;
@@ -58,9 +58,9 @@ struct storage {
 };
 
 int storage_error(struct storage *s, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 int storage_fail(struct storage *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void storage_note(struct storage *s, enum storage_log_level level,
 		  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void storage_path(const struct storage *s, const char *name, char *out);

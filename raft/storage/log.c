@@ -14,7 +14,8 @@
 
 void storage_segment_name(raft_index first, char *out)
 {
-	snprintf(out, STORAGE_NAME_MAX, "seg-%020llu", (unsigned long long)first);
+	snprintf(out, STORAGE_NAME_MAX, "seg-%020llu",
+		 (unsigned long long)first);
 }
 
 void storage_snapshot_name(raft_index index, char *out)
@@ -99,8 +100,8 @@ int storage_remove_durably(struct storage *s, const char *name)
 				    storage_io_strerror(rv));
 	rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0)
-		return storage_fail(s, "%s: directory fsync failed: %s",
-				    s->dir, storage_io_strerror(rv));
+		return storage_fail(s, "%s: directory fsync failed: %s", s->dir,
+				    storage_io_strerror(rv));
 	return STORAGE_OK;
 }
 
@@ -171,10 +172,10 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 		storage_segment_free(&seg);
 		if (is_no_space(fd))
 			return storage_error(
-				s, STORAGE_ENOSPC,
-				"%s: no space left to create a segment: new "
-				"entries are refused until space is freed",
-				path);
+			    s, STORAGE_ENOSPC,
+			    "%s: no space left to create a segment: new "
+			    "entries are refused until space is freed",
+			    path);
 		return storage_fail(s, "%s: cannot create: %s", path,
 				    storage_io_strerror(fd));
 	}
@@ -187,10 +188,10 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 			 * at the next start anyway. */
 			s->vfs->unlink(s->vfs->ctx, path);
 			return storage_error(
-				s, STORAGE_ENOSPC,
-				"%s: no space left to preallocate %llu bytes: "
-				"new entries are refused until space is freed",
-				path, (unsigned long long)size);
+			    s, STORAGE_ENOSPC,
+			    "%s: no space left to preallocate %llu bytes: "
+			    "new entries are refused until space is freed",
+			    path, (unsigned long long)size);
 		}
 		return storage_fail(s, "%s: preallocation failed: %s", path,
 				    storage_io_strerror(rv));
@@ -226,27 +227,27 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 static int check_batch(struct storage *s, const struct raft_entry *entries,
 		       size_t n, uint64_t *total)
 {
-	raft_index next = s->n_segs > 0 ? storage_last_index(s) + 1
-					 : s->snap_index + 1;
-	raft_term prev = s->n_segs > 0 ? storage_term_at(s, next - 1)
-				       : s->snap_term;
+	raft_index next =
+	    s->n_segs > 0 ? storage_last_index(s) + 1 : s->snap_index + 1;
+	raft_term prev =
+	    s->n_segs > 0 ? storage_term_at(s, next - 1) : s->snap_term;
 	*total = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct raft_entry *e = &entries[i];
 		if (e->index != next + i)
 			return storage_error(
-				s, STORAGE_EINVAL,
-				"append: entry %zu has index %llu, expected "
-				"%llu",
-				i, (unsigned long long)e->index,
-				(unsigned long long)(next + i));
+			    s, STORAGE_EINVAL,
+			    "append: entry %zu has index %llu, expected "
+			    "%llu",
+			    i, (unsigned long long)e->index,
+			    (unsigned long long)(next + i));
 		if (e->term == 0 || e->term < prev)
 			return storage_error(
-				s, STORAGE_EINVAL,
-				"append: entry %llu has term %llu, below %llu",
-				(unsigned long long)e->index,
-				(unsigned long long)e->term,
-				(unsigned long long)prev);
+			    s, STORAGE_EINVAL,
+			    "append: entry %llu has term %llu, below %llu",
+			    (unsigned long long)e->index,
+			    (unsigned long long)e->term,
+			    (unsigned long long)prev);
 		if (e->type == 0 || e->len > RAFT_MAX_ENTRY_BYTES ||
 		    (e->len > 0 && e->data == NULL))
 			return storage_error(s, STORAGE_EINVAL,
@@ -257,7 +258,8 @@ static int check_batch(struct storage *s, const struct raft_entry *entries,
 		*total += storage_record_size(e->len);
 	}
 	if (*total > SIZE_MAX / 2)
-		return storage_error(s, STORAGE_EINVAL, "append: batch too big");
+		return storage_error(s, STORAGE_EINVAL,
+				     "append: batch too big");
 	return STORAGE_OK;
 }
 
@@ -283,14 +285,14 @@ int storage_append(struct storage *s, const struct raft_entry *entries,
 	for (size_t i = 0; i < n; i++) {
 		const struct raft_entry *e = &entries[i];
 		struct storage_record rec = {
-			.format = STORAGE_FORMAT,
-			.type = e->type,
-			.version = e->version,
-			.term = e->term,
-			.index = e->index,
-			.len = e->len,
-			.batch_pos = (uint32_t)i,
-			.data_crc = storage_crc32(0, e->data, e->len),
+		    .format = STORAGE_FORMAT,
+		    .type = e->type,
+		    .version = e->version,
+		    .term = e->term,
+		    .index = e->index,
+		    .len = e->len,
+		    .batch_pos = (uint32_t)i,
+		    .data_crc = storage_crc32(0, e->data, e->len),
 		};
 		storage_record_header_encode(&rec, buf + pos);
 		if (e->len > 0)
@@ -306,7 +308,7 @@ int storage_append(struct storage *s, const struct raft_entry *entries,
 			goto out;
 		seg = &s->segs[s->n_segs - 1];
 	} else if (storage_segment_reserve(
-			   seg, (size_t)(seg->last - seg->first + 1) + n) !=
+		       seg, (size_t)(seg->last - seg->first + 1) + n) !=
 		   STORAGE_OK) {
 		rv = storage_error(s, STORAGE_ENOMEM, "append: out of memory");
 		goto out;
@@ -376,8 +378,8 @@ int storage_truncate(struct storage *s, raft_index from)
 		return storage_fail(s, "%s/%s: truncate to %llu failed: %s",
 				    s->dir, name, (unsigned long long)cut,
 				    storage_io_strerror(frv));
-	frv = s->vfs->fallocate(s->vfs->ctx, s->active_fd, cut,
-				seg->size - cut);
+	frv =
+	    s->vfs->fallocate(s->vfs->ctx, s->active_fd, cut, seg->size - cut);
 	if (frv < 0 && !is_no_space(frv))
 		return storage_fail(s, "%s/%s: preallocation failed: %s",
 				    s->dir, name, storage_io_strerror(frv));
@@ -417,8 +419,8 @@ int storage_compact(struct storage *s, raft_index upto)
 	}
 	rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0)
-		return storage_fail(s, "%s: directory fsync failed: %s",
-				    s->dir, storage_io_strerror(rv));
+		return storage_fail(s, "%s: directory fsync failed: %s", s->dir,
+				    storage_io_strerror(rv));
 	for (size_t i = 0; i < k; i++)
 		storage_segment_free(&s->segs[i]);
 	memmove(s->segs, s->segs + k, (s->n_segs - k) * sizeof(*s->segs));

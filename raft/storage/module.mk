@@ -54,3 +54,12 @@ FUZZ_HDRS_storage_records := raft/storage/format.h raft/storage/storage.h \
 	raft/storage/vfs.h
 FUZZ_LIBS_storage_records := -lz
 SUITES += fuzz-storage_records
+
+# Append+fsync throughput by batch size on this machine's disk (numbers only).
+$(BUILD)/bench/storage_bench: bench/storage/append.c $(BUILD)/opt/libstorage.a $(BUILD)/opt/raft/config.o
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT_CFLAGS) $< $(BUILD)/opt/libstorage.a $(BUILD)/opt/raft/config.o -lz -o $@
+.PHONY: bench-storage
+bench-storage: $(BUILD)/bench/storage_bench
+	$< $(BENCH_ARGS)
+bench: bench-storage

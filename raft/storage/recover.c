@@ -38,8 +38,7 @@ static bool push_index(raft_index **arr, size_t *n, raft_index v)
 }
 
 /* "<prefix><20 digits>" with a non-zero value. */
-static bool parse_indexed(const char *name, const char *prefix,
-			  raft_index *out)
+static bool parse_indexed(const char *name, const char *prefix, raft_index *out)
 {
 	size_t plen = strlen(prefix);
 	if (strncmp(name, prefix, plen) != 0 || strlen(name) != plen + 20)
@@ -114,8 +113,8 @@ static int cmp_index(const void *a, const void *b)
 }
 
 /* Reads a whole small file; *len is its size. */
-static int read_file(struct storage *s, int fd, const char *path,
-		     uint8_t **out, uint64_t *len, uint64_t max)
+static int read_file(struct storage *s, int fd, const char *path, uint8_t **out,
+		     uint64_t *len, uint64_t max)
 {
 	uint64_t size;
 	int rv = s->vfs->file_size(s->vfs->ctx, fd, &size);
@@ -132,10 +131,9 @@ static int read_file(struct storage *s, int fd, const char *path,
 	ssize_t r = s->vfs->pread(s->vfs->ctx, fd, buf, (size_t)size, 0);
 	if (r != (ssize_t)size) {
 		free(buf);
-		return storage_error(s, STORAGE_ECORRUPT,
-				     "%s: read failed: %s", path,
-				     r < 0 ? storage_io_strerror((int)r)
-					   : "short read");
+		return storage_error(
+		    s, STORAGE_ECORRUPT, "%s: read failed: %s", path,
+		    r < 0 ? storage_io_strerror((int)r) : "short read");
 	}
 	*out = buf;
 	*len = size;
@@ -154,15 +152,17 @@ static int meta_init(struct storage *s)
 					 .seq = (uint64_t)slot + 1};
 		uint8_t buf[STORAGE_META_SIZE];
 		storage_meta_encode(&m, buf);
-		int fd = s->vfs->open(s->vfs->ctx, path,
-				      O_RDWR | O_CREAT | O_TRUNC);
+		int fd =
+		    s->vfs->open(s->vfs->ctx, path, O_RDWR | O_CREAT | O_TRUNC);
 		if (fd < 0)
 			return storage_error(s, STORAGE_EIO,
 					     "%s: cannot create: %s", path,
 					     storage_io_strerror(fd));
-		ssize_t w = s->vfs->pwrite(s->vfs->ctx, fd, buf, sizeof(buf), 0);
-		int rv = w == (ssize_t)sizeof(buf) ? s->vfs->fsync(s->vfs->ctx, fd)
-						   : (w < 0 ? (int)w : -EIO);
+		ssize_t w =
+		    s->vfs->pwrite(s->vfs->ctx, fd, buf, sizeof(buf), 0);
+		int rv = w == (ssize_t)sizeof(buf)
+			     ? s->vfs->fsync(s->vfs->ctx, fd)
+			     : (w < 0 ? (int)w : -EIO);
 		s->vfs->close(s->vfs->ctx, fd);
 		if (rv < 0)
 			return storage_error(s, STORAGE_EIO,
@@ -201,8 +201,8 @@ static int meta_init(struct storage *s)
 	return STORAGE_OK;
 }
 
-static int recover_meta(struct storage *s, const bool present[2],
-			bool has_data, bool *fresh)
+static int recover_meta(struct storage *s, const bool present[2], bool has_data,
+			bool *fresh)
 {
 	struct storage_meta m[2];
 	int status[2] = {STORAGE_ECORRUPT, STORAGE_ECORRUPT};
@@ -225,15 +225,15 @@ static int recover_meta(struct storage *s, const bool present[2],
 		int rv = read_file(s, fd, path[i], &buf, &len, 4096);
 		if (rv != STORAGE_OK)
 			return rv;
-		status[i] = storage_meta_decode(buf, (size_t)len, &m[i], why[i]);
+		status[i] =
+		    storage_meta_decode(buf, (size_t)len, &m[i], why[i]);
 		free(buf);
 		if (status[i] == STORAGE_EFORMAT)
 			return storage_error(s, STORAGE_EFORMAT,
 					     "%s: %s: refusing to start",
 					     path[i], why[i]);
 		/* A readable copy in the wrong place is no torn write. */
-		if (status[i] == STORAGE_OK &&
-		    storage_meta_slot(m[i].seq) != i)
+		if (status[i] == STORAGE_OK && storage_meta_slot(m[i].seq) != i)
 			return storage_error(s, STORAGE_ECORRUPT,
 					     "%s: offset 16: sequence %llu "
 					     "belongs in the other copy",
@@ -261,12 +261,10 @@ static int recover_meta(struct storage *s, const bool present[2],
 				     s->dir);
 			*fresh = true;
 		} else {
-			return storage_error(s, STORAGE_ECORRUPT,
-					     "%s is missing (%s: %s)",
-					     path[1 - i], path[i],
-					     status[i] == STORAGE_OK
-						     ? "readable"
-						     : why[i]);
+			return storage_error(
+			    s, STORAGE_ECORRUPT, "%s is missing (%s: %s)",
+			    path[1 - i], path[i],
+			    status[i] == STORAGE_OK ? "readable" : why[i]);
 		}
 	}
 	if (*fresh) {
@@ -353,10 +351,9 @@ static int cut_tail(struct storage *s, int fd, const char *path, uint64_t from,
 	if (rv == 0)
 		rv = s->vfs->fdatasync(s->vfs->ctx, fd);
 	if (rv < 0)
-		return storage_error(s, STORAGE_EIO,
-				     "%s: cannot cut at offset %llu: %s", path,
-				     (unsigned long long)from,
-				     storage_io_strerror(rv));
+		return storage_error(
+		    s, STORAGE_EIO, "%s: cannot cut at offset %llu: %s", path,
+		    (unsigned long long)from, storage_io_strerror(rv));
 	return STORAGE_OK;
 }
 
@@ -392,8 +389,8 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 		raft_index bf;
 		uint64_t at;
 		if (is_last && !storage_find_record_after(
-				       buf, (size_t)len,
-				       STORAGE_SEGMENT_HEADER_SIZE, &bf, &at)) {
+				   buf, (size_t)len,
+				   STORAGE_SEGMENT_HEADER_SIZE, &bf, &at)) {
 			storage_note(s, STORAGE_LOG_WARNING,
 				     "%s: removing a segment whose allocation "
 				     "did not finish (%s)",
@@ -423,19 +420,17 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 	if (rv != STORAGE_OK) {
 		rv = storage_error(s, rv, "%s: offset %llu: %s%s", path,
 				   (unsigned long long)sc.bad_offset, sc.why,
-				   rv == STORAGE_EFORMAT
-					   ? ": refusing to start"
-					   : "");
+				   rv == STORAGE_EFORMAT ? ": refusing to start"
+							 : "");
 		goto out;
 	}
 	if (sc.torn) {
 		if (!is_last) {
-			rv = storage_error(s, STORAGE_ECORRUPT,
-					   "%s: offset %llu: %s (only the last "
-					   "segment can end in a torn write)",
-					   path,
-					   (unsigned long long)sc.bad_offset,
-					   sc.why);
+			rv = storage_error(
+			    s, STORAGE_ECORRUPT,
+			    "%s: offset %llu: %s (only the last "
+			    "segment can end in a torn write)",
+			    path, (unsigned long long)sc.bad_offset, sc.why);
 			goto out;
 		}
 		uint64_t nz = len;
@@ -461,18 +456,18 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 			goto out;
 		}
 		rv = storage_error(s, STORAGE_ECORRUPT,
-				   "%s: offset %u: segment holds no entry", path,
-				   STORAGE_SEGMENT_HEADER_SIZE);
+				   "%s: offset %u: segment holds no entry",
+				   path, STORAGE_SEGMENT_HEADER_SIZE);
 		goto out;
 	}
 	*seg = (struct segment){
-		.first = first,
-		.last = first + sc.n - 1,
-		.end = sc.end,
-		.size = len,
-		.offsets = sc.offsets,
-		.terms = sc.terms,
-		.cap = sc.n,
+	    .first = first,
+	    .last = first + sc.n - 1,
+	    .end = sc.end,
+	    .size = len,
+	    .offsets = sc.offsets,
+	    .terms = sc.terms,
+	    .cap = sc.n,
 	};
 	sc.offsets = NULL;
 	sc.terms = NULL;
@@ -587,15 +582,14 @@ static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 	if (snap == 0)
 		return STORAGE_OK;
 	if (first > snap + 1)
-		return storage_error(s, STORAGE_ECORRUPT,
-				     "%s/%s: the snapshot ends at index %llu "
-				     "but the log resumes at %llu: entries "
-				     "%llu..%llu are missing",
-				     s->dir, first_name,
-				     (unsigned long long)snap,
-				     (unsigned long long)first,
-				     (unsigned long long)(snap + 1),
-				     (unsigned long long)(first - 1));
+		return storage_error(
+		    s, STORAGE_ECORRUPT,
+		    "%s/%s: the snapshot ends at index %llu "
+		    "but the log resumes at %llu: entries "
+		    "%llu..%llu are missing",
+		    s->dir, first_name, (unsigned long long)snap,
+		    (unsigned long long)first, (unsigned long long)(snap + 1),
+		    (unsigned long long)(first - 1));
 	if (last < snap)
 		return drop_head(s, s->n_segs, "the snapshot covers it");
 	raft_term t = first <= snap ? storage_term_at(s, snap) : s->snap_term;
@@ -677,7 +671,8 @@ static int load_entries(struct storage *s, struct storage_loaded *out)
 			r = s->vfs->pread(s->vfs->ctx, fd, e->data, rec.len,
 					  off + STORAGE_RECORD_HEADER_SIZE);
 			if (r != (ssize_t)rec.len ||
-			    storage_crc32(0, e->data, rec.len) != rec.data_crc) {
+			    storage_crc32(0, e->data, rec.len) !=
+				rec.data_crc) {
 				rv = storage_error(s, STORAGE_ECORRUPT,
 						   "%s: offset %llu: data "
 						   "changed while loading",
@@ -730,8 +725,8 @@ static int recover(struct storage *s, struct storage_loaded *out)
 	if (l.n_snaps > 1)
 		qsort(l.snaps, l.n_snaps, sizeof(*l.snaps), cmp_index);
 
-	rv = recover_meta(s, l.meta, l.n_segs > 0 || l.n_snaps > 0,
-			  &out->fresh);
+	rv =
+	    recover_meta(s, l.meta, l.n_segs > 0 || l.n_snaps > 0, &out->fresh);
 	if (rv == STORAGE_OK)
 		rv = recover_snapshot(s, l.snaps, l.n_snaps);
 	if (rv == STORAGE_OK)
@@ -756,7 +751,8 @@ static void parent_of(const char *dir, char *out)
 	else if (slash == dir)
 		snprintf(out, STORAGE_PATH_MAX, "/");
 	else
-		snprintf(out, STORAGE_PATH_MAX, "%.*s", (int)(slash - dir), dir);
+		snprintf(out, STORAGE_PATH_MAX, "%.*s", (int)(slash - dir),
+			 dir);
 }
 
 int storage_open(struct storage *s, struct storage_loaded *out)

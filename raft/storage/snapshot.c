@@ -16,7 +16,8 @@
 #define RECV_TMP_NAME "snap-recv.tmp"
 #define COPY_CHUNK 65536u
 #define CONFIG_MAX_BYTES                                                       \
-	(1u + RAFT_CLUSTER_ID_LEN + 2u + RAFT_MAX_SERVERS * (8u + RAFT_ADDRESS_MAX))
+	(1u + RAFT_CLUSTER_ID_LEN + 2u +                                       \
+	 RAFT_MAX_SERVERS * (8u + RAFT_ADDRESS_MAX))
 
 static bool is_no_space(int neg_errno)
 {
@@ -32,10 +33,10 @@ static int write_all(struct storage *s, int fd, const char *path,
 		ssize_t w = s->vfs->pwrite(s->vfs->ctx, fd, p, n, off);
 		if (w != (ssize_t)n)
 			return storage_fail(
-				s, "%s: write at offset %llu failed: %s", path,
-				(unsigned long long)off,
-				w < 0 ? storage_io_strerror((int)w)
-				      : "short write");
+			    s, "%s: write at offset %llu failed: %s", path,
+			    (unsigned long long)off,
+			    w < 0 ? storage_io_strerror((int)w)
+				  : "short write");
 		p += n;
 		off += n;
 		len -= n;
@@ -50,7 +51,7 @@ static int install_file(struct storage *s, const char *tmp_name,
 			const struct raft_config *config)
 {
 	char name[STORAGE_NAME_MAX], from[STORAGE_PATH_MAX],
-		to[STORAGE_PATH_MAX];
+	    to[STORAGE_PATH_MAX];
 	storage_snapshot_name(index, name);
 	storage_path(s, tmp_name, from);
 	storage_path(s, name, to);
@@ -60,8 +61,8 @@ static int install_file(struct storage *s, const char *tmp_name,
 				    storage_io_strerror(rv));
 	rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0)
-		return storage_fail(s, "%s: directory fsync failed: %s",
-				    s->dir, storage_io_strerror(rv));
+		return storage_fail(s, "%s: directory fsync failed: %s", s->dir,
+				    storage_io_strerror(rv));
 	raft_index old = s->snap_index;
 	if (s->snap_fd >= 0) {
 		s->vfs->close(s->vfs->ctx, s->snap_fd);
@@ -121,10 +122,10 @@ static int open_tmp(struct storage *s, const char *tmp_name, uint64_t reserve,
 			s->vfs->unlink(s->vfs->ctx, path);
 			if (is_no_space(rv))
 				return storage_error(
-					s, STORAGE_ENOSPC,
-					"%s: no space left for a snapshot of "
-					"%llu bytes",
-					path, (unsigned long long)reserve);
+				    s, STORAGE_ENOSPC,
+				    "%s: no space left for a snapshot of "
+				    "%llu bytes",
+				    path, (unsigned long long)reserve);
 			return storage_fail(s, "%s: preallocation failed: %s",
 					    path, storage_io_strerror(rv));
 		}
@@ -142,12 +143,12 @@ static int finish_tmp(struct storage *s, int fd, const char *tmp_name,
 	char path[STORAGE_PATH_MAX];
 	storage_path(s, tmp_name, path);
 	struct storage_snapshot_header h = {
-		.format = STORAGE_FORMAT,
-		.index = index,
-		.term = term,
-		.data_len = data_len,
-		.config_len = cfg_len,
-		.crc = storage_crc32(data_crc, cfg, cfg_len),
+	    .format = STORAGE_FORMAT,
+	    .index = index,
+	    .term = term,
+	    .data_len = data_len,
+	    .config_len = cfg_len,
+	    .crc = storage_crc32(data_crc, cfg, cfg_len),
 	};
 	uint8_t hdr[STORAGE_SNAPSHOT_HEADER_SIZE];
 	storage_snapshot_header_encode(&h, hdr);
@@ -166,9 +167,9 @@ static int finish_tmp(struct storage *s, int fd, const char *tmp_name,
 	return STORAGE_OK;
 }
 
-int storage_snapshot_write(struct storage *s, raft_index index,
-			   raft_term term, const struct raft_config *config,
-			   const void *data, uint64_t len)
+int storage_snapshot_write(struct storage *s, raft_index index, raft_term term,
+			   const struct raft_config *config, const void *data,
+			   uint64_t len)
 {
 	int rv = storage_check_usable(s);
 	if (rv != STORAGE_OK)
@@ -195,8 +196,8 @@ int storage_snapshot_write(struct storage *s, raft_index index,
 	strcat(tmp_name, ".tmp");
 	storage_path(s, tmp_name, path);
 	int fd;
-	rv = open_tmp(s, tmp_name,
-		      STORAGE_SNAPSHOT_HEADER_SIZE + len + cfg_len, &fd);
+	rv = open_tmp(s, tmp_name, STORAGE_SNAPSHOT_HEADER_SIZE + len + cfg_len,
+		      &fd);
 	if (rv != STORAGE_OK)
 		goto out;
 	rv = write_all(s, fd, path, data, len, STORAGE_SNAPSHOT_HEADER_SIZE);
@@ -234,18 +235,17 @@ static int recv_crc(struct storage *s, uint32_t *crc)
 	int rv = STORAGE_OK;
 	while (off < s->recv_end) {
 		size_t n = s->recv_end - off > COPY_CHUNK
-				   ? COPY_CHUNK
-				   : (size_t)(s->recv_end - off);
+			       ? COPY_CHUNK
+			       : (size_t)(s->recv_end - off);
 		ssize_t r = s->vfs->pread(s->vfs->ctx, s->recv_fd, buf, n,
 					  STORAGE_SNAPSHOT_HEADER_SIZE + off);
 		if (r != (ssize_t)n) {
-			rv = storage_fail(s,
-					  "%s/%s: read back at offset %llu "
-					  "failed: %s",
-					  s->dir, RECV_TMP_NAME,
-					  (unsigned long long)off,
-					  r < 0 ? storage_io_strerror((int)r)
-						: "short read");
+			rv = storage_fail(
+			    s,
+			    "%s/%s: read back at offset %llu "
+			    "failed: %s",
+			    s->dir, RECV_TMP_NAME, (unsigned long long)off,
+			    r < 0 ? storage_io_strerror((int)r) : "short read");
 			break;
 		}
 		c = storage_crc32(c, buf, n);
@@ -293,8 +293,7 @@ int storage_snapshot_chunk(struct storage *s,
 	if (rv != STORAGE_OK)
 		return rv;
 	if (c == NULL || c->index == 0 || c->term == 0 ||
-	    (c->len > 0 && c->data == NULL) ||
-	    c->offset > (UINT64_MAX >> 2))
+	    (c->len > 0 && c->data == NULL) || c->offset > (UINT64_MAX >> 2))
 		return storage_error(s, STORAGE_EINVAL,
 				     "snapshot chunk: bad arguments");
 	if (c->index <= s->snap_index)
@@ -325,25 +324,23 @@ int storage_snapshot_chunk(struct storage *s,
 				     (unsigned long long)c->term);
 	}
 	if (c->len > 0) {
-		ssize_t w = s->vfs->pwrite(s->vfs->ctx, s->recv_fd, c->data,
-					   c->len,
-					   STORAGE_SNAPSHOT_HEADER_SIZE +
-						   c->offset);
+		ssize_t w =
+		    s->vfs->pwrite(s->vfs->ctx, s->recv_fd, c->data, c->len,
+				   STORAGE_SNAPSHOT_HEADER_SIZE + c->offset);
 		if (w != (ssize_t)c->len) {
 			if (w < 0 && is_no_space((int)w)) {
 				recv_abort(s);
 				return storage_error(
-					s, STORAGE_ENOSPC,
-					"%s/%s: no space left for the incoming "
-					"snapshot",
-					s->dir, RECV_TMP_NAME);
+				    s, STORAGE_ENOSPC,
+				    "%s/%s: no space left for the incoming "
+				    "snapshot",
+				    s->dir, RECV_TMP_NAME);
 			}
 			return storage_fail(
-				s, "%s/%s: write at offset %llu failed: %s",
-				s->dir, RECV_TMP_NAME,
-				(unsigned long long)c->offset,
-				w < 0 ? storage_io_strerror((int)w)
-				      : "short write");
+			    s, "%s/%s: write at offset %llu failed: %s", s->dir,
+			    RECV_TMP_NAME, (unsigned long long)c->offset,
+			    w < 0 ? storage_io_strerror((int)w)
+				  : "short write");
 		}
 		if (c->offset + c->len > s->recv_end)
 			s->recv_end = c->offset + c->len;
@@ -382,8 +379,8 @@ int storage_snapshot_read(struct storage *s, uint64_t offset, void *buf,
 	rv = snap_open(s);
 	if (rv != STORAGE_OK)
 		return rv;
-	size_t n = s->snap_size - offset < len ? (size_t)(s->snap_size - offset)
-					       : len;
+	size_t n =
+	    s->snap_size - offset < len ? (size_t)(s->snap_size - offset) : len;
 	ssize_t r = s->vfs->pread(s->vfs->ctx, s->snap_fd, buf, n,
 				  STORAGE_SNAPSHOT_HEADER_SIZE + offset);
 	if (r != (ssize_t)n)
@@ -436,13 +433,14 @@ int storage_snapshot_verify(struct storage *s, const char *name,
 		goto out;
 	}
 	if (h->config_len > CONFIG_MAX_BYTES ||
-	    size != STORAGE_SNAPSHOT_HEADER_SIZE + h->data_len + h->config_len) {
+	    size !=
+		STORAGE_SNAPSHOT_HEADER_SIZE + h->data_len + h->config_len) {
 		rv = storage_error(
-			s, STORAGE_ECORRUPT,
-			"%s: file is %llu bytes, header says %llu + %llu + %u",
-			path, (unsigned long long)size,
-			(unsigned long long)STORAGE_SNAPSHOT_HEADER_SIZE,
-			(unsigned long long)h->data_len, h->config_len);
+		    s, STORAGE_ECORRUPT,
+		    "%s: file is %llu bytes, header says %llu + %llu + %u",
+		    path, (unsigned long long)size,
+		    (unsigned long long)STORAGE_SNAPSHOT_HEADER_SIZE,
+		    (unsigned long long)h->data_len, h->config_len);
 		goto out;
 	}
 	uint32_t crc = 0;
@@ -450,8 +448,8 @@ int storage_snapshot_verify(struct storage *s, const char *name,
 	uint64_t cfg_off = off + h->data_len;
 	uint8_t cfg[CONFIG_MAX_BYTES];
 	while (off < size) {
-		size_t n = size - off > COPY_CHUNK ? COPY_CHUNK
-						   : (size_t)(size - off);
+		size_t n =
+		    size - off > COPY_CHUNK ? COPY_CHUNK : (size_t)(size - off);
 		r = s->vfs->pread(s->vfs->ctx, fd, buf, n, off);
 		if (r != (ssize_t)n) {
 			rv = storage_error(s, STORAGE_ECORRUPT,
@@ -470,12 +468,12 @@ int storage_snapshot_verify(struct storage *s, const char *name,
 		off += n;
 	}
 	if (crc != h->crc) {
-		rv = storage_error(s, STORAGE_ECORRUPT,
-				   "%s: offset %u: checksum mismatch over the "
-				   "snapshot's %llu bytes",
-				   path, STORAGE_SNAPSHOT_HEADER_SIZE,
-				   (unsigned long long)(size -
-							STORAGE_SNAPSHOT_HEADER_SIZE));
+		rv = storage_error(
+		    s, STORAGE_ECORRUPT,
+		    "%s: offset %u: checksum mismatch over the "
+		    "snapshot's %llu bytes",
+		    path, STORAGE_SNAPSHOT_HEADER_SIZE,
+		    (unsigned long long)(size - STORAGE_SNAPSHOT_HEADER_SIZE));
 		goto out;
 	}
 	if (raft_config_decode(cfg, h->config_len, config) != RAFT_OK) {

@@ -72,7 +72,7 @@ void storage_note(struct storage *s, enum storage_log_level level,
 		s->opt.log(s->opt.log_ctx, level, msg);
 	else
 		fprintf(stderr, "storage %s: %s: %s\n", s->dir,
-			level == STORAGE_LOG_ERROR	   ? "error"
+			level == STORAGE_LOG_ERROR     ? "error"
 			: level == STORAGE_LOG_WARNING ? "warning"
 						       : "info",
 			msg);
@@ -198,16 +198,16 @@ int storage_set_hard_state(struct storage *s, raft_term term, raft_id vote)
 				     (unsigned long long)term,
 				     (unsigned long long)s->term);
 	struct storage_meta m = {
-		.format = STORAGE_FORMAT,
-		.seq = s->meta_seq + 1,
-		.term = term,
-		.vote = vote,
+	    .format = STORAGE_FORMAT,
+	    .seq = s->meta_seq + 1,
+	    .term = term,
+	    .vote = vote,
 	};
 	uint8_t buf[STORAGE_META_SIZE];
 	storage_meta_encode(&m, buf);
 	int slot = storage_meta_slot(m.seq);
-	ssize_t n = s->vfs->pwrite(s->vfs->ctx, s->meta_fd[slot], buf,
-				   sizeof(buf), 0);
+	ssize_t n =
+	    s->vfs->pwrite(s->vfs->ctx, s->meta_fd[slot], buf, sizeof(buf), 0);
 	if (n != (ssize_t)sizeof(buf))
 		return storage_fail(s, "%s/%s: write failed: %s", s->dir,
 				    storage_meta_name(slot),

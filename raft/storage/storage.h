@@ -130,9 +130,9 @@ int storage_compact(struct storage *s, raft_index upto);
  * `term`), with the configuration at that index: temporary file, checksum,
  * fsync, rename, folder fsync. Older snapshot files are removed only after
  * the new one is durable. The log is not touched: call storage_compact(). */
-int storage_snapshot_write(struct storage *s, raft_index index,
-			   raft_term term, const struct raft_config *config,
-			   const void *data, uint64_t len);
+int storage_snapshot_write(struct storage *s, raft_index index, raft_term term,
+			   const struct raft_config *config, const void *data,
+			   uint64_t len);
 
 /* Writes one chunk of a snapshot received from the leader
  * (raft_update.snapshot_chunk). A chunk at offset 0 starts a new temporary
@@ -151,7 +151,7 @@ int storage_snapshot_read(struct storage *s, uint64_t offset, void *buf,
 
 /* Inspection of the durable state. */
 raft_index storage_first_index(const struct storage *s); /* 0: empty log */
-raft_index storage_last_index(const struct storage *s);  /* 0: empty log */
+raft_index storage_last_index(const struct storage *s);	 /* 0: empty log */
 raft_index storage_snapshot_index(const struct storage *s);
 raft_term storage_snapshot_term(const struct storage *s);
 uint64_t storage_snapshot_size(const struct storage *s);

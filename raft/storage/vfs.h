@@ -22,7 +22,8 @@ struct storage_vfs {
 	/* flags: O_RDONLY / O_RDWR, optionally O_CREAT | O_EXCL | O_TRUNC. */
 	int (*open)(void *ctx, const char *path, int flags);
 	int (*close)(void *ctx, int fd);
-	ssize_t (*pread)(void *ctx, int fd, void *buf, size_t len, uint64_t off);
+	ssize_t (*pread)(void *ctx, int fd, void *buf, size_t len,
+			 uint64_t off);
 	ssize_t (*pwrite)(void *ctx, int fd, const void *buf, size_t len,
 			  uint64_t off);
 	int (*fsync)(void *ctx, int fd);

@@ -319,8 +319,8 @@ static ssize_t m_pread(void *ctx, int fd, void *buf, size_t len, uint64_t off)
 		return -EBADF;
 	if (off >= ino->cur.size)
 		return 0;
-	size_t n = ino->cur.size - off < len ? (size_t)(ino->cur.size - off)
-					     : len;
+	size_t n =
+	    ino->cur.size - off < len ? (size_t)(ino->cur.size - off) : len;
 	memcpy(buf, ino->cur.data + off, n);
 	return (ssize_t)n;
 }
@@ -533,23 +533,23 @@ struct memfs *memfs_new(uint64_t seed)
 		fs->rng = 1;
 	fs->root = inode_new(fs, true);
 	fs->vfs = (struct storage_vfs){
-		.ctx = fs,
-		.open = m_open,
-		.close = m_close,
-		.pread = m_pread,
-		.pwrite = m_pwrite,
-		.fsync = m_fsync,
-		.fdatasync = m_fsync,
-		.fallocate = m_fallocate,
-		.ftruncate = m_ftruncate,
-		.file_size = m_file_size,
-		.rename = m_rename,
-		.unlink = m_unlink,
-		.mkdir = m_mkdir,
-		.dir_sync = m_dir_sync,
-		.list = m_list,
-		.lock = m_lock,
-		.unlock = m_unlock,
+	    .ctx = fs,
+	    .open = m_open,
+	    .close = m_close,
+	    .pread = m_pread,
+	    .pwrite = m_pwrite,
+	    .fsync = m_fsync,
+	    .fdatasync = m_fsync,
+	    .fallocate = m_fallocate,
+	    .ftruncate = m_ftruncate,
+	    .file_size = m_file_size,
+	    .rename = m_rename,
+	    .unlink = m_unlink,
+	    .mkdir = m_mkdir,
+	    .dir_sync = m_dir_sync,
+	    .list = m_list,
+	    .lock = m_lock,
+	    .unlock = m_unlock,
 	};
 	return fs;
 }

@@ -34,7 +34,7 @@ uint64_t memfs_changes(const struct memfs *fs);
 void memfs_reboot(struct memfs *fs);
 
 /* Fault injection without a crash. */
-void memfs_fail_fsync(struct memfs *fs, bool on);   /* fsync: -EIO */
-void memfs_no_space(struct memfs *fs, bool on);     /* fallocate: -ENOSPC */
+void memfs_fail_fsync(struct memfs *fs, bool on); /* fsync: -EIO */
+void memfs_no_space(struct memfs *fs, bool on);	  /* fallocate: -ENOSPC */
 
 #endif

@@ -146,8 +146,7 @@ static void test_hard_state_never_goes_back(void **state)
 		assert_int_equal(storage_set_hard_state(f->s, t, (raft_id)t),
 				 STORAGE_OK);
 	assert_int_equal(storage_set_hard_state(f->s, 6, 1), STORAGE_EINVAL);
-	assert_int_equal(storage_set_hard_state(f->s, 7, 2000),
-			 STORAGE_EINVAL);
+	assert_int_equal(storage_set_hard_state(f->s, 7, 2000), STORAGE_EINVAL);
 	assert_int_equal(reopen(f), STORAGE_OK);
 	assert_int_equal(f->loaded.state.term, 7);
 	assert_int_equal(f->loaded.state.vote, 7);
@@ -192,8 +191,8 @@ static void test_large_batch_gets_its_own_segment(void **state)
 	expect_log(f, 1, 300, term1);
 }
 
-static void write_snapshot(struct fixture *f, raft_index index,
-			   raft_term term, size_t len)
+static void write_snapshot(struct fixture *f, raft_index index, raft_term term,
+			   size_t len)
 {
 	struct raft_config cfg;
 	test_config(&cfg);
@@ -201,9 +200,9 @@ static void write_snapshot(struct fixture *f, raft_index index,
 	assert_non_null(data);
 	for (size_t i = 0; i < len; i++)
 		data[i] = (uint8_t)(i ^ index);
-	assert_int_equal(storage_snapshot_write(f->s, index, term, &cfg, data,
-						len),
-			 STORAGE_OK);
+	assert_int_equal(
+	    storage_snapshot_write(f->s, index, term, &cfg, data, len),
+	    STORAGE_OK);
 	free(data);
 }
 
@@ -212,17 +211,17 @@ static void check_snapshot(struct fixture *f, raft_index index, size_t len)
 	uint8_t buf[333];
 	size_t off = 0, got;
 	while (off < len) {
-		assert_int_equal(storage_snapshot_read(f->s, off, buf,
-						       sizeof(buf), &got),
-				 STORAGE_OK);
+		assert_int_equal(
+		    storage_snapshot_read(f->s, off, buf, sizeof(buf), &got),
+		    STORAGE_OK);
 		assert_true(got > 0);
 		for (size_t i = 0; i < got; i++)
 			assert_int_equal(buf[i], (uint8_t)((off + i) ^ index));
 		off += got;
 	}
-	assert_int_equal(storage_snapshot_read(f->s, off, buf, sizeof(buf),
-					       &got),
-			 STORAGE_OK);
+	assert_int_equal(
+	    storage_snapshot_read(f->s, off, buf, sizeof(buf), &got),
+	    STORAGE_OK);
 	assert_int_equal(got, 0);
 }
 
@@ -333,7 +332,7 @@ static void test_snapshot_chunk_checks(void **state)
 	assert_int_equal(reopen(f), STORAGE_OK);
 	uint8_t d[10] = {0};
 	struct raft_snapshot_chunk c = {
-		.index = 5, .term = 1, .offset = 10, .data = d, .len = 10};
+	    .index = 5, .term = 1, .offset = 10, .data = d, .len = 10};
 	/* A chunk that continues nothing. */
 	assert_int_equal(storage_snapshot_chunk(f->s, &c), STORAGE_EINVAL);
 	c.offset = 0;
@@ -445,24 +444,24 @@ static void test_strerror(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_fresh_folder),
-		T(test_append_and_reload),
-		T(test_append_checks_arguments),
-		T(test_hard_state_never_goes_back),
-		T(test_truncate_and_reappend),
-		T(test_large_batch_gets_its_own_segment),
-		T(test_snapshot_and_compaction),
-		T(test_received_snapshot_keeps_matching_log),
-		T(test_received_snapshot_replaces_other_log),
-		T(test_snapshot_chunk_checks),
-		M(test_fsync_failure_is_fatal),
-		M(test_meta_fsync_failure_is_fatal),
-		M(test_no_space_for_a_segment),
-		M(test_no_space_for_a_snapshot),
-		M(test_append_and_reload),
-		M(test_truncate_and_reappend),
-		M(test_snapshot_and_compaction),
-		cmocka_unit_test(test_strerror),
+	    T(test_fresh_folder),
+	    T(test_append_and_reload),
+	    T(test_append_checks_arguments),
+	    T(test_hard_state_never_goes_back),
+	    T(test_truncate_and_reappend),
+	    T(test_large_batch_gets_its_own_segment),
+	    T(test_snapshot_and_compaction),
+	    T(test_received_snapshot_keeps_matching_log),
+	    T(test_received_snapshot_replaces_other_log),
+	    T(test_snapshot_chunk_checks),
+	    M(test_fsync_failure_is_fatal),
+	    M(test_meta_fsync_failure_is_fatal),
+	    M(test_no_space_for_a_segment),
+	    M(test_no_space_for_a_snapshot),
+	    M(test_append_and_reload),
+	    M(test_truncate_and_reappend),
+	    M(test_snapshot_and_compaction),
+	    cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

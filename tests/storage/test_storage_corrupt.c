@@ -57,9 +57,8 @@ static int reopen(struct fixture *f)
 	storage_loaded_free(&f->loaded);
 	storage_close(f->s);
 	memset(&f->cap, 0, sizeof(f->cap));
-	struct storage_options o = {.segment_size = SEG_SIZE,
-				    .log = capture_log,
-				    .log_ctx = &f->cap};
+	struct storage_options o = {
+	    .segment_size = SEG_SIZE, .log = capture_log, .log_ctx = &f->cap};
 	f->s = storage_new(f->dir, &o);
 	assert_non_null(f->s);
 	return storage_open(f->s, &f->loaded);
@@ -111,9 +110,9 @@ static void build(struct fixture *f)
 				 STORAGE_OK);
 		i = to - 2;
 	}
-	assert_int_equal(append_range(f->s, N_ENTRIES, N_ENTRIES,
-				      term_of(N_ENTRIES)),
-			 STORAGE_OK);
+	assert_int_equal(
+	    append_range(f->s, N_ENTRIES, N_ENTRIES, term_of(N_ENTRIES)),
+	    STORAGE_OK);
 	storage_close(f->s);
 	f->s = NULL;
 	list_segments(f);
@@ -130,9 +129,9 @@ static uint8_t *scan_segment(struct fixture *f, size_t i,
 	uint8_t *buf = malloc((size_t)*len);
 	assert_non_null(buf);
 	file_read(path, buf, (size_t)*len, 0);
-	assert_int_equal(storage_segment_scan(buf, (size_t)*len, f->firsts[i],
-					      0, sc),
-			 STORAGE_OK);
+	assert_int_equal(
+	    storage_segment_scan(buf, (size_t)*len, f->firsts[i], 0, sc),
+	    STORAGE_OK);
 	return buf;
 }
 
@@ -140,8 +139,8 @@ static void expect_all(struct fixture *f, raft_index last)
 {
 	assert_int_equal(f->loaded.n_entries, last);
 	for (raft_index i = 1; i <= last; i++)
-		assert_true(entry_matches(&f->loaded.entries[i - 1], i,
-					  term_of(i)));
+		assert_true(
+		    entry_matches(&f->loaded.entries[i - 1], i, term_of(i)));
 	assert_int_equal(f->loaded.state.term, 4);
 	assert_int_equal(f->loaded.state.vote, 2);
 }
@@ -497,8 +496,7 @@ static void test_missing_middle_segment(void **state)
 }
 
 /* Writes a segment file holding entries from..to. */
-static void craft_segment(struct fixture *f, raft_index first,
-			  raft_index to)
+static void craft_segment(struct fixture *f, raft_index first, raft_index to)
 {
 	uint8_t *buf = calloc(1, SEG_SIZE * 4);
 	assert_non_null(buf);
@@ -517,8 +515,8 @@ static void craft_segment(struct fixture *f, raft_index first,
 					   .index = i,
 					   .len = len,
 					   .batch_pos = (uint32_t)(i - first),
-					   .data_crc = storage_crc32(0, data,
-								     len)};
+					   .data_crc =
+					       storage_crc32(0, data, len)};
 		storage_record_header_encode(&r, buf + pos);
 		memcpy(buf + pos + STORAGE_RECORD_HEADER_SIZE, data, len);
 		pos += storage_record_size(len);
@@ -675,7 +673,7 @@ static void write_meta(struct fixture *f, int which, uint32_t format,
 		       uint64_t seq, raft_term term)
 {
 	struct storage_meta m = {
-		.format = format, .seq = seq, .term = term, .vote = 1};
+	    .format = format, .seq = seq, .term = term, .vote = 1};
 	uint8_t buf[STORAGE_META_SIZE];
 	storage_meta_encode(&m, buf);
 	char path[4096];
@@ -796,17 +794,18 @@ static void test_snapshot_header_flip(void **state)
 		     "offset 0");
 }
 
-static void rewrite_snapshot_header(struct fixture *f, raft_index index,
-				    void (*change)(struct storage_snapshot_header *))
+static void
+rewrite_snapshot_header(struct fixture *f, raft_index index,
+			void (*change)(struct storage_snapshot_header *))
 {
 	char path[4096], why[STORAGE_WHY_MAX];
 	snap_path(f, index, path);
 	uint8_t hdr[STORAGE_SNAPSHOT_HEADER_SIZE];
 	file_read(path, hdr, sizeof(hdr), 0);
 	struct storage_snapshot_header h;
-	assert_int_equal(storage_snapshot_header_decode(hdr, sizeof(hdr), &h,
-							why),
-			 STORAGE_OK);
+	assert_int_equal(
+	    storage_snapshot_header_decode(hdr, sizeof(hdr), &h, why),
+	    STORAGE_OK);
 	change(&h);
 	storage_snapshot_header_encode(&h, hdr);
 	file_write(path, hdr, sizeof(hdr), 0);
@@ -849,9 +848,9 @@ static void test_snapshot_bad_config(void **state)
 	assert_non_null(buf);
 	file_read(path, buf, (size_t)size, 0);
 	struct storage_snapshot_header h;
-	assert_int_equal(storage_snapshot_header_decode(buf, (size_t)size, &h,
-							why),
-			 STORAGE_OK);
+	assert_int_equal(
+	    storage_snapshot_header_decode(buf, (size_t)size, &h, why),
+	    STORAGE_OK);
 	buf[64 + h.data_len] = 99; /* configuration format byte */
 	h.crc = storage_crc32(0, buf + 64, (size_t)size - 64);
 	storage_snapshot_header_encode(&h, buf);
@@ -931,13 +930,13 @@ static void test_interrupted_snapshot_install(void **state)
 	uint8_t cfgbuf[1024];
 	size_t cfg_len = raft_config_encoded_size(&cfg);
 	raft_config_encode(&cfg, cfgbuf);
-	struct storage_snapshot_header h = {.format = STORAGE_FORMAT,
-					    .index = 40,
-					    .term = 99,
-					    .data_len = 0,
-					    .config_len = (uint32_t)cfg_len,
-					    .crc = storage_crc32(0, cfgbuf,
-								 cfg_len)};
+	struct storage_snapshot_header h = {
+	    .format = STORAGE_FORMAT,
+	    .index = 40,
+	    .term = 99,
+	    .data_len = 0,
+	    .config_len = (uint32_t)cfg_len,
+	    .crc = storage_crc32(0, cfgbuf, cfg_len)};
 	uint8_t buf[64 + 1024];
 	storage_snapshot_header_encode(&h, buf);
 	memcpy(buf + 64, cfgbuf, cfg_len);
@@ -996,66 +995,66 @@ static void test_folder_locked(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		T(test_clean_reopen),
-		T(test_torn_tail_zeroed_at_every_offset),
-		T(test_torn_tail_cut_at_every_offset),
-		T(test_torn_tail_garbage),
-		T(test_torn_batch_keeps_later_record),
-		T(test_bit_flip_in_last_record_reads_as_torn),
-		T(test_flip_record_magic),
-		T(test_flip_record_format),
-		T(test_flip_record_type),
-		T(test_flip_record_version),
-		T(test_flip_record_reserved),
-		T(test_flip_record_term),
-		T(test_flip_record_term_high),
-		T(test_flip_record_index),
-		T(test_flip_record_len),
-		T(test_flip_record_batch_pos),
-		T(test_flip_record_data_crc),
-		T(test_flip_record_header_crc),
-		T(test_flip_record_data),
-		T(test_flip_in_last_segment_before_later_batch),
-		T(test_zeroed_record_inside_log),
-		T(test_record_index_out_of_sequence),
-		T(test_record_term_goes_down),
-		T(test_record_newer_format),
-		T(test_record_runs_past_segment),
-		T(test_segment_bad_magic),
-		T(test_segment_header_checksum),
-		T(test_segment_newer_format),
-		T(test_segment_name_disagrees_with_header),
-		T(test_missing_first_segment),
-		T(test_missing_middle_segment),
-		T(test_overlapping_segments),
-		T(test_extra_segment_after_gap),
-		T(test_torn_tail_in_non_last_segment),
-		T(test_unfinished_segment_allocation),
-		T(test_last_segment_without_entries),
-		T(test_last_segment_bad_header_with_records),
-		T(test_meta_newest_copy_torn),
-		T(test_meta_both_copies_bad),
-		T(test_meta_both_truncated),
-		T(test_meta_one_missing),
-		T(test_meta_both_missing_with_log),
-		T(test_meta_newer_format),
-		T(test_meta_same_sequence),
-		T(test_meta_sequence_in_wrong_copy),
-		T(test_meta_interrupted_initialization),
-		T(test_snapshot_loads),
-		T(test_snapshot_bad_checksum),
-		T(test_snapshot_truncated),
-		T(test_snapshot_header_flip),
-		T(test_snapshot_newer_format),
-		T(test_snapshot_name_disagrees),
-		T(test_snapshot_bad_config),
-		T(test_snapshot_older_removed),
-		T(test_segment_past_snapshot),
-		T(test_compaction_leftovers_removed),
-		T(test_interrupted_snapshot_install),
-		T(test_leftover_temporary_files),
-		T(test_unknown_file_ignored),
-		T(test_folder_locked),
+	    T(test_clean_reopen),
+	    T(test_torn_tail_zeroed_at_every_offset),
+	    T(test_torn_tail_cut_at_every_offset),
+	    T(test_torn_tail_garbage),
+	    T(test_torn_batch_keeps_later_record),
+	    T(test_bit_flip_in_last_record_reads_as_torn),
+	    T(test_flip_record_magic),
+	    T(test_flip_record_format),
+	    T(test_flip_record_type),
+	    T(test_flip_record_version),
+	    T(test_flip_record_reserved),
+	    T(test_flip_record_term),
+	    T(test_flip_record_term_high),
+	    T(test_flip_record_index),
+	    T(test_flip_record_len),
+	    T(test_flip_record_batch_pos),
+	    T(test_flip_record_data_crc),
+	    T(test_flip_record_header_crc),
+	    T(test_flip_record_data),
+	    T(test_flip_in_last_segment_before_later_batch),
+	    T(test_zeroed_record_inside_log),
+	    T(test_record_index_out_of_sequence),
+	    T(test_record_term_goes_down),
+	    T(test_record_newer_format),
+	    T(test_record_runs_past_segment),
+	    T(test_segment_bad_magic),
+	    T(test_segment_header_checksum),
+	    T(test_segment_newer_format),
+	    T(test_segment_name_disagrees_with_header),
+	    T(test_missing_first_segment),
+	    T(test_missing_middle_segment),
+	    T(test_overlapping_segments),
+	    T(test_extra_segment_after_gap),
+	    T(test_torn_tail_in_non_last_segment),
+	    T(test_unfinished_segment_allocation),
+	    T(test_last_segment_without_entries),
+	    T(test_last_segment_bad_header_with_records),
+	    T(test_meta_newest_copy_torn),
+	    T(test_meta_both_copies_bad),
+	    T(test_meta_both_truncated),
+	    T(test_meta_one_missing),
+	    T(test_meta_both_missing_with_log),
+	    T(test_meta_newer_format),
+	    T(test_meta_same_sequence),
+	    T(test_meta_sequence_in_wrong_copy),
+	    T(test_meta_interrupted_initialization),
+	    T(test_snapshot_loads),
+	    T(test_snapshot_bad_checksum),
+	    T(test_snapshot_truncated),
+	    T(test_snapshot_header_flip),
+	    T(test_snapshot_newer_format),
+	    T(test_snapshot_name_disagrees),
+	    T(test_snapshot_bad_config),
+	    T(test_snapshot_older_removed),
+	    T(test_segment_past_snapshot),
+	    T(test_compaction_leftovers_removed),
+	    T(test_interrupted_snapshot_install),
+	    T(test_leftover_temporary_files),
+	    T(test_unknown_file_ignored),
+	    T(test_folder_locked),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -46,7 +46,7 @@ struct pending {
 	enum pending_kind kind;
 	raft_term term;
 	raft_id vote;
-	raft_index from, to;        /* APPEND: new entries; TRUNCATE: from */
+	raft_index from, to; /* APPEND: new entries; TRUNCATE: from */
 	struct mentry batch[16];
 	raft_index snap_index;
 	raft_term snap_term;
@@ -100,8 +100,7 @@ static void fill(uint8_t *buf, uint32_t len, uint32_t salt)
 		buf[j] = (uint8_t)(salt * 31u + j * 7u + (j >> 8));
 }
 
-static void quiet_log(void *ctx, enum storage_log_level level,
-		      const char *msg)
+static void quiet_log(void *ctx, enum storage_log_level level, const char *msg)
 {
 	(void)ctx;
 	(void)level;
@@ -123,14 +122,13 @@ static void die(struct run *r, const char *fmt, ...)
 static raft_term last_term(const struct run *r)
 {
 	return r->m.last > r->m.snap_index ? r->m.log[r->m.last].term
-					    : r->m.snap_term;
+					   : r->m.snap_term;
 }
 
 static void storage_start(struct run *r, struct storage_loaded *l)
 {
-	struct storage_options o = {.segment_size = 4096,
-				    .log = quiet_log,
-				    .vfs = memfs_vfs(r->fs)};
+	struct storage_options o = {
+	    .segment_size = 4096, .log = quiet_log, .vfs = memfs_vfs(r->fs)};
 	/* Sometimes recovery itself is cut short, and then run again. */
 	if (below(r, 5) == 0) {
 		memfs_crash_at(r->fs, 1 + below(r, 12));
@@ -160,12 +158,14 @@ static void check_entry(struct run *r, const struct raft_entry *e,
 	uint8_t buf[4096];
 	if (e->term != want->term || e->len != want->len ||
 	    e->type != want->type)
-		die(r, "entry %llu: term %llu len %u, expected term %llu len %u",
+		die(r,
+		    "entry %llu: term %llu len %u, expected term %llu len %u",
 		    (unsigned long long)e->index, (unsigned long long)e->term,
 		    e->len, (unsigned long long)want->term, want->len);
 	fill(buf, want->len, want->salt);
 	if (want->len > 0 && memcmp(buf, e->data, want->len) != 0)
-		die(r, "entry %llu: data differs", (unsigned long long)e->index);
+		die(r, "entry %llu: data differs",
+		    (unsigned long long)e->index);
 }
 
 static void check_snapshot_data(struct run *r, uint32_t salt, uint32_t len)
@@ -176,7 +176,8 @@ static void check_snapshot_data(struct run *r, uint32_t salt, uint32_t len)
 	if (storage_snapshot_read(r->s, 0, got, sizeof(got), &n) != STORAGE_OK)
 		die(r, "snapshot read: %s", storage_errmsg(r->s));
 	if (n != len || memcmp(want, got, len) != 0)
-		die(r, "snapshot data differs (%zu bytes, expected %u)", n, len);
+		die(r, "snapshot data differs (%zu bytes, expected %u)", n,
+		    len);
 }
 
 /* Checks the restarted state against the model and the operation that the
@@ -204,7 +205,8 @@ static void verify(struct run *r, const struct storage_loaded *l)
 		    (unsigned long long)st->snap_index,
 		    (unsigned long long)m->snap_index);
 	if (snap_new) {
-		if (st->snap_term != p->snap_term || st->snap_size != p->snap_len)
+		if (st->snap_term != p->snap_term ||
+		    st->snap_size != p->snap_len)
 			die(r, "new snapshot term/size differ");
 		check_snapshot_data(r, p->snap_salt, p->snap_len);
 	} else if (m->snap_index != 0) {
@@ -235,8 +237,9 @@ static void verify(struct run *r, const struct storage_loaded *l)
 		lo = hi = snap;
 	if (last < lo || last > hi) {
 		if (!(last == snap && l->n_entries == 0 && m->last <= snap))
-			die(r, "log ends at %llu, expected %llu..%llu "
-			       "(pending op %d)",
+			die(r,
+			    "log ends at %llu, expected %llu..%llu "
+			    "(pending op %d)",
 			    (unsigned long long)last, (unsigned long long)lo,
 			    (unsigned long long)hi, p->kind);
 	}
@@ -300,8 +303,8 @@ static bool step(struct run *r)
 			struct mentry *me = &p->batch[i];
 			me->term = t;
 			me->salt = (uint32_t)rnd(r);
-			me->len = below(r, 6) == 0 ? below(r, 3000)
-						   : below(r, 300);
+			me->len =
+			    below(r, 6) == 0 ? below(r, 3000) : below(r, 300);
 			me->type = (uint8_t)(1 + below(r, 3));
 			bufs[i] = malloc(me->len + 1);
 			assert_non_null(bufs[i]);
@@ -338,7 +341,8 @@ static bool step(struct run *r)
 		uint8_t data[4096];
 		fill(data, p->snap_len, p->snap_salt);
 		struct raft_config cfg = {.n = 1};
-		cfg.servers[0] = (struct raft_server){.id = 1, .role = RAFT_VOTER};
+		cfg.servers[0] =
+		    (struct raft_server){.id = 1, .role = RAFT_VOTER};
 		strcpy(cfg.servers[0].address, "127.0.0.1:7000");
 		rv = storage_snapshot_write(r->s, p->snap_index, p->snap_term,
 					    &cfg, data, p->snap_len);
@@ -352,16 +356,16 @@ static bool step(struct run *r)
 		p->kind = P_COMPACT;
 		raft_index trailing = below(r, 6);
 		rv = storage_compact(r->s, m->snap_index > trailing
-						   ? m->snap_index - trailing
-						   : 0);
+					       ? m->snap_index - trailing
+					       : 0);
 	} else {
 		/* A snapshot from the leader, in chunks. */
 		p->kind = P_INSTALL;
-		p->snap_index = m->snap_index + 1 +
-				below(r, (uint32_t)(m->last - m->snap_index) + 4);
-		raft_term here = p->snap_index <= m->last
-					 ? m->log[p->snap_index].term
-					 : 0;
+		p->snap_index =
+		    m->snap_index + 1 +
+		    below(r, (uint32_t)(m->last - m->snap_index) + 4);
+		raft_term here =
+		    p->snap_index <= m->last ? m->log[p->snap_index].term : 0;
 		p->keep_log = here != 0 && below(r, 2) == 0;
 		p->snap_term = p->keep_log ? here : last_term(r) + 1;
 		p->snap_salt = (uint32_t)rnd(r);
@@ -369,22 +373,23 @@ static bool step(struct run *r)
 		uint8_t data[4096];
 		fill(data, p->snap_len, p->snap_salt);
 		struct raft_config cfg = {.n = 1};
-		cfg.servers[0] = (struct raft_server){.id = 2, .role = RAFT_VOTER};
+		cfg.servers[0] =
+		    (struct raft_server){.id = 2, .role = RAFT_VOTER};
 		strcpy(cfg.servers[0].address, "127.0.0.2:7000");
 		uint32_t chunk = 1 + below(r, 1200);
 		uint64_t off = 0;
 		do {
 			uint32_t n = p->snap_len - off < chunk
-					     ? (uint32_t)(p->snap_len - off)
-					     : chunk;
+					 ? (uint32_t)(p->snap_len - off)
+					 : chunk;
 			struct raft_snapshot_chunk c = {
-				.index = p->snap_index,
-				.term = p->snap_term,
-				.offset = off,
-				.data = data + off,
-				.len = n,
-				.last = off + n == p->snap_len,
-				.config = &cfg,
+			    .index = p->snap_index,
+			    .term = p->snap_term,
+			    .offset = off,
+			    .data = data + off,
+			    .len = n,
+			    .last = off + n == p->snap_len,
+			    .config = &cfg,
 			};
 			rv = storage_snapshot_chunk(r->s, &c);
 			off += n;
@@ -469,7 +474,7 @@ static void test_random_crashes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_random_crashes),
+	    cmocka_unit_test(test_random_crashes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -139,8 +139,7 @@ static inline long file_size_of(const char *path)
 	return (long)st.st_size;
 }
 
-static inline void file_read(const char *path, void *buf, size_t len,
-			     long off)
+static inline void file_read(const char *path, void *buf, size_t len, long off)
 {
 	int fd = open(path, O_RDONLY);
 	if (fd < 0 || pread(fd, buf, len, off) != (ssize_t)len)
