@@ -56,8 +56,8 @@ static void conn_free(struct conn *c)
 	frame_decoder_free(&c->dec);
 	free(c->out);
 	free(c->write_buf);
-	tcrypto_wipe(c->key_send, sizeof(c->key_send));
-	tcrypto_wipe(c->key_recv, sizeof(c->key_recv));
+	tcrypto_mac_free(c->mac_send);
+	tcrypto_mac_free(c->mac_recv);
 	free(c);
 	transport_release(t);
 }
@@ -195,7 +195,7 @@ static bool conn_put_frame(struct conn *c, uint8_t type, const uint8_t *payload,
 	if (len > 0)
 		memcpy(p + FRAME_HEADER_LEN, payload, len);
 	if (c->tagged &&
-	    !tcrypto_frame_tag(c->key_send, p, FRAME_HEADER_LEN,
+	    !tcrypto_mac_frame(c->mac_send, p, FRAME_HEADER_LEN,
 			       p + FRAME_HEADER_LEN, len,
 			       p + FRAME_HEADER_LEN + len))
 		return false;
@@ -583,10 +583,15 @@ static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
 		conn_close(c, TRANSPORT_LOG_ERROR, "key derivation failed");
 		return;
 	}
-	memcpy(c->key_send, c->outbound ? d2a : a2d, CRYPTO_KEY_LEN);
-	memcpy(c->key_recv, c->outbound ? a2d : d2a, CRYPTO_KEY_LEN);
+	c->mac_send = tcrypto_mac_new(c->outbound ? d2a : a2d);
+	c->mac_recv = tcrypto_mac_new(c->outbound ? a2d : d2a);
 	tcrypto_wipe(d2a, sizeof(d2a));
 	tcrypto_wipe(a2d, sizeof(a2d));
+	if (c->mac_send == NULL || c->mac_recv == NULL) {
+		conn_close(c, TRANSPORT_LOG_ERROR,
+			   "cannot set up frame authentication");
+		return;
+	}
 	/* Every frame after the two proofs carries a tag. */
 	c->tagged = true;
 	c->dec.tag_len = FRAME_TAG_LEN;
@@ -607,7 +612,7 @@ static void conn_on_frame(struct conn *c, const struct frame_view *f)
 		return;
 	}
 	if (c->tagged) {
-		if (!tcrypto_frame_tag(c->key_recv, f->raw_header,
+		if (!tcrypto_mac_frame(c->mac_recv, f->raw_header,
 				       FRAME_HEADER_LEN, f->payload,
 				       f->header.length, tag)) {
 			conn_close(c, TRANSPORT_LOG_ERROR,

@@ -3,6 +3,7 @@
  * false, never ignored. */
 #include "transport/crypto.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
@@ -125,6 +126,56 @@ bool tcrypto_frame_tag(const uint8_t key[CRYPTO_KEY_LEN],
 		ok = true;
 	EVP_MAC_CTX_free(ctx);
 	return ok;
+}
+
+struct tcrypto_mac {
+	EVP_MAC_CTX *ctx;
+};
+
+struct tcrypto_mac *tcrypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN])
+{
+	struct tcrypto_mac *m = calloc(1, sizeof(*m));
+	EVP_MAC *mac;
+	OSSL_PARAM params[2];
+
+	if (m == NULL)
+		return NULL;
+	mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
+	if (mac != NULL) {
+		m->ctx = EVP_MAC_CTX_new(mac);
+		EVP_MAC_free(mac);
+	}
+	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
+						     (char *)"SHA256", 0);
+	params[1] = OSSL_PARAM_construct_end();
+	if (m->ctx == NULL ||
+	    EVP_MAC_init(m->ctx, key, CRYPTO_KEY_LEN, params) != 1) {
+		tcrypto_mac_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+bool tcrypto_mac_frame(struct tcrypto_mac *m, const uint8_t *header,
+		       size_t header_len, const uint8_t *payload, size_t len,
+		       uint8_t out[CRYPTO_TAG_LEN])
+{
+	size_t n = 0;
+
+	/* A NULL key re-initialises with the key already set. */
+	return EVP_MAC_init(m->ctx, NULL, 0, NULL) == 1 &&
+	       EVP_MAC_update(m->ctx, header, header_len) == 1 &&
+	       (len == 0 || EVP_MAC_update(m->ctx, payload, len) == 1) &&
+	       EVP_MAC_final(m->ctx, out, &n, CRYPTO_TAG_LEN) == 1 &&
+	       n == CRYPTO_TAG_LEN;
+}
+
+void tcrypto_mac_free(struct tcrypto_mac *m)
+{
+	if (m == NULL)
+		return;
+	EVP_MAC_CTX_free(m->ctx);
+	free(m);
 }
 
 bool tcrypto_equal(const void *a, const void *b, size_t len)

@@ -43,6 +43,15 @@ bool tcrypto_frame_tag(const uint8_t key[CRYPTO_KEY_LEN],
 		       const uint8_t *payload, size_t len,
 		       uint8_t out[CRYPTO_TAG_LEN]);
 
+/* The same tag with a key set up once per link direction, which saves the
+ * per-frame algorithm lookup. */
+struct tcrypto_mac;
+struct tcrypto_mac *tcrypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN]);
+bool tcrypto_mac_frame(struct tcrypto_mac *m, const uint8_t *header,
+		       size_t header_len, const uint8_t *payload, size_t len,
+		       uint8_t out[CRYPTO_TAG_LEN]);
+void tcrypto_mac_free(struct tcrypto_mac *m);
+
 /* Constant-time equality (CRYPTO_memcmp). */
 bool tcrypto_equal(const void *a, const void *b, size_t len);
 

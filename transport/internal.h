@@ -114,8 +114,8 @@ struct conn {
 	uint8_t transcript[HS_TRANSCRIPT_LEN];
 
 	bool tagged;
-	uint8_t key_send[CRYPTO_KEY_LEN];
-	uint8_t key_recv[CRYPTO_KEY_LEN];
+	struct tcrypto_mac *mac_send;
+	struct tcrypto_mac *mac_recv;
 	uint64_t seq_send;
 	uint64_t seq_recv;
 

@@ -48,9 +48,10 @@ FUZZ_HDRS_transport_handshake := transport/handshake.h transport/frame.h transpo
 SUITES += fuzz-transport_frame fuzz-transport_handshake
 
 # Throughput over loopback (not a test: numbers only).
-$(BUILD)/bench/transport_bench: tests/transport/bench.c $(BUILD)/opt/libtransport.a
+$(BUILD)/bench/transport_bench: tests/transport/bench.c tests/transport/harness.h $(BUILD)/opt/libtransport.a
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT_CFLAGS) $< $(BUILD)/opt/libtransport.a $(TRANSPORT_LIBS) -o $@
 .PHONY: bench-transport
 bench-transport: $(BUILD)/bench/transport_bench
-	$< $(BENCH_ARGS)
+	@bash tests/transport/gen-certs.sh $(BUILD)/bench/certs
+	$< $(BUILD)/bench/certs $(BENCH_ARGS)

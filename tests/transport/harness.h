@@ -40,7 +40,7 @@ struct node {
 
 static uv_loop_t test_loop;
 
-static void node_on_log(void *data, enum transport_log_level level,
+static __attribute__((unused)) void node_on_log(void *data, enum transport_log_level level,
 			const char *msg)
 {
 	struct node *n = data;
@@ -57,7 +57,7 @@ static void node_on_log(void *data, enum transport_log_level level,
 	n->log[n->log_len] = '\0';
 }
 
-static void node_on_recv(void *data, uint32_t peer, uint8_t type,
+static __attribute__((unused)) void node_on_recv(void *data, uint32_t peer, uint8_t type,
 			 const uint8_t *bytes, size_t len)
 {
 	struct node *n = data;
@@ -73,7 +73,7 @@ static void node_on_recv(void *data, uint32_t peer, uint8_t type,
 		memcpy(n->last_payload, bytes, len);
 }
 
-static void node_on_link(void *data, uint32_t peer,
+static __attribute__((unused)) void node_on_link(void *data, uint32_t peer,
 			 enum transport_link_state state)
 {
 	struct node *n = data;
@@ -85,7 +85,7 @@ static void node_on_link(void *data, uint32_t peer,
 		n->downs++;
 }
 
-static void node_on_cluster_id(void *data, const uint8_t *id)
+static __attribute__((unused)) void node_on_cluster_id(void *data, const uint8_t *id)
 {
 	struct node *n = data;
 
@@ -100,7 +100,7 @@ static const uint8_t cluster_b[16] = {0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6};
 
 /* Options every test starts from: shared secret, short timeouts, every
  * log line kept (no rate limit to speak of). */
-static struct transport_options node_opts(struct node *n, uint32_t id)
+static __attribute__((unused)) struct transport_options node_opts(struct node *n, uint32_t id)
 {
 	struct transport_options o;
 
@@ -126,19 +126,19 @@ static struct transport_options node_opts(struct node *n, uint32_t id)
 	return o;
 }
 
-static int node_start(struct node *n, const struct transport_options *o)
+static __attribute__((unused)) int node_start(struct node *n, const struct transport_options *o)
 {
 	return transport_create(&test_loop, o, &n->t);
 }
 
-static void node_on_closed(void *data)
+static __attribute__((unused)) void node_on_closed(void *data)
 {
 	struct node *n = data;
 
 	n->closed = true;
 }
 
-static void tick_cb(uv_timer_t *timer)
+static __attribute__((unused)) void tick_cb(uv_timer_t *timer)
 {
 	(void)timer;
 }
@@ -146,7 +146,7 @@ static void tick_cb(uv_timer_t *timer)
 typedef bool (*cond_fn)(void *arg);
 
 /* Runs the loop until cond holds or timeout_ms pass; returns cond. */
-static bool run_until(cond_fn cond, void *arg, unsigned timeout_ms)
+static __attribute__((unused)) bool run_until(cond_fn cond, void *arg, unsigned timeout_ms)
 {
 	uv_timer_t tick;
 	uint64_t start;
@@ -164,12 +164,12 @@ static bool run_until(cond_fn cond, void *arg, unsigned timeout_ms)
 	return ok;
 }
 
-static void run_for(unsigned ms)
+static __attribute__((unused)) void run_for(unsigned ms)
 {
 	run_until(NULL, NULL, ms);
 }
 
-static void node_stop(struct node *n)
+static __attribute__((unused)) void node_stop(struct node *n)
 {
 	if (n->t == NULL)
 		return;
@@ -177,12 +177,12 @@ static void node_stop(struct node *n)
 	n->t = NULL;
 }
 
-static bool node_closed(void *arg)
+static __attribute__((unused)) bool node_closed(void *arg)
 {
 	return ((struct node *)arg)->closed;
 }
 
-static void node_stop_wait(struct node *n)
+static __attribute__((unused)) void node_stop_wait(struct node *n)
 {
 	if (n->t == NULL)
 		return;
@@ -190,7 +190,7 @@ static void node_stop_wait(struct node *n)
 	run_until(node_closed, n, 3000);
 }
 
-static void node_free(struct node *n)
+static __attribute__((unused)) void node_free(struct node *n)
 {
 	node_stop_wait(n);
 	free(n->last_payload);
@@ -202,19 +202,19 @@ struct log_wait {
 	const char *text;
 };
 
-static bool log_has_cond(void *arg)
+static __attribute__((unused)) bool log_has_cond(void *arg)
 {
 	struct log_wait *w = arg;
 
 	return strstr(w->n->log, w->text) != NULL;
 }
 
-static bool node_log_has(struct node *n, const char *text)
+static __attribute__((unused)) bool node_log_has(struct node *n, const char *text)
 {
 	return strstr(n->log, text) != NULL;
 }
 
-static bool wait_log(struct node *n, const char *text, unsigned ms)
+static __attribute__((unused)) bool wait_log(struct node *n, const char *text, unsigned ms)
 {
 	struct log_wait w = {n, text};
 
@@ -222,7 +222,7 @@ static bool wait_log(struct node *n, const char *text, unsigned ms)
 }
 
 /* Gives each node the others as peers, at their bound 127.0.0.1 ports. */
-static void mesh(struct node **nodes, size_t count)
+static __attribute__((unused)) void mesh(struct node **nodes, size_t count)
 {
 	for (size_t i = 0; i < count; i++) {
 		struct transport_peer peers[8];
@@ -248,7 +248,7 @@ struct link_wait {
 	struct node *b;
 };
 
-static bool linked_cond(void *arg)
+static __attribute__((unused)) bool linked_cond(void *arg)
 {
 	struct link_wait *w = arg;
 
@@ -256,7 +256,7 @@ static bool linked_cond(void *arg)
 	       transport_link_state(w->b->t, w->a->id) == TRANSPORT_LINK_UP;
 }
 
-static bool wait_linked(struct node *a, struct node *b, unsigned ms)
+static __attribute__((unused)) bool wait_linked(struct node *a, struct node *b, unsigned ms)
 {
 	struct link_wait w = {a, b};
 
@@ -268,35 +268,35 @@ struct count_wait {
 	unsigned target;
 };
 
-static bool count_cond(void *arg)
+static __attribute__((unused)) bool count_cond(void *arg)
 {
 	struct count_wait *w = arg;
 
 	return *w->counter >= w->target;
 }
 
-static bool wait_count(unsigned *counter, unsigned target, unsigned ms)
+static __attribute__((unused)) bool wait_count(unsigned *counter, unsigned target, unsigned ms)
 {
 	struct count_wait w = {counter, target};
 
 	return run_until(count_cond, &w, ms);
 }
 
-static void close_walk_cb(uv_handle_t *h, void *arg)
+static __attribute__((unused)) void close_walk_cb(uv_handle_t *h, void *arg)
 {
 	(void)arg;
 	if (!uv_is_closing(h))
 		uv_close(h, NULL);
 }
 
-static int loop_setup(void **state)
+static __attribute__((unused)) int loop_setup(void **state)
 {
 	(void)state;
 	return uv_loop_init(&test_loop);
 }
 
 /* Fails if the transport left a handle open after closing. */
-static int loop_teardown(void **state)
+static __attribute__((unused)) int loop_teardown(void **state)
 {
 	int rv;
 

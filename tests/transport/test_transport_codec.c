@@ -361,6 +361,20 @@ static void test_session_keys_and_tags(void **state)
 	assert_true(tcrypto_frame_tag(d2a, hdr, sizeof(hdr),
 				      (const uint8_t *)"abc", 3, t2));
 	assert_memory_not_equal(t1, t2, 32);
+	/* The per-link context gives the same tags, frame after frame. */
+	{
+		struct tcrypto_mac *m = tcrypto_mac_new(d2a);
+		uint8_t t3[32];
+
+		assert_non_null(m);
+		for (int i = 0; i < 3; i++) {
+			assert_true(tcrypto_mac_frame(m, hdr, sizeof(hdr),
+						      (const uint8_t *)"abc", 3,
+						      t3));
+			assert_memory_equal(t3, t2, 32);
+		}
+		tcrypto_mac_free(m);
+	}
 	assert_true(tcrypto_frame_tag(d2a, hdr, sizeof(hdr), NULL, 0, t2));
 	assert_true(tcrypto_random(n1, sizeof(n1)));
 }
