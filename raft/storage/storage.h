@@ -22,6 +22,25 @@
  * of space when a new segment is allocated is not fatal: STORAGE_ENOSPC stops
  * new entries (the node should hand leadership over) while term/vote updates,
  * truncation and snapshots keep working.
+ *
+ * A driver's life, in order:
+ *
+ *   s = storage_new(dir, &opts);
+ *   storage_open(s, &loaded);          refuse to start on any error
+ *   raft_start(r, now, loaded.fresh ? NULL : &loaded.state, &u);
+ *   storage_loaded_free(&loaded);      raft_start copied the entries
+ *   for each raft_update u, on the storage's worker thread:
+ *     if (u.truncate_from) storage_truncate(s, u.truncate_from);
+ *     if (u.n_entries)     storage_append(s, u.entries, u.n_entries);
+ *     if (u.hard_state_changed) storage_set_hard_state(s, u.term, u.vote);
+ *     if (u.snapshot_chunk) storage_snapshot_chunk(s, u.snapshot_chunk);
+ *     then raft_persisted() / raft_snapshot_installed(), or on an error
+ *     raft_storage_failed(r, now, storage_errmsg(s), &u).
+ *   after applying up to index i: storage_snapshot_write(s, i, term, cfg,
+ *     bytes, len); raft_snapshot_taken(); storage_compact(s, i - trailing).
+ *   storage_close(s);
+ *
+ * Link with -lz (zlib's crc32) and raft/config.c (the configuration codec).
  */
 #ifndef RAFT_STORAGE_H
 #define RAFT_STORAGE_H
@@ -127,7 +146,9 @@ int storage_truncate(struct storage *s, raft_index from);
 int storage_compact(struct storage *s, raft_index upto);
 
 /* Writes a snapshot of the state machine at `index` (whose entry has
- * `term`), with the configuration at that index: temporary file, checksum,
+ * `term` and must be in the durable log: snapshot only what storage_append
+ * has returned for), with the configuration at that index: temporary file,
+ * checksum,
  * fsync, rename, folder fsync. Older snapshot files are removed only after
  * the new one is durable. The log is not touched: call storage_compact(). */
 int storage_snapshot_write(struct storage *s, raft_index index, raft_term term,

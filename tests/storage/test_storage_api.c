@@ -11,6 +11,9 @@
 
 #include <cmocka.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+
 #include "tests/storage/memfs.h"
 #include "tests/storage/util.h"
 
@@ -429,6 +432,49 @@ static void test_no_space_for_a_snapshot(void **state)
 			 STORAGE_OK);
 }
 
+/* A killed process leaves the folder unlocked and every acknowledged
+ * entry readable (a kill keeps the page cache: this checks the lock and
+ * the real file path, not fsync; the crash tests do that). */
+static void test_killed_process_releases_the_folder(void **state)
+{
+	struct fixture *f = *state;
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		close(fds[0]);
+		struct storage *s = storage_new(f->dir, NULL);
+		struct storage_loaded l;
+		if (s == NULL || storage_open(s, &l) != STORAGE_OK)
+			_exit(1);
+		for (raft_index i = 1; i <= 1000; i++) {
+			if (append_range(s, i, i, 1) != STORAGE_OK)
+				_exit(1);
+			if (write(fds[1], &i, sizeof(i)) != sizeof(i))
+				_exit(1);
+		}
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	raft_index acked = 0;
+	while (acked < 20 &&
+	       read(fds[0], &acked, sizeof(acked)) == sizeof(acked))
+		;
+	assert_int_equal(acked, 20);
+	assert_int_equal(reopen(f), STORAGE_ELOCKED);
+	kill(pid, SIGKILL);
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	while (read(fds[0], &acked, sizeof(acked)) == sizeof(acked))
+		;
+	close(fds[0]);
+	assert_int_equal(reopen(f), STORAGE_OK);
+	assert_true(f->loaded.n_entries >= acked);
+	expect_log(f, 1, f->loaded.n_entries, term1);
+}
+
 static void test_strerror(void **state)
 {
 	(void)state;
@@ -454,6 +500,7 @@ int main(void)
 	    T(test_received_snapshot_keeps_matching_log),
 	    T(test_received_snapshot_replaces_other_log),
 	    T(test_snapshot_chunk_checks),
+	    T(test_killed_process_releases_the_folder),
 	    M(test_fsync_failure_is_fatal),
 	    M(test_meta_fsync_failure_is_fatal),
 	    M(test_no_space_for_a_segment),

@@ -77,6 +77,7 @@ struct run {
 	unsigned long crashes;
 	unsigned long clean_restarts;
 	unsigned long recovery_crashes;
+	unsigned long enospc;
 };
 
 static uint64_t rnd(struct run *r)
@@ -277,6 +278,9 @@ static bool step(struct run *r)
 	uint32_t dice = below(r, 100);
 	int rv;
 	memset(p, 0, sizeof(*p));
+	/* Now and then the disk is full for one operation. */
+	bool full = below(r, 20) == 0;
+	memfs_no_space(r->fs, full);
 
 	if (dice < 15) {
 		p->kind = P_HARD_STATE;
@@ -403,6 +407,13 @@ static bool step(struct run *r)
 				m->last = m->snap_index;
 		}
 	}
+	memfs_no_space(r->fs, false);
+	if (rv == STORAGE_ENOSPC && full && !storage_failed(r->s)) {
+		/* Refused, nothing changed; the storage goes on. */
+		r->enospc++;
+		p->kind = P_NONE;
+		return true;
+	}
 	if (rv == STORAGE_OK) {
 		p->kind = P_NONE;
 		return true;
@@ -455,7 +466,7 @@ static void test_random_crashes(void **state)
 	if (env != NULL)
 		seeds = strtoul(env, NULL, 10);
 	const char *one = getenv("STORAGE_CRASH_SEED");
-	unsigned long crashes = 0, clean = 0, in_recovery = 0;
+	unsigned long crashes = 0, clean = 0, in_recovery = 0, enospc = 0;
 	uint64_t first = one ? strtoull(one, NULL, 10) : 1;
 	if (one != NULL)
 		seeds = 1;
@@ -464,10 +475,12 @@ static void test_random_crashes(void **state)
 		crashes += r.crashes;
 		clean += r.clean_restarts;
 		in_recovery += r.recovery_crashes;
+		enospc += r.enospc;
 	}
 	printf("storage crash: %lu seeds, %lu crash points exercised "
-	       "(+%lu inside recovery), %lu clean restarts\n",
-	       seeds, crashes, in_recovery, clean);
+	       "(+%lu inside recovery), %lu clean restarts, %lu ENOSPC "
+	       "refusals\n",
+	       seeds, crashes, in_recovery, clean, enospc);
 	assert_true(crashes > seeds);
 }
 
