@@ -3,7 +3,7 @@
 # section 5 and one per bug that hit real implementations, on a small
 # deterministic in-test cluster (harness.c). Sanitizers on, cmocka.
 RAFT_UNIT_HDRS := tests/raft/harness.h tests/raft/unit.h
-RAFT_UNIT_TESTS := paper lessons
+RAFT_UNIT_TESTS := paper lessons robustness
 
 $(BUILD)/tests/raft-unit/%.o: tests/raft/%.c $(RAFT_UNIT_HDRS) $(RAFT_HDRS)
 	@mkdir -p $(dir $@)
