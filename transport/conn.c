@@ -289,6 +289,7 @@ void conn_flush(struct conn *c)
 		return;
 	}
 	c->writing = true;
+	c->last_tx = uv_now(c->t->loop);
 }
 
 static bool conn_send_hello(struct conn *c, uint32_t target)
@@ -349,6 +350,33 @@ static bool conn_send_auth(struct conn *c)
 	return !c->closing;
 }
 
+/* On a live link: ping when we have been quiet, give up on a silent peer
+ * (a crashed host or a cut cable sends no reset). */
+static void conn_on_keepalive(uv_timer_t *timer)
+{
+	struct conn *c = timer->data;
+	struct transport *t = c->t;
+	uint64_t now = uv_now(t->loop);
+
+	if (c->closing)
+		return;
+	if (now - c->last_rx >= t->idle_timeout_ms) {
+		conn_close(c, TRANSPORT_LOG_WARNING,
+			   "nothing received for %u ms, link presumed dead",
+			   t->idle_timeout_ms);
+		return;
+	}
+	if (!c->writing && c->out_len == 0 &&
+	    now - c->last_tx >= t->keepalive_ms) {
+		if (!conn_put_frame(c, FRAME_PING, NULL, 0)) {
+			conn_close(c, TRANSPORT_LOG_ERROR,
+				   "cannot encode a ping");
+			return;
+		}
+		conn_flush(c);
+	}
+}
+
 static void conn_up(struct conn *c)
 {
 	struct transport *t = c->t;
@@ -372,6 +400,9 @@ static void conn_up(struct conn *c)
 	}
 	c->state = CONN_UP;
 	uv_timer_stop(&c->timer);
+	c->last_rx = uv_now(t->loop);
+	uv_timer_start(&c->timer, conn_on_keepalive, t->keepalive_ms / 2 + 1,
+		       t->keepalive_ms / 2 + 1);
 	c->dec.max_payload = FRAME_MAX_PAYLOAD;
 	if (c->counted_pending) {
 		c->counted_pending = false;
@@ -638,6 +669,8 @@ static void conn_on_frame(struct conn *c, const struct frame_view *f)
 		conn_on_auth(c, f->payload, f->header.length);
 		return;
 	case CONN_UP:
+		if (f->header.type == FRAME_PING && f->header.length == 0)
+			return;
 		if (f->header.type < TRANSPORT_TYPE_MIN)
 			break;
 		p = c->peer;
@@ -748,6 +781,7 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread,
 	}
 	if (nread == 0)
 		return;
+	c->last_rx = uv_now(c->t->loop);
 	if (c->tls != NULL)
 		conn_tls_input(c, (const uint8_t *)buf->base, (size_t)nread);
 	else

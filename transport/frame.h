@@ -27,6 +27,7 @@
 enum frame_type {
 	FRAME_HELLO = 1,
 	FRAME_AUTH = 2,
+	FRAME_PING = 3, /* keepalive on an idle link; empty */
 	FRAME_TYPE_USER_MIN = 16,
 };
 

@@ -119,6 +119,9 @@ struct conn {
 	uint64_t seq_send;
 	uint64_t seq_recv;
 
+	uint64_t last_rx; /* loop time of the last bytes received */
+	uint64_t last_tx; /* loop time of the last write started */
+
 	uint8_t *out; /* encoded frames not yet handed to the socket */
 	size_t out_len;
 	size_t out_cap;
@@ -147,6 +150,8 @@ struct transport {
 	unsigned queue_max_frames;
 	unsigned max_pending;
 	unsigned log_interval_ms;
+	unsigned keepalive_ms;
+	unsigned idle_timeout_ms;
 
 	transport_recv_cb on_recv;
 	transport_link_cb on_link;

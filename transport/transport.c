@@ -14,6 +14,8 @@
 #define DEFAULT_QUEUE_MAX_FRAMES 4096u
 #define DEFAULT_MAX_PENDING 32u
 #define DEFAULT_LOG_INTERVAL_MS 10000u
+#define DEFAULT_KEEPALIVE_MS 1000u
+#define DEFAULT_IDLE_TIMEOUT_MS 5000u
 #define LISTEN_BACKLOG 128
 
 const char *transport_strerror(int rv)
@@ -271,6 +273,17 @@ static int transport_configure(struct transport *t,
 	t->max_pending = o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING;
 	t->log_interval_ms = o->log_interval_ms ? o->log_interval_ms
 						: DEFAULT_LOG_INTERVAL_MS;
+	t->keepalive_ms = o->keepalive_ms ? o->keepalive_ms
+					  : DEFAULT_KEEPALIVE_MS;
+	t->idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms
+						: DEFAULT_IDLE_TIMEOUT_MS;
+	if (t->idle_timeout_ms <= t->keepalive_ms) {
+		transport_logf(t, TRANSPORT_LOG_ERROR,
+			       "idle_timeout_ms (%u) must exceed keepalive_ms "
+			       "(%u)",
+			       t->idle_timeout_ms, t->keepalive_ms);
+		return TRANSPORT_EINVAL;
+	}
 	return TRANSPORT_OK;
 }
 

@@ -100,6 +100,8 @@ struct transport_options {
 	unsigned queue_max_frames;     /* 4096 */
 	unsigned max_pending;          /* 32 unauthenticated inbound links */
 	unsigned log_interval_ms;      /* 10000: repeats of one complaint */
+	unsigned keepalive_ms;         /* 1000: a ping on a link idle this long */
+	unsigned idle_timeout_ms;      /* 5000: silence that ends a link */
 	uint16_t proto_min;            /* TRANSPORT_PROTO_MIN */
 	uint16_t proto_max;            /* TRANSPORT_PROTO_MAX */
 

@@ -174,6 +174,7 @@ struct proxy {
 	size_t pending_len;
 	unsigned frames; /* dialer frames forwarded */
 	bool acted;
+	bool blackhole; /* drop everything from now on, both ways */
 	uint8_t rbuf[65536];
 };
 
@@ -258,6 +259,8 @@ static void proxy_on_read_a(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		proxy_shut(p);
 		return;
 	}
+	if (p->blackhole)
+		return;
 	proxy_from_a(p, (const uint8_t *)buf->base, (size_t)n);
 }
 
@@ -269,6 +272,8 @@ static void proxy_on_read_b(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 		proxy_shut(p);
 		return;
 	}
+	if (p->blackhole)
+		return;
 	proxy_write(&p->a, (const uint8_t *)buf->base, (size_t)n);
 }
 
@@ -522,6 +527,12 @@ static void test_options_are_checked(void **state)
 	o.bind_address = "127.0.0.1";
 	assert_int_equal(transport_create(&test_loop, &o, &t),
 			 TRANSPORT_EADDR);
+	o = node_opts(&a, 1);
+	o.keepalive_ms = 500;
+	o.idle_timeout_ms = 500;
+	assert_int_equal(transport_create(&test_loop, &o, &t),
+			 TRANSPORT_EINVAL);
+	assert_true(node_log_has(&a, "must exceed keepalive_ms"));
 	o = node_opts(&a, 1);
 	o.tls_ca_file = "/nonexistent/ca.crt";
 	o.tls_cert_file = "/nonexistent/node.crt";
@@ -1045,6 +1056,38 @@ static void test_oversized_after_auth_refused(void **state)
 	node_free(&b);
 }
 
+/* Pings keep an idle link up; a link that goes silent (a host that died
+ * without a reset) is dropped on both sides after the idle timeout. */
+static void test_silent_link_dropped(void **state)
+{
+	struct node a, b;
+	struct transport_options oa = node_opts(&a, 1);
+	struct transport_options ob = node_opts(&b, 2);
+	struct proxy px;
+
+	(void)state;
+	oa.keepalive_ms = ob.keepalive_ms = 50;
+	oa.idle_timeout_ms = ob.idle_timeout_ms = 300;
+	assert_int_equal(node_start(&a, &oa), 0);
+	assert_int_equal(node_start(&b, &ob), 0);
+	proxy_start(&px, PROXY_PASS, transport_port(b.t));
+	set_one_peer(&a, 2, "127.0.0.1:%u", px.port);
+	set_one_peer(&b, 1, "127.0.0.1:%u", transport_port(a.t));
+	assert_true(wait_linked(&a, &b, 3000));
+	run_for(700); /* idle, but pinged */
+	assert_int_equal(a.downs + b.downs, 0);
+	assert_true(linked_cond(&(struct link_wait){&a, &b}));
+	px.blackhole = true;
+	assert_true(wait_count(&a.downs, 1, 3000));
+	assert_true(wait_count(&b.downs, 1, 3000));
+	assert_true(node_log_has(&a, "nothing received for 300 ms, link "
+				     "presumed dead"));
+	assert_true(node_log_has(&b, "link presumed dead"));
+	proxy_stop(&px);
+	node_free(&a);
+	node_free(&b);
+}
+
 /* The dialer reconnects with back-off when its peer restarts on the same
  * port, and the new link carries frames. */
 static void test_reconnect_after_restart(void **state)
@@ -1468,6 +1511,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_oversized_after_auth_refused, loop_setup,
 			loop_teardown),
+		cmocka_unit_test_setup_teardown(test_silent_link_dropped,
+						loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_reconnect_after_restart,
 						loop_setup, loop_teardown),
 		cmocka_unit_test_setup_teardown(test_acceptor_takes_newer_link,
