@@ -37,6 +37,15 @@ FUZZ_BRIEF_SECONDS ?= 10
 suite-fuzz-%: $(BUILD)/fuzz/%
 	@bash scripts/run-fuzzers.sh --brief $(FUZZ_BRIEF_SECONDS) $*
 
+# Position-independent objects of any source, for the broker plugin.
+PIC_HDRS := $(wildcard raft/*.h raft/storage/*.h transport/*.h node/*.h plugin/*.h)
+$(BUILD)/pic/%.o: %.c $(PIC_HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT_CFLAGS) -fPIC -c $< -o $@
+
+# Fuzz binaries built by the generic rule are kept between suites.
+.SECONDARY: $(FUZZERS:%=$(BUILD)/fuzz/%)
+
 .PHONY: all deps test fuzz bench clean format
 .DEFAULT_GOAL := all
 

@@ -52,6 +52,8 @@ struct ha_node {
 	bool loop_ready;
 	uv_async_t async;
 	uv_timer_t tick;
+	uv_timer_t lease_timer; /* wakes the owner when the lease runs out */
+	int64_t lease_armed_for;
 	struct raft *raft;
 	struct storage *storage;
 	struct transport *transport;

@@ -336,11 +336,28 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 	}
 }
 
+static void on_lease_timer(uv_timer_t *t)
+{
+	struct ha_node *n = t->data;
+	if (n->o.wake != NULL)
+		n->o.wake(n->o.data);
+}
+
 void node_handle_update(struct ha_node *n, struct raft_update *u)
 {
 	/* The lease first: nothing that lets another node lead may leave
 	 * before the owner can see that this one no longer may. */
-	atomic_store(&n->lease_until, (int64_t)raft_lease_until(n->raft));
+	int64_t lease = (int64_t)raft_lease_until(n->raft);
+	int64_t before = atomic_exchange(&n->lease_until, lease);
+	if (lease < before)
+		n->events_pending = true; /* the owner must stop serving now */
+	int64_t now = ha_node_monotonic_ms();
+	if (lease > now && lease != n->lease_armed_for && !n->shutting_down) {
+		/* Also when it simply runs out, without any event. */
+		n->lease_armed_for = lease;
+		uv_timer_start(&n->lease_timer, on_lease_timer,
+			       (uint64_t)(lease - now + 1), 0);
+	}
 
 	for (size_t i = 0; i < u->n_send_now; i++) {
 		const struct raft_message *m = &u->send_now[i];
@@ -580,6 +597,8 @@ void node_shutdown(struct ha_node *n)
 	pthread_mutex_unlock(&n->req_lock);
 	uv_timer_stop(&n->tick);
 	uv_close((uv_handle_t *)&n->tick, on_closed);
+	uv_timer_stop(&n->lease_timer);
+	uv_close((uv_handle_t *)&n->lease_timer, on_closed);
 	atomic_store(&n->lease_until, 0);
 	jobs_drop_all(n);
 	transport_close(n->transport, on_transport_closed);
@@ -743,6 +762,8 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	n->async.data = n;
 	uv_timer_init(&n->loop, &n->tick);
 	n->tick.data = n;
+	uv_timer_init(&n->loop, &n->lease_timer);
+	n->lease_timer.data = n;
 
 	struct transport_options to = {
 		.node_id = o->id,
@@ -811,6 +832,8 @@ err_loop:
 	uv_close((uv_handle_t *)&n->async, on_closed);
 	if (!uv_is_closing((uv_handle_t *)&n->tick))
 		uv_close((uv_handle_t *)&n->tick, on_closed);
+	if (!uv_is_closing((uv_handle_t *)&n->lease_timer))
+		uv_close((uv_handle_t *)&n->lease_timer, on_closed);
 	uv_run(&n->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&n->loop);
 err:

@@ -55,3 +55,26 @@ SUITES += fuzz-ha_control
 .PHONY: mosquitto21
 mosquitto21:
 	@bash scripts/mosquitto21.sh
+
+# The plugin itself: every layer below it, position-independent, in one
+# shared object that exports only the three entry points.
+PLUGIN_SRCS := plugin/plugin.c plugin/cluster.c plugin/exec.c plugin/options.c \
+	plugin/clients.c \
+	$(HA_CONTROL_SRCS) $(sort $(wildcard node/*.c)) \
+	$(sort $(wildcard raft/*.c)) $(sort $(wildcard raft/storage/*.c)) \
+	$(sort $(wildcard transport/*.c))
+PLUGIN_LIBS := -ljansson -luv -lssl -lcrypto -lz -lpthread -ldl
+
+$(BUILD)/mosquitto_ha.so: $(PLUGIN_SRCS:%.c=$(BUILD)/pic/%.o)
+	$(CC) -shared $^ $(PLUGIN_LIBS) -o $@
+	@exported=$$(nm -D --defined-only $@ | awk '$$2 == "T" {print $$3}' | sort | tr '\n' ' '); \
+	if [ "$$exported" != "mosquitto_plugin_cleanup mosquitto_plugin_init mosquitto_plugin_version " ]; then \
+		echo "mosquitto_ha.so exports more than its entry points: $$exported" >&2; rm -f $@; exit 1; fi
+
+ALL_TARGETS += $(BUILD)/mosquitto_ha.so
+
+# Compiled once more against the 2.1 headers, to prove the sources build
+# there too (the 2.0 build is the one that loads into both brokers).
+.PHONY: plugin-check-21
+plugin-check-21: mosquitto21
+	$(CC) $(OPT_CFLAGS) -fPIC -I.cache/mosquitto-2.1/include -fsyntax-only plugin/plugin.c

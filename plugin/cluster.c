@@ -1,0 +1,428 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* Cluster membership of this broker: the cluster file in the data folder,
+ * the running node, and what the broker thread does with the node's events.
+ * No broker function is called here but through plugin.c's helpers. */
+#include <dirent.h>
+#include <signal.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "plugin/ha.h"
+
+#define CLUSTER_FILE "cluster.json"
+#define RAFT_DIR "raft"
+
+static void path_join(char *out, size_t len, const char *dir, const char *name)
+{
+	snprintf(out, len, "%s/%s", dir, name);
+}
+
+/* ---- the replicated state machine: for now only "deleted" ---- */
+
+struct sm_state {
+	bool deleted;
+};
+
+static struct sm_state sm_raft_copy; /* used on the raft thread only */
+
+static int sm_apply(void *data, raft_index index, const uint8_t *cmd,
+		    size_t len)
+{
+	struct sm_state *s = data;
+	(void)index;
+	if (len >= 1 && cmd[0] == HA_RECORD_DELETE_CLUSTER)
+		s->deleted = true;
+	return 0;
+}
+
+static void *sm_capture(void *data)
+{
+	struct sm_state *f = malloc(sizeof(*f));
+	if (f != NULL)
+		*f = *(struct sm_state *)data;
+	return f;
+}
+
+/* Format: version byte 1, flags byte (bit 0: deleted). */
+static int sm_serialize(void *frozen, uint8_t **buf, size_t *len)
+{
+	const struct sm_state *s = frozen;
+	*buf = malloc(2);
+	if (*buf == NULL)
+		return -1;
+	(*buf)[0] = 1;
+	(*buf)[1] = s->deleted ? 1 : 0;
+	*len = 2;
+	return 0;
+}
+
+static void sm_release(void *frozen)
+{
+	free(frozen);
+}
+
+static int sm_restore(void *data, const uint8_t *buf, size_t len)
+{
+	struct sm_state *s = data;
+	if (len < 2 || buf[0] != 1)
+		return -1; /* a newer format: refuse rather than guess */
+	s->deleted = (buf[1] & 1) != 0;
+	return 0;
+}
+
+/* ---- cluster.json ---- */
+
+int ha_member_address(const struct ha_member *m, char *out, size_t len)
+{
+	int n = strchr(m->address, ':') != NULL
+			? snprintf(out, len, "[%s]:%u", m->address, m->port)
+			: snprintf(out, len, "%s:%u", m->address, m->port);
+	return n > 0 && (size_t)n < len && (size_t)n < RAFT_ADDRESS_MAX ? 0 : -1;
+}
+
+int ha_cluster_raft_config(const struct ha_cluster_file *cf,
+			   const uint8_t *cluster_id, struct raft_config *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (cluster_id != NULL)
+		memcpy(out->cluster_id, cluster_id, RAFT_CLUSTER_ID_LEN);
+	for (size_t i = 0; i < cf->n_nodes && i < RAFT_MAX_SERVERS; i++) {
+		struct raft_server *s = &out->servers[out->n++];
+		s->id = cf->nodes[i].nodeid;
+		s->role = RAFT_VOTER;
+		if (ha_member_address(&cf->nodes[i], s->address,
+				      sizeof(s->address)) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+int ha_cluster_save(struct ha_plugin *ha, const struct ha_cluster_file *cf)
+{
+	json_t *nodes = json_array();
+	json_t *root = json_pack("{s:s, s:s, s:i, s:b, s:o}", "clustername",
+				 cf->clustername, "uuid", cf->uuid, "nodeid",
+				 (int)cf->nodeid, "created", cf->created, "nodes",
+				 nodes);
+	if (root == NULL)
+		return -1;
+	for (size_t i = 0; i < cf->n_nodes; i++) {
+		json_t *n = json_pack("{s:s, s:i, s:i}", "address",
+				      cf->nodes[i].address, "port",
+				      (int)cf->nodes[i].port, "nodeid",
+				      (int)cf->nodes[i].nodeid);
+		if (n == NULL || json_array_append_new(nodes, n) != 0) {
+			json_decref(root);
+			return -1;
+		}
+	}
+	char *text = json_dumps(root, JSON_INDENT(2));
+	json_decref(root);
+	if (text == NULL)
+		return -1;
+	char path[512], tmp[520];
+	path_join(path, sizeof(path), ha->opt.data_dir, CLUSTER_FILE);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	/* Written whole or not at all: temporary file, fsync, rename, fsync
+	 * the folder. */
+	int rv = -1;
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	if (fd >= 0) {
+		size_t len = strlen(text);
+		if (write(fd, text, len) == (ssize_t)len && fsync(fd) == 0)
+			rv = 0;
+		if (close(fd) != 0)
+			rv = -1;
+	}
+	free(text);
+	if (rv == 0 && rename(tmp, path) != 0)
+		rv = -1;
+	if (rv == 0) {
+		int dfd = open(ha->opt.data_dir, O_RDONLY | O_DIRECTORY);
+		if (dfd < 0 || fsync(dfd) != 0)
+			rv = -1;
+		if (dfd >= 0)
+			close(dfd);
+	}
+	if (rv != 0) {
+		ha_log_error("cannot write %s: %s", path, strerror(errno));
+		unlink(tmp);
+	}
+	return rv;
+}
+
+/* Reads cluster.json if there is one: then this broker is a member. */
+int ha_cluster_load(struct ha_plugin *ha)
+{
+	char path[512];
+	path_join(path, sizeof(path), ha->opt.data_dir, CLUSTER_FILE);
+	if (access(path, F_OK) != 0)
+		return 0;
+	json_error_t jerr;
+	json_t *root = json_load_file(path, 0, &jerr);
+	if (root == NULL) {
+		ha_log_error("%s is damaged (%s, line %d); remove it to leave the "
+			     "cluster",
+			     path, jerr.text, jerr.line);
+		return -1;
+	}
+	struct ha_cluster_file cf;
+	memset(&cf, 0, sizeof(cf));
+	const char *name = NULL, *uuid = NULL;
+	int nodeid = 0, created = 0;
+	json_t *nodes = NULL;
+	int bad = json_unpack(root, "{s:s, s:s, s:i, s:b, s:o}", "clustername",
+			      &name, "uuid", &uuid, "nodeid", &nodeid, "created",
+			      &created, "nodes", &nodes) != 0 ||
+		  strlen(name) > HA_CLUSTERNAME_MAX || strlen(uuid) > HA_UUID_MAX ||
+		  nodeid < 1 || nodeid > (int)HA_NODEID_MAX || !json_is_array(nodes) ||
+		  json_array_size(nodes) > HA_MAX_NODES;
+	if (!bad) {
+		snprintf(cf.clustername, sizeof(cf.clustername), "%s", name);
+		snprintf(cf.uuid, sizeof(cf.uuid), "%s", uuid);
+		cf.nodeid = (uint16_t)nodeid;
+		cf.created = created != 0;
+		size_t i;
+		json_t *n;
+		json_array_foreach(nodes, i, n)
+		{
+			const char *addr = NULL;
+			int port = 0, id = 0;
+			if (json_unpack(n, "{s:s, s:i, s:i}", "address", &addr, "port",
+					&port, "nodeid", &id) != 0 ||
+			    !ha_address_valid(addr) || port < 1 || port > 65535 ||
+			    id < 1 || id > (int)HA_NODEID_MAX) {
+				bad = 1;
+				break;
+			}
+			struct ha_member *m = &cf.nodes[cf.n_nodes++];
+			snprintf(m->address, sizeof(m->address), "%s", addr);
+			m->port = (uint16_t)port;
+			m->nodeid = (uint16_t)id;
+			m->mynode = id == nodeid;
+		}
+	}
+	json_decref(root);
+	if (bad) {
+		ha_log_error("%s does not describe a cluster; remove it to leave "
+			     "the cluster",
+			     path);
+		return -1;
+	}
+	ha->cluster = cf;
+	ha->state = HA_MEMBER;
+	return 1;
+}
+
+/* ---- the node ---- */
+
+static void wake_broker(void *data)
+{
+	struct ha_plugin *ha = data;
+	/* An empty handler: the signal only ends the broker's epoll wait so
+	 * that TICK runs now instead of within 100 ms. */
+	pthread_kill(ha->broker_thread, ha->wake_signal);
+}
+
+static void node_log_cb(void *data, enum ha_node_log_level level,
+			const char *msg)
+{
+	(void)data;
+	(void)level;
+	(void)msg;
+	/* The raft thread must not call broker functions, mosquitto_log_printf
+	 * included: it writes to stderr, which the broker's log also reaches
+	 * when it logs to stderr. */
+	if (level <= HA_NODE_LOG_WARNING)
+		fprintf(stderr, "mosquitto_ha: %s\n", msg);
+}
+
+static const struct ha_member *own_member(const struct ha_cluster_file *cf)
+{
+	for (size_t i = 0; i < cf->n_nodes; i++)
+		if (cf->nodes[i].nodeid == cf->nodeid)
+			return &cf->nodes[i];
+	return NULL;
+}
+
+int ha_cluster_start_node(struct ha_plugin *ha)
+{
+	const struct ha_member *me = own_member(&ha->cluster);
+	char advertise[RAFT_ADDRESS_MAX];
+	if (me == NULL || ha_member_address(me, advertise, sizeof(advertise)) != 0) {
+		ha_log_error("this node (%u) is not in its own cluster list",
+			     ha->cluster.nodeid);
+		return -1;
+	}
+	char raft_dir[512];
+	path_join(raft_dir, sizeof(raft_dir), ha->opt.data_dir, RAFT_DIR);
+	memset(&sm_raft_copy, 0, sizeof(sm_raft_copy));
+	struct ha_node_options o = {
+		.id = ha->cluster.nodeid,
+		.data_dir = raft_dir,
+		.cluster_name = ha->cluster.clustername,
+		.advertise_address = advertise,
+		.bind_address = ha->opt.cluster_bind,
+		.secret = ha->opt.secret,
+		.secret_len = ha->opt.secret_len,
+		.tls_ca_file = ha->opt.tls_cafile,
+		.tls_cert_file = ha->opt.tls_certfile,
+		.tls_key_file = ha->opt.tls_keyfile,
+		.insecure_plaintext = ha->opt.insecure_plaintext,
+		.election_timeout = ha->opt.election_timeout_ms,
+		.heartbeat_interval = ha->opt.heartbeat_interval_ms,
+		.max_clock_drift_ppm = ha->opt.max_clock_drift_ppm,
+		.sm = {.data = &sm_raft_copy,
+		       .apply = sm_apply,
+		       .capture = sm_capture,
+		       .serialize = sm_serialize,
+		       .release = sm_release,
+		       .restore = sm_restore},
+		.wake = wake_broker,
+		.log = node_log_cb,
+		.data = ha,
+	};
+	ha->applied = 0;
+	ha->deleted = false;
+	ha->role = RAFT_FOLLOWER;
+	ha->leader = 0;
+	ha->errmsg[0] = '\0';
+	int rv = ha_node_start(&o, &ha->node);
+	if (rv != HA_NODE_OK) {
+		ha_log_error("cannot start the cluster node (data in %s, cluster "
+			     "port %s): %s",
+			     raft_dir, advertise, ha_node_strerror(rv));
+		snprintf(ha->errmsg, sizeof(ha->errmsg), "node did not start: %s",
+			 ha_node_strerror(rv));
+		ha->node = NULL;
+		return -1;
+	}
+	/* A node that joins knows only whom to dial until the leader's log
+	 * tells it the membership. */
+	if (!ha->cluster.created) {
+		struct raft_config peers;
+		if (ha_cluster_raft_config(&ha->cluster, NULL, &peers) == 0)
+			ha_node_set_peers(ha->node, &peers);
+	}
+	ha_log_info("node %u of cluster '%s' started, cluster port %s",
+		    ha->cluster.nodeid, ha->cluster.clustername, advertise);
+	return 0;
+}
+
+static int remove_tree(const char *path)
+{
+	struct stat st;
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : -1;
+	if (!S_ISDIR(st.st_mode))
+		return unlink(path);
+	DIR *d = opendir(path);
+	if (d == NULL)
+		return -1;
+	struct dirent *e;
+	int rv = 0;
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		char child[1024];
+		snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+		if (remove_tree(child) != 0)
+			rv = -1;
+	}
+	closedir(d);
+	if (rmdir(path) != 0)
+		rv = -1;
+	return rv;
+}
+
+/* Back to standalone: stop the node, forget the cluster. The cluster file
+ * goes first, so a crash in between leaves a standalone broker with a
+ * stale log folder rather than a member without a log. */
+void ha_cluster_leave(struct ha_plugin *ha, const char *why)
+{
+	ha_pending_fail_all(ha, HA_ERR_NOT_MEMBER);
+	if (ha->node != NULL) {
+		ha_node_stop(ha->node, false, 0);
+		ha->node = NULL;
+	}
+	char path[512];
+	path_join(path, sizeof(path), ha->opt.data_dir, CLUSTER_FILE);
+	if (unlink(path) != 0 && errno != ENOENT)
+		ha_log_error("cannot remove %s: %s", path, strerror(errno));
+	path_join(path, sizeof(path), ha->opt.data_dir, RAFT_DIR);
+	if (remove_tree(path) != 0)
+		ha_log_error("cannot remove %s completely", path);
+	ha_log_info("left cluster '%s' (%s); the broker is standalone",
+		    ha->cluster.clustername, why);
+	memset(&ha->cluster, 0, sizeof(ha->cluster));
+	ha->state = HA_STANDALONE;
+	ha->deleted = false;
+	ha->deleted_at = 0;
+}
+
+bool ha_serving(const struct ha_plugin *ha)
+{
+	if (ha->state == HA_STANDALONE)
+		return true;
+	if (ha->node == NULL)
+		return false;
+	/* The lease, against this thread's own clock, every time. */
+	return ha_node_monotonic_ms() < ha_node_lease_until(ha->node);
+}
+
+/* Handles what the raft thread handed over. Broker thread, from TICK. */
+void ha_cluster_drain(struct ha_plugin *ha)
+{
+	struct ha_node_event ev;
+	while (ha->node != NULL && ha_node_poll(ha->node, &ev)) {
+		switch (ev.type) {
+		case HA_EV_ROLE:
+			ha->role = ev.role;
+			ha->leader = ev.leader;
+			ha_log_info("node %u is %s in term %llu (leader %u)",
+				    ha->cluster.nodeid,
+				    ev.role == RAFT_LEADER ? "leader" : "follower",
+				    (unsigned long long)ev.term, ev.leader);
+			break;
+		case HA_EV_COMMITTED:
+			ha->applied = ev.index;
+			if (ev.entry_type == RAFT_ENTRY_COMMAND && ev.len >= 1 &&
+			    ev.data[0] == HA_RECORD_DELETE_CLUSTER)
+				ha->deleted = true;
+			if (ev.entry_type == RAFT_ENTRY_CONFIG) {
+				struct raft_config c;
+				if (raft_config_decode(ev.data, ev.len, &c) == RAFT_OK)
+					ha_pending_config(ha, &c);
+			}
+			ha_pending_event(ha, &ev);
+			break;
+		case HA_EV_RESTORE:
+			ha->applied = ev.index;
+			if (ev.len >= 2 && ev.data[0] == 1 && (ev.data[1] & 1))
+				ha->deleted = true;
+			break;
+		case HA_EV_STOPPED:
+			snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", ev.reason);
+			ha_log_error("the cluster node stopped: %s", ev.reason);
+			break;
+		default:
+			ha_pending_event(ha, &ev);
+			break;
+		}
+		ha_node_event_free(&ev);
+	}
+	/* Leave a few heartbeats after a committed deleteCluster, so that the
+	 * followers learn that it committed before the leader goes. */
+	if (ha->deleted && ha->state == HA_MEMBER) {
+		int64_t now = ha_node_monotonic_ms();
+		if (ha->deleted_at == 0)
+			ha->deleted_at = now;
+		else if (now >= ha->deleted_at + 3 * ha->opt.heartbeat_interval_ms)
+			ha_cluster_leave(ha, "the cluster was deleted");
+	}
+}

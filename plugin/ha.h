@@ -1,0 +1,137 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* The plugin's state, owned by the broker thread. Only plugin/ includes
+ * mosquitto headers; this one does not, so the modules that do not talk to
+ * the broker stay testable without it. */
+#ifndef HA_PLUGIN_H
+#define HA_PLUGIN_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "node/node.h"
+#include "plugin/clients.h"
+#include "plugin/control.h"
+#include "plugin/options.h"
+
+#define HA_LOG_PREFIX "mosquitto_ha: "
+/* A command that waits for the cluster gives up after this long. */
+#define HA_COMMAND_TIMEOUT_MS 10000
+#define HA_ERR_TIMEOUT "The cluster did not complete the command in time."
+#define HA_ERR_NOT_AUTHORISED "Not authorised."
+#define HA_ERR_ADDRESS_LONG "The address and port are too long for the cluster."
+
+/* Commands the plugin itself writes to the Raft log (part of the
+ * replicated state). The first byte is the record type. */
+enum ha_record {
+	HA_RECORD_DELETE_CLUSTER = 1,
+};
+
+/* cluster.json: what this node was told at createCluster / joinCluster. */
+struct ha_cluster_file {
+	char clustername[HA_CLUSTERNAME_MAX + 1];
+	char uuid[HA_UUID_MAX + 1];
+	uint16_t nodeid;
+	bool created; /* this node created the cluster */
+	struct ha_member nodes[HA_MAX_NODES];
+	size_t n_nodes;
+};
+
+/* One request being answered: a slot per command, filled now or later. */
+struct ha_reply_slot {
+	bool done;
+	char error[HA_ERROR_MAX + 1];
+	json_t *data;
+};
+
+struct ha_request_ctx {
+	struct ha_request req;
+	struct ha_reply_slot *slots;
+	size_t remaining;
+};
+
+enum ha_wait {
+	HA_WAIT_CHANGED = 1,   /* a membership/transfer/bootstrap answer */
+	HA_WAIT_CONFIG_HAS,    /* then a committed config with target */
+	HA_WAIT_CONFIG_LACKS,  /* then a committed config without target */
+	HA_WAIT_PROPOSED,      /* a proposal's index */
+	HA_WAIT_COMMITTED,     /* then that index committed */
+	HA_WAIT_READ,          /* a ReadIndex */
+};
+
+struct ha_pending {
+	uint64_t cookie;
+	enum ha_wait wait;
+	struct ha_request_ctx *ctx;
+	size_t slot;
+	enum ha_command_kind kind;
+	uint16_t target;
+	raft_index index;
+	int64_t deadline;
+	struct ha_pending *next;
+};
+
+enum ha_cluster_state {
+	HA_STANDALONE = 0, /* never in a cluster, or left it */
+	HA_MEMBER,         /* holds cluster configuration and runs a node */
+};
+
+struct ha_plugin {
+	void *identifier;
+	struct ha_options opt;
+	bool broker_21;
+	pthread_t broker_thread;
+	int wake_signal;
+	int (*client_port)(const void *client); /* 2.1 only */
+
+	enum ha_cluster_state state;
+	struct ha_cluster_file cluster;
+	struct ha_node *node;
+	bool deleted; /* a committed deleteCluster: leave */
+	int64_t deleted_at;
+	raft_index applied;
+	enum raft_role role;
+	raft_id leader;
+	char errmsg[HA_ERRMSG_MAX + 1];
+
+	bool was_serving;
+	struct ha_client_set clients; /* connected non-administrators */
+	int64_t refusal_log_at;
+	unsigned refusals_unlogged;
+
+	struct ha_pending *pending;
+	uint64_t next_cookie;
+};
+
+/* plugin.c: logging (broker thread only). */
+void ha_log(int level, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+void ha_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void ha_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void ha_publish_reply(const char *payload, size_t len);
+
+
+struct ha_plugin;
+void ha_kick_clients(struct ha_plugin *ha);
+
+/* cluster.c */
+int ha_cluster_load(struct ha_plugin *ha);
+int ha_cluster_save(struct ha_plugin *ha, const struct ha_cluster_file *cf);
+int ha_cluster_start_node(struct ha_plugin *ha);
+void ha_cluster_leave(struct ha_plugin *ha, const char *why);
+void ha_cluster_drain(struct ha_plugin *ha);
+bool ha_serving(const struct ha_plugin *ha);
+int ha_cluster_raft_config(const struct ha_cluster_file *cf,
+			   const uint8_t *cluster_id, struct raft_config *out);
+int ha_member_address(const struct ha_member *m, char *out, size_t len);
+
+/* exec.c */
+void ha_control_handle(struct ha_plugin *ha, const char *payload, size_t len);
+void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev);
+void ha_pending_config(struct ha_plugin *ha, const struct raft_config *c);
+void ha_pending_expire(struct ha_plugin *ha, int64_t now);
+void ha_pending_fail_all(struct ha_plugin *ha, const char *error);
+
+#endif

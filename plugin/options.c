@@ -1,0 +1,312 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "plugin/options.h"
+
+#define SECRET_MIN 16
+#define SECRET_MAX 4096
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int parse_bool(const char *key, const char *v, bool *out, char *err,
+		      size_t errlen)
+{
+	if (strcasecmp(v, "true") == 0) {
+		*out = true;
+		return 0;
+	}
+	if (strcasecmp(v, "false") == 0) {
+		*out = false;
+		return 0;
+	}
+	return fail(err, errlen, "plugin_opt_%s must be true or false, not '%s'",
+		    key, v);
+}
+
+static int parse_int(const char *key, const char *v, long long lo,
+		     long long hi, long long *out, char *err, size_t errlen)
+{
+	char *end;
+	errno = 0;
+	long long x = strtoll(v, &end, 10);
+	if (errno != 0 || end == v || *end != '\0' || x < lo || x > hi)
+		return fail(err, errlen,
+			    "plugin_opt_%s must be an integer from %lld to %lld, "
+			    "not '%s'",
+			    key, lo, hi, v);
+	*out = x;
+	return 0;
+}
+
+/* host:port with a port, the host an IPv4 literal, [IPv6] or a name. */
+static bool host_port_valid(const char *v)
+{
+	const char *colon = strrchr(v, ':');
+	if (colon == NULL || colon == v || colon[1] == '\0')
+		return false;
+	if (v[0] == '[' && colon[-1] != ']')
+		return false;
+	char *end;
+	long port = strtol(colon + 1, &end, 10);
+	return *end == '\0' && port >= 0 && port <= 65535 &&
+	       (size_t)(colon - v) < 250;
+}
+
+static int set_string(char **dst, const char *key, const char *v, char *err,
+		      size_t errlen)
+{
+	if (*dst != NULL)
+		return fail(err, errlen, "plugin_opt_%s is given twice", key);
+	if (v[0] == '\0')
+		return fail(err, errlen, "plugin_opt_%s is empty", key);
+	*dst = strdup(v);
+	if (*dst == NULL)
+		return fail(err, errlen, "out of memory");
+	return 0;
+}
+
+static int set_secret(struct ha_options *o, const uint8_t *s, size_t len,
+		      const char *key, char *err, size_t errlen)
+{
+	if (o->secret != NULL)
+		return fail(err, errlen,
+			    "plugin_opt_%s: give cluster_secret or "
+			    "cluster_secret_file, once",
+			    key);
+	if (len < SECRET_MIN)
+		return fail(err, errlen,
+			    "plugin_opt_%s must hold at least %d bytes of random "
+			    "data",
+			    key, SECRET_MIN);
+	o->secret = malloc(len);
+	if (o->secret == NULL)
+		return fail(err, errlen, "out of memory");
+	memcpy(o->secret, s, len);
+	o->secret_len = len;
+	return 0;
+}
+
+static int read_secret_file(struct ha_options *o, const char *path, char *err,
+			    size_t errlen)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		return fail(err, errlen,
+			    "plugin_opt_cluster_secret_file: cannot open %s: %s",
+			    path, strerror(errno));
+	uint8_t buf[SECRET_MAX + 1];
+	size_t len = fread(buf, 1, sizeof(buf), f);
+	bool bad = ferror(f);
+	fclose(f);
+	if (bad)
+		return fail(err, errlen,
+			    "plugin_opt_cluster_secret_file: cannot read %s", path);
+	if (len > SECRET_MAX)
+		return fail(err, errlen,
+			    "plugin_opt_cluster_secret_file: %s is larger than %d "
+			    "bytes",
+			    path, SECRET_MAX);
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--; /* the newline an editor adds is not part of it */
+	int rv = set_secret(o, buf, len, "cluster_secret_file", err, errlen);
+	memset(buf, 0, sizeof(buf));
+	return rv;
+}
+
+static int parse_admins(struct ha_options *o, const char *v, char *err,
+			size_t errlen)
+{
+	char *copy = strdup(v);
+	if (copy == NULL)
+		return fail(err, errlen, "out of memory");
+	char *save = NULL;
+	for (char *tok = strtok_r(copy, ",", &save); tok != NULL;
+	     tok = strtok_r(NULL, ",", &save)) {
+		while (*tok == ' ')
+			tok++;
+		size_t l = strlen(tok);
+		while (l > 0 && tok[l - 1] == ' ')
+			tok[--l] = '\0';
+		if (l == 0)
+			continue;
+		if (o->n_admin_users == HA_MAX_ADMIN_USERS) {
+			free(copy);
+			return fail(err, errlen,
+				    "plugin_opt_admin_users: at most %d users",
+				    HA_MAX_ADMIN_USERS);
+		}
+		o->admin_users[o->n_admin_users] = strdup(tok);
+		if (o->admin_users[o->n_admin_users] == NULL) {
+			free(copy);
+			return fail(err, errlen, "out of memory");
+		}
+		o->n_admin_users++;
+	}
+	free(copy);
+	if (o->n_admin_users == 0)
+		return fail(err, errlen, "plugin_opt_admin_users names no user");
+	return 0;
+}
+
+static int parse_one(struct ha_options *o, const char *k, const char *v,
+		     char *err, size_t errlen)
+{
+	long long x;
+	if (strcasecmp(k, "data_dir") == 0)
+		return set_string(&o->data_dir, k, v, err, errlen);
+	if (strcasecmp(k, "cluster_secret") == 0)
+		return set_secret(o, (const uint8_t *)v, strlen(v), k, err, errlen);
+	if (strcasecmp(k, "cluster_secret_file") == 0)
+		return read_secret_file(o, v, err, errlen);
+	if (strcasecmp(k, "tls_cafile") == 0)
+		return set_string(&o->tls_cafile, k, v, err, errlen);
+	if (strcasecmp(k, "tls_certfile") == 0)
+		return set_string(&o->tls_certfile, k, v, err, errlen);
+	if (strcasecmp(k, "tls_keyfile") == 0)
+		return set_string(&o->tls_keyfile, k, v, err, errlen);
+	if (strcasecmp(k, "insecure_plaintext") == 0)
+		return parse_bool(k, v, &o->insecure_plaintext, err, errlen);
+	if (strcasecmp(k, "cluster_bind") == 0) {
+		if (!host_port_valid(v))
+			return fail(err, errlen,
+				    "plugin_opt_cluster_bind must be host:port, "
+				    "not '%s'",
+				    v);
+		return set_string(&o->cluster_bind, k, v, err, errlen);
+	}
+	if (strcasecmp(k, "health_listen") == 0) {
+		if (!host_port_valid(v))
+			return fail(err, errlen,
+				    "plugin_opt_health_listen must be host:port, "
+				    "not '%s'",
+				    v);
+		return set_string(&o->health_listen, k, v, err, errlen);
+	}
+	if (strcasecmp(k, "admin_users") == 0)
+		return parse_admins(o, v, err, errlen);
+	if (strcasecmp(k, "admin_port") == 0) {
+		if (parse_int(k, v, 1, 65535, &x, err, errlen))
+			return -1;
+		o->admin_port = (int)x;
+		return 0;
+	}
+	if (strcasecmp(k, "election_timeout") == 0) {
+		if (parse_int(k, v, 100, 60000, &x, err, errlen))
+			return -1;
+		o->election_timeout_ms = x;
+		return 0;
+	}
+	if (strcasecmp(k, "heartbeat_interval") == 0) {
+		if (parse_int(k, v, 10, 20000, &x, err, errlen))
+			return -1;
+		o->heartbeat_interval_ms = x;
+		return 0;
+	}
+	if (strcasecmp(k, "max_clock_drift_ppm") == 0) {
+		if (parse_int(k, v, 0, 250000, &x, err, errlen))
+			return -1;
+		o->max_clock_drift_ppm = (uint32_t)x;
+		return 0;
+	}
+	if (strcasecmp(k, "acl_fallback") == 0) {
+		if (strcasecmp(v, "allow") == 0)
+			o->acl_fallback_allow = true;
+		else if (strcasecmp(v, "defer") == 0)
+			o->acl_fallback_allow = false;
+		else
+			return fail(err, errlen,
+				    "plugin_opt_acl_fallback must be allow or "
+				    "defer, not '%s'",
+				    v);
+		return 0;
+	}
+	return fail(err, errlen, "unknown option plugin_opt_%s", k);
+}
+
+int ha_options_parse(const struct ha_option_kv *kv, size_t n,
+		     struct ha_options *out, char *err, size_t errlen)
+{
+	struct ha_options o;
+	memset(&o, 0, sizeof(o));
+	o.election_timeout_ms = 1000;
+	o.heartbeat_interval_ms = 100;
+	o.max_clock_drift_ppm = 50000;
+	for (size_t i = 0; i < n; i++) {
+		if (kv[i].key == NULL || kv[i].value == NULL) {
+			fail(err, errlen, "an option without a value");
+			goto bad;
+		}
+		if (parse_one(&o, kv[i].key, kv[i].value, err, errlen) != 0)
+			goto bad;
+	}
+	if (o.data_dir == NULL) {
+		fail(err, errlen, "plugin_opt_data_dir is required: the folder "
+				  "that holds the cluster's log");
+		goto bad;
+	}
+	int tls = (o.tls_cafile != NULL) + (o.tls_certfile != NULL) +
+		  (o.tls_keyfile != NULL);
+	if (tls != 0 && tls != 3) {
+		fail(err, errlen, "plugin_opt_tls_cafile, plugin_opt_tls_certfile "
+				  "and plugin_opt_tls_keyfile go together");
+		goto bad;
+	}
+	if (o.secret == NULL && tls == 0 && !o.insecure_plaintext) {
+		fail(err, errlen,
+		     "cluster links need plugin_opt_cluster_secret(_file) or the "
+		     "plugin_opt_tls_* files (or, on a trusted private network "
+		     "only, plugin_opt_insecure_plaintext true)");
+		goto bad;
+	}
+	if (o.heartbeat_interval_ms * 3 > o.election_timeout_ms) {
+		fail(err, errlen,
+		     "plugin_opt_heartbeat_interval (%lld ms) must be at most a "
+		     "third of plugin_opt_election_timeout (%lld ms)",
+		     (long long)o.heartbeat_interval_ms,
+		     (long long)o.election_timeout_ms);
+		goto bad;
+	}
+	*out = o;
+	return 0;
+bad:
+	ha_options_free(&o);
+	return -1;
+}
+
+void ha_options_free(struct ha_options *o)
+{
+	free(o->data_dir);
+	if (o->secret != NULL)
+		memset(o->secret, 0, o->secret_len);
+	free(o->secret);
+	free(o->tls_cafile);
+	free(o->tls_certfile);
+	free(o->tls_keyfile);
+	free(o->cluster_bind);
+	free(o->health_listen);
+	for (size_t i = 0; i < o->n_admin_users; i++)
+		free(o->admin_users[i]);
+	memset(o, 0, sizeof(*o));
+}
+
+bool ha_options_is_admin(const struct ha_options *o, const char *username)
+{
+	if (username == NULL)
+		return false;
+	for (size_t i = 0; i < o->n_admin_users; i++)
+		if (strcmp(o->admin_users[i], username) == 0)
+			return true;
+	return false;
+}

@@ -1,0 +1,399 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* The broker plugin's entry points and broker callbacks: who may connect,
+ * publish and subscribe (only the leader serves, inside its lease), the
+ * control API, and the TICK that drains the raft thread's hand-off. */
+#include <dlfcn.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mosquitto.h>
+/* Entry points must be visible; everything else stays hidden. */
+#pragma GCC visibility push(default)
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+#pragma GCC visibility pop
+
+#include "plugin/ha.h"
+
+/* Event ids and data that 2.1 added; the plugin is built against 2.0's
+ * headers and probes for them at run time. */
+#define HA_EVT_CONNECT 11
+struct ha_evt_connect {
+	void *future;
+	struct mosquitto *client;
+	void *future2[4];
+};
+
+/* The real-time signal that wakes the broker thread (2.1 itself uses
+ * SIGRTMIN for log rotation). */
+#define HA_WAKE_SIGNAL_OFFSET 7
+#define REFUSAL_LOG_INTERVAL_MS 10000
+
+static struct ha_plugin *instance;
+
+void ha_log(int level, const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	mosquitto_log_printf(level, HA_LOG_PREFIX "%s", msg);
+}
+
+void ha_log_info(const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	mosquitto_log_printf(MOSQ_LOG_NOTICE, HA_LOG_PREFIX "%s", msg);
+}
+
+void ha_log_error(const char *fmt, ...)
+{
+	char msg[600];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX "%s", msg);
+}
+
+void ha_publish_reply(const char *payload, size_t len)
+{
+	int rv = mosquitto_broker_publish_copy(NULL, HA_CONTROL_RESPONSE_TOPIC,
+					       (int)len, payload, 0, false, NULL);
+	if (rv != MOSQ_ERR_SUCCESS)
+		ha_log_error("cannot publish a control reply: %s",
+			     mosquitto_strerror(rv));
+}
+
+static void kick_one(const char *id)
+{
+	/* Without its will: the session lives on with the next leader. */
+	mosquitto_kick_client_by_clientid(id, false);
+}
+
+void ha_kick_clients(struct ha_plugin *ha)
+{
+	ha_clients_drain(&ha->clients, kick_one);
+}
+
+/* ---- who is who ---- */
+
+static bool is_admin(struct ha_plugin *ha, struct mosquitto *client)
+{
+	if (client == NULL)
+		return false;
+	if (ha_options_is_admin(&ha->opt, mosquitto_client_username(client)))
+		return true;
+	if (ha->opt.admin_port != 0 && ha->client_port != NULL &&
+	    ha->client_port(client) == ha->opt.admin_port)
+		return true;
+	return false;
+}
+
+static bool is_control_topic(const char *topic)
+{
+	return topic != NULL && (strcmp(topic, HA_CONTROL_TOPIC) == 0 ||
+				 strcmp(topic, HA_CONTROL_RESPONSE_TOPIC) == 0);
+}
+
+static void note_refusal(struct ha_plugin *ha, struct mosquitto *client,
+			 const char *what)
+{
+	int64_t now = ha_node_monotonic_ms();
+	if (now - ha->refusal_log_at < REFUSAL_LOG_INTERVAL_MS) {
+		ha->refusals_unlogged++;
+		return;
+	}
+	const char *id = client ? mosquitto_client_id(client) : NULL;
+	ha_log(MOSQ_LOG_NOTICE,
+	       "refused %s of client '%s': this node is not the serving leader "
+	       "(leader is node %u)%s",
+	       what, id ? id : "?", ha->leader,
+	       ha->refusals_unlogged ? "; more refusals since the last line"
+				     : "");
+	ha->refusal_log_at = now;
+	ha->refusals_unlogged = 0;
+}
+
+/* ---- callbacks ---- */
+
+static int on_basic_auth(int event, void *event_data, void *userdata)
+{
+	struct ha_plugin *ha = userdata;
+	struct mosquitto_evt_basic_auth *ed = event_data;
+	(void)event;
+	/* Administrators reach the control API on every node; their password
+	 * is checked by the broker's own authentication, which follows. */
+	if (ha_options_is_admin(&ha->opt, ed->username) ||
+	    (ha->opt.admin_port != 0 && ha->client_port != NULL &&
+	     ha->client_port(ed->client) == ha->opt.admin_port))
+		return MOSQ_ERR_PLUGIN_DEFER;
+	if (ha->state == HA_STANDALONE || ha_serving(ha)) {
+		/* Remembered, to be disconnected when serving ends. */
+		if (ha_clients_add(&ha->clients, mosquitto_client_id(ed->client)) != 0)
+			return MOSQ_ERR_NOMEM;
+		return MOSQ_ERR_PLUGIN_DEFER;
+	}
+	note_refusal(ha, ed->client, "the connection");
+	return MOSQ_ERR_AUTH;
+}
+
+static int acl_fallback(struct ha_plugin *ha)
+{
+	return ha->opt.acl_fallback_allow ? MOSQ_ERR_SUCCESS : MOSQ_ERR_PLUGIN_DEFER;
+}
+
+static int on_acl_check(int event, void *event_data, void *userdata)
+{
+	struct ha_plugin *ha = userdata;
+	struct mosquitto_evt_acl_check *ed = event_data;
+	(void)event;
+	bool admin = is_admin(ha, ed->client);
+	/* The control API belongs to administrators, whatever other ACLs say:
+	 * an ordinary client can never send deleteCluster. */
+	if (is_control_topic(ed->topic)) {
+		if (!admin)
+			return MOSQ_ERR_ACL_DENIED;
+		bool request = strcmp(ed->topic, HA_CONTROL_TOPIC) == 0;
+		if ((request && ed->access == MOSQ_ACL_WRITE) ||
+		    (!request && (ed->access == MOSQ_ACL_READ ||
+				  ed->access == MOSQ_ACL_SUBSCRIBE ||
+				  ed->access == MOSQ_ACL_UNSUBSCRIBE)))
+			return MOSQ_ERR_SUCCESS;
+		return MOSQ_ERR_ACL_DENIED;
+	}
+	if (ha->state == HA_STANDALONE || admin || ha_serving(ha))
+		return acl_fallback(ha);
+	note_refusal(ha, ed->client, "an access");
+	return MOSQ_ERR_ACL_DENIED;
+}
+
+static int on_message(int event, void *event_data, void *userdata)
+{
+	struct ha_plugin *ha = userdata;
+	struct mosquitto_evt_message *ed = event_data;
+	(void)event;
+	/* Nothing changes state on a node that does not serve. */
+	if (ha->state == HA_STANDALONE || ha_serving(ha) ||
+	    is_admin(ha, ed->client))
+		return MOSQ_ERR_SUCCESS;
+	note_refusal(ha, ed->client, "a publish");
+	return MOSQ_ERR_ACL_DENIED;
+}
+
+static int on_connect(int event, void *event_data, void *userdata)
+{
+	struct ha_plugin *ha = userdata;
+	struct ha_evt_connect *ed = event_data;
+	(void)event;
+	/* 2.1: clients that bypass BASIC_AUTH (enhanced authentication, the
+	 * identity of a certificate) are stopped here. */
+	if (is_admin(ha, ed->client))
+		return MOSQ_ERR_SUCCESS;
+	if (ha->state == HA_STANDALONE || ha_serving(ha)) {
+		ha_clients_add(&ha->clients, mosquitto_client_id(ed->client));
+		return MOSQ_ERR_SUCCESS;
+	}
+	note_refusal(ha, ed->client, "the connection");
+	const char *id = mosquitto_client_id(ed->client);
+	if (id != NULL)
+		mosquitto_kick_client_by_clientid(id, false);
+	return MOSQ_ERR_SUCCESS;
+}
+
+static int on_disconnect(int event, void *event_data, void *userdata)
+{
+	struct ha_plugin *ha = userdata;
+	struct mosquitto_evt_disconnect *ed = event_data;
+	(void)event;
+	ha_clients_remove(&ha->clients, mosquitto_client_id(ed->client));
+	return MOSQ_ERR_SUCCESS;
+}
+
+static int on_control(int event, void *event_data, void *userdata)
+{
+	struct ha_plugin *ha = userdata;
+	struct mosquitto_evt_control *ed = event_data;
+	(void)event;
+	if (!is_admin(ha, ed->client)) {
+		const char *id = mosquitto_client_id(ed->client);
+		ha_log(MOSQ_LOG_WARNING, "control request from non-administrator "
+					 "client '%s' ignored",
+		       id ? id : "?");
+		/* Always success: an error would disconnect the requester. */
+		return MOSQ_ERR_SUCCESS;
+	}
+	ha_control_handle(ha, ed->payload, ed->payloadlen);
+	return MOSQ_ERR_SUCCESS;
+}
+
+static int on_tick(int event, void *event_data, void *userdata)
+{
+	struct ha_plugin *ha = userdata;
+	struct mosquitto_evt_tick *ed = event_data;
+	(void)event;
+	ha_cluster_drain(ha);
+	ha_pending_expire(ha, ha_node_monotonic_ms());
+	bool serving = ha_serving(ha);
+	if (ha->was_serving && !serving && ha->state == HA_MEMBER) {
+		ha_log_info("this node stopped serving: disconnecting %zu clients",
+			    ha->clients.n);
+		ha_kick_clients(ha);
+	}
+	ha->was_serving = serving;
+	/* 2.1 sleeps until the earliest callback is due; ask to run on every
+	 * loop pass so that a wake is never skipped (same field as 2.0's
+	 * unused next_ns). */
+	ed->next_ns = 0;
+	return MOSQ_ERR_SUCCESS;
+}
+
+static void on_wake_signal(int sig)
+{
+	(void)sig;
+}
+
+/* ---- entry points ---- */
+
+int mosquitto_plugin_version(int supported_version_count,
+			     const int *supported_versions)
+{
+	for (int i = 0; i < supported_version_count; i++)
+		if (supported_versions[i] == 5)
+			return 5;
+	return -1;
+}
+
+static int register_all(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
+{
+	struct {
+		int event;
+		MOSQ_FUNC_generic_callback cb;
+		const char *data;
+	} cbs[] = {
+		{MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL},
+		{MOSQ_EVT_ACL_CHECK, on_acl_check, NULL},
+		{MOSQ_EVT_MESSAGE, on_message, NULL},
+		{MOSQ_EVT_CONTROL, on_control, HA_CONTROL_TOPIC},
+		{MOSQ_EVT_TICK, on_tick, NULL},
+		{MOSQ_EVT_DISCONNECT, on_disconnect, NULL},
+	};
+	for (size_t i = 0; i < sizeof(cbs) / sizeof(cbs[0]); i++) {
+		int rv = mosquitto_callback_register(id, cbs[i].event, cbs[i].cb,
+						     cbs[i].data, ha);
+		if (rv != MOSQ_ERR_SUCCESS) {
+			ha_log_error("cannot register for broker event %d: %s",
+				     cbs[i].event, mosquitto_strerror(rv));
+			return rv;
+		}
+	}
+	/* Present from 2.1 on: refused with NOT_SUPPORTED by 2.0. */
+	int rv = mosquitto_callback_register(id, HA_EVT_CONNECT, on_connect, NULL,
+					     ha);
+	ha->broker_21 = rv == MOSQ_ERR_SUCCESS;
+	return MOSQ_ERR_SUCCESS;
+}
+
+int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
+			  struct mosquitto_opt *opts, int opt_count)
+{
+	if (instance != NULL) {
+		/* With per_listener_settings true the broker loads the plugin
+		 * once per listener, and 2.0 delivers no TICK: one cluster node
+		 * per broker cannot work there. */
+		mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX
+				     "loaded twice: per_listener_settings true is "
+				     "not supported; the broker stops");
+		return MOSQ_ERR_NOT_SUPPORTED;
+	}
+	struct ha_plugin *ha = calloc(1, sizeof(*ha));
+	struct ha_option_kv *kv = calloc(opt_count > 0 ? (size_t)opt_count : 1,
+					 sizeof(*kv));
+	if (ha == NULL || kv == NULL) {
+		free(ha);
+		free(kv);
+		return MOSQ_ERR_NOMEM;
+	}
+	for (int i = 0; i < opt_count; i++) {
+		kv[i].key = opts[i].key;
+		kv[i].value = opts[i].value;
+	}
+	char err[512];
+	int rv = ha_options_parse(kv, (size_t)opt_count, &ha->opt, err, sizeof(err));
+	free(kv);
+	if (rv != 0) {
+		mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX "%s; the broker stops",
+				     err);
+		free(ha);
+		return MOSQ_ERR_INVAL;
+	}
+	ha->identifier = identifier;
+	ha->broker_thread = pthread_self();
+	ha->wake_signal = SIGRTMIN + HA_WAKE_SIGNAL_OFFSET;
+	ha->client_port = (int (*)(const void *))dlsym(RTLD_DEFAULT,
+						      "mosquitto_client_port");
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_wake_signal;
+	sa.sa_flags = SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(ha->wake_signal, &sa, NULL) != 0) {
+		ha_log_error("cannot install the wake signal handler");
+		goto fail;
+	}
+	if (register_all(ha, identifier) != MOSQ_ERR_SUCCESS)
+		goto fail;
+	if (ha->opt.admin_port != 0 && ha->client_port == NULL) {
+		ha_log_error("plugin_opt_admin_port needs mosquitto 2.1 or later; "
+			     "the broker stops");
+		goto fail;
+	}
+	rv = ha_cluster_load(ha);
+	if (rv < 0)
+		goto fail;
+	if (rv > 0 && ha_cluster_start_node(ha) != 0) {
+		/* A member that cannot run its node refuses clients rather
+		 * than serving a second copy of the cluster's state. */
+		ha_log_error("cluster '%s' configured but the node is not running: "
+			     "clients are refused until leaveCluster",
+			     ha->cluster.clustername);
+	}
+	ha_log_info("loaded (mosquitto %s), %s", ha->broker_21 ? "2.1+" : "2.0",
+		    ha->state == HA_MEMBER ? "cluster member" : "standalone");
+	instance = ha;
+	*userdata = ha;
+	return MOSQ_ERR_SUCCESS;
+fail:
+	ha_options_free(&ha->opt);
+	free(ha);
+	return MOSQ_ERR_UNKNOWN;
+}
+
+int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
+			     int opt_count)
+{
+	struct ha_plugin *ha = userdata;
+	(void)opts;
+	(void)opt_count;
+	if (ha == NULL)
+		return MOSQ_ERR_SUCCESS;
+	ha_pending_fail_all(ha, HA_ERR_INTERNAL);
+	if (ha->node != NULL) {
+		/* A leader hands over before the broker goes. */
+		ha_node_stop(ha->node, true, 2000);
+		ha->node = NULL;
+	}
+	ha_options_free(&ha->opt);
+	ha_clients_free(&ha->clients);
+	free(ha);
+	instance = NULL;
+	return MOSQ_ERR_SUCCESS;
+}
