@@ -1,0 +1,538 @@
+# SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
+"""Real ha-kv processes on loopback for the cluster tests and the benchmark:
+start, kill, pause, restart, query; line-protocol clients; a bounded load
+generator that records every operation in a linearizability.History."""
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import linearizability as lin
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+
+
+def binary_path():
+    path = os.environ.get("HA_KV_BINARY") or os.path.join(REPO, "build",
+                                                          "ha-kv")
+    if not os.access(path, os.X_OK):
+        raise RuntimeError("ha-kv binary not found at %s: run `make "
+                           "build/ha-kv` (or set HA_KV_BINARY)" % path)
+    return path
+
+
+def free_port(host):
+    """A port free on host right now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+class ClientError(Exception):
+    """The connection broke or the reply did not come in time: the outcome
+    of the request is unknown."""
+
+
+class Client:
+    """One connection speaking the line protocol."""
+
+    def __init__(self, host, port, timeout=2.0):
+        self.addr = (host, port)
+        self.timeout = timeout
+        self.sock = None
+        self.buf = b""
+
+    def connect(self):
+        if self.sock is None:
+            try:
+                self.sock = socket.create_connection(self.addr,
+                                                     timeout=self.timeout)
+            except OSError as e:
+                self.sock = None
+                raise ClientError("connect %s:%d: %s" % (self.addr + (e,)))
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.buf = b""
+
+    def close(self):
+        if self.sock is not None:
+            try:
+                self.sock.close()
+            except OSError:
+                pass
+        self.sock = None
+        self.buf = b""
+
+    def send(self, lines):
+        self.connect()
+        data = "".join(line + "\n" for line in lines).encode()
+        try:
+            self.sock.sendall(data)
+        except OSError as e:
+            self.close()
+            raise ClientError("send: %s" % e)
+
+    def recv_line(self, timeout=None):
+        deadline = time.monotonic() + (timeout or self.timeout)
+        while b"\n" not in self.buf:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                self.close()
+                raise ClientError("no reply within the timeout")
+            try:
+                self.sock.settimeout(left)
+                data = self.sock.recv(65536)
+            except (OSError, AttributeError) as e:
+                self.close()
+                raise ClientError("recv: %s" % e)
+            if not data:
+                self.close()
+                raise ClientError("connection closed")
+            self.buf += data
+        line, self.buf = self.buf.split(b"\n", 1)
+        return line.decode("utf-8", "replace")
+
+    def call(self, line, timeout=None):
+        self.send([line])
+        return self.recv_line(timeout)
+
+    def pipeline(self, lines, timeout=None):
+        self.send(lines)
+        return [self.recv_line(timeout) for _ in lines]
+
+
+def write_status(reply):
+    """Classifies a PUT/CAS reply: (history status, result)."""
+    if reply.startswith("OK "):
+        return lin.OK, True
+    if reply.startswith("MISMATCH "):
+        return lin.OK, False
+    if reply.startswith("ERR unknown"):
+        return lin.INFO, None
+    if reply.startswith("ERR "):
+        # Refused before it reached the log, or overwritten there
+        # ("ERR lost"): it never takes effect.
+        return lin.FAIL, None
+    raise AssertionError("unexpected reply to a write: %r" % reply)
+
+
+def read_result(reply):
+    if reply == "NONE":
+        return lin.OK, None
+    if reply.startswith("VALUE "):
+        return lin.OK, reply[len("VALUE "):]
+    if reply.startswith("ERR "):
+        return lin.FAIL, None
+    raise AssertionError("unexpected reply to a read: %r" % reply)
+
+
+class Node:
+    def __init__(self, cluster, node_id):
+        self.cluster = cluster
+        self.id = node_id
+        self.host = "127.0.0.%d" % (10 + node_id)
+        self.raft_port = free_port(self.host)
+        self.client_port = free_port(self.host)
+        self.data_dir = os.path.join(cluster.workdir, "node%d" % node_id)
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.log_path = os.path.join(cluster.workdir, "node%d.log" % node_id)
+        self.proc = None
+        self.stopped = False  # SIGSTOPped
+
+    @property
+    def raft_address(self):
+        return "%s:%d" % (self.host, self.raft_port)
+
+    def args(self):
+        c = self.cluster
+        a = [c.binary, "--id", str(self.id), "--data", self.data_dir,
+             "--cluster", c.name, "--raft", self.raft_address,
+             "--listen", "%s:%d" % (self.host, self.client_port),
+             "--secret-file", c.secret_file,
+             "--election-timeout", str(c.election_timeout),
+             "--heartbeat", str(c.heartbeat)]
+        if c.snapshot_threshold:
+            a += ["--snapshot-threshold", str(c.snapshot_threshold)]
+        return a
+
+    def start(self, wait=True):
+        assert self.proc is None or self.proc.poll() is not None
+        log = open(self.log_path, "ab")
+        try:
+            # A process group of its own: signals reach it alone, and
+            # teardown can kill the whole group.
+            self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=log,
+                                         start_new_session=True)
+        finally:
+            log.close()
+        self.stopped = False
+        if wait:
+            self.wait_serving()
+
+    def wait_serving(self, timeout=10.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("node %d exited with %s at start:\n%s"
+                                     % (self.id, self.proc.returncode,
+                                        self.log_tail()))
+            if self.status(timeout=0.5) is not None:
+                return
+            time.sleep(0.05)
+        raise AssertionError("node %d does not answer:\n%s"
+                             % (self.id, self.log_tail()))
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def signal(self, sig):
+        os.killpg(self.proc.pid, sig)
+        if sig == signal.SIGSTOP:
+            self.stopped = True
+        elif sig == signal.SIGCONT:
+            self.stopped = False
+
+    def kill(self):
+        if self.running():
+            if self.stopped:
+                self.signal(signal.SIGCONT)
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def client(self, timeout=2.0):
+        return Client(self.host, self.client_port, timeout)
+
+    def call(self, line, timeout=2.0):
+        c = self.client(timeout)
+        try:
+            return c.call(line)
+        finally:
+            c.close()
+
+    def status(self, timeout=1.0):
+        if not self.running() or self.stopped:
+            return None
+        try:
+            return json.loads(self.call("STATUS", timeout))
+        except (ClientError, ValueError):
+            return None
+
+    def log_tail(self, lines=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+        except OSError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Cluster:
+    def __init__(self, workdir, name="test", election_timeout=300,
+                 heartbeat=50, snapshot_threshold=None):
+        self.workdir = workdir
+        self.binary = binary_path()
+        self.name = name
+        self.election_timeout = election_timeout
+        self.heartbeat = heartbeat
+        self.snapshot_threshold = snapshot_threshold
+        self.secret_file = os.path.join(workdir, "secret")
+        with open(self.secret_file, "w") as f:
+            f.write(os.urandom(24).hex() + "\n")
+        os.chmod(self.secret_file, 0o600)
+        self.nodes = {}
+
+    def add(self, node_id):
+        node = Node(self, node_id)
+        self.nodes[node_id] = node
+        return node
+
+    def members(self, ids):
+        return ",".join("%d=%s" % (i, self.nodes[i].raft_address)
+                        for i in sorted(ids))
+
+    def create(self, n):
+        """Starts n nodes; the first creates the cluster, the others join
+        it (as createCluster / joinCluster do)."""
+        for i in range(1, n + 1):
+            self.add(i)
+        for node in self.nodes.values():
+            node.start(wait=False)
+        for node in self.nodes.values():
+            node.wait_serving()
+        members = self.members(self.nodes)
+        for i in range(2, n + 1):
+            assert self.nodes[i].call("JOIN " + members) == "OK"
+        reply = self.nodes[1].call("CREATE " + members, timeout=5)
+        assert reply == "OK", reply
+        return self.wait_leader()
+
+    def teardown(self):
+        for node in self.nodes.values():
+            try:
+                node.kill()
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+
+    def statuses(self, ids=None):
+        out = {}
+        for i in ids if ids is not None else list(self.nodes):
+            st = self.nodes[i].status()
+            if st is not None:
+                out[i] = st
+        return out
+
+    def leader(self, ids=None):
+        """The node that says it leads in the highest term, or None."""
+        best = None
+        for i, st in self.statuses(ids).items():
+            if st["role"] == "leader" and (best is None
+                                           or st["term"] > best[1]):
+                best = (i, st["term"])
+        return best[0] if best else None
+
+    def wait_leader(self, timeout=15.0, ids=None, exclude=()):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            candidates = [i for i in (ids or list(self.nodes))
+                          if i not in exclude]
+            leader = self.leader(candidates)
+            if leader is not None:
+                # It serves once it committed an entry of its term.
+                st = self.nodes[leader].status()
+                if st and st["role"] == "leader" and st["lease_ms_left"] > 0:
+                    return leader
+            time.sleep(0.05)
+        raise AssertionError("no leader among %s within %.0f s\n%s"
+                             % (ids or list(self.nodes), timeout,
+                                self.describe()))
+
+    def wait_converged(self, ids, timeout=20.0):
+        """Every node in ids applied the same index and holds the same
+        state (hash), and that index covers the leader's commit."""
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            sts = self.statuses(ids)
+            last = sts
+            if len(sts) == len(ids):
+                applied = {st["applied"] for st in sts.values()}
+                hashes = {st["hash"] for st in sts.values()}
+                commits = max(st["commit"] for st in sts.values())
+                if len(applied) == 1 and len(hashes) == 1 and \
+                        applied.pop() >= commits:
+                    return sts
+            time.sleep(0.1)
+        raise AssertionError("nodes %s did not converge: %s\n%s"
+                             % (ids, json.dumps(last, indent=1),
+                                self.describe()))
+
+    def wait_members(self, ids, expected, timeout=20.0):
+        """Every node in ids sees exactly `expected` as voters."""
+        deadline = time.monotonic() + timeout
+        seen = None
+        while time.monotonic() < deadline:
+            sts = self.statuses(ids)
+            seen = {i: sorted((m["id"], m["role"]) for m in st["members"])
+                    for i, st in sts.items()}
+            want = sorted((m, "voter") for m in expected)
+            if len(sts) == len(ids) and all(v == want
+                                            for v in seen.values()):
+                return
+            time.sleep(0.1)
+        raise AssertionError("membership did not settle on %s: %s"
+                             % (sorted(expected), seen))
+
+    def describe(self):
+        parts = []
+        for i, node in sorted(self.nodes.items()):
+            state = ("stopped" if node.stopped else "running"
+                     if node.running() else "down")
+            parts.append("--- node %d (%s)\n%s" % (i, state,
+                                                   node.log_tail(15)))
+        return "\n".join(parts)
+
+
+class Load:
+    """Client threads doing PUTs and GETs on a few keys against whichever
+    node leads, each operation recorded. Bounded in count and time."""
+
+    def __init__(self, cluster, history, clients=3, keys=4, max_ops=400,
+                 duration=20.0, read_ratio=0.5, timeout=2.0, ids=None):
+        self.cluster = cluster
+        self.history = history
+        self.n_clients = clients
+        self.keys = ["k%d" % i for i in range(keys)]
+        self.max_ops = max_ops
+        self.duration = duration
+        self.read_ratio = read_ratio
+        self.timeout = timeout
+        self.ids = ids
+        self.stop_event = threading.Event()
+        self.threads = []
+        self.acked = 0
+        self.counts = {}
+        self._lock = threading.Lock()
+        self.errors = []
+
+    def targets(self):
+        ids = self.ids if self.ids is not None else list(self.cluster.nodes)
+        return [i for i in ids if i in self.cluster.nodes]
+
+    def _count(self, what):
+        with self._lock:
+            self.counts[what] = self.counts.get(what, 0) + 1
+
+    def _run(self, cid):
+        rng = random.Random(cid * 7919 + 1)
+        clients = {}
+        target = None
+        deadline = time.monotonic() + self.duration
+        seq = 0
+        try:
+            while (not self.stop_event.is_set() and seq < self.max_ops
+                   and time.monotonic() < deadline):
+                ids = self.targets()
+                if target not in ids:
+                    target = rng.choice(ids)
+                node = self.cluster.nodes[target]
+                if target not in clients:
+                    clients[target] = node.client(self.timeout)
+                client = clients[target]
+                key = rng.choice(self.keys)
+                seq += 1
+                if rng.random() < self.read_ratio:
+                    op = self.history.invoke(cid, lin.GET, key, node=target)
+                    try:
+                        reply = client.call("GET " + key)
+                    except ClientError:
+                        self.history.info(op)
+                        self._count("read-timeout")
+                        target = None
+                        continue
+                    status, value = read_result(reply)
+                    if status == lin.OK:
+                        self.history.ok(op, value)
+                        self._count("read-ok")
+                    else:
+                        self.history.fail(op)
+                        self._count("read-err")
+                else:
+                    value = "c%d-%d" % (cid, seq)
+                    op = self.history.invoke(cid, lin.PUT, key, value,
+                                             node=target)
+                    try:
+                        reply = client.call("PUT %s %s" % (key, value))
+                    except ClientError:
+                        self.history.info(op)
+                        self._count("write-timeout")
+                        target = None
+                        continue
+                    status, _ = write_status(reply)
+                    if status == lin.OK:
+                        self.history.ok(op, True)
+                        with self._lock:
+                            self.acked += 1
+                        self._count("write-ok")
+                    elif status == lin.INFO:
+                        self.history.info(op)
+                        self._count("write-unknown")
+                    else:
+                        self.history.fail(op)
+                        self._count("write-err")
+                if reply.startswith("ERR not-leader"):
+                    hint = reply.split()[-1]
+                    target = int(hint) if hint.isdigit() and \
+                        int(hint) in self.cluster.nodes else None
+                    if target == 0:
+                        target = None
+                    time.sleep(0.02)
+                elif reply.startswith("ERR "):
+                    time.sleep(0.02)
+        except Exception as e:  # reported by join(), never swallowed
+            self.errors.append(e)
+        finally:
+            for c in clients.values():
+                c.close()
+
+    def start(self):
+        for cid in range(self.n_clients):
+            t = threading.Thread(target=self._run, args=(cid,), daemon=True)
+            t.start()
+            self.threads.append(t)
+        return self
+
+    def stop(self):
+        self.stop_event.set()
+        self.join()
+
+    def join(self):
+        for t in self.threads:
+            t.join(timeout=self.duration + 30)
+            assert not t.is_alive(), "a load thread did not end"
+        if self.errors:
+            raise self.errors[0]
+
+    def wait_acked(self, n, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.acked >= n:
+                return
+            time.sleep(0.05)
+        raise AssertionError("only %d writes acknowledged within %.0f s "
+                             "(%s)\n%s" % (self.acked, timeout, self.counts,
+                                           self.cluster.describe()))
+
+
+def final_reads(cluster, history, keys, ids=None, timeout=20.0):
+    """Reads every key through the leader (recorded in the history) and
+    returns key -> value."""
+    deadline = time.monotonic() + timeout
+    values = {}
+    pending = list(keys)
+    while pending and time.monotonic() < deadline:
+        leader = cluster.wait_leader(ids=ids,
+                                     timeout=max(1.0, deadline -
+                                                 time.monotonic()))
+        client = cluster.nodes[leader].client()
+        try:
+            for key in list(pending):
+                op = history.invoke("final", lin.GET, key, node=leader)
+                try:
+                    reply = client.call("GET " + key)
+                except ClientError:
+                    history.info(op)
+                    break
+                status, value = read_result(reply)
+                if status != lin.OK:
+                    history.fail(op)
+                    break
+                history.ok(op, value)
+                values[key] = value
+                pending.remove(key)
+        finally:
+            client.close()
+    assert not pending, "final reads failed for %s\n%s" % (
+        pending, cluster.describe())
+    return values
+
+
+def check_history(cluster, history, keys, ids):
+    """The end of every test: final reads, the checker, survival of every
+    acknowledged write, and the same state on every node in ids."""
+    values = final_reads(cluster, history, keys, ids)
+    ops = history.snapshot()
+    result = lin.check(ops)
+    assert result.ok, result.message
+    problems = lin.acknowledged_writes_survive(ops, values)
+    assert not problems, "\n".join(problems)
+    sts = cluster.wait_converged(ids)
+    keys_held = {st["keys"] for st in sts.values()}
+    assert keys_held == {sum(1 for v in values.values() if v is not None)}, \
+        (keys_held, values)
+    acked = sum(1 for op in ops if op.kind == lin.PUT and op.status == lin.OK)
+    return acked, result

@@ -1,0 +1,273 @@
+# SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
+"""Clusters of real ha-kv processes on loopback: creation, concurrent
+clients, crashes, pauses, membership changes, graceful handover and
+snapshot catch-up. Every client operation is recorded and the history is
+checked for linearizability; every acknowledged write must survive and every
+node must end with the same state."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(__file__))
+import linearizability as lin  # noqa: E402
+from cluster import (ClientError, Load, check_history,  # noqa: E402
+                     free_port, write_status)
+
+
+def others(cluster, leader):
+    return [i for i in cluster.nodes if i != leader]
+
+
+def test_create_elects_a_leader_and_serves(make_cluster):
+    c = make_cluster()
+    leader = c.create(3)
+    c.wait_members(list(c.nodes), [1, 2, 3])
+    node = c.nodes[leader]
+    assert node.call("PUT greeting hello").startswith("OK ")
+    assert node.call("GET greeting") == "VALUE hello"
+    assert node.call("GET missing") == "NONE"
+    assert node.call("CAS greeting hello bye").startswith("OK ")
+    assert node.call("CAS greeting hello again").startswith("MISMATCH ")
+    assert node.call("GET greeting") == "VALUE bye"
+    # Followers refuse and name the leader.
+    follower = c.nodes[others(c, leader)[0]]
+    assert follower.call("PUT x 1") == "ERR not-leader %d" % leader
+    assert follower.call("GET x") == "ERR not-leader %d" % leader
+    # Bad input gets an error line and changes nothing.
+    for bad in ["", "FROB", "PUT onlykey", "GET a b", "ADD 0 1.2.3.4:5",
+                "ADD 7 nohostport", "REMOVE 99999", "CREATE 1=x", "\x01\x02",
+                "JOIN 1=127.0.0.1:1,1=127.0.0.1:2", "PUT " + "k" * 300 + " v"]:
+        assert node.call(bad).startswith("ERR bad-request"), bad
+    assert node.call("PUT big " + "v" * 70000).startswith("ERR too-long")
+    assert node.call("PING") == "PONG"
+    # A second process on the same data folder refuses to start.
+    second = subprocess.run([c.binary, "--id", str(node.id), "--data",
+                             node.data_dir, "--cluster", c.name,
+                             "--raft", "127.0.0.99:%d" % free_port("127.0.0.99"),
+                             "--listen",
+                             "127.0.0.99:%d" % free_port("127.0.0.99"),
+                             "--insecure-plaintext"],
+                            capture_output=True, timeout=20)
+    assert second.returncode != 0
+    assert b"data folder" in second.stderr or b"lock" in second.stderr, \
+        second.stderr
+    sts = c.wait_converged(list(c.nodes))
+    assert {st["keys"] for st in sts.values()} == {1}
+
+
+def test_concurrent_clients_are_linearizable(make_cluster):
+    c = make_cluster()
+    c.create(3)
+    history = lin.History()
+    load = Load(c, history, clients=4, keys=3, max_ops=150,
+                duration=8).start()
+    load.join()
+    acked, result = check_history(c, history, load.keys, list(c.nodes))
+    assert acked >= 50, load.counts
+
+
+def test_kill_leader_new_leader_old_one_catches_up(make_cluster):
+    c = make_cluster()
+    first = c.create(3)
+    history = lin.History()
+    load = Load(c, history, clients=3, keys=4, max_ops=400,
+                duration=25).start()
+    load.wait_acked(30)
+    c.nodes[first].kill()
+    second = c.wait_leader(exclude=(first,))
+    assert second != first
+    before = load.acked
+    load.wait_acked(before + 30)
+    c.nodes[first].start()
+    load.wait_acked(load.acked + 20)
+    load.stop()
+    check_history(c, history, load.keys, list(c.nodes))
+
+
+def test_paused_leader_is_replaced_and_never_acknowledges(make_cluster):
+    c = make_cluster()
+    old = c.create(3)
+    history = lin.History()
+    load = Load(c, history, clients=3, keys=3, max_ops=400,
+                duration=25).start()
+    load.wait_acked(20)
+    old_node = c.nodes[old]
+    old_term = old_node.status()["term"]
+    # A client connected to the old leader before the pause.
+    stale = old_node.client(timeout=5)
+    stale.connect()
+    old_node.signal(signal.SIGSTOP)
+    # Well beyond its lease (under one election timeout): another leads.
+    new = c.wait_leader(exclude=(old,))
+    assert c.nodes[new].status()["term"] > old_term
+    load.wait_acked(load.acked + 20)
+    # Requests that reach the old leader while it is paused, handled the
+    # moment it resumes, before it has heard of the new term.
+    ops = []
+    lines = []
+    for i in range(5):
+        key = load.keys[i % len(load.keys)]
+        value = "stale-%d" % i
+        ops.append((lin.PUT, history.invoke("stale", lin.PUT, key, value,
+                                            node=old)))
+        lines.append("PUT %s %s" % (key, value))
+        ops.append((lin.GET, history.invoke("stale", lin.GET, key,
+                                            node=old)))
+        lines.append("GET " + key)
+    stale.send(lines)
+    old_node.signal(signal.SIGCONT)
+    acknowledged = []
+    for kind, op in ops:
+        try:
+            reply = stale.recv_line(timeout=5)
+        except ClientError:
+            history.info(op) if kind == lin.PUT else history.fail(op)
+            continue
+        if kind == lin.PUT:
+            status, _ = write_status(reply)
+            if status == lin.OK:
+                history.ok(op, True)
+                acknowledged.append(reply)
+            elif status == lin.INFO:
+                history.info(op)
+            else:
+                history.fail(op)
+        else:
+            if reply.startswith("VALUE ") or reply == "NONE":
+                history.ok(op, None if reply == "NONE" else reply[6:])
+            else:
+                history.fail(op)
+    stale.close()
+    assert not acknowledged, "the deposed leader acknowledged %s" % \
+        acknowledged
+    # The old leader steps down and follows.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        st = old_node.status()
+        if st and st["role"] != "leader" and st["term"] > old_term:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the resumed leader did not step down: %s" %
+                             old_node.status())
+    load.wait_acked(load.acked + 10)
+    load.stop()
+    check_history(c, history, load.keys, list(c.nodes))
+
+
+def test_add_a_fourth_node_and_remove_one(make_cluster):
+    c = make_cluster()
+    leader = c.create(3)
+    history = lin.History()
+    load = Load(c, history, clients=3, keys=3, max_ops=500,
+                duration=30).start()
+    load.wait_acked(20)
+    fourth = c.add(4)
+    fourth.start()
+    assert fourth.call("JOIN " + c.members(c.nodes)) == "OK"
+    leader = c.wait_leader()
+    assert c.nodes[leader].call("ADD 4 " + fourth.raft_address,
+                                timeout=5) == "OK"
+    c.wait_members(list(c.nodes), [1, 2, 3, 4])
+    load.wait_acked(load.acked + 20)
+    c.wait_converged(list(c.nodes))
+    # Remove the leader itself: it hands over once the removal commits.
+    leader = c.wait_leader()
+    reply = c.nodes[leader].call("REMOVE %d" % leader, timeout=5)
+    assert reply == "OK", reply
+    rest = others(c, leader)
+    c.wait_members(rest, rest)
+    new = c.wait_leader(ids=rest)
+    assert new != leader
+    load.ids = rest
+    load.wait_acked(load.acked + 20)
+    load.stop()
+    c.nodes[leader].kill()
+    check_history(c, history, load.keys, rest)
+
+
+def test_sigterm_on_the_leader_hands_over_before_exit(make_cluster):
+    # A long election timeout: only a handover gets a new leader quickly.
+    c = make_cluster(election_timeout=1500, heartbeat=100)
+    leader = c.create(3)
+    history = lin.History()
+    load = Load(c, history, clients=2, keys=3, max_ops=300,
+                duration=25).start()
+    load.wait_acked(20)
+    node = c.nodes[leader]
+    term = node.status()["term"]
+    started = time.monotonic()
+    node.signal(signal.SIGTERM)
+    code = node.proc.wait(timeout=15)
+    took = time.monotonic() - started
+    assert code == 0, node.log_tail()
+    log = open(node.log_path, encoding="utf-8", errors="replace").read()
+    after = log[log.rindex("SIGTERM"):]
+    # Before it exited, the old leader already followed a successor.
+    assert "follower in term" in after and "stopped" in after, after
+    new = c.wait_leader(ids=others(c, leader), timeout=10)
+    assert c.nodes[new].status()["term"] > term
+    load.ids = others(c, leader)
+    load.wait_acked(load.acked + 20)
+    # Restarted, it rejoins as a follower.
+    node.start()
+    load.ids = None
+    load.wait_acked(load.acked + 10)
+    load.stop()
+    check_history(c, history, load.keys, list(c.nodes))
+    print("handover and exit took %.2f s" % took)
+
+
+def test_snapshot_catch_up_of_a_node_that_was_down(make_cluster):
+    c = make_cluster(snapshot_threshold=200)
+    leader = c.create(3)
+    down = others(c, leader)[0]
+    c.nodes[down].kill()
+    history = lin.History()
+    # Many writes while it is down, pipelined for speed, then recorded.
+    writes = 0
+    client = c.nodes[leader].client(timeout=10)
+    keys = ["s%d" % i for i in range(20)]
+    batch = 100
+    for round_ in range(20):
+        lines, ops = [], []
+        for i in range(batch):
+            key = keys[i % len(keys)]
+            value = "r%d-%d" % (round_, i)
+            ops.append(history.invoke("bulk", lin.PUT, key, value,
+                                      node=leader))
+            lines.append("PUT %s %s" % (key, value))
+        replies = client.pipeline(lines)
+        for op, reply in zip(ops, replies):
+            status, _ = write_status(reply)
+            assert status == lin.OK, reply
+            history.ok(op, True)
+            writes += 1
+    client.close()
+    st = c.nodes[leader].status()
+    assert st["snapshot_index"] > 0, st
+    c.nodes[down].start()
+    # Concurrent load while it catches up.
+    load = Load(c, history, clients=2, keys=3, max_ops=200,
+                duration=10).start()
+    c.wait_converged(list(c.nodes), timeout=30)
+    load.stop()
+    log = open(c.nodes[down].log_path, encoding="utf-8",
+               errors="replace").read()
+    assert "installed a snapshot" in log, c.nodes[down].log_tail()
+    check_history(c, history, keys + load.keys, list(c.nodes))
+    # A full restart of every node recovers the same state from disk.
+    before = c.wait_converged(list(c.nodes))
+    for node in c.nodes.values():
+        node.kill()
+    for node in c.nodes.values():
+        node.start(wait=False)
+    for node in c.nodes.values():
+        node.wait_serving()
+    c.wait_leader()
+    after = c.wait_converged(list(c.nodes))
+    assert {st["hash"] for st in after.values()} == \
+        {st["hash"] for st in before.values()}
