@@ -240,8 +240,10 @@ int ha_options_parse(const struct ha_option_kv *kv, size_t n,
 {
 	struct ha_options o;
 	memset(&o, 0, sizeof(o));
-	o.election_timeout_ms = 1000;
-	o.heartbeat_interval_ms = 100;
+	/* Failover within a second: a new leader after 400 to 800 ms plus
+	 * two round trips. */
+	o.election_timeout_ms = 400;
+	o.heartbeat_interval_ms = 40;
 	o.max_clock_drift_ppm = 50000;
 	for (size_t i = 0; i < n; i++) {
 		if (kv[i].key == NULL || kv[i].value == NULL) {
