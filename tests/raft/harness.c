@@ -189,6 +189,17 @@ size_t h_drop(struct h_cluster *c, uint8_t type, raft_id from, raft_id to)
 	return n;
 }
 
+bool h_drop_first(struct h_cluster *c, uint8_t type, raft_id from, raft_id to)
+{
+	for (size_t i = 0; i < c->n_queue; i++)
+		if (matches(&c->queue[i].m, type, from, to)) {
+			struct h_msg hm = take(c, i);
+			msg_free(&hm);
+			return true;
+		}
+	return false;
+}
+
 static void deliver_at(struct h_cluster *c, size_t i)
 {
 	struct h_msg hm = take(c, i);

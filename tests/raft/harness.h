@@ -150,6 +150,7 @@ struct raft_message *h_peek(struct h_cluster *c, uint8_t type, raft_id from,
 			    raft_id to);
 bool h_deliver(struct h_cluster *c, uint8_t type, raft_id from, raft_id to);
 size_t h_drop(struct h_cluster *c, uint8_t type, raft_id from, raft_id to);
+bool h_drop_first(struct h_cluster *c, uint8_t type, raft_id from, raft_id to);
 /* Delivers until the queue is empty (bounded); returns how many. */
 size_t h_deliver_all(struct h_cluster *c);
 /* Delivers until the queue is empty, dropping what `keep` refuses. */

@@ -512,6 +512,84 @@ static void test_pipeline_many_proposals(void **state)
 	h_free(c);
 }
 
+/* One AppendEntries lost in the middle of a pipeline: the follower
+ * refuses the ones after it and the leader resends at once, without
+ * waiting for a timeout. */
+static void test_lost_append_in_pipeline_resent(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_isolate(c, 3);
+	propose(c, 1, "a");
+	propose(c, 1, "b");
+	raft_index last = propose(c, 1, "c");
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 2), 3);
+	assert_true(h_drop_first(c, RAFT_MSG_APPEND, 1, 2));
+	h_deliver_all(c);
+	assert_int_equal(COMMIT(c, 1), last);
+	assert_int_equal(LAST(c, 2), last);
+	h_free(c);
+}
+
+/* Time never runs backwards inside the core, whatever the caller says. */
+static void test_clock_going_backwards_is_harmless(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	struct raft *r = h_raft(c, 1);
+	raft_time now = h_node(c, 1)->now;
+	raft_time lease = raft_lease_until(r);
+	struct raft_update u;
+	assert_int_equal(raft_tick(r, now - 100000, &u), RAFT_OK);
+	assert_int_equal(raft_role(r), RAFT_LEADER);
+	assert_int_equal(raft_lease_until(r), lease);
+	raft_index x = propose(c, 1, "x");
+	h_run(c, 300);
+	assert_int_equal(COMMIT(c, 2), x);
+	h_free(c);
+}
+
+/* The last voter cannot be removed, and learners cannot lead. */
+static void test_last_voter_stays(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(1, NULL);
+	raft_id l = h_add_node(c);
+	assert_int_equal(h_add_learner(c, 1, l, false), RAFT_OK);
+	h_run(c, 300);
+	assert_int_equal(h_remove(c, 1, 1), RAFT_ENOQUORUM);
+	assert_int_equal(h_transfer(c, 1, l), RAFT_ENOTFOUND);
+	assert_int_equal(h_remove(c, 1, l), RAFT_OK);
+	h_run(c, 300);
+	assert_int_equal(raft_committed_config(h_raft(c, 1))->n, 1);
+	h_free(c);
+}
+
+/* The leader's own disk may lag: a majority of followers commits
+ * (dissertation 10.2.1), and nothing is lost if the leader then dies. */
+static void test_leader_disk_slower_than_followers(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_slow_disk(c, 1, true);
+	raft_index x = propose(c, 1, "x");
+	h_deliver_all(c);
+	assert_int_equal(COMMIT(c, 1), x);
+	assert_true(raft_stable_index(h_raft(c, 1)) < x);
+	h_crash(c, 1);
+	h_run(c, 3 * E);
+	raft_id l = h_leader(c);
+	assert_true(l == 2 || l == 3);
+	assert_string_equal(h_node(c, l)->last_command, "x");
+	h_restart(c, 1);
+	h_run(c, E);
+	assert_string_equal(h_node(c, 1)->last_command, "x");
+	h_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -527,6 +605,10 @@ int main(void)
 		TEST(test_transfer_to_most_up_to_date),
 		TEST(test_single_node_cluster),
 		TEST(test_pipeline_many_proposals),
+		TEST(test_lost_append_in_pipeline_resent),
+		TEST(test_clock_going_backwards_is_harmless),
+		TEST(test_last_voter_stays),
+		TEST(test_leader_disk_slower_than_followers),
 	};
 	return cmocka_run_group_tests_name("raft-robustness", tests, NULL, NULL);
 }
