@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "raft/codec.h"
 #include "raft/core.h"
 
 #ifdef RAFT_SELFCHECK
@@ -81,7 +82,11 @@ struct raft *raft_new(raft_id id, const struct raft_options *o, uint64_t seed)
 	    o->heartbeat_interval >= o->election_timeout ||
 	    o->max_clock_drift_ppm >= 500000 || o->max_append_entries == 0 ||
 	    o->max_inflight == 0 || o->max_inflight > INFLIGHT_MAX ||
-	    o->snapshot_chunk_bytes == 0 || o->max_append_bytes == 0)
+	    o->snapshot_chunk_bytes == 0 || o->max_append_bytes == 0 ||
+	    /* Whatever the core sends must fit the wire encoding. */
+	    o->max_append_entries > RAFT_CODEC_MAX_ENTRIES ||
+	    o->max_append_bytes > RAFT_MAX_ENTRY_BYTES ||
+	    o->snapshot_chunk_bytes > RAFT_MAX_ENTRY_BYTES)
 		return NULL;
 	struct raft *r = calloc(1, sizeof(*r));
 	if (r == NULL)

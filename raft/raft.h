@@ -116,7 +116,8 @@ struct raft_message {
 
 	/* APPEND: prev_index/prev_term, entries, commit, round.
 	 * APPEND_RESP: reject, index (match on success; on reject the follower's
-	 *   last index or conflict hint), hint_term (term at index), round.
+	 *   last index or conflict hint), hint_term (term at index), round,
+	 *   prev_index (the prev_index of the APPEND it answers).
 	 * PREVOTE, VOTE: index/hint_term = candidate's last index and term,
 	 *   transfer = campaign started by TimeoutNow.
 	 * *_RESP for votes: reject (0 = granted).
@@ -124,7 +125,7 @@ struct raft_message {
 	 *   (the driver fills data from its snapshot file when data is NULL),
 	 *   commit, round.
 	 * SNAPSHOT_RESP: snap_index, offset (bytes received so far), done,
-	 *   reject (follower does not want it), round. */
+	 *   index (the follower's new match when done), round. */
 	raft_index prev_index;
 	raft_term prev_term;
 	raft_index commit;
