@@ -68,6 +68,11 @@ static bool raw_ready(void *arg)
 	return r->connected || r->failed;
 }
 
+static bool raw_answered(void *arg)
+{
+	return ((struct raw *)arg)->received > 0;
+}
+
 static bool raw_eof(void *arg)
 {
 	return ((struct raw *)arg)->eof;
@@ -897,9 +902,8 @@ static void test_duplicate_pending_refused(void **state)
 	len = build_hello_frame(frame, 1, 2, HS_MODE_SECRET);
 	raw_connect(&r1, "127.0.0.1", transport_port(b.t));
 	raw_send(&r1, frame, len);
-	run_for(50);
+	assert_true(run_until(raw_answered, &r1, 3000)); /* b's hello */
 	assert_false(r1.eof);
-	assert_true(r1.received > 0); /* b answered with its hello */
 	raw_connect(&r2, "127.0.0.1", transport_port(b.t));
 	raw_send(&r2, frame, len);
 	assert_true(run_until(raw_eof, &r2, 3000));
@@ -941,6 +945,20 @@ static void test_slow_handshake_times_out(void **state)
 	node_free(&b);
 }
 
+static unsigned count_closed(struct raw *flood)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < 12; i++)
+		n += flood[i].eof;
+	return n;
+}
+
+static bool eight_closed(void *arg)
+{
+	return count_closed(arg) >= 8;
+}
+
 /* Past max_pending unauthenticated connections, more are closed at once;
  * the real peer gets in once the flood is gone. */
 static void test_connection_flood_capped(void **state)
@@ -949,19 +967,17 @@ static void test_connection_flood_capped(void **state)
 	struct transport_options oa = node_opts(&a, 1);
 	struct transport_options ob = node_opts(&b, 2);
 	struct raw flood[12];
-	unsigned closed_early = 0;
 
 	(void)state;
 	ob.max_pending = 4;
-	ob.handshake_timeout_ms = 400;
+	ob.handshake_timeout_ms = 1500;
 	assert_int_equal(node_start(&b, &ob), 0);
 	set_one_peer(&b, 1, "127.0.0.1:%u", dead_port());
 	for (unsigned i = 0; i < 12; i++)
 		raw_connect(&flood[i], "127.0.0.1", transport_port(b.t));
-	run_for(100);
-	for (unsigned i = 0; i < 12; i++)
-		closed_early += flood[i].eof;
-	assert_int_equal(closed_early, 8);
+	/* 4 wait in their handshake, 8 are closed at once. */
+	assert_true(run_until(eight_closed, flood, 1000));
+	assert_int_equal(count_closed(flood), 8);
 	assert_true(node_log_has(&b, "too many unauthenticated connections "
 				     "(4), refusing more"));
 	/* The rest time out; then node 1 links. */
@@ -1067,20 +1083,20 @@ static void test_silent_link_dropped(void **state)
 
 	(void)state;
 	oa.keepalive_ms = ob.keepalive_ms = 50;
-	oa.idle_timeout_ms = ob.idle_timeout_ms = 300;
+	oa.idle_timeout_ms = ob.idle_timeout_ms = 600;
 	assert_int_equal(node_start(&a, &oa), 0);
 	assert_int_equal(node_start(&b, &ob), 0);
 	proxy_start(&px, PROXY_PASS, transport_port(b.t));
 	set_one_peer(&a, 2, "127.0.0.1:%u", px.port);
 	set_one_peer(&b, 1, "127.0.0.1:%u", transport_port(a.t));
 	assert_true(wait_linked(&a, &b, 3000));
-	run_for(700); /* idle, but pinged */
+	run_for(1000); /* idle, but pinged */
 	assert_int_equal(a.downs + b.downs, 0);
 	assert_true(linked_cond(&(struct link_wait){&a, &b}));
 	px.blackhole = true;
 	assert_true(wait_count(&a.downs, 1, 3000));
 	assert_true(wait_count(&b.downs, 1, 3000));
-	assert_true(node_log_has(&a, "nothing received for 300 ms, link "
+	assert_true(node_log_has(&a, "nothing received for 600 ms, link "
 				     "presumed dead"));
 	assert_true(node_log_has(&b, "link presumed dead"));
 	proxy_stop(&px);
