@@ -309,6 +309,7 @@ int ha_cluster_start_node(struct ha_plugin *ha)
 		if (ha_cluster_raft_config(&ha->cluster, NULL, &peers) == 0)
 			ha_node_set_peers(ha->node, &peers);
 	}
+	ha_cluster_publish_node(ha);
 	ha_log_info("node %u of cluster '%s' started, cluster port %s",
 		    ha->cluster.nodeid, ha->cluster.clustername, advertise);
 	return 0;
@@ -347,8 +348,10 @@ void ha_cluster_leave(struct ha_plugin *ha, const char *why)
 {
 	ha_pending_fail_all(ha, HA_ERR_NOT_MEMBER);
 	if (ha->node != NULL) {
-		ha_node_stop(ha->node, false, 0);
+		struct ha_node *node = ha->node;
 		ha->node = NULL;
+		ha_cluster_publish_node(ha); /* before the node goes away */
+		ha_node_stop(node, false, 0);
 	}
 	char path[512];
 	path_join(path, sizeof(path), ha->opt.data_dir, CLUSTER_FILE);
@@ -363,6 +366,26 @@ void ha_cluster_leave(struct ha_plugin *ha, const char *why)
 	ha->state = HA_STANDALONE;
 	ha->deleted = false;
 	ha->deleted_at = 0;
+	ha_cluster_publish_node(ha);
+}
+
+void ha_cluster_publish_node(struct ha_plugin *ha)
+{
+	pthread_mutex_lock(&ha->serve_lock);
+	ha->serve_node = ha->node;
+	ha->serve_standalone = ha->state == HA_STANDALONE;
+	pthread_mutex_unlock(&ha->serve_lock);
+}
+
+bool ha_serving_any_thread(void *data)
+{
+	struct ha_plugin *ha = data;
+	pthread_mutex_lock(&ha->serve_lock);
+	bool serving = ha->serve_standalone ||
+		       (ha->serve_node != NULL &&
+			ha_node_monotonic_ms() < ha_node_lease_until(ha->serve_node));
+	pthread_mutex_unlock(&ha->serve_lock);
+	return serving;
 }
 
 bool ha_serving(const struct ha_plugin *ha)

@@ -14,6 +14,7 @@
 #include "node/node.h"
 #include "plugin/clients.h"
 #include "plugin/control.h"
+#include "plugin/health.h"
 #include "plugin/options.h"
 
 #define HA_LOG_PREFIX "mosquitto_ha: "
@@ -97,6 +98,12 @@ struct ha_plugin {
 	char errmsg[HA_ERRMSG_MAX + 1];
 
 	bool was_serving;
+	/* What the health endpoint's thread reads: this broker thread swaps
+	 * the node under the lock. */
+	pthread_mutex_t serve_lock;
+	struct ha_node *serve_node;
+	bool serve_standalone;
+	struct ha_health *health;
 	struct ha_client_set clients; /* connected non-administrators */
 	int64_t refusal_log_at;
 	unsigned refusals_unlogged;
@@ -123,6 +130,8 @@ int ha_cluster_start_node(struct ha_plugin *ha);
 void ha_cluster_leave(struct ha_plugin *ha, const char *why);
 void ha_cluster_drain(struct ha_plugin *ha);
 bool ha_serving(const struct ha_plugin *ha);
+bool ha_serving_any_thread(void *ha);
+void ha_cluster_publish_node(struct ha_plugin *ha);
 int ha_cluster_raft_config(const struct ha_cluster_file *cf,
 			   const uint8_t *cluster_id, struct raft_config *out);
 int ha_member_address(const struct ha_member *m, char *out, size_t len);

@@ -356,15 +356,25 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 			     "the broker stops");
 		goto fail;
 	}
+	pthread_mutex_init(&ha->serve_lock, NULL);
 	rv = ha_cluster_load(ha);
 	if (rv < 0)
 		goto fail;
+	ha_cluster_publish_node(ha);
 	if (rv > 0 && ha_cluster_start_node(ha) != 0) {
 		/* A member that cannot run its node refuses clients rather
 		 * than serving a second copy of the cluster's state. */
 		ha_log_error("cluster '%s' configured but the node is not running: "
 			     "clients are refused until leaveCluster",
 			     ha->cluster.clustername);
+	}
+	if (ha->opt.health_listen != NULL &&
+	    ha_health_start(ha->opt.health_listen, ha_serving_any_thread, ha,
+			    &ha->health, err, sizeof(err)) != 0) {
+		ha_log_error("%s; the broker stops", err);
+		if (ha->node != NULL)
+			ha_node_stop(ha->node, false, 0);
+		goto fail;
 	}
 	ha_log_info("loaded (mosquitto %s), %s", ha->broker_21 ? "2.1+" : "2.0",
 		    ha->state == HA_MEMBER ? "cluster member" : "standalone");
@@ -386,10 +396,13 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 	if (ha == NULL)
 		return MOSQ_ERR_SUCCESS;
 	ha_pending_fail_all(ha, HA_ERR_INTERNAL);
+	ha_health_stop(ha->health);
 	if (ha->node != NULL) {
 		/* A leader hands over before the broker goes. */
-		ha_node_stop(ha->node, true, 2000);
+		struct ha_node *node = ha->node;
 		ha->node = NULL;
+		ha_cluster_publish_node(ha);
+		ha_node_stop(node, true, 2000);
 	}
 	ha_options_free(&ha->opt);
 	ha_clients_free(&ha->clients);

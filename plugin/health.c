@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* The HTTP health endpoint (plugin_opt_health_listen), on a thread and
+ * libuv loop of its own so that a load balancer's checks never wait for the
+ * broker. GET /leader answers 200 while this node serves MQTT clients (the
+ * leader inside its lease, or a standalone broker) and 503 otherwise. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "plugin/health.h"
+
+#define REQUEST_MAX 2048
+
+struct ha_health {
+	uv_loop_t loop;
+	uv_tcp_t server;
+	uv_async_t stop;
+	pthread_t thread;
+	ha_health_serving_fn serving;
+	void *data;
+};
+
+struct conn {
+	uv_tcp_t tcp;
+	struct ha_health *h;
+	char buf[REQUEST_MAX];
+	size_t len;
+	uv_write_t write;
+	char reply[256];
+	bool answered;
+};
+
+static void on_conn_closed(uv_handle_t *handle)
+{
+	free(handle->data);
+}
+
+static void on_written(uv_write_t *w, int status)
+{
+	struct conn *c = w->data;
+	(void)status;
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void answer(struct conn *c, int code, const char *text)
+{
+	c->answered = true;
+	uv_read_stop((uv_stream_t *)&c->tcp);
+	int n = snprintf(c->reply, sizeof(c->reply),
+			 "HTTP/1.0 %d %s\r\nContent-Type: text/plain\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+			 code, code == 200 ? "OK" : (code == 404 ? "Not Found" :
+			       (code == 503 ? "Service Unavailable" : "Bad Request")),
+			 strlen(text) + 1, text);
+	uv_buf_t b = uv_buf_init(c->reply, (unsigned)n);
+	c->write.data = c;
+	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0)
+		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+	struct conn *c = handle->data;
+	(void)suggested;
+	*buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len - 1));
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+	struct conn *c = s->data;
+	(void)buf;
+	if (c->answered)
+		return;
+	if (nread < 0) {
+		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		return;
+	}
+	c->len += (size_t)nread;
+	c->buf[c->len] = '\0';
+	char *eol = strstr(c->buf, "\r\n");
+	if (eol == NULL)
+		eol = strchr(c->buf, '\n');
+	if (eol == NULL) {
+		if (c->len >= sizeof(c->buf) - 1)
+			answer(c, 400, "request line too long");
+		return;
+	}
+	*eol = '\0';
+	char method[8], path[256];
+	if (sscanf(c->buf, "%7s %255s", method, path) != 2 ||
+	    strcmp(method, "GET") != 0) {
+		answer(c, 400, "only GET is served");
+		return;
+	}
+	if (strcmp(path, "/leader") == 0) {
+		bool serving = c->h->serving(c->h->data);
+		answer(c, serving ? 200 : 503, serving ? "serving" : "not serving");
+		return;
+	}
+	answer(c, 404, "unknown path; try /leader");
+}
+
+static void on_connection(uv_stream_t *server, int status)
+{
+	struct ha_health *h = server->data;
+	if (status != 0)
+		return;
+	struct conn *c = calloc(1, sizeof(*c));
+	if (c == NULL)
+		return;
+	c->h = h;
+	uv_tcp_init(&h->loop, &c->tcp);
+	c->tcp.data = c;
+	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
+	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+}
+
+static void close_any(uv_handle_t *handle, void *arg)
+{
+	struct ha_health *h = arg;
+	if (uv_is_closing(handle))
+		return;
+	/* Connections own their struct; the server and the async do not. */
+	bool conn = handle != (uv_handle_t *)&h->server &&
+		    handle != (uv_handle_t *)&h->stop;
+	uv_close(handle, conn ? on_conn_closed : NULL);
+}
+
+static void on_stop(uv_async_t *a)
+{
+	struct ha_health *h = a->data;
+	uv_walk(&h->loop, close_any, h);
+}
+
+static void *thread_main(void *arg)
+{
+	struct ha_health *h = arg;
+	uv_run(&h->loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static int parse_listen(const char *listen, struct sockaddr_storage *ss)
+{
+	char host[256];
+	const char *colon = strrchr(listen, ':');
+	if (colon == NULL || (size_t)(colon - listen) >= sizeof(host))
+		return -1;
+	memcpy(host, listen, (size_t)(colon - listen));
+	host[colon - listen] = '\0';
+	int port = atoi(colon + 1);
+	if (host[0] == '[') {
+		size_t l = strlen(host);
+		if (l < 2 || host[l - 1] != ']')
+			return -1;
+		host[l - 1] = '\0';
+		return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss);
+	}
+	return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+}
+
+int ha_health_start(const char *listen, ha_health_serving_fn serving,
+		    void *data, struct ha_health **out, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	memset(&ss, 0, sizeof(ss));
+	if (parse_listen(listen, &ss) != 0) {
+		snprintf(err, errlen,
+			 "plugin_opt_health_listen '%s' is not an IP address and "
+			 "port",
+			 listen);
+		return -1;
+	}
+	struct ha_health *h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	h->serving = serving;
+	h->data = data;
+	if (uv_loop_init(&h->loop) != 0) {
+		free(h);
+		snprintf(err, errlen, "cannot start the health endpoint's loop");
+		return -1;
+	}
+	uv_tcp_init(&h->loop, &h->server);
+	h->server.data = h;
+	uv_async_init(&h->loop, &h->stop, on_stop);
+	h->stop.data = h;
+	int rv = uv_tcp_bind(&h->server, (struct sockaddr *)&ss, 0);
+	if (rv == 0)
+		rv = uv_listen((uv_stream_t *)&h->server, 64, on_connection);
+	if (rv == 0 && pthread_create(&h->thread, NULL, thread_main, h) != 0)
+		rv = UV_EAGAIN;
+	if (rv != 0) {
+		snprintf(err, errlen, "plugin_opt_health_listen %s: %s", listen,
+			 uv_strerror(rv));
+		uv_close((uv_handle_t *)&h->server, NULL);
+		uv_close((uv_handle_t *)&h->stop, NULL);
+		uv_run(&h->loop, UV_RUN_DEFAULT);
+		uv_loop_close(&h->loop);
+		free(h);
+		return -1;
+	}
+	*out = h;
+	return 0;
+}
+
+void ha_health_stop(struct ha_health *h)
+{
+	if (h == NULL)
+		return;
+	uv_async_send(&h->stop);
+	pthread_join(h->thread, NULL);
+	uv_loop_close(&h->loop);
+	free(h);
+}
