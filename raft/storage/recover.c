@@ -360,7 +360,7 @@ static int cut_tail(struct storage *s, int fd, const char *path, uint64_t from,
 /* Loads one segment. *drop is set when it is the last one and holds
  * nothing a crash could not explain (an unfinished allocation). */
 static int recover_segment(struct storage *s, raft_index first, bool is_last,
-			   raft_term min_term, struct segment *seg, bool *drop)
+			   struct segment *seg, bool *drop)
 {
 	char name[STORAGE_NAME_MAX], path[STORAGE_PATH_MAX];
 	char why[STORAGE_WHY_MAX];
@@ -412,7 +412,7 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 				   (unsigned long long)first);
 		goto out;
 	}
-	rv = storage_segment_scan(buf, (size_t)len, first, min_term, &sc);
+	rv = storage_segment_scan(buf, (size_t)len, first, 0, &sc);
 	if (rv == STORAGE_ENOMEM) {
 		rv = storage_error(s, rv, "%s: out of memory", path);
 		goto out;
@@ -509,30 +509,45 @@ static int drop_head(struct storage *s, size_t k, const char *reason)
 
 static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 {
-	raft_term min_term = 0;
-	for (size_t i = 0; i < n; i++) {
-		struct segment seg;
+	/* Segments at the end that hold no entry are allocations a crash cut
+	 * short (or left over from one that ran out of space, whose removal
+	 * was not yet durable); only after them comes the segment that may
+	 * end in a torn write. */
+	struct segment tail;
+	bool have_tail = false;
+	while (n > 0 && !have_tail) {
 		bool drop;
-		int rv = recover_segment(s, firsts[i], i + 1 == n, min_term,
-					 &seg, &drop);
+		int rv = recover_segment(s, firsts[n - 1], true, &tail, &drop);
 		if (rv != STORAGE_OK)
 			return rv;
-		if (drop) {
-			char name[STORAGE_NAME_MAX];
-			storage_segment_name(firsts[i], name);
-			rv = storage_remove_durably(s, name);
-			if (rv != STORAGE_OK)
-				return rv;
-			continue;
+		if (!drop) {
+			have_tail = true;
+			break;
 		}
-		rv = storage_segments_push(s, &seg);
-		if (rv != STORAGE_OK) {
+		char name[STORAGE_NAME_MAX];
+		storage_segment_name(firsts[n - 1], name);
+		rv = storage_remove_durably(s, name);
+		if (rv != STORAGE_OK)
+			return rv;
+		n--;
+	}
+	for (size_t i = 0; i + 1 < n; i++) {
+		struct segment seg;
+		bool drop;
+		int rv = recover_segment(s, firsts[i], false, &seg, &drop);
+		if (rv == STORAGE_OK && storage_segments_push(s, &seg) != 0) {
 			storage_segment_free(&seg);
-			return storage_error(s, rv, "out of memory");
+			rv = storage_error(s, STORAGE_ENOMEM, "out of memory");
 		}
-		/* Terms only grow along the log, across segments too; a
-		 * segment after a gap is checked against the gap below. */
-		min_term = seg.terms[seg.last - seg.first];
+		if (rv != STORAGE_OK) {
+			if (have_tail)
+				storage_segment_free(&tail);
+			return rv;
+		}
+	}
+	if (have_tail && storage_segments_push(s, &tail) != STORAGE_OK) {
+		storage_segment_free(&tail);
+		return storage_error(s, STORAGE_ENOMEM, "out of memory");
 	}
 
 	raft_index snap = s->snap_index;
@@ -549,6 +564,16 @@ static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 					     s->dir, nb, s->dir, na,
 					     (unsigned long long)b->first,
 					     (unsigned long long)a->last);
+		if (b->first == a->last + 1 &&
+		    b->terms[0] < a->terms[a->last - a->first])
+			return storage_error(
+			    s, STORAGE_ECORRUPT,
+			    "%s/%s: offset %llu: entry %llu has term %llu, "
+			    "lower than the term %llu of the entry before it",
+			    s->dir, nb, (unsigned long long)b->offsets[0],
+			    (unsigned long long)b->first,
+			    (unsigned long long)b->terms[0],
+			    (unsigned long long)a->terms[a->last - a->first]);
 		if (b->first > a->last + 1) {
 			/* Left over from a compaction that a crash cut
 			 * short: harmless when the snapshot covers it. */

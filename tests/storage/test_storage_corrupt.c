@@ -598,6 +598,70 @@ static void test_last_segment_bad_header_with_records(void **state)
 	expect_error_at(f, STORAGE_ECORRUPT, path, 0);
 }
 
+/* A segment that ran out of space at allocation and whose removal was not
+ * durable, then a torn batch in the segment before it: both repaired. */
+static void test_leftover_segments_after_torn_tail(void **state)
+{
+	struct fixture *f = *state;
+	build(f);
+	struct storage_scan sc;
+	long len;
+	free(scan_segment(f, f->n_segs - 1, &sc, &len));
+	char path[4096], a[4096], b[4096];
+	seg_path(f, f->n_segs - 1, path);
+	file_zero(path, (long)sc.offsets[sc.n - 1] + 20, 8);
+	storage_scan_free(&sc);
+	snprintf(a, sizeof(a), "%s/seg-%020llu", f->dir,
+		 (unsigned long long)N_ENTRIES);
+	file_create(a, "", 0);
+	craft_segment(f, N_ENTRIES + 3, N_ENTRIES + 2);
+	snprintf(b, sizeof(b), "%s/seg-%020llu", f->dir,
+		 (unsigned long long)(N_ENTRIES + 3));
+	assert_int_equal(reopen(f), STORAGE_OK);
+	expect_all(f, N_ENTRIES - 1);
+	assert_int_equal(file_size_of(a), -1);
+	assert_int_equal(file_size_of(b), -1);
+	assert_non_null(strstr(f->cap.text, "torn"));
+}
+
+/* An empty segment between segments that hold entries is no crash. */
+static void test_empty_segment_in_the_middle(void **state)
+{
+	struct fixture *f = *state;
+	build(f);
+	craft_segment(f, N_ENTRIES + 1, N_ENTRIES);
+	craft_segment(f, N_ENTRIES + 2, N_ENTRIES + 3);
+	expect_error(f, STORAGE_ECORRUPT, "holds no entry", NULL);
+}
+
+static void test_term_lower_across_segments(void **state)
+{
+	struct fixture *f = *state;
+	build(f);
+	/* Entries 61.. with term_of() of their index would be term 5; a
+	 * segment whose first entry has term 1 follows term 4. */
+	uint8_t *buf = calloc(1, SEG_SIZE);
+	assert_non_null(buf);
+	struct storage_segment_header h = {.format = STORAGE_FORMAT,
+					   .first_index = N_ENTRIES + 1};
+	storage_segment_header_encode(&h, buf);
+	struct storage_record r = {.format = STORAGE_FORMAT,
+				   .type = RAFT_ENTRY_COMMAND,
+				   .version = 1,
+				   .term = 1,
+				   .index = N_ENTRIES + 1,
+				   .len = 0,
+				   .data_crc = storage_crc32(0, NULL, 0)};
+	storage_record_header_encode(&r, buf + STORAGE_SEGMENT_HEADER_SIZE);
+	char name[64], path[4096];
+	snprintf(name, sizeof(name), "seg-%020llu",
+		 (unsigned long long)(N_ENTRIES + 1));
+	file_path(path, f->dir, name);
+	file_create(path, buf, SEG_SIZE);
+	free(buf);
+	expect_error(f, STORAGE_ECORRUPT, name, "lower than the term");
+}
+
 /* ---- metadata ---- */
 
 static void meta_path(struct fixture *f, int which, char *out)
@@ -1032,6 +1096,9 @@ int main(void)
 	    T(test_unfinished_segment_allocation),
 	    T(test_last_segment_without_entries),
 	    T(test_last_segment_bad_header_with_records),
+	    T(test_leftover_segments_after_torn_tail),
+	    T(test_empty_segment_in_the_middle),
+	    T(test_term_lower_across_segments),
 	    T(test_meta_newest_copy_torn),
 	    T(test_meta_both_copies_bad),
 	    T(test_meta_both_truncated),

@@ -466,6 +466,8 @@ static void test_random_crashes(void **state)
 	if (env != NULL)
 		seeds = strtoul(env, NULL, 10);
 	const char *one = getenv("STORAGE_CRASH_SEED");
+	if (one != NULL && *one == '\0')
+		one = NULL;
 	unsigned long crashes = 0, clean = 0, in_recovery = 0, enospc = 0;
 	uint64_t first = one ? strtoull(one, NULL, 10) : 1;
 	if (one != NULL)
