@@ -200,6 +200,20 @@ bool h_drop_first(struct h_cluster *c, uint8_t type, raft_id from, raft_id to)
 	return false;
 }
 
+static void deliver_at(struct h_cluster *c, size_t i);
+
+void h_deliver_nth(struct h_cluster *c, size_t i, bool drop)
+{
+	if (i >= c->n_queue)
+		return;
+	if (drop) {
+		struct h_msg hm = take(c, i);
+		msg_free(&hm);
+	} else {
+		deliver_at(c, i);
+	}
+}
+
 static void deliver_at(struct h_cluster *c, size_t i)
 {
 	struct h_msg hm = take(c, i);
@@ -292,6 +306,9 @@ static void disk_append(struct h_node *nd, const struct raft_entry *e, size_t n)
 {
 	struct h_disk *d = &nd->disk;
 	for (size_t i = 0; i < n; i++) {
+		/* A snapshot written meanwhile already covers it. */
+		if (d->has_snap && e[i].index <= d->snap_index)
+			continue;
 		if (e[i].index <= disk_last_index(d))
 			disk_truncate(d, e[i].index);
 		if (e[i].index != disk_last_index(d) + 1)

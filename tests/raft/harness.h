@@ -151,6 +151,8 @@ struct raft_message *h_peek(struct h_cluster *c, uint8_t type, raft_id from,
 bool h_deliver(struct h_cluster *c, uint8_t type, raft_id from, raft_id to);
 size_t h_drop(struct h_cluster *c, uint8_t type, raft_id from, raft_id to);
 bool h_drop_first(struct h_cluster *c, uint8_t type, raft_id from, raft_id to);
+/* Delivers (or drops) the i-th message of the queue, for reordering. */
+void h_deliver_nth(struct h_cluster *c, size_t i, bool drop);
 /* Delivers until the queue is empty (bounded); returns how many. */
 size_t h_deliver_all(struct h_cluster *c);
 /* Delivers until the queue is empty, dropping what `keep` refuses. */

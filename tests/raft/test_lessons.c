@@ -24,9 +24,6 @@
 #define E 1000
 #define HB 100
 
-/* Set by the self-check build of the core, absent from the normal one. */
-extern int raft_planted_bug __attribute__((weak));
-
 static raft_index propose(struct h_cluster *c, raft_id leader, const char *cmd)
 {
 	raft_index idx = 0;
@@ -739,9 +736,7 @@ static void test_lesson_lease_accounts_for_drift(void **state)
 
 int main(void)
 {
-	const char *bug = getenv("RAFT_PLANTED_BUG");
-	if (bug != NULL && &raft_planted_bug != NULL)
-		raft_planted_bug = atoi(bug);
+	h_plant_bug_from_env();
 	const struct CMUnitTest tests[] = {
 		TEST(test_lesson_commit_old_term_figure8),
 		TEST(test_lesson_membership_change_before_noop),

@@ -590,8 +590,177 @@ static void test_leader_disk_slower_than_followers(void **state)
 	h_free(c);
 }
 
+/* ---- Random faults, checked after every event ---- */
+
+static uint64_t rnd(uint64_t *s)
+{
+	uint64_t x = *s;
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545f4914f6cdd1dull;
+}
+
+static unsigned pick(uint64_t *s, unsigned n)
+{
+	return (unsigned)(rnd(s) % n);
+}
+
+struct write {
+	raft_id leader;
+	raft_index index;
+	raft_term term;
+	bool acked;
+};
+
+static unsigned nodes_down(struct h_cluster *c)
+{
+	unsigned n = 0;
+	for (raft_id id = 1; id <= c->n; id++)
+		n += h_node(c, id)->r == NULL;
+	return n;
+}
+
+/* Partitions, crashes with lost unflushed writes, slow disks, snapshots,
+ * transfers, dropped and reordered messages, on five nodes whose clocks
+ * move together. The harness checks election and state machine safety at
+ * every call; here, at every step, at most one lease; at the end, every
+ * acknowledged write is on every node and the cluster works again. */
+static void chaos(uint64_t seed)
+{
+	uint64_t rng = seed * 0x9e3779b97f4a7c15ull + 7;
+	struct h_cluster *c = h_new_seeded(5, NULL, seed);
+	static struct write w[2048];
+	size_t n_w = 0;
+	for (int step = 0; step < 1500; step++) {
+		unsigned roll = pick(&rng, 1000);
+		raft_id x = 1 + pick(&rng, c->n);
+		struct h_node *nd = h_node(c, x);
+		raft_id l = h_leader(c);
+		if (roll < 6) {
+			h_isolate(c, x);
+		} else if (roll < 20) {
+			h_heal(c);
+		} else if (roll < 26) {
+			if (nd->r != NULL && nodes_down(c) < 2)
+				h_crash(c, x);
+		} else if (roll < 50) {
+			if (nd->r == NULL)
+				h_restart(c, x);
+		} else if (roll < 60) {
+			if (nd->r != NULL)
+				h_snapshot(c, x);
+		} else if (roll < 70) {
+			if (nd->r != NULL) {
+				h_slow_disk(c, x, !nd->slow_disk);
+				if (!nd->slow_disk)
+					h_flush(c, x);
+			}
+		} else if (roll < 110) {
+			if (nd->r != NULL)
+				h_flush(c, x);
+		} else if (roll < 113) {
+			if (l != 0)
+				h_transfer(c, l, x);
+		} else if (roll < 400) {
+			raft_index idx;
+			if (l != 0 && n_w < 2048 &&
+			    h_propose(c, l, "w", &idx) == RAFT_OK)
+				w[n_w++] = (struct write){l, idx, TERM(c, l), false};
+		}
+		for (raft_id id = 1; id <= c->n; id++)
+			h_tick(c, id, H_STEP);
+		for (int k = 0; k < 2000 && c->n_queue > 0; k++) {
+			unsigned r = pick(&rng, 100);
+			if (r < 4)
+				h_deliver_nth(c, 0, true);
+			else if (r < 14)
+				h_deliver_nth(c, pick(&rng, (unsigned)c->n_queue),
+					      false);
+			else
+				h_deliver_nth(c, 0, false);
+		}
+		unsigned leases = 0;
+		for (raft_id id = 1; id <= c->n; id++) {
+			struct h_node *o = h_node(c, id);
+			leases += o->r != NULL && o->now < raft_lease_until(o->r);
+		}
+		if (leases > 1)
+			fail_msg("seed %llu step %d: %u leases at once",
+				 (unsigned long long)seed, step, leases);
+		/* A write is acknowledged once its leader applied it. */
+		for (size_t i = 0; i < n_w; i++) {
+			struct h_node *o = h_node(c, w[i].leader);
+			if (!w[i].acked && w[i].index < H_MAX_INDEX &&
+			    o->applied >= w[i].index &&
+			    o->applied_term[w[i].index] == w[i].term)
+				w[i].acked = true;
+		}
+	}
+
+	/* Faults stop. */
+	h_heal(c);
+	for (raft_id id = 1; id <= c->n; id++) {
+		if (h_node(c, id)->r == NULL)
+			h_restart(c, id);
+		h_slow_disk(c, id, false);
+		h_flush(c, id);
+	}
+	h_run(c, 10 * E);
+	raft_id l = h_leader(c);
+	if (l == 0)
+		fail_msg("seed %llu: no leader after healing",
+			 (unsigned long long)seed);
+	propose(c, l, "final");
+	h_run(c, E);
+	size_t acked = 0;
+	for (raft_id id = 1; id <= c->n; id++) {
+		struct h_node *o = h_node(c, id);
+		if (o->applied != h_node(c, l)->applied ||
+		    o->hash != h_node(c, l)->hash)
+			fail_msg("seed %llu: node %u applied %llu, leader %u %llu",
+				 (unsigned long long)seed, id,
+				 (unsigned long long)o->applied, l,
+				 (unsigned long long)h_node(c, l)->applied);
+		for (size_t i = 0; i < n_w; i++) {
+			if (!w[i].acked)
+				continue;
+			acked += id == 1;
+			raft_term t = raft_term_at(o->r, w[i].index);
+			if (t != 0 && t != w[i].term)
+				fail_msg("seed %llu: acknowledged write at %llu "
+					 "lost on node %u",
+					 (unsigned long long)seed,
+					 (unsigned long long)w[i].index, id);
+		}
+	}
+	assert_true(acked > 0);
+	if (getenv("CHAOS_STATS") != NULL) {
+		unsigned installs = 0, terms = 0;
+		for (raft_id id = 1; id <= c->n; id++)
+			installs += h_node(c, id)->installs;
+		for (raft_term t = 0; t < H_MAX_TERM; t++)
+			terms += c->leader_of_term[t] != 0;
+		print_message("seed %llu: %zu writes, %zu acked, %u leaders, "
+			      "%u installs, commit %llu\n",
+			      (unsigned long long)seed, n_w, acked, terms,
+			      installs, (unsigned long long)COMMIT(c, l));
+	}
+	h_check_no_error(c);
+	h_free(c);
+}
+
+static void test_random_faults_keep_safety(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 24; seed++)
+		chaos(seed);
+}
+
 int main(void)
 {
+	h_plant_bug_from_env();
 	const struct CMUnitTest tests[] = {
 		TEST(test_reordered_append_keeps_newer_entries),
 		TEST(test_figure7_divergent_followers_converge),
@@ -609,6 +778,7 @@ int main(void)
 		TEST(test_clock_going_backwards_is_harmless),
 		TEST(test_last_voter_stays),
 		TEST(test_leader_disk_slower_than_followers),
+		TEST(test_random_faults_keep_safety),
 	};
 	return cmocka_run_group_tests_name("raft-robustness", tests, NULL, NULL);
 }

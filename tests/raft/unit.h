@@ -7,6 +7,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -34,6 +35,17 @@ static inline struct raft_message h_msg(uint8_t type, raft_id from, raft_id to,
 	m.to = to;
 	m.term = term;
 	return m;
+}
+
+/* Built against the self-check core, RAFT_PLANTED_BUG=<n> in the
+ * environment plants one of its known bugs (raft/bugs.h). */
+extern int raft_planted_bug __attribute__((weak));
+
+static inline void h_plant_bug_from_env(void)
+{
+	const char *bug = getenv("RAFT_PLANTED_BUG");
+	if (bug != NULL && &raft_planted_bug != NULL)
+		raft_planted_bug = atoi(bug);
 }
 
 #endif
