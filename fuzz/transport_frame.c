@@ -26,8 +26,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	data++;
 	size--;
 	chunk = (size_t)(ctl & 0x1f) + 1;
-	max_payload = (ctl & 0x20) ? FRAME_MAX_HANDSHAKE_PAYLOAD
-				   : FRAME_MAX_PAYLOAD;
+	max_payload =
+	    (ctl & 0x20) ? FRAME_MAX_HANDSHAKE_PAYLOAD : FRAME_MAX_PAYLOAD;
 	tag_len = (ctl & 0x40) ? FRAME_TAG_LEN : 0;
 	if (ctl & 0x80)
 		chunk = size > 0 ? size : 1; /* one read */

@@ -82,8 +82,7 @@ int addr_resolve_bind(uv_loop_t *loop, const char *address,
 	rv = uv_getaddrinfo(loop, &req, NULL, host, port, &hints);
 	if (rv != 0)
 		return rv;
-	if (req.addrinfo == NULL ||
-	    req.addrinfo->ai_addrlen > sizeof(*out)) {
+	if (req.addrinfo == NULL || req.addrinfo->ai_addrlen > sizeof(*out)) {
 		uv_freeaddrinfo(req.addrinfo);
 		return UV_EADDRNOTAVAIL;
 	}

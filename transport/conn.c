@@ -70,8 +70,8 @@ static void conn_on_handle_closed(uv_handle_t *h)
 		conn_free(c);
 }
 
-void conn_close(struct conn *c, enum transport_log_level level,
-		const char *fmt, ...)
+void conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
+		...)
 {
 	struct transport *t = c->t;
 	struct peer *p = c->peer;
@@ -93,13 +93,13 @@ void conn_close(struct conn *c, enum transport_log_level level,
 		transport_log_limited(t, &p->rl_state, level,
 				      "link %s down: %s", who, reason);
 	else if (c->outbound)
-		transport_log_limited(t, p != NULL ? &p->rl_fail : &t->rl_inbound,
-				      level, "cannot link to %s: %s", who,
-				      reason);
+		transport_log_limited(
+		    t, p != NULL ? &p->rl_fail : &t->rl_inbound, level,
+		    "cannot link to %s: %s", who, reason);
 	else
 		transport_log_limited(
-			t, p != NULL ? &p->rl_fail : &t->rl_inbound, level,
-			"refused connection %s: %s", who, reason);
+		    t, p != NULL ? &p->rl_fail : &t->rl_inbound, level,
+		    "refused connection %s: %s", who, reason);
 
 	if (c->counted_pending) {
 		c->counted_pending = false;
@@ -124,7 +124,8 @@ static void conn_on_timeout(uv_timer_t *timer)
 	struct conn *c = timer->data;
 
 	conn_close(c, TRANSPORT_LOG_WARNING,
-		   "handshake did not finish within %u ms", c->t->handshake_timeout_ms);
+		   "handshake did not finish within %u ms",
+		   c->t->handshake_timeout_ms);
 }
 
 static struct conn *conn_new(struct transport *t, bool outbound)
@@ -179,11 +180,11 @@ static bool conn_put_frame(struct conn *c, uint8_t type, const uint8_t *payload,
 			   size_t len)
 {
 	struct frame_header h = {
-		.version = FRAME_VERSION,
-		.type = type,
-		.flags = 0,
-		.length = (uint32_t)len,
-		.seq = c->seq_send,
+	    .version = FRAME_VERSION,
+	    .type = type,
+	    .flags = 0,
+	    .length = (uint32_t)len,
+	    .seq = c->seq_send,
 	};
 	size_t tag_len = c->tagged ? FRAME_TAG_LEN : 0;
 	uint8_t *p;
@@ -194,10 +195,9 @@ static bool conn_put_frame(struct conn *c, uint8_t type, const uint8_t *payload,
 	frame_header_encode(p, &h);
 	if (len > 0)
 		memcpy(p + FRAME_HEADER_LEN, payload, len);
-	if (c->tagged &&
-	    !tcrypto_mac_frame(c->mac_send, p, FRAME_HEADER_LEN,
-			       p + FRAME_HEADER_LEN, len,
-			       p + FRAME_HEADER_LEN + len))
+	if (c->tagged && !tcrypto_mac_frame(c->mac_send, p, FRAME_HEADER_LEN,
+					    p + FRAME_HEADER_LEN, len,
+					    p + FRAME_HEADER_LEN + len))
 		return false;
 	c->out_len += FRAME_HEADER_LEN + len + tag_len;
 	c->seq_send++;
@@ -237,7 +237,8 @@ void conn_flush(struct conn *c)
 
 		while (c->out_len < TRANSPORT_WRITE_BATCH &&
 		       (f = peer_dequeue(p)) != NULL) {
-			bool ok = conn_put_frame(c, f->type, f->payload, f->len);
+			bool ok =
+			    conn_put_frame(c, f->type, f->payload, f->len);
 
 			free(f);
 			if (!ok) {
@@ -315,8 +316,8 @@ static bool conn_send_hello(struct conn *c, uint32_t target)
 		return false;
 	}
 	n = hs_hello_encode(h, c->my_hello_raw, sizeof(c->my_hello_raw));
-	if (n < 0 || !conn_put_frame(c, FRAME_HELLO, c->my_hello_raw,
-				     (size_t)n)) {
+	if (n < 0 ||
+	    !conn_put_frame(c, FRAME_HELLO, c->my_hello_raw, (size_t)n)) {
 		conn_close(c, TRANSPORT_LOG_ERROR, "cannot build hello");
 		return false;
 	}
@@ -389,9 +390,10 @@ static void conn_up(struct conn *c)
 		if (t->cluster_id_known &&
 		    memcmp(t->cluster_id, c->peer_hello.cluster_id,
 			   HS_CLUSTER_ID_LEN) != 0) {
-			conn_close(c, TRANSPORT_LOG_WARNING,
-				   "peer belongs to a different cluster (cluster "
-				   "id differs)");
+			conn_close(
+			    c, TRANSPORT_LOG_WARNING,
+			    "peer belongs to a different cluster (cluster "
+			    "id differs)");
 			return;
 		}
 		if (!t->cluster_id_known)
@@ -418,8 +420,9 @@ static void conn_up(struct conn *c)
 			   "replaced by a newer link from the same node");
 	}
 	transport_log_limited(t, &p->rl_state, TRANSPORT_LOG_INFO,
-			      "link to node %u up (%s, %s, protocol v%u)", p->id,
-			      c->remote, conn_mode_name(t->mode), c->version);
+			      "link to node %u up (%s, %s, protocol v%u)",
+			      p->id, c->remote, conn_mode_name(t->mode),
+			      c->version);
 	peer_link_up(p, c);
 	conn_flush(c);
 }
@@ -506,7 +509,8 @@ static bool conn_check_hello(struct conn *c, const struct hs_hello *h)
 	if (c->tls != NULL && !tls_conn_peer_is_node(c->tls, h->node_id)) {
 		conn_close(c, TRANSPORT_LOG_WARNING,
 			   "TLS certificate does not name node %u (needs URI "
-			   "subject alternative name " TLS_NODE_URI_PREFIX "%u)",
+			   "subject alternative name " TLS_NODE_URI_PREFIX
+			   "%u)",
 			   h->node_id, h->node_id);
 		return false;
 	}

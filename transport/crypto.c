@@ -82,7 +82,7 @@ bool tcrypto_session_keys(const uint8_t *secret, size_t secret_len,
 	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
 						     (char *)"SHA256", 0);
 	params[1] = OSSL_PARAM_construct_octet_string(
-		OSSL_KDF_PARAM_KEY, (void *)secret, secret_len);
+	    OSSL_KDF_PARAM_KEY, (void *)secret, secret_len);
 	params[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT, salt,
 						      2 * nonce_len);
 	params[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, info,
@@ -98,9 +98,8 @@ bool tcrypto_session_keys(const uint8_t *secret, size_t secret_len,
 	return ok;
 }
 
-bool tcrypto_frame_tag(const uint8_t key[CRYPTO_KEY_LEN],
-		       const uint8_t *header, size_t header_len,
-		       const uint8_t *payload, size_t len,
+bool tcrypto_frame_tag(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t *header,
+		       size_t header_len, const uint8_t *payload, size_t len,
 		       uint8_t out[CRYPTO_TAG_LEN])
 {
 	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);

@@ -38,9 +38,8 @@ bool tcrypto_session_keys(const uint8_t *secret, size_t secret_len,
 
 /* The tag of one frame: HMAC-SHA256(key, header | payload). The header
  * carries the sequence number, so a replayed or reordered frame fails. */
-bool tcrypto_frame_tag(const uint8_t key[CRYPTO_KEY_LEN],
-		       const uint8_t *header, size_t header_len,
-		       const uint8_t *payload, size_t len,
+bool tcrypto_frame_tag(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t *header,
+		       size_t header_len, const uint8_t *payload, size_t len,
 		       uint8_t out[CRYPTO_TAG_LEN]);
 
 /* The same tag with a key set up once per link direction, which saves the

@@ -38,7 +38,7 @@ enum frame_error {
 	FRAME_ETOOBIG = -3,  /* length above the current limit */
 	FRAME_ETYPE = -4,    /* type 0 */
 	FRAME_ENOMEM = -5,
-	FRAME_ESHORT = -6,   /* fewer bytes than a header */
+	FRAME_ESHORT = -6, /* fewer bytes than a header */
 };
 
 struct frame_header {
@@ -67,9 +67,9 @@ struct frame_decoder {
 	size_t body_cap;
 	size_t body_need;
 	size_t body_have;
-	size_t tag_len;       /* applies to frames whose header is not yet read */
+	size_t tag_len; /* applies to frames whose header is not yet read */
 	uint32_t max_payload; /* idem */
-	int failed;           /* a decoder that failed stays failed */
+	int failed;	      /* a decoder that failed stays failed */
 };
 
 const char *frame_strerror(int err);

@@ -147,7 +147,8 @@ size_t hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
 		     const struct hs_hello *acceptor,
 		     const uint8_t transcript[HS_TRANSCRIPT_LEN])
 {
-	/* Both names are equal once hellos are accepted; the dialer's is used. */
+	/* Both names are equal once hellos are accepted; the dialer's is used.
+	 */
 	size_t name_len = strnlen(dialer->cluster_name, HS_NAME_MAX);
 	uint8_t *p = out;
 

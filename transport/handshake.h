@@ -40,10 +40,10 @@ enum hs_flags {
 
 enum hs_error {
 	HS_OK = 0,
-	HS_ELENGTH = -1,  /* wrong length for the message */
-	HS_EMAGIC = -2,   /* not a hello of this protocol */
-	HS_EFIELD = -3,   /* a field out of range (ids, versions, flags) */
-	HS_ENAME = -4,    /* cluster name empty, too long or not printable */
+	HS_ELENGTH = -1, /* wrong length for the message */
+	HS_EMAGIC = -2,	 /* not a hello of this protocol */
+	HS_EFIELD = -3,	 /* a field out of range (ids, versions, flags) */
+	HS_ENAME = -4,	 /* cluster name empty, too long or not printable */
 };
 
 struct hs_hello {
@@ -51,8 +51,8 @@ struct hs_hello {
 	uint16_t proto_max;
 	uint32_t node_id;   /* the sender */
 	uint32_t target_id; /* who the sender means to reach; 0 = any */
-	uint8_t mode;       /* enum hs_mode bits */
-	uint8_t flags;      /* enum hs_flags bits */
+	uint8_t mode;	    /* enum hs_mode bits */
+	uint8_t flags;	    /* enum hs_flags bits */
 	uint8_t cluster_id[HS_CLUSTER_ID_LEN];
 	uint8_t nonce[HS_NONCE_LEN];
 	char cluster_name[HS_NAME_MAX + 1];

@@ -51,7 +51,7 @@ struct peer {
 	bool dials;   /* our id is lower: we connect, the peer accepts */
 	bool removed; /* no longer in the peer list; freed once idle */
 
-	struct conn *link;           /* outbound in progress, or the live link */
+	struct conn *link; /* outbound in progress, or the live link */
 	struct conn *pending_inbound; /* an inbound link being authenticated */
 	enum transport_link_state state;
 
@@ -59,7 +59,7 @@ struct peer {
 	bool retry_open;
 	uv_getaddrinfo_t gai;
 	bool resolving;
-	struct addrinfo *addrs;     /* results of the last resolution */
+	struct addrinfo *addrs;	    /* results of the last resolution */
 	struct addrinfo *next_addr; /* the next one to try */
 	unsigned backoff_ms;
 
@@ -79,9 +79,9 @@ struct peer {
 
 enum conn_state {
 	CONN_CONNECTING = 0, /* TCP connect in progress */
-	CONN_TLS,            /* TLS handshake */
-	CONN_HELLO,          /* waiting for the peer's hello */
-	CONN_AUTH,           /* waiting for the peer's proof */
+	CONN_TLS,	     /* TLS handshake */
+	CONN_HELLO,	     /* waiting for the peer's hello */
+	CONN_AUTH,	     /* waiting for the peer's proof */
 	CONN_UP,
 };
 
@@ -89,7 +89,8 @@ struct conn {
 	struct transport *t;
 	struct conn *prev;
 	struct conn *next;
-	struct peer *peer; /* outbound: always; inbound: once its hello passed */
+	struct peer
+	    *peer; /* outbound: always; inbound: once its hello passed */
 	bool outbound;
 	bool closing;
 	bool counted_pending; /* inbound and not yet authenticated */
@@ -185,7 +186,7 @@ void transport_vlog_limited(struct transport *t, struct ratelimit *rl,
 			    va_list ap);
 void transport_log_limited(struct transport *t, struct ratelimit *rl,
 			   enum transport_log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* A handle or request finished; frees the transport once closing and idle. */
 void transport_release(struct transport *t);
 uint64_t transport_random(struct transport *t);
@@ -204,8 +205,7 @@ int addr_resolve_bind(uv_loop_t *loop, const char *address,
 void addr_format(const struct sockaddr *sa, char *out, size_t len);
 
 /* peer.c */
-struct peer *peer_create(struct transport *t, uint32_t id,
-			 const char *address);
+struct peer *peer_create(struct transport *t, uint32_t id, const char *address);
 void peer_remove(struct peer *p);
 void peer_start(struct peer *p);
 /* The link (or dial attempt) to p ended; retry if we dial this peer. */
@@ -217,8 +217,8 @@ void peer_drop_queue(struct peer *p);
 /* conn.c */
 int conn_dial(struct peer *p, const struct sockaddr *addr);
 void conn_accept(struct transport *t);
-void conn_close(struct conn *c, enum transport_log_level level,
-		const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
+		...) __attribute__((format(printf, 3, 4)));
 void conn_flush(struct conn *c);
 
 #endif

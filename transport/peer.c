@@ -181,11 +181,12 @@ static void peer_dial_later(struct peer *p)
 
 	if (p->removed || t->closing)
 		return;
-	/* Jitter in [delay/2, delay]: nodes that failed together retry apart. */
+	/* Jitter in [delay/2, delay]: nodes that failed together retry apart.
+	 */
 	delay = delay / 2 + transport_random(t) % (delay / 2 + 1);
 	p->backoff_ms = p->backoff_ms * 2 > t->reconnect_max_ms
-				? t->reconnect_max_ms
-				: p->backoff_ms * 2;
+			    ? t->reconnect_max_ms
+			    : p->backoff_ms * 2;
 	p->state = TRANSPORT_LINK_DOWN;
 	uv_timer_start(&p->retry, peer_on_retry, delay, 0);
 }

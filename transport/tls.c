@@ -77,13 +77,13 @@ struct tls_config *tls_config_create(const char *ca_file, const char *cert_file,
 		goto fail;
 	}
 	if (SSL_CTX_check_private_key(ctx) != 1) {
-		tls_error(err, err_len, "the node key does not match its "
-					"certificate");
+		tls_error(err, err_len,
+			  "the node key does not match its "
+			  "certificate");
 		goto fail;
 	}
-	SSL_CTX_set_verify(ctx,
-			   SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
-			   NULL);
+	SSL_CTX_set_verify(
+	    ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
 	/* Links are long-lived and never resumed. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_TICKET);
 	SSL_CTX_set_num_tickets(ctx, 0);
@@ -256,9 +256,9 @@ bool tls_conn_peer_is_node(struct tls_conn *tc, uint32_t id)
 		if (gn->type != GEN_URI)
 			continue;
 		uri = ASN1_STRING_get0_data(gn->d.uniformResourceIdentifier);
-		found = ASN1_STRING_length(gn->d.uniformResourceIdentifier) ==
-				n &&
-			memcmp(uri, want, (size_t)n) == 0;
+		found =
+		    ASN1_STRING_length(gn->d.uniformResourceIdentifier) == n &&
+		    memcmp(uri, want, (size_t)n) == 0;
 	}
 	GENERAL_NAMES_free(names);
 	return found;

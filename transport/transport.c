@@ -194,7 +194,8 @@ static int transport_configure(struct transport *t,
 			       const struct transport_options *o)
 {
 	if (o->node_id == 0) {
-		transport_logf(t, TRANSPORT_LOG_ERROR, "node id 0 is not valid");
+		transport_logf(t, TRANSPORT_LOG_ERROR,
+			       "node id 0 is not valid");
 		return TRANSPORT_EINVAL;
 	}
 	if (!hs_name_valid(o->cluster_name)) {
@@ -258,25 +259,25 @@ static int transport_configure(struct transport *t,
 		return TRANSPORT_EINVAL;
 	}
 	t->handshake_timeout_ms = o->handshake_timeout_ms
-					  ? o->handshake_timeout_ms
-					  : DEFAULT_HANDSHAKE_TIMEOUT_MS;
+				      ? o->handshake_timeout_ms
+				      : DEFAULT_HANDSHAKE_TIMEOUT_MS;
 	t->reconnect_min_ms = o->reconnect_min_ms ? o->reconnect_min_ms
 						  : DEFAULT_RECONNECT_MIN_MS;
 	t->reconnect_max_ms = o->reconnect_max_ms ? o->reconnect_max_ms
 						  : DEFAULT_RECONNECT_MAX_MS;
 	if (t->reconnect_max_ms < t->reconnect_min_ms)
 		t->reconnect_max_ms = t->reconnect_min_ms;
-	t->queue_max_bytes = o->queue_max_bytes ? o->queue_max_bytes
-						: DEFAULT_QUEUE_MAX_BYTES;
+	t->queue_max_bytes =
+	    o->queue_max_bytes ? o->queue_max_bytes : DEFAULT_QUEUE_MAX_BYTES;
 	t->queue_max_frames = o->queue_max_frames ? o->queue_max_frames
 						  : DEFAULT_QUEUE_MAX_FRAMES;
 	t->max_pending = o->max_pending ? o->max_pending : DEFAULT_MAX_PENDING;
-	t->log_interval_ms = o->log_interval_ms ? o->log_interval_ms
-						: DEFAULT_LOG_INTERVAL_MS;
-	t->keepalive_ms = o->keepalive_ms ? o->keepalive_ms
-					  : DEFAULT_KEEPALIVE_MS;
-	t->idle_timeout_ms = o->idle_timeout_ms ? o->idle_timeout_ms
-						: DEFAULT_IDLE_TIMEOUT_MS;
+	t->log_interval_ms =
+	    o->log_interval_ms ? o->log_interval_ms : DEFAULT_LOG_INTERVAL_MS;
+	t->keepalive_ms =
+	    o->keepalive_ms ? o->keepalive_ms : DEFAULT_KEEPALIVE_MS;
+	t->idle_timeout_ms =
+	    o->idle_timeout_ms ? o->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
 	if (t->idle_timeout_ms <= t->keepalive_ms) {
 		transport_logf(t, TRANSPORT_LOG_ERROR,
 			       "idle_timeout_ms (%u) must exceed keepalive_ms "
@@ -303,8 +304,8 @@ static int transport_listen(struct transport *t, const char *bind_address)
 	}
 	rv = uv_tcp_init(t->loop, &t->server);
 	if (rv != 0) {
-		transport_logf(t, TRANSPORT_LOG_ERROR, "cannot create socket: %s",
-			       uv_strerror(rv));
+		transport_logf(t, TRANSPORT_LOG_ERROR,
+			       "cannot create socket: %s", uv_strerror(rv));
 		return TRANSPORT_EADDR;
 	}
 	t->open_handles++;

@@ -32,13 +32,13 @@
 
 enum transport_error {
 	TRANSPORT_OK = 0,
-	TRANSPORT_EINVAL = -1,  /* bad argument or option */
+	TRANSPORT_EINVAL = -1, /* bad argument or option */
 	TRANSPORT_ENOMEM = -2,
 	TRANSPORT_ENOPEER = -3, /* no such peer in the peer list */
-	TRANSPORT_EQUEUE = -4,  /* the peer's send queue is full: dropped */
+	TRANSPORT_EQUEUE = -4,	/* the peer's send queue is full: dropped */
 	TRANSPORT_ETOOBIG = -5, /* payload above TRANSPORT_MAX_PAYLOAD */
-	TRANSPORT_ETLS = -6,    /* TLS files could not be loaded */
-	TRANSPORT_EADDR = -7,   /* bad or unusable address */
+	TRANSPORT_ETLS = -6,	/* TLS files could not be loaded */
+	TRANSPORT_EADDR = -7,	/* bad or unusable address */
 	TRANSPORT_ECLOSED = -8, /* transport_close() was called */
 	TRANSPORT_ECLUSTER = -9 /* a different cluster id is already pinned */
 };
@@ -53,7 +53,7 @@ enum transport_log_level {
 enum transport_link_state {
 	TRANSPORT_LINK_DOWN = 0,       /* no connection, or waiting to retry */
 	TRANSPORT_LINK_CONNECTING = 1, /* resolving, connecting, handshaking */
-	TRANSPORT_LINK_UP = 2,         /* authenticated; frames flow */
+	TRANSPORT_LINK_UP = 2,	       /* authenticated; frames flow */
 };
 
 struct transport;
@@ -72,7 +72,7 @@ typedef void (*transport_log_cb)(void *data, enum transport_log_level level,
 typedef void (*transport_close_cb)(void *data);
 
 struct transport_options {
-	uint32_t node_id;         /* 1..; this node */
+	uint32_t node_id;	  /* 1..; this node */
 	const char *cluster_name; /* 1..64 printable ASCII characters */
 	uint8_t cluster_id[TRANSPORT_CLUSTER_ID_LEN];
 	bool cluster_id_known; /* false: pin the first authenticated peer's */
@@ -96,14 +96,14 @@ struct transport_options {
 	unsigned handshake_timeout_ms; /* 5000 */
 	unsigned reconnect_min_ms;     /* 100 */
 	unsigned reconnect_max_ms;     /* 5000 */
-	size_t queue_max_bytes;        /* 16 MiB (at least one largest frame) */
+	size_t queue_max_bytes;	       /* 16 MiB (at least one largest frame) */
 	unsigned queue_max_frames;     /* 4096 */
-	unsigned max_pending;          /* 32 unauthenticated inbound links */
+	unsigned max_pending;	       /* 32 unauthenticated inbound links */
 	unsigned log_interval_ms;      /* 10000: repeats of one complaint */
-	unsigned keepalive_ms;         /* 1000: a ping on a link idle this long */
-	unsigned idle_timeout_ms;      /* 5000: silence that ends a link */
-	uint16_t proto_min;            /* TRANSPORT_PROTO_MIN */
-	uint16_t proto_max;            /* TRANSPORT_PROTO_MAX */
+	unsigned keepalive_ms;	  /* 1000: a ping on a link idle this long */
+	unsigned idle_timeout_ms; /* 5000: silence that ends a link */
+	uint16_t proto_min;	  /* TRANSPORT_PROTO_MIN */
+	uint16_t proto_max;	  /* TRANSPORT_PROTO_MAX */
 
 	transport_recv_cb on_recv;
 	transport_link_cb on_link;

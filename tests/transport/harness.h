@@ -40,8 +40,8 @@ struct node {
 
 static uv_loop_t test_loop;
 
-static __attribute__((unused)) void node_on_log(void *data, enum transport_log_level level,
-			const char *msg)
+static __attribute__((unused)) void
+node_on_log(void *data, enum transport_log_level level, const char *msg)
 {
 	struct node *n = data;
 	size_t len = strlen(msg);
@@ -57,8 +57,10 @@ static __attribute__((unused)) void node_on_log(void *data, enum transport_log_l
 	n->log[n->log_len] = '\0';
 }
 
-static __attribute__((unused)) void node_on_recv(void *data, uint32_t peer, uint8_t type,
-			 const uint8_t *bytes, size_t len)
+static __attribute__((unused)) void node_on_recv(void *data, uint32_t peer,
+						 uint8_t type,
+						 const uint8_t *bytes,
+						 size_t len)
 {
 	struct node *n = data;
 
@@ -73,8 +75,8 @@ static __attribute__((unused)) void node_on_recv(void *data, uint32_t peer, uint
 		memcpy(n->last_payload, bytes, len);
 }
 
-static __attribute__((unused)) void node_on_link(void *data, uint32_t peer,
-			 enum transport_link_state state)
+static __attribute__((unused)) void
+node_on_link(void *data, uint32_t peer, enum transport_link_state state)
 {
 	struct node *n = data;
 
@@ -85,7 +87,8 @@ static __attribute__((unused)) void node_on_link(void *data, uint32_t peer,
 		n->downs++;
 }
 
-static __attribute__((unused)) void node_on_cluster_id(void *data, const uint8_t *id)
+static __attribute__((unused)) void node_on_cluster_id(void *data,
+						       const uint8_t *id)
 {
 	struct node *n = data;
 
@@ -100,7 +103,8 @@ static const uint8_t cluster_b[16] = {0xb1, 0xb2, 0xb3, 0xb4, 0xb5, 0xb6};
 
 /* Options every test starts from: shared secret, short timeouts, every
  * log line kept (no rate limit to speak of). */
-static __attribute__((unused)) struct transport_options node_opts(struct node *n, uint32_t id)
+static __attribute__((unused)) struct transport_options
+node_opts(struct node *n, uint32_t id)
 {
 	struct transport_options o;
 
@@ -126,7 +130,8 @@ static __attribute__((unused)) struct transport_options node_opts(struct node *n
 	return o;
 }
 
-static __attribute__((unused)) int node_start(struct node *n, const struct transport_options *o)
+static __attribute__((unused)) int node_start(struct node *n,
+					      const struct transport_options *o)
 {
 	return transport_create(&test_loop, o, &n->t);
 }
@@ -146,7 +151,8 @@ static __attribute__((unused)) void tick_cb(uv_timer_t *timer)
 typedef bool (*cond_fn)(void *arg);
 
 /* Runs the loop until cond holds or timeout_ms pass; returns cond. */
-static __attribute__((unused)) bool run_until(cond_fn cond, void *arg, unsigned timeout_ms)
+static __attribute__((unused)) bool run_until(cond_fn cond, void *arg,
+					      unsigned timeout_ms)
 {
 	uv_timer_t tick;
 	uint64_t start;
@@ -209,12 +215,14 @@ static __attribute__((unused)) bool log_has_cond(void *arg)
 	return strstr(w->n->log, w->text) != NULL;
 }
 
-static __attribute__((unused)) bool node_log_has(struct node *n, const char *text)
+static __attribute__((unused)) bool node_log_has(struct node *n,
+						 const char *text)
 {
 	return strstr(n->log, text) != NULL;
 }
 
-static __attribute__((unused)) bool wait_log(struct node *n, const char *text, unsigned ms)
+static __attribute__((unused)) bool wait_log(struct node *n, const char *text,
+					     unsigned ms)
 {
 	struct log_wait w = {n, text};
 
@@ -256,7 +264,8 @@ static __attribute__((unused)) bool linked_cond(void *arg)
 	       transport_link_state(w->b->t, w->a->id) == TRANSPORT_LINK_UP;
 }
 
-static __attribute__((unused)) bool wait_linked(struct node *a, struct node *b, unsigned ms)
+static __attribute__((unused)) bool wait_linked(struct node *a, struct node *b,
+						unsigned ms)
 {
 	struct link_wait w = {a, b};
 
@@ -275,7 +284,8 @@ static __attribute__((unused)) bool count_cond(void *arg)
 	return *w->counter >= w->target;
 }
 
-static __attribute__((unused)) bool wait_count(unsigned *counter, unsigned target, unsigned ms)
+static __attribute__((unused)) bool wait_count(unsigned *counter,
+					       unsigned target, unsigned ms)
 {
 	struct count_wait w = {counter, target};
 

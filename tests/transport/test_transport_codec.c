@@ -29,7 +29,8 @@ static size_t encode_frame(uint8_t *out, uint8_t type, uint64_t seq,
 
 static void test_header_round_trip(void **state)
 {
-	struct frame_header h = {FRAME_VERSION, 77, 0, 123456, 0x0102030405060708ULL};
+	struct frame_header h = {FRAME_VERSION, 77, 0, 123456,
+				 0x0102030405060708ULL};
 	struct frame_header back;
 	uint8_t buf[FRAME_HEADER_LEN];
 
@@ -40,9 +41,9 @@ static void test_header_round_trip(void **state)
 	assert_int_equal(buf[1], 77);
 	assert_int_equal(buf[4], 0x40);
 	assert_int_equal(buf[8], 0x08);
-	assert_int_equal(frame_header_decode(buf, sizeof(buf), FRAME_MAX_PAYLOAD,
-					     &back),
-			 FRAME_OK);
+	assert_int_equal(
+	    frame_header_decode(buf, sizeof(buf), FRAME_MAX_PAYLOAD, &back),
+	    FRAME_OK);
 	assert_int_equal(back.type, 77);
 	assert_int_equal(back.length, 123456);
 	assert_true(back.seq == h.seq);
@@ -75,12 +76,13 @@ static void test_header_rejects_bad_fields(void **state)
 			 FRAME_ETOOBIG);
 	h.length = FRAME_MAX_PAYLOAD + 1;
 	frame_header_encode(buf, &h);
-	assert_int_equal(frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out),
-			 FRAME_ETOOBIG);
+	assert_int_equal(
+	    frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out),
+	    FRAME_ETOOBIG);
 	h.length = FRAME_MAX_PAYLOAD;
 	frame_header_encode(buf, &h);
-	assert_int_equal(frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out),
-			 FRAME_OK);
+	assert_int_equal(
+	    frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out), FRAME_OK);
 }
 
 /* Any split of a stream of frames decodes to the same frames. */
@@ -110,13 +112,14 @@ static void test_decoder_any_split(void **state)
 
 			while (off < n) {
 				size_t used;
-				int rv = frame_decoder_feed(&d, stream + pos + off,
-							    n - off, &used, &f);
+				int rv = frame_decoder_feed(
+				    &d, stream + pos + off, n - off, &used, &f);
 
 				assert_true(rv >= 0);
 				off += used;
 				if (rv == 1) {
-					assert_int_equal(f.header.type, 16 + got);
+					assert_int_equal(f.header.type,
+							 16 + got);
 					assert_true(f.header.seq == got);
 					assert_int_equal(f.header.length,
 							 sizes[got]);
@@ -149,8 +152,9 @@ static void test_decoder_failure_sticks(void **state)
 	(void)state;
 	frame_decoder_init(&d, FRAME_MAX_HANDSHAKE_PAYLOAD, 0);
 	frame_header_encode(buf, &h);
-	assert_int_equal(frame_decoder_feed(&d, buf, FRAME_HEADER_LEN, &used, &f),
-			 FRAME_ETOOBIG);
+	assert_int_equal(
+	    frame_decoder_feed(&d, buf, FRAME_HEADER_LEN, &used, &f),
+	    FRAME_ETOOBIG);
 	assert_null(d.body);
 	encode_frame(buf, 20, 0, buf, 4, 0);
 	assert_int_equal(frame_decoder_feed(&d, buf, 20, &used, &f),
@@ -176,9 +180,8 @@ static void test_decoder_tag_switch(void **state)
 	assert_int_equal(used, FRAME_HEADER_LEN + 3);
 	assert_null(f.tag);
 	d.tag_len = FRAME_TAG_LEN;
-	assert_int_equal(frame_decoder_feed(&d, stream + used, len - used, &used,
-					    &f),
-			 1);
+	assert_int_equal(
+	    frame_decoder_feed(&d, stream + used, len - used, &used, &f), 1);
 	assert_non_null(f.tag);
 	assert_int_equal(f.header.type, 16);
 	frame_decoder_free(&d);
@@ -269,10 +272,10 @@ static void test_hello_rejects_bad_fields(void **state)
 	assert_int_equal(hs_hello_encode(&h, buf, sizeof(buf)), HS_EFIELD);
 	h = sample_hello();
 	assert_int_equal(hs_hello_encode(&h, buf, 20), HS_ELENGTH);
-	assert_false(hs_name_valid(
-		"01234567890123456789012345678901234567890123456789012345678901234"));
-	assert_true(hs_name_valid(
-		"0123456789012345678901234567890123456789012345678901234567890123"));
+	assert_false(hs_name_valid("0123456789012345678901234567890123456789012"
+				   "3456789012345678901234"));
+	assert_true(hs_name_valid("01234567890123456789012345678901234567890123"
+				  "45678901234567890123"));
 }
 
 static void test_common_version(void **state)
@@ -314,15 +317,15 @@ static void test_auth_input(void **state)
 static void test_hmac_vector(void **state)
 {
 	const uint8_t want[32] = {
-		0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
-		0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
-		0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
+	    0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24,
+	    0x26, 0x08, 0x95, 0x75, 0xc7, 0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27,
+	    0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43};
 	uint8_t out[32];
 
 	(void)state;
-	assert_true(tcrypto_hmac((const uint8_t *)"Jefe", 4,
-				 (const uint8_t *)"what do ya want for nothing?",
-				 28, out));
+	assert_true(tcrypto_hmac(
+	    (const uint8_t *)"Jefe", 4,
+	    (const uint8_t *)"what do ya want for nothing?", 28, out));
 	assert_memory_equal(out, want, 32);
 	assert_true(tcrypto_equal(out, want, 32));
 	out[31] ^= 1;
@@ -343,14 +346,14 @@ static void test_session_keys_and_tags(void **state)
 	memset(tr, 3, sizeof(tr));
 	assert_true(tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a, a2d));
 	assert_memory_not_equal(d2a, a2d, 32);
-	assert_true(tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2,
-					 a2d2));
+	assert_true(
+	    tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2, a2d2));
 	assert_memory_equal(d2a, d2a2, 32);
 	/* Fresh nonces give fresh keys: old frames cannot be replayed into a
 	 * new link. */
 	n2[0] ^= 1;
-	assert_true(tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2,
-					 a2d2));
+	assert_true(
+	    tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2, a2d2));
 	assert_memory_not_equal(d2a, d2a2, 32);
 
 	frame_header_encode(hdr, &h);
@@ -398,38 +401,37 @@ static void test_address_split(void **state)
 				    port, sizeof(port), false),
 			 0);
 	assert_string_equal(host, "node-a.example");
-	assert_int_equal(addr_split("h:0", host, sizeof(host), port,
-				    sizeof(port), true),
-			 0);
-	const char *bad[] = {"", "host", ":7000", "host:", "host:0",
-			     "host:65536", "host:7x", "::1:7000", "[::1]7000",
-			     "[::1", "ho st:1", "host:-1", "host:+1",
-			     "host:000007000"};
+	assert_int_equal(
+	    addr_split("h:0", host, sizeof(host), port, sizeof(port), true), 0);
+	const char *bad[] = {
+	    "",		  "host",    ":7000",	 "host:",	  "host:0",
+	    "host:65536", "host:7x", "::1:7000", "[::1]7000",	  "[::1",
+	    "ho st:1",	  "host:-1", "host:+1",	 "host:000007000"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_not_equal(addr_split(bad[i], host, sizeof(host), port,
-						sizeof(port), false),
+		assert_int_not_equal(addr_split(bad[i], host, sizeof(host),
+						port, sizeof(port), false),
 				     0);
-	assert_int_not_equal(addr_split("abcdef:1", host, 4, port,
-					sizeof(port), false),
-			     0);
+	assert_int_not_equal(
+	    addr_split("abcdef:1", host, 4, port, sizeof(port), false), 0);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_header_round_trip),
-		cmocka_unit_test(test_header_rejects_bad_fields),
-		cmocka_unit_test(test_decoder_any_split),
-		cmocka_unit_test(test_decoder_failure_sticks),
-		cmocka_unit_test(test_decoder_tag_switch),
-		cmocka_unit_test(test_hello_round_trip),
-		cmocka_unit_test(test_hello_rejects_bad_fields),
-		cmocka_unit_test(test_common_version),
-		cmocka_unit_test(test_auth_input),
-		cmocka_unit_test(test_hmac_vector),
-		cmocka_unit_test(test_session_keys_and_tags),
-		cmocka_unit_test(test_address_split),
+	    cmocka_unit_test(test_header_round_trip),
+	    cmocka_unit_test(test_header_rejects_bad_fields),
+	    cmocka_unit_test(test_decoder_any_split),
+	    cmocka_unit_test(test_decoder_failure_sticks),
+	    cmocka_unit_test(test_decoder_tag_switch),
+	    cmocka_unit_test(test_hello_round_trip),
+	    cmocka_unit_test(test_hello_rejects_bad_fields),
+	    cmocka_unit_test(test_common_version),
+	    cmocka_unit_test(test_auth_input),
+	    cmocka_unit_test(test_hmac_vector),
+	    cmocka_unit_test(test_session_keys_and_tags),
+	    cmocka_unit_test(test_address_split),
 	};
 
-	return cmocka_run_group_tests_name("transport codec", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("transport codec", tests, NULL,
+					   NULL);
 }

@@ -88,8 +88,7 @@ static void raw_connect(struct raw *r, const char *ip, uint16_t port)
 	r->tcp.data = r;
 	r->req.data = r;
 	assert_int_equal(uv_tcp_connect(&r->req, &r->tcp,
-					(struct sockaddr *)&sa,
-					raw_on_connect),
+					(struct sockaddr *)&sa, raw_on_connect),
 			 0);
 	assert_true(run_until(raw_ready, r, 2000));
 	assert_true(r->connected);
@@ -109,9 +108,8 @@ static void raw_send(struct raw *r, const void *bytes, size_t len)
 	assert_non_null(req);
 	memcpy(req + 1, bytes, len);
 	buf = uv_buf_init((char *)(req + 1), (unsigned)len);
-	assert_int_equal(uv_write(req, (uv_stream_t *)&r->tcp, &buf, 1,
-				  raw_on_write),
-			 0);
+	assert_int_equal(
+	    uv_write(req, (uv_stream_t *)&r->tcp, &buf, 1, raw_on_write), 0);
 }
 
 static void raw_on_closed(uv_handle_t *h)
@@ -159,8 +157,8 @@ static size_t build_hello_frame(uint8_t *out, uint32_t from, uint32_t to,
 
 enum proxy_mode {
 	PROXY_PASS,
-	PROXY_REPLAY,   /* sends the first data frame twice */
-	PROXY_CORRUPT,  /* flips a payload bit of the first data frame */
+	PROXY_REPLAY,	/* sends the first data frame twice */
+	PROXY_CORRUPT,	/* flips a payload bit of the first data frame */
 	PROXY_OVERSIZE, /* injects a header announcing a huge frame */
 };
 
@@ -238,8 +236,8 @@ static void proxy_from_a(struct proxy *p, const uint8_t *data, size_t len)
 				p->pending[FRAME_HEADER_LEN] ^= 1;
 			if (p->mode == PROXY_OVERSIZE) {
 				struct frame_header big = {
-					FRAME_VERSION, TYPE_DATA, 0,
-					FRAME_MAX_PAYLOAD + 1, h.seq};
+				    FRAME_VERSION, TYPE_DATA, 0,
+				    FRAME_MAX_PAYLOAD + 1, h.seq};
 				uint8_t hdr[FRAME_HEADER_LEN];
 
 				frame_header_encode(hdr, &big);
@@ -330,9 +328,8 @@ static void proxy_start(struct proxy *p, enum proxy_mode mode,
 	p->server.data = p;
 	uv_ip4_addr("127.0.0.1", 0, &sa);
 	assert_int_equal(uv_tcp_bind(&p->server, (struct sockaddr *)&sa, 0), 0);
-	assert_int_equal(uv_listen((uv_stream_t *)&p->server, 8,
-				   proxy_on_connection),
-			 0);
+	assert_int_equal(
+	    uv_listen((uv_stream_t *)&p->server, 8, proxy_on_connection), 0);
 	uv_tcp_getsockname(&p->server, (struct sockaddr *)&ss, &len);
 	p->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
@@ -365,7 +362,7 @@ static uint16_t dead_port(void)
 }
 
 static void set_one_peer(struct node *n, uint32_t id, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 static void set_one_peer(struct node *n, uint32_t id, const char *fmt, ...)
 {
 	char addr[TRANSPORT_ADDRESS_MAX];
@@ -477,9 +474,9 @@ static void test_send_rejects_bad_arguments(void **state)
 	assert_int_equal(transport_send(a.t, 2, 3, &byte, 1), TRANSPORT_EINVAL);
 	assert_int_equal(transport_send(a.t, 2, TYPE_DATA, NULL, 1),
 			 TRANSPORT_EINVAL);
-	assert_int_equal(transport_send(a.t, 2, TYPE_DATA, &byte,
-					TRANSPORT_MAX_PAYLOAD + 1),
-			 TRANSPORT_ETOOBIG);
+	assert_int_equal(
+	    transport_send(a.t, 2, TYPE_DATA, &byte, TRANSPORT_MAX_PAYLOAD + 1),
+	    TRANSPORT_ETOOBIG);
 	{
 		struct transport_peer bad[2] = {{2, "127.0.0.1:1"},
 						{2, "127.0.0.1:2"}};
@@ -530,8 +527,7 @@ static void test_options_are_checked(void **state)
 			 TRANSPORT_EINVAL);
 	o = node_opts(&a, 1);
 	o.bind_address = "127.0.0.1";
-	assert_int_equal(transport_create(&test_loop, &o, &t),
-			 TRANSPORT_EADDR);
+	assert_int_equal(transport_create(&test_loop, &o, &t), TRANSPORT_EADDR);
 	o = node_opts(&a, 1);
 	o.keepalive_ms = 500;
 	o.idle_timeout_ms = 500;
@@ -576,8 +572,8 @@ static void test_security_mode_mismatch_refused(void **state)
 	oa.secret_len = 0;
 	oa.insecure_plaintext = true;
 	start_pair(&a, &oa, &b, &ob);
-	assert_true(wait_log(&b, "uses security mode plaintext, we use secret",
-			     3000));
+	assert_true(
+	    wait_log(&b, "uses security mode plaintext, we use secret", 3000));
 	assert_never_linked(&a, &b);
 	node_free(&a);
 	node_free(&b);
@@ -607,8 +603,8 @@ static void test_wrong_cluster_name_refused(void **state)
 	(void)state;
 	ob.cluster_name = "other";
 	start_pair(&a, &oa, &b, &ob);
-	assert_true(wait_log(&b, "is in cluster 'test', we are in 'other'",
-			     3000));
+	assert_true(
+	    wait_log(&b, "is in cluster 'test', we are in 'other'", 3000));
 	assert_never_linked(&a, &b);
 	node_free(&a);
 	node_free(&b);
@@ -644,8 +640,8 @@ static void test_unknown_node_refused(void **state)
 	set_one_peer(&a, 2, "127.0.0.1:%u", transport_port(b.t));
 	/* b knows a node 3, not node 1. */
 	set_one_peer(&b, 3, "127.0.0.1:%u", dead_port());
-	assert_true(wait_log(&b, "unknown node id 1 (not in the peer list)",
-			     3000));
+	assert_true(
+	    wait_log(&b, "unknown node id 1 (not in the peer list)", 3000));
 	assert_int_not_equal(transport_link_state(a.t, 2), TRANSPORT_LINK_UP);
 	assert_int_equal(a.ups + b.ups, 0);
 	node_free(&a);
@@ -664,8 +660,8 @@ static void test_duplicate_node_id_refused(void **state)
 	assert_int_equal(node_start(&imp, &oi), 0);
 	set_one_peer(&b, 1, "127.0.0.1:%u", dead_port());
 	set_one_peer(&imp, 3, "127.0.0.1:%u", transport_port(b.t));
-	assert_true(wait_log(&b, "claims our own node id 2 (duplicate node id)",
-			     3000));
+	assert_true(
+	    wait_log(&b, "claims our own node id 2 (duplicate node id)", 3000));
 	assert_int_equal(b.ups + imp.ups, 0);
 	node_free(&b);
 	node_free(&imp);
@@ -681,8 +677,9 @@ static void test_no_common_version_refused(void **state)
 	ob.proto_min = 2;
 	ob.proto_max = 3;
 	start_pair(&a, &oa, &b, &ob);
-	assert_true(wait_log(&b, "no common protocol version (node 1 speaks "
-				 "1..1, we speak 2..3)",
+	assert_true(wait_log(&b,
+			     "no common protocol version (node 1 speaks "
+			     "1..1, we speak 2..3)",
 			     3000));
 	assert_never_linked(&a, &b);
 	node_free(&a);
@@ -885,7 +882,6 @@ static void test_crafted_hellos_refused(void **state)
 	node_free(&b);
 }
 
-
 /* Two unauthenticated connections that both claim node 1: the second is
  * refused while the first waits in its handshake. */
 static void test_duplicate_pending_refused(void **state)
@@ -1012,8 +1008,8 @@ static void test_replayed_frame_refused(void **state)
 	assert_true(wait_linked(&a, &b, 3000));
 	assert_int_equal(transport_send(a.t, 2, TYPE_DATA, data, sizeof(data)),
 			 0);
-	assert_true(wait_log(&b, "frame out of sequence (got 2, expected 3)",
-			     3000));
+	assert_true(
+	    wait_log(&b, "frame out of sequence (got 2, expected 3)", 3000));
 	run_for(50);
 	/* Delivered once; the copy was refused and the link dropped. */
 	assert_int_equal(b.recv_count, 1);
@@ -1040,8 +1036,8 @@ static void test_forged_frame_refused(void **state)
 	assert_true(wait_linked(&a, &b, 3000));
 	assert_int_equal(transport_send(a.t, 2, TYPE_DATA, data, sizeof(data)),
 			 0);
-	assert_true(wait_log(&b, "bad frame tag: forged or corrupted frame",
-			     3000));
+	assert_true(
+	    wait_log(&b, "bad frame tag: forged or corrupted frame", 3000));
 	assert_int_equal(b.recv_count, 0);
 	proxy_stop(&px);
 	node_free(&a);
@@ -1190,7 +1186,8 @@ static void test_dead_peer_queue_bounded(void **state)
 	assert_true(wait_linked(&a, &c, 3000));
 	memset(block, 7, sizeof(block));
 	for (unsigned i = 0; i < 100; i++) {
-		int rv = transport_send(a.t, 2, TYPE_DATA, block, sizeof(block));
+		int rv =
+		    transport_send(a.t, 2, TYPE_DATA, block, sizeof(block));
 
 		if (rv == 0)
 			ok++;
@@ -1479,91 +1476,87 @@ static void test_tls_garbage_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_secret_link_carries_frames,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_send_rejects_bad_arguments,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_options_are_checked,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_plaintext_only_when_asked,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_security_mode_mismatch_refused, loop_setup,
-			loop_teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_secret_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_wrong_cluster_name_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_same_name_other_cluster_refused, loop_setup,
-			loop_teardown),
-		cmocka_unit_test_setup_teardown(test_unknown_node_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_duplicate_node_id_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_no_common_version_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_version_negotiated,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_joining_node_pins_cluster_id, loop_setup,
-			loop_teardown),
-		cmocka_unit_test_setup_teardown(test_garbage_refused, loop_setup,
-						loop_teardown),
-		cmocka_unit_test_setup_teardown(test_oversized_frame_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_crafted_hellos_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_duplicate_pending_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_slow_handshake_times_out,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_connection_flood_capped,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_replayed_frame_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_forged_frame_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_oversized_after_auth_refused, loop_setup,
-			loop_teardown),
-		cmocka_unit_test_setup_teardown(test_silent_link_dropped,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_reconnect_after_restart,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_acceptor_takes_newer_link,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_dead_peer_queue_bounded,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_removed_peer_disconnected,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_addresses, loop_setup,
-						loop_teardown),
-		cmocka_unit_test_setup_teardown(test_unresolvable_name_retried,
-						loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_secret_link_carries_frames,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_send_rejects_bad_arguments,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_options_are_checked,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_plaintext_only_when_asked,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_security_mode_mismatch_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_secret_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_cluster_name_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_same_name_other_cluster_refused, loop_setup,
+		loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_unknown_node_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicate_node_id_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_no_common_version_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_version_negotiated, loop_setup,
+					    loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_joining_node_pins_cluster_id,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_garbage_refused, loop_setup,
+					    loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_oversized_frame_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_crafted_hellos_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_duplicate_pending_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_handshake_times_out,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_connection_flood_capped,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_replayed_frame_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_forged_frame_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_oversized_after_auth_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_silent_link_dropped,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_reconnect_after_restart,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_acceptor_takes_newer_link,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_dead_peer_queue_bounded,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_removed_peer_disconnected,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_addresses, loop_setup,
+					    loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_unresolvable_name_retried,
+					    loop_setup, loop_teardown),
 	};
 	const struct CMUnitTest tls_tests[] = {
-		cmocka_unit_test_setup_teardown(test_tls_link, loop_setup,
-						loop_teardown),
-		cmocka_unit_test_setup_teardown(test_tls_and_secret_link,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(
-			test_tls_wrong_node_cert_refused, loop_setup,
-			loop_teardown),
-		cmocka_unit_test_setup_teardown(test_tls_expired_cert_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_tls_other_ca_refused,
-						loop_setup, loop_teardown),
-		cmocka_unit_test_setup_teardown(test_tls_garbage_refused,
-						loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_link, loop_setup,
+					    loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_and_secret_link,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_wrong_node_cert_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_expired_cert_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_other_ca_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_garbage_refused,
+					    loop_setup, loop_teardown),
 	};
 	int failed;
 
 	/* TRANSPORT_TEST_FILTER=test_tls_* runs a subset. */
 	if (getenv("TRANSPORT_TEST_FILTER") != NULL)
 		cmocka_set_test_filter(getenv("TRANSPORT_TEST_FILTER"));
-	failed = cmocka_run_group_tests_name("transport links", tests, NULL,
-					     NULL);
+	failed =
+	    cmocka_run_group_tests_name("transport links", tests, NULL, NULL);
 	failed += cmocka_run_group_tests_name("transport TLS", tls_tests,
 					      tls_group_setup, NULL);
 	return failed != 0;
