@@ -38,6 +38,10 @@ class ClientError(Exception):
     of the request is unknown."""
 
 
+class ConnectError(ClientError):
+    """No connection: the request was never sent."""
+
+
 class Client:
     """One connection speaking the line protocol."""
 
@@ -54,7 +58,7 @@ class Client:
                                                      timeout=self.timeout)
             except OSError as e:
                 self.sock = None
-                raise ClientError("connect %s:%d: %s" % (self.addr + (e,)))
+                raise ConnectError("connect %s:%d: %s" % (self.addr + (e,)))
             self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             self.buf = b""
 
@@ -409,6 +413,12 @@ class Load:
                     op = self.history.invoke(cid, lin.GET, key, node=target)
                     try:
                         reply = client.call("GET " + key)
+                    except ConnectError:
+                        self.history.fail(op)
+                        self._count("read-refused")
+                        target = None
+                        time.sleep(0.02)
+                        continue
                     except ClientError:
                         self.history.info(op)
                         self._count("read-timeout")
@@ -427,6 +437,12 @@ class Load:
                                              node=target)
                     try:
                         reply = client.call("PUT %s %s" % (key, value))
+                    except ConnectError:
+                        self.history.fail(op)
+                        self._count("write-refused")
+                        target = None
+                        time.sleep(0.02)
+                        continue
                     except ClientError:
                         self.history.info(op)
                         self._count("write-timeout")
@@ -482,6 +498,9 @@ class Load:
         while time.monotonic() < deadline:
             if self.acked >= n:
                 return
+            if not any(t.is_alive() for t in self.threads):
+                raise AssertionError("the load ended (%s) before %d writes "
+                                     "were acknowledged" % (self.counts, n))
             time.sleep(0.05)
         raise AssertionError("only %d writes acknowledged within %.0f s "
                              "(%s)\n%s" % (self.acked, timeout, self.counts,
@@ -535,4 +554,11 @@ def check_history(cluster, history, keys, ids):
     assert keys_held == {sum(1 for v in values.values() if v is not None)}, \
         (keys_held, values)
     acked = sum(1 for op in ops if op.kind == lin.PUT and op.status == lin.OK)
+    tally = {}
+    for op in ops:
+        name = "%s-%s" % (op.kind, op.status)
+        tally[name] = tally.get(name, 0) + 1
+    print("history: %s; %s" % (", ".join("%s %d" % kv for kv in
+                                          sorted(tally.items())),
+                               result.message))
     return acked, result

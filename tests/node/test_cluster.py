@@ -73,7 +73,7 @@ def test_kill_leader_new_leader_old_one_catches_up(make_cluster):
     c = make_cluster()
     first = c.create(3)
     history = lin.History()
-    load = Load(c, history, clients=3, keys=4, max_ops=400,
+    load = Load(c, history, clients=3, keys=4, max_ops=2000,
                 duration=25).start()
     load.wait_acked(30)
     c.nodes[first].kill()
@@ -91,7 +91,7 @@ def test_paused_leader_is_replaced_and_never_acknowledges(make_cluster):
     c = make_cluster()
     old = c.create(3)
     history = lin.History()
-    load = Load(c, history, clients=3, keys=3, max_ops=400,
+    load = Load(c, history, clients=3, keys=3, max_ops=2000,
                 duration=25).start()
     load.wait_acked(20)
     old_node = c.nodes[old]
@@ -162,7 +162,7 @@ def test_add_a_fourth_node_and_remove_one(make_cluster):
     c = make_cluster()
     leader = c.create(3)
     history = lin.History()
-    load = Load(c, history, clients=3, keys=3, max_ops=500,
+    load = Load(c, history, clients=3, keys=3, max_ops=2000,
                 duration=30).start()
     load.wait_acked(20)
     fourth = c.add(4)
@@ -194,7 +194,7 @@ def test_sigterm_on_the_leader_hands_over_before_exit(make_cluster):
     c = make_cluster(election_timeout=1500, heartbeat=100)
     leader = c.create(3)
     history = lin.History()
-    load = Load(c, history, clients=2, keys=3, max_ops=300,
+    load = Load(c, history, clients=2, keys=3, max_ops=2000,
                 duration=25).start()
     load.wait_acked(20)
     node = c.nodes[leader]
