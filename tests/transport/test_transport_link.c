@@ -1224,6 +1224,56 @@ static void test_dead_peer_queue_bounded(void **state)
 	node_free(&c);
 }
 
+/* Three nodes: exactly one link per pair, each up once on each side. */
+static void test_three_nodes_one_link_per_pair(void **state)
+{
+	struct node n1, n2, n3;
+	struct transport_options o1 = node_opts(&n1, 1);
+	struct transport_options o2 = node_opts(&n2, 2);
+	struct transport_options o3 = node_opts(&n3, 3);
+	struct node *nodes[3] = {&n1, &n2, &n3};
+
+	(void)state;
+	assert_int_equal(node_start(&n1, &o1), 0);
+	assert_int_equal(node_start(&n2, &o2), 0);
+	assert_int_equal(node_start(&n3, &o3), 0);
+	mesh(nodes, 3);
+	assert_true(wait_linked(&n1, &n2, 3000));
+	assert_true(wait_linked(&n1, &n3, 3000));
+	assert_true(wait_linked(&n2, &n3, 3000));
+	run_for(200);
+	assert_int_equal(n1.ups, 2);
+	assert_int_equal(n2.ups, 2);
+	assert_int_equal(n3.ups, 2);
+	assert_int_equal(n1.downs + n2.downs + n3.downs, 0);
+	exchange(&n3, &n1, 10, 1);
+	exchange(&n2, &n3, 10, 2);
+	node_free(&n1);
+	node_free(&n2);
+	node_free(&n3);
+}
+
+/* A new address in the peer list is used from the next attempt on. */
+static void test_peer_address_change(void **state)
+{
+	struct node a, b;
+	struct transport_options oa = node_opts(&a, 1);
+	struct transport_options ob = node_opts(&b, 2);
+
+	(void)state;
+	assert_int_equal(node_start(&a, &oa), 0);
+	assert_int_equal(node_start(&b, &ob), 0);
+	set_one_peer(&a, 2, "127.0.0.1:%u", dead_port());
+	set_one_peer(&b, 1, "127.0.0.1:%u", transport_port(a.t));
+	assert_true(wait_log(&a, "cannot link to node 2", 3000));
+	set_one_peer(&a, 2, "127.0.0.1:%u", transport_port(b.t));
+	assert_true(node_log_has(&a, "node 2 now at 127.0.0.1:"));
+	assert_true(wait_linked(&a, &b, 3000));
+	exchange(&a, &b, 10, 1);
+	node_free(&a);
+	node_free(&b);
+}
+
 /* Removing a peer closes its link and reports it down. */
 static void test_removed_peer_disconnected(void **state)
 {
@@ -1451,6 +1501,23 @@ static void test_tls_other_ca_refused(void **state)
 	node_free(&b);
 }
 
+/* The acceptor refuses a dialer whose certificate is from another CA. */
+static void test_tls_dialer_cert_checked(void **state)
+{
+	struct node a, b;
+	struct transport_options oa = node_opts(&a, 2);
+	struct transport_options ob = node_opts(&b, 3);
+
+	(void)state;
+	tls_opts(&oa, "rogue2.crt", "rogue2.key", false);
+	tls_opts(&ob, "node3.crt", "node3.key", false);
+	start_pair(&a, &oa, &b, &ob);
+	assert_true(wait_log(&b, "peer certificate rejected", 3000));
+	assert_never_linked(&a, &b);
+	node_free(&a);
+	node_free(&b);
+}
+
 /* A TLS node and a plaintext client: the handshake fails, nothing else. */
 static void test_tls_garbage_refused(void **state)
 {
@@ -1529,6 +1596,10 @@ int main(void)
 					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_dead_peer_queue_bounded,
 					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_three_nodes_one_link_per_pair,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_peer_address_change,
+					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_removed_peer_disconnected,
 					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_addresses, loop_setup,
@@ -1546,6 +1617,8 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_tls_expired_cert_refused,
 					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_other_ca_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_tls_dialer_cert_checked,
 					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_tls_garbage_refused,
 					    loop_setup, loop_teardown),
