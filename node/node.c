@@ -43,6 +43,13 @@ int64_t ha_node_monotonic_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+int64_t ha_node_monotonic_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 void node_log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
 	      ...)
 {
@@ -74,6 +81,7 @@ bool node_emit(struct ha_node *n, const struct ha_node_event *ev)
 		return false;
 	}
 	it->ev = *ev;
+	it->ev.queued_us = ha_node_monotonic_us();
 	it->next = NULL;
 	pthread_mutex_lock(&n->ev_lock);
 	if (n->ev_tail)

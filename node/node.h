@@ -119,6 +119,7 @@ struct ha_node_event {
 	uint8_t entry_type;
 	uint8_t *data;     /* owned by the event: ha_node_event_free() */
 	size_t len;
+	int64_t queued_us; /* CLOCK_MONOTONIC when the raft thread queued it */
 	char reason[160];
 };
 
@@ -170,6 +171,7 @@ int ha_node_set_peers(struct ha_node *n, const struct raft_config *peers);
 /* CLOCK_MONOTONIC milliseconds until which this node may serve alone. */
 int64_t ha_node_lease_until(const struct ha_node *n);
 int64_t ha_node_monotonic_ms(void);
+int64_t ha_node_monotonic_us(void);
 
 void ha_node_get_status(struct ha_node *n, struct ha_node_status *out);
 

@@ -403,6 +403,9 @@ void ha_cluster_drain(struct ha_plugin *ha)
 {
 	struct ha_node_event ev;
 	while (ha->node != NULL && ha_node_poll(ha->node, &ev)) {
+		int64_t waited = ha_node_monotonic_us() - ev.queued_us;
+		ha->handoff[ha->handoff_count++ % 512] =
+			(uint32_t)(waited < 0 ? 0 : (waited > UINT32_MAX ? UINT32_MAX : waited));
 		switch (ev.type) {
 		case HA_EV_ROLE:
 			ha->role = ev.role;

@@ -234,6 +234,11 @@ struct ha_raft_status {
 	uint64_t retain_msg;
 	uint64_t subscription;
 	enum ha_syncmode syncmode;
+	/* Ours: how long work handed from the raft thread waited for the
+	 * broker thread (recent samples), in microseconds. */
+	uint64_t handoff_samples;
+	uint64_t handoff_median_us;
+	uint64_t handoff_max_us;
 };
 
 /* The data objects of the three commands that return data. NULL when memory

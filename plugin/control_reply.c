@@ -306,6 +306,12 @@ json_t *ha_data_raft_status(const struct ha_raft_status *status)
 	    put(data, "subscription", counter(status->subscription)) != 0 ||
 	    put(data, "syncmode", json_string(syncmode)) != 0)
 		goto err;
+	json_t *handoff = json_object();
+	if (handoff == NULL || put(data, "handoff_us", handoff) != 0 ||
+	    put(handoff, "samples", counter(status->handoff_samples)) != 0 ||
+	    put(handoff, "median", counter(status->handoff_median_us)) != 0 ||
+	    put(handoff, "max", counter(status->handoff_max_us)) != 0)
+		goto err;
 	return data;
 err:
 	json_decref(data);

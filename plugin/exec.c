@@ -257,10 +257,28 @@ static json_t *cluster_data(struct ha_plugin *ha, raft_index index)
 	return ha_data_cluster(&v);
 }
 
+static int cmp_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
+static void handoff_stats(const struct ha_plugin *ha, struct ha_raft_status *s)
+{
+	size_t n = ha->handoff_count < 512 ? (size_t)ha->handoff_count : 512;
+	uint32_t sorted[512];
+	memcpy(sorted, ha->handoff, n * sizeof(sorted[0]));
+	qsort(sorted, n, sizeof(sorted[0]), cmp_u32);
+	s->handoff_samples = ha->handoff_count;
+	s->handoff_median_us = n ? sorted[n / 2] : 0;
+	s->handoff_max_us = n ? sorted[n - 1] : 0;
+}
+
 static json_t *raft_status_data(struct ha_plugin *ha)
 {
 	struct ha_raft_status s;
 	memset(&s, 0, sizeof(s));
+	handoff_stats(ha, &s);
 	s.syncmode = HA_SYNCMODE_FULL;
 	snprintf(s.errmsg, sizeof(s.errmsg), "%s", ha->errmsg);
 	if (ha->node == NULL) {

@@ -108,6 +108,10 @@ struct ha_plugin {
 	int64_t refusal_log_at;
 	unsigned refusals_unlogged;
 
+	/* Recent hand-off latencies (raft thread -> broker thread), us. */
+	uint32_t handoff[512];
+	uint64_t handoff_count;
+
 	struct ha_pending *pending;
 	uint64_t next_cookie;
 };

@@ -247,6 +247,9 @@ static void test_data_raft_status(void **state)
 
 	(void)state;
 	fill_raft_status(&status);
+	status.handoff_samples = 3;
+	status.handoff_median_us = 80;
+	status.handoff_max_us = 150;
 	expect_data(ha_data_raft_status(&status),
 		    "{\"nodes\":["
 		    "{\"address\":\"10.0.0.1:7000\",\"id\":1,\"role\":1},"
@@ -256,7 +259,8 @@ static void test_data_raft_status(void **state)
 		    "\"last_stored\":121,\"current_term\":7,\"state\":3,"
 		    "\"errmsg\":\"\",\"base_msg\":10,\"client\":4,"
 		    "\"client_msg\":3,\"retain_msg\":2,\"subscription\":5,"
-		    "\"syncmode\":\"dynsec\"}");
+		    "\"syncmode\":\"dynsec\","
+		    "\"handoff_us\":{\"samples\":3,\"median\":80,\"max\":150}}");
 
 	fill_raft_status(&status);
 	status.n_nodes = 0;
@@ -269,7 +273,8 @@ static void test_data_raft_status(void **state)
 		    "\"current_term\":7,\"state\":0,"
 		    "\"errmsg\":\"disk full ?\",\"base_msg\":10,\"client\":4,"
 		    "\"client_msg\":3,\"retain_msg\":2,\"subscription\":5,"
-		    "\"syncmode\":\"dynsec\"}");
+		    "\"syncmode\":\"dynsec\","
+		    "\"handoff_us\":{\"samples\":0,\"median\":0,\"max\":0}}");
 }
 
 static void test_data_raft_status_limits(void **state)
