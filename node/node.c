@@ -474,7 +474,7 @@ static void on_transport_log(void *data, enum transport_log_level level,
 			     const char *message)
 {
 	struct ha_node *n = data;
-	node_log(n, (enum ha_node_log_level)level, "transport: %s", message);
+	node_log(n, (enum ha_node_log_level)level, "%s", message);
 }
 
 static void emit_result(struct ha_node *n, enum ha_node_event_type type,
