@@ -24,7 +24,7 @@ ALL_TARGETS += $(BUILD)/ha-kv
 # Unit tests of the pure parts (parser, map, command and snapshot codecs)
 # under the sanitizers.
 KV_UNIT_OBJS := $(BUILD)/san/kv/map.o $(BUILD)/san/kv/command.o \
-	$(BUILD)/san/kv/protocol.o $(BUILD)/san/raft/config.o
+	$(BUILD)/san/kv/protocol.o
 $(BUILD)/san/tests/node/test_kv_units: tests/node/test_kv_units.c $(KV_UNIT_OBJS) $(KV_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $< $(KV_UNIT_OBJS) -lcmocka -o $@
@@ -46,3 +46,10 @@ suite-node-cluster: $(BUILD)/ha-kv
 bench-kv: $(BUILD)/ha-kv
 	$(PYTHON) bench/kv/bench.py --binary $(abspath $(BUILD)/ha-kv) $(BENCH_ARGS)
 bench: bench-kv
+
+# The same program under the sanitizers, for running the cluster tests
+# against it by hand: HA_KV_BINARY=$(BUILD)/san/ha-kv.
+KV_NODE_SAN_LIBS := $(BUILD)/san/libnode.a $(BUILD)/san/libraft.a \
+	$(BUILD)/san/libstorage.a $(BUILD)/san/libtransport.a
+$(BUILD)/san/ha-kv: $(KV_SRCS:kv/%.c=$(BUILD)/san/kv/%.o) $(KV_NODE_SAN_LIBS)
+	$(CC) $(SAN_CFLAGS) $(filter %.o,$^) $(KV_NODE_SAN_LIBS) $(KV_LIBS) -o $@
