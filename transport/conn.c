@@ -106,8 +106,6 @@ void conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
 		t->pending_inbound--;
 	}
 	if (p != NULL) {
-		if (p->pending_inbound == c)
-			p->pending_inbound = NULL;
 		if (p->link == c) {
 			p->link = NULL;
 			peer_link_lost(p, was_up);
@@ -410,8 +408,6 @@ static void conn_up(struct conn *c)
 		c->counted_pending = false;
 		t->pending_inbound--;
 	}
-	if (p->pending_inbound == c)
-		p->pending_inbound = NULL;
 	old = p->link;
 	if (old != NULL && old != c) {
 		/* Only an authenticated peer gets here, so a newer link from
@@ -498,13 +494,6 @@ static bool conn_check_hello(struct conn *c, const struct hs_hello *h)
 				   h->node_id, t->node_id);
 			return false;
 		}
-		if (p->pending_inbound != NULL) {
-			conn_close(c, TRANSPORT_LOG_WARNING,
-				   "duplicate node id %u: another connection "
-				   "from it is being authenticated",
-				   h->node_id);
-			return false;
-		}
 	}
 	if (c->tls != NULL && !tls_conn_peer_is_node(c->tls, h->node_id)) {
 		conn_close(c, TRANSPORT_LOG_WARNING,
@@ -514,10 +503,11 @@ static bool conn_check_hello(struct conn *c, const struct hs_hello *h)
 			   h->node_id, h->node_id);
 		return false;
 	}
-	if (!c->outbound) {
+	/* Other unauthenticated connections may claim the same id: the first
+	 * to finish the handshake wins, so a stranger who merely claims an id
+	 * cannot lock the real node out. */
+	if (!c->outbound)
 		c->peer = p;
-		p->pending_inbound = c;
-	}
 	return true;
 }
 
@@ -892,11 +882,20 @@ void conn_accept(struct transport *t)
 		addr_format((struct sockaddr *)&ss, c->remote,
 			    sizeof(c->remote));
 	if (t->pending_inbound >= t->max_pending) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
-			   "too many unauthenticated connections (%u), "
-			   "refusing more",
-			   t->max_pending);
-		return;
+		/* Drop the oldest: a real peer finishes its handshake in a
+		 * round trip or two, so a flood must outpace that to keep it
+		 * out, while merely holding slots open achieves nothing. */
+		struct conn *oldest = NULL;
+
+		for (struct conn *o = t->conns; o != NULL; o = o->next) {
+			if (o->counted_pending && !o->closing)
+				oldest = o;
+		}
+		if (oldest != NULL)
+			conn_close(oldest, TRANSPORT_LOG_WARNING,
+				   "too many unauthenticated connections "
+				   "(%u), dropping the oldest",
+				   t->max_pending);
 	}
 	c->counted_pending = true;
 	t->pending_inbound++;

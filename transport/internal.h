@@ -52,7 +52,6 @@ struct peer {
 	bool removed; /* no longer in the peer list; freed once idle */
 
 	struct conn *link; /* outbound in progress, or the live link */
-	struct conn *pending_inbound; /* an inbound link being authenticated */
 	enum transport_link_state state;
 
 	uv_timer_t retry;

@@ -77,12 +77,12 @@ void peer_drop_queue(struct peer *p)
 void peer_remove(struct peer *p)
 {
 	p->removed = true;
-	if (p->pending_inbound != NULL)
-		conn_close(p->pending_inbound, TRANSPORT_LOG_INFO,
-			   "node %u left the peer list", p->id);
-	if (p->link != NULL)
-		conn_close(p->link, TRANSPORT_LOG_INFO,
-			   "node %u left the peer list", p->id);
+	/* Its live link and any inbound connections still authenticating. */
+	for (struct conn *c = p->t->conns; c != NULL; c = c->next) {
+		if (c->peer == p && !c->closing)
+			conn_close(c, TRANSPORT_LOG_INFO,
+				   "node %u left the peer list", p->id);
+	}
 	peer_drop_queue(p);
 	uv_timer_stop(&p->retry);
 	uv_close((uv_handle_t *)&p->retry, peer_on_retry_closed);
