@@ -114,8 +114,9 @@ static void enqueue(struct h_cluster *c, const struct raft_message *m)
 		if (src == NULL) {
 			if (!from->disk.has_snap ||
 			    m->offset + m->len > H_SNAPSHOT_BYTES)
-				fail_msg("node %u sends a snapshot it does not have",
-					 m->from);
+				fail_msg(
+				    "node %u sends a snapshot it does not have",
+				    m->from);
 			src = from->disk.snap + m->offset;
 		}
 		if (m->len > 0) {
@@ -222,6 +223,22 @@ static void deliver_at(struct h_cluster *c, size_t i)
 		m->config = &hm.config;
 	c->delivered++;
 	bool down = m->to == 0 || m->to > c->n || c->node[m->to].r == NULL;
+	if (c->trace != 0 && (m->from == c->trace || m->to == c->trace))
+		fprintf(stderr,
+			"  t%lld %u->%u type %u term %llu prev %llu/%llu n %u "
+			"commit %llu index %llu hint %llu reject %u snap %llu "
+			"off %llu done %u%s\n",
+			(long long)c->node[m->to].now, m->from, m->to, m->type,
+			(unsigned long long)m->term,
+			(unsigned long long)m->prev_index,
+			(unsigned long long)m->prev_term, m->n_entries,
+			(unsigned long long)m->commit,
+			(unsigned long long)m->index,
+			(unsigned long long)m->hint_term, m->reject,
+			(unsigned long long)m->snap_index,
+			(unsigned long long)m->offset, m->done,
+			down ? " (down)"
+			     : (c->cut[m->from][m->to] ? " (cut)" : ""));
 	if (!down && !c->cut[m->from][m->to])
 		h_step(c, m);
 	msg_free(&hm);
@@ -315,7 +332,8 @@ static void disk_append(struct h_node *nd, const struct raft_entry *e, size_t n)
 			fail_msg("node %u: entry %llu persisted after %llu",
 				 nd->id, (unsigned long long)e[i].index,
 				 (unsigned long long)disk_last_index(d));
-		struct raft_entry *ne = realloc(d->entries, (d->n + 1) * sizeof(*ne));
+		struct raft_entry *ne =
+		    realloc(d->entries, (d->n + 1) * sizeof(*ne));
 		if (ne == NULL)
 			fail_msg("out of memory in the test harness");
 		d->entries = ne;
@@ -360,11 +378,12 @@ static void check_applied_everywhere(struct h_cluster *c, raft_id id,
 			continue;
 		if (other->applied_term[i] != nd->applied_term[i] ||
 		    other->applied_hash[i] != nd->applied_hash[i])
-			fail_msg("state machine safety: index %llu applied with "
-				 "term %llu on node %u, term %llu on node %u",
-				 (unsigned long long)i,
-				 (unsigned long long)nd->applied_term[i], id,
-				 (unsigned long long)other->applied_term[i], o);
+			fail_msg(
+			    "state machine safety: index %llu applied with "
+			    "term %llu on node %u, term %llu on node %u",
+			    (unsigned long long)i,
+			    (unsigned long long)nd->applied_term[i], id,
+			    (unsigned long long)other->applied_term[i], o);
 	}
 }
 
@@ -377,13 +396,14 @@ static void apply(struct h_cluster *c, struct h_node *nd,
 				 (unsigned long long)e[k].index,
 				 (unsigned long long)nd->applied);
 		nd->applied = e[k].index;
-		uint64_t h = hash_bytes(0xcbf29ce484222325ull, e[k].data, e[k].len);
+		uint64_t h =
+		    hash_bytes(0xcbf29ce484222325ull, e[k].data, e[k].len);
 		if (e[k].type == RAFT_ENTRY_COMMAND) {
 			nd->n_commands++;
 			nd->hash = hash_bytes(nd->hash, e[k].data, e[k].len);
 			size_t l = e[k].len < sizeof(nd->last_command) - 1
-					   ? e[k].len
-					   : sizeof(nd->last_command) - 1;
+				       ? e[k].len
+				       : sizeof(nd->last_command) - 1;
 			memcpy(nd->last_command, e[k].data, l);
 			nd->last_command[l] = '\0';
 		}
@@ -444,21 +464,21 @@ static void process(struct h_cluster *c, struct h_node *nd,
 		enqueue(c, &u->send_now[i]);
 
 	struct h_batch b = {
-		.hs = u->hard_state_changed,
-		.term = u->term,
-		.vote = u->vote,
-		.truncate_from = u->truncate_from,
-		.entries = copy_entries(u->entries, u->n_entries),
-		.n_entries = u->entries ? u->n_entries : 0,
-		.n_after = u->n_send_after_persist,
+	    .hs = u->hard_state_changed,
+	    .term = u->term,
+	    .vote = u->vote,
+	    .truncate_from = u->truncate_from,
+	    .entries = copy_entries(u->entries, u->n_entries),
+	    .n_entries = u->entries ? u->n_entries : 0,
+	    .n_after = u->n_send_after_persist,
 	};
 	if (b.n_after > 0) {
 		b.after = xmalloc(b.n_after * sizeof(*b.after));
 		for (size_t i = 0; i < b.n_after; i++) {
 			b.after[i] = u->send_after_persist[i];
-			b.after[i].entries = copy_entries(
-				u->send_after_persist[i].entries,
-				u->send_after_persist[i].n_entries);
+			b.after[i].entries =
+			    copy_entries(u->send_after_persist[i].entries,
+					 u->send_after_persist[i].n_entries);
 		}
 	}
 
@@ -473,9 +493,10 @@ static void process(struct h_cluster *c, struct h_node *nd,
 			nd->incoming_len = 0;
 		if (ch->offset != nd->incoming_len ||
 		    ch->offset + ch->len > H_SNAPSHOT_BYTES)
-			fail_msg("node %u: snapshot chunk at %llu, file has %llu",
-				 nd->id, (unsigned long long)ch->offset,
-				 (unsigned long long)nd->incoming_len);
+			fail_msg(
+			    "node %u: snapshot chunk at %llu, file has %llu",
+			    nd->id, (unsigned long long)ch->offset,
+			    (unsigned long long)nd->incoming_len);
 		memcpy(nd->incoming + ch->offset, ch->data, ch->len);
 		nd->incoming_len += ch->len;
 		nd->chunks_written++;
@@ -499,7 +520,7 @@ static void process(struct h_cluster *c, struct h_node *nd,
 	bool has_write = b.hs || b.truncate_from || b.n_entries || b.n_after;
 	if (nd->slow_disk && has_write) {
 		struct h_batch *h =
-			realloc(nd->held, (nd->n_held + 1) * sizeof(*h));
+		    realloc(nd->held, (nd->n_held + 1) * sizeof(*h));
 		if (h == NULL)
 			fail_msg("out of memory in the test harness");
 		nd->held = h;
@@ -570,19 +591,19 @@ static void drop_held(struct h_node *nd)
 static void start_node(struct h_cluster *c, raft_id id, bool from_disk)
 {
 	struct h_node *nd = &c->node[id];
-	nd->r = raft_new(id, &c->opt, c->seed * 7919u + id * 104729u +
-					      nd->restarts);
+	nd->r = raft_new(id, &c->opt,
+			 c->seed * 7919u + id * 104729u + nd->restarts);
 	if (nd->r == NULL)
 		fail_msg("raft_new failed for node %u", id);
 	struct raft_persisted_state st = {
-		.term = nd->disk.term,
-		.vote = nd->disk.vote,
-		.snap_index = nd->disk.has_snap ? nd->disk.snap_index : 0,
-		.snap_term = nd->disk.has_snap ? nd->disk.snap_term : 0,
-		.snap_size = nd->disk.has_snap ? H_SNAPSHOT_BYTES : 0,
-		.snap_config = nd->disk.has_snap ? &nd->disk.snap_config : NULL,
-		.entries = nd->disk.entries,
-		.n_entries = nd->disk.n,
+	    .term = nd->disk.term,
+	    .vote = nd->disk.vote,
+	    .snap_index = nd->disk.has_snap ? nd->disk.snap_index : 0,
+	    .snap_term = nd->disk.has_snap ? nd->disk.snap_term : 0,
+	    .snap_size = nd->disk.has_snap ? H_SNAPSHOT_BYTES : 0,
+	    .snap_config = nd->disk.has_snap ? &nd->disk.snap_config : NULL,
+	    .entries = nd->disk.entries,
+	    .n_entries = nd->disk.n,
 	};
 	/* The state machine restarts from the snapshot, then re-applies. */
 	nd->applied = 0;
@@ -760,16 +781,18 @@ void h_elect(struct h_cluster *c, raft_id id)
 	h_deliver_all(c);
 	struct raft *r = h_raft(c, id);
 	if (raft_role(r) != RAFT_LEADER)
-		fail_msg("node %u did not win the election (role %d, term %llu)",
-			 id, raft_role(r), (unsigned long long)raft_current_term(r));
+		fail_msg(
+		    "node %u did not win the election (role %d, term %llu)", id,
+		    raft_role(r), (unsigned long long)raft_current_term(r));
 	h_tick(c, id, c->opt.heartbeat_interval);
 	h_deliver_all(c);
 }
 
 static bool is_vote_traffic(const struct raft_message *m)
 {
-	return m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_PREVOTE_RESP ||
-	       m->type == RAFT_MSG_VOTE || m->type == RAFT_MSG_VOTE_RESP;
+	return m->type == RAFT_MSG_PREVOTE ||
+	       m->type == RAFT_MSG_PREVOTE_RESP || m->type == RAFT_MSG_VOTE ||
+	       m->type == RAFT_MSG_VOTE_RESP;
 }
 
 bool h_campaign(struct h_cluster *c, raft_id id)
@@ -805,22 +828,23 @@ int h_step(struct h_cluster *c, const struct raft_message *m)
 	return rv;
 }
 
-#define CALL(c, id, expr)                                                    \
-	do {                                                                 \
-		struct h_node *nd_ = h_node(c, id);                          \
-		struct raft *r = h_raft(c, id);                              \
-		raft_time now = nd_->now;                                    \
-		struct raft_update u;                                        \
-		int rv_ = (expr);                                            \
-		process(c, nd_, &u);                                         \
-		return rv_;                                                  \
+#define CALL(c, id, expr)                                                      \
+	do {                                                                   \
+		struct h_node *nd_ = h_node(c, id);                            \
+		struct raft *r = h_raft(c, id);                                \
+		raft_time now = nd_->now;                                      \
+		struct raft_update u;                                          \
+		int rv_ = (expr);                                              \
+		process(c, nd_, &u);                                           \
+		return rv_;                                                    \
 	} while (0)
 
 int h_propose(struct h_cluster *c, raft_id id, const char *command,
 	      raft_index *index)
 {
 	CALL(c, id,
-	     raft_propose(r, now, command, (uint32_t)strlen(command), index, &u));
+	     raft_propose(r, now, command, (uint32_t)strlen(command), index,
+			  &u));
 }
 
 int h_read(struct h_cluster *c, raft_id id, uint64_t read_id)
@@ -862,7 +886,8 @@ int h_snapshot(struct h_cluster *c, raft_id id)
 				     H_SNAPSHOT_BYTES, &u);
 	if (rv == RAFT_OK) {
 		/* The snapshot carries the configuration in force at it: the
-		 * newest one at or below it on disk, else the older snapshot's. */
+		 * newest one at or below it on disk, else the older snapshot's.
+		 */
 		struct h_disk *d = &nd->disk;
 		memcpy(d->snap, file, sizeof(file));
 		d->has_snap = true;
@@ -873,7 +898,8 @@ int h_snapshot(struct h_cluster *c, raft_id id)
 			    raft_config_decode(d->entries[k].data,
 					       d->entries[k].len,
 					       &d->snap_config) != RAFT_OK)
-				fail_msg("node %u: bad configuration entry", id);
+				fail_msg("node %u: bad configuration entry",
+					 id);
 		/* The driver may drop what the snapshot covers. */
 		size_t k = 0;
 		while (k < d->n && d->entries[k].index <= at)

@@ -24,7 +24,7 @@
 #define H_MAX_INDEX 4096 /* applied indexes the safety check remembers */
 #define H_MAX_TERM 4096
 #define H_SNAPSHOT_BYTES 32 /* size of a state-machine snapshot file */
-#define H_STEP 10           /* ms per step of h_run() */
+#define H_STEP 10	    /* ms per step of h_run() */
 
 /* What a node wrote to its disk and what it kept between calls. */
 struct h_disk {
@@ -100,6 +100,7 @@ struct h_cluster {
 	size_t n_queue, cap_queue;
 	raft_id leader_of_term[H_MAX_TERM];
 	uint64_t delivered;
+	raft_id trace; /* print what reaches or leaves this node (debugging) */
 };
 
 /* Options the tests start from: E = 1000 ms, heartbeat 100 ms, drift 5%,

@@ -98,7 +98,8 @@ static void test_lesson_commit_old_term_figure8(void **state)
 	assert_int_equal(COMMIT(c, 1), 2);
 
 	/* (d) S1 dies; S5 comes back and wins with a more up-to-date log,
-	 * overwriting x everywhere. Had x been committed, this would lose it. */
+	 * overwriting x everywhere. Had x been committed, this would lose it.
+	 */
 	h_crash(c, 1);
 	h_restart(c, 5);
 	assert_true(h_campaign(c, 5));
@@ -132,8 +133,8 @@ static void test_lesson_membership_change_before_noop(void **state)
 	assert_int_equal(h_add_learner(c, 1, l, true), RAFT_OK);
 	assert_int_equal(h_remove(c, 1, 3), RAFT_EBUSY);
 	h_run(c, E);
-	assert_int_equal(raft_config_voters(raft_committed_config(h_raft(c, 1))),
-			 4);
+	assert_int_equal(
+	    raft_config_voters(raft_committed_config(h_raft(c, 1))), 4);
 	h_free(c);
 }
 
@@ -592,7 +593,8 @@ static void test_lesson_jepsen_lost_update_partition_membership(void **state)
 		if (id == 2)
 			continue; /* removed while away */
 		struct raft *r = h_raft(c, id);
-		assert_int_equal(raft_last_applied(r), raft_last_applied(h_raft(c, final)));
+		assert_int_equal(raft_last_applied(r),
+				 raft_last_applied(h_raft(c, final)));
 		for (size_t k = 0; k < n; k++)
 			assert_int_equal(raft_term_at(r, acks[k].index),
 					 acks[k].term);
@@ -696,7 +698,8 @@ static void check_leases_never_overlap(uint64_t seed)
 		if (holders > 1)
 			fail_msg("seed %llu step %d: two leases at once",
 				 (unsigned long long)seed, step);
-		new_leader = new_leader || holds_lease(c, 2) || holds_lease(c, 3);
+		new_leader =
+		    new_leader || holds_lease(c, 2) || holds_lease(c, 3);
 	}
 	assert_true(new_leader);
 	h_free(c);
@@ -738,26 +741,26 @@ int main(void)
 {
 	h_plant_bug_from_env();
 	const struct CMUnitTest tests[] = {
-		TEST(test_lesson_commit_old_term_figure8),
-		TEST(test_lesson_membership_change_before_noop),
-		TEST(test_lesson_removed_node_does_not_disrupt),
-		TEST(test_lesson_prevote_checkquorum_no_stuck_term),
-		TEST(test_lesson_precandidate_forgets_stale_leader),
-		TEST(test_lesson_snapshot_install_follower_crash_not_stuck),
-		TEST(test_lesson_follower_behind_compaction_no_loop),
-		TEST(test_lesson_single_node_commit_only_after_persist),
-		TEST(test_lesson_acks_and_votes_wait_for_persist),
-		TEST(test_lesson_vote_once_per_term_across_restart),
-		TEST(test_lesson_leader_steps_down_without_quorum),
-		TEST(test_lesson_learner_not_in_quorum),
-		TEST(test_lesson_conflicting_suffix_truncated),
-		TEST(test_lesson_jepsen_failover_keeps_committed_writes),
-		TEST(test_lesson_jepsen_lost_update_partition_membership),
-		TEST(test_lesson_jepsen_no_empty_read_after_restart),
-		TEST(test_lesson_jepsen_stale_read_deposed_leader),
-		TEST(test_lesson_jepsen_read_during_partition),
-		TEST(test_lesson_jepsen_split_brain_leases_never_overlap),
-		TEST(test_lesson_lease_accounts_for_drift),
+	    TEST(test_lesson_commit_old_term_figure8),
+	    TEST(test_lesson_membership_change_before_noop),
+	    TEST(test_lesson_removed_node_does_not_disrupt),
+	    TEST(test_lesson_prevote_checkquorum_no_stuck_term),
+	    TEST(test_lesson_precandidate_forgets_stale_leader),
+	    TEST(test_lesson_snapshot_install_follower_crash_not_stuck),
+	    TEST(test_lesson_follower_behind_compaction_no_loop),
+	    TEST(test_lesson_single_node_commit_only_after_persist),
+	    TEST(test_lesson_acks_and_votes_wait_for_persist),
+	    TEST(test_lesson_vote_once_per_term_across_restart),
+	    TEST(test_lesson_leader_steps_down_without_quorum),
+	    TEST(test_lesson_learner_not_in_quorum),
+	    TEST(test_lesson_conflicting_suffix_truncated),
+	    TEST(test_lesson_jepsen_failover_keeps_committed_writes),
+	    TEST(test_lesson_jepsen_lost_update_partition_membership),
+	    TEST(test_lesson_jepsen_no_empty_read_after_restart),
+	    TEST(test_lesson_jepsen_stale_read_deposed_leader),
+	    TEST(test_lesson_jepsen_read_during_partition),
+	    TEST(test_lesson_jepsen_split_brain_leases_never_overlap),
+	    TEST(test_lesson_lease_accounts_for_drift),
 	};
 	return cmocka_run_group_tests_name("raft-lessons", tests, NULL, NULL);
 }

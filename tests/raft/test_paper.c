@@ -8,8 +8,8 @@
  */
 #include "tests/raft/unit.h"
 
-#define E 1000  /* election timeout of h_options() */
-#define HB 100  /* heartbeat interval */
+#define E 1000 /* election timeout of h_options() */
+#define HB 100 /* heartbeat interval */
 
 static struct raft_options opts_no_prevote(void)
 {
@@ -264,7 +264,8 @@ static void test_5_2_randomized_timeouts_spread(void **state)
 	unsigned distinct = 0;
 	for (raft_id id = 1; id <= 8; id++) {
 		raft_time t = 0;
-		while (h_pending(c, RAFT_MSG_PREVOTE, id, 0) == 0 && t <= 3 * E) {
+		while (h_pending(c, RAFT_MSG_PREVOTE, id, 0) == 0 &&
+		       t <= 3 * E) {
 			h_tick(c, id, 10);
 			t += 10;
 		}
@@ -403,9 +404,11 @@ static void test_5_3_consistency_check_rejects_mismatch(void **state)
 	h_drop(c, 0, 0, 0);
 
 	/* Same index, other term (a leader of a later term). */
-	struct raft_entry e = {.term = t + 1, .index = 4,
+	struct raft_entry e = {.term = t + 1,
+			       .index = 4,
 			       .type = RAFT_ENTRY_COMMAND,
-			       .version = RAFT_VERSION_MIN, .len = 1,
+			       .version = RAFT_VERSION_MIN,
+			       .len = 1,
 			       .data = (uint8_t *)"z"};
 	m = h_msg(RAFT_MSG_APPEND, 3, 2, t + 1);
 	m.prev_index = 3;
@@ -568,7 +571,8 @@ static void test_5_4_1_election_restriction(void **state)
 	assert_true(h_campaign(c, 2));
 	h_deliver_all(c);
 	heartbeats(c, 2, 2);
-	assert_int_equal(raft_term_at(h_raft(c, 3), x), raft_term_at(h_raft(c, 2), x));
+	assert_int_equal(raft_term_at(h_raft(c, 3), x),
+			 raft_term_at(h_raft(c, 2), x));
 	assert_string_equal(h_node(c, 3)->last_command, "x");
 	h_free(c);
 }
@@ -1033,10 +1037,12 @@ static void test_membership_learner_added(void **state)
 	assert_int_equal(h_add_learner(c, 1, l, false), RAFT_OK);
 	propose(c, 1, "x");
 	h_run(c, 500);
-	const struct raft_server *s = raft_config_find(raft_config(h_raft(c, l)), l);
+	const struct raft_server *s =
+	    raft_config_find(raft_config(h_raft(c, l)), l);
 	assert_non_null(s);
 	assert_int_equal(s->role, RAFT_LEARNER);
-	assert_int_equal(raft_config_voters(raft_committed_config(h_raft(c, 1))), 3);
+	assert_int_equal(
+	    raft_config_voters(raft_committed_config(h_raft(c, 1))), 3);
 	assert_string_equal(h_node(c, l)->last_command, "x");
 	/* A learner never campaigns. */
 	h_crash(c, 1);
@@ -1088,7 +1094,7 @@ static void test_membership_learner_not_counted_for_commit(void **state)
 	h_cut(c, 1, 3);
 	raft_index x = propose(c, 1, "x");
 	h_run(c, 500);
-	assert_int_equal(LAST(c, l), x);    /* the learner has it */
+	assert_int_equal(LAST(c, l), x);	/* the learner has it */
 	assert_int_equal(COMMIT(c, 1), before); /* but it does not count */
 	h_free(c);
 }
@@ -1107,7 +1113,8 @@ static void test_membership_one_change_at_a_time(void **state)
 	assert_int_equal(h_add_learner(c, 1, b, false), RAFT_OK);
 	assert_int_equal(h_add_learner(c, 1, b, false), RAFT_EBUSY);
 	h_run(c, 300);
-	assert_int_equal(h_add_learner(c, 1, b, false), RAFT_EINVAL); /* twice */
+	assert_int_equal(h_add_learner(c, 1, b, false),
+			 RAFT_EINVAL); /* twice */
 	assert_int_equal(raft_config(h_raft(c, 1))->n, 5);
 	h_free(c);
 }
@@ -1335,10 +1342,18 @@ static void check_unknown_entry_stops(uint8_t type, uint8_t version)
 	raft_index applied = h_node(c, 2)->applied;
 	assert_int_equal(applied, 2);
 	struct raft_entry e[2] = {
-		{.term = t, .index = 3, .type = type, .version = version,
-		 .len = 1, .data = (uint8_t *)"?"},
-		{.term = t, .index = 4, .type = RAFT_ENTRY_COMMAND,
-		 .version = RAFT_VERSION_MIN, .len = 1, .data = (uint8_t *)"k"},
+	    {.term = t,
+	     .index = 3,
+	     .type = type,
+	     .version = version,
+	     .len = 1,
+	     .data = (uint8_t *)"?"},
+	    {.term = t,
+	     .index = 4,
+	     .type = RAFT_ENTRY_COMMAND,
+	     .version = RAFT_VERSION_MIN,
+	     .len = 1,
+	     .data = (uint8_t *)"k"},
 	};
 	struct raft_message m = h_msg(RAFT_MSG_APPEND, 1, 2, t);
 	m.prev_index = 2;
@@ -1374,58 +1389,58 @@ static void test_version_unknown_version_stops_applying(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		TEST(test_5_1_stale_term_rejected),
-		TEST(test_5_1_higher_term_adopted),
-		TEST(test_5_1_leader_steps_down_on_higher_term),
-		TEST(test_5_1_candidate_steps_down_on_higher_term),
-		TEST(test_5_2_follower_starts_election_after_timeout),
-		TEST(test_5_2_candidate_wins_with_majority),
-		TEST(test_5_2_follower_votes_once_per_term),
-		TEST(test_5_2_candidate_follows_append_of_same_term),
-		TEST(test_5_2_randomized_timeouts_spread),
-		TEST(test_5_2_split_vote_retried),
-		TEST(test_5_3_leader_appends_and_replicates),
-		TEST(test_5_3_commits_on_majority),
-		TEST(test_5_3_follower_applies_committed),
-		TEST(test_5_3_consistency_check_rejects_mismatch),
-		TEST(test_5_3_conflicting_suffix_truncated),
-		TEST(test_5_3_leader_backs_up_next_index_fast),
-		TEST(test_5_4_1_vote_denied_to_stale_log),
-		TEST(test_5_4_1_election_restriction),
-		TEST(test_5_4_2_commit_only_current_term),
-		TEST(test_5_4_3_leader_completeness),
-		TEST(test_5_5_follower_crash_retried),
-		TEST(test_5_5_append_idempotent),
-		TEST(test_5_5_candidate_crash_keeps_term_and_vote),
-		TEST(test_5_6_heartbeats_keep_followers),
-		TEST(test_prevote_does_not_change_term),
-		TEST(test_prevote_rejoin_does_not_disrupt),
-		TEST(test_check_quorum_leader_steps_down),
-		TEST(test_check_quorum_follower_ignores_votes),
-		TEST(test_leader_appends_noop_at_term_start),
-		TEST(test_lease_after_majority_round),
-		TEST(test_lease_ends_when_timeout_now_sent),
-		TEST(test_lease_restarted_node_waits_before_voting),
-		TEST(test_read_index_waits_for_commit_in_term),
-		TEST(test_read_index_needs_quorum_round),
-		TEST(test_read_index_fails_on_step_down),
-		TEST(test_transfer_timeout_now_once_caught_up),
-		TEST(test_transfer_times_out),
-		TEST(test_membership_learner_added),
-		TEST(test_membership_learner_promoted_once_caught_up),
-		TEST(test_membership_learner_not_counted_for_commit),
-		TEST(test_membership_one_change_at_a_time),
-		TEST(test_membership_no_change_before_term_commit),
-		TEST(test_membership_removed_leader_steps_down),
-		TEST(test_snapshot_taken_compacts),
-		TEST(test_snapshot_lagging_follower_gets_chunks),
-		TEST(test_snapshot_lost_chunk_resent),
-		TEST(test_snapshot_restarted_follower_restarts_from_zero),
-		TEST(test_snapshot_leader_never_stuck),
-		TEST(test_bootstrap_writes_first_configuration),
-		TEST(test_unconfigured_node_joins),
-		TEST(test_version_unknown_type_stops_applying),
-		TEST(test_version_unknown_version_stops_applying),
+	    TEST(test_5_1_stale_term_rejected),
+	    TEST(test_5_1_higher_term_adopted),
+	    TEST(test_5_1_leader_steps_down_on_higher_term),
+	    TEST(test_5_1_candidate_steps_down_on_higher_term),
+	    TEST(test_5_2_follower_starts_election_after_timeout),
+	    TEST(test_5_2_candidate_wins_with_majority),
+	    TEST(test_5_2_follower_votes_once_per_term),
+	    TEST(test_5_2_candidate_follows_append_of_same_term),
+	    TEST(test_5_2_randomized_timeouts_spread),
+	    TEST(test_5_2_split_vote_retried),
+	    TEST(test_5_3_leader_appends_and_replicates),
+	    TEST(test_5_3_commits_on_majority),
+	    TEST(test_5_3_follower_applies_committed),
+	    TEST(test_5_3_consistency_check_rejects_mismatch),
+	    TEST(test_5_3_conflicting_suffix_truncated),
+	    TEST(test_5_3_leader_backs_up_next_index_fast),
+	    TEST(test_5_4_1_vote_denied_to_stale_log),
+	    TEST(test_5_4_1_election_restriction),
+	    TEST(test_5_4_2_commit_only_current_term),
+	    TEST(test_5_4_3_leader_completeness),
+	    TEST(test_5_5_follower_crash_retried),
+	    TEST(test_5_5_append_idempotent),
+	    TEST(test_5_5_candidate_crash_keeps_term_and_vote),
+	    TEST(test_5_6_heartbeats_keep_followers),
+	    TEST(test_prevote_does_not_change_term),
+	    TEST(test_prevote_rejoin_does_not_disrupt),
+	    TEST(test_check_quorum_leader_steps_down),
+	    TEST(test_check_quorum_follower_ignores_votes),
+	    TEST(test_leader_appends_noop_at_term_start),
+	    TEST(test_lease_after_majority_round),
+	    TEST(test_lease_ends_when_timeout_now_sent),
+	    TEST(test_lease_restarted_node_waits_before_voting),
+	    TEST(test_read_index_waits_for_commit_in_term),
+	    TEST(test_read_index_needs_quorum_round),
+	    TEST(test_read_index_fails_on_step_down),
+	    TEST(test_transfer_timeout_now_once_caught_up),
+	    TEST(test_transfer_times_out),
+	    TEST(test_membership_learner_added),
+	    TEST(test_membership_learner_promoted_once_caught_up),
+	    TEST(test_membership_learner_not_counted_for_commit),
+	    TEST(test_membership_one_change_at_a_time),
+	    TEST(test_membership_no_change_before_term_commit),
+	    TEST(test_membership_removed_leader_steps_down),
+	    TEST(test_snapshot_taken_compacts),
+	    TEST(test_snapshot_lagging_follower_gets_chunks),
+	    TEST(test_snapshot_lost_chunk_resent),
+	    TEST(test_snapshot_restarted_follower_restarts_from_zero),
+	    TEST(test_snapshot_leader_never_stuck),
+	    TEST(test_bootstrap_writes_first_configuration),
+	    TEST(test_unconfigured_node_joins),
+	    TEST(test_version_unknown_type_stops_applying),
+	    TEST(test_version_unknown_version_stops_applying),
 	};
 	return cmocka_run_group_tests_name("raft-paper", tests, NULL, NULL);
 }

