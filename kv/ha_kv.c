@@ -636,11 +636,11 @@ static void handle_line(struct kv_conn *c, char *line, size_t len)
 	char why[128];
 	if (kv_parse_line(line, len, &p, why, sizeof(why)) != 0) {
 		request_set_reply(rq, "ERR bad-request %s", why);
-		return;
+		goto out;
 	}
 	if (s->stopping) {
 		request_set_reply(rq, "ERR stopped shutting down");
-		return;
+		goto out;
 	}
 	switch (p.verb) {
 	case KV_VERB_PING:
@@ -671,6 +671,8 @@ static void handle_line(struct kv_conn *c, char *line, size_t len)
 		start_change(s, rq, &p);
 		break;
 	}
+out:
+	/* Anything not handed to the node has its answer already. */
 	if (rq->kind == KV_REQ_IMMEDIATE)
 		rq->done = true;
 }
