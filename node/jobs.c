@@ -204,7 +204,10 @@ void jobs_maybe_snapshot(struct ha_node *n)
 	    raft_stop_reason(n->raft) != NULL)
 		return;
 	raft_index index = n->applied;
+	/* A snapshot is taken at an index the local log already holds on disk
+	 * (a follower may apply committed entries before its own fsync). */
 	if (index < raft_snapshot_index(n->raft) + n->snapshot_threshold ||
+	    index > raft_stable_index(n->raft) ||
 	    raft_entry_at(n->raft, index) == NULL)
 		return;
 	struct job *j = calloc(1, sizeof(*j));
@@ -482,8 +485,17 @@ static void after_cb(uv_work_t *w, int status)
 		case JOB_SNAPSHOT:
 			n->o.sm.release(batch->frozen);
 			n->snapshot_running = false;
-			if (batch->result != STORAGE_OK) {
+			if (batch->result == STORAGE_EIO ||
+			    batch->result == STORAGE_ECORRUPT) {
 				node_fail(n, batch->errmsg);
+				break;
+			}
+			if (batch->result != STORAGE_OK) {
+				/* Not durable damage: the next threshold retries. */
+				node_log(n, HA_NODE_LOG_WARNING,
+					 "snapshot at %llu not taken: %s",
+					 (unsigned long long)batch->index,
+					 batch->errmsg);
 				break;
 			}
 			raft_snapshot_taken(n->raft, ha_node_monotonic_ms(),
