@@ -83,6 +83,15 @@ def test_unknown_write_may_take_effect_late():
                get("k", "1", 10, 11), get("k", "2", 12, 13)])
 
 
+def test_unobserved_unknown_writes_are_set_aside():
+    # Forty writes that timed out and were never read: accepted at once.
+    ops = [put("k", "0", 0, 1)]
+    ops += [put("k", "x%d" % i, 2, None, status=INFO) for i in range(40)]
+    ops.append(get("k", "0", 3, 4))
+    r = lin.check(ops, max_steps=1000)
+    assert r.ok, r.message
+
+
 def test_unknown_write_may_never_take_effect():
     assert ok([put("k", "1", 0, 1), put("k", "2", 2, None, status=INFO),
                get("k", "1", 10, 11), get("k", "1", 12, 13)])
@@ -228,6 +237,7 @@ def test_search_limit_is_reported_not_hung():
     # Many unknown writes make the search wide; a tiny budget must end it
     # with a clear verdict.
     ops = [put("k", str(i), i, None, status=INFO) for i in range(12)]
-    ops.append(get("k", "nope", 100, 101))
+    ops += [get("k", str(i), 100 + 2 * i, 101 + 2 * i) for i in range(12)]
+    ops.append(get("k", "nope", 200, 201))
     r = lin.check(ops, max_steps=50)
     assert not r.ok and "too concurrent" in r.message

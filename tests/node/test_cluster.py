@@ -56,6 +56,21 @@ def test_create_elects_a_leader_and_serves(make_cluster):
         second.stderr
     sts = c.wait_converged(list(c.nodes))
     assert {st["keys"] for st in sts.values()} == {1}
+    # A damaged data folder (both copies of the term/vote record
+    # overwritten): the node refuses to start and says why.
+    victim = c.nodes[others(c, leader)[1]]
+    victim.kill()
+    damaged = 0
+    for name in os.listdir(victim.data_dir):
+        if name.startswith("meta"):
+            with open(os.path.join(victim.data_dir, name), "r+b") as f:
+                size = os.path.getsize(f.name)
+                f.write(bytes((i * 37 + 11) & 0xff for i in range(size)))
+            damaged += 1
+    assert damaged > 0, os.listdir(victim.data_dir)
+    broken = subprocess.run(victim.args(), capture_output=True, timeout=20)
+    assert broken.returncode != 0
+    assert b"cannot start the node" in broken.stderr, broken.stderr
 
 
 def test_concurrent_clients_are_linearizable(make_cluster):
@@ -271,3 +286,24 @@ def test_snapshot_catch_up_of_a_node_that_was_down(make_cluster):
     after = c.wait_converged(list(c.nodes))
     assert {st["hash"] for st in after.values()} == \
         {st["hash"] for st in before.values()}
+
+
+def test_five_nodes_survive_losing_two(make_cluster):
+    c = make_cluster()
+    leader = c.create(5)
+    c.wait_members(list(c.nodes), [1, 2, 3, 4, 5])
+    history = lin.History()
+    load = Load(c, history, clients=3, keys=4, max_ops=2000,
+                duration=25).start()
+    load.wait_acked(20)
+    # The leader and one follower crash together; three of five remain.
+    lost = [leader, others(c, leader)[0]]
+    for i in lost:
+        c.nodes[i].kill()
+    c.wait_leader(exclude=lost)
+    load.wait_acked(load.acked + 30)
+    for i in lost:
+        c.nodes[i].start()
+    load.wait_acked(load.acked + 20)
+    load.stop()
+    check_history(c, history, load.keys, list(c.nodes))
