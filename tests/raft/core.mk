@@ -3,7 +3,7 @@
 # section 5 and one per bug that hit real implementations, on a small
 # deterministic in-test cluster (harness.c). Sanitizers on, cmocka.
 RAFT_UNIT_HDRS := tests/raft/harness.h tests/raft/unit.h
-RAFT_UNIT_TESTS := paper lessons robustness
+RAFT_UNIT_TESTS := paper lessons robustness alloc
 
 $(BUILD)/tests/raft-unit/%.o: tests/raft/%.c $(RAFT_UNIT_HDRS) $(RAFT_HDRS)
 	@mkdir -p $(dir $@)
@@ -12,6 +12,12 @@ $(BUILD)/tests/raft-unit/%.o: tests/raft/%.c $(RAFT_UNIT_HDRS) $(RAFT_HDRS)
 $(BUILD)/tests/raft-unit/test_%: $(BUILD)/tests/raft-unit/test_%.o \
 		$(BUILD)/tests/raft-unit/harness.o $(BUILD)/san/libraft.a
 	$(CC) $(SAN_CFLAGS) $^ -lcmocka -o $@
+
+# Allocation failures: the core's malloc, calloc and realloc are wrapped.
+$(BUILD)/tests/raft-unit/test_alloc: $(BUILD)/tests/raft-unit/test_alloc.o \
+		$(BUILD)/tests/raft-unit/harness.o $(BUILD)/san/libraft.a
+	$(CC) $(SAN_CFLAGS) $^ -lcmocka -Wl,--wrap=malloc -Wl,--wrap=calloc \
+		-Wl,--wrap=realloc -o $@
 
 # The lessons again, on the self-check core: each planted bug must make the
 # test named after it fail (tests/raft/selfcheck.sh).

@@ -13,12 +13,22 @@
 
 #define DELIVER_BOUND 200000
 
-static void *xmalloc(size_t n)
+bool h_alloc_protected;
+
+/* The harness's own allocations never take part in injected failures. */
+static void *xrealloc(void *old, size_t n)
 {
-	void *p = malloc(n ? n : 1);
+	h_alloc_protected = true;
+	void *p = realloc(old, n ? n : 1);
+	h_alloc_protected = false;
 	if (p == NULL)
 		fail_msg("out of memory in the test harness");
 	return p;
+}
+
+static void *xmalloc(size_t n)
+{
+	return xrealloc(NULL, n);
 }
 
 static struct raft_entry *copy_entries(const struct raft_entry *e, size_t n)
@@ -93,10 +103,7 @@ static void enqueue(struct h_cluster *c, const struct raft_message *m)
 {
 	if (c->n_queue == c->cap_queue) {
 		size_t cap = c->cap_queue ? c->cap_queue * 2 : 64;
-		struct h_msg *q = realloc(c->queue, cap * sizeof(*q));
-		if (q == NULL)
-			fail_msg("out of memory in the test harness");
-		c->queue = q;
+		c->queue = xrealloc(c->queue, cap * sizeof(c->queue[0]));
 		c->cap_queue = cap;
 	}
 	struct h_msg *hm = &c->queue[c->n_queue++];
@@ -332,11 +339,8 @@ static void disk_append(struct h_node *nd, const struct raft_entry *e, size_t n)
 			fail_msg("node %u: entry %llu persisted after %llu",
 				 nd->id, (unsigned long long)e[i].index,
 				 (unsigned long long)disk_last_index(d));
-		struct raft_entry *ne =
-		    realloc(d->entries, (d->n + 1) * sizeof(*ne));
-		if (ne == NULL)
-			fail_msg("out of memory in the test harness");
-		d->entries = ne;
+		d->entries =
+		    xrealloc(d->entries, (d->n + 1) * sizeof(d->entries[0]));
 		struct raft_entry *copy = copy_entries(&e[i], 1);
 		d->entries[d->n++] = *copy;
 		free(copy);
@@ -519,11 +523,8 @@ static void process(struct h_cluster *c, struct h_node *nd,
 	bool appended = false;
 	bool has_write = b.hs || b.truncate_from || b.n_entries || b.n_after;
 	if (nd->slow_disk && has_write) {
-		struct h_batch *h =
-		    realloc(nd->held, (nd->n_held + 1) * sizeof(*h));
-		if (h == NULL)
-			fail_msg("out of memory in the test harness");
-		nd->held = h;
+		nd->held =
+		    xrealloc(nd->held, (nd->n_held + 1) * sizeof(nd->held[0]));
 		nd->held[nd->n_held++] = b;
 	} else {
 		write_batch(c, nd, &b, &appended);
@@ -623,9 +624,8 @@ static struct h_cluster *alive[16];
 
 static struct h_cluster *cluster_new(const struct raft_options *o)
 {
-	struct h_cluster *c = calloc(1, sizeof(*c));
-	if (c == NULL)
-		fail_msg("out of memory in the test harness");
+	struct h_cluster *c = xmalloc(sizeof(*c));
+	memset(c, 0, sizeof(*c));
 	for (size_t i = 0; i < sizeof(alive) / sizeof(alive[0]); i++)
 		if (alive[i] == NULL) {
 			alive[i] = c;

@@ -193,6 +193,10 @@ void h_restart(struct h_cluster *c, raft_id id);
 /* Whole-cluster invariants checked so far; also fails on a stopped core. */
 void h_check_no_error(struct h_cluster *c);
 
+/* Set while the harness allocates for itself: a test that makes
+ * allocations fail leaves those alone. */
+extern bool h_alloc_protected;
+
 /* Handy predicates. */
 raft_id h_leader(struct h_cluster *c); /* the only leader of the newest term */
 bool h_read_answered(struct h_node *nd, uint64_t read_id, int *status,
