@@ -189,8 +189,17 @@ def test_add_a_fourth_node_and_remove_one(make_cluster):
     c.wait_members(list(c.nodes), [1, 2, 3, 4])
     load.wait_acked(load.acked + 20)
     c.wait_converged(list(c.nodes))
-    # Remove the leader itself: it hands over once the removal commits.
+    # Hand leadership to the new node, then remove the leader itself: it
+    # hands over again once the removal commits.
     leader = c.wait_leader()
+    if leader != 4:
+        reply = c.nodes[leader].call("TRANSFER 4", timeout=5)
+        assert reply == "OK", reply
+    deadline = time.monotonic() + 10
+    while c.leader() != 4 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    leader = c.wait_leader()
+    assert leader == 4, c.describe()
     reply = c.nodes[leader].call("REMOVE %d" % leader, timeout=5)
     assert reply == "OK", reply
     rest = others(c, leader)
