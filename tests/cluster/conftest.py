@@ -1,0 +1,68 @@
+# SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
+"""Fixtures for the cluster tests: real brokers of both versions, each
+cluster on its own loopback block, always torn down."""
+
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(__file__))
+import harness  # noqa: E402
+
+VERSIONS = ("2.0", "2.1")
+
+
+@pytest.fixture(params=VERSIONS)
+def version(request):
+    """Every cluster test runs on both brokers. A missing broker fails the
+    test with the reason: a silent skip would prove nothing."""
+    try:
+        harness.broker_path(request.param)
+        harness.check_plugin()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    return request.param
+
+
+@pytest.fixture
+def make_cluster(tmp_path, request, version):
+    made = []
+
+    def make(**kwargs):
+        workdir = tmp_path / ("cluster%d" % len(made))
+        workdir.mkdir()
+        c = harness.Cluster(str(workdir), version, **kwargs)
+        made.append(c)
+        return c
+
+    yield make
+    rep = getattr(request.node, "rep_call", None)
+    try:
+        if rep is not None and rep.failed:
+            for c in made:
+                sys.stderr.write("\n=== broker logs of the failed test "
+                                 "(block %s)\n%s\n" % (c.prefix,
+                                                       c.describe()))
+    finally:
+        for c in made:
+            c.teardown()
+
+
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, "rep_" + rep.when, rep)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    # A run where nothing ran, or something was skipped, proves nothing.
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    skipped = len(reporter.stats.get("skipped", [])) if reporter else 0
+    if session.testscollected == 0:
+        session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+    elif skipped and session.exitstatus == 0:
+        sys.stderr.write("\ncluster tests: %d skipped; a skip counts as a "
+                         "failure here\n" % skipped)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
