@@ -5,6 +5,7 @@ snapshot catch-up. Every client operation is recorded and the history is
 checked for linearizability; every acknowledged write must survive and every
 node must end with the same state."""
 
+import json
 import os
 import signal
 import subprocess
@@ -132,6 +133,8 @@ def test_paused_leader_is_replaced_and_never_acknowledges(make_cluster):
         ops.append((lin.GET, history.invoke("stale", lin.GET, key,
                                             node=old)))
         lines.append("GET " + key)
+    # Its own view right after it resumes: the lease ran out in the pause.
+    lines.append("STATUS")
     stale.send(lines)
     old_node.signal(signal.SIGCONT)
     acknowledged = []
@@ -155,6 +158,8 @@ def test_paused_leader_is_replaced_and_never_acknowledges(make_cluster):
                 history.ok(op, None if reply == "NONE" else reply[6:])
             else:
                 history.fail(op)
+    st = json.loads(stale.recv_line(timeout=5))
+    assert st["lease_ms_left"] == 0, st
     stale.close()
     assert not acknowledged, "the deposed leader acknowledged %s" % \
         acknowledged
