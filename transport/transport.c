@@ -554,5 +554,8 @@ int transport_peer_stats(const struct transport *t, uint32_t peer_id,
 	out->frames_received = p->frames_received;
 	out->frames_dropped = p->frames_dropped;
 	out->links_established = p->links_established;
+	out->protocol_version = p->state == TRANSPORT_LINK_UP && p->link != NULL
+				    ? p->link->version
+				    : 0;
 	return TRANSPORT_OK;
 }

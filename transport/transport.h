@@ -125,6 +125,7 @@ struct transport_peer_stats {
 	uint64_t frames_received;
 	uint64_t frames_dropped; /* refused because the queue was full */
 	uint64_t links_established;
+	uint16_t protocol_version; /* negotiated on the live link, else 0 */
 };
 
 const char *transport_strerror(int rv);
