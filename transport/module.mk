@@ -55,3 +55,4 @@ $(BUILD)/bench/transport_bench: tests/transport/bench.c tests/transport/harness.
 bench-transport: $(BUILD)/bench/transport_bench
 	@bash tests/transport/gen-certs.sh $(BUILD)/bench/certs
 	$< $(BUILD)/bench/certs $(BENCH_ARGS)
+bench: bench-transport
