@@ -366,7 +366,8 @@ class Load:
     node leads, each operation recorded. Bounded in count and time."""
 
     def __init__(self, cluster, history, clients=3, keys=4, max_ops=400,
-                 duration=20.0, read_ratio=0.5, timeout=2.0, ids=None):
+                 duration=20.0, read_ratio=0.5, cas_ratio=0.2, timeout=2.0,
+                 ids=None):
         self.cluster = cluster
         self.history = history
         self.n_clients = clients
@@ -374,6 +375,7 @@ class Load:
         self.max_ops = max_ops
         self.duration = duration
         self.read_ratio = read_ratio
+        self.cas_ratio = cas_ratio  # of the writes, once a value is known
         self.timeout = timeout
         self.ids = ids
         self.stop_event = threading.Event()
@@ -397,6 +399,7 @@ class Load:
         target = None
         deadline = time.monotonic() + self.duration
         seq = 0
+        seen = {}  # key -> the last value this client saw or wrote
         try:
             while (not self.stop_event.is_set() and seq < self.max_ops
                    and time.monotonic() < deadline):
@@ -427,16 +430,24 @@ class Load:
                     status, value = read_result(reply)
                     if status == lin.OK:
                         self.history.ok(op, value)
+                        seen[key] = value
                         self._count("read-ok")
                     else:
                         self.history.fail(op)
                         self._count("read-err")
                 else:
                     value = "c%d-%d" % (cid, seq)
-                    op = self.history.invoke(cid, lin.PUT, key, value,
-                                             node=target)
+                    old = seen.get(key)
+                    if old is not None and rng.random() < self.cas_ratio:
+                        op = self.history.invoke(cid, lin.CAS, key, value,
+                                                 old=old, node=target)
+                        line = "CAS %s %s %s" % (key, old, value)
+                    else:
+                        op = self.history.invoke(cid, lin.PUT, key, value,
+                                                 node=target)
+                        line = "PUT %s %s" % (key, value)
                     try:
-                        reply = client.call("PUT %s %s" % (key, value))
+                        reply = client.call(line)
                     except ConnectError:
                         self.history.fail(op)
                         self._count("write-refused")
@@ -448,12 +459,15 @@ class Load:
                         self._count("write-timeout")
                         target = None
                         continue
-                    status, _ = write_status(reply)
+                    status, swapped = write_status(reply)
                     if status == lin.OK:
-                        self.history.ok(op, True)
-                        with self._lock:
-                            self.acked += 1
-                        self._count("write-ok")
+                        self.history.ok(op, swapped)
+                        if swapped:
+                            seen[key] = value
+                            with self._lock:
+                                self.acked += 1
+                        self._count("%s-%s" % (op.kind, "ok" if swapped
+                                                else "mismatch"))
                     elif status == lin.INFO:
                         self.history.info(op)
                         self._count("write-unknown")
@@ -540,9 +554,10 @@ def final_reads(cluster, history, keys, ids=None, timeout=20.0):
     return values
 
 
-def check_history(cluster, history, keys, ids):
+def check_history(cluster, history, keys, ids, other_keys=0):
     """The end of every test: final reads, the checker, survival of every
-    acknowledged write, and the same state on every node in ids."""
+    acknowledged write, and the same state on every node in ids (which
+    hold `other_keys` keys written outside the history)."""
     values = final_reads(cluster, history, keys, ids)
     ops = history.snapshot()
     result = lin.check(ops)
@@ -551,7 +566,8 @@ def check_history(cluster, history, keys, ids):
     assert not problems, "\n".join(problems)
     sts = cluster.wait_converged(ids)
     keys_held = {st["keys"] for st in sts.values()}
-    assert keys_held == {sum(1 for v in values.values() if v is not None)}, \
+    assert keys_held == {other_keys +
+                         sum(1 for v in values.values() if v is not None)}, \
         (keys_held, values)
     acked = sum(1 for op in ops if op.kind == lin.PUT and op.status == lin.OK)
     tally = {}

@@ -57,6 +57,11 @@ def test_create_elects_a_leader_and_serves(make_cluster):
         second.stderr
     sts = c.wait_converged(list(c.nodes))
     assert {st["keys"] for st in sts.values()} == {1}
+    history = lin.History()
+    load = Load(c, history, clients=2, keys=2, max_ops=100,
+                duration=10).start()
+    load.join()
+    check_history(c, history, load.keys, list(c.nodes), other_keys=1)
     # A damaged data folder (both copies of the term/vote record
     # overwritten): the node refuses to start and says why.
     victim = c.nodes[others(c, leader)[1]]
