@@ -190,7 +190,8 @@ void h_crash(struct h_cluster *c, raft_id id);
 /* Starts a new process from what is on disk. */
 void h_restart(struct h_cluster *c, raft_id id);
 
-/* Whole-cluster invariants checked so far; also fails on a stopped core. */
+/* Fails the test if a node's core stopped (election and state machine
+ * safety are checked at every call already). */
 void h_check_no_error(struct h_cluster *c);
 
 /* Set while the harness allocates for itself: a test that makes
