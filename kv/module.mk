@@ -53,3 +53,9 @@ KV_NODE_SAN_LIBS := $(BUILD)/san/libnode.a $(BUILD)/san/libraft.a \
 	$(BUILD)/san/libstorage.a $(BUILD)/san/libtransport.a
 $(BUILD)/san/ha-kv: $(KV_SRCS:kv/%.c=$(BUILD)/san/kv/%.o) $(KV_NODE_SAN_LIBS)
 	$(CC) $(SAN_CFLAGS) $(filter %.o,$^) $(KV_NODE_SAN_LIBS) $(KV_LIBS) -o $@
+
+# Fuzz target: the request line parser, the command and snapshot decoders.
+FUZZERS += kv_decode
+FUZZ_SRCS_kv_decode := kv/protocol.c kv/command.c kv/map.c
+FUZZ_HDRS_kv_decode := kv/protocol.h kv/command.h kv/map.h raft/byteorder.h
+SUITES += fuzz-kv_decode
