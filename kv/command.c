@@ -78,10 +78,9 @@ int kv_command_apply(const struct kv_command *c, struct kv_map *m,
 	if (c->op == KV_OP_CAS) {
 		size_t vlen;
 		const char *cur = kv_map_get(m, c->key, c->klen, &vlen);
-		bool match = c->old == NULL
-				     ? cur == NULL
-				     : (cur != NULL && vlen == c->olen &&
-					memcmp(cur, c->old, vlen) == 0);
+		bool match = c->old == NULL ? cur == NULL
+					    : (cur != NULL && vlen == c->olen &&
+					       memcmp(cur, c->old, vlen) == 0);
 		if (!match) {
 			*swapped = false;
 			return 0;

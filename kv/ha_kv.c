@@ -77,7 +77,7 @@ static int sm_apply(void *data, raft_index index, const uint8_t *cmd,
 		return HA_NODE_EINVAL;
 	}
 	return kv_command_apply(&c, copy->map, &swapped) == 0 ? 0
-							       : HA_NODE_ENOMEM;
+							      : HA_NODE_ENOMEM;
 }
 
 static void *sm_capture(void *data)
@@ -113,9 +113,9 @@ static int sm_restore(void *data, const uint8_t *buf, size_t len)
 
 enum kv_request_kind {
 	KV_REQ_IMMEDIATE = 1, /* answered when parsed */
-	KV_REQ_WRITE,         /* PUT or CAS: a proposal */
-	KV_REQ_READ,          /* GET: a ReadIndex */
-	KV_REQ_CHANGE,        /* CREATE, ADD, REMOVE, TRANSFER */
+	KV_REQ_WRITE,	      /* PUT or CAS: a proposal */
+	KV_REQ_READ,	      /* GET: a ReadIndex */
+	KV_REQ_CHANGE,	      /* CREATE, ADD, REMOVE, TRANSFER */
 };
 
 struct kv_conn;
@@ -123,19 +123,19 @@ struct kv_conn;
 struct kv_request {
 	enum kv_request_kind kind;
 	uint64_t cookie;
-	struct kv_conn *conn;      /* NULL once the client went away */
-	struct kv_request *next;   /* in the connection's reply order */
-	struct kv_request *hnext;  /* in the cookie table */
+	struct kv_conn *conn;		  /* NULL once the client went away */
+	struct kv_request *next;	  /* in the connection's reply order */
+	struct kv_request *hnext;	  /* in the cookie table */
 	struct kv_request *pprev, *pnext; /* in the pending proposals */
 	bool in_table;
 	bool in_pending;
-	bool outstanding;          /* the node still owes an answer */
+	bool outstanding; /* the node still owes an answer */
 	bool done;
 	bool has_index;
-	raft_index index;          /* of the proposal, or the read's */
-	char *reply;               /* a full line, '\n' included */
+	raft_index index; /* of the proposal, or the read's */
+	char *reply;	  /* a full line, '\n' included */
 	size_t reply_len;
-	char key[KV_KEY_MAX + 1];  /* GET */
+	char key[KV_KEY_MAX + 1]; /* GET */
 	size_t klen;
 };
 
@@ -172,8 +172,8 @@ struct kv_server {
 	struct ha_node *node;
 	struct kv_raft_copy raft_copy;
 
-	struct kv_map *map;  /* the owner's copy */
-	raft_index applied;  /* last index the owner's copy reflects */
+	struct kv_map *map; /* the owner's copy */
+	raft_index applied; /* last index the owner's copy reflects */
 	enum raft_role role;
 	raft_id leader;
 	raft_term term;
@@ -184,18 +184,18 @@ struct kv_server {
 	uint64_t incarnation;
 	uint64_t next_cookie;
 	struct kv_request *table[KV_COOKIE_BUCKETS];
-	struct kv_request *pending; /* proposals with an outcome to learn */
+	struct kv_request *pending;   /* proposals with an outcome to learn */
 	struct kv_request **deferred; /* reads waiting for the owner's copy */
 	size_t n_deferred, cap_deferred;
 	struct kv_conn *conns;
-	uv_tcp_t reject;      /* takes a connection off the backlog */
+	uv_tcp_t reject; /* takes a connection off the backlog */
 	bool reject_busy;
 	char read_buf[KV_READ_CHUNK];
 	bool read_buf_busy;
 };
 
 static void kv_log(struct kv_server *s, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void kv_log(struct kv_server *s, const char *fmt, ...)
 {
@@ -281,7 +281,7 @@ static void conn_flush(struct kv_conn *c);
 /* Sets the reply of a request; with no memory left for it, the client
  * cannot be answered correctly any more and is disconnected. */
 static void request_set_reply(struct kv_request *rq, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void request_set_reply(struct kv_request *rq, const char *fmt, ...)
 {
@@ -384,7 +384,7 @@ struct kv_buf {
 };
 
 static void buf_printf(struct kv_buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void buf_printf(struct kv_buf *b, const char *fmt, ...)
 {
@@ -458,8 +458,11 @@ static void reply_status(struct kv_server *s, struct kv_request *rq)
 		     i++) {
 			const struct raft_server *srv = &st.config.servers[i];
 			char address[RAFT_ADDRESS_MAX];
-			snprintf(address, sizeof(address), "%s", srv->address);
-			buf_printf(&b, "%s{\"id\":%u,\"address\":", i ? "," : "",
+			/* Bounded: the record need not hold a terminator. */
+			snprintf(address, sizeof(address), "%.*s",
+				 (int)sizeof(address) - 1, srv->address);
+			buf_printf(&b,
+				   "%s{\"id\":%u,\"address\":", i ? "," : "",
 				   srv->id);
 			buf_json_string(&b, address);
 			buf_printf(&b, ",\"role\":\"%s\"}",
@@ -518,12 +521,12 @@ static void start_write(struct kv_server *s, struct kv_request *rq,
 	if (not_leader(s, rq))
 		return;
 	struct kv_command cmd = {
-		.op = p->verb == KV_VERB_CAS ? KV_OP_CAS : KV_OP_PUT,
-		.origin = s->opt.id,
-		.incarnation = s->incarnation,
-		.seq = next_cookie(s),
-		.key = p->args[0],
-		.klen = p->arg_len[0],
+	    .op = p->verb == KV_VERB_CAS ? KV_OP_CAS : KV_OP_PUT,
+	    .origin = s->opt.id,
+	    .incarnation = s->incarnation,
+	    .seq = next_cookie(s),
+	    .key = p->args[0],
+	    .klen = p->arg_len[0],
 	};
 	if (p->verb == KV_VERB_CAS) {
 		cmd.old = p->args[1];
@@ -585,15 +588,17 @@ static void start_change(struct kv_server *s, struct kv_request *rq,
 	case KV_VERB_CREATE: {
 		struct raft_config cfg = p->members;
 		if (raft_config_find(&cfg, s->opt.id) == NULL) {
-			request_set_reply(rq, "ERR bad-request this node (%u) is "
-					      "not in the list",
+			request_set_reply(rq,
+					  "ERR bad-request this node (%u) is "
+					  "not in the list",
 					  s->opt.id);
 			return;
 		}
 		if (getrandom(cfg.cluster_id, sizeof(cfg.cluster_id), 0) !=
 		    (ssize_t)sizeof(cfg.cluster_id)) {
-			request_set_reply(rq, "ERR refused no random cluster id: "
-					      "%s",
+			request_set_reply(rq,
+					  "ERR refused no random cluster id: "
+					  "%s",
 					  strerror(errno));
 			return;
 		}
@@ -601,8 +606,8 @@ static void start_change(struct kv_server *s, struct kv_request *rq,
 		break;
 	}
 	case KV_VERB_ADD:
-		rv = ha_node_add_learner(s->node, p->id, p->address,
-					 rq->cookie);
+		rv =
+		    ha_node_add_learner(s->node, p->id, p->address, rq->cookie);
 		break;
 	case KV_VERB_REMOVE:
 		rv = ha_node_remove(s->node, p->id, rq->cookie);
@@ -825,7 +830,7 @@ static void conn_take_bytes(struct kv_conn *c, const char *p, size_t n)
 			return;
 		if (c->overflow) {
 			struct kv_request *rq =
-				request_new(c, KV_REQ_IMMEDIATE);
+			    request_new(c, KV_REQ_IMMEDIATE);
 			if (rq == NULL) {
 				conn_close(c);
 				return;
@@ -940,8 +945,7 @@ static void on_read_event(struct kv_server *s, const struct ha_node_event *ev)
 	 * read's index. */
 	if (s->n_deferred == s->cap_deferred) {
 		size_t cap = s->cap_deferred ? s->cap_deferred * 2 : 64;
-		struct kv_request **d =
-			realloc(s->deferred, cap * sizeof(*d));
+		struct kv_request **d = realloc(s->deferred, cap * sizeof(*d));
 		if (d == NULL) {
 			request_set_reply(rq, "ERR nomem out of memory");
 			request_complete(s, rq);
@@ -970,21 +974,23 @@ static void reads_run_deferred(struct kv_server *s)
 
 /* Proposals placed at or below `index` that did not come back there never
  * will: an entry lives at one index only. */
-static void proposals_settle(struct kv_server *s, raft_index index,
-			     bool known)
+static void proposals_settle(struct kv_server *s, raft_index index, bool known)
 {
 	struct kv_request *rq = s->pending;
 	while (rq != NULL) {
 		struct kv_request *next = rq->pnext;
 		if (rq->has_index && rq->index <= index) {
 			if (known)
-				request_set_reply(rq, "ERR lost another entry "
-						      "was committed at %" PRIu64,
+				request_set_reply(rq,
+						  "ERR lost another entry "
+						  "was committed at %" PRIu64,
 						  (uint64_t)rq->index);
 			else
-				request_set_reply(rq, "ERR unknown a snapshot "
-						      "replaced the log at %" PRIu64,
-						  (uint64_t)rq->index);
+				request_set_reply(
+				    rq,
+				    "ERR unknown a snapshot "
+				    "replaced the log at %" PRIu64,
+				    (uint64_t)rq->index);
 			request_complete(s, rq);
 		}
 		rq = next;
@@ -999,8 +1005,9 @@ static void on_committed(struct kv_server *s, struct ha_node_event *ev)
 		struct kv_command c;
 		bool swapped = false;
 		if (kv_command_decode(ev->data, ev->len, &c) != 0) {
-			kv_log(s, "entry %" PRIu64 " is not a command of this "
-				  "version; left out",
+			kv_log(s,
+			       "entry %" PRIu64 " is not a command of this "
+			       "version; left out",
 			       (uint64_t)ev->index);
 		} else {
 			if (kv_command_apply(&c, s->map, &swapped) != 0)
@@ -1010,10 +1017,10 @@ static void on_committed(struct kv_server *s, struct ha_node_event *ev)
 			    c.incarnation == s->incarnation) {
 				struct kv_request *rq = table_find(s, c.seq);
 				if (rq != NULL && rq->kind == KV_REQ_WRITE) {
-					request_set_reply(
-						rq, "%s %" PRIu64,
-						swapped ? "OK" : "MISMATCH",
-						(uint64_t)ev->index);
+					request_set_reply(rq, "%s %" PRIu64,
+							  swapped ? "OK"
+								  : "MISMATCH",
+							  (uint64_t)ev->index);
 					request_complete(s, rq);
 				}
 			}
@@ -1028,8 +1035,9 @@ static void on_restore(struct kv_server *s, struct ha_node_event *ev)
 	int err;
 	struct kv_map *m = kv_map_decode(ev->data, ev->len, &err);
 	if (m == NULL)
-		fatal(s, err == -1 ? "out of memory restoring a snapshot"
-				   : "a snapshot from the node does not decode");
+		fatal(s, err == -1
+			     ? "out of memory restoring a snapshot"
+			     : "a snapshot from the node does not decode");
 	kv_map_free(s->map);
 	s->map = m;
 	s->applied = ev->index;
@@ -1178,17 +1186,17 @@ static void on_signal(uv_signal_t *sig, int signum)
 
 static void usage(FILE *f)
 {
-	fprintf(f,
-		"usage: ha-kv --id N --data DIR --cluster NAME --raft HOST:PORT "
-		"--listen HOST:PORT\n"
-		"             [--secret-file F | --insecure-plaintext]\n"
-		"             [--election-timeout MS --heartbeat MS] "
-		"[--snapshot-threshold N] [--verbose]\n"
-		"Line protocol (one request per line): PUT k v | GET k | CAS k "
-		"old new |\n"
-		"  CREATE id=host:port,... | JOIN id=host:port,... | ADD id "
-		"host:port |\n"
-		"  REMOVE id | TRANSFER id|0 | STATUS | PING\n");
+	fprintf(
+	    f, "usage: ha-kv --id N --data DIR --cluster NAME --raft HOST:PORT "
+	       "--listen HOST:PORT\n"
+	       "             [--secret-file F | --insecure-plaintext]\n"
+	       "             [--election-timeout MS --heartbeat MS] "
+	       "[--snapshot-threshold N] [--verbose]\n"
+	       "Line protocol (one request per line): PUT k v | GET k | CAS k "
+	       "old new |\n"
+	       "  CREATE id=host:port,... | JOIN id=host:port,... | ADD id "
+	       "host:port |\n"
+	       "  REMOVE id | TRANSFER id|0 | STATUS | PING\n");
 }
 
 static bool parse_number(const char *s, unsigned long long max,
@@ -1222,19 +1230,19 @@ static int parse_options(int argc, char **argv, struct kv_options *o)
 		OPT_HELP,
 	};
 	static const struct option longopts[] = {
-		{"id", required_argument, NULL, OPT_ID},
-		{"data", required_argument, NULL, OPT_DATA},
-		{"cluster", required_argument, NULL, OPT_CLUSTER},
-		{"raft", required_argument, NULL, OPT_RAFT},
-		{"listen", required_argument, NULL, OPT_LISTEN},
-		{"secret-file", required_argument, NULL, OPT_SECRET},
-		{"insecure-plaintext", no_argument, NULL, OPT_PLAIN},
-		{"election-timeout", required_argument, NULL, OPT_ELECTION},
-		{"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
-		{"snapshot-threshold", required_argument, NULL, OPT_SNAPSHOT},
-		{"verbose", no_argument, NULL, OPT_VERBOSE},
-		{"help", no_argument, NULL, OPT_HELP},
-		{NULL, 0, NULL, 0},
+	    {"id", required_argument, NULL, OPT_ID},
+	    {"data", required_argument, NULL, OPT_DATA},
+	    {"cluster", required_argument, NULL, OPT_CLUSTER},
+	    {"raft", required_argument, NULL, OPT_RAFT},
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"secret-file", required_argument, NULL, OPT_SECRET},
+	    {"insecure-plaintext", no_argument, NULL, OPT_PLAIN},
+	    {"election-timeout", required_argument, NULL, OPT_ELECTION},
+	    {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
+	    {"snapshot-threshold", required_argument, NULL, OPT_SNAPSHOT},
+	    {"verbose", no_argument, NULL, OPT_VERBOSE},
+	    {"help", no_argument, NULL, OPT_HELP},
+	    {NULL, 0, NULL, 0},
 	};
 	unsigned long long v;
 	int c;
@@ -1307,10 +1315,10 @@ static int parse_options(int argc, char **argv, struct kv_options *o)
 			argv[optind]);
 		return -1;
 	}
-	const char *missing = o->id == 0		 ? "--id"
-			      : o->data_dir == NULL	 ? "--data"
-			      : o->cluster == NULL	 ? "--cluster"
-			      : o->raft_address == NULL	 ? "--raft"
+	const char *missing = o->id == 0		  ? "--id"
+			      : o->data_dir == NULL	  ? "--data"
+			      : o->cluster == NULL	  ? "--cluster"
+			      : o->raft_address == NULL	  ? "--raft"
 			      : o->listen_address == NULL ? "--listen"
 							  : NULL;
 	if (missing != NULL) {
@@ -1362,8 +1370,9 @@ static int read_secret(const char *path, uint8_t *buf, size_t *len)
 			break;
 		n += (size_t)r;
 		if (n > KV_SECRET_MAX) {
-			fprintf(stderr, "ha-kv: the secret in %s is longer "
-					"than %u bytes\n",
+			fprintf(stderr,
+				"ha-kv: the secret in %s is longer "
+				"than %u bytes\n",
 				path, KV_SECRET_MAX);
 			close(fd);
 			return -1;
@@ -1391,15 +1400,16 @@ static int listen_on(struct kv_server *s, const char *address)
 	if (rv != 0)
 		rv = uv_ip6_addr(host, (int)port, (struct sockaddr_in6 *)&sa);
 	if (rv != 0) {
-		fprintf(stderr, "ha-kv: --listen wants a numeric IP address: "
-				"'%s'\n",
+		fprintf(stderr,
+			"ha-kv: --listen wants a numeric IP address: "
+			"'%s'\n",
 			host);
 		return -1;
 	}
 	if ((rv = uv_tcp_init(s->loop, &s->listener)) != 0 ||
 	    (rv = uv_tcp_bind(&s->listener, (struct sockaddr *)&sa, 0)) != 0 ||
-	    (rv = uv_listen((uv_stream_t *)&s->listener, 128,
-			    on_connection)) != 0) {
+	    (rv = uv_listen((uv_stream_t *)&s->listener, 128, on_connection)) !=
+		0) {
 		fprintf(stderr, "ha-kv: cannot listen on %s: %s\n", address,
 			uv_strerror(rv));
 		return -1;
@@ -1449,34 +1459,35 @@ int main(int argc, char **argv)
 		return 1;
 
 	struct ha_node_options no = {
-		.id = s->opt.id,
-		.data_dir = s->opt.data_dir,
-		.cluster_name = s->opt.cluster,
-		.advertise_address = s->opt.raft_address,
-		.secret = s->opt.secret_file != NULL ? secret : NULL,
-		.secret_len = secret_len,
-		.insecure_plaintext = s->opt.insecure_plaintext,
-		.election_timeout = s->opt.election_timeout,
-		.heartbeat_interval = s->opt.heartbeat,
-		.snapshot_threshold = s->opt.snapshot_threshold,
-		.sm =
-			{
-				.data = &s->raft_copy,
-				.apply = sm_apply,
-				.capture = sm_capture,
-				.serialize = sm_serialize,
-				.release = sm_release,
-				.restore = sm_restore,
-			},
-		.wake = node_wake,
-		.log = node_log_line,
-		.data = s,
+	    .id = s->opt.id,
+	    .data_dir = s->opt.data_dir,
+	    .cluster_name = s->opt.cluster,
+	    .advertise_address = s->opt.raft_address,
+	    .secret = s->opt.secret_file != NULL ? secret : NULL,
+	    .secret_len = secret_len,
+	    .insecure_plaintext = s->opt.insecure_plaintext,
+	    .election_timeout = s->opt.election_timeout,
+	    .heartbeat_interval = s->opt.heartbeat,
+	    .snapshot_threshold = s->opt.snapshot_threshold,
+	    .sm =
+		{
+		    .data = &s->raft_copy,
+		    .apply = sm_apply,
+		    .capture = sm_capture,
+		    .serialize = sm_serialize,
+		    .release = sm_release,
+		    .restore = sm_restore,
+		},
+	    .wake = node_wake,
+	    .log = node_log_line,
+	    .data = s,
 	};
 	rv = ha_node_start(&no, &s->node);
 	if (rv != HA_NODE_OK) {
-		fprintf(stderr,
-			"ha-kv %u: cannot start the node on data folder %s: %s\n",
-			s->opt.id, s->opt.data_dir, ha_node_strerror(rv));
+		fprintf(
+		    stderr,
+		    "ha-kv %u: cannot start the node on data folder %s: %s\n",
+		    s->opt.id, s->opt.data_dir, ha_node_strerror(rv));
 		return 1;
 	}
 	/* The raft thread copied the secret where it needs it. */

@@ -195,7 +195,8 @@ struct kv_map *kv_map_clone(const struct kv_map *m)
 		return NULL;
 	for (size_t i = 0; i < m->n_buckets; i++)
 		for (struct kv_entry *e = m->buckets[i]; e; e = e->next)
-			if (kv_map_put(c, e->key, e->klen, e->value, e->vlen) != 0) {
+			if (kv_map_put(c, e->key, e->klen, e->value, e->vlen) !=
+			    0) {
 				kv_map_free(c);
 				return NULL;
 			}
@@ -238,7 +239,8 @@ struct kv_map *kv_map_decode(const uint8_t *buf, size_t len, int *err)
 	const uint8_t *magic = get_bytes(&r, sizeof(snapshot_magic));
 	uint64_t count = get_u64(&r);
 	/* Every entry takes at least 8 bytes: a count beyond that is a lie. */
-	if (!r.ok || memcmp(magic, snapshot_magic, sizeof(snapshot_magic)) != 0 ||
+	if (!r.ok ||
+	    memcmp(magic, snapshot_magic, sizeof(snapshot_magic)) != 0 ||
 	    count > (len - r.pos) / 8) {
 		*err = -2;
 		return NULL;

@@ -13,7 +13,7 @@
 #define MAX_TOKENS 4
 
 static int fail(char *why, size_t why_len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 static int fail(char *why, size_t why_len, const char *fmt, ...)
 {
@@ -101,8 +101,8 @@ static int parse_id(const char *s, bool zero_ok, raft_id *id, char *why,
 {
 	unsigned long v;
 	if (!parse_u32(s, RAFT_MAX_NODE_ID, &v) || (v == 0 && !zero_ok))
-		return fail(why, why_len, "a node id is %s1..%u", zero_ok ? "0 or " : "",
-			    RAFT_MAX_NODE_ID);
+		return fail(why, why_len, "a node id is %s1..%u",
+			    zero_ok ? "0 or " : "", RAFT_MAX_NODE_ID);
 	*id = (raft_id)v;
 	return 0;
 }
@@ -176,16 +176,11 @@ int kv_parse_line(char *line, size_t len, struct kv_parsed *out, char *why,
 		enum kv_verb verb;
 		size_t args;
 	} verbs[] = {
-		{"PUT", KV_VERB_PUT, 2},
-		{"GET", KV_VERB_GET, 1},
-		{"CAS", KV_VERB_CAS, 3},
-		{"CREATE", KV_VERB_CREATE, 1},
-		{"JOIN", KV_VERB_JOIN, 1},
-		{"ADD", KV_VERB_ADD, 2},
-		{"REMOVE", KV_VERB_REMOVE, 1},
-		{"TRANSFER", KV_VERB_TRANSFER, 1},
-		{"STATUS", KV_VERB_STATUS, 0},
-		{"PING", KV_VERB_PING, 0},
+	    {"PUT", KV_VERB_PUT, 2},	   {"GET", KV_VERB_GET, 1},
+	    {"CAS", KV_VERB_CAS, 3},	   {"CREATE", KV_VERB_CREATE, 1},
+	    {"JOIN", KV_VERB_JOIN, 1},	   {"ADD", KV_VERB_ADD, 2},
+	    {"REMOVE", KV_VERB_REMOVE, 1}, {"TRANSFER", KV_VERB_TRANSFER, 1},
+	    {"STATUS", KV_VERB_STATUS, 0}, {"PING", KV_VERB_PING, 0},
 	};
 	size_t v;
 	for (v = 0; v < sizeof(verbs) / sizeof(verbs[0]); v++)
@@ -205,8 +200,9 @@ int kv_parse_line(char *line, size_t len, struct kv_parsed *out, char *why,
 		for (size_t a = 1; a < n; a++) {
 			size_t max = a == 1 ? KV_KEY_MAX : KV_VALUE_MAX;
 			if (tlen[a] > max)
-				return fail(why, why_len, "%s longer than %zu "
-							  "bytes",
+				return fail(why, why_len,
+					    "%s longer than %zu "
+					    "bytes",
 					    a == 1 ? "key" : "value", max);
 			if (!token_ok(tok[a], tlen[a]))
 				return fail(why, why_len,
@@ -222,8 +218,9 @@ int kv_parse_line(char *line, size_t len, struct kv_parsed *out, char *why,
 		if (parse_id(tok[1], false, &out->id, why, why_len) != 0)
 			return -1;
 		if (!kv_address_valid(tok[2]))
-			return fail(why, why_len, "ADD wants an id and "
-						  "host:port");
+			return fail(why, why_len,
+				    "ADD wants an id and "
+				    "host:port");
 		snprintf(out->address, sizeof(out->address), "%s", tok[2]);
 		return 0;
 	case KV_VERB_REMOVE:

@@ -56,9 +56,9 @@ static void test_parse_valid(void **state)
 	assert_memory_equal(p.args[1], "a", 1);
 	assert_memory_equal(p.args[2], "b", 1);
 	assert_int_equal(
-		parse("CREATE 1=127.0.0.1:7001,2=127.0.0.2:7001,3=[::1]:7003",
-		      &p, why),
-		0);
+	    parse("CREATE 1=127.0.0.1:7001,2=127.0.0.2:7001,3=[::1]:7003", &p,
+		  why),
+	    0);
 	assert_int_equal(p.members.n, 3);
 	assert_int_equal(p.members.servers[2].id, 3);
 	assert_string_equal(p.members.servers[2].address, "[::1]:7003");
@@ -77,41 +77,41 @@ static void test_parse_invalid(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"",
-		"   ",
-		"\r",
-		"NOPE",
-		"PUT",
-		"PUT k",
-		"PUT k v extra",
-		"GET",
-		"STATUS now",
-		"CAS k a",
-		"REMOVE 0",
-		"REMOVE 1024",
-		"REMOVE -1",
-		"REMOVE 1x",
-		"REMOVE 99999999999999999999",
-		"TRANSFER two",
-		"ADD 4",
-		"ADD 4 nohost",
-		"ADD 4 :7000",
-		"ADD 4 host:0",
-		"ADD 4 host:65536",
-		"ADD 4 host:70a",
-		"ADD 4 ho\"st:7000",
-		"ADD 4 [::1:7000",
-		"CREATE",
-		"CREATE 1",
-		"CREATE 1=",
-		"CREATE =a:1",
-		"CREATE 0=a:1",
-		"CREATE 1=a:1,1=b:1",
-		"CREATE 1=a:1,2=a:1",
-		"CREATE ,,,",
-		"JOIN 1=a:1,2=a:b",
-		"PUT k\x01 v",
-		"PUT k v\x7f",
+	    "",
+	    "   ",
+	    "\r",
+	    "NOPE",
+	    "PUT",
+	    "PUT k",
+	    "PUT k v extra",
+	    "GET",
+	    "STATUS now",
+	    "CAS k a",
+	    "REMOVE 0",
+	    "REMOVE 1024",
+	    "REMOVE -1",
+	    "REMOVE 1x",
+	    "REMOVE 99999999999999999999",
+	    "TRANSFER two",
+	    "ADD 4",
+	    "ADD 4 nohost",
+	    "ADD 4 :7000",
+	    "ADD 4 host:0",
+	    "ADD 4 host:65536",
+	    "ADD 4 host:70a",
+	    "ADD 4 ho\"st:7000",
+	    "ADD 4 [::1:7000",
+	    "CREATE",
+	    "CREATE 1",
+	    "CREATE 1=",
+	    "CREATE =a:1",
+	    "CREATE 0=a:1",
+	    "CREATE 1=a:1,1=b:1",
+	    "CREATE 1=a:1,2=a:1",
+	    "CREATE ,,,",
+	    "JOIN 1=a:1,2=a:b",
+	    "PUT k\x01 v",
+	    "PUT k v\x7f",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct kv_parsed p;
@@ -151,10 +151,9 @@ static void test_parse_invalid(void **state)
 static void test_parse_random_bytes(void **state)
 {
 	(void)state;
-	static const char *const words[] = {"PUT ", "GET ", "CAS ",
-					     "CREATE ", "JOIN ", "ADD ",
-					     "REMOVE ", "TRANSFER ", "1=", ":",
-					     ",", " ", "7", "a"};
+	static const char *const words[] = {
+	    "PUT ",	 "GET ", "CAS ", "CREATE ", "JOIN ", "ADD ", "REMOVE ",
+	    "TRANSFER ", "1=",	 ":",	 ",",	    " ",     "7",    "a"};
 	static char line[KV_LINE_MAX + 1];
 	for (int round = 0; round < 20000; round++) {
 		size_t len = 0;
@@ -173,7 +172,8 @@ static void test_parse_random_bytes(void **state)
 		}
 		line[len] = '\0';
 		struct kv_parsed p;
-		char why[16]; /* a short reason buffer is truncated, not overrun */
+		char why[16]; /* a short reason buffer is truncated, not overrun
+			       */
 		if (kv_parse_line(line, len, &p, why, sizeof(why)) == 0) {
 			assert_true(p.verb >= KV_VERB_PUT &&
 				    p.verb <= KV_VERB_PING);
@@ -189,18 +189,15 @@ static void test_address_split(void **state)
 	(void)state;
 	char host[RAFT_ADDRESS_MAX];
 	unsigned port;
-	assert_int_equal(kv_address_split("127.0.0.1:80", host, sizeof(host),
-					  &port),
-			 0);
+	assert_int_equal(
+	    kv_address_split("127.0.0.1:80", host, sizeof(host), &port), 0);
 	assert_string_equal(host, "127.0.0.1");
 	assert_int_equal(port, 80);
-	assert_int_equal(kv_address_split("[fe80::1]:65535", host,
-					  sizeof(host), &port),
-			 0);
+	assert_int_equal(
+	    kv_address_split("[fe80::1]:65535", host, sizeof(host), &port), 0);
 	assert_string_equal(host, "fe80::1");
-	assert_int_equal(kv_address_split("fe80::1:80", host, sizeof(host),
-					  &port),
-			 -1);
+	assert_int_equal(
+	    kv_address_split("fe80::1:80", host, sizeof(host), &port), -1);
 	assert_int_equal(kv_address_split("h:1", host, 1, &port), -1);
 	char longer[RAFT_ADDRESS_MAX + 10];
 	memset(longer, 'a', sizeof(longer));
@@ -222,17 +219,15 @@ static void test_map_basics_and_digest(void **state)
 	for (int i = 0; i < 5000; i++) {
 		snprintf(key, sizeof(key), "key%d", i);
 		snprintf(value, sizeof(value), "value%d", i);
-		assert_int_equal(kv_map_put(a, key, strlen(key), value,
-					    strlen(value)),
-				 0);
+		assert_int_equal(
+		    kv_map_put(a, key, strlen(key), value, strlen(value)), 0);
 	}
 	for (int i = 4999; i >= 0; i--) {
 		snprintf(key, sizeof(key), "key%d", i);
 		snprintf(value, sizeof(value), "value%d", i);
 		assert_int_equal(kv_map_put(b, key, strlen(key), "x", 1), 0);
-		assert_int_equal(kv_map_put(b, key, strlen(key), value,
-					    strlen(value)),
-				 0);
+		assert_int_equal(
+		    kv_map_put(b, key, strlen(key), value, strlen(value)), 0);
 	}
 	assert_int_equal(kv_map_count(a), 5000);
 	assert_int_equal(kv_map_count(b), 5000);
@@ -273,9 +268,8 @@ static void test_map_snapshot_round_trip_and_damage(void **state)
 	for (int i = 0; i < 200; i++) {
 		snprintf(key, sizeof(key), "k%d", i);
 		snprintf(value, sizeof(value), "some value %d", i * 7);
-		assert_int_equal(kv_map_put(m, key, strlen(key), value,
-					    strlen(value)),
-				 0);
+		assert_int_equal(
+		    kv_map_put(m, key, strlen(key), value, strlen(value)), 0);
 	}
 	uint8_t *buf;
 	size_t len;
@@ -309,13 +303,13 @@ static void test_map_snapshot_round_trip_and_damage(void **state)
 		free(dam);
 	}
 	/* A count that promises more than the bytes hold. */
-	uint8_t lie[12] = {'K', 'V', 'S', '1', 0xff, 0xff, 0xff, 0xff,
-			   0xff, 0xff, 0xff, 0x7f};
+	uint8_t lie[12] = {'K',	 'V',  'S',  '1',  0xff, 0xff,
+			   0xff, 0xff, 0xff, 0xff, 0xff, 0x7f};
 	assert_null(kv_map_decode(lie, sizeof(lie), &err));
 	/* The same key twice. */
-	uint8_t twice[] = {'K', 'V', 'S', '1', 2, 0, 0, 0, 0, 0, 0, 0,
-			   1, 0, 0, 0, 'a', 1, 0, 0, 0, 'x',
-			   1, 0, 0, 0, 'a', 1, 0, 0, 0, 'y'};
+	uint8_t twice[] = {'K', 'V', 'S', '1', 2,   0,	 0, 0, 0, 0,  0,
+			   0,	1,   0,	  0,   0,   'a', 1, 0, 0, 0,  'x',
+			   1,	0,   0,	  0,   'a', 1,	 0, 0, 0, 'y'};
 	assert_null(kv_map_decode(twice, sizeof(twice), &err));
 	assert_int_equal(err, -2);
 	free(buf);
@@ -404,14 +398,14 @@ static void test_command_random_bytes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_parse_valid),
-		cmocka_unit_test(test_parse_invalid),
-		cmocka_unit_test(test_parse_random_bytes),
-		cmocka_unit_test(test_address_split),
-		cmocka_unit_test(test_map_basics_and_digest),
-		cmocka_unit_test(test_map_snapshot_round_trip_and_damage),
-		cmocka_unit_test(test_command_round_trip_and_apply),
-		cmocka_unit_test(test_command_random_bytes),
+	    cmocka_unit_test(test_parse_valid),
+	    cmocka_unit_test(test_parse_invalid),
+	    cmocka_unit_test(test_parse_random_bytes),
+	    cmocka_unit_test(test_address_split),
+	    cmocka_unit_test(test_map_basics_and_digest),
+	    cmocka_unit_test(test_map_snapshot_round_trip_and_damage),
+	    cmocka_unit_test(test_command_round_trip_and_apply),
+	    cmocka_unit_test(test_command_random_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
