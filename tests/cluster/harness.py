@@ -627,9 +627,19 @@ class Node:
         logf = open(self.log, "ab")
         logf.write(b"==== start %.3f\n" % time.monotonic())
         logf.flush()
+        procs = self.cluster.cgroup_procs(self)
+
+        def enter_cgroup():
+            # A socket belongs to the cgroup its process was in when it was
+            # made: the broker must start inside its own.
+            if procs is not None:
+                with open(procs, "w") as f:
+                    f.write(str(os.getpid()))
+
         self.proc = subprocess.Popen(
             [self.cluster.broker, "-c", self.conf], stdin=subprocess.DEVNULL,
-            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True)
+            stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
+            preexec_fn=enter_cgroup)
         logf.close()
         self.pgids.append(self.proc.pid)
         return self
@@ -721,7 +731,7 @@ class Node:
 class Cluster:
     """Brokers of one version on one loopback block."""
 
-    def __init__(self, workdir, version, dynsec=False):
+    def __init__(self, workdir, version, dynsec=False, partitionable=False):
         check_plugin()
         self.version = version
         self.broker = broker_path(version)
@@ -737,6 +747,9 @@ class Cluster:
         self.password_file = os.path.join(workdir, "passwords")
         self.nft_table = None
         self.cgroups = []
+        # Each broker in a cgroup of its own, so that nftables can tell its
+        # packets apart (see partition()).
+        self.cgroup_root = self._cgroup2_root() if partitionable else None
         if not dynsec:
             self._passwords()
 
@@ -828,18 +841,27 @@ class Cluster:
         if r.returncode != 0:
             raise RuntimeError("nft failed: %s\n%s" % (r.stderr, script))
 
+    def cgroup_name(self, node):
+        return "hatest_%d_%d_%d" % (_RUN_OCTET, self.block, node.nodeid)
+
+    def cgroup_procs(self, node):
+        """The cgroup.procs file node's broker is to start in, or None."""
+        if self.cgroup_root is None:
+            return None
+        path = os.path.join(self.cgroup_root, self.cgroup_name(node))
+        os.makedirs(path, exist_ok=True)
+        if path not in self.cgroups:
+            self.cgroups.append(path)
+        return os.path.join(path, "cgroup.procs")
+
     def partition(self, node):
         """Cuts every cluster link of node (both directions), leaving its
         client listener reachable. The broker's own sockets are told apart
         by a cgroup of its own: loopback connections all come from
         127.0.0.1, so addresses alone cannot say which process dialed."""
-        root = self._cgroup2_root()
-        cg = "hatest_%d_%d_%d" % (_RUN_OCTET, self.block, node.nodeid)
-        path = os.path.join(root, cg)
-        os.makedirs(path, exist_ok=True)
-        self.cgroups.append(path)
-        with open(os.path.join(path, "cgroup.procs"), "w") as f:
-            f.write(str(node.proc.pid))
+        if self.cgroup_root is None:
+            raise RuntimeError("make the cluster with partitionable=True")
+        cg = self.cgroup_name(node)
         self.nft_table = "hatest_%d_%d" % (_RUN_OCTET, self.block)
         peers = ", ".join(str(n.cluster_port) for n in self.nodes.values()
                           if n is not node)
@@ -860,6 +882,11 @@ table inet {t} {{
 """.format(t=self.nft_table, block=block, cg=cg, peers=peers, addr=node.host,
            port=node.cluster_port)
         self._nft(script)
+
+    def heal_and_report(self):
+        """Prints the partition's packet counters, then heals it."""
+        print(self.nft_counters())
+        self.heal()
 
     def heal(self):
         if self.nft_table is not None:

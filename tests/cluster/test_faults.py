@@ -1,0 +1,138 @@
+# SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
+"""Faults: the leader killed, paused beyond its lease, cut off by a
+partition; the whole cluster restarted. While the leader is paused or
+partitioned, a probe per node tries to connect and publish as an ordinary
+client every few milliseconds; no two nodes may serve at the same time."""
+
+import signal
+import time
+
+import harness as h
+
+# How much two nodes' serving windows may overlap before the test fails: the
+# probes' own measurement error (an attempt is timed from before its TCP
+# connect to after its PUBACK), not a tolerance for double service.
+SLACK_S = 0.050
+# Longer than the election timeout (300 ms) and so than any lease.
+FAULT_S = 1.5
+
+
+def test_kill_leader_and_restart(make_cluster):
+    c = make_cluster()
+    old = c.form()
+    rest = [n for n in c.nodes.values() if n is not old]
+    t0 = time.monotonic()
+    old.kill9()
+    new = c.wait_leader(rest, timeout=5)
+    h.wait_until("the new leader to serve", new.round_trip, 5)
+    print("kill -9 of node %d: node %d serves after %.0f ms" % (
+        old.nodeid, new.nodeid, (time.monotonic() - t0) * 1000))
+    for n in rest:
+        if n is not new:
+            assert n.connack() == 5
+    old.start()
+    # It comes back as a follower of the new leader and refuses clients.
+    assert c.wait_leader(timeout=5) is new
+    assert old.is_leader() == {"leader": False, "nodeid": old.nodeid,
+                               "leader_nodeid": new.nodeid}
+    assert old.raft_status()["state"] == h.STATE_FOLLOWER
+    assert old.connack() == 5
+    assert new.round_trip()
+    gc = new.cmd("getCluster")["data"]
+    assert sorted(m["nodeid"] for m in gc["nodes"]) == [1, 2, 3]
+
+
+def check_single_server(prober, t_origin, old, new):
+    """The probes' verdict: old served before, new after, never both."""
+    print(prober.summary(t_origin))
+    overlap, which = prober.max_overlap()
+    if which is None:
+        print("only one node ever accepted")
+    else:
+        a, wa, b, wb = which
+        print("largest overlap of two nodes' serving windows: %.1f ms "
+              "(node %d %.3f..%.3f s, node %d %.3f..%.3f s); negative means "
+              "the closest windows were that far apart" % (
+                  overlap * 1000, a, wa[0] - t_origin, wa[1] - t_origin, b,
+                  wb[0] - t_origin, wb[1] - t_origin))
+    assert prober.windows(old.nodeid), "the old leader never served"
+    assert prober.windows(new.nodeid), "the new leader never served"
+    assert overlap <= SLACK_S, (
+        "two nodes served at the same time for %.1f ms (beyond %.0f ms of "
+        "measurement slack)" % (overlap * 1000, SLACK_S * 1000))
+    # The handover: old's last accepted attempt against new's first.
+    old_end = prober.windows(old.nodeid)[-1][1]
+    new_start = prober.windows(new.nodeid)[0][0]
+    print("no node served for %.0f ms between node %d and node %d" % (
+        (new_start - old_end) * 1000, old.nodeid, new.nodeid))
+
+
+def run_fault(c, leader, inject, heal):
+    """Probes every node, lets the leader serve, injects the fault for
+    FAULT_S, heals it; returns (prober, t_origin, new leader)."""
+    rest = [n for n in c.nodes.values() if n is not leader]
+    prober = h.Prober(c.nodes.values(), interval=0.003, max_attempts=4000,
+                      max_seconds=20)
+    t_origin = time.monotonic()
+    prober.start()
+    try:
+        time.sleep(0.5)
+        t_fault = time.monotonic()
+        inject()
+        # The others elect a leader while the old one is out.
+        new = c.wait_leader(rest, timeout=FAULT_S + 3)
+        left = FAULT_S - (time.monotonic() - t_fault)
+        if left > 0:
+            time.sleep(left)
+        print("fault on node %d from %.3f s to %.3f s; node %d leads" % (
+            leader.nodeid, t_fault - t_origin, time.monotonic() - t_origin,
+            new.nodeid))
+        heal()
+        # The old leader rejoins as a follower of the new one.
+        assert c.wait_leader(timeout=5) is new
+        time.sleep(0.5)
+    finally:
+        prober.stop()
+    assert leader.is_leader()["leader_nodeid"] == new.nodeid
+    assert leader.connack() == 5
+    assert new.round_trip()
+    return prober, t_origin, new
+
+
+def test_sigstop_leader_beyond_its_lease(make_cluster):
+    c = make_cluster()
+    leader = c.form()
+    prober, t_origin, new = run_fault(
+        c, leader, lambda: leader.signal(signal.SIGSTOP),
+        lambda: leader.signal(signal.SIGCONT))
+    check_single_server(prober, t_origin, leader, new)
+
+
+def test_partitioned_leader(make_cluster):
+    c = make_cluster(partitionable=True)
+    leader = c.form()
+    prober, t_origin, new = run_fault(c, leader, lambda: c.partition(leader),
+                                      c.heal_and_report)
+    check_single_server(prober, t_origin, leader, new)
+
+
+def test_whole_cluster_restart(make_cluster):
+    c = make_cluster()
+    leader = c.form()
+    uuid = leader.cmd("getCluster")["data"]["uuid"]
+    for n in c.nodes.values():
+        n.stop()
+    for n in c.nodes.values():
+        n.spawn()
+    for n in c.nodes.values():
+        n.wait_ready()
+    # Nobody sends a command: membership persisted in the data folders.
+    new = c.wait_leader(timeout=10)
+    gc = new.cmd("getCluster")["data"]
+    assert gc["uuid"] == uuid
+    assert gc["clustername"] == c.name
+    assert sorted(m["nodeid"] for m in gc["nodes"]) == [1, 2, 3]
+    assert new.round_trip()
+    for n in c.nodes.values():
+        if n is not new:
+            assert n.connack() == 5
