@@ -997,6 +997,20 @@ static void proposals_settle(struct kv_server *s, raft_index index, bool known)
 	}
 }
 
+/* This node stopped leading. Its proposals may still commit (if the next
+ * leader holds them) or be replaced, but nothing guarantees that anything
+ * commits here soon: an idle cluster would leave their clients (and every
+ * reply queued behind them) waiting. Say the outcome is unknown now. */
+static void proposals_orphaned(struct kv_server *s)
+{
+	while (s->pending != NULL) {
+		struct kv_request *rq = s->pending;
+		request_set_reply(rq, "ERR unknown leadership lost before the "
+				      "outcome was known");
+		request_complete(s, rq);
+	}
+}
+
 static void on_committed(struct kv_server *s, struct ha_node_event *ev)
 {
 	if (ev->index <= s->applied)
@@ -1069,6 +1083,8 @@ static void on_event(struct kv_server *s, struct ha_node_event *ev)
 	struct kv_request *rq;
 	switch (ev->type) {
 	case HA_EV_ROLE:
+		if (s->role == RAFT_LEADER && ev->role != RAFT_LEADER)
+			proposals_orphaned(s);
 		s->role = ev->role;
 		s->leader = ev->leader;
 		s->term = ev->term;
@@ -1088,10 +1104,13 @@ static void on_event(struct kv_server *s, struct ha_node_event *ev)
 		if (ev->status == RAFT_OK) {
 			rq->has_index = true;
 			rq->index = ev->index;
-			if (rq->index <= s->applied) {
-				/* Cannot happen: an entry is handed over
-				 * only after it was placed. Be safe. */
-				request_set_reply(rq, "ERR unknown outcome");
+			if (s->role != RAFT_LEADER || rq->index <= s->applied) {
+				/* Placed just before leadership was lost (or,
+				 * which cannot happen, below what was
+				 * handed over already). */
+				request_set_reply(rq, "ERR unknown leadership "
+						      "lost before the outcome "
+						      "was known");
 				request_complete(s, rq);
 			}
 		} else {

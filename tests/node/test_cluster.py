@@ -15,7 +15,7 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import linearizability as lin  # noqa: E402
 from cluster import (ClientError, Load, check_history,  # noqa: E402
-                     free_port, write_status)
+                     free_port, read_result, write_status)
 
 
 def others(cluster, leader):
@@ -326,3 +326,64 @@ def test_five_nodes_survive_losing_two(make_cluster):
     load.wait_acked(load.acked + 20)
     load.stop()
     check_history(c, history, load.keys, list(c.nodes))
+
+
+def test_pipelining_back_pressure_and_abandoned_requests(make_cluster):
+    c = make_cluster()
+    leader = c.create(3)
+    node = c.nodes[leader]
+    history = lin.History()
+    # Far more requests than one connection may have outstanding: the
+    # server stops reading, answers, reads on; replies come in order.
+    # Distinct keys keep the (deliberately concurrent) history cheap to
+    # check.
+    client = node.client(timeout=30)
+    lines, ops = [], []
+    keys = []
+    for i in range(1500):
+        key = "bp%d" % i
+        keys.append(key)
+        value = "v%d" % i
+        ops.append(history.invoke("pipe", lin.PUT, key, value, node=leader))
+        lines.append("PUT %s %s" % (key, value))
+        ops.append(history.invoke("pipe", lin.GET, key, node=leader))
+        lines.append("GET " + key)
+    replies = client.pipeline(lines, timeout=30)
+    client.close()
+    last_index = 0
+    for op, reply in zip(ops, replies):
+        if op.kind == lin.PUT:
+            status, _ = write_status(reply)
+            if status == lin.OK:
+                index = int(reply.split()[1])
+                assert index > last_index, (index, last_index)
+                last_index = index
+                history.ok(op, True)
+            elif status == lin.INFO:
+                history.info(op)
+            else:
+                history.fail(op)
+        else:
+            status, value = read_result(reply)
+            if status == lin.OK:
+                history.ok(op, value)
+            else:
+                history.fail(op)
+    assert last_index > 0, replies[:10]
+    # Clients that leave with requests in flight: their writes may or may
+    # not happen; the server carries on.
+    quit_keys = ["q%d" % i for i in range(5)]
+    for round_ in range(5):
+        quitter = node.client()
+        quit_lines = []
+        for i in range(200):
+            key = quit_keys[i % 5]
+            value = "q%d-%d" % (round_, i)
+            history.info(history.invoke("quit", lin.PUT, key, value,
+                                        node=leader))
+            quit_lines.append("PUT %s %s" % (key, value))
+            quit_lines.append("GET " + key)
+        quitter.send(quit_lines)
+        quitter.close()
+    assert node.call("PING") == "PONG"
+    check_history(c, history, keys + quit_keys, list(c.nodes))
