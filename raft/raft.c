@@ -197,7 +197,7 @@ int raft_start(struct raft *r, raft_time now,
 		for (size_t i = 0; i < st->n_entries; i++) {
 			const struct raft_entry *e = &st->entries[i];
 			if (e->index != log_last_index(&r->log) + 1 ||
-			    e->term < log_last_term(&r->log) || e->term > r->term) {
+			    e->term < log_last_term(&r->log)) {
 				log_close(&r->log);
 				return finish(r, u, RAFT_EINVAL);
 			}
@@ -207,6 +207,14 @@ int raft_start(struct raft *r, raft_time now,
 			}
 		}
 		r->stable = log_last_index(&r->log);
+		/* A crash between an append and the term/vote write leaves entries
+		 * of a term the metadata does not hold yet. Nothing was voted in
+		 * that term from unpersisted state, so adopt it with no vote. */
+		if (log_last_term(&r->log) > r->term) {
+			r->term = log_last_term(&r->log);
+			r->vote = 0;
+			out_hard_state(r);
+		}
 		membership_rebuild(r);
 	}
 	r->started = true;

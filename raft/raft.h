@@ -6,10 +6,11 @@
  * and after each call reads a struct raft_update that says what to do:
  *
  *   1. send `send_now` messages (they do not depend on anything unpersisted);
- *   2. persist: truncate the log from `truncate_from`, append `entries`, store
- *      `term`/`vote` when `hard_state_changed`, write `snapshot_chunk`;
- *   3. only once all of (2) is durable, send `send_after_persist` and report
- *      the durable log with raft_persisted();
+ *   2. persist, in this order: store `term`/`vote` when `hard_state_changed`,
+ *      truncate the log from `truncate_from`, append `entries`, write
+ *      `snapshot_chunk`;
+ *   3. only once (2) and every earlier update's writes are durable, send
+ *      `send_after_persist` and report the durable log with raft_persisted();
  *   4. apply `apply` entries (committed, in order) to the state machine;
  *   5. answer `reads` once the state machine has applied up to their index.
  *

@@ -30,9 +30,9 @@
  *   raft_start(r, now, loaded.fresh ? NULL : &loaded.state, &u);
  *   storage_loaded_free(&loaded);      raft_start copied the entries
  *   for each raft_update u, on the storage's worker thread:
+ *     if (u.hard_state_changed) storage_set_hard_state(s, u.term, u.vote);
  *     if (u.truncate_from) storage_truncate(s, u.truncate_from);
  *     if (u.n_entries)     storage_append(s, u.entries, u.n_entries);
- *     if (u.hard_state_changed) storage_set_hard_state(s, u.term, u.vote);
  *     if (u.snapshot_chunk) storage_snapshot_chunk(s, u.snapshot_chunk);
  *     then raft_persisted() / raft_snapshot_installed(), or on an error
  *     raft_storage_failed(r, now, storage_errmsg(s), &u).
