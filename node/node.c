@@ -320,8 +320,17 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 		const struct raft_entry *e = &u->apply[i];
 		if (e->index <= n->applied)
 			continue;
-		if (e->type == RAFT_ENTRY_COMMAND && n->o.sm.apply != NULL)
-			n->o.sm.apply(n->o.sm.data, e->index, e->data, e->len);
+		if (e->type == RAFT_ENTRY_COMMAND && n->o.sm.apply != NULL &&
+		    n->o.sm.apply(n->o.sm.data, e->index, e->data, e->len) != 0) {
+			/* Its copy would differ from every owner's, and so would
+			 * the next snapshot: stop instead. */
+			char why[96];
+			snprintf(why, sizeof(why),
+				 "the state machine could not apply entry %llu",
+				 (unsigned long long)e->index);
+			node_fail(n, why);
+			return;
+		}
 		struct ha_node_event ev = {.type = HA_EV_COMMITTED,
 					   .index = e->index,
 					   .term = e->term,
@@ -381,11 +390,14 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 	apply_entries(n, u);
 	for (size_t i = 0; i < u->n_reads; i++) {
 		/* Every entry up to the read's index was handed over above or
-		 * before, so the owner's copy is current when it sees this. */
+		 * before, so the owner's copy is current when it sees this; if
+		 * the hand-over stopped short, the read fails. */
 		struct ha_node_event ev = {.type = HA_EV_READ,
 					   .cookie = u->reads[i].id,
 					   .status = u->reads[i].status,
 					   .index = u->reads[i].index};
+		if (ev.status == RAFT_OK && ev.index > n->applied)
+			ev.status = RAFT_ESHUTDOWN;
 		node_emit(n, &ev);
 	}
 	if (u->role_changed) {

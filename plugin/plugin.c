@@ -2,8 +2,12 @@
 /* The broker plugin's entry points and broker callbacks: who may connect,
  * publish and subscribe (only the leader serves, inside its lease), the
  * control API, and the TICK that drains the raft thread's hand-off. */
+#include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -261,6 +265,89 @@ static void on_wake_signal(int sig)
 	(void)sig;
 }
 
+/* ---- checks at start ---- */
+
+/* Whether a mosquitto config file (or a file of its include_dir) sets
+ * per_listener_settings true. The broker gives plugins no access to its
+ * settings, so the file named by -c on the command line is read. */
+static bool config_has_per_listener(const char *path, int depth)
+{
+	FILE *f = fopen(path, "r");
+	if (f == NULL || depth > 4) {
+		if (f != NULL)
+			fclose(f);
+		return false;
+	}
+	char line[1024];
+	bool found = false;
+	while (!found && fgets(line, sizeof(line), f) != NULL) {
+		char key[64], value[900];
+		if (sscanf(line, " %63s %899s", key, value) != 2 || key[0] == '#')
+			continue;
+		if (strcmp(key, "per_listener_settings") == 0 &&
+		    strcmp(value, "true") == 0) {
+			found = true;
+		} else if (strcmp(key, "include_dir") == 0) {
+			DIR *d = opendir(value);
+			struct dirent *e;
+			while (!found && d != NULL && (e = readdir(d)) != NULL) {
+				size_t l = strlen(e->d_name);
+				if (l < 6 || strcmp(e->d_name + l - 5, ".conf") != 0)
+					continue;
+				char sub[2048];
+				snprintf(sub, sizeof(sub), "%s/%s", value, e->d_name);
+				found = config_has_per_listener(sub, depth + 1);
+			}
+			if (d != NULL)
+				closedir(d);
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+static bool broker_per_listener_settings(void)
+{
+	FILE *f = fopen("/proc/self/cmdline", "r");
+	if (f == NULL)
+		return false;
+	char buf[4096];
+	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[len] = '\0';
+	bool found = false;
+	for (size_t i = 0; i < len;) {
+		const char *arg = buf + i;
+		size_t l = strlen(arg);
+		if ((strcmp(arg, "-c") == 0 || strcmp(arg, "--config-file") == 0) &&
+		    i + l + 1 < len)
+			found = found || config_has_per_listener(arg + l + 1, 0);
+		i += l + 1;
+	}
+	return found;
+}
+
+static int check_data_dir(const char *dir, char *err, size_t errlen)
+{
+	struct stat st;
+	if (stat(dir, &st) != 0) {
+		snprintf(err, errlen, "plugin_opt_data_dir %s: %s", dir,
+			 strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "plugin_opt_data_dir %s is not a folder", dir);
+		return -1;
+	}
+	if (access(dir, W_OK | X_OK) != 0) {
+		snprintf(err, errlen,
+			 "plugin_opt_data_dir %s is not writable by this user (%s)",
+			 dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- entry points ---- */
 
 int mosquitto_plugin_version(int supported_version_count,
@@ -305,13 +392,14 @@ static int register_all(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
 int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 			  struct mosquitto_opt *opts, int opt_count)
 {
-	if (instance != NULL) {
+	if (instance != NULL || broker_per_listener_settings()) {
 		/* With per_listener_settings true the broker loads the plugin
 		 * once per listener, and 2.0 delivers no TICK: one cluster node
 		 * per broker cannot work there. */
 		mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX
-				     "loaded twice: per_listener_settings true is "
-				     "not supported; the broker stops");
+				     "per_listener_settings true is not supported "
+				     "(one cluster node per broker); the broker "
+				     "stops");
 		return MOSQ_ERR_NOT_SUPPORTED;
 	}
 	struct ha_plugin *ha = calloc(1, sizeof(*ha));
@@ -329,6 +417,10 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	char err[512];
 	int rv = ha_options_parse(kv, (size_t)opt_count, &ha->opt, err, sizeof(err));
 	free(kv);
+	if (rv == 0 && check_data_dir(ha->opt.data_dir, err, sizeof(err)) != 0) {
+		ha_options_free(&ha->opt);
+		rv = -1;
+	}
 	if (rv != 0) {
 		mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX "%s; the broker stops",
 				     err);
