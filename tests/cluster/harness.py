@@ -43,6 +43,7 @@ DYNSEC_PLUGINS = {
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
 MOSQUITTO_CTRL = "/usr/bin/mosquitto_ctrl"
 
+LOG_PREFIX = "mosquitto_ha: "
 CONTROL_TOPIC = "$CONTROL/cedalo/ha/v1"
 RESPONSE_TOPIC = "$CONTROL/cedalo/ha/v1/response"
 SECRET = "0123456789abcdef0123456789abcdef"
