@@ -273,7 +273,20 @@ class Cluster:
             assert self.nodes[i].call("JOIN " + members) == "OK"
         reply = self.nodes[1].call("CREATE " + members, timeout=5)
         assert reply == "OK", reply
-        return self.wait_leader()
+        leader = self.wait_leader()
+        # A joining node knows its peers only from JOIN until the first
+        # configuration is durable in its own log; tests kill nodes, so
+        # wait for that.
+        deadline = time.monotonic() + 15
+        while True:
+            sts = self.statuses()
+            if len(sts) == n and all(len(st["members"]) == n and
+                                     st["stable"] >= 1
+                                     for st in sts.values()):
+                return leader
+            assert time.monotonic() < deadline, \
+                "the configuration did not reach every disk: %s" % sts
+            time.sleep(0.05)
 
     def teardown(self):
         for node in self.nodes.values():
