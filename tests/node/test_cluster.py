@@ -83,11 +83,12 @@ def test_concurrent_clients_are_linearizable(make_cluster):
     c = make_cluster()
     c.create(3)
     history = lin.History()
-    load = Load(c, history, clients=4, keys=3, max_ops=150,
-                duration=8).start()
-    load.join()
+    load = Load(c, history, clients=4, keys=3, max_ops=2000,
+                duration=20).start()
+    load.wait_acked(200)
+    load.stop()
     acked, result = check_history(c, history, load.keys, list(c.nodes))
-    assert acked >= 50, load.counts
+    assert acked >= 200, load.counts
 
 
 def test_kill_leader_new_leader_old_one_catches_up(make_cluster):
