@@ -242,6 +242,33 @@ static void node_log_cb(void *data, enum ha_node_log_level level,
 		fprintf(stderr, "mosquitto_ha: %s\n", msg);
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx" into 16 bytes. */
+static int uuid_parse_bytes(const char *text, uint8_t *out)
+{
+	size_t k = 0;
+	for (const char *p = text; *p != '\0'; p++) {
+		if (*p == '-')
+			continue;
+		int hi = hex_digit(p[0]), lo = p[1] ? hex_digit(p[1]) : -1;
+		if (hi < 0 || lo < 0 || k == RAFT_CLUSTER_ID_LEN)
+			return -1;
+		out[k++] = (uint8_t)(hi << 4 | lo);
+		p++;
+	}
+	return k == RAFT_CLUSTER_ID_LEN ? 0 : -1;
+}
+
 static const struct ha_member *own_member(const struct ha_cluster_file *cf)
 {
 	for (size_t i = 0; i < cf->n_nodes; i++)
@@ -302,13 +329,20 @@ int ha_cluster_start_node(struct ha_plugin *ha)
 		ha->node = NULL;
 		return -1;
 	}
-	/* A node that joins knows only whom to dial until the leader's log
-	 * tells it the membership. */
-	if (!ha->cluster.created) {
-		struct raft_config peers;
-		if (ha_cluster_raft_config(&ha->cluster, NULL, &peers) == 0)
-			ha_node_set_peers(ha->node, &peers);
-	}
+	/* Whom to dial until the log tells the membership: a node that joined
+	 * (or crashed before the first configuration reached its disk). */
+	struct raft_config peers;
+	if (ha_cluster_raft_config(&ha->cluster, NULL, &peers) == 0)
+		ha_node_set_peers(ha->node, &peers);
+	/* The creator restarted before its first configuration was durable:
+	 * write it again, with the same cluster id. */
+	struct ha_node_status st;
+	ha_node_get_status(ha->node, &st);
+	uint8_t id[RAFT_CLUSTER_ID_LEN];
+	if (ha->cluster.created && !st.has_config &&
+	    uuid_parse_bytes(ha->cluster.uuid, id) == 0 &&
+	    ha_cluster_raft_config(&ha->cluster, id, &peers) == 0)
+		ha_node_bootstrap(ha->node, &peers, 0);
 	ha_cluster_publish_node(ha);
 	ha_log_info("node %u of cluster '%s' started, cluster port %s",
 		    ha->cluster.nodeid, ha->cluster.clustername, advertise);

@@ -236,20 +236,25 @@ int raft_bootstrap(struct raft *r, raft_time now, const struct raft_config *cfg,
 	if (self == NULL || self->role != RAFT_VOTER || cfg->n == 0 ||
 	    cfg->n > RAFT_MAX_SERVERS)
 		return finish(r, u, RAFT_EINVAL);
-	if (log_last_index(&r->log) != 0 || r->term != 0 || r->config_index != 0)
+	/* An empty log with no configuration: a new node, or one whose first
+	 * bootstrap did not reach the disk before a crash. */
+	if (log_last_index(&r->log) != 0 || r->log.snap_index != 0 ||
+	    r->config_index != 0)
 		return finish(r, u, RAFT_ESTATE);
 	size_t len = raft_config_encoded_size(cfg);
 	uint8_t *buf = malloc(len);
 	if (buf == NULL)
 		return finish(r, u, RAFT_ENOMEM);
 	raft_config_encode(cfg, buf);
-	/* Entry 1 in term 1; the node's term moves to 1 with it so that the
-	 * log never holds an entry newer than the node's term. */
-	r->term = 1;
-	r->vote = 0;
-	out_hard_state(r);
-	rv = log_append(&r->log, 1, RAFT_ENTRY_CONFIG, RAFT_VERSION_MIN, buf,
-			(uint32_t)len);
+	/* Entry 1 in the node's term (1 for a new node); the term is stored
+	 * with it so that the log never holds an entry newer than the term. */
+	if (r->term == 0) {
+		r->term = 1;
+		r->vote = 0;
+		out_hard_state(r);
+	}
+	rv = log_append(&r->log, r->term, RAFT_ENTRY_CONFIG, RAFT_VERSION_MIN,
+			buf, (uint32_t)len);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
 	out_entries_appended(r, 1);
