@@ -11,6 +11,32 @@ sys.path.insert(0, os.path.dirname(__file__))
 import harness  # noqa: E402
 
 VERSIONS = ("2.0", "2.1")
+# Measurements the tests report, printed at the end of the run.
+_REPORTS = []
+
+
+def pytest_sessionstart(session):
+    for what in harness.stale_cleanup():
+        sys.stderr.write("cluster tests: removed %s, left by a killed run\n"
+                         % what)
+
+
+@pytest.fixture
+def report(request):
+    """report(text): a measurement shown at the end of the run (passed or
+    not), under the test's name."""
+    def add(text):
+        print(text)
+        _REPORTS.append((request.node.nodeid.split("::")[-1], text))
+    return add
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _REPORTS:
+        terminalreporter.section("cluster measurements")
+        for name, text in _REPORTS:
+            for line in text.splitlines():
+                terminalreporter.write_line("%s: %s" % (name, line))
 
 
 @pytest.fixture(params=VERSIONS)

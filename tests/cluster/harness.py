@@ -18,6 +18,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -729,6 +730,69 @@ class Node:
         return client_round_trip(self.host, self.mqtt_port, **kw)
 
 
+STALE_PREFIX = "hatest_"
+
+
+def cgroup2_root():
+    """Where the cgroup2 hierarchy is mounted, or None."""
+    with open("/proc/mounts") as f:
+        for line in f:
+            parts = line.split()
+            if len(parts) > 2 and parts[2] == "cgroup2":
+                return parts[1]
+    return None
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+
+
+def stale_cleanup():
+    """What an earlier run that was killed before its teardown left: its
+    brokers (found by their cgroups, named after that run's process id),
+    those cgroups and its nftables tables. Only runs whose process is gone
+    are touched."""
+    cleaned = []
+    root = cgroup2_root()
+    if root is not None:
+        for name in os.listdir(root):
+            parts = name[len(STALE_PREFIX):].split("_")
+            if not name.startswith(STALE_PREFIX) or not parts[0].isdigit() \
+                    or _pid_alive(int(parts[0])):
+                continue
+            path = os.path.join(root, name)
+            try:
+                with open(os.path.join(path, "cgroup.procs")) as f:
+                    for pid in f.read().split():
+                        os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
+            for _ in range(50):
+                try:
+                    os.rmdir(path)
+                    cleaned.append(path)
+                    break
+                except OSError:
+                    time.sleep(0.02)
+    r = subprocess.run(["nft", "list", "tables"], capture_output=True,
+                       text=True)
+    for line in r.stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[2].startswith(STALE_PREFIX):
+            pid = parts[2][len(STALE_PREFIX):].split("_")[0]
+            if pid.isdigit() and not _pid_alive(int(pid)):
+                subprocess.run(["nft", "delete", "table", parts[1], parts[2]],
+                               capture_output=True)
+                cleaned.append("nft table %s" % parts[2])
+    return cleaned
+
+
 class Cluster:
     """Brokers of one version on one loopback block."""
 
@@ -750,7 +814,12 @@ class Cluster:
         self.cgroups = []
         # Each broker in a cgroup of its own, so that nftables can tell its
         # packets apart (see partition()).
-        self.cgroup_root = self._cgroup2_root() if partitionable else None
+        # Every broker gets one when cgroup2 is there (stale_cleanup() finds
+        # the brokers of a run that was killed by them); a partition needs it.
+        self.cgroup_root = cgroup2_root()
+        if partitionable and self.cgroup_root is None:
+            raise RuntimeError("no cgroup2 file system mounted: cannot tell a "
+                               "broker's own packets apart on loopback")
         if not dynsec:
             self._passwords()
 
@@ -820,15 +889,6 @@ class Cluster:
 
     # -- partitions with nftables, on this block's addresses only --
 
-    def _cgroup2_root(self):
-        with open("/proc/mounts") as f:
-            for line in f:
-                parts = line.split()
-                if len(parts) > 2 and parts[2] == "cgroup2":
-                    return parts[1]
-        raise RuntimeError("no cgroup2 file system mounted: cannot tell a "
-                           "broker's own packets apart on loopback")
-
     def _nft(self, script):
         path = os.path.join(self.workdir, "nft-%d.nft" % time.monotonic_ns())
         with open(path, "w") as f:
@@ -843,7 +903,8 @@ class Cluster:
             raise RuntimeError("nft failed: %s\n%s" % (r.stderr, script))
 
     def cgroup_name(self, node):
-        return "hatest_%d_%d_%d" % (_RUN_OCTET, self.block, node.nodeid)
+        return "%s%d_%d_%d" % (STALE_PREFIX, os.getpid(), self.block,
+                               node.nodeid)
 
     def cgroup_procs(self, node):
         """The cgroup.procs file node's broker is to start in, or None."""
@@ -863,7 +924,7 @@ class Cluster:
         if self.cgroup_root is None:
             raise RuntimeError("make the cluster with partitionable=True")
         cg = self.cgroup_name(node)
-        self.nft_table = "hatest_%d_%d" % (_RUN_OCTET, self.block)
+        self.nft_table = "%s%d_%d" % (STALE_PREFIX, os.getpid(), self.block)
         peers = ", ".join(str(n.cluster_port) for n in self.nodes.values()
                           if n is not node)
         block = "%s.0/24" % self.prefix
@@ -884,11 +945,6 @@ table inet {t} {{
            port=node.cluster_port)
         self._nft(script)
 
-    def heal_and_report(self):
-        """Prints the partition's packet counters, then heals it."""
-        print(self.nft_counters())
-        self.heal()
-
     def heal(self):
         if self.nft_table is not None:
             subprocess.run(["nft", "delete", "table", "inet",
@@ -896,11 +952,14 @@ table inet {t} {{
             self.nft_table = None
 
     def nft_counters(self):
+        """One line: the packets each partition rule dropped, in order."""
         if self.nft_table is None:
             return ""
         r = subprocess.run(["nft", "list", "table", "inet", self.nft_table],
                            capture_output=True, text=True)
-        return r.stdout
+        counts = re.findall(r"counter packets (\d+)", r.stdout)
+        return "partition rules dropped %s packets (leader's dials out, " \
+            "to its port, from its port, into its dials)" % "/".join(counts)
 
     def describe(self):
         out = []
