@@ -433,7 +433,11 @@ static void reply_status(struct kv_server *s, struct kv_request *rq)
 {
 	struct ha_node_status st;
 	ha_node_get_status(s->node, &st);
-	int64_t lease = ha_node_lease_until(s->node) - ha_node_monotonic_ms();
+	/* Absolute CLOCK_MONOTONIC times too: every process on one machine
+	 * shares that clock, so tests can compare leases across nodes. */
+	int64_t now = ha_node_monotonic_ms();
+	int64_t until = ha_node_lease_until(s->node);
+	int64_t lease = until - now;
 	struct kv_buf b = {.p = malloc(1024), .cap = 1024};
 	if (b.p == NULL) {
 		request_set_reply(rq, "ERR nomem out of memory");
@@ -444,14 +448,15 @@ static void reply_status(struct kv_server *s, struct kv_request *rq)
 		   ",\"commit\":%" PRIu64 ",\"applied\":%" PRIu64
 		   ",\"node_applied\":%" PRIu64 ",\"last_index\":%" PRIu64
 		   ",\"stable\":%" PRIu64 ",\"snapshot_index\":%" PRIu64
-		   ",\"lease_ms_left\":%" PRId64 ",\"keys\":%zu"
+		   ",\"lease_ms_left\":%" PRId64 ",\"now_ms\":%" PRId64
+		   ",\"lease_until_ms\":%" PRId64 ",\"keys\":%zu"
 		   ",\"hash\":\"%016" PRIx64 "\",\"stopped\":%s,\"members\":[",
 		   st.id, role_name(st.role), st.leader, (uint64_t)st.term,
 		   (uint64_t)st.commit, (uint64_t)s->applied,
 		   (uint64_t)st.applied, (uint64_t)st.last_index,
 		   (uint64_t)st.stable, (uint64_t)st.snapshot_index,
-		   lease > 0 ? lease : 0, kv_map_count(s->map),
-		   kv_map_digest(s->map),
+		   lease > 0 ? lease : 0, now, lease > 0 ? until : 0,
+		   kv_map_count(s->map), kv_map_digest(s->map),
 		   st.stopped || s->node_stopped ? "true" : "false");
 	if (st.has_config) {
 		for (uint32_t i = 0; i < st.config.n && i < RAFT_MAX_SERVERS;

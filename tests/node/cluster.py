@@ -591,3 +591,112 @@ def check_history(cluster, history, keys, ids, other_keys=0):
                                           sorted(tally.items())),
                                result.message))
     return acked, result
+
+
+class LeaseProbe:
+    """Asks every node for its lease, over and over, from one thread per
+    node. STATUS gives the node's CLOCK_MONOTONIC now and lease end; all
+    processes on this machine share that clock, so every answer says "this
+    node held the lease from now_ms to lease_until_ms". No two nodes may
+    ever have held it at the same time."""
+
+    def __init__(self, cluster, interval=0.01):
+        self.cluster = cluster
+        self.interval = interval
+        self.stop_event = threading.Event()
+        self.threads = {}
+        self.held = []  # (node, term, from_ms, until_ms)
+        self.samples = 0
+        self._lock = threading.Lock()
+
+    def _probe(self, node_id):
+        client = None
+        while not self.stop_event.is_set():
+            node = self.cluster.nodes.get(node_id)
+            if node is None or not node.running() or node.stopped:
+                if client is not None:
+                    client.close()
+                    client = None
+                time.sleep(self.interval)
+                continue
+            try:
+                if client is None:
+                    client = node.client(timeout=0.5)
+                st = json.loads(client.call("STATUS"))
+            except (ClientError, ValueError):
+                if client is not None:
+                    client.close()
+                client = None
+                time.sleep(self.interval)
+                continue
+            with self._lock:
+                self.samples += 1
+                if st["lease_until_ms"] > st["now_ms"]:
+                    self.held.append((node_id, st["term"], st["now_ms"],
+                                      st["lease_until_ms"]))
+            time.sleep(self.interval)
+        if client is not None:
+            client.close()
+
+    def watch(self, node_id):
+        if node_id not in self.threads:
+            t = threading.Thread(target=self._probe, args=(node_id,),
+                                 daemon=True)
+            self.threads[node_id] = t
+            t.start()
+
+    def __enter__(self):
+        for node_id in list(self.cluster.nodes):
+            self.watch(node_id)
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        return False
+
+    def stop(self):
+        self.stop_event.set()
+        for t in self.threads.values():
+            t.join(timeout=5)
+
+    def check(self):
+        """Raises on any overlap; returns the set of (node, term) that held
+        a lease.
+
+        A node may give its lease up before it runs out (a leadership
+        transfer does), so an answer proves only the instant it was given.
+        Two consecutive answers of one node in one term, the second before
+        the first one's lease end, prove the span between them. Spans and
+        instants of different nodes must not meet."""
+        with self._lock:
+            held = list(self.held)
+        by_node = {}
+        for node_id, term, now, until in held:
+            by_node.setdefault(node_id, []).append((now, until, term))
+        spans = {}
+        for node_id, items in by_node.items():
+            items.sort()
+            out = []
+            for i, (now, until, term) in enumerate(items):
+                end = now
+                if i + 1 < len(items):
+                    nxt_now, _, nxt_term = items[i + 1]
+                    if nxt_term == term and nxt_now <= until:
+                        end = nxt_now
+                if out and out[-1][2] == term and now <= out[-1][1]:
+                    out[-1][1] = max(out[-1][1], end)
+                else:
+                    out.append([now, end, term])
+            spans[node_id] = out
+        ids = sorted(spans)
+        for i, a in enumerate(ids):
+            for b in ids[i + 1:]:
+                for sa, ea, ta in spans[a]:
+                    for sb, eb, tb in spans[b]:
+                        if sa <= eb and sb <= ea:
+                            raise AssertionError(
+                                "leases overlap: node %d (term %d) held one "
+                                "over [%d, %d] ms and node %d (term %d) over "
+                                "[%d, %d] ms" % (a, ta, sa, ea, b, tb, sb,
+                                                 eb))
+        return {(node_id, term) for node_id, term, _, _ in held}

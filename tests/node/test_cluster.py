@@ -14,8 +14,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import linearizability as lin  # noqa: E402
-from cluster import (ClientError, Load, check_history,  # noqa: E402
-                     free_port, read_result, write_status)
+from cluster import (ClientError, LeaseProbe, Load,  # noqa: E402
+                     check_history, free_port, read_result, write_status)
 
 
 def others(cluster, leader):
@@ -87,13 +87,14 @@ def test_concurrent_clients_are_linearizable(make_cluster):
                 duration=20).start()
     load.wait_acked(200)
     load.stop()
-    acked, result = check_history(c, history, load.keys, list(c.nodes))
-    assert acked >= 200, load.counts
+    check_history(c, history, load.keys, list(c.nodes))
+    assert load.acked >= 200, load.counts
 
 
 def test_kill_leader_new_leader_old_one_catches_up(make_cluster):
     c = make_cluster()
     first = c.create(3)
+    probe = LeaseProbe(c).__enter__()
     history = lin.History()
     load = Load(c, history, clients=3, keys=4, max_ops=2000,
                 duration=25).start()
@@ -106,12 +107,16 @@ def test_kill_leader_new_leader_old_one_catches_up(make_cluster):
     c.nodes[first].start()
     load.wait_acked(load.acked + 20)
     load.stop()
+    probe.stop()
+    holders = probe.check()
+    assert len({n for n, _ in holders}) >= 2, (holders, probe.samples)
     check_history(c, history, load.keys, list(c.nodes))
 
 
 def test_paused_leader_is_replaced_and_never_acknowledges(make_cluster):
     c = make_cluster()
     old = c.create(3)
+    probe = LeaseProbe(c).__enter__()
     history = lin.History()
     load = Load(c, history, clients=3, keys=3, max_ops=2000,
                 duration=25).start()
@@ -181,18 +186,23 @@ def test_paused_leader_is_replaced_and_never_acknowledges(make_cluster):
                              old_node.status())
     load.wait_acked(load.acked + 10)
     load.stop()
+    probe.stop()
+    holders = probe.check()
+    assert len({n for n, _ in holders}) >= 2, (holders, probe.samples)
     check_history(c, history, load.keys, list(c.nodes))
 
 
 def test_add_a_fourth_node_and_remove_one(make_cluster):
     c = make_cluster()
     leader = c.create(3)
+    probe = LeaseProbe(c).__enter__()
     history = lin.History()
     load = Load(c, history, clients=3, keys=3, max_ops=2000,
                 duration=30).start()
     load.wait_acked(20)
     fourth = c.add(4)
     fourth.start()
+    probe.watch(4)
     assert fourth.call("JOIN " + c.members(c.nodes)) == "OK"
     leader = c.wait_leader()
     assert c.nodes[leader].call("ADD 4 " + fourth.raft_address,
@@ -220,6 +230,9 @@ def test_add_a_fourth_node_and_remove_one(make_cluster):
     load.ids = rest
     load.wait_acked(load.acked + 20)
     load.stop()
+    probe.stop()
+    holders = probe.check()
+    assert len({n for n, _ in holders}) >= 2, (holders, probe.samples)
     c.nodes[leader].kill()
     check_history(c, history, load.keys, rest)
 
@@ -228,6 +241,7 @@ def test_sigterm_on_the_leader_hands_over_before_exit(make_cluster):
     # A long election timeout: only a handover gets a new leader quickly.
     c = make_cluster(election_timeout=1500, heartbeat=100)
     leader = c.create(3)
+    probe = LeaseProbe(c).__enter__()
     history = lin.History()
     load = Load(c, history, clients=2, keys=3, max_ops=2000,
                 duration=25).start()
@@ -252,6 +266,9 @@ def test_sigterm_on_the_leader_hands_over_before_exit(make_cluster):
     load.ids = None
     load.wait_acked(load.acked + 10)
     load.stop()
+    probe.stop()
+    holders = probe.check()
+    assert len({n for n, _ in holders}) >= 2, (holders, probe.samples)
     check_history(c, history, load.keys, list(c.nodes))
     print("handover and exit took %.2f s" % took)
 
@@ -311,6 +328,7 @@ def test_snapshot_catch_up_of_a_node_that_was_down(make_cluster):
 def test_five_nodes_survive_losing_two(make_cluster):
     c = make_cluster()
     leader = c.create(5)
+    probe = LeaseProbe(c).__enter__()
     c.wait_members(list(c.nodes), [1, 2, 3, 4, 5])
     history = lin.History()
     load = Load(c, history, clients=3, keys=4, max_ops=2000,
@@ -326,6 +344,9 @@ def test_five_nodes_survive_losing_two(make_cluster):
         c.nodes[i].start()
     load.wait_acked(load.acked + 20)
     load.stop()
+    probe.stop()
+    holders = probe.check()
+    assert len({n for n, _ in holders}) >= 2, (holders, probe.samples)
     check_history(c, history, load.keys, list(c.nodes))
 
 
@@ -397,3 +418,58 @@ def test_pipelining_back_pressure_and_abandoned_requests(make_cluster):
         quitter.close()
     assert node.call("PING") == "PONG"
     check_history(c, history, keys + quit_keys, list(c.nodes))
+
+
+def test_leader_cut_off_from_its_followers_lets_its_lease_lapse(make_cluster):
+    # Both followers paused: the leader runs on, alone. Its lease rests on
+    # heartbeat rounds its followers acknowledged before they stopped, so
+    # it must end within one election timeout of the pause (0.905 of it
+    # with the 5% drift bound), and the leader must step down.
+    election = 300
+    c = make_cluster(election_timeout=election, heartbeat=50)
+    leader = c.create(3)
+    history = lin.History()
+    load = Load(c, history, clients=2, keys=3, max_ops=2000,
+                duration=30).start()
+    load.wait_acked(20)
+    node = c.nodes[leader]
+    st = node.status()
+    # STATUS times are CLOCK_MONOTONIC, which Python's monotonic clock is.
+    assert abs(st["now_ms"] - time.monotonic() * 1000) < 1000, st
+    followers = others(c, leader)
+    for i in followers:
+        c.nodes[i].signal(signal.SIGSTOP)
+    paused_at = time.monotonic() * 1000
+    samples = []
+    client = node.client(timeout=2)
+    deadline = time.monotonic() + 10
+    stepped_down = False
+    while time.monotonic() < deadline:
+        st = json.loads(client.call("STATUS"))
+        samples.append(st)
+        if st["role"] != "leader" and st["now_ms"] > paused_at + election:
+            stepped_down = True
+            break
+        time.sleep(0.005)
+    client.close()
+    print("lease ran at most %d ms past the pause (bound %d)" % (
+        max(s["lease_until_ms"] for s in samples) - paused_at, election))
+    late = [s for s in samples if s["lease_until_ms"] >= paused_at + election]
+    assert not late, "lease past the bound %d: %s" % (
+        paused_at + election, late[:3])
+    assert stepped_down, samples[-1]
+    assert any(s["lease_until_ms"] > s["now_ms"] for s in samples), \
+        "the lease was never seen held: the check proved nothing"
+    # Alone, it acknowledges no write.
+    op = history.invoke("alone", lin.PUT, load.keys[0], "alone-1",
+                        node=leader)
+    reply = node.call("PUT %s alone-1" % load.keys[0], timeout=3)
+    status, _ = write_status(reply)
+    assert status != lin.OK, reply
+    history.fail(op) if status == lin.FAIL else history.info(op)
+    for i in followers:
+        c.nodes[i].signal(signal.SIGCONT)
+    c.wait_leader()
+    load.wait_acked(load.acked + 20)
+    load.stop()
+    check_history(c, history, load.keys, list(c.nodes))
