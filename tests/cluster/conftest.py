@@ -73,6 +73,11 @@ def make_cluster(tmp_path, request, version):
     finally:
         for c in made:
             c.teardown()
+        # Raft segments are preallocated (8 MiB each): keep the folders of
+        # a failed test only.
+        if rep is not None and rep.passed:
+            for c in made:
+                harness.remove_tree(c.workdir)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
