@@ -128,6 +128,34 @@ def test_partitioned_leader(make_cluster, report, round_):
     check_single_server(report, prober, t_origin, leader, new)
 
 
+@pytest.mark.parametrize("round_", ROUNDS)
+def test_set_leader_hands_over_without_overlap(make_cluster, report, round_):
+    """setLeader moves service from one node to another; the probes see no
+    moment where both serve."""
+    c = make_cluster()
+    leader = c.form()
+    target = next(n for n in c.nodes.values() if n is not leader)
+    prober = h.Prober(c.nodes.values(), interval=0.003, max_attempts=3000,
+                      max_seconds=15)
+    t_origin = time.monotonic()
+    prober.start()
+    try:
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        r = leader.cmd("setLeader", clustername=c.name, nodeid=target.nodeid)
+        t_reply = time.monotonic() - t0
+        assert "error" not in r, r
+        assert c.wait_leader(timeout=5) is target
+        report("setLeader %d -> %d at %.3f s: reply after %.0f ms, agreed "
+               "after %.0f ms" % (leader.nodeid, target.nodeid,
+                                  t0 - t_origin, t_reply * 1000,
+                                  (time.monotonic() - t0) * 1000))
+        time.sleep(0.5)
+    finally:
+        prober.stop()
+    check_single_server(report, prober, t_origin, leader, target)
+
+
 def test_deposed_leader_disconnects_its_clients(make_cluster, report):
     """Clients connected to a leader that loses its lease are disconnected,
     and what they publish meanwhile is refused: they must move on."""
