@@ -192,7 +192,7 @@ def test_paused_leader_is_replaced_and_never_acknowledges(make_cluster):
     check_history(c, history, load.keys, list(c.nodes))
 
 
-def test_add_a_fourth_node_and_remove_one(make_cluster):
+def test_add_nodes_in_either_order_transfer_and_remove_the_leader(make_cluster):
     c = make_cluster()
     leader = c.create(3)
     probe = LeaseProbe(c).__enter__()
@@ -208,6 +208,17 @@ def test_add_a_fourth_node_and_remove_one(make_cluster):
     assert c.nodes[leader].call("ADD 4 " + fourth.raft_address,
                                 timeout=5) == "OK"
     c.wait_members(list(c.nodes), [1, 2, 3, 4])
+    load.wait_acked(load.acked + 20)
+    c.wait_converged(list(c.nodes))
+    # The other order: the leader admits node 5 before it even runs.
+    fifth = c.add(5)
+    leader = c.wait_leader()
+    assert c.nodes[leader].call("ADD 5 " + fifth.raft_address,
+                                timeout=5) == "OK"
+    fifth.start()
+    probe.watch(5)
+    assert fifth.call("JOIN " + c.members(c.nodes)) == "OK"
+    c.wait_members(list(c.nodes), [1, 2, 3, 4, 5])
     load.wait_acked(load.acked + 20)
     c.wait_converged(list(c.nodes))
     # Hand leadership to the new node, then remove the leader itself: it
