@@ -164,15 +164,20 @@ def check_register(ops, initial=None, max_steps=2_000_000):
     ops = [op for op in ops if _relevant(op)]
     # A write of unknown outcome whose value nobody observed can always be
     # placed after everything else, where it changes nothing anyone saw:
-    # leave it out, which keeps the search narrow after crashes.
-    observed = set()
-    for op in ops:
-        if op.status == OK and op.kind == GET:
-            observed.add(op.result)
-        elif op.kind == CAS:
-            observed.add(op.old)
-    ops = [op for op in ops if not (op.status == INFO and op.kind == PUT
-                                    and op.value not in observed)]
+    # leave it out, which keeps the search narrow after crashes. Not when a
+    # compare-and-set failed on this key: "the value was not `old`" is an
+    # observation that such a write may be the only explanation of.
+    negative = any(op.kind == CAS and not (op.status == OK and op.result)
+                   for op in ops)
+    if not negative:
+        observed = set()
+        for op in ops:
+            if op.status == OK and op.kind == GET:
+                observed.add(op.result)
+            elif op.kind == CAS:
+                observed.add(op.old)
+        ops = [op for op in ops if not (op.status == INFO and op.kind == PUT
+                                        and op.value not in observed)]
     if not ops:
         return True, 0, []
     events = []

@@ -92,6 +92,17 @@ def test_unobserved_unknown_writes_are_set_aside():
     assert r.ok, r.message
 
 
+def test_unread_unknown_write_can_explain_a_failed_cas():
+    # Nobody read "2", but the compare-and-set saw that "1" was gone: only
+    # the timed-out write explains it (seen in a cluster test).
+    ops = [put("k", "1", 0, 1), get("k", "1", 2, 3),
+           put("k", "2", 4, None, status=INFO),
+           cas("k", "1", "3", False, 10, 11)]
+    assert ok(ops)
+    # Without that write the failure is impossible.
+    assert not ok(ops[:2] + ops[3:])
+
+
 def test_unknown_write_may_never_take_effect():
     assert ok([put("k", "1", 0, 1), put("k", "2", 2, None, status=INFO),
                get("k", "1", 10, 11), get("k", "1", 12, 13)])
