@@ -277,7 +277,7 @@ static const struct ha_member *own_member(const struct ha_cluster_file *cf)
 	return NULL;
 }
 
-int ha_cluster_start_node(struct ha_plugin *ha)
+int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 {
 	const struct ha_member *me = own_member(&ha->cluster);
 	char advertise[RAFT_ADDRESS_MAX];
@@ -339,7 +339,7 @@ int ha_cluster_start_node(struct ha_plugin *ha)
 	struct ha_node_status st;
 	ha_node_get_status(ha->node, &st);
 	uint8_t id[RAFT_CLUSTER_ID_LEN];
-	if (ha->cluster.created && !st.has_config &&
+	if (resume && ha->cluster.created && !st.has_config &&
 	    uuid_parse_bytes(ha->cluster.uuid, id) == 0 &&
 	    ha_cluster_raft_config(&ha->cluster, id, &peers) == 0)
 		ha_node_bootstrap(ha->node, &peers, 0);

@@ -102,6 +102,10 @@ static void pending_finish(struct ha_plugin *ha, struct ha_pending *p,
 
 static const char *raft_error_sentence(int rv)
 {
+	if (rv != RAFT_ENOTLEADER && rv != RAFT_EBUSY && rv != RAFT_ETRANSFER &&
+	    rv != RAFT_ENOQUORUM && rv != RAFT_ENOTFOUND)
+		ha_log_error("control command failed in the cluster layer: %s",
+			     raft_strerror(rv));
 	switch (rv) {
 	case RAFT_ENOTLEADER:
 		return HA_ERR_NOT_LEADER;
@@ -373,7 +377,7 @@ static void exec_create_or_join(struct ha_plugin *ha,
 	}
 	ha->cluster = cf;
 	ha->state = HA_MEMBER;
-	if (ha_cluster_start_node(ha) != 0) {
+	if (ha_cluster_start_node(ha, false) != 0) {
 		ha_cluster_leave(ha, "the node could not start");
 		slot_done(ctx, slot, HA_ERR_INTERNAL, NULL);
 		return;

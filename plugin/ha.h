@@ -130,7 +130,8 @@ void ha_kick_clients(struct ha_plugin *ha);
 /* cluster.c */
 int ha_cluster_load(struct ha_plugin *ha);
 int ha_cluster_save(struct ha_plugin *ha, const struct ha_cluster_file *cf);
-int ha_cluster_start_node(struct ha_plugin *ha);
+/* resume: at broker start, from cluster.json (not a new create/join). */
+int ha_cluster_start_node(struct ha_plugin *ha, bool resume);
 void ha_cluster_leave(struct ha_plugin *ha, const char *why);
 void ha_cluster_drain(struct ha_plugin *ha);
 bool ha_serving(const struct ha_plugin *ha);

@@ -453,7 +453,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if (rv < 0)
 		goto fail;
 	ha_cluster_publish_node(ha);
-	if (rv > 0 && ha_cluster_start_node(ha) != 0) {
+	if (rv > 0 && ha_cluster_start_node(ha, true) != 0) {
 		/* A member that cannot run its node refuses clients rather
 		 * than serving a second copy of the cluster's state. */
 		ha_log_error("cluster '%s' configured but the node is not running: "
