@@ -83,7 +83,7 @@ def test_concurrent_clients_are_linearizable(make_cluster):
     c = make_cluster()
     c.create(3)
     history = lin.History()
-    load = Load(c, history, clients=4, keys=3, max_ops=2000,
+    load = Load(c, history, clients=4, keys=3, max_ops=5000,
                 duration=20).start()
     load.wait_acked(200)
     load.stop()
@@ -96,7 +96,7 @@ def test_kill_leader_new_leader_old_one_catches_up(make_cluster):
     first = c.create(3)
     probe = LeaseProbe(c).__enter__()
     history = lin.History()
-    load = Load(c, history, clients=3, keys=4, max_ops=2000,
+    load = Load(c, history, clients=3, keys=4, max_ops=5000,
                 duration=25).start()
     load.wait_acked(30)
     c.nodes[first].kill()
@@ -118,7 +118,7 @@ def test_paused_leader_is_replaced_and_never_acknowledges(make_cluster):
     old = c.create(3)
     probe = LeaseProbe(c).__enter__()
     history = lin.History()
-    load = Load(c, history, clients=3, keys=3, max_ops=2000,
+    load = Load(c, history, clients=3, keys=3, max_ops=5000,
                 duration=25).start()
     load.wait_acked(20)
     old_node = c.nodes[old]
@@ -197,7 +197,7 @@ def test_add_nodes_in_either_order_transfer_and_remove_the_leader(make_cluster):
     leader = c.create(3)
     probe = LeaseProbe(c).__enter__()
     history = lin.History()
-    load = Load(c, history, clients=3, keys=3, max_ops=2000,
+    load = Load(c, history, clients=3, keys=3, max_ops=5000,
                 duration=30).start()
     load.wait_acked(20)
     fourth = c.add(4)
@@ -254,7 +254,7 @@ def test_sigterm_on_the_leader_hands_over_before_exit(make_cluster):
     leader = c.create(3)
     probe = LeaseProbe(c).__enter__()
     history = lin.History()
-    load = Load(c, history, clients=2, keys=3, max_ops=2000,
+    load = Load(c, history, clients=2, keys=3, max_ops=5000,
                 duration=25).start()
     load.wait_acked(20)
     node = c.nodes[leader]
@@ -342,7 +342,7 @@ def test_five_nodes_survive_losing_two(make_cluster):
     probe = LeaseProbe(c).__enter__()
     c.wait_members(list(c.nodes), [1, 2, 3, 4, 5])
     history = lin.History()
-    load = Load(c, history, clients=3, keys=4, max_ops=2000,
+    load = Load(c, history, clients=3, keys=4, max_ops=5000,
                 duration=25).start()
     load.wait_acked(20)
     # The leader and one follower crash together; three of five remain.
@@ -440,7 +440,7 @@ def test_leader_cut_off_from_its_followers_lets_its_lease_lapse(make_cluster):
     c = make_cluster(election_timeout=election, heartbeat=50)
     leader = c.create(3)
     history = lin.History()
-    load = Load(c, history, clients=2, keys=3, max_ops=2000,
+    load = Load(c, history, clients=2, keys=3, max_ops=5000,
                 duration=30).start()
     load.wait_acked(20)
     node = c.nodes[leader]
