@@ -863,7 +863,20 @@ class Cluster:
             r = self.nodes[i].cmd("joinCluster", clustername=self.name,
                                   nodes=self.members(ids, i))
             assert "error" not in r, r
-        return self.wait_leader([self.nodes[i] for i in ids], timeout)
+        leader = self.wait_leader([self.nodes[i] for i in ids], timeout)
+        self.wait_settled([self.nodes[i] for i in ids], leader, timeout)
+        return leader
+
+    def wait_settled(self, nodes, leader, timeout=10.0):
+        """Until every node has applied what the leader committed: a
+        follower learns the commit index with the next heartbeat."""
+        def settled():
+            sts = parallel([lambda n=n: n.raft_status() for n in nodes])
+            target = sts[nodes.index(leader)]["commit_index"]
+            return all(st["commit_index"] == target and
+                       st["last_applied"] == target for st in sts)
+        wait_until("every node to apply the leader's commit index", settled,
+                   timeout)
 
     def leader_view(self, nodes):
         """(leader node, views) when exactly one of nodes says it leads and
