@@ -362,7 +362,10 @@ def test_five_nodes_survive_losing_two(make_cluster):
 
 
 def test_pipelining_back_pressure_and_abandoned_requests(make_cluster):
-    c = make_cluster()
+    # A burst of a thousand requests keeps the leader's raft thread busy
+    # for a while (much longer under the sanitizers): a longer election
+    # timeout keeps the followers patient.
+    c = make_cluster(election_timeout=1000, heartbeat=100)
     leader = c.create(3)
     node = c.nodes[leader]
     history = lin.History()
