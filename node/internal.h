@@ -59,7 +59,8 @@ struct ha_node {
 	struct transport *transport;
 	bool cluster_id_pinned;
 	struct raft_config join_peers;
-	struct raft_config peers_set;
+	struct raft_config peers_set; /* what the transport links to */
+	int64_t departed_until[RAFT_MAX_NODE_ID + 1];
 
 	/* owner -> node */
 	pthread_mutex_t req_lock;

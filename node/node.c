@@ -243,10 +243,21 @@ void ha_node_get_status(struct ha_node *n, struct ha_node_status *out)
 
 /* ---- the transport's view of the membership ---- */
 
+/* Adds a server to a peer list unless it is there already. */
+static void peer_add(struct raft_config *set, const struct raft_server *s)
+{
+	if (raft_config_find(set, s->id) != NULL || set->n == RAFT_MAX_SERVERS)
+		return;
+	set->servers[set->n++] = *s;
+}
+
+/* The transport links to everyone in the latest configuration, to a node
+ * that joins its join list, and, for a grace period, to servers that just
+ * left: the leader's last word to a removed server is that its removal
+ * committed, and that must not be dropped with the link. */
 static void sync_peers(struct ha_node *n)
 {
 	const struct raft_config *c = raft_config(n->raft);
-	const struct raft_config *src = raft_has_config(n->raft) ? c : &n->join_peers;
 	if (raft_has_config(n->raft) && !n->cluster_id_pinned) {
 		if (transport_set_cluster_id(n->transport, c->cluster_id) ==
 		    TRANSPORT_OK)
@@ -255,19 +266,37 @@ static void sync_peers(struct ha_node *n)
 			node_log(n, HA_NODE_LOG_ERROR,
 				 "the transport already pinned another cluster id");
 	}
-	if (memcmp(src, &n->peers_set, sizeof(*src)) == 0)
+	struct raft_config want;
+	memset(&want, 0, sizeof(want));
+	const struct raft_config *src = raft_has_config(n->raft) ? c : &n->join_peers;
+	for (uint32_t i = 0; i < src->n; i++)
+		if (src->servers[i].id != n->o.id)
+			peer_add(&want, &src->servers[i]);
+	int64_t now = ha_node_monotonic_ms();
+	for (uint32_t i = 0; i < n->peers_set.n; i++) {
+		const struct raft_server *s = &n->peers_set.servers[i];
+		if (raft_config_find(&want, s->id) != NULL)
+			continue;
+		if (n->departed_until[s->id] == 0)
+			n->departed_until[s->id] =
+				now + 2 * (int64_t)raft_election_timeout(n->raft);
+		if (now < n->departed_until[s->id])
+			peer_add(&want, s);
+	}
+	for (uint32_t i = 0; i < want.n; i++)
+		if (raft_config_find(src, want.servers[i].id) != NULL)
+			n->departed_until[want.servers[i].id] = 0;
+	if (want.n == n->peers_set.n &&
+	    memcmp(want.servers, n->peers_set.servers,
+		   want.n * sizeof(want.servers[0])) == 0)
 		return;
 	struct transport_peer peers[RAFT_MAX_SERVERS];
-	size_t k = 0;
-	for (uint32_t i = 0; i < src->n; i++) {
-		if (src->servers[i].id == n->o.id)
-			continue;
-		peers[k].id = src->servers[i].id;
-		peers[k].address = src->servers[i].address;
-		k++;
+	for (uint32_t i = 0; i < want.n; i++) {
+		peers[i].id = want.servers[i].id;
+		peers[i].address = want.servers[i].address;
 	}
-	if (transport_set_peers(n->transport, peers, k) == TRANSPORT_OK)
-		n->peers_set = *src;
+	if (transport_set_peers(n->transport, peers, want.n) == TRANSPORT_OK)
+		n->peers_set = want;
 }
 
 static void refresh_status(struct ha_node *n)
@@ -440,7 +469,7 @@ static void on_tick(uv_timer_t *t)
 	struct ha_node *n = t->data;
 	struct raft_update u;
 	raft_tick(n->raft, ha_node_monotonic_ms(), &u);
-	node_handle_update(n, &u);
+	node_handle_update(n, &u); /* syncs the peers too: departures expire */
 	if (n->stopping && (raft_role(n->raft) != RAFT_LEADER ||
 			    ha_node_monotonic_ms() >= n->stop_deadline))
 		node_shutdown(n);

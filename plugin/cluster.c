@@ -316,6 +316,8 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 	};
 	ha->applied = 0;
 	ha->deleted = false;
+	ha->removed = false;
+	ha->was_member = false;
 	ha->role = RAFT_FOLLOWER;
 	ha->leader = 0;
 	ha->errmsg[0] = '\0';
@@ -400,6 +402,8 @@ void ha_cluster_leave(struct ha_plugin *ha, const char *why)
 	ha->state = HA_STANDALONE;
 	ha->deleted = false;
 	ha->deleted_at = 0;
+	ha->removed = false;
+	ha->was_member = false;
 	ha_cluster_publish_node(ha);
 }
 
@@ -456,16 +460,29 @@ void ha_cluster_drain(struct ha_plugin *ha)
 				ha->deleted = true;
 			if (ev.entry_type == RAFT_ENTRY_CONFIG) {
 				struct raft_config c;
-				if (raft_config_decode(ev.data, ev.len, &c) == RAFT_OK)
+				if (raft_config_decode(ev.data, ev.len, &c) == RAFT_OK) {
 					ha_pending_config(ha, &c);
+					/* A member that a committed configuration
+					 * leaves out was removed: back to standalone
+					 * (a node not yet admitted is not one). */
+					if (raft_config_find(&c, ha->cluster.nodeid))
+						ha->was_member = true;
+					else if (ha->was_member)
+						ha->removed = true;
+				}
 			}
 			ha_pending_event(ha, &ev);
 			break;
-		case HA_EV_RESTORE:
+		case HA_EV_RESTORE: {
 			ha->applied = ev.index;
+			struct ha_node_status st;
+			ha_node_get_status(ha->node, &st);
+			if (raft_config_find(&st.config, ha->cluster.nodeid))
+				ha->was_member = true;
 			if (ev.len >= 2 && ev.data[0] == 1 && (ev.data[1] & 1))
 				ha->deleted = true;
 			break;
+		}
 		case HA_EV_STOPPED:
 			snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", ev.reason);
 			ha_log_error("the cluster node stopped: %s", ev.reason);
@@ -475,6 +492,10 @@ void ha_cluster_drain(struct ha_plugin *ha)
 			break;
 		}
 		ha_node_event_free(&ev);
+	}
+	if (ha->removed && ha->state == HA_MEMBER) {
+		ha_cluster_leave(ha, "this node was removed from the cluster");
+		return;
 	}
 	/* Leave a few heartbeats after a committed deleteCluster, so that the
 	 * followers learn that it committed before the leader goes. */

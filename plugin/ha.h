@@ -92,6 +92,8 @@ struct ha_plugin {
 	struct ha_node *node;
 	bool deleted; /* a committed deleteCluster: leave */
 	int64_t deleted_at;
+	bool was_member; /* a committed configuration included this node */
+	bool removed;    /* and a later one does not */
 	raft_index applied;
 	enum raft_role role;
 	raft_id leader;

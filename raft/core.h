@@ -24,6 +24,11 @@ struct progress {
 	raft_time last_send;
 	raft_time last_ack;
 	raft_time last_progress; /* match moved or state changed */
+	/* Removed by a committed configuration at removal_index: replicated to
+	 * until it holds that entry and was told it committed. */
+	bool leaving;
+	raft_index removal_index;
+	raft_time leaving_since;
 	uint64_t acked_round;
 	/* Replicate: last index of each AppendEntries in flight, oldest first. */
 	raft_index inflight[INFLIGHT_MAX];
@@ -168,6 +173,8 @@ void replication_set_commit(struct raft *r, raft_index commit);
 struct progress *progress_find(struct raft *r, raft_id id);
 void progress_reset_all(struct raft *r);
 void progress_sync_with_config(struct raft *r);
+void progress_release_removed(struct raft *r);
+void progress_drop(struct raft *r, raft_id id);
 void replication_tick(struct raft *r);
 
 /* snapshot.c */

@@ -84,6 +84,8 @@ void membership_commit_advanced(struct raft *r, raft_index old_commit)
 	if (r->config_index > old_commit && r->config_index <= r->commit) {
 		r->config_committed = r->config;
 		r->config_committed_index = r->config_index;
+		if (r->role == RAFT_LEADER)
+			progress_release_removed(r);
 		if (r->role == RAFT_LEADER && !raft_is_voter(r, r->id))
 			leave_after_removal(r);
 		return;

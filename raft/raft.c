@@ -510,6 +510,11 @@ bool raft_transfer_pending(const struct raft *r)
 {
 	return r->transfer_to != 0;
 }
+raft_time raft_election_timeout(const struct raft *r)
+{
+	return r->opt.election_timeout;
+}
+
 const char *raft_stop_reason(const struct raft *r)
 {
 	return r->stopped;

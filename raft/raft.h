@@ -321,6 +321,7 @@ bool raft_transfer_pending(const struct raft *r);
 /* Version entries are written in: the highest that every voter speaks. */
 uint8_t raft_cluster_version(const struct raft *r);
 const char *raft_stop_reason(const struct raft *r);
+raft_time raft_election_timeout(const struct raft *r);
 
 /* Helpers on configurations. */
 const struct raft_server *raft_config_find(const struct raft_config *c,

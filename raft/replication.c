@@ -26,32 +26,91 @@ static void progress_init(struct raft *r, struct progress *p, raft_id id)
 void progress_reset_all(struct raft *r)
 {
 	r->n_progress = 0;
-	for (uint32_t i = 0; i < r->config.n; i++) {
-		raft_id id = r->config.servers[i].id;
-		if (id != r->id)
-			progress_init(r, &r->progress[r->n_progress++], id);
-	}
+	progress_sync_with_config(r);
 }
 
-/* After a configuration change on the leader: track new servers, forget
- * removed ones, keep what is known of the others. */
+static void send_heartbeat(struct raft *r, struct progress *p);
+
+static void keep_progress(struct raft *r, struct progress *keep, uint32_t *n,
+			  raft_id id)
+{
+	if (id == r->id || *n == RAFT_MAX_SERVERS)
+		return;
+	for (uint32_t k = 0; k < *n; k++)
+		if (keep[k].id == id)
+			return;
+	struct progress *old = progress_find(r, id);
+	if (old != NULL)
+		keep[*n] = *old;
+	else
+		progress_init(r, &keep[*n], id);
+	(*n)++;
+}
+
+/* After a configuration change on the leader: track new servers, keep what
+ * is known of the others. A server being removed is still replicated to
+ * until its removal commits, so that it learns it was removed; it never
+ * counts toward a quorum (those follow the latest configuration). */
 void progress_sync_with_config(struct raft *r)
 {
 	struct progress keep[RAFT_MAX_SERVERS];
 	uint32_t n = 0;
-	for (uint32_t i = 0; i < r->config.n; i++) {
-		raft_id id = r->config.servers[i].id;
-		if (id == r->id)
-			continue;
-		struct progress *old = progress_find(r, id);
-		if (old != NULL)
-			keep[n] = *old;
-		else
-			progress_init(r, &keep[n], id);
-		n++;
-	}
+	for (uint32_t i = 0; i < r->config.n; i++)
+		keep_progress(r, keep, &n, r->config.servers[i].id);
+	for (uint32_t i = 0; i < r->config_committed.n; i++)
+		keep_progress(r, keep, &n, r->config_committed.servers[i].id);
+	/* Whoever is in a configuration again is not leaving any more. */
+	for (uint32_t k = 0; k < n; k++)
+		keep[k].leaving = false;
+	for (uint32_t i = 0; i < r->n_progress; i++)
+		if (r->progress[i].leaving)
+			keep_progress(r, keep, &n, r->progress[i].id);
 	memcpy(r->progress, keep, n * sizeof(keep[0]));
 	r->n_progress = n;
+}
+
+void progress_drop(struct raft *r, raft_id id)
+{
+	for (uint32_t i = 0; i < r->n_progress; i++) {
+		if (r->progress[i].id != id)
+			continue;
+		memmove(&r->progress[i], &r->progress[i + 1],
+			(r->n_progress - i - 1) * sizeof(r->progress[0]));
+		r->n_progress--;
+		return;
+	}
+}
+
+/* A leaving server that holds its removal learns that it committed. */
+static bool maybe_release(struct raft *r, struct progress *p)
+{
+	if (!p->leaving)
+		return false;
+	if (p->match >= p->removal_index ||
+	    r->now - p->leaving_since >= 10 * r->opt.election_timeout) {
+		send_heartbeat(r, p);
+		progress_drop(r, p->id);
+		return true;
+	}
+	return false;
+}
+
+/* The removal of these servers committed: tell each the commit index once
+ * more (so it applies the configuration without itself), then forget it. */
+void progress_release_removed(struct raft *r)
+{
+	for (uint32_t i = 0; i < r->n_progress; i++) {
+		struct progress *p = &r->progress[i];
+		if (p->leaving || raft_config_find(&r->config, p->id) != NULL ||
+		    raft_config_find(&r->config_committed, p->id) != NULL)
+			continue;
+		p->leaving = true;
+		p->removal_index = r->config_committed_index;
+		p->leaving_since = r->now;
+	}
+	for (uint32_t i = 0; i < r->n_progress;)
+		if (!maybe_release(r, &r->progress[i]))
+			i++;
 }
 
 static void probe(struct raft *r, struct progress *p)
@@ -161,6 +220,9 @@ void replication_broadcast(struct raft *r, bool heartbeat)
 
 void replication_tick(struct raft *r)
 {
+	for (uint32_t i = 0; i < r->n_progress;)
+		if (!maybe_release(r, &r->progress[i]))
+			i++;
 	for (uint32_t i = 0; i < r->n_progress; i++) {
 		struct progress *p = &r->progress[i];
 		switch (p->state) {
@@ -399,7 +461,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_message *m)
 		p->last_progress = r->now;
 	}
 	replication_maybe_commit(r);
-	if (r->role != RAFT_LEADER)
+	if (r->role != RAFT_LEADER || maybe_release(r, p))
 		return;
 	transfer_maybe_send(r, p);
 	membership_maybe_promote(r);
