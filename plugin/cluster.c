@@ -224,9 +224,8 @@ int ha_cluster_load(struct ha_plugin *ha)
 static void wake_broker(void *data)
 {
 	struct ha_plugin *ha = data;
-	/* An empty handler: the signal only ends the broker's epoll wait so
-	 * that TICK runs now instead of within 100 ms. */
-	pthread_kill(ha->broker_thread, ha->wake_signal);
+	/* TICK runs now instead of within 100 ms. */
+	ha_wake_broker(&ha->wake);
 }
 
 static void node_log_cb(void *data, enum ha_node_log_level level,

@@ -16,6 +16,7 @@
 #include "plugin/control.h"
 #include "plugin/health.h"
 #include "plugin/options.h"
+#include "plugin/wake.h"
 
 #define HA_LOG_PREFIX "mosquitto_ha: "
 /* A command that waits for the cluster gives up after this long. */
@@ -83,8 +84,7 @@ struct ha_plugin {
 	void *identifier;
 	struct ha_options opt;
 	bool broker_21;
-	pthread_t broker_thread;
-	int wake_signal;
+	struct ha_wake wake;
 	int (*client_port)(const void *client); /* 2.1 only */
 
 	enum ha_cluster_state state;

@@ -75,6 +75,10 @@ void ha_publish_reply(const char *payload, size_t len)
 	if (rv != MOSQ_ERR_SUCCESS)
 		ha_log_error("cannot publish a control reply: %s",
 			     mosquitto_strerror(rv));
+	/* The broker sends queued messages on its next loop pass: make that
+	 * pass come now rather than at its next idle tick. */
+	if (instance != NULL)
+		ha_wake_later(&instance->wake);
 }
 
 static void kick_one(const char *id)
@@ -260,11 +264,6 @@ static int on_tick(int event, void *event_data, void *userdata)
 	return MOSQ_ERR_SUCCESS;
 }
 
-static void on_wake_signal(int sig)
-{
-	(void)sig;
-}
-
 /* ---- checks at start ---- */
 
 /* Whether a mosquitto config file (or a file of its include_dir) sets
@@ -428,17 +427,10 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		return MOSQ_ERR_INVAL;
 	}
 	ha->identifier = identifier;
-	ha->broker_thread = pthread_self();
-	ha->wake_signal = SIGRTMIN + HA_WAKE_SIGNAL_OFFSET;
 	ha->client_port = (int (*)(const void *))dlsym(RTLD_DEFAULT,
 						      "mosquitto_client_port");
-	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_wake_signal;
-	sa.sa_flags = SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(ha->wake_signal, &sa, NULL) != 0) {
-		ha_log_error("cannot install the wake signal handler");
+	if (ha_wake_init(&ha->wake, SIGRTMIN + HA_WAKE_SIGNAL_OFFSET) != 0) {
+		ha_log_error("cannot set up waking the broker thread");
 		goto fail;
 	}
 	if (register_all(ha, identifier) != MOSQ_ERR_SUCCESS)
@@ -474,6 +466,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	*userdata = ha;
 	return MOSQ_ERR_SUCCESS;
 fail:
+	ha_wake_cleanup(&ha->wake);
 	ha_options_free(&ha->opt);
 	free(ha);
 	return MOSQ_ERR_UNKNOWN;
@@ -496,9 +489,10 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 		ha_cluster_publish_node(ha);
 		ha_node_stop(node, true, 2000);
 	}
+	instance = NULL;
+	ha_wake_cleanup(&ha->wake);
 	ha_options_free(&ha->opt);
 	ha_clients_free(&ha->clients);
 	free(ha);
-	instance = NULL;
 	return MOSQ_ERR_SUCCESS;
 }

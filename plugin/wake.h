@@ -1,0 +1,31 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* Waking the broker thread out of its event wait, so that work handed to it
+ * (by the raft thread, or a control reply the plugin queued itself) is done
+ * now and not at the broker's next idle tick, up to 100 ms later. */
+#ifndef HA_WAKE_H
+#define HA_WAKE_H
+
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdbool.h>
+
+struct ha_wake {
+	pthread_t broker;
+	int signal;
+	/* A thread of its own for wakes asked by the broker thread itself: a
+	 * signal it sent itself would arrive before it starts to wait. */
+	pthread_t thread;
+	sem_t requests;
+	bool running;
+	volatile bool stop;
+};
+
+/* Called on the broker thread. */
+int ha_wake_init(struct ha_wake *w, int signal);
+void ha_wake_cleanup(struct ha_wake *w);
+/* From any other thread: wake the broker thread now. */
+void ha_wake_broker(struct ha_wake *w);
+/* From the broker thread: wake it again once it waits. */
+void ha_wake_later(struct ha_wake *w);
+
+#endif
