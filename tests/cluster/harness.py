@@ -581,7 +581,6 @@ class Node:
         self.conf = os.path.join(self.dir, "mosquitto.conf")
         self.log = os.path.join(self.dir, "broker.log")
         self.proc = None
-        self.pgids = []
         # plugin_opt_<key> <value>, in this order; a test may change or
         # delete any of them, or leave the plugin out altogether.
         self.plugin_opts = {
@@ -643,7 +642,6 @@ class Node:
             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=enter_cgroup)
         logf.close()
-        self.pgids.append(self.proc.pid)
         return self
 
     def start(self, timeout=10.0):
@@ -984,12 +982,13 @@ table inet {t} {{
 
     def teardown(self):
         for n in self.nodes.values():
-            for pgid in n.pgids:
+            # Only a process not yet reaped: its id cannot have been given
+            # to someone else's process meanwhile.
+            if n.proc is not None and n.proc.poll() is None:
                 try:
-                    os.killpg(pgid, signal.SIGKILL)
+                    os.killpg(n.proc.pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            if n.proc is not None:
                 try:
                     n.proc.wait(10)
                 except subprocess.TimeoutExpired:
