@@ -216,18 +216,11 @@ class _PahoSession:
             return True
         return self._wait_ack(("pub", info.mid), timeout) is not None
 
-    def wait_message(self, match, timeout, nudge=None):
-        """The first received (topic, payload) that match() accepts. With
-        nudge, a QoS 0 message to that topic every 20 ms meanwhile: a reply
-        the plugin queued waits for the broker's next loop pass, which an
-        idle broker takes up to 100 ms to make."""
+    def wait_message(self, match, timeout):
+        """The first received (topic, payload) that match() accepts."""
         found = []
-        last_nudge = [0.0]
 
         def look():
-            if nudge is not None and time.monotonic() - last_nudge[0] > 0.02:
-                last_nudge[0] = time.monotonic()
-                self.client.publish(nudge, b"", 0)
             for i, m in enumerate(self.messages):
                 if match(m):
                     del self.messages[i]
@@ -277,7 +270,7 @@ def control_raw(host, port, payload, timeout=5.0, username=ADMIN,
             except ValueError:
                 return False
 
-        m = s.wait_message(ok, timeout, nudge="hatest/nudge")
+        m = s.wait_message(ok, timeout)
         if m is None:
             raise ControlError("no reply on %s within %.1f s to %r" % (
                 response_topic, timeout, payload[:200]))
@@ -934,6 +927,9 @@ class Cluster:
         127.0.0.1, so addresses alone cannot say which process dialed."""
         if self.cgroup_root is None:
             raise RuntimeError("make the cluster with partitionable=True")
+        # The cgroup exists before its broker does: a node can be cut off
+        # before it starts.
+        self.cgroup_procs(node)
         cg = self.cgroup_name(node)
         self.nft_table = "%s%d_%d" % (STALE_PREFIX, os.getpid(), self.block)
         peers = ", ".join(str(n.cluster_port) for n in self.nodes.values()

@@ -219,7 +219,7 @@ def test_refused_commands_change_nothing(make_cluster):
 
 
 def test_add_remove_leave_node(make_cluster):
-    c = make_cluster()
+    c = make_cluster(partitionable=True)
     leader = c.form()
     n4 = c.add(4).start()
     ids = (1, 2, 3, 4)
@@ -255,10 +255,13 @@ def test_add_remove_leave_node(make_cluster):
     three = [c.nodes[i] for i in (1, 2, 3)]
     assert c.wait_leader(three) is leader
 
-    # Back, it still believes it is a member of a cluster that left it: it
+    # Back where it cannot reach the others (a node that could would learn
+    # its removal from the leader), it still believes it is a member: it
     # does not serve. leaveCluster (its own details) makes it standalone.
+    c.partition(n4)
     n4.start()
     assert n4.connack() == 5
+    assert n4.is_leader()["nodeid"] == 4
     r = n4.cmd("leaveCluster", clustername=c.name, address=n4.host,
                port=n4.cluster_port, nodeid=5)
     assert r.get("error") == NO_MATCH
@@ -270,6 +273,7 @@ def test_add_remove_leave_node(make_cluster):
     assert n4.round_trip()
     assert not os.path.exists(os.path.join(n4.data_dir, "cluster.json"))
     assert not os.path.exists(os.path.join(n4.data_dir, "raft"))
+    c.heal()
 
     # Three voters left: no further removal.
     hashes = {i: h.tree_hash(c.nodes[i].data_dir) for i in (1, 2, 3)}
