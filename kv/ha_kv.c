@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -28,6 +29,7 @@
 #include "kv/command.h"
 #include "kv/map.h"
 #include "kv/protocol.h"
+#include "kv/record.h"
 #include "node/node.h"
 
 #define KV_READ_CHUNK 65536u
@@ -164,6 +166,8 @@ struct kv_write {
 
 struct kv_server {
 	struct kv_options opt;
+	char node_dir[PATH_MAX];    /* the node's data folder: DIR/raft */
+	char record_path[PATH_MAX]; /* DIR/kv-cluster (kv/record.h) */
 	uv_loop_t *loop;
 	uv_tcp_t listener;
 	uv_async_t wake;
@@ -607,6 +611,15 @@ static void start_change(struct kv_server *s, struct kv_request *rq,
 					  strerror(errno));
 			return;
 		}
+		/* Durable before the node writes anything: a restart that
+		 * lost the first configuration writes it again from here. */
+		struct kv_record rec = {.created = true, .members = cfg};
+		char why[256];
+		if (kv_record_save(s->record_path, &rec, why, sizeof(why)) !=
+		    0) {
+			request_set_reply(rq, "ERR refused %s", why);
+			return;
+		}
 		rv = ha_node_bootstrap(s->node, &cfg, rq->cookie);
 		break;
 	}
@@ -643,7 +656,7 @@ static void handle_line(struct kv_conn *c, char *line, size_t len)
 		return;
 	}
 	struct kv_parsed p;
-	char why[128];
+	char why[256];
 	if (kv_parse_line(line, len, &p, why, sizeof(why)) != 0) {
 		request_set_reply(rq, "ERR bad-request %s", why);
 		goto out;
@@ -667,6 +680,13 @@ static void handle_line(struct kv_conn *c, char *line, size_t len)
 		start_read(s, rq, &p);
 		break;
 	case KV_VERB_JOIN: {
+		/* Whom to dial after a restart, until the log says. */
+		struct kv_record rec = {.created = false, .members = p.members};
+		if (kv_record_save(s->record_path, &rec, why, sizeof(why)) !=
+		    0) {
+			request_set_reply(rq, "ERR refused %s", why);
+			break;
+		}
 		int rv = ha_node_set_peers(s->node, &p.members);
 		if (rv == HA_NODE_OK)
 			request_set_reply(rq, "OK");
@@ -1442,6 +1462,52 @@ static int listen_on(struct kv_server *s, const char *address)
 	return 0;
 }
 
+/* DIR holds the node's folder (DIR/raft) and this program's record. */
+static int prepare_folders(struct kv_server *s)
+{
+	const char *dir = s->opt.data_dir;
+	if ((size_t)snprintf(s->node_dir, sizeof(s->node_dir), "%s/raft",
+			     dir) >= sizeof(s->node_dir) ||
+	    (size_t)snprintf(s->record_path, sizeof(s->record_path),
+			     "%s/kv-cluster", dir) >= sizeof(s->record_path)) {
+		fprintf(stderr, "ha-kv: the data folder path is too long\n");
+		return -1;
+	}
+	if ((mkdir(dir, 0700) != 0 && errno != EEXIST) ||
+	    (mkdir(s->node_dir, 0700) != 0 && errno != EEXIST)) {
+		fprintf(stderr,
+			"ha-kv %u: cannot create the data folder %s: %s\n",
+			s->opt.id, s->node_dir, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* After a restart: whom to dial until the log says, and, for the node
+ * that created the cluster but lost its first configuration, that
+ * configuration again (refused by the node if its log has one). */
+static int resume_membership(struct kv_server *s)
+{
+	struct kv_record rec;
+	char why[512];
+	int rv = kv_record_load(s->record_path, &rec, why, sizeof(why));
+	if (rv < 0) {
+		fprintf(stderr, "ha-kv %u: data folder %s: %s\n", s->opt.id,
+			s->opt.data_dir, why);
+		return -1;
+	}
+	if (rv == 1)
+		return 0;
+	if ((rv = ha_node_set_peers(s->node, &rec.members)) != HA_NODE_OK ||
+	    (rec.created && (rv = ha_node_bootstrap(s->node, &rec.members,
+						    0)) != HA_NODE_OK)) {
+		fprintf(stderr, "ha-kv %u: cannot resume the membership: %s\n",
+			s->opt.id, ha_node_strerror(rv));
+		return -1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct kv_server srv;
@@ -1479,12 +1545,14 @@ int main(int argc, char **argv)
 	s->sigterm.data = s;
 	s->sigint.data = s;
 	signal(SIGPIPE, SIG_IGN);
+	if (prepare_folders(s) != 0)
+		return 1;
 	if (listen_on(s, s->opt.listen_address) != 0)
 		return 1;
 
 	struct ha_node_options no = {
 	    .id = s->opt.id,
-	    .data_dir = s->opt.data_dir,
+	    .data_dir = s->node_dir,
 	    .cluster_name = s->opt.cluster,
 	    .advertise_address = s->opt.raft_address,
 	    .secret = s->opt.secret_file != NULL ? secret : NULL,
@@ -1516,6 +1584,10 @@ int main(int argc, char **argv)
 	}
 	/* The raft thread copied the secret where it needs it. */
 	memset(secret, 0, sizeof(secret));
+	if (resume_membership(s) != 0) {
+		ha_node_stop(s->node, false, 0);
+		return 1;
+	}
 	if ((rv = uv_signal_start(&s->sigterm, on_signal, SIGTERM)) != 0 ||
 	    (rv = uv_signal_start(&s->sigint, on_signal, SIGINT)) != 0) {
 		fprintf(stderr, "ha-kv: cannot catch signals: %s\n",

@@ -607,6 +607,7 @@ class LeaseProbe:
         self.threads = {}
         self.held = []  # (node, term, from_ms, until_ms)
         self.samples = 0
+        self.per_node = {}  # node -> [answers, answers as leader]
         self._lock = threading.Lock()
 
     def _probe(self, node_id):
@@ -631,6 +632,10 @@ class LeaseProbe:
                 continue
             with self._lock:
                 self.samples += 1
+                seen = self.per_node.setdefault(node_id, [0, 0])
+                seen[0] += 1
+                if st["role"] == "leader":
+                    seen[1] += 1
                 if st["lease_until_ms"] > st["now_ms"]:
                     self.held.append((node_id, st["term"], st["now_ms"],
                                       st["lease_until_ms"]))
