@@ -16,6 +16,8 @@
 /* The transport frame type that carries encoded Raft messages. */
 #define NODE_FRAME_RAFT TRANSPORT_TYPE_MIN
 #define NODE_SNAPSHOT_TRAILING_DEFAULT 1024
+/* Owner requests handled in one turn of the loop. */
+#define NODE_REQUESTS_PER_TURN 64
 
 enum request_kind {
 	REQ_PROPOSE = 1,

@@ -546,11 +546,7 @@ static void handle_request(struct ha_node *n, struct request *rq)
 		node_handle_update(n, &u);
 		return;
 	case REQ_READ:
-		rv = raft_read_index(n->raft, now, rq->cookie, &u);
-		if (rv != RAFT_OK)
-			emit_result(n, HA_EV_READ, rq->cookie, rv, 0);
-		node_handle_update(n, &u);
-		return;
+		return; /* batched by on_async */
 	case REQ_BOOTSTRAP:
 		rv = raft_bootstrap(n->raft, now, &rq->config, &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
@@ -595,6 +591,41 @@ static void begin_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
 	node_shutdown(n);
 }
 
+static struct request *pop_request(struct ha_node *n)
+{
+	pthread_mutex_lock(&n->req_lock);
+	struct request *rq = n->req_head;
+	if (rq != NULL) {
+		n->req_head = rq->next;
+		if (n->req_head == NULL)
+			n->req_tail = NULL;
+		n->n_requests--;
+	}
+	pthread_mutex_unlock(&n->req_lock);
+	return rq;
+}
+
+static void free_request(struct request *rq)
+{
+	free(rq->data);
+	free(rq);
+}
+
+/* Reads that arrived together are confirmed by one heartbeat round. */
+static void flush_reads(struct ha_node *n, uint64_t *ids, size_t *n_ids)
+{
+	if (*n_ids == 0)
+		return;
+	struct raft_update u;
+	int rv = raft_read_index_batch(n->raft, ha_node_monotonic_ms(), ids,
+				       *n_ids, &u);
+	if (rv != RAFT_OK)
+		for (size_t i = 0; i < *n_ids; i++)
+			emit_result(n, HA_EV_READ, ids[i], rv, 0);
+	node_handle_update(n, &u);
+	*n_ids = 0;
+}
+
 static void on_async(uv_async_t *a)
 {
 	struct ha_node *n = a->data;
@@ -603,23 +634,31 @@ static void on_async(uv_async_t *a)
 	pthread_mutex_unlock(&n->req_lock);
 	if (stop && !n->shutting_down)
 		begin_stop(n, n->stop_handover, n->stop_timeout_ms);
-	for (;;) {
-		pthread_mutex_lock(&n->req_lock);
-		struct request *rq = n->req_head;
-		if (rq != NULL) {
-			n->req_head = rq->next;
-			if (n->req_head == NULL)
-				n->req_tail = NULL;
-			n->n_requests--;
+	/* A bounded turn, so that a burst of requests cannot hold up the
+	 * heartbeats; the rest waits for the next turn of the loop. */
+	uint64_t reads[NODE_REQUESTS_PER_TURN];
+	size_t n_reads = 0;
+	unsigned handled = 0;
+	struct request *rq = NULL;
+	while (handled < NODE_REQUESTS_PER_TURN && (rq = pop_request(n)) != NULL) {
+		handled++;
+		if (n->shutting_down) {
+			free_request(rq);
+			continue;
 		}
-		pthread_mutex_unlock(&n->req_lock);
-		if (rq == NULL)
-			break;
-		if (!n->shutting_down)
-			handle_request(n, rq);
-		free(rq->data);
-		free(rq);
+		if (rq->kind == REQ_READ) {
+			reads[n_reads++] = rq->cookie;
+			free_request(rq);
+			continue;
+		}
+		flush_reads(n, reads, &n_reads);
+		handle_request(n, rq);
+		free_request(rq);
 	}
+	if (!n->shutting_down)
+		flush_reads(n, reads, &n_reads);
+	if (handled == NODE_REQUESTS_PER_TURN)
+		uv_async_send(&n->async);
 	wake_owner(n);
 }
 

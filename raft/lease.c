@@ -117,21 +117,24 @@ void reads_commit_advanced(struct raft *r)
 		reads_confirm(r);
 }
 
-int raft_read_index(struct raft *r, raft_time now, uint64_t id,
-		    struct raft_update *u)
+int raft_read_index_batch(struct raft *r, raft_time now, const uint64_t *ids,
+			  size_t n, struct raft_update *u)
 {
 	int rv = raft_begin_event(r, now);
 	if (rv == RAFT_OK && r->role != RAFT_LEADER)
 		rv = RAFT_ENOTLEADER;
 	if (rv == RAFT_OK && RAFT_BUG(READ_NO_QUORUM)) {
-		out_read(r, id, r->commit, RAFT_OK);
+		for (size_t i = 0; i < n; i++)
+			out_read(r, ids[i], r->commit, RAFT_OK);
 		out_finish(r, u);
 		return RAFT_OK;
 	}
-	if (rv == RAFT_OK && r->n_reads >= MAX_PENDING_READS)
+	if (rv == RAFT_OK && r->n_reads + n > MAX_PENDING_READS)
 		rv = RAFT_EBUSY;
-	if (rv == RAFT_OK && r->n_reads == r->cap_reads) {
-		uint32_t cap = r->cap_reads ? r->cap_reads * 2 : 16;
+	if (rv == RAFT_OK && r->n_reads + n > r->cap_reads) {
+		uint32_t cap = r->cap_reads ? r->cap_reads : 16;
+		while (cap < r->n_reads + n)
+			cap *= 2;
 		struct pending_read *p = realloc(r->reads, cap * sizeof(*p));
 		if (p == NULL) {
 			rv = RAFT_ENOMEM;
@@ -140,18 +143,27 @@ int raft_read_index(struct raft *r, raft_time now, uint64_t id,
 			r->cap_reads = cap;
 		}
 	}
-	if (rv == RAFT_OK) {
-		/* The confirming round must start after the request arrived. */
-		struct pending_read *rd = &r->reads[r->n_reads++];
-		rd->id = id;
-		rd->waiting_commit = !committed_in_term(r);
-		rd->index = r->commit;
-		rd->round = r->round + 1;
+	if (rv == RAFT_OK && n > 0) {
+		/* One confirming round for the whole batch: it starts after
+		 * every read of the batch arrived. */
+		for (size_t i = 0; i < n; i++) {
+			struct pending_read *rd = &r->reads[r->n_reads++];
+			rd->id = ids[i];
+			rd->waiting_commit = !committed_in_term(r);
+			rd->index = r->commit;
+			rd->round = r->round + 1;
+		}
 		lease_new_round(r);
 		replication_broadcast(r, true);
 	}
 	out_finish(r, u);
 	return rv;
+}
+
+int raft_read_index(struct raft *r, raft_time now, uint64_t id,
+		    struct raft_update *u)
+{
+	return raft_read_index_batch(r, now, &id, 1, u);
 }
 
 int raft_transfer_leadership(struct raft *r, raft_time now, raft_id to,

@@ -281,6 +281,10 @@ int raft_transfer_leadership(struct raft *r, raft_time now, raft_id to,
 /* Linearizable read barrier. The answer comes in a later update's reads. */
 int raft_read_index(struct raft *r, raft_time now, uint64_t id,
 		    struct raft_update *u);
+/* The same for reads that all arrived before this call: one heartbeat
+ * round confirms them all. */
+int raft_read_index_batch(struct raft *r, raft_time now, const uint64_t *ids,
+			  size_t n, struct raft_update *u);
 
 /* The driver made a snapshot of its state machine at `index` (applied)
  * durable; the core may now drop older entries. */
