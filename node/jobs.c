@@ -337,6 +337,19 @@ static void run_persist(struct ha_node *n, struct job *batch)
 						 "snapshot");
 					break;
 				}
+				/* Restored here, off the loop: a large state must
+				 * not hold up heartbeats. The core applies nothing
+				 * while a snapshot is being installed, so the raft
+				 * thread does not touch the state meanwhile. */
+				if (n->o.sm.restore != NULL &&
+				    n->o.sm.restore(n->o.sm.data, j->restore,
+						    j->restore_len) != 0) {
+					j->result = STORAGE_EINVAL;
+					snprintf(j->errmsg, sizeof(j->errmsg),
+						 "the state machine refused a "
+						 "snapshot");
+					break;
+				}
 			}
 		}
 	}
@@ -439,11 +452,6 @@ static void persist_done(struct ha_node *n, struct job *batch)
 	for (struct job *j = batch; j != NULL; j = j->next) {
 		if (!j->has_chunk || !j->chunk.last)
 			continue;
-		if (n->o.sm.restore != NULL &&
-		    n->o.sm.restore(n->o.sm.data, j->restore, j->restore_len) != 0) {
-			node_fail(n, "the state machine refused a snapshot");
-			return;
-		}
 		struct ha_node_event ev = {.type = HA_EV_RESTORE,
 					   .index = j->chunk.index,
 					   .term = j->chunk.term,

@@ -52,8 +52,9 @@ enum ha_node_log_level {
 };
 
 /* The replicated state machine's copy on the raft thread, used for
- * snapshots. apply/capture/restore run on the raft thread and must be quick;
- * serialize runs on a worker thread on what capture froze. */
+ * snapshots. apply and capture run on the raft thread and must be quick;
+ * serialize (on what capture froze) and restore run on a storage worker,
+ * never at the same time as apply. */
 struct ha_node_sm {
 	void *data;
 	/* A committed COMMAND entry. */
