@@ -195,6 +195,10 @@ class Node:
         return self.proc is not None and self.proc.poll() is None
 
     def signal(self, sig):
+        # Never signal a process group whose leader was reaped: its id may
+        # belong to another process by now.
+        if not self.running():
+            raise RuntimeError("node %s is not running" % self.id)
         os.killpg(self.proc.pid, sig)
         if sig == signal.SIGSTOP:
             self.stopped = True
