@@ -75,6 +75,8 @@ ALL_TARGETS += $(BUILD)/mosquitto_ha.so
 
 # Compiled once more against the 2.1 headers, to prove the sources build
 # there too (the 2.0 build is the one that loads into both brokers).
-.PHONY: plugin-check-21
-plugin-check-21: mosquitto21
+SUITES += plugin-build-21
+.PHONY: suite-plugin-build-21
+suite-plugin-build-21: mosquitto21
 	$(CC) $(OPT_CFLAGS) -fPIC -I.cache/mosquitto-2.1/include -fsyntax-only plugin/plugin.c
+	@echo "plugin/plugin.c builds against the mosquitto 2.1 headers"

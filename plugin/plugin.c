@@ -13,11 +13,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mosquitto.h>
-/* Entry points must be visible; everything else stays hidden. */
+/* Entry points must be visible; everything else stays hidden. On 2.0 the
+ * broker and plugin headers come separately (and in this order); on 2.1
+ * <mosquitto.h> brings them and the old names are stubs. */
 #pragma GCC visibility push(default)
+#include <mosquitto.h>
+#if LIBMOSQUITTO_MAJOR == 2 && LIBMOSQUITTO_MINOR == 0
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
+#define HA_TICK_NEXT(ed) ((ed)->next_ns)
+#else
+#define HA_TICK_NEXT(ed) ((ed)->next_ms)
+#endif
 #pragma GCC visibility pop
 
 #include "plugin/ha.h"
@@ -260,7 +267,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	/* 2.1 sleeps until the earliest callback is due; ask to run on every
 	 * loop pass so that a wake is never skipped (same field as 2.0's
 	 * unused next_ns). */
-	ed->next_ns = 0;
+	HA_TICK_NEXT(ed) = 0;
 	return MOSQ_ERR_SUCCESS;
 }
 
