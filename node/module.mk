@@ -18,3 +18,17 @@ $(BUILD)/san/libnode.a: $(NODE_SRCS:node/%.c=$(BUILD)/san/node/%.o)
 	ar rcs $@ $^
 
 ALL_TARGETS += $(BUILD)/opt/libnode.a
+
+# A large replicated state (200 MB by default) snapshotted under load and
+# sent to a follower that lost its folder: leadership must not move. It does
+# today at 200 MB (the snapshot write is one storage call that holds up the
+# acknowledgements queued behind it); at 50 MB it does not. Reported, not
+# failed on, until snapshot writes are streamed.
+$(BUILD)/bench/big_snapshot: bench/node/big_snapshot.c $(BUILD)/opt/libnode.a $(BUILD)/opt/libraft.a $(BUILD)/opt/libstorage.a $(BUILD)/opt/libtransport.a
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT_CFLAGS) $< $(BUILD)/opt/libnode.a $(BUILD)/opt/libtransport.a $(BUILD)/opt/libstorage.a $(BUILD)/opt/libraft.a $(NODE_LIBS) -o $@
+.PHONY: bench-snapshot
+SNAPSHOT_MB ?= 200
+bench-snapshot: $(BUILD)/bench/big_snapshot
+	-$< $(SNAPSHOT_MB) $(BUILD)/bench/big-snapshot-work
+bench: bench-snapshot
