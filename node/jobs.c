@@ -406,13 +406,15 @@ static void work_cb(uv_work_t *w)
 static void persist_done(struct ha_node *n, struct job *batch)
 {
 	raft_index last = 0;
-	raft_term last_term = 0;
+	raft_term last_term = 0, hs_term = 0;
 	struct job *failed = NULL;
 	for (struct job *j = batch; j != NULL; j = j->next) {
 		if (j->result != STORAGE_OK) {
 			failed = j;
 			break;
 		}
+		if (j->hs && j->term > hs_term)
+			hs_term = j->term;
 		for (size_t i = 0; i < j->n_msgs; i++) {
 			struct raft_message *m = &j->msgs[i];
 			if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 && m->data == NULL)
@@ -426,6 +428,11 @@ static void persist_done(struct ha_node *n, struct job *batch)
 		}
 	}
 	struct raft_update u;
+	if (hs_term != 0) {
+		raft_hard_state_persisted(n->raft, ha_node_monotonic_ms(), hs_term,
+					  &u);
+		node_handle_update(n, &u);
+	}
 	if (last != 0) {
 		raft_persisted(n->raft, ha_node_monotonic_ms(), last, last_term, &u);
 		node_handle_update(n, &u);

@@ -77,6 +77,7 @@ struct raft {
 	raft_index commit;
 	raft_index applied;
 	raft_index stable; /* entries known durable */
+	raft_term durable_term; /* the newest term known to be on disk */
 
 	/* Latest configuration (effective as soon as appended, section 4.1 of
 	 * the dissertation) and the latest committed one. */

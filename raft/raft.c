@@ -217,6 +217,9 @@ int raft_start(struct raft *r, raft_time now,
 		}
 		membership_rebuild(r);
 	}
+	/* What raft_start adopted above (entries newer than the metadata) is
+	 * not on disk until the driver says so. */
+	r->durable_term = st != NULL ? st->term : 0;
 	r->started = true;
 	r->role = RAFT_FOLLOWER;
 	raft_reset_election_timer(r);
@@ -373,6 +376,15 @@ int raft_persisted(struct raft *r, raft_time now, raft_index index,
 	if (r->role == RAFT_LEADER)
 		replication_maybe_commit(r);
 	return finish(r, u, RAFT_OK);
+}
+
+int raft_hard_state_persisted(struct raft *r, raft_time now, raft_term term,
+			      struct raft_update *u)
+{
+	int rv = raft_begin_event(r, now);
+	if (rv == RAFT_OK && term > r->durable_term && term <= r->term)
+		r->durable_term = term;
+	return finish(r, u, rv);
 }
 
 int raft_storage_failed(struct raft *r, raft_time now, const char *why,

@@ -260,6 +260,12 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m,
 int raft_persisted(struct raft *r, raft_time now, raft_index index,
 		   raft_term term, struct raft_update *u);
 
+/* The term/vote handed out in an update (and everything before it) is
+ * durable. Lets acknowledgements that depend on nothing pending leave at
+ * once (send_now). */
+int raft_hard_state_persisted(struct raft *r, raft_time now, raft_term term,
+			      struct raft_update *u);
+
 /* The driver's storage failed: the core stops and says so. */
 int raft_storage_failed(struct raft *r, raft_time now, const char *why,
 			struct raft_update *u);

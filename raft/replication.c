@@ -306,7 +306,12 @@ void replication_maybe_commit(struct raft *r)
 static void reply_append(struct raft *r, const struct raft_message *m,
 			 bool reject, raft_index index, raft_term hint_term)
 {
-	bool after = !RAFT_BUG(SEND_BEFORE_PERSIST);
+	/* An acknowledgement of entries already on disk, in a term already on
+	 * disk, depends on no pending write: it leaves at once, so that a slow
+	 * disk (a large snapshot being written) delays no heartbeat answer. */
+	bool durable = !reject && index <= r->stable &&
+		       r->durable_term == r->term;
+	bool after = !durable && !RAFT_BUG(SEND_BEFORE_PERSIST);
 	struct raft_message *resp =
 		out_message(r, RAFT_MSG_APPEND_RESP, m->from, after);
 	if (resp == NULL)

@@ -16,7 +16,7 @@ SEEDS ?= 1000
 SIM_JOBS ?= $(shell nproc)
 SIM_TEST_SEEDS ?= 10000
 SIM_SAN_SEEDS ?= 300
-SELFCHECK_SEEDS ?= 2000
+SELFCHECK_SEEDS ?= 10000
 
 .PHONY: sim sim-selfcheck suite-sim suite-sim-san suite-sim-selfcheck
 sim: $(BUILD)/opt/sim

@@ -545,6 +545,8 @@ static void complete_job(struct world *w, struct node *n)
 		}
 		return;
 	}
+	bool hs = j->hs;
+	raft_term hs_term = j->term;
 	if (j->hs) {
 		n->d_term = j->term;
 		n->d_vote = j->vote;
@@ -583,6 +585,12 @@ static void complete_job(struct world *w, struct node *n)
 	job_free(j);
 
 	struct raft_update u;
+	if (hs) {
+		raft_hard_state_persisted(n->r, sim_local(n, w->now), hs_term, &u);
+		node_handle_update(w, n, &u);
+		if (!n->up)
+			return;
+	}
 	if (last != 0) {
 		raft_persisted(n->r, sim_local(n, w->now), last, last_term, &u);
 		node_handle_update(w, n, &u);
