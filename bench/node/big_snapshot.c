@@ -6,7 +6,7 @@
  * not: snapshots are serialized, written, sent, read and restored off the
  * raft thread) and how long the transfer took.
  *
- *   big_snapshot [MEGABYTES] [DIR]
+ *   big_snapshot [MEGABYTES] [DIR] [SNAPSHOT_EVERY_N_ENTRIES]
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -89,6 +89,7 @@ struct bench_node {
 
 static struct bench_node nodes[NODES + 1];
 static size_t state_size;
+static uint64_t snapshot_every = 20000;
 
 static uint16_t free_port(void)
 {
@@ -126,7 +127,7 @@ static void start(unsigned i)
 		.secret_len = sizeof(secret),
 		.election_timeout = 1000,
 		.heartbeat_interval = 100,
-		.snapshot_threshold = 2000,
+		.snapshot_threshold = snapshot_every,
 		.snapshot_trailing = 100,
 		.sm = {.data = &b->sm,
 		       .apply = sm_apply,
@@ -170,6 +171,8 @@ int main(int argc, char **argv)
 	size_t mb = argc > 1 ? (size_t)atoi(argv[1]) : 200;
 	const char *base = argc > 2 ? argv[2] : "/tmp/ha-big-snapshot";
 	state_size = mb * 1024 * 1024;
+	if (argc > 3)
+		snapshot_every = (uint64_t)atoll(argv[3]);
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", base, base);
 	if (system(cmd) != 0)
