@@ -796,6 +796,10 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 		goto err;
 	n->max_requests = o->max_requests ? o->max_requests : 65536;
 	n->snapshot_threshold = o->snapshot_threshold ? o->snapshot_threshold : 10000;
+	/* Nodes reach the threshold together; spread them (by up to three
+	 * quarters of it, by node id) so that they do not all write a snapshot
+	 * at the same moment. */
+	n->snapshot_threshold += n->snapshot_threshold / 4 * (o->id % 4);
 	n->snapshot_trailing = o->snapshot_trailing ? o->snapshot_trailing
 						    : NODE_SNAPSHOT_TRAILING_DEFAULT;
 
