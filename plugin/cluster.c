@@ -268,7 +268,7 @@ static int uuid_parse_bytes(const char *text, uint8_t *out)
 	return k == RAFT_CLUSTER_ID_LEN ? 0 : -1;
 }
 
-static const struct ha_member *own_member(const struct ha_cluster_file *cf)
+const struct ha_member *ha_cluster_own_member(const struct ha_cluster_file *cf)
 {
 	for (size_t i = 0; i < cf->n_nodes; i++)
 		if (cf->nodes[i].nodeid == cf->nodeid)
@@ -278,7 +278,7 @@ static const struct ha_member *own_member(const struct ha_cluster_file *cf)
 
 int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 {
-	const struct ha_member *me = own_member(&ha->cluster);
+	const struct ha_member *me = ha_cluster_own_member(&ha->cluster);
 	char advertise[RAFT_ADDRESS_MAX];
 	if (me == NULL || ha_member_address(me, advertise, sizeof(advertise)) != 0) {
 		ha_log_error("this node (%u) is not in its own cluster list",

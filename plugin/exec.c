@@ -473,10 +473,7 @@ static void exec_leave(struct ha_plugin *ha, struct ha_request_ctx *ctx,
 		slot_done(ctx, slot, HA_ERR_WRONG_CLUSTER, NULL);
 		return;
 	}
-	const struct ha_member *me = NULL;
-	for (size_t i = 0; i < ha->cluster.n_nodes; i++)
-		if (ha->cluster.nodes[i].nodeid == ha->cluster.nodeid)
-			me = &ha->cluster.nodes[i];
+	const struct ha_member *me = ha_cluster_own_member(&ha->cluster);
 	if (me == NULL || me->nodeid != cmd->node.nodeid ||
 	    me->port != cmd->node.port ||
 	    !ha_address_same(me->address, cmd->node.address)) {

@@ -142,6 +142,8 @@ void ha_cluster_publish_node(struct ha_plugin *ha);
 int ha_cluster_raft_config(const struct ha_cluster_file *cf,
 			   const uint8_t *cluster_id, struct raft_config *out);
 int ha_member_address(const struct ha_member *m, char *out, size_t len);
+/* This node's own entry in its cluster list, or NULL. */
+const struct ha_member *ha_cluster_own_member(const struct ha_cluster_file *cf);
 
 /* exec.c */
 void ha_control_handle(struct ha_plugin *ha, const char *payload, size_t len);

@@ -78,10 +78,7 @@ static int run_range(uint64_t first, uint64_t n, unsigned jobs, bool quiet,
 			fprintf(stderr, "sim: worker %u died\n", j);
 			rv = -1;
 		} else {
-			uint64_t *dst = (uint64_t *)t;
-			const uint64_t *src = (const uint64_t *)&part;
-			for (size_t i = 0; i < sizeof(*t) / sizeof(uint64_t); i++)
-				dst[i] += src[i];
+			sim_totals_add(t, &part);
 			if (fail < *first_failure)
 				*first_failure = fail;
 		}

@@ -955,6 +955,15 @@ static void print_failure(struct world *w, const char *what)
 
 const char *sim_argv0 = "build/opt/sim";
 
+void sim_totals_add(struct sim_totals *to, const struct sim_totals *from)
+{
+	/* Every field is a uint64_t counter. */
+	uint64_t *dst = (uint64_t *)to;
+	const uint64_t *src = (const uint64_t *)from;
+	for (size_t i = 0; i < sizeof(*to) / sizeof(uint64_t); i++)
+		dst[i] += src[i];
+}
+
 int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 {
 	struct world *w = xcalloc(1, sizeof(*w));
@@ -1045,10 +1054,7 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 		}
 	}
 	w->totals.seeds = 1;
-	uint64_t *dst = (uint64_t *)totals;
-	const uint64_t *src = (const uint64_t *)&w->totals;
-	for (size_t i = 0; i < sizeof(*totals) / sizeof(uint64_t); i++)
-		dst[i] += src[i];
+	sim_totals_add(totals, &w->totals);
 	world_free(w);
 	free(w);
 	return result;

@@ -44,6 +44,9 @@ struct sim_config {
  * 2 on a liveness failure. Adds to totals. */
 int sim_run(const struct sim_config *cfg, struct sim_totals *totals);
 
+/* Adds one run's totals to another's. */
+void sim_totals_add(struct sim_totals *to, const struct sim_totals *from);
+
 /* How the replay command names this program. */
 extern const char *sim_argv0;
 
