@@ -33,7 +33,7 @@ STORAGE_TEST_DEPS := tests/storage/memfs.c tests/storage/memfs.h \
 $(BUILD)/san/tests/storage/%: tests/storage/%.c $(STORAGE_TEST_DEPS) $(STORAGE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $< tests/storage/memfs.c $(BUILD)/san/libstorage.a \
-		$(BUILD)/san/raft/config.o -lcmocka -lz -o $@
+		$(BUILD)/san/raft/config.o -lcmocka -lz -lpthread -o $@
 
 ALL_TARGETS += $(STORAGE_TESTS:%=$(BUILD)/san/tests/storage/%)
 

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,24 +25,153 @@ static bool is_no_space(int neg_errno)
 	return neg_errno == -ENOSPC || neg_errno == -EDQUOT;
 }
 
-static int write_all(struct storage *s, int fd, const char *path,
-		     const void *buf, uint64_t len, uint64_t off)
+/* A temporary snapshot file being written. It touches only the folder's
+ * name and the file operations, never the rest of the storage, so that a
+ * thread of its own may fill it while the log is appended to. Its first
+ * error is kept here and charged to the storage on the storage's thread. */
+struct snap_file {
+	const struct storage_vfs *vfs;
+	char name[STORAGE_NAME_MAX + 8];
+	char path[STORAGE_PATH_MAX];
+	int fd;
+	int result;
+	bool fatal; /* an I/O error: the storage stops when it is charged */
+	char errmsg[STORAGE_MSG_MAX];
+};
+
+static int file_error(struct snap_file *f, int code, bool fatal,
+		      const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int file_error(struct snap_file *f, int code, bool fatal,
+		      const char *fmt, ...)
+{
+	if (f->result != STORAGE_OK)
+		return f->result;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(f->errmsg, sizeof(f->errmsg), fmt, ap);
+	va_end(ap);
+	f->result = code;
+	f->fatal = fatal;
+	return code;
+}
+
+/* Reports a file's error through the storage (on the storage's thread). */
+static int file_charge(struct storage *s, const struct snap_file *f)
+{
+	if (f->result == STORAGE_OK)
+		return STORAGE_OK;
+	if (f->fatal)
+		return storage_fail(s, "%s", f->errmsg);
+	return storage_error(s, f->result, "%s", f->errmsg);
+}
+
+static void file_init(struct snap_file *f, const struct storage *s,
+		      const char *name, int fd)
+{
+	memset(f, 0, sizeof(*f));
+	f->vfs = s->vfs;
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	storage_path(s, name, f->path);
+	f->fd = fd;
+}
+
+static int file_write(struct snap_file *f, const void *buf, uint64_t len,
+		      uint64_t off)
 {
 	const uint8_t *p = buf;
 	while (len > 0) {
 		size_t n = len > (1u << 30) ? (1u << 30) : (size_t)len;
-		ssize_t w = s->vfs->pwrite(s->vfs->ctx, fd, p, n, off);
-		if (w != (ssize_t)n)
-			return storage_fail(
-			    s, "%s: write at offset %llu failed: %s", path,
-			    (unsigned long long)off,
-			    w < 0 ? storage_io_strerror((int)w)
-				  : "short write");
+		ssize_t w = f->vfs->pwrite(f->vfs->ctx, f->fd, p, n, off);
+		if (w != (ssize_t)n) {
+			if (w < 0 && is_no_space((int)w))
+				return file_error(f, STORAGE_ENOSPC, false,
+						  "%s: no space left for a "
+						  "snapshot",
+						  f->path);
+			return file_error(f, STORAGE_EIO, true,
+					  "%s: write at offset %llu failed: %s",
+					  f->path, (unsigned long long)off,
+					  w < 0 ? storage_io_strerror((int)w)
+						: "short write");
+		}
 		p += n;
 		off += n;
 		len -= n;
 	}
 	return STORAGE_OK;
+}
+
+/* Opens (creating, truncating) the file and reserves `reserve` bytes;
+ * running out of space is reported as such and leaves nothing behind. */
+static int file_open(struct snap_file *f, uint64_t reserve)
+{
+	int fd = f->vfs->open(f->vfs->ctx, f->path, O_RDWR | O_CREAT | O_TRUNC);
+	if (fd < 0) {
+		if (is_no_space(fd))
+			return file_error(f, STORAGE_ENOSPC, false,
+					  "%s: no space left for a snapshot",
+					  f->path);
+		return file_error(f, STORAGE_EIO, true, "%s: cannot create: %s",
+				  f->path, storage_io_strerror(fd));
+	}
+	if (reserve > 0) {
+		int rv = f->vfs->fallocate(f->vfs->ctx, fd, 0, reserve);
+		if (rv < 0) {
+			f->vfs->close(f->vfs->ctx, fd);
+			f->vfs->unlink(f->vfs->ctx, f->path);
+			if (is_no_space(rv))
+				return file_error(
+				    f, STORAGE_ENOSPC, false,
+				    "%s: no space left for a snapshot of "
+				    "%llu bytes",
+				    f->path, (unsigned long long)reserve);
+			return file_error(f, STORAGE_EIO, true,
+					  "%s: preallocation failed: %s",
+					  f->path, storage_io_strerror(rv));
+		}
+	}
+	f->fd = fd;
+	return STORAGE_OK;
+}
+
+/* Writes header and configuration around data already at its place, then
+ * fsyncs the file. */
+static int file_finish(struct snap_file *f, raft_index index, raft_term term,
+		       uint64_t data_len, uint32_t data_crc, const uint8_t *cfg,
+		       uint32_t cfg_len)
+{
+	struct storage_snapshot_header h = {
+	    .format = STORAGE_FORMAT,
+	    .index = index,
+	    .term = term,
+	    .data_len = data_len,
+	    .config_len = cfg_len,
+	    .crc = storage_crc32(data_crc, cfg, cfg_len),
+	};
+	uint8_t hdr[STORAGE_SNAPSHOT_HEADER_SIZE];
+	storage_snapshot_header_encode(&h, hdr);
+	uint64_t cfg_off = STORAGE_SNAPSHOT_HEADER_SIZE + data_len;
+	int rv = file_write(f, cfg, cfg_len, cfg_off);
+	if (rv == STORAGE_OK)
+		rv = file_write(f, hdr, sizeof(hdr), 0);
+	if (rv != STORAGE_OK)
+		return rv;
+	int frv = f->vfs->ftruncate(f->vfs->ctx, f->fd, cfg_off + cfg_len);
+	if (frv == 0)
+		frv = f->vfs->fsync(f->vfs->ctx, f->fd);
+	if (frv < 0)
+		return file_error(f, STORAGE_EIO, true, "%s: fsync failed: %s",
+				  f->path, storage_io_strerror(frv));
+	return STORAGE_OK;
+}
+
+static void file_close(struct snap_file *f)
+{
+	if (f->fd >= 0)
+		f->vfs->close(f->vfs->ctx, f->fd);
+	f->fd = -1;
 }
 
 /* Renames the complete, fsynced temporary file into place, makes the name
@@ -82,89 +212,182 @@ static int install_file(struct storage *s, const char *tmp_name,
 	return STORAGE_OK;
 }
 
-static int encode_config(struct storage *s, const struct raft_config *config,
-			 uint8_t **out, uint32_t *len)
+static bool encode_config(struct snap_file *f, const struct raft_config *config,
+			  uint8_t **out, uint32_t *len)
 {
-	if (config == NULL || config->n == 0 || config->n > RAFT_MAX_SERVERS)
-		return storage_error(s, STORAGE_EINVAL,
-				     "snapshot: missing or bad configuration");
+	if (config == NULL || config->n == 0 || config->n > RAFT_MAX_SERVERS) {
+		file_error(f, STORAGE_EINVAL, false,
+			   "snapshot: missing or bad configuration");
+		return false;
+	}
 	size_t n = raft_config_encoded_size(config);
 	uint8_t *buf = malloc(n);
-	if (buf == NULL)
-		return storage_error(s, STORAGE_ENOMEM,
-				     "snapshot: out of memory");
+	if (buf == NULL) {
+		file_error(f, STORAGE_ENOMEM, false, "snapshot: out of memory");
+		return false;
+	}
 	raft_config_encode(config, buf);
 	*out = buf;
 	*len = (uint32_t)n;
-	return STORAGE_OK;
+	return true;
 }
 
-/* Opens (creating, truncating) a temporary snapshot file and reserves
- * `reserve` bytes; ENOSPC is reported as such and leaves nothing behind. */
-static int open_tmp(struct storage *s, const char *tmp_name, uint64_t reserve,
-		    int *fd_out)
+/* ---- taking a snapshot ---- */
+
+struct storage_snapshot_writer {
+	struct snap_file file;
+	raft_index index;
+	raft_term term;
+	struct raft_config config;
+	uint8_t *cfg;
+	uint32_t cfg_len;
+	uint64_t len;
+	uint64_t slice;
+	uint64_t written;
+	uint64_t unsynced;
+	uint32_t crc;
+	bool finished;
+	bool installed;
+};
+
+struct storage_snapshot_writer *
+storage_snapshot_writer_new(struct storage *s, raft_index index, raft_term term,
+			    const struct raft_config *config, uint64_t len)
 {
-	char path[STORAGE_PATH_MAX];
-	storage_path(s, tmp_name, path);
-	int fd = s->vfs->open(s->vfs->ctx, path, O_RDWR | O_CREAT | O_TRUNC);
-	if (fd < 0) {
-		if (is_no_space(fd))
-			return storage_error(s, STORAGE_ENOSPC,
-					     "%s: no space left for a snapshot",
-					     path);
-		return storage_fail(s, "%s: cannot create: %s", path,
-				    storage_io_strerror(fd));
+	struct storage_snapshot_writer *w = calloc(1, sizeof(*w));
+	if (w == NULL)
+		return NULL;
+	char name[STORAGE_NAME_MAX + 8];
+	storage_snapshot_name(index, name);
+	strcat(name, ".tmp");
+	file_init(&w->file, s, name, -1);
+	w->index = index;
+	w->term = term;
+	w->len = len;
+	w->slice = s->opt.snapshot_slice;
+	if (index == 0 || term == 0) {
+		file_error(&w->file, STORAGE_EINVAL, false,
+			   "snapshot at %llu term %llu: bad arguments",
+			   (unsigned long long)index, (unsigned long long)term);
+		return w;
 	}
-	if (reserve > 0) {
-		int rv = s->vfs->fallocate(s->vfs->ctx, fd, 0, reserve);
-		if (rv < 0) {
-			s->vfs->close(s->vfs->ctx, fd);
-			s->vfs->unlink(s->vfs->ctx, path);
-			if (is_no_space(rv))
-				return storage_error(
-				    s, STORAGE_ENOSPC,
-				    "%s: no space left for a snapshot of "
-				    "%llu bytes",
-				    path, (unsigned long long)reserve);
-			return storage_fail(s, "%s: preallocation failed: %s",
-					    path, storage_io_strerror(rv));
+	if (!encode_config(&w->file, config, &w->cfg, &w->cfg_len))
+		return w;
+	w->config = *config;
+	file_open(&w->file, STORAGE_SNAPSHOT_HEADER_SIZE + len + w->cfg_len);
+	return w;
+}
+
+int storage_snapshot_writer_write(struct storage_snapshot_writer *w,
+				  const void *data, size_t len)
+{
+	struct snap_file *f = &w->file;
+	if (f->result != STORAGE_OK)
+		return f->result;
+	if (w->finished || len > w->len - w->written ||
+	    (len > 0 && data == NULL))
+		return file_error(f, STORAGE_EINVAL, false,
+				  "%s: more data than announced, or after the "
+				  "end",
+				  f->path);
+	const uint8_t *p = data;
+	while (len > 0) {
+		/* Slices, each made durable before the next grows too large:
+		 * dirty pages of a large file would otherwise all be flushed
+		 * at once, and the log's own fsyncs would queue behind them. */
+		size_t n = len;
+		if (n > w->slice - w->unsynced)
+			n = (size_t)(w->slice - w->unsynced);
+		int rv = file_write(f, p, n,
+				    STORAGE_SNAPSHOT_HEADER_SIZE + w->written);
+		if (rv != STORAGE_OK)
+			return rv;
+		w->crc = storage_crc32(w->crc, p, n);
+		w->written += n;
+		w->unsynced += n;
+		p += n;
+		len -= n;
+		if (w->unsynced >= w->slice) {
+			int frv = f->vfs->fdatasync(f->vfs->ctx, f->fd);
+			if (frv < 0)
+				return file_error(f, STORAGE_EIO, true,
+						  "%s: fsync failed: %s",
+						  f->path,
+						  storage_io_strerror(frv));
+			w->unsynced = 0;
 		}
 	}
-	*fd_out = fd;
 	return STORAGE_OK;
 }
 
-/* Writes header and configuration around data already at its place, then
- * fsyncs and closes the file. */
-static int finish_tmp(struct storage *s, int fd, const char *tmp_name,
-		      raft_index index, raft_term term, uint64_t data_len,
-		      uint32_t data_crc, const uint8_t *cfg, uint32_t cfg_len)
+int storage_snapshot_writer_finish(struct storage_snapshot_writer *w)
 {
-	char path[STORAGE_PATH_MAX];
-	storage_path(s, tmp_name, path);
-	struct storage_snapshot_header h = {
-	    .format = STORAGE_FORMAT,
-	    .index = index,
-	    .term = term,
-	    .data_len = data_len,
-	    .config_len = cfg_len,
-	    .crc = storage_crc32(data_crc, cfg, cfg_len),
-	};
-	uint8_t hdr[STORAGE_SNAPSHOT_HEADER_SIZE];
-	storage_snapshot_header_encode(&h, hdr);
-	uint64_t cfg_off = STORAGE_SNAPSHOT_HEADER_SIZE + data_len;
-	int rv = write_all(s, fd, path, cfg, cfg_len, cfg_off);
+	struct snap_file *f = &w->file;
+	if (f->result != STORAGE_OK)
+		return f->result;
+	if (w->finished || w->written != w->len)
+		return file_error(f, STORAGE_EINVAL, false,
+				  "%s: %llu of %llu bytes written", f->path,
+				  (unsigned long long)w->written,
+				  (unsigned long long)w->len);
+	int rv = file_finish(f, w->index, w->term, w->len, w->crc, w->cfg,
+			     w->cfg_len);
 	if (rv == STORAGE_OK)
-		rv = write_all(s, fd, path, hdr, sizeof(hdr), 0);
+		w->finished = true;
+	return rv;
+}
+
+const char *
+storage_snapshot_writer_errmsg(const struct storage_snapshot_writer *w)
+{
+	return w->file.result == STORAGE_OK ? "" : w->file.errmsg;
+}
+
+int storage_snapshot_install(struct storage *s,
+			     struct storage_snapshot_writer *w)
+{
+	int rv = storage_check_usable(s);
 	if (rv != STORAGE_OK)
 		return rv;
-	int frv = s->vfs->ftruncate(s->vfs->ctx, fd, cfg_off + cfg_len);
-	if (frv == 0)
-		frv = s->vfs->fsync(s->vfs->ctx, fd);
-	if (frv < 0)
-		return storage_fail(s, "%s: fsync failed: %s", path,
-				    storage_io_strerror(frv));
-	return STORAGE_OK;
+	rv = file_charge(s, &w->file);
+	if (rv != STORAGE_OK)
+		return rv;
+	if (!w->finished)
+		return storage_error(s, STORAGE_EINVAL, "%s: not finished",
+				     w->file.path);
+	/* Checked now rather than when the writer began: a snapshot received
+	 * from the leader, or a truncation, may have come in meanwhile. */
+	if (w->index <= s->snap_index)
+		return storage_error(s, STORAGE_EINVAL,
+				     "snapshot at %llu: not after the current "
+				     "snapshot %llu",
+				     (unsigned long long)w->index,
+				     (unsigned long long)s->snap_index);
+	if (storage_term_at(s, w->index) != w->term)
+		return storage_error(s, STORAGE_EINVAL,
+				     "snapshot at %llu term %llu: the log has "
+				     "no such entry",
+				     (unsigned long long)w->index,
+				     (unsigned long long)w->term);
+	file_close(&w->file);
+	rv = install_file(s, w->file.name, w->index, w->term, w->len,
+			  &w->config);
+	if (rv == STORAGE_OK)
+		w->installed = true;
+	return rv;
+}
+
+void storage_snapshot_writer_free(struct storage_snapshot_writer *w)
+{
+	if (w == NULL)
+		return;
+	file_close(&w->file);
+	/* Not installed: nothing refers to the file, and start-up recovery
+	 * would remove it anyway. */
+	if (!w->installed)
+		w->file.vfs->unlink(w->file.vfs->ctx, w->file.path);
+	free(w->cfg);
+	free(w);
 }
 
 int storage_snapshot_write(struct storage *s, raft_index index, raft_term term,
@@ -174,7 +397,8 @@ int storage_snapshot_write(struct storage *s, raft_index index, raft_term term,
 	int rv = storage_check_usable(s);
 	if (rv != STORAGE_OK)
 		return rv;
-	if (index <= s->snap_index || term == 0 || (len > 0 && data == NULL))
+	if (index <= s->snap_index || term == 0 || (len > 0 && data == NULL) ||
+	    len > SIZE_MAX)
 		return storage_error(s, STORAGE_EINVAL,
 				     "snapshot at %llu: not after the current "
 				     "snapshot %llu, or bad arguments",
@@ -186,30 +410,15 @@ int storage_snapshot_write(struct storage *s, raft_index index, raft_term term,
 				     "no such entry",
 				     (unsigned long long)index,
 				     (unsigned long long)term);
-	uint8_t *cfg;
-	uint32_t cfg_len;
-	rv = encode_config(s, config, &cfg, &cfg_len);
-	if (rv != STORAGE_OK)
-		return rv;
-	char tmp_name[STORAGE_NAME_MAX + 8], path[STORAGE_PATH_MAX];
-	storage_snapshot_name(index, tmp_name);
-	strcat(tmp_name, ".tmp");
-	storage_path(s, tmp_name, path);
-	int fd;
-	rv = open_tmp(s, tmp_name, STORAGE_SNAPSHOT_HEADER_SIZE + len + cfg_len,
-		      &fd);
-	if (rv != STORAGE_OK)
-		goto out;
-	rv = write_all(s, fd, path, data, len, STORAGE_SNAPSHOT_HEADER_SIZE);
-	if (rv == STORAGE_OK)
-		rv = finish_tmp(s, fd, tmp_name, index, term, len,
-				storage_crc32(0, data, (size_t)len), cfg,
-				cfg_len);
-	s->vfs->close(s->vfs->ctx, fd);
-	if (rv == STORAGE_OK)
-		rv = install_file(s, tmp_name, index, term, len, config);
-out:
-	free(cfg);
+	struct storage_snapshot_writer *w =
+	    storage_snapshot_writer_new(s, index, term, config, len);
+	if (w == NULL)
+		return storage_error(s, STORAGE_ENOMEM,
+				     "snapshot: out of memory");
+	if (storage_snapshot_writer_write(w, data, (size_t)len) == STORAGE_OK)
+		storage_snapshot_writer_finish(w);
+	rv = storage_snapshot_install(s, w);
+	storage_snapshot_writer_free(w);
 	return rv;
 }
 
@@ -224,7 +433,7 @@ static void recv_abort(struct storage *s)
 }
 
 /* Checksum of the received data, read back from the file. */
-static int recv_crc(struct storage *s, uint32_t *crc)
+static int recv_crc(struct storage *s, int fd, uint32_t *crc)
 {
 	uint8_t *buf = malloc(COPY_CHUNK);
 	if (buf == NULL)
@@ -237,7 +446,7 @@ static int recv_crc(struct storage *s, uint32_t *crc)
 		size_t n = s->recv_end - off > COPY_CHUNK
 			       ? COPY_CHUNK
 			       : (size_t)(s->recv_end - off);
-		ssize_t r = s->vfs->pread(s->vfs->ctx, s->recv_fd, buf, n,
+		ssize_t r = s->vfs->pread(s->vfs->ctx, fd, buf, n,
 					  STORAGE_SNAPSHOT_HEADER_SIZE + off);
 		if (r != (ssize_t)n) {
 			rv = storage_fail(
@@ -258,19 +467,23 @@ static int recv_crc(struct storage *s, uint32_t *crc)
 
 static int recv_finish(struct storage *s, const struct raft_config *config)
 {
-	uint8_t *cfg;
-	uint32_t cfg_len;
-	int rv = encode_config(s, config, &cfg, &cfg_len);
-	if (rv != STORAGE_OK)
-		return rv;
-	uint32_t crc = 0;
-	rv = recv_crc(s, &crc);
-	if (rv == STORAGE_OK)
-		rv = finish_tmp(s, s->recv_fd, RECV_TMP_NAME, s->recv_index,
-				s->recv_term, s->recv_end, crc, cfg, cfg_len);
-	free(cfg);
-	s->vfs->close(s->vfs->ctx, s->recv_fd);
+	struct snap_file f;
+	file_init(&f, s, RECV_TMP_NAME, s->recv_fd);
 	s->recv_fd = -1;
+	uint8_t *cfg = NULL;
+	uint32_t cfg_len = 0;
+	uint32_t crc = 0;
+	int rv = STORAGE_OK;
+	if (!encode_config(&f, config, &cfg, &cfg_len))
+		rv = file_charge(s, &f);
+	if (rv == STORAGE_OK)
+		rv = recv_crc(s, f.fd, &crc);
+	if (rv == STORAGE_OK &&
+	    file_finish(&f, s->recv_index, s->recv_term, s->recv_end, crc, cfg,
+			cfg_len) != STORAGE_OK)
+		rv = file_charge(s, &f);
+	free(cfg);
+	file_close(&f);
 	if (rv != STORAGE_OK)
 		return rv;
 	raft_index index = s->recv_index;
@@ -307,9 +520,11 @@ int storage_snapshot_chunk(struct storage *s,
 			s->vfs->close(s->vfs->ctx, s->recv_fd);
 			s->recv_fd = -1;
 		}
-		rv = open_tmp(s, RECV_TMP_NAME, 0, &s->recv_fd);
-		if (rv != STORAGE_OK)
-			return rv;
+		struct snap_file f;
+		file_init(&f, s, RECV_TMP_NAME, -1);
+		if (file_open(&f, 0) != STORAGE_OK)
+			return file_charge(s, &f);
+		s->recv_fd = f.fd;
 		s->recv_index = c->index;
 		s->recv_term = c->term;
 		s->recv_end = 0;

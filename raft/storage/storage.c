@@ -110,6 +110,8 @@ struct storage *storage_new(const char *dir, const struct storage_options *o)
 		s->opt.segment_size = STORAGE_SEGMENT_SIZE_DEFAULT;
 	if (s->opt.segment_size < 4096)
 		s->opt.segment_size = 4096;
+	if (s->opt.snapshot_slice == 0)
+		s->opt.snapshot_slice = STORAGE_SNAPSHOT_SLICE;
 	s->vfs = s->opt.vfs != NULL ? s->opt.vfs : &storage_vfs_posix;
 	s->lock_handle = -1;
 	s->meta_fd[0] = s->meta_fd[1] = -1;

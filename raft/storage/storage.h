@@ -79,6 +79,9 @@ struct storage_options {
 	/* Size of a preallocated segment file; a batch larger than that gets
 	 * a segment of its own size. 0: STORAGE_SEGMENT_SIZE_DEFAULT. */
 	uint64_t segment_size;
+	/* A snapshot writer fsyncs every this many bytes.
+	 * 0: STORAGE_SNAPSHOT_SLICE. */
+	uint64_t snapshot_slice;
 	/* Where recovery notes go (a torn tail truncated, leftovers removed).
 	 * NULL: stderr. Called from the thread that called the storage. */
 	void (*log)(void *ctx, enum storage_log_level level, const char *msg);
@@ -148,12 +151,43 @@ int storage_compact(struct storage *s, raft_index upto);
 /* Writes a snapshot of the state machine at `index` (whose entry has
  * `term` and must be in the durable log: snapshot only what storage_append
  * has returned for), with the configuration at that index: temporary file,
- * checksum,
- * fsync, rename, folder fsync. Older snapshot files are removed only after
- * the new one is durable. The log is not touched: call storage_compact(). */
+ * checksum, fsync, rename, folder fsync. Older snapshot files are removed
+ * only after the new one is durable. The log is not touched: call
+ * storage_compact(). Blocks the storage for the whole write; the writer
+ * below lets a large snapshot be written beside the log instead. */
 int storage_snapshot_write(struct storage *s, raft_index index, raft_term term,
 			   const struct raft_config *config, const void *data,
 			   uint64_t len);
+
+/* A snapshot of `len` bytes written by a thread of its own while the storage
+ * goes on with the log. storage_snapshot_writer_new() (on any thread, as it
+ * uses only the folder's name and the file operations) opens and reserves
+ * the temporary file; _write() appends data in order, fsyncing every
+ * snapshot_slice bytes (storage_options) so that the log's fsyncs never queue
+ * behind a large flush; _finish() writes header and configuration and fsyncs.
+ * Errors are kept in the writer (see _errmsg()) until, back on the storage's
+ * thread, storage_snapshot_install() charges them to the storage (an I/O
+ * error stops it, as any other) or renames the file into place as
+ * storage_snapshot_write() does. The index is checked against the storage
+ * only then: a snapshot received meanwhile makes the install fail with
+ * STORAGE_EINVAL and leaves the storage as it was. _free() removes the
+ * temporary file unless it was installed. */
+#define STORAGE_SNAPSHOT_SLICE (16u * 1024u * 1024u)
+
+struct storage_snapshot_writer;
+
+/* NULL only when out of memory; any other error is kept in the writer. */
+struct storage_snapshot_writer *
+storage_snapshot_writer_new(struct storage *s, raft_index index, raft_term term,
+			    const struct raft_config *config, uint64_t len);
+int storage_snapshot_writer_write(struct storage_snapshot_writer *w,
+				  const void *data, size_t len);
+int storage_snapshot_writer_finish(struct storage_snapshot_writer *w);
+const char *
+storage_snapshot_writer_errmsg(const struct storage_snapshot_writer *w);
+int storage_snapshot_install(struct storage *s,
+			     struct storage_snapshot_writer *w);
+void storage_snapshot_writer_free(struct storage_snapshot_writer *w);
 
 /* Writes one chunk of a snapshot received from the leader
  * (raft_update.snapshot_chunk). A chunk at offset 0 starts a new temporary

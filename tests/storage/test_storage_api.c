@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /*
- * The storage API: appends, truncation, compaction, snapshots written whole
- * and received in chunks, argument checks, and the two failure modes (a
- * failed fsync is fatal, no space for a segment is not).
+ * The storage API: appends, truncation, compaction, snapshots written whole,
+ * written by a writer beside the log and received in chunks, argument checks,
+ * and the two failure modes (a failed fsync is fatal, no space for a segment is
+ * not).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,6 +12,8 @@
 
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -66,6 +69,7 @@ static int reopen(struct fixture *f)
 	storage_close(f->s);
 	memset(&f->cap, 0, sizeof(f->cap));
 	struct storage_options o = {.segment_size = 4096,
+				    .snapshot_slice = 4096,
 				    .log = capture_log,
 				    .log_ctx = &f->cap,
 				    .vfs = f->fs ? memfs_vfs(f->fs) : NULL};
@@ -484,6 +488,198 @@ static void test_strerror(void **state)
 	assert_string_equal(storage_strerror(-100), "unknown storage error");
 }
 
+/* ---- snapshots written beside the log ---- */
+
+static uint8_t *pattern(raft_index index, size_t len)
+{
+	uint8_t *data = malloc(len + 1);
+	assert_non_null(data);
+	for (size_t i = 0; i < len; i++)
+		data[i] = (uint8_t)(i ^ index);
+	return data;
+}
+
+/* On the real file system only. */
+static size_t count_temporary_files(const struct fixture *f)
+{
+	if (f->fs != NULL)
+		return 0;
+	DIR *d = opendir(f->dir);
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		size_t l = strlen(e->d_name);
+		if (l > 4 && strcmp(e->d_name + l - 4, ".tmp") == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+static void test_snapshot_writer_beside_appends(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(reopen(f), STORAGE_OK);
+	assert_int_equal(append_range(f->s, 1, 100, 1), STORAGE_OK);
+	struct raft_config cfg;
+	test_config(&cfg);
+	const size_t len = 30000;
+	uint8_t *data = pattern(60, len);
+	struct storage_snapshot_writer *w =
+	    storage_snapshot_writer_new(f->s, 60, 1, &cfg, len);
+	assert_non_null(w);
+	/* The log moves on between the pieces of the snapshot. */
+	assert_int_equal(storage_snapshot_writer_write(w, data, 7000),
+			 STORAGE_OK);
+	assert_int_equal(append_range(f->s, 101, 150, 1), STORAGE_OK);
+	assert_int_equal(
+	    storage_snapshot_writer_write(w, data + 7000, len - 7000),
+	    STORAGE_OK);
+	assert_int_equal(append_range(f->s, 151, 160, 1), STORAGE_OK);
+	assert_int_equal(storage_snapshot_index(f->s), 0);
+	assert_int_equal(storage_snapshot_writer_finish(w), STORAGE_OK);
+	assert_int_equal(storage_snapshot_install(f->s, w), STORAGE_OK);
+	storage_snapshot_writer_free(w);
+	free(data);
+	assert_int_equal(storage_snapshot_index(f->s), 60);
+	assert_int_equal(storage_last_index(f->s), 160);
+	check_snapshot(f, 60, len);
+	assert_int_equal(count_temporary_files(f), 0);
+	assert_int_equal(reopen(f), STORAGE_OK);
+	assert_int_equal(f->loaded.state.snap_index, 60);
+	assert_int_equal(f->loaded.state.snap_size, len);
+	assert_int_equal(storage_last_index(f->s), 160);
+	check_snapshot(f, 60, len);
+}
+
+static void test_snapshot_writer_overtaken(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(reopen(f), STORAGE_OK);
+	assert_int_equal(append_range(f->s, 1, 100, 1), STORAGE_OK);
+	struct raft_config cfg;
+	test_config(&cfg);
+	uint8_t *data = pattern(50, 5000);
+	struct storage_snapshot_writer *w =
+	    storage_snapshot_writer_new(f->s, 50, 1, &cfg, 5000);
+	assert_non_null(w);
+	assert_int_equal(storage_snapshot_writer_write(w, data, 5000),
+			 STORAGE_OK);
+	assert_int_equal(storage_snapshot_writer_finish(w), STORAGE_OK);
+	/* A newer snapshot became durable while this one was written. */
+	write_snapshot(f, 80, 1, 100);
+	assert_int_equal(storage_snapshot_install(f->s, w), STORAGE_EINVAL);
+	assert_non_null(strstr(storage_errmsg(f->s), "not after"));
+	storage_snapshot_writer_free(w);
+	free(data);
+	/* Refused without harm: the storage goes on, the file is gone. */
+	assert_int_equal(storage_snapshot_index(f->s), 80);
+	assert_int_equal(append_range(f->s, 101, 110, 1), STORAGE_OK);
+	check_snapshot(f, 80, 100);
+	assert_int_equal(count_temporary_files(f), 0);
+
+	/* A writer that is dropped unfinished leaves nothing either. */
+	w = storage_snapshot_writer_new(f->s, 90, 1, &cfg, 5000);
+	assert_non_null(w);
+	assert_int_equal(count_temporary_files(f), 1);
+	storage_snapshot_writer_free(w);
+	assert_int_equal(count_temporary_files(f), 0);
+}
+
+static void test_snapshot_writer_checks(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(reopen(f), STORAGE_OK);
+	assert_int_equal(append_range(f->s, 1, 100, 1), STORAGE_OK);
+	struct raft_config cfg;
+	test_config(&cfg);
+	uint8_t data[64] = {0};
+	/* More than announced. */
+	struct storage_snapshot_writer *w =
+	    storage_snapshot_writer_new(f->s, 50, 1, &cfg, 10);
+	assert_non_null(w);
+	assert_int_equal(storage_snapshot_writer_write(w, data, 11),
+			 STORAGE_EINVAL);
+	assert_non_null(strstr(storage_snapshot_writer_errmsg(w), "more data"));
+	assert_int_equal(storage_snapshot_writer_finish(w), STORAGE_EINVAL);
+	assert_int_equal(storage_snapshot_install(f->s, w), STORAGE_EINVAL);
+	storage_snapshot_writer_free(w);
+	/* Fewer than announced. */
+	w = storage_snapshot_writer_new(f->s, 50, 1, &cfg, 10);
+	assert_int_equal(storage_snapshot_writer_write(w, data, 9), STORAGE_OK);
+	assert_int_equal(storage_snapshot_writer_finish(w), STORAGE_EINVAL);
+	assert_int_equal(storage_snapshot_install(f->s, w), STORAGE_EINVAL);
+	storage_snapshot_writer_free(w);
+	/* No configuration; an index whose term differs; not finished. */
+	w = storage_snapshot_writer_new(f->s, 50, 1, NULL, 0);
+	assert_int_equal(storage_snapshot_install(f->s, w), STORAGE_EINVAL);
+	storage_snapshot_writer_free(w);
+	w = storage_snapshot_writer_new(f->s, 50, 2, &cfg, 0);
+	assert_int_equal(storage_snapshot_writer_finish(w), STORAGE_OK);
+	assert_int_equal(storage_snapshot_install(f->s, w), STORAGE_EINVAL);
+	storage_snapshot_writer_free(w);
+	w = storage_snapshot_writer_new(f->s, 50, 1, &cfg, 0);
+	assert_int_equal(storage_snapshot_install(f->s, w), STORAGE_EINVAL);
+	storage_snapshot_writer_free(w);
+	/* None of that harmed the storage. */
+	assert_int_equal(storage_snapshot_index(f->s), 0);
+	assert_int_equal(count_temporary_files(f), 0);
+	write_snapshot(f, 50, 1, 10);
+	assert_int_equal(append_range(f->s, 101, 101, 1), STORAGE_OK);
+}
+
+struct writer_thread {
+	struct storage_snapshot_writer *w;
+	const uint8_t *data;
+	size_t len;
+	int rv;
+};
+
+static void *write_in_pieces(void *arg)
+{
+	struct writer_thread *t = arg;
+	size_t off = 0;
+	t->rv = STORAGE_OK;
+	while (t->rv == STORAGE_OK && off < t->len) {
+		size_t n = t->len - off < 777 ? t->len - off : 777;
+		t->rv = storage_snapshot_writer_write(t->w, t->data + off, n);
+		off += n;
+	}
+	if (t->rv == STORAGE_OK)
+		t->rv = storage_snapshot_writer_finish(t->w);
+	return NULL;
+}
+
+static void test_snapshot_writer_on_its_own_thread(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(reopen(f), STORAGE_OK);
+	assert_int_equal(append_range(f->s, 1, 100, 1), STORAGE_OK);
+	struct raft_config cfg;
+	test_config(&cfg);
+	const size_t len = 1u << 20;
+	struct writer_thread t = {.data = pattern(100, len), .len = len};
+	t.w = storage_snapshot_writer_new(f->s, 100, 1, &cfg, len);
+	assert_non_null(t.w);
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, write_in_pieces, &t), 0);
+	raft_index next = 101;
+	for (int i = 0; i < 200; i++, next += 5)
+		assert_int_equal(append_range(f->s, next, next + 4, 1),
+				 STORAGE_OK);
+	assert_int_equal(pthread_join(th, NULL), 0);
+	assert_int_equal(t.rv, STORAGE_OK);
+	assert_int_equal(storage_snapshot_install(f->s, t.w), STORAGE_OK);
+	storage_snapshot_writer_free(t.w);
+	free((void *)t.data);
+	assert_int_equal(storage_compact(f->s, 90), STORAGE_OK);
+	assert_int_equal(reopen(f), STORAGE_OK);
+	assert_int_equal(f->loaded.state.snap_index, 100);
+	assert_int_equal(storage_last_index(f->s), next - 1);
+	check_snapshot(f, 100, len);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 #define M(name) cmocka_unit_test_setup_teardown(name, setup_memfs, teardown)
 
@@ -508,6 +704,11 @@ int main(void)
 	    M(test_append_and_reload),
 	    M(test_truncate_and_reappend),
 	    M(test_snapshot_and_compaction),
+	    T(test_snapshot_writer_beside_appends),
+	    T(test_snapshot_writer_overtaken),
+	    T(test_snapshot_writer_checks),
+	    T(test_snapshot_writer_on_its_own_thread),
+	    M(test_snapshot_writer_beside_appends),
 	    cmocka_unit_test(test_strerror),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

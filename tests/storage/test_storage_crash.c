@@ -126,10 +126,36 @@ static raft_term last_term(const struct run *r)
 					   : r->m.snap_term;
 }
 
+/* The same snapshot through a writer, fed in pieces of random sizes (the
+ * storage fsyncs every 512 bytes here). */
+static int write_in_pieces(struct run *r, const struct pending *p,
+			   const struct raft_config *cfg, const uint8_t *data)
+{
+	struct storage_snapshot_writer *w = storage_snapshot_writer_new(
+	    r->s, p->snap_index, p->snap_term, cfg, p->snap_len);
+	assert_non_null(w);
+	uint64_t off = 0;
+	int rv = STORAGE_OK;
+	while (rv == STORAGE_OK && off < p->snap_len) {
+		uint64_t n = 1 + below(r, 900);
+		if (n > p->snap_len - off)
+			n = p->snap_len - off;
+		rv = storage_snapshot_writer_write(w, data + off, (size_t)n);
+		off += n;
+	}
+	if (rv == STORAGE_OK)
+		storage_snapshot_writer_finish(w);
+	rv = storage_snapshot_install(r->s, w);
+	storage_snapshot_writer_free(w);
+	return rv;
+}
+
 static void storage_start(struct run *r, struct storage_loaded *l)
 {
-	struct storage_options o = {
-	    .segment_size = 4096, .log = quiet_log, .vfs = memfs_vfs(r->fs)};
+	struct storage_options o = {.segment_size = 4096,
+				    .snapshot_slice = 512,
+				    .log = quiet_log,
+				    .vfs = memfs_vfs(r->fs)};
 	/* Sometimes recovery itself is cut short, and then run again. */
 	if (below(r, 5) == 0) {
 		memfs_crash_at(r->fs, 1 + below(r, 12));
@@ -348,8 +374,12 @@ static bool step(struct run *r)
 		cfg.servers[0] =
 		    (struct raft_server){.id = 1, .role = RAFT_VOTER};
 		strcpy(cfg.servers[0].address, "127.0.0.1:7000");
-		rv = storage_snapshot_write(r->s, p->snap_index, p->snap_term,
-					    &cfg, data, p->snap_len);
+		if (below(r, 2) == 0)
+			rv = storage_snapshot_write(r->s, p->snap_index,
+						    p->snap_term, &cfg, data,
+						    p->snap_len);
+		else
+			rv = write_in_pieces(r, p, &cfg, data);
 		if (rv == STORAGE_OK) {
 			m->snap_index = p->snap_index;
 			m->snap_term = p->snap_term;
