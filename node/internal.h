@@ -16,8 +16,11 @@
 /* The transport frame type that carries encoded Raft messages. */
 #define NODE_FRAME_RAFT TRANSPORT_TYPE_MIN
 #define NODE_SNAPSHOT_TRAILING_DEFAULT 1024
+#define NODE_SNAPSHOT_CHUNK_BYTES (1024u * 1024u)
 /* Owner requests handled in one turn of the loop. */
 #define NODE_REQUESTS_PER_TURN 64
+/* A loop turn or a storage job longer than this is logged as a warning. */
+#define NODE_STALL_WARN_MS 200
 
 enum request_kind {
 	REQ_PROPOSE = 1,
@@ -46,6 +49,16 @@ struct event_item {
 };
 
 struct job;
+struct snapshot_task;
+
+/* A committed command held back from the raft thread's state machine while
+ * a worker captures it or restores it. */
+struct deferred_apply {
+	raft_index index;
+	uint8_t *data;
+	size_t len;
+	struct deferred_apply *next;
+};
 
 struct ha_node {
 	struct ha_node_options o;
@@ -54,6 +67,7 @@ struct ha_node {
 	bool loop_ready;
 	uv_async_t async;
 	uv_timer_t tick;
+	int64_t last_tick;
 	uv_timer_t lease_timer; /* wakes the owner when the lease runs out */
 	int64_t lease_armed_for;
 	struct raft *raft;
@@ -83,7 +97,8 @@ struct ha_node {
 	pthread_mutex_t status_lock;
 	struct ha_node_status status;
 
-	raft_index applied;
+	raft_index applied;    /* handed over to the owner */
+	raft_index sm_applied; /* applied to the state machine's copy */
 	uint64_t snapshot_threshold;
 	uint64_t snapshot_trailing;
 	uint64_t snapshots_installed;
@@ -97,7 +112,15 @@ struct ha_node {
 	struct job *jobs_head, *jobs_tail;
 	struct job *running;
 	uv_work_t work;
-	bool snapshot_running;
+	int64_t work_started;
+	bool restoring; /* the running batch restores a received snapshot */
+
+	/* The snapshot being taken: captured, then written beside the log by
+	 * a worker of its own, then installed by the storage queue. */
+	struct snapshot_task *snapshot;
+	uv_work_t snapshot_work;
+	bool capturing;
+	struct deferred_apply *deferred_head, *deferred_tail;
 };
 
 void node_log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
@@ -114,5 +137,9 @@ void jobs_read_chunk(struct ha_node *n, const struct raft_message *m);
 void jobs_maybe_snapshot(struct ha_node *n);
 int jobs_load_snapshot(struct ha_node *n);
 void jobs_drop_all(struct ha_node *n);
+/* Applies a committed command to the state machine's copy, or holds it
+ * while a worker is using that copy. False when out of memory or the state
+ * machine refused it (the node then fails). */
+bool jobs_apply(struct ha_node *n, const struct raft_entry *e);
 
 #endif

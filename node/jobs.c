@@ -43,13 +43,42 @@ struct job {
 	struct raft_config msg_config;
 	uint8_t *buf;
 
-	/* JOB_SNAPSHOT */
-	void *frozen;
-	raft_index index;
-	raft_term index_term;
-	struct raft_config config;
-	uint64_t size;
+	/* JOB_SNAPSHOT: install what the snapshot's worker wrote */
+	struct snapshot_task *task;
 };
+
+/* A snapshot in its three steps: the state machine's copy captured by a
+ * worker while the raft thread holds its applies back; serialized and
+ * written by that worker beside the log; installed (rename, compaction) in
+ * order on the storage queue. */
+enum snapshot_step {
+	SNAP_CAPTURE = 1,
+	SNAP_WRITE,
+	SNAP_INSTALL,
+};
+
+struct snapshot_task {
+	enum snapshot_step step;
+	raft_index index;
+	raft_term term;
+	struct raft_config config;
+	void *frozen;
+	struct storage_snapshot_writer *writer;
+	uint64_t size;
+	int result;
+	char errmsg[256];
+	int64_t started;
+};
+
+static void snapshot_task_free(struct ha_node *n, struct snapshot_task *t)
+{
+	if (t == NULL)
+		return;
+	if (t->frozen != NULL)
+		n->o.sm.release(t->frozen);
+	storage_snapshot_writer_free(t->writer);
+	free(t);
+}
 
 static void free_entries(struct raft_entry *e, size_t n)
 {
@@ -75,6 +104,19 @@ static void job_free(struct job *j)
 	free(j->restore);
 	free(j->buf);
 	free(j);
+}
+
+static void job_free_all(struct ha_node *n, struct job *j)
+{
+	while (j != NULL) {
+		struct job *next = j->next;
+		if (j->kind == JOB_SNAPSHOT) {
+			snapshot_task_free(n, j->task);
+			n->snapshot = NULL;
+		}
+		job_free(j);
+		j = next;
+	}
 }
 
 static bool copy_entries(const struct raft_entry *src, size_t n,
@@ -163,7 +205,8 @@ void jobs_persist(struct ha_node *n, const struct raft_update *u)
 		if (j->msgs == NULL)
 			goto oom;
 		for (size_t i = 0; i < u->n_send_after_persist; i++) {
-			if (!copy_message(&u->send_after_persist[i], &j->msgs[i]))
+			if (!copy_message(&u->send_after_persist[i],
+					  &j->msgs[i]))
 				goto oom;
 			j->n_msgs++;
 		}
@@ -198,10 +241,189 @@ void jobs_read_chunk(struct ha_node *n, const struct raft_message *m)
 	enqueue(n, j);
 }
 
+/* ---- the state machine's copy ---- */
+
+static bool sm_held(const struct ha_node *n)
+{
+	return n->capturing || n->restoring;
+}
+
+bool jobs_apply(struct ha_node *n, const struct raft_entry *e)
+{
+	if (n->o.sm.apply == NULL)
+		return true;
+	if (sm_held(n)) {
+		struct deferred_apply *d = calloc(1, sizeof(*d));
+		if (d == NULL ||
+		    (e->len > 0 && (d->data = malloc(e->len)) == NULL)) {
+			free(d);
+			node_fail(n, "out of memory holding an entry back");
+			return false;
+		}
+		d->index = e->index;
+		d->len = e->len;
+		if (e->len > 0)
+			memcpy(d->data, e->data, e->len);
+		if (n->deferred_tail)
+			n->deferred_tail->next = d;
+		else
+			n->deferred_head = d;
+		n->deferred_tail = d;
+		return true;
+	}
+	if (n->o.sm.apply(n->o.sm.data, e->index, e->data, e->len) != 0) {
+		/* Its copy would differ from every owner's, and so would the
+		 * next snapshot: stop instead. */
+		char why[96];
+		snprintf(why, sizeof(why),
+			 "the state machine could not apply entry %llu",
+			 (unsigned long long)e->index);
+		node_fail(n, why);
+		return false;
+	}
+	n->sm_applied = e->index;
+	return true;
+}
+
+static void drop_deferred(struct ha_node *n)
+{
+	while (n->deferred_head != NULL) {
+		struct deferred_apply *d = n->deferred_head;
+		n->deferred_head = d->next;
+		free(d->data);
+		free(d);
+	}
+	n->deferred_tail = NULL;
+}
+
+/* The worker is done with the copy: what was held back goes in now, except
+ * what a restored snapshot already holds. */
+static void catch_up(struct ha_node *n)
+{
+	if (sm_held(n))
+		return;
+	bool ok = true;
+	while (ok && n->deferred_head != NULL) {
+		struct deferred_apply *d = n->deferred_head;
+		n->deferred_head = d->next;
+		if (n->deferred_head == NULL)
+			n->deferred_tail = NULL;
+		if (d->index > n->sm_applied) {
+			struct raft_entry e = {.index = d->index,
+					       .type = RAFT_ENTRY_COMMAND,
+					       .data = d->data,
+					       .len = d->len};
+			ok = jobs_apply(n, &e);
+		}
+		free(d->data);
+		free(d);
+	}
+	if (!ok)
+		drop_deferred(n);
+}
+
+/* ---- taking a snapshot ---- */
+
+static void capture_work(uv_work_t *w)
+{
+	struct ha_node *n = w->data;
+	n->snapshot->frozen = n->o.sm.capture(n->o.sm.data);
+}
+
+static void write_work(uv_work_t *w)
+{
+	struct ha_node *n = w->data;
+	struct snapshot_task *t = n->snapshot;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	int rv = n->o.sm.serialize(t->frozen, &buf, &len);
+	n->o.sm.release(t->frozen);
+	t->frozen = NULL;
+	if (rv != 0) {
+		t->result = STORAGE_ENOMEM;
+		snprintf(t->errmsg, sizeof(t->errmsg),
+			 "the state machine could not serialize");
+		return;
+	}
+	t->writer = storage_snapshot_writer_new(n->storage, t->index, t->term,
+						&t->config, len);
+	if (t->writer == NULL) {
+		free(buf);
+		t->result = STORAGE_ENOMEM;
+		snprintf(t->errmsg, sizeof(t->errmsg), "out of memory");
+		return;
+	}
+	rv = storage_snapshot_writer_write(t->writer, buf, len);
+	if (rv == STORAGE_OK)
+		rv = storage_snapshot_writer_finish(t->writer);
+	free(buf);
+	t->size = len;
+	/* An error is charged to the storage when the writer is installed. */
+}
+
+static void write_done(uv_work_t *w, int status)
+{
+	struct ha_node *n = w->data;
+	struct snapshot_task *t = n->snapshot;
+	(void)status;
+	if (n->shutting_down || t->result != STORAGE_OK) {
+		if (!n->shutting_down)
+			node_log(n, HA_NODE_LOG_WARNING,
+				 "snapshot at %llu not taken: %s",
+				 (unsigned long long)t->index, t->errmsg);
+		snapshot_task_free(n, t);
+		n->snapshot = NULL;
+		return;
+	}
+	struct job *j = calloc(1, sizeof(*j));
+	if (j == NULL) {
+		node_log(n, HA_NODE_LOG_WARNING,
+			 "snapshot at %llu not taken: out of memory",
+			 (unsigned long long)t->index);
+		snapshot_task_free(n, t);
+		n->snapshot = NULL;
+		return;
+	}
+	t->step = SNAP_INSTALL;
+	j->kind = JOB_SNAPSHOT;
+	j->task = t;
+	enqueue(n, j);
+}
+
+static void capture_done(uv_work_t *w, int status)
+{
+	struct ha_node *n = w->data;
+	struct snapshot_task *t = n->snapshot;
+	(void)status;
+	n->capturing = false;
+	if (n->shutting_down) {
+		snapshot_task_free(n, t);
+		n->snapshot = NULL;
+		return;
+	}
+	catch_up(n);
+	start_next(n); /* a restore may have waited for the capture */
+	if (t->frozen == NULL) {
+		node_log(n, HA_NODE_LOG_WARNING,
+			 "snapshot at %llu not taken: the state machine could "
+			 "not capture its state",
+			 (unsigned long long)t->index);
+		snapshot_task_free(n, t);
+		n->snapshot = NULL;
+		return;
+	}
+	t->step = SNAP_WRITE;
+	if (uv_queue_work(&n->loop, &n->snapshot_work, write_work,
+			  write_done) != 0) {
+		snapshot_task_free(n, t);
+		n->snapshot = NULL;
+	}
+}
+
 void jobs_maybe_snapshot(struct ha_node *n)
 {
-	if (n->snapshot_running || n->shutting_down || n->o.sm.capture == NULL ||
-	    raft_stop_reason(n->raft) != NULL)
+	if (n->snapshot != NULL || n->restoring || n->shutting_down ||
+	    n->o.sm.capture == NULL || raft_stop_reason(n->raft) != NULL)
 		return;
 	raft_index index = n->applied;
 	/* A snapshot is taken at an index the local log already holds on disk
@@ -210,23 +432,32 @@ void jobs_maybe_snapshot(struct ha_node *n)
 	    index > raft_stable_index(n->raft) ||
 	    raft_entry_at(n->raft, index) == NULL)
 		return;
-	struct job *j = calloc(1, sizeof(*j));
-	if (j == NULL)
+	/* A newer snapshot would restart a transfer in progress from its
+	 * first byte: put it off, unless the log grows far past the
+	 * threshold meanwhile. */
+	if (raft_snapshot_in_flight(n->raft) &&
+	    index < raft_snapshot_index(n->raft) + 4 * n->snapshot_threshold)
 		return;
-	j->kind = JOB_SNAPSHOT;
-	j->index = index;
-	j->index_term = raft_term_at(n->raft, index);
-	if (raft_config_at(n->raft, index, &j->config) != RAFT_OK) {
-		free(j);
+	struct snapshot_task *t = calloc(1, sizeof(*t));
+	if (t == NULL)
+		return;
+	t->step = SNAP_CAPTURE;
+	t->index = index;
+	t->term = raft_term_at(n->raft, index);
+	t->started = ha_node_monotonic_ms();
+	if (raft_config_at(n->raft, index, &t->config) != RAFT_OK) {
+		free(t);
 		return;
 	}
-	j->frozen = n->o.sm.capture(n->o.sm.data);
-	if (j->frozen == NULL) {
-		free(j);
-		return;
+	n->snapshot = t;
+	n->capturing = true;
+	n->snapshot_work.data = n;
+	if (uv_queue_work(&n->loop, &n->snapshot_work, capture_work,
+			  capture_done) != 0) {
+		n->capturing = false;
+		n->snapshot = NULL;
+		free(t);
 	}
-	n->snapshot_running = true;
-	enqueue(n, j);
 }
 
 /* ---- on the worker ---- */
@@ -234,7 +465,8 @@ void jobs_maybe_snapshot(struct ha_node *n)
 static void fail(struct job *j, struct ha_node *n, int rv)
 {
 	j->result = rv;
-	snprintf(j->errmsg, sizeof(j->errmsg), "%s", storage_errmsg(n->storage));
+	snprintf(j->errmsg, sizeof(j->errmsg), "%s",
+		 storage_errmsg(n->storage));
 }
 
 static uint8_t *read_snapshot(struct ha_node *n, size_t *len)
@@ -246,8 +478,8 @@ static uint8_t *read_snapshot(struct ha_node *n, size_t *len)
 	size_t off = 0;
 	while (off < size) {
 		size_t got = 0;
-		if (storage_snapshot_read(n->storage, off, buf + off, size - off,
-					  &got) != STORAGE_OK ||
+		if (storage_snapshot_read(n->storage, off, buf + off,
+					  size - off, &got) != STORAGE_OK ||
 		    got == 0) {
 			free(buf);
 			return NULL;
@@ -285,7 +517,8 @@ static void run_persist(struct ha_node *n, struct job *batch)
 		if (!plain && !flush(n, pending, &n_pending, run_start))
 			break;
 		if (j->hs) {
-			int rv = storage_set_hard_state(n->storage, j->term, j->vote);
+			int rv = storage_set_hard_state(n->storage, j->term,
+							j->vote);
 			if (rv != STORAGE_OK) {
 				fail(j, n, rv);
 				break;
@@ -304,12 +537,13 @@ static void run_persist(struct ha_node *n, struct job *batch)
 			if (n_pending + j->n_entries > cap) {
 				size_t ncap = (n_pending + j->n_entries) * 2;
 				struct raft_entry *p =
-					realloc(pending, ncap * sizeof(*p));
+				    realloc(pending, ncap * sizeof(*p));
 				if (p == NULL) {
 					run_start->result = STORAGE_ENOMEM;
-					snprintf(run_start->errmsg,
-						 sizeof(run_start->errmsg),
-						 "out of memory batching entries");
+					snprintf(
+					    run_start->errmsg,
+					    sizeof(run_start->errmsg),
+					    "out of memory batching entries");
 					break;
 				}
 				pending = p;
@@ -332,15 +566,17 @@ static void run_persist(struct ha_node *n, struct job *batch)
 				j->restore = read_snapshot(n, &j->restore_len);
 				if (j->restore == NULL) {
 					j->result = STORAGE_ENOMEM;
-					snprintf(j->errmsg, sizeof(j->errmsg),
-						 "cannot read back the installed "
-						 "snapshot");
+					snprintf(
+					    j->errmsg, sizeof(j->errmsg),
+					    "cannot read back the installed "
+					    "snapshot");
 					break;
 				}
-				/* Restored here, off the loop: a large state must
-				 * not hold up heartbeats. The core applies nothing
-				 * while a snapshot is being installed, so the raft
-				 * thread does not touch the state meanwhile. */
+				/* Restored here, off the loop: a large state
+				 * must not hold up heartbeats. The core applies
+				 * nothing while a snapshot is being installed,
+				 * so the raft thread does not touch the state
+				 * meanwhile. */
 				if (n->o.sm.restore != NULL &&
 				    n->o.sm.restore(n->o.sm.data, j->restore,
 						    j->restore_len) != 0) {
@@ -374,25 +610,15 @@ static void work_cb(uv_work_t *w)
 		break;
 	}
 	case JOB_SNAPSHOT: {
-		uint8_t *buf = NULL;
-		size_t len = 0;
-		if (n->o.sm.serialize(j->frozen, &buf, &len) != 0) {
-			j->result = STORAGE_ENOMEM;
-			snprintf(j->errmsg, sizeof(j->errmsg),
-				 "the state machine could not serialize");
-			break;
-		}
-		int rv = storage_snapshot_write(n->storage, j->index, j->index_term,
-						&j->config, buf, len);
-		free(buf);
+		struct snapshot_task *t = j->task;
+		int rv = storage_snapshot_install(n->storage, t->writer);
 		if (rv != STORAGE_OK) {
 			fail(j, n, rv);
 			break;
 		}
-		j->size = len;
-		if (j->index > n->snapshot_trailing) {
+		if (t->index > n->snapshot_trailing) {
 			rv = storage_compact(n->storage,
-					     j->index - n->snapshot_trailing);
+					     t->index - n->snapshot_trailing);
 			if (rv != STORAGE_OK)
 				fail(j, n, rv);
 		}
@@ -417,7 +643,8 @@ static void persist_done(struct ha_node *n, struct job *batch)
 			hs_term = j->term;
 		for (size_t i = 0; i < j->n_msgs; i++) {
 			struct raft_message *m = &j->msgs[i];
-			if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 && m->data == NULL)
+			if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 &&
+			    m->data == NULL)
 				jobs_read_chunk(n, m);
 			else
 				node_send(n, m);
@@ -429,12 +656,13 @@ static void persist_done(struct ha_node *n, struct job *batch)
 	}
 	struct raft_update u;
 	if (hs_term != 0) {
-		raft_hard_state_persisted(n->raft, ha_node_monotonic_ms(), hs_term,
-					  &u);
+		raft_hard_state_persisted(n->raft, ha_node_monotonic_ms(),
+					  hs_term, &u);
 		node_handle_update(n, &u);
 	}
 	if (last != 0) {
-		raft_persisted(n->raft, ha_node_monotonic_ms(), last, last_term, &u);
+		raft_persisted(n->raft, ha_node_monotonic_ms(), last, last_term,
+			       &u);
 		node_handle_update(n, &u);
 	}
 	if (failed != NULL) {
@@ -446,14 +674,14 @@ static void persist_done(struct ha_node *n, struct job *batch)
 				 "disk full: %s; handing leadership over",
 				 failed->errmsg);
 			if (raft_role(n->raft) == RAFT_LEADER) {
-				raft_transfer_leadership(n->raft, ha_node_monotonic_ms(),
-							 0, &u);
+				raft_transfer_leadership(
+				    n->raft, ha_node_monotonic_ms(), 0, &u);
 				node_handle_update(n, &u);
 			}
 		}
 		node_fail(n, failed->result == STORAGE_ENOSPC
-				     ? "disk full: no space for new log entries"
-				     : failed->errmsg);
+				 ? "disk full: no space for new log entries"
+				 : failed->errmsg);
 		return;
 	}
 	for (struct job *j = batch; j != NULL; j = j->next) {
@@ -470,6 +698,7 @@ static void persist_done(struct ha_node *n, struct job *batch)
 		}
 		j->restore = NULL; /* the event owns it now */
 		n->applied = j->chunk.index;
+		n->sm_applied = j->chunk.index;
 		n->snapshots_installed++;
 		node_log(n, HA_NODE_LOG_INFO, "installed a snapshot at %llu",
 			 (unsigned long long)j->chunk.index);
@@ -479,12 +708,30 @@ static void persist_done(struct ha_node *n, struct job *batch)
 	}
 }
 
+static const char *job_kind_name(enum job_kind kind)
+{
+	switch (kind) {
+	case JOB_PERSIST:
+		return "a write";
+	case JOB_READ_CHUNK:
+		return "a snapshot read";
+	case JOB_SNAPSHOT:
+		return "a snapshot";
+	}
+	return "a job";
+}
+
 static void after_cb(uv_work_t *w, int status)
 {
 	struct ha_node *n = w->data;
 	struct job *batch = n->running;
 	n->running = NULL;
 	(void)status;
+	bool restored = n->restoring;
+	int64_t took = ha_node_monotonic_ms() - n->work_started;
+	if (took > NODE_STALL_WARN_MS && batch->kind != JOB_SNAPSHOT)
+		node_log(n, HA_NODE_LOG_WARNING, "storage: %s took %lld ms",
+			 job_kind_name(batch->kind), (long long)took);
 	if (!n->shutting_down) {
 		struct raft_update u;
 		switch (batch->kind) {
@@ -497,29 +744,43 @@ static void after_cb(uv_work_t *w, int status)
 				node_send(n, &batch->msg);
 			}
 			break;
-		case JOB_SNAPSHOT:
-			n->o.sm.release(batch->frozen);
-			n->snapshot_running = false;
+		case JOB_SNAPSHOT: {
+			struct snapshot_task *t = batch->task;
+			int64_t elapsed = ha_node_monotonic_ms() - t->started;
 			if (batch->result == STORAGE_EIO ||
 			    batch->result == STORAGE_ECORRUPT) {
 				node_fail(n, batch->errmsg);
 				break;
 			}
 			if (batch->result != STORAGE_OK) {
-				/* Not durable damage: the next threshold retries. */
+				/* Not durable damage: the next threshold
+				 * retries. */
 				node_log(n, HA_NODE_LOG_WARNING,
 					 "snapshot at %llu not taken: %s",
-					 (unsigned long long)batch->index,
+					 (unsigned long long)t->index,
 					 batch->errmsg);
 				break;
 			}
+			node_log(
+			    n, HA_NODE_LOG_INFO,
+			    "snapshot at %llu taken: %llu bytes in %lld ms",
+			    (unsigned long long)t->index,
+			    (unsigned long long)t->size, (long long)elapsed);
 			raft_snapshot_taken(n->raft, ha_node_monotonic_ms(),
-					    batch->index, batch->size, &u);
+					    t->index, t->size, &u);
 			node_handle_update(n, &u);
 			break;
 		}
-	} else if (batch->kind == JOB_SNAPSHOT) {
-		n->o.sm.release(batch->frozen);
+		}
+	}
+	if (batch->kind == JOB_SNAPSHOT) {
+		snapshot_task_free(n, batch->task);
+		batch->task = NULL;
+		n->snapshot = NULL;
+	}
+	if (restored) {
+		n->restoring = false;
+		catch_up(n);
 	}
 	while (batch != NULL) {
 		struct job *next = batch->next;
@@ -536,22 +797,31 @@ static void start_next(struct ha_node *n)
 	struct job *j = n->jobs_head;
 	struct job *last = j;
 	/* A batch: the run of persistence jobs at the head. */
-	if (j->kind == JOB_PERSIST)
-		while (last->next != NULL && last->next->kind == JOB_PERSIST)
+	bool restores = false;
+	if (j->kind == JOB_PERSIST) {
+		restores = j->has_chunk && j->chunk.last;
+		while (last->next != NULL && last->next->kind == JOB_PERSIST) {
 			last = last->next;
+			restores =
+			    restores || (last->has_chunk && last->chunk.last);
+		}
+	}
+	/* A restore replaces the state machine's copy: never while a worker
+	 * captures it (capture_done starts the queue again). */
+	if (restores && n->capturing)
+		return;
+	n->restoring = restores;
 	n->jobs_head = last->next;
 	if (n->jobs_head == NULL)
 		n->jobs_tail = NULL;
 	last->next = NULL;
 	n->running = j;
 	n->work.data = n;
+	n->work_started = ha_node_monotonic_ms();
 	if (uv_queue_work(&n->loop, &n->work, work_cb, after_cb) != 0) {
 		n->running = NULL;
-		while (j != NULL) {
-			struct job *next = j->next;
-			job_free(j);
-			j = next;
-		}
+		n->restoring = false;
+		job_free_all(n, j);
 		node_fail(n, "cannot queue storage work");
 	}
 }
@@ -560,16 +830,8 @@ void jobs_drop_all(struct ha_node *n)
 {
 	/* Nothing queued was acknowledged to anyone, so dropping it loses
 	 * nothing that was promised. */
-	struct job *j = n->jobs_head;
-	while (j != NULL) {
-		struct job *next = j->next;
-		if (j->kind == JOB_SNAPSHOT) {
-			n->o.sm.release(j->frozen);
-			n->snapshot_running = false;
-		}
-		job_free(j);
-		j = next;
-	}
+	job_free_all(n, n->jobs_head);
+	drop_deferred(n);
 	n->jobs_head = n->jobs_tail = NULL;
 }
 
@@ -584,8 +846,9 @@ int jobs_load_snapshot(struct ha_node *n)
 	}
 	if (n->o.sm.restore(n->o.sm.data, buf, len) != 0) {
 		free(buf);
-		node_log(n, HA_NODE_LOG_ERROR, "the state machine refused the "
-					       "stored snapshot");
+		node_log(n, HA_NODE_LOG_ERROR,
+			 "the state machine refused the "
+			 "stored snapshot");
 		return HA_NODE_ESTORAGE;
 	}
 	struct ha_node_event ev = {.type = HA_EV_RESTORE,

@@ -3,6 +3,7 @@
  * monotonic clock, the storage (node/jobs.c) and the transport, and the two
  * queues that connect it with its owner. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +78,8 @@ bool node_emit(struct ha_node *n, const struct ha_node_event *ev)
 	struct event_item *it = malloc(sizeof(*it));
 	if (it == NULL) {
 		/* The owner would miss a committed entry: stop instead. */
-		node_log(n, HA_NODE_LOG_ERROR, "out of memory queueing an event");
+		node_log(n, HA_NODE_LOG_ERROR,
+			 "out of memory queueing an event");
 		return false;
 	}
 	it->ev = *ev;
@@ -263,12 +265,14 @@ static void sync_peers(struct ha_node *n)
 		    TRANSPORT_OK)
 			n->cluster_id_pinned = true;
 		else
-			node_log(n, HA_NODE_LOG_ERROR,
-				 "the transport already pinned another cluster id");
+			node_log(
+			    n, HA_NODE_LOG_ERROR,
+			    "the transport already pinned another cluster id");
 	}
 	struct raft_config want;
 	memset(&want, 0, sizeof(want));
-	const struct raft_config *src = raft_has_config(n->raft) ? c : &n->join_peers;
+	const struct raft_config *src =
+	    raft_has_config(n->raft) ? c : &n->join_peers;
 	for (uint32_t i = 0; i < src->n; i++)
 		if (src->servers[i].id != n->o.id)
 			peer_add(&want, &src->servers[i]);
@@ -279,7 +283,7 @@ static void sync_peers(struct ha_node *n)
 			continue;
 		if (n->departed_until[s->id] == 0)
 			n->departed_until[s->id] =
-				now + 2 * (int64_t)raft_election_timeout(n->raft);
+			    now + 2 * (int64_t)raft_election_timeout(n->raft);
 		if (now < n->departed_until[s->id])
 			peer_add(&want, s);
 	}
@@ -349,17 +353,8 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 		const struct raft_entry *e = &u->apply[i];
 		if (e->index <= n->applied)
 			continue;
-		if (e->type == RAFT_ENTRY_COMMAND && n->o.sm.apply != NULL &&
-		    n->o.sm.apply(n->o.sm.data, e->index, e->data, e->len) != 0) {
-			/* Its copy would differ from every owner's, and so would
-			 * the next snapshot: stop instead. */
-			char why[96];
-			snprintf(why, sizeof(why),
-				 "the state machine could not apply entry %llu",
-				 (unsigned long long)e->index);
-			node_fail(n, why);
+		if (e->type == RAFT_ENTRY_COMMAND && !jobs_apply(n, e))
 			return;
-		}
 		struct ha_node_event ev = {.type = HA_EV_COMMITTED,
 					   .index = e->index,
 					   .term = e->term,
@@ -368,7 +363,8 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 		if (e->len > 0) {
 			ev.data = malloc(e->len);
 			if (ev.data == NULL) {
-				node_fail(n, "out of memory handing over entries");
+				node_fail(n,
+					  "out of memory handing over entries");
 				return;
 			}
 			memcpy(ev.data, e->data, e->len);
@@ -407,13 +403,15 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 
 	for (size_t i = 0; i < u->n_send_now; i++) {
 		const struct raft_message *m = &u->send_now[i];
-		if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 && m->data == NULL)
+		if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 &&
+		    m->data == NULL)
 			jobs_read_chunk(n, m);
 		else
 			node_send(n, m);
 	}
-	if (u->hard_state_changed || u->truncate_from != 0 || u->n_entries > 0 ||
-	    u->snapshot_chunk != NULL || u->n_send_after_persist > 0)
+	if (u->hard_state_changed || u->truncate_from != 0 ||
+	    u->n_entries > 0 || u->snapshot_chunk != NULL ||
+	    u->n_send_after_persist > 0)
 		jobs_persist(n, u);
 
 	apply_entries(n, u);
@@ -437,10 +435,11 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 		node_emit(n, &ev);
 		node_log(n, HA_NODE_LOG_INFO, "%s in term %llu, leader %u",
 			 u->role == RAFT_LEADER
-				 ? "leader"
-				 : (u->role == RAFT_CANDIDATE ? "candidate"
-							      : "follower"),
-			 (unsigned long long)raft_current_term(n->raft), u->leader);
+			     ? "leader"
+			     : (u->role == RAFT_CANDIDATE ? "candidate"
+							  : "follower"),
+			 (unsigned long long)raft_current_term(n->raft),
+			 u->leader);
 	}
 	if (u->error != NULL && !n->stop_reported) {
 		n->stop_reported = true;
@@ -468,7 +467,15 @@ static void on_tick(uv_timer_t *t)
 {
 	struct ha_node *n = t->data;
 	struct raft_update u;
-	raft_tick(n->raft, ha_node_monotonic_ms(), &u);
+	int64_t now = ha_node_monotonic_ms();
+	/* A loop that does not turn sends no heartbeats: say so before it
+	 * costs an election, naming how long it was held up. */
+	if (n->last_tick != 0 && now - n->last_tick > NODE_STALL_WARN_MS)
+		node_log(n, HA_NODE_LOG_WARNING,
+			 "the raft thread was held up for %lld ms",
+			 (long long)(now - n->last_tick));
+	n->last_tick = now;
+	raft_tick(n->raft, now, &u);
 	node_handle_update(n, &u); /* syncs the peers too: departures expire */
 	if (n->stopping && (raft_role(n->raft) != RAFT_LEADER ||
 			    ha_node_monotonic_ms() >= n->stop_deadline))
@@ -491,10 +498,11 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 	}
 	/* The link authenticated the peer: it may only speak for itself. */
 	if (m.from != peer || m.to != n->o.id) {
-		node_log(n, HA_NODE_LOG_WARNING,
-			 "dropping a message from node %u claiming to be from %u "
-			 "to %u",
-			 peer, m.from, m.to);
+		node_log(
+		    n, HA_NODE_LOG_WARNING,
+		    "dropping a message from node %u claiming to be from %u "
+		    "to %u",
+		    peer, m.from, m.to);
 		raft_codec_message_free(&m);
 		return;
 	}
@@ -521,10 +529,8 @@ static void on_transport_log(void *data, enum transport_log_level level,
 static void emit_result(struct ha_node *n, enum ha_node_event_type type,
 			uint64_t cookie, int status, raft_index index)
 {
-	struct ha_node_event ev = {.type = type,
-				   .cookie = cookie,
-				   .status = status,
-				   .index = index};
+	struct ha_node_event ev = {
+	    .type = type, .cookie = cookie, .status = status, .index = index};
 	node_emit(n, &ev);
 }
 
@@ -537,7 +543,8 @@ static void handle_request(struct ha_node *n, struct request *rq)
 	switch (rq->kind) {
 	case REQ_PROPOSE:
 		if (n->disk_full) {
-			emit_result(n, HA_EV_PROPOSED, rq->cookie, RAFT_ESHUTDOWN, 0);
+			emit_result(n, HA_EV_PROPOSED, rq->cookie,
+				    RAFT_ESHUTDOWN, 0);
 			return;
 		}
 		rv = raft_propose(n->raft, now, rq->data, (uint32_t)rq->len,
@@ -553,7 +560,8 @@ static void handle_request(struct ha_node *n, struct request *rq)
 		node_handle_update(n, &u);
 		return;
 	case REQ_ADD:
-		rv = raft_add_learner(n->raft, now, rq->id, rq->address, true, &u);
+		rv = raft_add_learner(n->raft, now, rq->id, rq->address, true,
+				      &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
 		node_handle_update(n, &u);
 		return;
@@ -582,7 +590,8 @@ static void begin_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
 	if (handover && raft_role(n->raft) == RAFT_LEADER) {
 		struct raft_update u;
 		int rv = raft_transfer_leadership(n->raft, now, 0, &u);
-		node_log(n, HA_NODE_LOG_INFO, "stopping: handing leadership over: %s",
+		node_log(n, HA_NODE_LOG_INFO,
+			 "stopping: handing leadership over: %s",
 			 raft_strerror(rv));
 		node_handle_update(n, &u);
 		if (rv == RAFT_OK)
@@ -640,7 +649,8 @@ static void on_async(uv_async_t *a)
 	size_t n_reads = 0;
 	unsigned handled = 0;
 	struct request *rq = NULL;
-	while (handled < NODE_REQUESTS_PER_TURN && (rq = pop_request(n)) != NULL) {
+	while (handled < NODE_REQUESTS_PER_TURN &&
+	       (rq = pop_request(n)) != NULL) {
 		handled++;
 		if (n->shutting_down) {
 			free_request(rq);
@@ -695,6 +705,13 @@ void node_shutdown(struct ha_node *n)
 static void *thread_main(void *arg)
 {
 	struct ha_node *n = arg;
+	/* A write to a peer that just closed must fail with EPIPE, not kill
+	 * an owner that did not ignore SIGPIPE: blocked, the signal stays
+	 * pending on this thread and is never delivered. */
+	sigset_t pipe_only;
+	sigemptyset(&pipe_only);
+	sigaddset(&pipe_only, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_only, NULL);
 	uv_run(&n->loop, UV_RUN_DEFAULT);
 	return NULL;
 }
@@ -723,8 +740,8 @@ static int copy_options(struct ha_node_options *dst,
 	dst->data_dir = dup_or_null(src->data_dir);
 	dst->cluster_name = dup_or_null(src->cluster_name);
 	dst->advertise_address = dup_or_null(src->advertise_address);
-	dst->bind_address = dup_or_null(src->bind_address ? src->bind_address
-							  : src->advertise_address);
+	dst->bind_address = dup_or_null(
+	    src->bind_address ? src->bind_address : src->advertise_address);
 	dst->tls_ca_file = dup_or_null(src->tls_ca_file);
 	dst->tls_cert_file = dup_or_null(src->tls_cert_file);
 	dst->tls_key_file = dup_or_null(src->tls_key_file);
@@ -745,14 +762,15 @@ static int copy_options(struct ha_node_options *dst,
 	return HA_NODE_OK;
 }
 
-static void storage_log(void *ctx, enum storage_log_level level, const char *msg)
+static void storage_log(void *ctx, enum storage_log_level level,
+			const char *msg)
 {
 	struct ha_node *n = ctx;
 	node_log(n,
 		 level == STORAGE_LOG_ERROR
-			 ? HA_NODE_LOG_ERROR
-			 : (level == STORAGE_LOG_WARNING ? HA_NODE_LOG_WARNING
-							 : HA_NODE_LOG_INFO),
+		     ? HA_NODE_LOG_ERROR
+		     : (level == STORAGE_LOG_WARNING ? HA_NODE_LOG_WARNING
+						     : HA_NODE_LOG_INFO),
 		 "storage: %s", msg);
 }
 
@@ -795,13 +813,15 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	if (rv != HA_NODE_OK)
 		goto err;
 	n->max_requests = o->max_requests ? o->max_requests : 65536;
-	n->snapshot_threshold = o->snapshot_threshold ? o->snapshot_threshold : 10000;
+	n->snapshot_threshold =
+	    o->snapshot_threshold ? o->snapshot_threshold : 10000;
 	/* Nodes reach the threshold together; spread them (by up to three
 	 * quarters of it, by node id) so that they do not all write a snapshot
 	 * at the same moment. */
 	n->snapshot_threshold += n->snapshot_threshold / 4 * (o->id % 4);
-	n->snapshot_trailing = o->snapshot_trailing ? o->snapshot_trailing
-						    : NODE_SNAPSHOT_TRAILING_DEFAULT;
+	n->snapshot_trailing = o->snapshot_trailing
+				   ? o->snapshot_trailing
+				   : NODE_SNAPSHOT_TRAILING_DEFAULT;
 
 	struct raft_options ro;
 	raft_options_default(&ro);
@@ -812,8 +832,12 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	if (o->max_clock_drift_ppm)
 		ro.max_clock_drift_ppm = o->max_clock_drift_ppm;
 	ro.snapshot_trailing = n->snapshot_trailing;
-	n->raft = raft_new(o->id, &ro, (uint64_t)ha_node_monotonic_ms() ^
-					      ((uint64_t)o->id << 32));
+	/* One chunk is in flight per follower: larger chunks mean fewer round
+	 * trips through both storage queues. */
+	ro.snapshot_chunk_bytes = NODE_SNAPSHOT_CHUNK_BYTES;
+	n->raft = raft_new(o->id, &ro,
+			   (uint64_t)ha_node_monotonic_ms() ^
+			       ((uint64_t)o->id << 32));
 	if (n->raft == NULL) {
 		rv = HA_NODE_EINVAL;
 		goto err;
@@ -830,8 +854,8 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	struct storage_loaded loaded;
 	int srv = storage_open(n->storage, &loaded);
 	if (srv != STORAGE_OK) {
-		node_log(n, HA_NODE_LOG_ERROR, "cannot open %s: %s", n->o.data_dir,
-			 storage_errmsg(n->storage));
+		node_log(n, HA_NODE_LOG_ERROR, "cannot open %s: %s",
+			 n->o.data_dir, storage_errmsg(n->storage));
 		rv = HA_NODE_ESTORAGE;
 		goto err;
 	}
@@ -843,6 +867,7 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 		}
 	}
 	n->applied = loaded.state.snap_index;
+	n->sm_applied = loaded.state.snap_index;
 
 	if (uv_loop_init(&n->loop) != 0) {
 		storage_loaded_free(&loaded);
@@ -858,24 +883,25 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	n->lease_timer.data = n;
 
 	struct transport_options to = {
-		.node_id = o->id,
-		.cluster_name = n->o.cluster_name,
-		.secret = n->o.secret,
-		.secret_len = n->o.secret_len,
-		.tls_ca_file = n->o.tls_ca_file,
-		.tls_cert_file = n->o.tls_cert_file,
-		.tls_key_file = n->o.tls_key_file,
-		.insecure_plaintext = n->o.insecure_plaintext,
-		.bind_address = n->o.bind_address,
-		.on_recv = on_recv,
-		.on_link = on_link,
-		.log = on_transport_log,
-		.data = n,
+	    .node_id = o->id,
+	    .cluster_name = n->o.cluster_name,
+	    .secret = n->o.secret,
+	    .secret_len = n->o.secret_len,
+	    .tls_ca_file = n->o.tls_ca_file,
+	    .tls_cert_file = n->o.tls_cert_file,
+	    .tls_key_file = n->o.tls_key_file,
+	    .insecure_plaintext = n->o.insecure_plaintext,
+	    .bind_address = n->o.bind_address,
+	    .on_recv = on_recv,
+	    .on_link = on_link,
+	    .log = on_transport_log,
+	    .data = n,
 	};
 	const struct raft_config *known = NULL;
 	for (size_t i = 0; i < loaded.n_entries && known == NULL; i++)
 		if (loaded.entries[i].type == RAFT_ENTRY_CONFIG &&
-		    raft_config_decode(loaded.entries[i].data, loaded.entries[i].len,
+		    raft_config_decode(loaded.entries[i].data,
+				       loaded.entries[i].len,
 				       &n->peers_set) == RAFT_OK)
 			known = &n->peers_set;
 	if (known == NULL && loaded.state.snap_index != 0)
@@ -887,7 +913,8 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	memset(&n->peers_set, 0, sizeof(n->peers_set));
 	int trv = transport_create(&n->loop, &to, &n->transport);
 	if (trv != TRANSPORT_OK) {
-		node_log(n, HA_NODE_LOG_ERROR, "cannot start the cluster port %s: %s",
+		node_log(n, HA_NODE_LOG_ERROR,
+			 "cannot start the cluster port %s: %s",
 			 n->o.bind_address, transport_strerror(trv));
 		storage_loaded_free(&loaded);
 		rv = HA_NODE_ETRANSPORT;
@@ -896,17 +923,20 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	n->cluster_id_pinned = known != NULL;
 
 	struct raft_update u;
-	int rrv = raft_start(n->raft, ha_node_monotonic_ms(), &loaded.state, &u);
+	int rrv =
+	    raft_start(n->raft, ha_node_monotonic_ms(), &loaded.state, &u);
 	storage_loaded_free(&loaded);
 	if (rrv != RAFT_OK) {
-		node_log(n, HA_NODE_LOG_ERROR, "raft refused the stored state: %s",
+		node_log(n, HA_NODE_LOG_ERROR,
+			 "raft refused the stored state: %s",
 			 raft_strerror(rrv));
 		rv = HA_NODE_ESTORAGE;
 		transport_close(n->transport, NULL);
 		goto err_loop;
 	}
 	node_handle_update(n, &u);
-	raft_time tick = ro.heartbeat_interval / 4 > 0 ? ro.heartbeat_interval / 4 : 1;
+	raft_time tick =
+	    ro.heartbeat_interval / 4 > 0 ? ro.heartbeat_interval / 4 : 1;
 	if (tick > 10)
 		tick = 10;
 	uv_timer_start(&n->tick, on_tick, (uint64_t)tick, (uint64_t)tick);
@@ -945,6 +975,7 @@ void ha_node_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
 	uv_async_send(&n->async);
 	pthread_join(n->thread, NULL);
 	if (uv_loop_close(&n->loop) != 0)
-		node_log(n, HA_NODE_LOG_WARNING, "loop closed with open handles");
+		node_log(n, HA_NODE_LOG_WARNING,
+			 "loop closed with open handles");
 	node_free(n);
 }

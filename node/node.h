@@ -35,10 +35,10 @@ enum ha_node_error {
 	HA_NODE_OK = 0,
 	HA_NODE_ENOMEM = -1,
 	HA_NODE_EINVAL = -2,
-	HA_NODE_EBUSY = -3,     /* request queue full */
-	HA_NODE_ESTORAGE = -4,  /* the data folder cannot be used */
+	HA_NODE_EBUSY = -3,    /* request queue full */
+	HA_NODE_ESTORAGE = -4, /* the data folder cannot be used */
 	HA_NODE_ETRANSPORT = -5,
-	HA_NODE_ESTOPPED = -6,  /* the node stopped */
+	HA_NODE_ESTOPPED = -6, /* the node stopped */
 	HA_NODE_ETHREAD = -7,
 };
 
@@ -51,10 +51,18 @@ enum ha_node_log_level {
 	HA_NODE_LOG_DEBUG = 3,
 };
 
-/* The replicated state machine's copy on the raft thread, used for
- * snapshots. apply and capture run on the raft thread and must be quick;
- * serialize (on what capture froze) and restore run on a storage worker,
- * never at the same time as apply. */
+/* The replicated state machine's copy kept by the node, for snapshots.
+ * apply runs on the raft thread and must be quick. capture runs on a worker
+ * while the raft thread holds applies back (it keeps replicating and
+ * answering meanwhile; what was held back is applied as soon as capture
+ * returns), so a capture that copies a large state costs no heartbeat.
+ * serialize and release run on a worker on what capture froze, while apply
+ * goes on: the frozen view must share nothing mutable with the live one.
+ * restore runs on a worker, never at the same time as apply or capture.
+ *
+ * All workers are libuv's thread pool (UV_THREADPOOL_SIZE, 4 by default):
+ * a node uses at most two at a time, one for the storage and one for a
+ * snapshot. */
 struct ha_node_sm {
 	void *data;
 	/* A committed COMMAND entry. */
@@ -99,26 +107,26 @@ struct ha_node_options {
 };
 
 enum ha_node_event_type {
-	HA_EV_ROLE = 1,   /* role, leader, term changed */
-	HA_EV_COMMITTED,  /* apply entry (index, entry_type, data, len) */
-	HA_EV_PROPOSED,   /* cookie: status, and index when accepted */
-	HA_EV_READ,       /* cookie: status; every entry up to index was
-			     delivered before this event */
-	HA_EV_CHANGED,    /* cookie: membership/transfer request accepted? */
-	HA_EV_RESTORE,    /* replace the owner's state with data/len, at index */
-	HA_EV_STOPPED,    /* the node stopped: reason */
+	HA_EV_ROLE = 1,	 /* role, leader, term changed */
+	HA_EV_COMMITTED, /* apply entry (index, entry_type, data, len) */
+	HA_EV_PROPOSED,	 /* cookie: status, and index when accepted */
+	HA_EV_READ,	 /* cookie: status; every entry up to index was
+			    delivered before this event */
+	HA_EV_CHANGED,	 /* cookie: membership/transfer request accepted? */
+	HA_EV_RESTORE,	 /* replace the owner's state with data/len, at index */
+	HA_EV_STOPPED,	 /* the node stopped: reason */
 };
 
 struct ha_node_event {
 	enum ha_node_event_type type;
 	uint64_t cookie;
-	int status;        /* RAFT_OK or a raft error code */
+	int status; /* RAFT_OK or a raft error code */
 	raft_index index;
 	raft_term term;
 	enum raft_role role;
 	raft_id leader;
 	uint8_t entry_type;
-	uint8_t *data;     /* owned by the event: ha_node_event_free() */
+	uint8_t *data; /* owned by the event: ha_node_event_free() */
 	size_t len;
 	int64_t queued_us; /* CLOCK_MONOTONIC when the raft thread queued it */
 	char reason[160];

@@ -13,16 +13,10 @@ int raft_planted_bug = RAFT_BUG_NONE;
 const char *raft_bug_name(int bug)
 {
 	static const char *names[RAFT_BUG_COUNT] = {
-		"none",
-		"commit-old-term",
-		"send-before-persist",
-		"double-vote",
-		"skip-noop",
-		"no-step-down",
-		"read-no-quorum",
-		"learner-quorum",
-		"no-truncate",
-		"lease-no-drift",
+	    "none",	      "commit-old-term", "send-before-persist",
+	    "double-vote",    "skip-noop",	 "no-step-down",
+	    "read-no-quorum", "learner-quorum",	 "no-truncate",
+	    "lease-no-drift",
 	};
 	return bug >= 0 && bug < RAFT_BUG_COUNT ? names[bug] : "?";
 }
@@ -63,7 +57,8 @@ void raft_options_default(struct raft_options *o)
 	memset(o, 0, sizeof(*o));
 	o->election_timeout = 1000;
 	o->heartbeat_interval = 100;
-	o->max_clock_drift_ppm = 50000; /* 5%: timer lateness, not just crystals */
+	o->max_clock_drift_ppm =
+	    50000; /* 5%: timer lateness, not just crystals */
 	o->max_append_entries = 256;
 	o->max_append_bytes = 1u << 20;
 	o->max_inflight = 16;
@@ -116,7 +111,8 @@ void raft_free(struct raft *r)
 
 uint64_t raft_random(struct raft *r)
 {
-	/* xorshift64*: deterministic from the seed, good enough for timeouts. */
+	/* xorshift64*: deterministic from the seed, good enough for timeouts.
+	 */
 	uint64_t x = r->rng;
 	x ^= x >> 12;
 	x ^= x << 25;
@@ -128,7 +124,8 @@ uint64_t raft_random(struct raft *r)
 void raft_reset_election_timer(struct raft *r)
 {
 	raft_time t = r->opt.election_timeout;
-	r->election_deadline = r->now + t + (raft_time)(raft_random(r) % (uint64_t)t);
+	r->election_deadline =
+	    r->now + t + (raft_time)(raft_random(r) % (uint64_t)t);
 }
 
 bool raft_is_voter(const struct raft *r, raft_id id)
@@ -207,9 +204,10 @@ int raft_start(struct raft *r, raft_time now,
 			}
 		}
 		r->stable = log_last_index(&r->log);
-		/* A crash between an append and the term/vote write leaves entries
-		 * of a term the metadata does not hold yet. Nothing was voted in
-		 * that term from unpersisted state, so adopt it with no vote. */
+		/* A crash between an append and the term/vote write leaves
+		 * entries of a term the metadata does not hold yet. Nothing was
+		 * voted in that term from unpersisted state, so adopt it with
+		 * no vote. */
 		if (log_last_term(&r->log) > r->term) {
 			r->term = log_last_term(&r->log);
 			r->vote = 0;
@@ -297,13 +295,13 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m,
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
 	if (m == NULL || m->to != r->id || m->from == 0 ||
-	    m->from > RAFT_MAX_NODE_ID || m->from == r->id ||
-	    m->type == 0 || m->type > RAFT_MSG_TYPE_MAX)
+	    m->from > RAFT_MAX_NODE_ID || m->from == r->id || m->type == 0 ||
+	    m->type > RAFT_MSG_TYPE_MAX)
 		return finish(r, u, RAFT_EINVAL);
 
 	if (m->version >= RAFT_VERSION_MIN)
 		r->peer_version[m->from <= RAFT_MAX_NODE_ID ? m->from : 0] =
-			m->version;
+		    m->version;
 
 	/* Vote requests are judged before terms move (section 9.6: a node that
 	 * hears from a live leader ignores them), so requests first. */
@@ -319,14 +317,15 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m,
 		raft_id leader = (m->type == RAFT_MSG_APPEND ||
 				  m->type == RAFT_MSG_SNAPSHOT ||
 				  m->type == RAFT_MSG_TIMEOUT_NOW)
-					 ? m->from
-					 : 0;
+				     ? m->from
+				     : 0;
 		role_become_follower(r, m->term, leader);
 	} else if (m->term < r->term) {
 		/* A stale leader learns the new term from our rejection. */
-		if (m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) {
+		if (m->type == RAFT_MSG_APPEND ||
+		    m->type == RAFT_MSG_SNAPSHOT) {
 			struct raft_message *resp =
-				out_message(r, RAFT_MSG_APPEND_RESP, m->from, true);
+			    out_message(r, RAFT_MSG_APPEND_RESP, m->from, true);
 			if (resp != NULL) {
 				resp->reject = 1;
 				resp->index = log_last_index(&r->log);
@@ -406,8 +405,9 @@ int raft_propose(struct raft *r, raft_time now, const void *data, uint32_t len,
 	if (r->transfer_to != 0)
 		return finish(r, u, RAFT_ETRANSFER);
 	if (len > RAFT_MAX_ENTRY_BYTES || (len > 0 && data == NULL))
-		return finish(r, u, len > RAFT_MAX_ENTRY_BYTES ? RAFT_ETOOBIG
-							      : RAFT_EINVAL);
+		return finish(r, u,
+			      len > RAFT_MAX_ENTRY_BYTES ? RAFT_ETOOBIG
+							 : RAFT_EINVAL);
 	uint8_t *copy = NULL;
 	if (len > 0) {
 		copy = malloc(len);
@@ -516,11 +516,21 @@ bool raft_has_config(const struct raft *r)
 }
 raft_time raft_lease_until(const struct raft *r)
 {
-	return r->role == RAFT_LEADER && r->transfer_to == 0 ? r->lease_until : 0;
+	return r->role == RAFT_LEADER && r->transfer_to == 0 ? r->lease_until
+							     : 0;
 }
 bool raft_transfer_pending(const struct raft *r)
 {
 	return r->transfer_to != 0;
+}
+bool raft_snapshot_in_flight(const struct raft *r)
+{
+	if (r->role != RAFT_LEADER)
+		return false;
+	for (uint32_t i = 0; i < r->n_progress; i++)
+		if (r->progress[i].state == PROGRESS_SNAPSHOT)
+			return true;
+	return false;
 }
 raft_time raft_election_timeout(const struct raft *r)
 {
@@ -539,8 +549,9 @@ uint8_t raft_cluster_version(const struct raft *r)
 		const struct raft_server *s = &r->config.servers[i];
 		if (s->role != RAFT_VOTER || s->id == r->id)
 			continue;
-		uint8_t pv = r->peer_version[s->id] != 0 ? r->peer_version[s->id]
-							 : RAFT_VERSION_MIN;
+		uint8_t pv = r->peer_version[s->id] != 0
+				 ? r->peer_version[s->id]
+				 : RAFT_VERSION_MIN;
 		if (pv < v)
 			v = pv;
 	}

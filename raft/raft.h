@@ -26,13 +26,13 @@
 
 typedef uint64_t raft_index;
 typedef uint64_t raft_term;
-typedef uint32_t raft_id;    /* 1..RAFT_MAX_NODE_ID; 0 means nobody */
-typedef int64_t raft_time;   /* monotonic milliseconds */
+typedef uint32_t raft_id;  /* 1..RAFT_MAX_NODE_ID; 0 means nobody */
+typedef int64_t raft_time; /* monotonic milliseconds */
 
 #define RAFT_MAX_NODE_ID 1023u
-#define RAFT_MAX_SERVERS 16u        /* members of one configuration */
-#define RAFT_ADDRESS_MAX 256u       /* "host:port", NUL included */
-#define RAFT_CLUSTER_ID_LEN 16u     /* a random UUID */
+#define RAFT_MAX_SERVERS 16u	/* members of one configuration */
+#define RAFT_ADDRESS_MAX 256u	/* "host:port", NUL included */
+#define RAFT_CLUSTER_ID_LEN 16u /* a random UUID */
 #define RAFT_MAX_ENTRY_BYTES (4u * 1024u * 1024u) /* payload of one entry */
 
 /* Wire and log format versions this build speaks. A leader writes entries
@@ -43,15 +43,16 @@ typedef int64_t raft_time;   /* monotonic milliseconds */
 enum raft_error {
 	RAFT_OK = 0,
 	RAFT_ENOMEM = -1,
-	RAFT_ENOTLEADER = -2,    /* only the leader can do that */
-	RAFT_EBUSY = -3,         /* a change or a transfer is already pending */
-	RAFT_EINVAL = -4,        /* bad argument */
-	RAFT_ETOOBIG = -5,       /* entry larger than RAFT_MAX_ENTRY_BYTES */
-	RAFT_ENOTFOUND = -6,     /* no such server */
-	RAFT_ETRANSFER = -7,     /* leadership transfer in progress */
-	RAFT_ESHUTDOWN = -8,     /* the core stopped (storage failure, unknown entry) */
-	RAFT_ENOQUORUM = -9,     /* the change would leave too few voters */
-	RAFT_ESTATE = -10,       /* not allowed in the current state */
+	RAFT_ENOTLEADER = -2, /* only the leader can do that */
+	RAFT_EBUSY = -3,      /* a change or a transfer is already pending */
+	RAFT_EINVAL = -4,     /* bad argument */
+	RAFT_ETOOBIG = -5,    /* entry larger than RAFT_MAX_ENTRY_BYTES */
+	RAFT_ENOTFOUND = -6,  /* no such server */
+	RAFT_ETRANSFER = -7,  /* leadership transfer in progress */
+	RAFT_ESHUTDOWN =
+	    -8, /* the core stopped (storage failure, unknown entry) */
+	RAFT_ENOQUORUM = -9, /* the change would leave too few voters */
+	RAFT_ESTATE = -10,   /* not allowed in the current state */
 };
 
 const char *raft_strerror(int rv);
@@ -64,12 +65,13 @@ enum raft_role {
 
 enum raft_server_role {
 	RAFT_VOTER = 1,
-	RAFT_LEARNER = 2, /* receives the log, does not vote or count to quorum */
+	RAFT_LEARNER =
+	    2, /* receives the log, does not vote or count to quorum */
 };
 
 struct raft_server {
 	raft_id id;
-	uint8_t role;    /* enum raft_server_role */
+	uint8_t role;	 /* enum raft_server_role */
 	uint8_t promote; /* learner: promote to voter once caught up */
 	char address[RAFT_ADDRESS_MAX];
 };
@@ -81,15 +83,15 @@ struct raft_config {
 };
 
 enum raft_entry_type {
-	RAFT_ENTRY_NOOP = 1,    /* written by every new leader */
+	RAFT_ENTRY_NOOP = 1,	/* written by every new leader */
 	RAFT_ENTRY_COMMAND = 2, /* opaque to the core */
-	RAFT_ENTRY_CONFIG = 3,  /* an encoded struct raft_config */
+	RAFT_ENTRY_CONFIG = 3,	/* an encoded struct raft_config */
 };
 
 struct raft_entry {
 	raft_term term;
 	raft_index index;
-	uint8_t type;    /* enum raft_entry_type, or unknown from a newer peer */
+	uint8_t type; /* enum raft_entry_type, or unknown from a newer peer */
 	uint8_t version; /* format version the entry was written in */
 	uint32_t len;
 	uint8_t *data; /* owned by whoever holds the entry */
@@ -109,18 +111,18 @@ enum raft_message_type {
 #define RAFT_MSG_TYPE_MAX 9
 
 struct raft_message {
-	uint8_t type;    /* enum raft_message_type */
+	uint8_t type;	 /* enum raft_message_type */
 	uint8_t version; /* highest version the sender speaks */
 	raft_id from;
 	raft_id to;
 	raft_term term;
 
 	/* APPEND: prev_index/prev_term, entries, commit, round.
-	 * APPEND_RESP: reject, index (match on success; on reject the follower's
-	 *   last index or conflict hint), hint_term (term at index), round,
-	 *   prev_index (the prev_index of the APPEND it answers).
-	 * PREVOTE, VOTE: index/hint_term = candidate's last index and term,
-	 *   transfer = campaign started by TimeoutNow.
+	 * APPEND_RESP: reject, index (match on success; on reject the
+	 * follower's last index or conflict hint), hint_term (term at index),
+	 * round, prev_index (the prev_index of the APPEND it answers). PREVOTE,
+	 * VOTE: index/hint_term = candidate's last index and term, transfer =
+	 * campaign started by TimeoutNow.
 	 * *_RESP for votes: reject (0 = granted).
 	 * SNAPSHOT: snap_index/snap_term, config, snap_size, offset, data/len
 	 *   (the driver fills data from its snapshot file when data is NULL),
@@ -164,9 +166,9 @@ struct raft_snapshot_chunk {
 };
 
 struct raft_read {
-	uint64_t id;      /* as given to raft_read_index() */
+	uint64_t id;	  /* as given to raft_read_index() */
 	raft_index index; /* answer once applied up to here */
-	int status;       /* RAFT_OK, or why the read failed */
+	int status;	  /* RAFT_OK, or why the read failed */
 };
 
 struct raft_update {
@@ -205,12 +207,13 @@ struct raft_update {
 };
 
 struct raft_options {
-	raft_time election_timeout;  /* minimum; randomized in [t, 2t) */
+	raft_time election_timeout; /* minimum; randomized in [t, 2t) */
 	raft_time heartbeat_interval;
-	uint32_t max_clock_drift_ppm; /* bound on rate difference between clocks */
-	uint32_t max_append_entries;  /* per AppendEntries message */
+	uint32_t
+	    max_clock_drift_ppm; /* bound on rate difference between clocks */
+	uint32_t max_append_entries; /* per AppendEntries message */
 	uint32_t max_append_bytes;
-	uint32_t max_inflight;        /* AppendEntries in flight per follower */
+	uint32_t max_inflight; /* AppendEntries in flight per follower */
 	uint32_t snapshot_chunk_bytes;
 	raft_index snapshot_trailing; /* entries kept after a snapshot */
 	raft_time transfer_timeout;   /* give up a leadership transfer after */
@@ -227,8 +230,9 @@ struct raft_persisted_state {
 	raft_index snap_index; /* 0: no snapshot */
 	raft_term snap_term;
 	uint64_t snap_size;
-	const struct raft_config *snap_config; /* may be NULL with no snapshot */
-	const struct raft_entry *entries;       /* snap_index+1 .. */
+	const struct raft_config
+	    *snap_config;		  /* may be NULL with no snapshot */
+	const struct raft_entry *entries; /* snap_index+1 .. */
 	size_t n_entries;
 };
 
@@ -245,8 +249,8 @@ int raft_start(struct raft *r, raft_time now,
 
 /* Writes the first configuration entry of a new cluster. Only on a node with
  * an empty log; `cfg` must contain this node as a voter. */
-int raft_bootstrap(struct raft *r, raft_time now,
-		   const struct raft_config *cfg, struct raft_update *u);
+int raft_bootstrap(struct raft *r, raft_time now, const struct raft_config *cfg,
+		   struct raft_update *u);
 
 /* Time has passed. Call at least every heartbeat_interval / 2. */
 int raft_tick(struct raft *r, raft_time now, struct raft_update *u);
@@ -328,6 +332,10 @@ int raft_config_at(const struct raft *r, raft_index index,
  * holds no lease. Valid while now < the returned time. */
 raft_time raft_lease_until(const struct raft *r);
 bool raft_transfer_pending(const struct raft *r);
+/* A leader sending its snapshot to some follower. A newer snapshot would
+ * restart that transfer from offset 0 (only the newest is kept), so a driver
+ * may put its next one off while this holds. */
+bool raft_snapshot_in_flight(const struct raft *r);
 /* Version entries are written in: the highest that every voter speaks. */
 uint8_t raft_cluster_version(const struct raft *r);
 const char *raft_stop_reason(const struct raft *r);

@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* Three running nodes in one process whose replicated state is large
- * (200 MB by default). Under a steady stream of proposals, every node takes
- * snapshots of it and a follower that lost its folder is brought back by a
- * snapshot sent in chunks. Reports whether leadership ever moved (it must
- * not: snapshots are serialized, written, sent, read and restored off the
- * raft thread) and how long the transfer took.
+ * (200 MB by default). Under a steady stream of proposals every node takes
+ * snapshots of it; then a follower that was down while the others compacted
+ * their logs comes back, and a fresh fourth node joins as a learner, each
+ * brought up to date by a snapshot sent in chunks. Reports whether
+ * leadership ever moved (it must not: snapshots are captured, serialized,
+ * written, sent, read and restored off the raft thread), how often a raft
+ * thread was held up, and how long each catch-up took.
  *
  *   big_snapshot [MEGABYTES] [DIR] [SNAPSHOT_EVERY_N_ENTRIES]
  */
@@ -16,9 +18,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <stdatomic.h>
+
 #include "node/node.h"
 
 #define NODES 3
+#define JOINER (NODES + 1)
 
 /* The state: a large byte array whose first bytes count applied commands. */
 struct big_state {
@@ -85,9 +90,23 @@ struct bench_node {
 	struct big_state sm;
 	char dir[256];
 	char addr[64];
+	unsigned id;
 };
 
-static struct bench_node nodes[NODES + 1];
+static struct bench_node nodes[JOINER + 1];
+static _Atomic unsigned stalls;
+static int64_t bench_t0;
+
+static void bench_log(void *data, enum ha_node_log_level level, const char *msg)
+{
+	if (level > HA_NODE_LOG_INFO)
+		return;
+	if (strstr(msg, "held up") != NULL)
+		stalls++;
+	const struct bench_node *b = data;
+	printf("%7.3f node %u: %s\n",
+	       (ha_node_monotonic_ms() - bench_t0) / 1000.0, b->id, msg);
+}
 static size_t state_size;
 static uint64_t snapshot_every = 20000;
 
@@ -119,26 +138,30 @@ static void start(unsigned i)
 	}
 	static const uint8_t secret[32] = "a cluster secret of 32 bytes...";
 	struct ha_node_options o = {
-		.id = i,
-		.data_dir = b->dir,
-		.cluster_name = "bench",
-		.advertise_address = b->addr,
-		.secret = secret,
-		.secret_len = sizeof(secret),
-		.election_timeout = 1000,
-		.heartbeat_interval = 100,
-		.snapshot_threshold = snapshot_every,
-		.snapshot_trailing = 100,
-		.sm = {.data = &b->sm,
-		       .apply = sm_apply,
-		       .capture = sm_capture,
-		       .serialize = sm_serialize,
-		       .release = sm_release,
-		       .restore = sm_restore},
+	    .id = i,
+	    .data_dir = b->dir,
+	    .cluster_name = "bench",
+	    .advertise_address = b->addr,
+	    .secret = secret,
+	    .secret_len = sizeof(secret),
+	    .election_timeout = 1000,
+	    .heartbeat_interval = 100,
+	    .snapshot_threshold = snapshot_every,
+	    .snapshot_trailing = 100,
+	    .sm = {.data = &b->sm,
+		   .apply = sm_apply,
+		   .capture = sm_capture,
+		   .serialize = sm_serialize,
+		   .release = sm_release,
+		   .restore = sm_restore},
+	    .log = bench_log,
+	    .data = b,
 	};
+	b->id = i;
 	int rv = ha_node_start(&o, &b->node);
 	if (rv != HA_NODE_OK) {
-		fprintf(stderr, "node %u did not start: %s\n", i, ha_node_strerror(rv));
+		fprintf(stderr, "node %u did not start: %s\n", i,
+			ha_node_strerror(rv));
 		exit(2);
 	}
 }
@@ -146,7 +169,7 @@ static void start(unsigned i)
 static void drain_all(void)
 {
 	struct ha_node_event ev;
-	for (unsigned i = 1; i <= NODES; i++)
+	for (unsigned i = 1; i <= JOINER; i++)
 		while (nodes[i].node && ha_node_poll(nodes[i].node, &ev))
 			ha_node_event_free(&ev);
 }
@@ -166,6 +189,41 @@ static unsigned leader_now(raft_term *term)
 	return 0;
 }
 
+static double seconds(int64_t since)
+{
+	return (ha_node_monotonic_ms() - since) / 1000.0;
+}
+
+/* A node is caught up once it applied within 2,000 entries of the leader. */
+static bool caught_up(unsigned i, unsigned leader)
+{
+	struct ha_node_status st, ls;
+	ha_node_get_status(nodes[i].node, &st);
+	ha_node_get_status(nodes[leader].node, &ls);
+	return st.applied > 0 && st.applied + 2000 >= ls.applied;
+}
+
+struct catch_up {
+	const char *what;
+	unsigned node;
+	int64_t started;
+	double took;
+	bool by_snapshot;
+};
+
+static void check_caught_up(struct catch_up *c, unsigned leader)
+{
+	if (c->started == 0 || c->took > 0 || !caught_up(c->node, leader))
+		return;
+	struct ha_node_status st;
+	ha_node_get_status(nodes[c->node].node, &st);
+	c->took = seconds(c->started);
+	c->by_snapshot = st.snapshots_installed > 0;
+	printf("%7.3f %s (node %u) caught up %s in %.1f s\n", seconds(bench_t0),
+	       c->what, c->node,
+	       c->by_snapshot ? "by a snapshot" : "by the log", c->took);
+}
+
 int main(int argc, char **argv)
 {
 	size_t mb = argc > 1 ? (size_t)atoi(argv[1]) : 200;
@@ -173,6 +231,10 @@ int main(int argc, char **argv)
 	state_size = mb * 1024 * 1024;
 	if (argc > 3)
 		snapshot_every = (uint64_t)atoll(argv[3]);
+	bench_t0 = ha_node_monotonic_ms();
+	/* Three nodes share this process's thread pool, two workers each. */
+	setenv("UV_THREADPOOL_SIZE", "8", 0);
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	char cmd[600];
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", base, base);
 	if (system(cmd) != 0)
@@ -180,10 +242,12 @@ int main(int argc, char **argv)
 	struct raft_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.cluster_id[0] = 0x42;
-	for (unsigned i = 1; i <= NODES; i++) {
+	for (unsigned i = 1; i <= JOINER; i++) {
 		snprintf(nodes[i].dir, sizeof(nodes[i].dir), "%s/n%u", base, i);
 		snprintf(nodes[i].addr, sizeof(nodes[i].addr), "127.0.0.1:%u",
 			 free_port());
+		if (i == JOINER)
+			break;
 		cfg.servers[cfg.n].id = i;
 		cfg.servers[cfg.n].role = RAFT_VOTER;
 		snprintf(cfg.servers[cfg.n].address, RAFT_ADDRESS_MAX, "%s",
@@ -208,16 +272,22 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	unsigned victim = leader % NODES + 1;
-	printf("state %zu MB, leader node %u in term %llu\n", mb, leader,
+	printf("state %zu MB, a snapshot every %llu entries, leader node %u "
+	       "in term %llu\n",
+	       mb, (unsigned long long)snapshot_every, leader,
 	       (unsigned long long)term);
 
-	/* Phase 1: proposals while every node snapshots its state. Phase 2:
-	 * a follower loses its folder and comes back by snapshot. */
-	int64_t t0 = ha_node_monotonic_ms(), transfer_start = 0, caught_up = 0;
+	/* 0-10 s: proposals while every node snapshots its state. 10 s: a
+	 * follower stops; 18 s: it comes back with its folder. Once it caught
+	 * up, a fresh node joins as a learner. */
+	struct catch_up back = {.what = "the returning follower",
+				.node = victim};
+	struct catch_up joined = {.what = "the joining learner",
+				  .node = JOINER};
+	int64_t t0 = ha_node_monotonic_ms(), stopped_at = 0, done_at = 0;
 	uint64_t proposed = 0, elections = 0;
-	bool by_snapshot = false;
 	raft_term seen = term;
-	while (ha_node_monotonic_ms() - t0 < 120000) {
+	while (ha_node_monotonic_ms() - t0 < 150000) {
 		for (int k = 0; k < 20; k++) {
 			char c[16];
 			int len = snprintf(c, sizeof(c), "p%llu",
@@ -233,42 +303,47 @@ int main(int argc, char **argv)
 			elections++;
 			seen = t;
 			leader = l;
-			printf("leadership moved to node %u, term %llu\n", l,
-			       (unsigned long long)t);
+			printf("%7.3f leadership moved to node %u, term %llu\n",
+			       seconds(bench_t0), l, (unsigned long long)t);
 		}
 		int64_t now = ha_node_monotonic_ms();
-		struct ha_node_status st;
-		if (transfer_start == 0 && now - t0 > 15000) {
+		if (stopped_at == 0 && now - t0 > 10000) {
 			ha_node_stop(nodes[victim].node, false, 0);
 			nodes[victim].node = NULL;
-			snprintf(cmd, sizeof(cmd), "rm -rf %s", nodes[victim].dir);
-			if (system(cmd) != 0)
-				return 2;
-			memset(nodes[victim].sm.bytes, 0, state_size);
+			stopped_at = now;
+			printf("%7.3f node %u stopped\n", seconds(bench_t0),
+			       victim);
+		}
+		if (back.started == 0 && stopped_at != 0 &&
+		    now - stopped_at > 8000) {
 			start(victim);
-			/* As joinCluster does: it knows whom to dial. */
-			ha_node_set_peers(nodes[victim].node, &cfg);
-			transfer_start = ha_node_monotonic_ms();
-			printf("node %u restarted empty at %.1f s\n", victim,
-			       (transfer_start - t0) / 1000.0);
+			back.started = ha_node_monotonic_ms();
+			printf("%7.3f node %u restarted from its folder\n",
+			       seconds(bench_t0), victim);
 		}
-		if (transfer_start != 0 && nodes[victim].node != NULL &&
-		    caught_up == 0) {
-			struct ha_node_status ls;
-			ha_node_get_status(nodes[victim].node, &st);
-			ha_node_get_status(nodes[leader].node, &ls);
-			if (st.applied > 0 && st.applied + 2000 >= ls.applied) {
-				caught_up = ha_node_monotonic_ms();
-				by_snapshot = st.snapshots_installed > 0;
-				printf("node %u caught up (%s) in %.1f s\n", victim,
-				       by_snapshot ? "by a snapshot" : "by the log",
-				       (caught_up - transfer_start) / 1000.0);
-			}
+		check_caught_up(&back, leader);
+		if (joined.started == 0 && back.took > 0) {
+			struct raft_config peers = cfg;
+			peers.servers[peers.n].id = JOINER;
+			peers.servers[peers.n].role = RAFT_LEARNER;
+			snprintf(peers.servers[peers.n].address,
+				 RAFT_ADDRESS_MAX, "%s", nodes[JOINER].addr);
+			peers.n++;
+			start(JOINER);
+			ha_node_set_peers(nodes[JOINER].node, &peers);
+			ha_node_add_learner(nodes[leader].node, JOINER,
+					    nodes[JOINER].addr, 0);
+			joined.started = ha_node_monotonic_ms();
+			printf("%7.3f node %u added as a learner\n",
+			       seconds(bench_t0), JOINER);
 		}
-		if (caught_up != 0 && now - caught_up > 5000)
+		check_caught_up(&joined, leader);
+		if (done_at == 0 && joined.took > 0)
+			done_at = now;
+		if (done_at != 0 && now - done_at > 5000)
 			break;
 	}
-	for (unsigned i = 1; i <= NODES; i++) {
+	for (unsigned i = 1; i <= JOINER; i++) {
 		struct ha_node_status st;
 		if (nodes[i].node == NULL)
 			continue;
@@ -280,15 +355,23 @@ int main(int argc, char **argv)
 		       (unsigned long long)st.snapshot_index,
 		       (unsigned long long)st.snapshots_installed);
 	}
-	for (unsigned i = 1; i <= NODES; i++)
+	for (unsigned i = 1; i <= JOINER; i++)
 		if (nodes[i].node)
 			ha_node_stop(nodes[i].node, false, 0);
-	printf("big snapshot: %llu proposals, %llu leadership changes, "
-	       "catch-up %s\n",
+	printf("big snapshot (%zu MB, every %llu entries): %llu proposals, "
+	       "%llu leadership changes, %u raft thread stalls; returning "
+	       "follower %s in %.1f s, joining learner %s in %.1f s\n",
+	       mb, (unsigned long long)snapshot_every,
 	       (unsigned long long)proposed, (unsigned long long)elections,
-	       caught_up ? (by_snapshot ? "by snapshot" : "by log") : "NOT DONE");
+	       (unsigned)stalls,
+	       back.took > 0 ? (back.by_snapshot ? "by snapshot" : "by log")
+			     : "NOT caught up",
+	       back.took,
+	       joined.took > 0 ? (joined.by_snapshot ? "by snapshot" : "by log")
+			       : "NOT caught up",
+	       joined.took);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
 	if (system(cmd) != 0)
 		return 2;
-	return elections == 0 && caught_up != 0 ? 0 : 1;
+	return elections == 0 && back.took > 0 && joined.took > 0 ? 0 : 1;
 }

@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* Three running nodes in one process, over real loopback sockets and real
  * data folders: a cluster forms, commits, survives a stop with handover and
- * a restart from disk, and a snapshot brings a returning node up to date. */
+ * a restart from disk, and a snapshot brings a returning node up to date;
+ * a state machine whose capture takes longer than an election timeout costs
+ * no election, and the entries held back meanwhile are all applied. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -14,6 +16,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include <stdatomic.h>
 
 #include "node/node.h"
 
@@ -40,8 +44,15 @@ static int sm_apply(void *data, raft_index index, const uint8_t *cmd,
 	return 0;
 }
 
+/* How long a capture takes (a large state copied), in microseconds. */
+static _Atomic unsigned capture_delay_us;
+static _Atomic unsigned captures;
+
 static void *sm_capture(void *data)
 {
+	if (capture_delay_us > 0)
+		usleep(capture_delay_us);
+	captures++;
 	struct frozen *f = malloc(sizeof(*f));
 	if (f != NULL)
 		f->c = *(struct counter *)data;
@@ -108,23 +119,23 @@ static void start(unsigned i, uint64_t threshold)
 {
 	struct test_node *t = &nodes[i];
 	struct ha_node_options o = {
-		.id = i,
-		.data_dir = t->dir,
-		.cluster_name = "test",
-		.advertise_address = t->addr,
-		.secret = secret,
-		.secret_len = sizeof(secret),
-		.election_timeout = 300,
-		.heartbeat_interval = 30,
-		.snapshot_threshold = threshold,
-		.snapshot_trailing = 10,
-		.sm = {.data = &t->sm,
-		       .apply = sm_apply,
-		       .capture = sm_capture,
-		       .serialize = sm_serialize,
-		       .release = sm_release,
-		       .restore = sm_restore},
-		.log = quiet_log,
+	    .id = i,
+	    .data_dir = t->dir,
+	    .cluster_name = "test",
+	    .advertise_address = t->addr,
+	    .secret = secret,
+	    .secret_len = sizeof(secret),
+	    .election_timeout = 300,
+	    .heartbeat_interval = 30,
+	    .snapshot_threshold = threshold,
+	    .snapshot_trailing = 10,
+	    .sm = {.data = &t->sm,
+		   .apply = sm_apply,
+		   .capture = sm_capture,
+		   .serialize = sm_serialize,
+		   .release = sm_release,
+		   .restore = sm_restore},
+	    .log = quiet_log,
 	};
 	memset(&t->sm, 0, sizeof(t->sm));
 	memset(&t->owner, 0, sizeof(t->owner));
@@ -148,7 +159,8 @@ static void drain(unsigned i)
 			t->owner_index = ev.index;
 			break;
 		case HA_EV_RESTORE:
-			assert_int_equal(sm_restore(&t->owner, ev.data, ev.len), 0);
+			assert_int_equal(sm_restore(&t->owner, ev.data, ev.len),
+					 0);
 			t->owner_index = ev.index;
 			break;
 		case HA_EV_PROPOSED:
@@ -169,7 +181,8 @@ static unsigned wait_leader(unsigned except, unsigned timeout_ms)
 			if (i == except || nodes[i].node == NULL)
 				continue;
 			drain(i);
-			if (ha_node_lease_until(nodes[i].node) > ha_node_monotonic_ms())
+			if (ha_node_lease_until(nodes[i].node) >
+			    ha_node_monotonic_ms())
 				return i;
 		}
 		usleep(10000);
@@ -212,10 +225,13 @@ static void propose_n(unsigned leader, unsigned n, unsigned salt)
 static int setup(void **state)
 {
 	(void)state;
+	strcpy(base_dir, "/tmp/ha-node-test-XXXXXX");
+	capture_delay_us = 0;
 	if (mkdtemp(base_dir) == NULL)
 		return -1;
 	for (unsigned i = 1; i <= NODES; i++) {
-		snprintf(nodes[i].dir, sizeof(nodes[i].dir), "%s/n%u", base_dir, i);
+		snprintf(nodes[i].dir, sizeof(nodes[i].dir), "%s/n%u", base_dir,
+			 i);
 		snprintf(nodes[i].addr, sizeof(nodes[i].addr), "127.0.0.1:%u",
 			 free_port());
 	}
@@ -235,9 +251,8 @@ static int teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
-static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
+static void bootstrap_all(uint64_t threshold)
 {
-	(void)state;
 	struct raft_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	for (unsigned i = 0; i < RAFT_CLUSTER_ID_LEN; i++)
@@ -250,12 +265,18 @@ static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
 		cfg.n++;
 	}
 	for (unsigned i = 1; i <= NODES; i++)
-		start(i, 50);
+		start(i, threshold);
 	/* Node 1 creates the cluster; the others only know whom to dial. */
 	assert_int_equal(ha_node_bootstrap(nodes[1].node, &cfg, 1), HA_NODE_OK);
 	for (unsigned i = 2; i <= NODES; i++)
-		assert_int_equal(ha_node_set_peers(nodes[i].node, &cfg), HA_NODE_OK);
+		assert_int_equal(ha_node_set_peers(nodes[i].node, &cfg),
+				 HA_NODE_OK);
+}
 
+static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
+{
+	(void)state;
+	bootstrap_all(50);
 	unsigned leader = wait_leader(0, 10000);
 	assert_int_not_equal(leader, 0);
 	propose_n(leader, 100, 1);
@@ -295,12 +316,56 @@ static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
 	}
 }
 
+static void test_slow_capture_costs_no_election(void **state)
+{
+	(void)state;
+	bootstrap_all(200);
+	unsigned leader = wait_leader(0, 10000);
+	assert_int_not_equal(leader, 0);
+	struct ha_node_status st;
+	ha_node_get_status(nodes[leader].node, &st);
+	raft_term term = st.term;
+	/* Three election timeouts per capture, on every node. */
+	capture_delay_us = 900 * 1000;
+	unsigned taken_before = captures;
+	for (unsigned round = 0; round < 10; round++) {
+		propose_n(leader, 100, 10 + round);
+		wait_applied(100 * (round + 1), 10000);
+		usleep(100 * 1000);
+	}
+	for (unsigned waited = 0; waited < 10000 && captures < taken_before + 6;
+	     waited += 10)
+		usleep(10000);
+	assert_true(captures >= taken_before + 6);
+	for (unsigned i = 1; i <= NODES; i++) {
+		ha_node_get_status(nodes[i].node, &st);
+		assert_int_equal(st.term, term);
+		assert_true(st.snapshot_index >= 200);
+	}
+	assert_true(ha_node_lease_until(nodes[leader].node) >
+		    ha_node_monotonic_ms());
+	/* Let a capture still under way finish, then compare each node's own
+	 * copy, fed partly from held-back entries, with its owner's. */
+	capture_delay_us = 0;
+	usleep(1500 * 1000);
+	for (unsigned i = 1; i <= NODES; i++) {
+		drain(i);
+		ha_node_stop(nodes[i].node, false, 0);
+		nodes[i].node = NULL;
+		assert_int_equal(nodes[i].owner.count, 1000);
+		assert_int_equal(nodes[i].sm.count, nodes[i].owner.count);
+		assert_true(nodes[i].sm.hash == nodes[i].owner.hash);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(
-			test_cluster_forms_commits_fails_over_and_catches_up, setup,
-			teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_cluster_forms_commits_fails_over_and_catches_up, setup,
+		teardown),
+	    cmocka_unit_test_setup_teardown(test_slow_capture_costs_no_election,
+					    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

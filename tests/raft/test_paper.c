@@ -1214,6 +1214,25 @@ static void test_snapshot_lagging_follower_gets_chunks(void **state)
 	h_free(c);
 }
 
+static void test_snapshot_in_flight_while_sending(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	assert_false(raft_snapshot_in_flight(h_raft(c, 1)));
+	lagging_follower(c);
+	/* Deliver until the first chunk is on its way. */
+	for (int i = 0; i < 1000 && h_peek(c, RAFT_MSG_SNAPSHOT, 1, 3) == NULL;
+	     i++)
+		if (!h_deliver(c, 0, 0, 0))
+			h_tick(c, 1, 10);
+	assert_true(raft_snapshot_in_flight(h_raft(c, 1)));
+	assert_false(raft_snapshot_in_flight(h_raft(c, 2)));
+	h_run(c, 500);
+	assert_false(raft_snapshot_in_flight(h_raft(c, 1)));
+	assert_int_equal(h_node(c, 3)->hash, h_node(c, 1)->hash);
+	h_free(c);
+}
+
 static void test_snapshot_lost_chunk_resent(void **state)
 {
 	(void)state;
@@ -1434,6 +1453,7 @@ int main(void)
 	    TEST(test_membership_removed_leader_steps_down),
 	    TEST(test_snapshot_taken_compacts),
 	    TEST(test_snapshot_lagging_follower_gets_chunks),
+	    TEST(test_snapshot_in_flight_while_sending),
 	    TEST(test_snapshot_lost_chunk_resent),
 	    TEST(test_snapshot_restarted_follower_restarts_from_zero),
 	    TEST(test_snapshot_leader_never_stuck),
