@@ -55,6 +55,9 @@ struct storage {
 	raft_index recv_index;
 	raft_term recv_term;
 	uint64_t recv_end;
+	uint32_t recv_crc;	/* of the bytes before recv_crc_end */
+	uint64_t recv_crc_end;	/* UINT64_MAX: chunks came out of order */
+	uint64_t recv_unsynced; /* written since the last fsync */
 };
 
 int storage_error(struct storage *s, int code, const char *fmt, ...)

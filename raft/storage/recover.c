@@ -745,6 +745,17 @@ static int recover(struct storage *s, struct storage_loaded *out)
 			goto out;
 		}
 	}
+	/* Durably gone before anything new takes the same name: a later
+	 * rename from that name must never find the leftover instead. */
+	if (l.n_tmps > 0) {
+		rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
+		if (rv < 0) {
+			rv = storage_error(s, STORAGE_EIO,
+					   "%s: directory fsync failed: %s",
+					   s->dir, storage_io_strerror(rv));
+			goto out;
+		}
+	}
 	if (l.n_segs > 1)
 		qsort(l.segs, l.n_segs, sizeof(*l.segs), cmp_index);
 	if (l.n_snaps > 1)

@@ -31,6 +31,7 @@ static bool is_no_space(int neg_errno)
  * error is kept here and charged to the storage on the storage's thread. */
 struct snap_file {
 	const struct storage_vfs *vfs;
+	const char *dir;
 	char name[STORAGE_NAME_MAX + 8];
 	char path[STORAGE_PATH_MAX];
 	int fd;
@@ -72,6 +73,7 @@ static void file_init(struct snap_file *f, const struct storage *s,
 {
 	memset(f, 0, sizeof(*f));
 	f->vfs = s->vfs;
+	f->dir = s->dir;
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	storage_path(s, name, f->path);
 	f->fd = fd;
@@ -131,6 +133,17 @@ static int file_open(struct snap_file *f, uint64_t reserve)
 					  "%s: preallocation failed: %s",
 					  f->path, storage_io_strerror(rv));
 		}
+	}
+	/* The new name durable before the rename that moves it: else a crash
+	 * could keep the rename but not the creation, and the rename would
+	 * take an older file of the same name (one removed, not yet durably)
+	 * into place. */
+	int rv = f->vfs->dir_sync(f->vfs->ctx, f->dir);
+	if (rv < 0) {
+		f->vfs->close(f->vfs->ctx, fd);
+		return file_error(f, STORAGE_EIO, true,
+				  "%s: directory fsync failed: %s", f->dir,
+				  storage_io_strerror(rv));
 	}
 	f->fd = fd;
 	return STORAGE_OK;
@@ -472,11 +485,12 @@ static int recv_finish(struct storage *s, const struct raft_config *config)
 	s->recv_fd = -1;
 	uint8_t *cfg = NULL;
 	uint32_t cfg_len = 0;
-	uint32_t crc = 0;
+	uint32_t crc = s->recv_crc;
 	int rv = STORAGE_OK;
 	if (!encode_config(&f, config, &cfg, &cfg_len))
 		rv = file_charge(s, &f);
-	if (rv == STORAGE_OK)
+	/* Chunks that came in order were checksummed as they came. */
+	if (rv == STORAGE_OK && s->recv_crc_end != s->recv_end)
 		rv = recv_crc(s, f.fd, &crc);
 	if (rv == STORAGE_OK &&
 	    file_finish(&f, s->recv_index, s->recv_term, s->recv_end, crc, cfg,
@@ -528,6 +542,9 @@ int storage_snapshot_chunk(struct storage *s,
 		s->recv_index = c->index;
 		s->recv_term = c->term;
 		s->recv_end = 0;
+		s->recv_crc = 0;
+		s->recv_crc_end = 0;
+		s->recv_unsynced = 0;
 	} else if (s->recv_fd < 0 || s->recv_index != c->index ||
 		   s->recv_term != c->term) {
 		return storage_error(s, STORAGE_EINVAL,
@@ -559,6 +576,23 @@ int storage_snapshot_chunk(struct storage *s,
 		}
 		if (c->offset + c->len > s->recv_end)
 			s->recv_end = c->offset + c->len;
+		if (c->offset == s->recv_crc_end) {
+			s->recv_crc =
+			    storage_crc32(s->recv_crc, c->data, c->len);
+			s->recv_crc_end += c->len;
+		} else {
+			s->recv_crc_end = UINT64_MAX; /* read back at the end */
+		}
+		/* As the writer does: no large flush left for the end. */
+		s->recv_unsynced += c->len;
+		if (s->recv_unsynced >= s->opt.snapshot_slice) {
+			int frv = s->vfs->fdatasync(s->vfs->ctx, s->recv_fd);
+			if (frv < 0)
+				return storage_fail(
+				    s, "%s/%s: fsync failed: %s", s->dir,
+				    RECV_TMP_NAME, storage_io_strerror(frv));
+			s->recv_unsynced = 0;
+		}
 	}
 	if (!c->last)
 		return STORAGE_OK;

@@ -314,6 +314,39 @@ static void test_received_snapshot_keeps_matching_log(void **state)
 	check_snapshot(f, 40, 10000);
 }
 
+static void test_received_snapshot_out_of_order(void **state)
+{
+	struct fixture *f = *state;
+	assert_int_equal(reopen(f), STORAGE_OK);
+	assert_int_equal(append_range(f->s, 1, 50, 1), STORAGE_OK);
+	struct raft_config cfg;
+	test_config(&cfg);
+	uint8_t data[3000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i ^ 40);
+	/* A resent middle chunk, and the end before the middle: the checksum
+	 * is then computed from the file instead of on the way. */
+	static const struct {
+		uint64_t off, len;
+	} order[] = {
+	    {0, 1000}, {1000, 1000}, {1000, 1000}, {2000, 500}, {2500, 500}};
+	for (size_t k = 0; k < sizeof(order) / sizeof(order[0]); k++) {
+		struct raft_snapshot_chunk c = {
+		    .index = 40,
+		    .term = 1,
+		    .offset = order[k].off,
+		    .data = data + order[k].off,
+		    .len = (uint32_t)order[k].len,
+		    .last = k == sizeof(order) / sizeof(order[0]) - 1,
+		    .config = &cfg};
+		assert_int_equal(storage_snapshot_chunk(f->s, &c), STORAGE_OK);
+	}
+	check_snapshot(f, 40, sizeof(data));
+	assert_int_equal(reopen(f), STORAGE_OK);
+	assert_int_equal(f->loaded.state.snap_index, 40);
+	check_snapshot(f, 40, sizeof(data));
+}
+
 static void test_received_snapshot_replaces_other_log(void **state)
 {
 	struct fixture *f = *state;
@@ -694,6 +727,7 @@ int main(void)
 	    T(test_large_batch_gets_its_own_segment),
 	    T(test_snapshot_and_compaction),
 	    T(test_received_snapshot_keeps_matching_log),
+	    T(test_received_snapshot_out_of_order),
 	    T(test_received_snapshot_replaces_other_log),
 	    T(test_snapshot_chunk_checks),
 	    T(test_killed_process_releases_the_folder),
