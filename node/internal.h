@@ -16,7 +16,7 @@
 /* The transport frame type that carries encoded Raft messages. */
 #define NODE_FRAME_RAFT TRANSPORT_TYPE_MIN
 #define NODE_SNAPSHOT_TRAILING_DEFAULT 1024
-#define NODE_SNAPSHOT_CHUNK_BYTES (1024u * 1024u)
+#define NODE_SNAPSHOT_CHUNK_BYTES (4u * 1024u * 1024u)
 /* Owner requests handled in one turn of the loop. */
 #define NODE_REQUESTS_PER_TURN 64
 /* A loop turn or a storage job longer than this is logged as a warning. */

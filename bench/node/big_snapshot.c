@@ -99,7 +99,9 @@ static int64_t bench_t0;
 
 static void bench_log(void *data, enum ha_node_log_level level, const char *msg)
 {
-	if (level > HA_NODE_LOG_INFO)
+	if (level > HA_NODE_LOG_INFO ||
+	    (level == HA_NODE_LOG_INFO && strstr(msg, "snapshot") == NULL &&
+	     strstr(msg, " in term ") == NULL))
 		return;
 	if (strstr(msg, "held up") != NULL)
 		stalls++;
