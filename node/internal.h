@@ -16,6 +16,7 @@
 /* The transport frame type that carries encoded Raft messages. */
 #define NODE_FRAME_RAFT TRANSPORT_TYPE_MIN
 #define NODE_SNAPSHOT_TRAILING_DEFAULT 1024
+#define NODE_MAX_EVENT_BYTES_DEFAULT (64u * 1024u * 1024u)
 #define NODE_SNAPSHOT_CHUNK_BYTES (4u * 1024u * 1024u)
 /* Owner requests handled in one turn of the loop. */
 #define NODE_REQUESTS_PER_TURN 64
@@ -92,6 +93,9 @@ struct ha_node {
 	pthread_mutex_t ev_lock;
 	struct event_item *ev_head, *ev_tail;
 	bool events_pending;
+	_Atomic size_t event_bytes; /* queued, data and bookkeeping */
+	size_t max_event_bytes;
+	int64_t owner_behind_logged;
 
 	_Atomic int64_t lease_until;
 	pthread_mutex_t status_lock;
@@ -126,6 +130,8 @@ struct ha_node {
 void node_log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
 	      ...) __attribute__((format(printf, 3, 4)));
 bool node_emit(struct ha_node *n, const struct ha_node_event *ev);
+/* The owner has more than max_event_bytes to take: take nothing new in. */
+bool node_owner_behind(const struct ha_node *n);
 void node_send(struct ha_node *n, const struct raft_message *m);
 void node_handle_update(struct ha_node *n, struct raft_update *u);
 void node_fail(struct ha_node *n, const char *why);

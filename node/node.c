@@ -85,6 +85,7 @@ bool node_emit(struct ha_node *n, const struct ha_node_event *ev)
 	it->ev = *ev;
 	it->ev.queued_us = ha_node_monotonic_us();
 	it->next = NULL;
+	atomic_fetch_add(&n->event_bytes, sizeof(*it) + ev->len);
 	pthread_mutex_lock(&n->ev_lock);
 	if (n->ev_tail)
 		n->ev_tail->next = it;
@@ -109,8 +110,14 @@ bool ha_node_poll(struct ha_node *n, struct ha_node_event *ev)
 	if (it == NULL)
 		return false;
 	*ev = it->ev;
+	atomic_fetch_sub(&n->event_bytes, sizeof(*it) + it->ev.len);
 	free(it);
 	return true;
+}
+
+bool node_owner_behind(const struct ha_node *n)
+{
+	return atomic_load(&n->event_bytes) > n->max_event_bytes;
 }
 
 static void wake_owner(struct ha_node *n)
@@ -165,6 +172,8 @@ int ha_node_propose(struct ha_node *n, const void *cmd, size_t len,
 {
 	if (len == 0 || len > RAFT_MAX_ENTRY_BYTES || cmd == NULL)
 		return HA_NODE_EINVAL;
+	if (node_owner_behind(n))
+		return HA_NODE_EBUSY;
 	struct request *rq = new_request(REQ_PROPOSE, cookie);
 	if (rq == NULL || (rq->data = malloc(len)) == NULL) {
 		free(rq);
@@ -318,6 +327,7 @@ static void refresh_status(struct ha_node *n)
 	s->stable = raft_stable_index(r);
 	s->snapshot_index = raft_snapshot_index(r);
 	s->snapshots_installed = n->snapshots_installed;
+	s->event_bytes = atomic_load(&n->event_bytes);
 	s->has_config = raft_has_config(r);
 	s->config = *raft_config(r);
 	if (raft_stop_reason(r) != NULL) {
@@ -503,6 +513,22 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 		    "dropping a message from node %u claiming to be from %u "
 		    "to %u",
 		    peer, m.from, m.to);
+		raft_codec_message_free(&m);
+		return;
+	}
+	/* The owner is behind: new entries and snapshot chunks wait for it
+	 * (the leader sends them again); everything else goes on. */
+	if (((m.type == RAFT_MSG_APPEND && m.n_entries > 0) ||
+	     m.type == RAFT_MSG_SNAPSHOT) &&
+	    node_owner_behind(n)) {
+		int64_t now = ha_node_monotonic_ms();
+		if (now - n->owner_behind_logged > 5000) {
+			n->owner_behind_logged = now;
+			node_log(n, HA_NODE_LOG_WARNING,
+				 "the owner is behind (%zu bytes of events "
+				 "not taken): new entries wait",
+				 (size_t)atomic_load(&n->event_bytes));
+		}
 		raft_codec_message_free(&m);
 		return;
 	}
@@ -813,6 +839,8 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	if (rv != HA_NODE_OK)
 		goto err;
 	n->max_requests = o->max_requests ? o->max_requests : 65536;
+	n->max_event_bytes = o->max_event_bytes ? o->max_event_bytes
+						: NODE_MAX_EVENT_BYTES_DEFAULT;
 	n->snapshot_threshold =
 	    o->snapshot_threshold ? o->snapshot_threshold : 10000;
 	/* Nodes reach the threshold together; spread them (by up to three

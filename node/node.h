@@ -18,9 +18,14 @@
  * Queue policy: the owner -> node queue holds at most `max_requests`
  * requests; beyond that a request fails at once with HA_NODE_EBUSY (the
  * owner refuses the client) instead of growing memory. The node -> owner
- * queue is not bounded by count: it holds what the core committed, which the
- * owner must apply in order; its growth is bounded by Raft's flow control
- * (the leader proposes only what its owner asked for).
+ * queue holds what the core committed, which the owner must apply in order,
+ * so nothing in it can be dropped; instead, once it holds more than
+ * `max_event_bytes`, the node takes nothing new in until the owner drains
+ * it: proposals fail at once with HA_NODE_EBUSY, and entries and snapshot
+ * chunks from the leader are dropped unread (the leader sends them again
+ * later, while heartbeats go on being answered, so the lease and the
+ * leadership stay where they are). What exceeds the limit is then at most
+ * what was already in the local log, plus one snapshot.
  */
 #ifndef HA_NODE_H
 #define HA_NODE_H
@@ -98,7 +103,8 @@ struct ha_node_options {
 	 * (0: 1024). */
 	uint64_t snapshot_threshold;
 	uint64_t snapshot_trailing;
-	size_t max_requests; /* 0: 65536 */
+	size_t max_requests;	/* 0: 65536 */
+	size_t max_event_bytes; /* 0: 64 MB */
 	struct ha_node_sm sm;
 	/* Called from the raft thread whenever events were queued. */
 	void (*wake)(void *data);
@@ -145,6 +151,7 @@ struct ha_node_status {
 	raft_index stable;
 	raft_index snapshot_index;
 	uint64_t snapshots_installed;
+	size_t event_bytes; /* queued for the owner */
 	bool has_config;
 	struct raft_config config;
 	bool stopped;

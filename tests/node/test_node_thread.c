@@ -3,7 +3,8 @@
  * data folders: a cluster forms, commits, survives a stop with handover and
  * a restart from disk, and a snapshot brings a returning node up to date;
  * a state machine whose capture takes longer than an election timeout costs
- * no election, and the entries held back meanwhile are all applied. */
+ * no election, and the entries held back meanwhile are all applied; an owner
+ * that stops taking events holds its node's intake back, not the cluster. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -90,6 +91,8 @@ struct test_node {
 	char dir[128];
 	char addr[64];
 	int proposed_ok;
+	bool owner_paused; /* its owner takes no events */
+	size_t max_event_bytes;
 };
 
 static struct test_node nodes[NODES + 1];
@@ -129,6 +132,7 @@ static void start(unsigned i, uint64_t threshold)
 	    .heartbeat_interval = 30,
 	    .snapshot_threshold = threshold,
 	    .snapshot_trailing = 10,
+	    .max_event_bytes = t->max_event_bytes,
 	    .sm = {.data = &t->sm,
 		   .apply = sm_apply,
 		   .capture = sm_capture,
@@ -150,7 +154,7 @@ static void drain(unsigned i)
 {
 	struct test_node *t = &nodes[i];
 	struct ha_node_event ev;
-	while (t->node && ha_node_poll(t->node, &ev)) {
+	while (t->node && !t->owner_paused && ha_node_poll(t->node, &ev)) {
 		switch (ev.type) {
 		case HA_EV_COMMITTED:
 			assert_int_equal(ev.index, t->owner_index + 1);
@@ -227,6 +231,10 @@ static int setup(void **state)
 	(void)state;
 	strcpy(base_dir, "/tmp/ha-node-test-XXXXXX");
 	capture_delay_us = 0;
+	for (unsigned i = 1; i <= NODES; i++) {
+		nodes[i].owner_paused = false;
+		nodes[i].max_event_bytes = 0;
+	}
 	if (mkdtemp(base_dir) == NULL)
 		return -1;
 	for (unsigned i = 1; i <= NODES; i++) {
@@ -358,6 +366,71 @@ static void test_slow_capture_costs_no_election(void **state)
 	}
 }
 
+static size_t event_bytes(unsigned i)
+{
+	struct ha_node_status st;
+	ha_node_get_status(nodes[i].node, &st);
+	return st.event_bytes;
+}
+
+static void test_owner_behind_holds_new_entries_back(void **state)
+{
+	(void)state;
+	const size_t limit = 16 * 1024;
+	for (unsigned i = 1; i <= NODES; i++)
+		nodes[i].max_event_bytes = limit;
+	bootstrap_all(100000);
+	unsigned leader = wait_leader(0, 10000);
+	assert_int_not_equal(leader, 0);
+	unsigned slow = leader % NODES + 1;
+	struct ha_node_status st;
+	ha_node_get_status(nodes[leader].node, &st);
+	raft_term term = st.term;
+
+	/* A follower's owner stops taking events: the others go on, and
+	 * what waits for it stays near its limit. */
+	nodes[slow].owner_paused = true;
+	for (unsigned round = 0; round < 100; round++) {
+		propose_n(leader, 20, 30 + round);
+		for (unsigned waited = 0; waited < 5000; waited += 2) {
+			for (unsigned i = 1; i <= NODES; i++)
+				drain(i); /* not the paused one */
+			if (nodes[leader].owner.count >= 20 * (round + 1))
+				break;
+			usleep(2000);
+		}
+		assert_true(nodes[leader].owner.count >= 20 * (round + 1));
+	}
+	/* An event is about 100 bytes here; a few batches from the log may
+	 * come on top of the limit, never the 2,000 entries. */
+	ha_node_get_status(nodes[slow].node, &st);
+	assert_true(event_bytes(slow) < limit + 64 * 1024);
+	assert_true(st.applied < 2000);
+
+	/* Its owner catches up, in order, and so does the node. */
+	nodes[slow].owner_paused = false;
+	wait_applied(2000, 15000);
+	assert_true(nodes[slow].owner.hash == nodes[leader].owner.hash);
+
+	/* The leader's own owner stops: proposals are refused at once. */
+	nodes[leader].owner_paused = true;
+	int rv = HA_NODE_OK;
+	for (unsigned k = 0; k < 5000 && rv == HA_NODE_OK; k++) {
+		rv = ha_node_propose(nodes[leader].node, "x", 1, k);
+		if (k % 50 == 0)
+			usleep(2000);
+	}
+	assert_int_equal(rv, HA_NODE_EBUSY);
+	nodes[leader].owner_paused = false;
+	drain(leader);
+	assert_int_equal(ha_node_propose(nodes[leader].node, "y", 1, 1),
+			 HA_NODE_OK);
+	for (unsigned i = 1; i <= NODES; i++) {
+		ha_node_get_status(nodes[i].node, &st);
+		assert_int_equal(st.term, term);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -366,6 +439,8 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_capture_costs_no_election,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_owner_behind_holds_new_entries_back, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
