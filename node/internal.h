@@ -96,6 +96,8 @@ struct ha_node {
 	_Atomic size_t event_bytes; /* queued, data and bookkeeping */
 	size_t max_event_bytes;
 	int64_t owner_behind_logged;
+	uint8_t *send_buf; /* encoded messages, reused */
+	size_t send_cap;
 
 	_Atomic int64_t lease_until;
 	pthread_mutex_t status_lock;

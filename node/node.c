@@ -343,18 +343,23 @@ static void refresh_status(struct ha_node *n)
 void node_send(struct ha_node *n, const struct raft_message *m)
 {
 	size_t size = raft_codec_message_size(m);
-	uint8_t stack[4096];
-	uint8_t *buf = size <= sizeof(stack) ? stack : malloc(size);
-	if (buf == NULL)
-		return; /* a lost message; Raft resends */
-	int rv = raft_codec_encode_message(m, buf, size);
+	/* One buffer, kept: large messages (snapshot chunks, batches of
+	 * entries) come in streams, and a fresh buffer each time costs page
+	 * faults on this thread. */
+	if (size > n->send_cap) {
+		uint8_t *buf = realloc(n->send_buf, size);
+		if (buf == NULL)
+			return; /* a lost message; Raft resends */
+		n->send_buf = buf;
+		n->send_cap = size;
+	}
+	int rv = raft_codec_encode_message(m, n->send_buf, size);
 	if (rv == 0)
-		transport_send(n->transport, m->to, NODE_FRAME_RAFT, buf, size);
+		transport_send(n->transport, m->to, NODE_FRAME_RAFT,
+			       n->send_buf, size);
 	else
 		node_log(n, HA_NODE_LOG_WARNING, "cannot encode a message: %s",
 			 raft_codec_strerror(rv));
-	if (buf != stack)
-		free(buf);
 }
 
 static void apply_entries(struct ha_node *n, const struct raft_update *u)
@@ -819,6 +824,7 @@ static void node_free(struct ha_node *n)
 	pthread_mutex_destroy(&n->ev_lock);
 	pthread_mutex_destroy(&n->status_lock);
 	free_options(&n->o);
+	free(n->send_buf);
 	free(n);
 }
 

@@ -207,8 +207,17 @@ static void conn_on_write(uv_write_t *req, int status)
 	struct conn *c = req->data;
 
 	c->writing = false;
-	free(c->write_buf);
+	/* The written buffer takes the next frames: a stream of large frames
+	 * (snapshot chunks) then costs no allocation and no page faults. */
+	if (c->out == NULL && c->write_cap <= CONN_SPARE_MAX) {
+		c->out = c->write_buf;
+		c->out_cap = c->write_cap;
+		c->out_len = 0;
+	} else {
+		free(c->write_buf);
+	}
 	c->write_buf = NULL;
+	c->write_cap = 0;
 	if (c->closing)
 		return;
 	if (status < 0) {
@@ -261,6 +270,7 @@ void conn_flush(struct conn *c)
 		if (len == 0)
 			return;
 		c->write_buf = malloc(len);
+		c->write_cap = len;
 		if (c->write_buf == NULL) {
 			conn_close(c, TRANSPORT_LOG_ERROR, "out of memory");
 			return;
@@ -271,6 +281,7 @@ void conn_flush(struct conn *c)
 			return;
 		/* The output buffer becomes the write buffer. */
 		c->write_buf = c->out;
+		c->write_cap = c->out_cap;
 		len = c->out_len;
 		c->out = NULL;
 		c->out_len = 0;
@@ -283,6 +294,7 @@ void conn_flush(struct conn *c)
 	if (rv != 0) {
 		free(c->write_buf);
 		c->write_buf = NULL;
+		c->write_cap = 0;
 		conn_close(c, TRANSPORT_LOG_WARNING, "write failed: %s",
 			   uv_strerror(rv));
 		return;

@@ -19,6 +19,8 @@
 #define TRANSPORT_READ_BUF (64u * 1024u)
 /* How much one write to a socket carries at most (plus one frame). */
 #define TRANSPORT_WRITE_BATCH (256u * 1024u)
+/* A written buffer up to this size is kept for the next frames. */
+#define CONN_SPARE_MAX (16u * 1024u * 1024u)
 /* What a queued frame costs beyond its payload, for the byte limit. */
 #define TRANSPORT_QFRAME_OVERHEAD 64u
 
@@ -127,6 +129,7 @@ struct conn {
 	size_t out_cap;
 	uv_write_t write_req;
 	uint8_t *write_buf;
+	size_t write_cap;
 	bool writing;
 };
 
