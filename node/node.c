@@ -368,7 +368,7 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 		const struct raft_entry *e = &u->apply[i];
 		if (e->index <= n->applied)
 			continue;
-		if (e->type == RAFT_ENTRY_COMMAND && !jobs_apply(n, e))
+		if (e->type == RAFT_ENTRY_COMMAND && !snapshot_apply(n, e))
 			return;
 		struct ha_node_event ev = {.type = HA_EV_COMMITTED,
 					   .index = e->index,
@@ -464,7 +464,7 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 		node_log(n, HA_NODE_LOG_ERROR, "raft stopped: %s", u->error);
 	}
 	sync_peers(n);
-	jobs_maybe_snapshot(n);
+	snapshot_maybe_take(n);
 	refresh_status(n);
 	wake_owner(n);
 }
