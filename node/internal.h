@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* Internals of the running node, shared by node.c (the loop, the queues)
- * and jobs.c (storage work off the loop thread). */
+ * jobs.c (the storage queue, off the loop thread) and snapshot.c (snapshots
+ * this node takes). */
 #ifndef HA_NODE_INTERNAL_H
 #define HA_NODE_INTERNAL_H
 
