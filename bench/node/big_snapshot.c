@@ -168,12 +168,56 @@ static void start(unsigned i)
 	}
 }
 
-static void drain_all(void)
+/* Commit latency on the leader: from ha_node_propose() to the entry coming
+ * back committed. Proposals of the first seconds, before any node reaches
+ * its first snapshot, are the baseline for those made while snapshots are
+ * taken and sent. */
+#define MAX_PROPOSALS (1u << 21)
+#define BASELINE_MS 3000
+static int64_t *proposed_at; /* by cookie, microseconds */
+static uint64_t *cookie_at;  /* by log index, cookie + 1 */
+static double *latency[2];   /* [0] baseline, [1] the rest; ms */
+static size_t n_latency[2];
+static int64_t measure_from;
+
+static void note_event(const struct ha_node_event *ev)
+{
+	if (ev->type == HA_EV_PROPOSED && ev->status == RAFT_OK &&
+	    ev->cookie < MAX_PROPOSALS && ev->index < MAX_PROPOSALS)
+		cookie_at[ev->index] = ev->cookie + 1;
+	if (ev->type != HA_EV_COMMITTED || ev->index >= MAX_PROPOSALS ||
+	    cookie_at[ev->index] == 0)
+		return;
+	uint64_t cookie = cookie_at[ev->index] - 1;
+	int64_t at = proposed_at[cookie];
+	int phase = at / 1000 - measure_from < BASELINE_MS ? 0 : 1;
+	latency[phase][n_latency[phase]++] =
+	    (ha_node_monotonic_us() - at) / 1000.0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static double percentile(int phase, double p)
+{
+	if (n_latency[phase] == 0)
+		return 0;
+	qsort(latency[phase], n_latency[phase], sizeof(double), cmp_double);
+	return latency[phase][(size_t)(p * (double)(n_latency[phase] - 1))];
+}
+
+static void drain_all(unsigned leader)
 {
 	struct ha_node_event ev;
 	for (unsigned i = 1; i <= JOINER; i++)
-		while (nodes[i].node && ha_node_poll(nodes[i].node, &ev))
+		while (nodes[i].node && ha_node_poll(nodes[i].node, &ev)) {
+			if (i == leader)
+				note_event(&ev);
 			ha_node_event_free(&ev);
+		}
 }
 
 static unsigned leader_now(raft_term *term)
@@ -234,6 +278,13 @@ int main(int argc, char **argv)
 	if (argc > 3)
 		snapshot_every = (uint64_t)atoll(argv[3]);
 	bench_t0 = ha_node_monotonic_ms();
+	proposed_at = calloc(MAX_PROPOSALS, sizeof(*proposed_at));
+	cookie_at = calloc(MAX_PROPOSALS, sizeof(*cookie_at));
+	latency[0] = calloc(MAX_PROPOSALS, sizeof(double));
+	latency[1] = calloc(MAX_PROPOSALS, sizeof(double));
+	if (proposed_at == NULL || cookie_at == NULL || latency[0] == NULL ||
+	    latency[1] == NULL)
+		return 2;
 	/* Three nodes share this process's thread pool, two workers each. */
 	setenv("UV_THREADPOOL_SIZE", "8", 0);
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -266,7 +317,7 @@ int main(int argc, char **argv)
 	unsigned leader = 0;
 	for (int k = 0; k < 1000 && leader == 0; k++) {
 		usleep(10000);
-		drain_all();
+		drain_all(0);
 		leader = leader_now(&term);
 	}
 	if (leader == 0) {
@@ -287,6 +338,7 @@ int main(int argc, char **argv)
 	struct catch_up joined = {.what = "the joining learner",
 				  .node = JOINER};
 	int64_t t0 = ha_node_monotonic_ms(), stopped_at = 0, done_at = 0;
+	measure_from = t0;
 	uint64_t proposed = 0, elections = 0;
 	raft_term seen = term;
 	while (ha_node_monotonic_ms() - t0 < 150000) {
@@ -294,12 +346,15 @@ int main(int argc, char **argv)
 			char c[16];
 			int len = snprintf(c, sizeof(c), "p%llu",
 					   (unsigned long long)proposed);
+			if (proposed >= MAX_PROPOSALS)
+				break;
+			proposed_at[proposed] = ha_node_monotonic_us();
 			if (ha_node_propose(nodes[leader].node, c, (size_t)len,
 					    proposed) == HA_NODE_OK)
 				proposed++;
 		}
 		usleep(5000);
-		drain_all();
+		drain_all(leader);
 		unsigned l = leader_now(&t);
 		if (l != 0 && t != seen) {
 			elections++;
@@ -360,6 +415,15 @@ int main(int argc, char **argv)
 	for (unsigned i = 1; i <= JOINER; i++)
 		if (nodes[i].node)
 			ha_node_stop(nodes[i].node, false, 0);
+	double base50 = percentile(0, 0.5), base99 = percentile(0, 0.99);
+	double snap50 = percentile(1, 0.5), snap99 = percentile(1, 0.99);
+	printf("commit latency on the leader: first %d s (no snapshot yet): "
+	       "p50 %.1f ms, p99 %.1f ms (%zu); afterwards, with snapshots "
+	       "taken and sent: p50 %.1f ms, p99 %.1f ms (%zu); ratio "
+	       "p50 %.2fx, p99 %.2fx\n",
+	       BASELINE_MS / 1000, base50, base99, n_latency[0], snap50, snap99,
+	       n_latency[1], base50 > 0 ? snap50 / base50 : 0,
+	       base99 > 0 ? snap99 / base99 : 0);
 	printf("big snapshot (%zu MB, every %llu entries): %llu proposals, "
 	       "%llu leadership changes, %u raft thread stalls; returning "
 	       "follower %s in %.1f s, joining learner %s in %.1f s\n",

@@ -258,6 +258,12 @@ static void proxy_on_read_a(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct proxy *p = s->data;
 
+	/* A black hole passes no close either: each end must find out by
+	 * itself that nothing comes any more. */
+	if (n < 0 && p->blackhole) {
+		uv_read_stop(s);
+		return;
+	}
 	if (n < 0) {
 		proxy_shut(p);
 		return;
@@ -271,6 +277,12 @@ static void proxy_on_read_b(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
 	struct proxy *p = s->data;
 
+	/* A black hole passes no close either: each end must find out by
+	 * itself that nothing comes any more. */
+	if (n < 0 && p->blackhole) {
+		uv_read_stop(s);
+		return;
+	}
 	if (n < 0) {
 		proxy_shut(p);
 		return;
