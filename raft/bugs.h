@@ -7,14 +7,14 @@
 
 enum raft_bug {
 	RAFT_BUG_NONE = 0,
-	RAFT_BUG_COMMIT_OLD_TERM,     /* count replicas of an older term's entry */
+	RAFT_BUG_COMMIT_OLD_TERM, /* count replicas of an older term's entry */
 	RAFT_BUG_SEND_BEFORE_PERSIST, /* acks and votes leave before fsync */
-	RAFT_BUG_DOUBLE_VOTE,         /* two votes in one term */
-	RAFT_BUG_SKIP_NOOP,           /* membership change before the no-op */
-	RAFT_BUG_NO_STEP_DOWN,        /* leader keeps going without quorum */
+	RAFT_BUG_DOUBLE_VOTE,	      /* two votes in one term */
+	RAFT_BUG_SKIP_NOOP,	      /* membership change before the no-op */
+	RAFT_BUG_NO_STEP_DOWN,	      /* leader keeps going without quorum */
 	RAFT_BUG_READ_NO_QUORUM,      /* ReadIndex answered locally */
 	RAFT_BUG_LEARNER_QUORUM,      /* learners counted toward commit */
-	RAFT_BUG_NO_TRUNCATE,         /* conflicting suffix kept */
+	RAFT_BUG_NO_TRUNCATE,	      /* conflicting suffix kept */
 	RAFT_BUG_LEASE_NO_DRIFT,      /* lease ignores clock drift */
 	RAFT_BUG_COUNT
 };

@@ -24,7 +24,8 @@ struct byte_reader {
 	bool ok;
 };
 
-static inline void byte_writer_init(struct byte_writer *w, uint8_t *p, size_t len)
+static inline void byte_writer_init(struct byte_writer *w, uint8_t *p,
+				    size_t len)
 {
 	w->p = p;
 	w->len = len;
@@ -32,7 +33,8 @@ static inline void byte_writer_init(struct byte_writer *w, uint8_t *p, size_t le
 	w->ok = true;
 }
 
-static inline void byte_reader_init(struct byte_reader *r, const uint8_t *p, size_t len)
+static inline void byte_reader_init(struct byte_reader *r, const uint8_t *p,
+				    size_t len)
 {
 	r->p = p;
 	r->len = len;

@@ -8,9 +8,9 @@
 #include "raft/raft.h"
 
 enum progress_state {
-	PROGRESS_PROBE = 0,     /* one AppendEntries at a time until a match */
+	PROGRESS_PROBE = 0,	/* one AppendEntries at a time until a match */
 	PROGRESS_REPLICATE = 1, /* pipelined within the in-flight window */
-	PROGRESS_SNAPSHOT = 2,  /* sending snapshot chunks */
+	PROGRESS_SNAPSHOT = 2,	/* sending snapshot chunks */
 };
 
 #define INFLIGHT_MAX 64
@@ -19,8 +19,8 @@ enum progress_state {
 struct progress {
 	raft_id id;
 	uint8_t state;
-	raft_index match;  /* highest index known to be replicated */
-	raft_index next;   /* next index to send */
+	raft_index match; /* highest index known to be replicated */
+	raft_index next;  /* next index to send */
 	raft_time last_send;
 	raft_time last_ack;
 	raft_time last_progress; /* match moved or state changed */
@@ -30,12 +30,14 @@ struct progress {
 	raft_index removal_index;
 	raft_time leaving_since;
 	uint64_t acked_round;
-	/* Replicate: last index of each AppendEntries in flight, oldest first. */
+	/* Replicate: last index of each AppendEntries in flight, oldest first.
+	 */
 	raft_index inflight[INFLIGHT_MAX];
 	uint32_t n_inflight;
 	/* Snapshot transfer. */
 	raft_index snap_index;
-	uint64_t snap_offset;
+	uint64_t snap_offset; /* next byte to send */
+	uint64_t snap_acked;  /* bytes the follower confirmed */
 	raft_time snap_sent_at;
 };
 
@@ -76,7 +78,7 @@ struct raft {
 	struct raft_log log;
 	raft_index commit;
 	raft_index applied;
-	raft_index stable; /* entries known durable */
+	raft_index stable;	/* entries known durable */
 	raft_term durable_term; /* the newest term known to be on disk */
 
 	/* Latest configuration (effective as soon as appended, section 4.1 of
@@ -180,6 +182,7 @@ void replication_tick(struct raft *r);
 
 /* snapshot.c */
 void snapshot_send(struct raft *r, struct progress *p);
+void snapshot_tick(struct raft *r, struct progress *p);
 void snapshot_recv(struct raft *r, const struct raft_message *m);
 void snapshot_recv_resp(struct raft *r, const struct raft_message *m);
 

@@ -35,7 +35,8 @@ bool election_in_lease(const struct raft *r)
 void election_recv_request(struct raft *r, const struct raft_message *m)
 {
 	bool prevote = m->type == RAFT_MSG_PREVOTE;
-	uint8_t resp_type = prevote ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP;
+	uint8_t resp_type =
+	    prevote ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP;
 
 	/* Section 9.6 and the lease: ignore, without even adopting the term,
 	 * unless the leader itself asked for this election (TimeoutNow). */
@@ -44,7 +45,7 @@ void election_recv_request(struct raft *r, const struct raft_message *m)
 	if (m->term < r->term) {
 		/* Our term may still be on its way to disk. */
 		struct raft_message *resp =
-			out_message(r, resp_type, m->from, !prevote);
+		    out_message(r, resp_type, m->from, !prevote);
 		if (resp != NULL)
 			resp->reject = 1;
 		return;
@@ -53,16 +54,16 @@ void election_recv_request(struct raft *r, const struct raft_message *m)
 		role_become_follower(r, m->term, 0);
 
 	raft_term last_term = log_last_term(&r->log);
-	bool up_to_date = m->hint_term > last_term ||
-			  (m->hint_term == last_term &&
-			   m->index >= log_last_index(&r->log));
+	bool up_to_date =
+	    m->hint_term > last_term ||
+	    (m->hint_term == last_term && m->index >= log_last_index(&r->log));
 	bool grant;
 	if (prevote) {
 		grant = up_to_date && m->term > r->term;
 	} else {
 		/* Section 5.2: at most one vote per term, kept on disk. */
-		bool free_vote = r->vote == 0 || r->vote == m->from ||
-				 RAFT_BUG(DOUBLE_VOTE);
+		bool free_vote =
+		    r->vote == 0 || r->vote == m->from || RAFT_BUG(DOUBLE_VOTE);
 		grant = up_to_date && free_vote;
 		if (grant) {
 			if (r->vote != m->from) {

@@ -80,7 +80,8 @@ void lease_recompute(struct raft *r)
 	raft_time sent = r->round_time[q % ROUND_RING];
 	if (sent > r->quorum_contact)
 		r->quorum_contact = sent;
-	/* After a TimeoutNow this leader may have a successor: no more lease. */
+	/* After a TimeoutNow this leader may have a successor: no more lease.
+	 */
 	if (!r->timeout_now_sent && sent + lease_duration(r) > r->lease_until)
 		r->lease_until = sent + lease_duration(r);
 	reads_confirm(r);
@@ -182,7 +183,8 @@ int raft_transfer_leadership(struct raft *r, raft_time now, raft_id to,
 			for (uint32_t i = 0; i < r->n_progress; i++) {
 				struct progress *p = &r->progress[i];
 				if (raft_is_voter(r, p->id) &&
-				    (target == NULL || p->match > target->match))
+				    (target == NULL ||
+				     p->match > target->match))
 					target = p;
 			}
 		} else if (raft_is_voter(r, to)) {

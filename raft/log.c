@@ -122,7 +122,8 @@ void log_compact(struct raft_log *l, raft_index upto)
 		upto = log_last_index(l);
 	size_t drop = (size_t)(upto - l->offset);
 	free_range(l, 0, drop);
-	memmove(l->entries, l->entries + drop, (l->n - drop) * sizeof(*l->entries));
+	memmove(l->entries, l->entries + drop,
+		(l->n - drop) * sizeof(*l->entries));
 	l->n -= drop;
 	l->offset = upto;
 }

@@ -33,7 +33,8 @@ void log_truncate(struct raft_log *l, raft_index from);
 /* Drops entries up to and including index. */
 void log_compact(struct raft_log *l, raft_index upto);
 /* Drops everything and restarts after a snapshot. */
-void log_restart(struct raft_log *l, raft_index snap_index, raft_term snap_term);
+void log_restart(struct raft_log *l, raft_index snap_index,
+		 raft_term snap_term);
 /* Largest index <= index whose term is <= term (fast conflict search). */
 raft_index log_find_conflict(const struct raft_log *l, raft_index index,
 			     raft_term term);

@@ -57,7 +57,7 @@ void membership_rebuild(struct raft *r)
 {
 	r->config_index = find_config(r, log_last_index(&r->log), &r->config);
 	r->config_committed_index =
-		find_config(r, r->commit, &r->config_committed);
+	    find_config(r, r->commit, &r->config_committed);
 	if (r->role == RAFT_LEADER)
 		progress_sync_with_config(r);
 }
@@ -92,7 +92,8 @@ void membership_commit_advanced(struct raft *r, raft_index old_commit)
 	}
 	/* An older configuration than the latest may have committed: look in
 	 * the newly committed range only, newest first. */
-	for (raft_index i = r->commit; i > old_commit && i > r->log.offset; i--) {
+	for (raft_index i = r->commit; i > old_commit && i > r->log.offset;
+	     i--) {
 		const struct raft_entry *e = log_get(&r->log, i);
 		if (e == NULL || e->type != RAFT_ENTRY_CONFIG)
 			continue;
@@ -132,8 +133,8 @@ int membership_append_config(struct raft *r, const struct raft_config *c)
 	if (buf == NULL)
 		return RAFT_ENOMEM;
 	raft_config_encode(c, buf);
-	int rv = log_append(&r->log, r->term, RAFT_ENTRY_CONFIG, RAFT_VERSION_MIN,
-			    buf, (uint32_t)len);
+	int rv = log_append(&r->log, r->term, RAFT_ENTRY_CONFIG,
+			    RAFT_VERSION_MIN, buf, (uint32_t)len);
 	if (rv != RAFT_OK)
 		return rv;
 	raft_index i = log_last_index(&r->log);

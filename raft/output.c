@@ -30,8 +30,8 @@ struct raft_message *out_message(struct raft *r, uint8_t type, raft_id to,
 	if (r->hs_changed && !RAFT_BUG(SEND_BEFORE_PERSIST))
 		after_persist = true;
 	struct raft_message *m =
-		after_persist ? grow(&r->after_msgs, &r->n_after, &r->cap_after)
-			      : grow(&r->now_msgs, &r->n_now, &r->cap_now);
+	    after_persist ? grow(&r->after_msgs, &r->n_after, &r->cap_after)
+			  : grow(&r->now_msgs, &r->n_now, &r->cap_now);
 	if (m == NULL)
 		return NULL;
 	m->type = type;
@@ -74,7 +74,7 @@ void out_read(struct raft *r, uint64_t id, raft_index index, int status)
 		r->cap_read_out = ncap;
 	}
 	r->read_out[r->n_read_out++] =
-		(struct raft_read){.id = id, .index = index, .status = status};
+	    (struct raft_read){.id = id, .index = index, .status = status};
 }
 
 void out_reset(struct raft *r)
@@ -100,9 +100,10 @@ static void resolve_entries(struct raft *r, struct raft_message *m, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		if (m[i].type != RAFT_MSG_APPEND || m[i].n_entries == 0)
 			continue;
-		const struct raft_entry *e = log_get(&r->log, m[i].prev_index + 1);
+		const struct raft_entry *e =
+		    log_get(&r->log, m[i].prev_index + 1);
 		const struct raft_entry *last =
-			log_get(&r->log, m[i].prev_index + m[i].n_entries);
+		    log_get(&r->log, m[i].prev_index + m[i].n_entries);
 		if (e == NULL || last == NULL) {
 			m[i].n_entries = 0; /* compacted meanwhile */
 			continue;
@@ -128,8 +129,9 @@ void out_finish(struct raft *r, struct raft_update *u)
 			if (e->version > RAFT_VERSION_MAX ||
 			    e->type < RAFT_ENTRY_NOOP ||
 			    e->type > RAFT_ENTRY_CONFIG) {
-				raft_core_stop(r, "committed entry of unknown type or "
-						  "version: upgrade this node");
+				raft_core_stop(
+				    r, "committed entry of unknown type or "
+				       "version: upgrade this node");
 				break;
 			}
 		}
@@ -149,9 +151,11 @@ void out_finish(struct raft *r, struct raft_update *u)
 	u->term = r->term;
 	u->vote = r->vote;
 	u->truncate_from = r->truncate_from;
-	if (r->persist_from != 0 && r->persist_from <= log_last_index(&r->log)) {
+	if (r->persist_from != 0 &&
+	    r->persist_from <= log_last_index(&r->log)) {
 		u->entries = log_get(&r->log, r->persist_from);
-		u->n_entries = (size_t)(log_last_index(&r->log) - r->persist_from + 1);
+		u->n_entries =
+		    (size_t)(log_last_index(&r->log) - r->persist_from + 1);
 	}
 	if (r->chunk_out.index != 0)
 		u->snapshot_chunk = &r->chunk_out;

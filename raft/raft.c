@@ -63,6 +63,7 @@ void raft_options_default(struct raft_options *o)
 	o->max_append_bytes = 1u << 20;
 	o->max_inflight = 16;
 	o->snapshot_chunk_bytes = 256u * 1024u;
+	o->snapshot_chunks_in_flight = 4;
 	o->snapshot_trailing = 1024;
 	o->transfer_timeout = 2000;
 	o->pre_vote = true;
@@ -78,6 +79,8 @@ struct raft *raft_new(raft_id id, const struct raft_options *o, uint64_t seed)
 	    o->max_clock_drift_ppm >= 500000 || o->max_append_entries == 0 ||
 	    o->max_inflight == 0 || o->max_inflight > INFLIGHT_MAX ||
 	    o->snapshot_chunk_bytes == 0 || o->max_append_bytes == 0 ||
+	    o->snapshot_chunks_in_flight == 0 ||
+	    o->snapshot_chunks_in_flight > 64 ||
 	    /* Whatever the core sends must fit the wire encoding. */
 	    o->max_append_entries > RAFT_CODEC_MAX_ENTRIES ||
 	    o->max_append_bytes > RAFT_MAX_ENTRY_BYTES ||

@@ -215,8 +215,9 @@ struct raft_options {
 	uint32_t max_append_bytes;
 	uint32_t max_inflight; /* AppendEntries in flight per follower */
 	uint32_t snapshot_chunk_bytes;
-	raft_index snapshot_trailing; /* entries kept after a snapshot */
-	raft_time transfer_timeout;   /* give up a leadership transfer after */
+	uint32_t snapshot_chunks_in_flight; /* per follower, 1..64 */
+	raft_index snapshot_trailing;	    /* entries kept after a snapshot */
+	raft_time transfer_timeout; /* give up a leadership transfer after */
 	bool pre_vote;
 	bool check_quorum;
 };

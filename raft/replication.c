@@ -185,7 +185,8 @@ void replication_send(struct raft *r, struct progress *p, bool heartbeat)
 		return;
 	}
 	if (p->state == PROGRESS_PROBE) {
-		/* One probe at a time; a lost one is resent after a heartbeat. */
+		/* One probe at a time; a lost one is resent after a heartbeat.
+		 */
 		if (p->n_inflight > 0 &&
 		    r->now - p->last_send < r->opt.heartbeat_interval)
 			return;
@@ -227,14 +228,15 @@ void replication_tick(struct raft *r)
 		struct progress *p = &r->progress[i];
 		switch (p->state) {
 		case PROGRESS_REPLICATE:
-			/* Batches lost on the way: start over from the match. */
+			/* Batches lost on the way: start over from the match.
+			 */
 			if (p->next > p->match + 1 &&
-			    r->now - p->last_progress >= r->opt.election_timeout / 2)
+			    r->now - p->last_progress >=
+				r->opt.election_timeout / 2)
 				probe(r, p);
 			break;
 		case PROGRESS_SNAPSHOT:
-			if (r->now - p->snap_sent_at >= 2 * r->opt.heartbeat_interval)
-				snapshot_send(r, p);
+			snapshot_tick(r, p);
 			continue;
 		default:
 			break;
@@ -309,11 +311,11 @@ static void reply_append(struct raft *r, const struct raft_message *m,
 	/* An acknowledgement of entries already on disk, in a term already on
 	 * disk, depends on no pending write: it leaves at once, so that a slow
 	 * disk (a large snapshot being written) delays no heartbeat answer. */
-	bool durable = !reject && index <= r->stable &&
-		       r->durable_term == r->term;
+	bool durable =
+	    !reject && index <= r->stable && r->durable_term == r->term;
 	bool after = !durable && !RAFT_BUG(SEND_BEFORE_PERSIST);
 	struct raft_message *resp =
-		out_message(r, RAFT_MSG_APPEND_RESP, m->from, after);
+	    out_message(r, RAFT_MSG_APPEND_RESP, m->from, after);
 	if (resp == NULL)
 		return;
 	resp->reject = reject;
@@ -347,22 +349,24 @@ void replication_recv_append(struct raft *r, const struct raft_message *m)
 		skip = upto < m->n_entries ? (uint32_t)upto : m->n_entries;
 		prev = r->commit;
 		if (skip == m->n_entries) {
-			reply_append(r, m, false, m->prev_index + m->n_entries, 0);
+			reply_append(r, m, false, m->prev_index + m->n_entries,
+				     0);
 			return;
 		}
 	} else if (log_term_at(&r->log, prev) != m->prev_term ||
 		   (prev > 0 && m->prev_term == 0)) {
-		/* Section 5.3 with fast back-tracking: tell the leader where our
-		 * log may diverge so it can skip a whole term at once. */
+		/* Section 5.3 with fast back-tracking: tell the leader where
+		 * our log may diverge so it can skip a whole term at once. */
 		raft_index last = log_last_index(&r->log);
 		if (prev > last) {
 			reply_append(r, m, true, last, log_last_term(&r->log));
 		} else {
-			raft_index hint = log_find_conflict(&r->log, prev,
-							    m->prev_term);
+			raft_index hint =
+			    log_find_conflict(&r->log, prev, m->prev_term);
 			if (hint < r->commit)
 				hint = r->commit;
-			reply_append(r, m, true, hint, log_term_at(&r->log, hint));
+			reply_append(r, m, true, hint,
+				     log_term_at(&r->log, hint));
 		}
 		return;
 	}
@@ -371,7 +375,8 @@ void replication_recv_append(struct raft *r, const struct raft_message *m)
 	for (uint32_t k = skip; k < m->n_entries; k++) {
 		const struct raft_entry *e = &m->entries[k];
 		raft_index idx = m->prev_index + 1 + k;
-		if (e->len > RAFT_MAX_ENTRY_BYTES || (e->len > 0 && e->data == NULL))
+		if (e->len > RAFT_MAX_ENTRY_BYTES ||
+		    (e->len > 0 && e->data == NULL))
 			break;
 		if (idx <= log_last_index(&r->log)) {
 			if (log_term_at(&r->log, idx) == e->term ||
@@ -380,12 +385,13 @@ void replication_recv_append(struct raft *r, const struct raft_message *m)
 				continue;
 			}
 			if (idx <= r->commit) {
-				raft_core_stop(r, "leader sent an entry that conflicts "
-						  "with a committed one");
+				raft_core_stop(
+				    r, "leader sent an entry that conflicts "
+				       "with a committed one");
 				return;
 			}
-			/* Section 5.3: delete the conflicting entry and all that
-			 * follow it. */
+			/* Section 5.3: delete the conflicting entry and all
+			 * that follow it. */
 			bool had_config = r->config_index >= idx;
 			log_truncate(&r->log, idx);
 			out_truncated(r, idx);
@@ -423,14 +429,16 @@ void replication_recv_append_resp(struct raft *r, const struct raft_message *m)
 	if (m->reject) {
 		if (p->state == PROGRESS_SNAPSHOT)
 			return;
-		/* Stale rejections: the probe they answer is not the current one. */
+		/* Stale rejections: the probe they answer is not the current
+		 * one. */
 		if (m->prev_index <= p->match)
 			return;
 		if (p->state == PROGRESS_PROBE && m->prev_index != p->next - 1)
 			return;
 		raft_index next = m->index + 1;
 		if (m->hint_term > 0) {
-			raft_index c = log_find_conflict(&r->log, m->index, m->hint_term);
+			raft_index c =
+			    log_find_conflict(&r->log, m->index, m->hint_term);
 			next = c + 1;
 		}
 		if (next > m->prev_index)

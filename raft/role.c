@@ -40,8 +40,8 @@ static void send_vote_requests(struct raft *r)
 		/* A real vote depends on the persisted term and self-vote; a
 		 * pre-vote changes nothing and can leave at once. */
 		struct raft_message *m = out_message(
-			r, r->prevote ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, s->id,
-			!r->prevote);
+		    r, r->prevote ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, s->id,
+		    !r->prevote);
 		if (m == NULL)
 			continue;
 		m->term = r->prevote ? r->term + 1 : r->term;
@@ -90,8 +90,8 @@ void role_become_leader(struct raft *r)
 	 * serves reads or changes membership; the no-op gets it there. */
 	r->term_start = log_last_index(&r->log) + 1;
 	if (!RAFT_BUG(SKIP_NOOP)) {
-		if (log_append(&r->log, r->term, RAFT_ENTRY_NOOP, RAFT_VERSION_MIN,
-			       NULL, 0) == RAFT_OK)
+		if (log_append(&r->log, r->term, RAFT_ENTRY_NOOP,
+			       RAFT_VERSION_MIN, NULL, 0) == RAFT_OK)
 			out_entries_appended(r, log_last_index(&r->log));
 	}
 	lease_new_round(r);

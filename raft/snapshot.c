@@ -1,30 +1,27 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
-/* InstallSnapshot in chunks (dissertation, chapter 5). One chunk is in
- * flight per follower; a lost chunk is resent, and a follower that lost its
- * partial file answers with offset 0, so the transfer restarts instead of
- * getting stuck. */
+/* InstallSnapshot in chunks (dissertation, chapter 5). Up to
+ * snapshot_chunks_in_flight chunks are in flight per follower, each
+ * confirmed with the bytes the follower holds; when nothing is confirmed for
+ * two heartbeat intervals the leader goes back to what was confirmed (a lost
+ * chunk makes the follower refuse the ones behind it). A follower that lost
+ * its partial file answers with offset 0, so the transfer restarts instead
+ * of getting stuck. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "raft/core.h"
 
-void snapshot_send(struct raft *r, struct progress *p)
+/* One chunk at p->snap_offset. */
+static bool send_chunk(struct raft *r, struct progress *p)
 {
-	if (r->log.snap_index == 0)
-		return; /* nothing compacted, so nothing to send */
-	if (p->snap_index != r->log.snap_index) {
-		p->snap_index = r->log.snap_index;
-		p->snap_offset = 0;
-	}
-	if (p->snap_offset > r->snap_size)
-		p->snap_offset = 0;
 	uint64_t left = r->snap_size - p->snap_offset;
 	uint32_t len = left < r->opt.snapshot_chunk_bytes
-			       ? (uint32_t)left
-			       : r->opt.snapshot_chunk_bytes;
-	struct raft_message *m = out_message(r, RAFT_MSG_SNAPSHOT, p->id, false);
+			   ? (uint32_t)left
+			   : r->opt.snapshot_chunk_bytes;
+	struct raft_message *m =
+	    out_message(r, RAFT_MSG_SNAPSHOT, p->id, false);
 	if (m == NULL)
-		return;
+		return false;
 	m->snap_index = r->log.snap_index;
 	m->snap_term = r->log.snap_term;
 	m->snap_size = r->snap_size;
@@ -35,15 +32,63 @@ void snapshot_send(struct raft *r, struct progress *p)
 	m->config = &r->snap_config;
 	m->commit = r->commit;
 	m->round = r->round;
+	p->snap_offset += len;
 	p->snap_sent_at = r->now;
 	p->last_send = r->now;
+	return true;
+}
+
+void snapshot_send(struct raft *r, struct progress *p)
+{
+	if (r->log.snap_index == 0)
+		return; /* nothing compacted, so nothing to send */
+	if (p->snap_index != r->log.snap_index ||
+	    p->snap_acked > r->snap_size) {
+		p->snap_index = r->log.snap_index;
+		p->snap_offset = 0;
+		p->snap_acked = 0;
+	}
+	if (p->snap_offset > r->snap_size || p->snap_offset < p->snap_acked)
+		p->snap_offset = p->snap_acked;
+	/* Up to snapshot_chunks_in_flight chunks ahead of what the follower
+	 * confirmed: the links keep order, so a lost chunk only costs a
+	 * resend from the confirmed offset (snapshot_tick). */
+	uint64_t window = (uint64_t)r->opt.snapshot_chunks_in_flight *
+			  r->opt.snapshot_chunk_bytes;
+	if (p->snap_offset == 0 && p->snap_acked == 0 && r->snap_size == 0) {
+		send_chunk(r, p); /* an empty snapshot is one empty chunk */
+		return;
+	}
+	while (p->snap_offset < r->snap_size &&
+	       p->snap_offset - p->snap_acked < window)
+		if (!send_chunk(r, p))
+			return;
+}
+
+void snapshot_tick(struct raft *r, struct progress *p)
+{
+	if (r->now - p->snap_sent_at < 2 * r->opt.heartbeat_interval)
+		return;
+	if (p->snap_index == r->log.snap_index && r->snap_size > 0 &&
+	    p->snap_acked >= r->snap_size) {
+		/* All confirmed, the follower is installing: ask with an
+		 * empty last chunk. One that lost the transfer (it restarted)
+		 * answers with offset 0, and the transfer starts over. */
+		p->snap_offset = r->snap_size;
+		send_chunk(r, p);
+		return;
+	}
+	/* Nothing confirmed for a while: a chunk or its answer was lost.
+	 * Go back to what the follower has. */
+	p->snap_offset = p->snap_acked;
+	snapshot_send(r, p);
 }
 
 static void reply(struct raft *r, const struct raft_message *m, bool done,
 		  raft_index index, uint64_t offset)
 {
 	struct raft_message *resp = out_message(
-		r, RAFT_MSG_SNAPSHOT_RESP, m->from, !RAFT_BUG(SEND_BEFORE_PERSIST));
+	    r, RAFT_MSG_SNAPSHOT_RESP, m->from, !RAFT_BUG(SEND_BEFORE_PERSIST));
 	if (resp == NULL)
 		return;
 	resp->snap_index = m->snap_index;
@@ -64,7 +109,8 @@ void snapshot_recv(struct raft *r, const struct raft_message *m)
 
 	if (m->config == NULL || m->snap_index == 0 || m->snap_term == 0 ||
 	    m->snap_term > r->term || m->offset > m->snap_size ||
-	    m->len > m->snap_size - m->offset || (m->len > 0 && m->data == NULL) ||
+	    m->len > m->snap_size - m->offset ||
+	    (m->len > 0 && m->data == NULL) ||
 	    (m->done && m->offset + m->len != m->snap_size))
 		return;
 	/* We already hold everything it covers. */
@@ -89,7 +135,8 @@ void snapshot_recv(struct raft *r, const struct raft_message *m)
 		reply(r, m, false, 0, in->received);
 		return;
 	}
-	if (!in->active || in->index != m->snap_index || in->term != m->snap_term) {
+	if (!in->active || in->index != m->snap_index ||
+	    in->term != m->snap_term) {
 		if (m->offset != 0) {
 			reply(r, m, false, 0, 0);
 			return;
@@ -114,19 +161,20 @@ void snapshot_recv(struct raft *r, const struct raft_message *m)
 	if (m->len > 0)
 		memcpy(r->chunk_buf, m->data, m->len);
 	r->chunk_out = (struct raft_snapshot_chunk){
-		.index = in->index,
-		.term = in->term,
-		.offset = m->offset,
-		.data = r->chunk_buf,
-		.len = m->len,
-		.last = m->done,
-		.config = &in->config,
+	    .index = in->index,
+	    .term = in->term,
+	    .offset = m->offset,
+	    .data = r->chunk_buf,
+	    .len = m->len,
+	    .last = m->done,
+	    .config = &in->config,
 	};
 	in->received += m->len;
 	if (m->done)
-		in->complete = true; /* answered once installed */
-	else
-		reply(r, m, false, 0, in->received);
+		in->complete = true; /* answered with done once installed */
+	/* Confirmed as soon as written, the last chunk too, so the leader
+	 * neither resends it nor waits to fill its window. */
+	reply(r, m, false, 0, in->received);
 }
 
 int raft_snapshot_installed(struct raft *r, raft_time now, raft_index index,
@@ -154,7 +202,7 @@ int raft_snapshot_installed(struct raft *r, raft_time now, raft_index index,
 	in->complete = false;
 	if (r->leader != 0 && r->role == RAFT_FOLLOWER) {
 		struct raft_message *resp =
-			out_message(r, RAFT_MSG_SNAPSHOT_RESP, r->leader, true);
+		    out_message(r, RAFT_MSG_SNAPSHOT_RESP, r->leader, true);
 		if (resp != NULL) {
 			resp->snap_index = index;
 			resp->done = 1;
@@ -193,10 +241,17 @@ void snapshot_recv_resp(struct raft *r, const struct raft_message *m)
 	}
 	if (m->snap_index != p->snap_index)
 		return; /* about an older snapshot */
-	p->snap_offset = m->offset;
-	if (m->offset >= r->snap_size) {
-		p->snap_sent_at = r->now; /* all sent: the follower is installing */
-		return;
+	if (m->offset > p->snap_acked) {
+		p->snap_acked = m->offset; /* progress */
+		p->snap_sent_at = r->now;
+		p->last_progress = r->now;
+	} else if (m->offset < p->snap_acked) {
+		/* The follower lost what it had (it restarted): start over
+		 * from where it is. */
+		p->snap_acked = m->offset;
+		p->snap_offset = m->offset;
 	}
+	if (p->snap_acked >= r->snap_size)
+		return; /* all sent: the follower is installing */
 	snapshot_send(r, p);
 }

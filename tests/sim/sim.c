@@ -90,10 +90,11 @@ void sim_schedule(struct world *w, int64_t at, int type, int node,
 {
 	if (w->n_events == w->cap_events) {
 		w->cap_events = w->cap_events ? w->cap_events * 2 : 256;
-		w->events = xrealloc(w->events, w->cap_events * sizeof(*w->events));
+		w->events =
+		    xrealloc(w->events, w->cap_events * sizeof(*w->events));
 	}
-	struct event e = {.at = at, .seq = w->seq++, .type = type, .node = node,
-			  .msg = msg};
+	struct event e = {
+	    .at = at, .seq = w->seq++, .type = type, .node = node, .msg = msg};
 	if (node > 0)
 		e.epoch = w->nodes[node].epoch;
 	size_t i = w->n_events++;
@@ -220,7 +221,8 @@ const struct raft_entry *dlog_get(const struct node *n, raft_index i)
 bool durable_has(const struct node *n, raft_index i, raft_term t)
 {
 	if (i <= n->dsnap.index)
-		return true; /* covered by a snapshot, which holds committed state */
+		return true; /* covered by a snapshot, which holds committed
+				state */
 	const struct raft_entry *e = dlog_get(n, i);
 	return e != NULL && (t == 0 || e->term == t);
 }
@@ -237,11 +239,12 @@ static void dlog_compact(struct node *n, raft_index upto)
 {
 	if (upto <= n->dlog.offset)
 		return;
-	size_t drop = upto >= dlog_last(n) ? n->dlog.n
-					   : (size_t)(upto - n->dlog.offset);
+	size_t drop =
+	    upto >= dlog_last(n) ? n->dlog.n : (size_t)(upto - n->dlog.offset);
 	for (size_t i = 0; i < drop; i++)
 		free(n->dlog.e[i].data);
-	memmove(n->dlog.e, n->dlog.e + drop, (n->dlog.n - drop) * sizeof(*n->dlog.e));
+	memmove(n->dlog.e, n->dlog.e + drop,
+		(n->dlog.n - drop) * sizeof(*n->dlog.e));
 	n->dlog.n -= drop;
 	n->dlog.offset = upto;
 }
@@ -252,14 +255,16 @@ static void dlog_append(struct world *w, struct node *n,
 	if (e->index <= n->dlog.offset)
 		return; /* already inside the snapshot */
 	if (e->index != dlog_last(n) + 1) {
-		sim_violation(w, "node %u: durable log gap: appending %llu after %llu",
-			      n->id, (unsigned long long)e->index,
-			      (unsigned long long)dlog_last(n));
+		sim_violation(
+		    w, "node %u: durable log gap: appending %llu after %llu",
+		    n->id, (unsigned long long)e->index,
+		    (unsigned long long)dlog_last(n));
 		return;
 	}
 	if (n->dlog.n == n->dlog.cap) {
 		n->dlog.cap = n->dlog.cap ? n->dlog.cap * 2 : 64;
-		n->dlog.e = xrealloc(n->dlog.e, n->dlog.cap * sizeof(*n->dlog.e));
+		n->dlog.e =
+		    xrealloc(n->dlog.e, n->dlog.cap * sizeof(*n->dlog.e));
 	}
 	struct raft_entry *d = &n->dlog.e[n->dlog.n++];
 	*d = *e;
@@ -305,11 +310,12 @@ uint64_t entry_hash(const struct raft_entry *e)
 	return h;
 }
 
-static void sm_apply(struct world *w, struct node *n, const struct raft_entry *e)
+static void sm_apply(struct world *w, struct node *n,
+		     const struct raft_entry *e)
 {
 	if (e->index != n->sm_index + 1) {
-		sim_violation(w, "node %u: applied index %llu after %llu", n->id,
-			      (unsigned long long)e->index,
+		sim_violation(w, "node %u: applied index %llu after %llu",
+			      n->id, (unsigned long long)e->index,
 			      (unsigned long long)n->sm_index);
 		return;
 	}
@@ -351,7 +357,8 @@ static void take_snapshot(struct world *w, struct node *n)
 	n->dsnap = s;
 	dlog_compact(n, idx);
 	struct raft_update u;
-	int rv = raft_snapshot_taken(n->r, sim_local(n, w->now), idx, s.size, &u);
+	int rv =
+	    raft_snapshot_taken(n->r, sim_local(n, w->now), idx, s.size, &u);
 	sim_trace(w, "n%u snapshot taken at %llu: %s", n->id,
 		  (unsigned long long)idx, raft_strerror(rv));
 	if (rv == RAFT_OK)
@@ -372,6 +379,7 @@ void node_start(struct world *w, struct node *n)
 	o.max_append_bytes = 1024;
 	o.max_inflight = 4;
 	o.snapshot_chunk_bytes = 512;
+	o.snapshot_chunks_in_flight = 1 + (uint32_t)(sim_rand(w) % 4);
 	o.snapshot_trailing = 20;
 	o.transfer_timeout = 3 * ELECTION_TIMEOUT;
 	n->r = raft_new(n->id, &o, sim_rand(w));
@@ -380,14 +388,14 @@ void node_start(struct world *w, struct node *n)
 		exit(3);
 	}
 	struct raft_persisted_state st = {
-		.term = n->d_term,
-		.vote = n->d_vote,
-		.snap_index = n->dsnap.index,
-		.snap_term = n->dsnap.term,
-		.snap_size = n->dsnap.size,
-		.snap_config = n->dsnap.index ? &n->dsnap.config : NULL,
-		.entries = n->dlog.n ? n->dlog.e : NULL,
-		.n_entries = n->dlog.n,
+	    .term = n->d_term,
+	    .vote = n->d_vote,
+	    .snap_index = n->dsnap.index,
+	    .snap_term = n->dsnap.term,
+	    .snap_size = n->dsnap.size,
+	    .snap_config = n->dsnap.index ? &n->dsnap.config : NULL,
+	    .entries = n->dlog.n ? n->dlog.e : NULL,
+	    .n_entries = n->dlog.n,
 	};
 	/* Entries at or below the snapshot stay on disk until compaction. */
 	while (st.n_entries > 0 && st.entries[0].index <= n->dsnap.index) {
@@ -410,7 +418,8 @@ void node_start(struct world *w, struct node *n)
 	}
 	n->seen_commit = raft_commit_index(n->r);
 	node_handle_update(w, n, &u);
-	sim_schedule(w, w->now + sim_range(w, 1, TICK), EV_TICK, (int)n->id, NULL);
+	sim_schedule(w, w->now + sim_range(w, 1, TICK), EV_TICK, (int)n->id,
+		     NULL);
 }
 
 void node_crash(struct world *w, struct node *n, const char *why)
@@ -475,9 +484,11 @@ void node_handle_update(struct world *w, struct node *n, struct raft_update *u)
 				memcpy(j->chunk_data, c->data, c->len);
 		}
 		if (u->n_send_after_persist) {
-			j->msgs = xmalloc(u->n_send_after_persist * sizeof(*j->msgs));
+			j->msgs =
+			    xmalloc(u->n_send_after_persist * sizeof(*j->msgs));
 			for (size_t i = 0; i < u->n_send_after_persist; i++) {
-				/* Copy now; data of snapshot chunks is read when sent. */
+				/* Copy now; data of snapshot chunks is read
+				 * when sent. */
 				struct raft_message *c = xmalloc(sizeof(*c));
 				*c = u->send_after_persist[i];
 				c->entries = NULL;
@@ -485,11 +496,12 @@ void node_handle_update(struct world *w, struct node *n, struct raft_update *u)
 				c->data = NULL;
 				if (u->send_after_persist[i].n_entries)
 					c->entries = copy_entries(
-						u->send_after_persist[i].entries,
-						u->send_after_persist[i].n_entries);
+					    u->send_after_persist[i].entries,
+					    u->send_after_persist[i].n_entries);
 				if (u->send_after_persist[i].config) {
 					c->config = xmalloc(sizeof(*c->config));
-					*c->config = *u->send_after_persist[i].config;
+					*c->config =
+					    *u->send_after_persist[i].config;
 				}
 				j->msgs[j->n_msgs++] = c;
 			}
@@ -531,17 +543,19 @@ static void complete_job(struct world *w, struct node *n)
 	if (n->jobs_head == NULL)
 		n->jobs_tail = NULL;
 	if (n->fail_next_job) {
-		/* An fsync error is fatal: the process stops, the write is lost. */
+		/* An fsync error is fatal: the process stops, the write is
+		 * lost. */
 		n->fail_next_job = false;
 		w->totals.disk_failures++;
 		job_free(j);
 		struct raft_update u;
-		raft_storage_failed(n->r, sim_local(n, w->now), "fsync failed", &u);
+		raft_storage_failed(n->r, sim_local(n, w->now), "fsync failed",
+				    &u);
 		node_handle_update(w, n, &u);
 		if (n->up) {
 			node_crash(w, n, "fsync failed");
-			sim_schedule(w, w->now + sim_range(w, 50, 300), EV_RESTART,
-				     (int)n->id, NULL);
+			sim_schedule(w, w->now + sim_range(w, 50, 300),
+				     EV_RESTART, (int)n->id, NULL);
 		}
 		return;
 	}
@@ -581,12 +595,14 @@ static void complete_job(struct world *w, struct node *n)
 		network_send(w, n, j->msgs[i]);
 
 	raft_index last = j->n_entries ? j->entries[j->n_entries - 1].index : 0;
-	raft_term last_term = j->n_entries ? j->entries[j->n_entries - 1].term : 0;
+	raft_term last_term =
+	    j->n_entries ? j->entries[j->n_entries - 1].term : 0;
 	job_free(j);
 
 	struct raft_update u;
 	if (hs) {
-		raft_hard_state_persisted(n->r, sim_local(n, w->now), hs_term, &u);
+		raft_hard_state_persisted(n->r, sim_local(n, w->now), hs_term,
+					  &u);
 		node_handle_update(w, n, &u);
 		if (!n->up)
 			return;
@@ -598,8 +614,8 @@ static void complete_job(struct world *w, struct node *n)
 			return;
 	}
 	if (install) {
-		/* Finalize: the snapshot replaces the whole log on disk, then the
-		 * state machine restarts from it. */
+		/* Finalize: the snapshot replaces the whole log on disk, then
+		 * the state machine restarts from it. */
 		free(n->dsnap.data);
 		n->dsnap = (struct durable_snapshot){.index = n->in_index,
 						     .term = n->in_term,
@@ -611,10 +627,12 @@ static void complete_job(struct world *w, struct node *n)
 		dlog_truncate(n, 0);
 		n->dlog.offset = n->dsnap.index;
 		sm_restore(n, &n->dsnap);
-		int rv = raft_snapshot_installed(n->r, sim_local(n, w->now),
-						 n->dsnap.index, n->dsnap.term, &u);
+		int rv =
+		    raft_snapshot_installed(n->r, sim_local(n, w->now),
+					    n->dsnap.index, n->dsnap.term, &u);
 		sim_trace(w, "n%u installed snapshot %llu: %s", n->id,
-			  (unsigned long long)n->dsnap.index, raft_strerror(rv));
+			  (unsigned long long)n->dsnap.index,
+			  raft_strerror(rv));
 		if (rv == RAFT_OK)
 			w->totals.snapshots_installed++;
 		n->seen_commit = raft_commit_index(n->r);
@@ -676,7 +694,7 @@ static void change_membership(struct world *w, struct node *n)
 			  raft_strerror(rv));
 	} else {
 		const struct raft_server *s =
-			&c->servers[sim_rand(w) % (c->n ? c->n : 1)];
+		    &c->servers[sim_rand(w) % (c->n ? c->n : 1)];
 		if (c->n == 0 ||
 		    (s->role == RAFT_VOTER && raft_config_voters(c) <= 3)) {
 			return;
@@ -694,8 +712,7 @@ static void client_action(struct world *w)
 	unsigned roll = (unsigned)(sim_rand(w) % 100);
 	if (roll < 18) {
 		struct node *n = &w->nodes[1 + sim_rand(w) % w->n_nodes];
-		if (n->up && !n->paused &&
-		    n->sm_index >= n->dsnap.index + 25)
+		if (n->up && !n->paused && n->sm_index >= n->dsnap.index + 25)
 			take_snapshot(w, n);
 		return;
 	}
@@ -717,7 +734,8 @@ static void client_action(struct world *w)
 	} else {
 		if (w->phase != PHASE_FAULTS)
 			return;
-		int rv = raft_transfer_leadership(n->r, sim_local(n, w->now), 0, &u);
+		int rv =
+		    raft_transfer_leadership(n->r, sim_local(n, w->now), 0, &u);
 		sim_trace(w, "n%u transfer leadership: %s", n->id,
 			  raft_strerror(rv));
 		if (rv == RAFT_OK)
@@ -741,8 +759,8 @@ static void fault_action(struct world *w)
 	if (roll < 22) {
 		if (n->up && down < 2) {
 			node_crash(w, n, "killed");
-			sim_schedule(w, w->now + sim_range(w, 30, 400), EV_RESTART,
-				     (int)n->id, NULL);
+			sim_schedule(w, w->now + sim_range(w, 30, 400),
+				     EV_RESTART, (int)n->id, NULL);
 		}
 	} else if (roll < 40) {
 		/* Pausing a leader is the hard case for leases. */
@@ -763,14 +781,17 @@ static void fault_action(struct world *w)
 		uint32_t side = (uint32_t)sim_rand(w);
 		for (unsigned a = 1; a <= w->n_nodes; a++)
 			for (unsigned b = 1; b <= w->n_nodes; b++) {
-				bool split = ((side >> a) & 1) != ((side >> b) & 1);
-				if (symmetric ? split : (split && sim_chance(w, 500)))
+				bool split =
+				    ((side >> a) & 1) != ((side >> b) & 1);
+				if (symmetric ? split
+					      : (split && sim_chance(w, 500)))
 					w->blocked[a][b] = true;
 			}
 		w->totals.partitions++;
 		sim_trace(w, "PARTITION %s mask %x",
 			  symmetric ? "symmetric" : "one-way", side);
-		sim_schedule(w, w->now + sim_range(w, 50, 600), EV_HEAL, 0, NULL);
+		sim_schedule(w, w->now + sim_range(w, 50, 600), EV_HEAL, 0,
+			     NULL);
 	} else if (roll < 70) {
 		if (n->up) {
 			n->fail_next_job = true;
@@ -819,7 +840,8 @@ static void process(struct world *w, struct event *e)
 	}
 	if (n != NULL && n->up && n->paused) {
 		if (w->now < n->pause_until) {
-			/* A stopped process handles nothing; its events wait. */
+			/* A stopped process handles nothing; its events wait.
+			 */
 			struct event d = *e;
 			d.at = n->pause_until;
 			sim_schedule(w, d.at, d.type, d.node, d.msg);
@@ -850,7 +872,8 @@ static void process(struct world *w, struct event *e)
 		node_handle_update(w, n, &u);
 		if (n->up) {
 			/* TICK ms of the node's own clock. */
-			int64_t real = TICK * 1000000 / (1000000 + n->drift_ppm);
+			int64_t real =
+			    TICK * 1000000 / (1000000 + n->drift_ppm);
 			sim_schedule(w, w->now + (real > 0 ? real : 1), EV_TICK,
 				     (int)n->id, NULL);
 		}
@@ -868,14 +891,15 @@ static void process(struct world *w, struct event *e)
 	case EV_CLIENT:
 		client_action(w);
 		if (w->phase != PHASE_DONE)
-			sim_schedule(w, w->now + sim_range(w, 2, 14), EV_CLIENT, 0,
-				     NULL);
+			sim_schedule(w, w->now + sim_range(w, 2, 14), EV_CLIENT,
+				     0, NULL);
 		break;
 	case EV_FAULT:
 		if (w->phase != PHASE_FAULTS)
 			break;
 		fault_action(w);
-		sim_schedule(w, w->now + sim_range(w, 20, 160), EV_FAULT, 0, NULL);
+		sim_schedule(w, w->now + sim_range(w, 20, 160), EV_FAULT, 0,
+			     NULL);
 		break;
 	case EV_HEAL:
 		if (w->phase == PHASE_FAULTS) {
@@ -914,7 +938,8 @@ static void print_failure(struct world *w, const char *what)
 	printf("sim: seed %llu (%u nodes): %s: %s\n",
 	       (unsigned long long)w->cfg.seed, w->cfg.size, what, w->failure);
 	if (!w->cfg.trace) {
-		uint64_t first = w->trace_pos > TRACE_LINES ? w->trace_pos - TRACE_LINES : 0;
+		uint64_t first =
+		    w->trace_pos > TRACE_LINES ? w->trace_pos - TRACE_LINES : 0;
 		printf("sim: the last %llu events:\n",
 		       (unsigned long long)(w->trace_pos - first));
 		for (uint64_t i = first; i < w->trace_pos; i++)
@@ -931,17 +956,20 @@ static void print_failure(struct world *w, const char *what)
 		char members[128] = "";
 		size_t off = 0;
 		for (uint32_t k = 0; k < c->n && off < sizeof(members) - 8; k++)
-			off += (size_t)snprintf(members + off, sizeof(members) - off,
-						"%s%u%s", k ? "," : "", c->servers[k].id,
-						c->servers[k].role == RAFT_VOTER ? "" : "L");
-		printf("  n%u %s role %d term %llu vote %u leader %u last %llu/%llu "
+			off += (size_t)snprintf(
+			    members + off, sizeof(members) - off, "%s%u%s",
+			    k ? "," : "", c->servers[k].id,
+			    c->servers[k].role == RAFT_VOTER ? "" : "L");
+		printf("  n%u %s role %d term %llu vote %u leader %u last "
+		       "%llu/%llu "
 		       "commit %llu applied %llu snapshot %llu config {%s} "
 		       "disk term %llu vote %u%s\n",
 		       n->id, n->paused ? "paused" : "up", raft_role(n->r),
 		       (unsigned long long)raft_current_term(n->r),
 		       raft_voted_for(n->r), raft_leader(n->r),
 		       (unsigned long long)raft_last_index(n->r),
-		       (unsigned long long)raft_term_at(n->r, raft_last_index(n->r)),
+		       (unsigned long long)raft_term_at(n->r,
+							raft_last_index(n->r)),
 		       (unsigned long long)raft_commit_index(n->r),
 		       (unsigned long long)raft_last_applied(n->r),
 		       (unsigned long long)raft_snapshot_index(n->r), members,
@@ -972,7 +1000,8 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 #ifdef RAFT_SELFCHECK
 	raft_planted_bug = cfg->bug;
 	if (cfg->bug)
-		snprintf(w->bug_name, sizeof(w->bug_name), "%s", raft_bug_name(cfg->bug));
+		snprintf(w->bug_name, sizeof(w->bug_name), "%s",
+			 raft_bug_name(cfg->bug));
 #endif
 	w->rng = cfg->seed * 0x2545f4914f6cdd1dull + 17;
 	w->n_voters = cfg->size;
@@ -990,7 +1019,8 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 		 * that is where leases are tested hardest. */
 		int64_t b = (int64_t)w->drift_bound_ppm;
 		unsigned pick = (unsigned)(sim_rand(w) % 5);
-		n->drift_ppm = pick < 2 ? -b : (pick < 4 ? b : sim_range(w, -b, b));
+		n->drift_ppm =
+		    pick < 2 ? -b : (pick < 4 ? b : sim_range(w, -b, b));
 		n->clock_offset = sim_range(w, 0, 1000000);
 	}
 	checks_init(w);
@@ -1035,9 +1065,12 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 		}
 		if (w->phase == PHASE_HEALED && w->now > deadline) {
 			snprintf(w->failure, sizeof(w->failure),
-				 "no leader committed a new proposal on every member "
-				 "within %d ms after faults stopped (probe index %llu)",
-				 LIVENESS_BOUND, (unsigned long long)w->probe_index);
+				 "no leader committed a new proposal on every "
+				 "member "
+				 "within %d ms after faults stopped (probe "
+				 "index %llu)",
+				 LIVENESS_BOUND,
+				 (unsigned long long)w->probe_index);
 			w->liveness_failed = true;
 			break;
 		}
