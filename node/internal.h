@@ -97,6 +97,7 @@ struct ha_node {
 	_Atomic size_t event_bytes; /* queued, data and bookkeeping */
 	size_t max_event_bytes;
 	int64_t owner_behind_logged;
+	int64_t owner_behind_since;
 	uint8_t *send_buf; /* encoded messages, reused */
 	size_t send_cap;
 

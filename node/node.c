@@ -522,17 +522,24 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 		return;
 	}
 	/* The owner is behind: new entries and snapshot chunks wait for it
-	 * (the leader sends them again); everything else goes on. */
-	if (((m.type == RAFT_MSG_APPEND && m.n_entries > 0) ||
-	     m.type == RAFT_MSG_SNAPSHOT) &&
-	    node_owner_behind(n)) {
+	 * (the leader sends them again); everything else goes on. Said only
+	 * when it lasts: a large restore is taken in a moment. */
+	bool behind = node_owner_behind(n);
+	if (!behind)
+		n->owner_behind_since = 0;
+	if (behind && ((m.type == RAFT_MSG_APPEND && m.n_entries > 0) ||
+		       m.type == RAFT_MSG_SNAPSHOT)) {
 		int64_t now = ha_node_monotonic_ms();
-		if (now - n->owner_behind_logged > 5000) {
+		if (n->owner_behind_since == 0)
+			n->owner_behind_since = now;
+		if (now - n->owner_behind_since >= 1000 &&
+		    now - n->owner_behind_logged > 5000) {
 			n->owner_behind_logged = now;
 			node_log(n, HA_NODE_LOG_WARNING,
 				 "the owner is behind (%zu bytes of events "
-				 "not taken): new entries wait",
-				 (size_t)atomic_load(&n->event_bytes));
+				 "not taken for %lld ms): new entries wait",
+				 (size_t)atomic_load(&n->event_bytes),
+				 (long long)(now - n->owner_behind_since));
 		}
 		raft_codec_message_free(&m);
 		return;
