@@ -2,8 +2,9 @@
 /*
  * The running Raft node: a thread of its own (the raft thread) running a
  * libuv loop that drives the Raft core with the monotonic clock, the durable
- * storage (one job at a time on a worker, fsyncs coalesced) and the
- * transport. Its owner (the broker thread in the plugin, the main thread of
+ * storage (one job at a time on a worker, fsyncs coalesced: node/jobs.c),
+ * the snapshots it takes of its state machine (on a worker of their own:
+ * node/snapshot.c) and the transport. Its owner (the broker thread in the plugin, the main thread of
  * the key-value program) talks to it through two queues:
  *
  *   owner -> node: ha_node_propose(), ha_node_read(), membership and
