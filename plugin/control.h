@@ -239,6 +239,12 @@ struct ha_raft_status {
 	uint64_t handoff_samples;
 	uint64_t handoff_median_us;
 	uint64_t handoff_max_us;
+	/* Ours: bytes of committed work waiting for the broker thread, and
+	 * this node's snapshot (the index it covers, how many were received
+	 * from a leader since the broker started). */
+	uint64_t handoff_queue_bytes;
+	uint64_t snapshot_index;
+	uint64_t snapshots_installed;
 };
 
 /* The data objects of the three commands that return data. NULL when memory

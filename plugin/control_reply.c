@@ -310,7 +310,15 @@ json_t *ha_data_raft_status(const struct ha_raft_status *status)
 	if (handoff == NULL || put(data, "handoff_us", handoff) != 0 ||
 	    put(handoff, "samples", counter(status->handoff_samples)) != 0 ||
 	    put(handoff, "median", counter(status->handoff_median_us)) != 0 ||
-	    put(handoff, "max", counter(status->handoff_max_us)) != 0)
+	    put(handoff, "max", counter(status->handoff_max_us)) != 0 ||
+	    put(data, "handoff_queue_bytes",
+		counter(status->handoff_queue_bytes)) != 0)
+		goto err;
+	json_t *snapshot = json_object();
+	if (snapshot == NULL || put(data, "snapshot", snapshot) != 0 ||
+	    put(snapshot, "index", counter(status->snapshot_index)) != 0 ||
+	    put(snapshot, "installed", counter(status->snapshots_installed)) !=
+		0)
 		goto err;
 	return data;
 err:

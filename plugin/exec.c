@@ -129,7 +129,8 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 	for (; p != NULL; p = next) {
 		next = p->next;
 		if (ev->type == HA_EV_COMMITTED) {
-			if (p->wait == HA_WAIT_COMMITTED && ev->index >= p->index)
+			if (p->wait == HA_WAIT_COMMITTED &&
+			    ev->index >= p->index)
 				pending_finish(ha, p, NULL, NULL);
 			continue;
 		}
@@ -140,7 +141,8 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 			if (p->wait != HA_WAIT_CHANGED)
 				break;
 			if (ev->status != RAFT_OK) {
-				pending_finish(ha, p, raft_error_sentence(ev->status),
+				pending_finish(ha, p,
+					       raft_error_sentence(ev->status),
 					       NULL);
 			} else if (p->kind == HA_CMD_ADD_NODE) {
 				p->wait = HA_WAIT_CONFIG_HAS;
@@ -154,7 +156,8 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 			if (p->wait != HA_WAIT_PROPOSED)
 				break;
 			if (ev->status != RAFT_OK) {
-				pending_finish(ha, p, raft_error_sentence(ev->status),
+				pending_finish(ha, p,
+					       raft_error_sentence(ev->status),
 					       NULL);
 			} else {
 				p->wait = HA_WAIT_COMMITTED;
@@ -167,12 +170,13 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 			if (p->wait != HA_WAIT_READ)
 				break;
 			if (ev->status != RAFT_OK) {
-				pending_finish(ha, p, raft_error_sentence(ev->status),
+				pending_finish(ha, p,
+					       raft_error_sentence(ev->status),
 					       NULL);
 			} else {
 				json_t *data = cluster_data(ha, ev->index);
-				pending_finish(ha, p, data ? NULL : HA_ERR_INTERNAL,
-					       data);
+				pending_finish(
+				    ha, p, data ? NULL : HA_ERR_INTERNAL, data);
 			}
 			break;
 		default:
@@ -237,7 +241,8 @@ static int server_to_member(const struct raft_server *s, struct ha_member *m)
 static void uuid_text(const uint8_t *id, char *out)
 {
 	snprintf(out, HA_UUID_MAX + 1,
-		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%"
+		 "02x%02x",
 		 id[0], id[1], id[2], id[3], id[4], id[5], id[6], id[7], id[8],
 		 id[9], id[10], id[11], id[12], id[13], id[14], id[15]);
 }
@@ -252,8 +257,8 @@ static json_t *cluster_data(struct ha_plugin *ha, raft_index index)
 		 ha->cluster.clustername);
 	uuid_text(st.config.cluster_id, v.uuid);
 	for (uint32_t i = 0; i < st.config.n && v.n_nodes < HA_MAX_NODES; i++)
-		if (server_to_member(&st.config.servers[i], &v.nodes[v.n_nodes]) ==
-		    0)
+		if (server_to_member(&st.config.servers[i],
+				     &v.nodes[v.n_nodes]) == 0)
 			v.n_nodes++;
 	v.syncmode = HA_SYNCMODE_FULL;
 	v.leader = (uint16_t)st.leader;
@@ -295,19 +300,24 @@ static json_t *raft_status_data(struct ha_plugin *ha)
 		struct ha_raft_status_node *n = &s.nodes[s.n_nodes];
 		if (server_to_member(&st.config.servers[i], &n->node) != 0)
 			continue;
-		n->role = st.config.servers[i].role == RAFT_VOTER ? HA_ROLE_VOTER
-								  : HA_ROLE_STANDBY;
+		n->role = st.config.servers[i].role == RAFT_VOTER
+			      ? HA_ROLE_VOTER
+			      : HA_ROLE_STANDBY;
 		s.n_nodes++;
 	}
 	s.commit_index = st.commit;
+	s.handoff_queue_bytes = st.event_bytes;
+	s.snapshot_index = st.snapshot_index;
+	s.snapshots_installed = st.snapshots_installed;
 	s.last_applied = ha->applied;
 	s.last_stored = st.stable;
 	s.current_term = st.term;
-	s.state = st.stopped ? HA_STATE_UNAVAILABLE
-			     : (st.role == RAFT_LEADER
-					? HA_STATE_LEADER
-					: (st.role == RAFT_CANDIDATE ? HA_STATE_CANDIDATE
-								     : HA_STATE_FOLLOWER));
+	s.state = st.stopped
+		      ? HA_STATE_UNAVAILABLE
+		      : (st.role == RAFT_LEADER
+			     ? HA_STATE_LEADER
+			     : (st.role == RAFT_CANDIDATE ? HA_STATE_CANDIDATE
+							  : HA_STATE_FOLLOWER));
 	if (st.stopped && s.errmsg[0] == '\0')
 		snprintf(s.errmsg, sizeof(s.errmsg), "%s", st.stop_reason);
 	return ha_data_raft_status(&s);
@@ -347,7 +357,8 @@ static void exec_create_or_join(struct ha_plugin *ha,
 	}
 	struct ha_cluster_file cf;
 	memset(&cf, 0, sizeof(cf));
-	snprintf(cf.clustername, sizeof(cf.clustername), "%s", cmd->clustername);
+	snprintf(cf.clustername, sizeof(cf.clustername), "%s",
+		 cmd->clustername);
 	cf.created = create;
 	for (size_t i = 0; i < cmd->n_nodes; i++) {
 		cf.nodes[i] = cmd->nodes[i];
@@ -362,7 +373,8 @@ static void exec_create_or_join(struct ha_plugin *ha,
 			slot_done(ctx, slot, HA_ERR_INTERNAL, NULL);
 			return;
 		}
-		cluster_id[6] = (uint8_t)((cluster_id[6] & 0x0f) | 0x40); /* v4 */
+		cluster_id[6] =
+		    (uint8_t)((cluster_id[6] & 0x0f) | 0x40); /* v4 */
 		cluster_id[8] = (uint8_t)((cluster_id[8] & 0x3f) | 0x80);
 		uuid_text(cluster_id, cf.uuid);
 	}
@@ -394,9 +406,8 @@ static void exec_create_or_join(struct ha_plugin *ha,
 	wait_for(ha, ctx, slot, HA_WAIT_CHANGED, cookie, 0);
 }
 
-static const struct raft_server *find_member(const struct raft_config *c,
-					     const struct ha_member *m,
-					     bool *exact)
+static const struct raft_server *
+find_member(const struct raft_config *c, const struct ha_member *m, bool *exact)
 {
 	*exact = false;
 	for (uint32_t i = 0; i < c->n; i++) {
@@ -404,7 +415,7 @@ static const struct raft_server *find_member(const struct raft_config *c,
 		if (server_to_member(&c->servers[i], &x) != 0)
 			continue;
 		bool same_addr =
-			x.port == m->port && ha_address_same(x.address, m->address);
+		    x.port == m->port && ha_address_same(x.address, m->address);
 		if (c->servers[i].id == m->nodeid || same_addr) {
 			*exact = c->servers[i].id == m->nodeid && same_addr;
 			return &c->servers[i];
@@ -425,7 +436,8 @@ static void exec_membership(struct ha_plugin *ha, struct ha_request_ctx *ctx,
 	struct ha_node_status st;
 	ha_node_get_status(ha->node, &st);
 	bool exact;
-	const struct raft_server *s = find_member(&st.config, &cmd->node, &exact);
+	const struct raft_server *s =
+	    find_member(&st.config, &cmd->node, &exact);
 	uint64_t cookie = ++ha->next_cookie;
 	int rv;
 	if (cmd->kind == HA_CMD_ADD_NODE) {
@@ -442,13 +454,15 @@ static void exec_membership(struct ha_plugin *ha, struct ha_request_ctx *ctx,
 			slot_done(ctx, slot, HA_ERR_ADDRESS_LONG, NULL);
 			return;
 		}
-		rv = ha_node_add_learner(ha->node, cmd->node.nodeid, addr, cookie);
+		rv = ha_node_add_learner(ha->node, cmd->node.nodeid, addr,
+					 cookie);
 	} else {
 		if (s == NULL || !exact) {
 			slot_done(ctx, slot, HA_ERR_NODE_UNKNOWN, NULL);
 			return;
 		}
-		if (s->role == RAFT_VOTER && raft_config_voters(&st.config) <= 3) {
+		if (s->role == RAFT_VOTER &&
+		    raft_config_voters(&st.config) <= 3) {
 			slot_done(ctx, slot, HA_ERR_TOO_FEW, NULL);
 			return;
 		}
@@ -518,13 +532,15 @@ static void exec_set_leader(struct ha_plugin *ha, struct ha_request_ctx *ctx,
 	}
 	struct ha_node_status st;
 	ha_node_get_status(ha->node, &st);
-	const struct raft_server *s = raft_config_find(&st.config, cmd->node.nodeid);
+	const struct raft_server *s =
+	    raft_config_find(&st.config, cmd->node.nodeid);
 	if (s == NULL || s->role != RAFT_VOTER) {
 		slot_done(ctx, slot, HA_ERR_NOT_VOTER, NULL);
 		return;
 	}
 	uint64_t cookie = ++ha->next_cookie;
-	if (ha_node_transfer(ha->node, cmd->node.nodeid, cookie) != HA_NODE_OK) {
+	if (ha_node_transfer(ha->node, cmd->node.nodeid, cookie) !=
+	    HA_NODE_OK) {
 		slot_done(ctx, slot, HA_ERR_INTERNAL, NULL);
 		return;
 	}
@@ -619,7 +635,8 @@ void ha_control_handle(struct ha_plugin *ha, const char *payload, size_t len)
 	for (size_t i = 0; i < ctx->req.n_commands; i++) {
 		const struct ha_command *cmd = &ctx->req.commands[i];
 		if (cmd->kind != HA_CMD_INVALID)
-			ha_log_info("control: %s", ha_command_kind_name(cmd->kind));
+			ha_log_info("control: %s",
+				    ha_command_kind_name(cmd->kind));
 		exec_one(ha, ctx, i);
 	}
 	if (--ctx->remaining == 0)

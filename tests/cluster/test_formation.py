@@ -47,6 +47,10 @@ def test_three_nodes_form_one_leader(make_cluster):
                       for x in s["nodes"]) == expected_nodes
         assert s["errmsg"] == ""
         assert s["syncmode"] == "full"
+        # A new cluster: no snapshot yet, nothing waiting for the broker
+        # beyond a few entries.
+        assert s["snapshot"] == {"index": 0, "installed": 0}
+        assert 0 <= s["handoff_queue_bytes"] < 65536
 
     # getCluster on the leader: the membership as created.
     gc = leader.cmd("getCluster")

@@ -250,6 +250,9 @@ static void test_data_raft_status(void **state)
 	status.handoff_samples = 3;
 	status.handoff_median_us = 80;
 	status.handoff_max_us = 150;
+	status.handoff_queue_bytes = 4096;
+	status.snapshot_index = 100;
+	status.snapshots_installed = 1;
 	expect_data(ha_data_raft_status(&status),
 		    "{\"nodes\":["
 		    "{\"address\":\"10.0.0.1:7000\",\"id\":1,\"role\":1},"
@@ -260,7 +263,9 @@ static void test_data_raft_status(void **state)
 		    "\"errmsg\":\"\",\"base_msg\":10,\"client\":4,"
 		    "\"client_msg\":3,\"retain_msg\":2,\"subscription\":5,"
 		    "\"syncmode\":\"dynsec\","
-		    "\"handoff_us\":{\"samples\":3,\"median\":80,\"max\":150}}");
+		    "\"handoff_us\":{\"samples\":3,\"median\":80,\"max\":150},"
+		    "\"handoff_queue_bytes\":4096,"
+		    "\"snapshot\":{\"index\":100,\"installed\":1}}");
 
 	fill_raft_status(&status);
 	status.n_nodes = 0;
@@ -274,7 +279,9 @@ static void test_data_raft_status(void **state)
 		    "\"errmsg\":\"disk full ?\",\"base_msg\":10,\"client\":4,"
 		    "\"client_msg\":3,\"retain_msg\":2,\"subscription\":5,"
 		    "\"syncmode\":\"dynsec\","
-		    "\"handoff_us\":{\"samples\":0,\"median\":0,\"max\":0}}");
+		    "\"handoff_us\":{\"samples\":0,\"median\":0,\"max\":0},"
+		    "\"handoff_queue_bytes\":0,"
+		    "\"snapshot\":{\"index\":0,\"installed\":0}}");
 }
 
 static void test_data_raft_status_limits(void **state)
