@@ -4,7 +4,9 @@
  * a restart from disk, and a snapshot brings a returning node up to date;
  * a state machine whose capture takes longer than an election timeout costs
  * no election, and the entries held back meanwhile are all applied; an owner
- * that stops taking events holds its node's intake back, not the cluster. */
+ * that stops taking events holds its node's intake back, not the cluster; a
+ * snapshot that arrives while the node is capturing is restored only after
+ * the capture (apply, capture and restore never touch the copy at once). */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -34,29 +36,56 @@ struct frozen {
 	struct counter c;
 };
 
-static int sm_apply(void *data, raft_index index, const uint8_t *cmd,
-		    size_t len)
+static void counter_apply(struct counter *c, const uint8_t *cmd, size_t len)
 {
-	struct counter *c = data;
-	(void)index;
 	c->count++;
 	for (size_t i = 0; i < len; i++)
 		c->hash = (c->hash ^ cmd[i]) * 1099511628211ull;
+}
+
+/* The raft thread's copy, which says when the node lets two of apply,
+ * capture and restore touch it at once (they must never overlap). */
+struct raft_copy {
+	struct counter c;
+	_Atomic bool capturing;
+	_Atomic bool restoring;
+};
+
+static _Atomic unsigned overlaps;
+/* How long a capture and a restore take (a large state), microseconds. */
+static _Atomic unsigned capture_delay_us;
+static _Atomic unsigned restore_delay_us;
+static _Atomic unsigned captures;
+static _Atomic unsigned restores;
+/* One copy whose captures take slow_capture_us instead. */
+static struct raft_copy *_Atomic slow_copy;
+static _Atomic unsigned slow_capture_us;
+
+static int sm_apply(void *data, raft_index index, const uint8_t *cmd,
+		    size_t len)
+{
+	struct raft_copy *rc = data;
+	(void)index;
+	if (rc->capturing || rc->restoring)
+		overlaps++;
+	counter_apply(&rc->c, cmd, len);
 	return 0;
 }
 
-/* How long a capture takes (a large state copied), in microseconds. */
-static _Atomic unsigned capture_delay_us;
-static _Atomic unsigned captures;
-
 static void *sm_capture(void *data)
 {
-	if (capture_delay_us > 0)
-		usleep(capture_delay_us);
+	struct raft_copy *rc = data;
+	rc->capturing = true;
+	if (rc->restoring)
+		overlaps++;
+	unsigned delay = rc == slow_copy ? slow_capture_us : capture_delay_us;
+	if (delay > 0)
+		usleep(delay);
 	captures++;
 	struct frozen *f = malloc(sizeof(*f));
 	if (f != NULL)
-		f->c = *(struct counter *)data;
+		f->c = rc->c;
+	rc->capturing = false;
 	return f;
 }
 
@@ -75,17 +104,31 @@ static void sm_release(void *frozen)
 	free(frozen);
 }
 
-static int sm_restore(void *data, const uint8_t *buf, size_t len)
+static int counter_restore(struct counter *c, const uint8_t *buf, size_t len)
 {
 	if (len != sizeof(struct counter))
 		return -1;
-	memcpy(data, buf, len);
+	memcpy(c, buf, len);
 	return 0;
+}
+
+static int sm_restore(void *data, const uint8_t *buf, size_t len)
+{
+	struct raft_copy *rc = data;
+	rc->restoring = true;
+	if (rc->capturing)
+		overlaps++;
+	if (restore_delay_us > 0)
+		usleep(restore_delay_us);
+	restores++;
+	int rv = counter_restore(&rc->c, buf, len);
+	rc->restoring = false;
+	return rv;
 }
 
 struct test_node {
 	struct ha_node *node;
-	struct counter sm;    /* raft thread's copy */
+	struct raft_copy sm;  /* raft thread's copy */
 	struct counter owner; /* owner's copy, from events */
 	raft_index owner_index;
 	char dir[128];
@@ -159,12 +202,12 @@ static void drain(unsigned i)
 		case HA_EV_COMMITTED:
 			assert_int_equal(ev.index, t->owner_index + 1);
 			if (ev.entry_type == RAFT_ENTRY_COMMAND)
-				sm_apply(&t->owner, ev.index, ev.data, ev.len);
+				counter_apply(&t->owner, ev.data, ev.len);
 			t->owner_index = ev.index;
 			break;
 		case HA_EV_RESTORE:
-			assert_int_equal(sm_restore(&t->owner, ev.data, ev.len),
-					 0);
+			assert_int_equal(
+			    counter_restore(&t->owner, ev.data, ev.len), 0);
 			t->owner_index = ev.index;
 			break;
 		case HA_EV_PROPOSED:
@@ -231,6 +274,9 @@ static int setup(void **state)
 	(void)state;
 	strcpy(base_dir, "/tmp/ha-node-test-XXXXXX");
 	capture_delay_us = 0;
+	restore_delay_us = 0;
+	overlaps = 0;
+	slow_copy = NULL;
 	for (unsigned i = 1; i <= NODES; i++) {
 		nodes[i].owner_paused = false;
 		nodes[i].max_event_bytes = 0;
@@ -361,9 +407,55 @@ static void test_slow_capture_costs_no_election(void **state)
 		ha_node_stop(nodes[i].node, false, 0);
 		nodes[i].node = NULL;
 		assert_int_equal(nodes[i].owner.count, 1000);
-		assert_int_equal(nodes[i].sm.count, nodes[i].owner.count);
-		assert_true(nodes[i].sm.hash == nodes[i].owner.hash);
+		assert_int_equal(nodes[i].sm.c.count, nodes[i].owner.count);
+		assert_true(nodes[i].sm.c.hash == nodes[i].owner.hash);
 	}
+	assert_int_equal(overlaps, 0);
+}
+
+static void test_restore_waits_for_capture(void **state)
+{
+	(void)state;
+	for (unsigned i = 1; i <= NODES; i++)
+		nodes[i].max_event_bytes = 16 * 1024;
+	bootstrap_all(30);
+	unsigned leader = wait_leader(0, 10000);
+	assert_int_not_equal(leader, 0);
+	unsigned slow = leader % NODES + 1;
+	/* Its captures take long: it is still capturing what it applied when
+	 * the snapshot that brings it back arrives. */
+	slow_copy = &nodes[slow].sm;
+	slow_capture_us = 2500 * 1000;
+	restore_delay_us = 100 * 1000;
+	unsigned restores_before = restores;
+	/* Its owner stops taking events: it soon takes no new entries, and
+	 * the others compact past it. */
+	nodes[slow].owner_paused = true;
+	for (unsigned round = 0; round < 15; round++) {
+		propose_n(leader, 20, 60 + round);
+		for (unsigned waited = 0; waited < 5000; waited += 2) {
+			for (unsigned i = 1; i <= NODES; i++)
+				drain(i);
+			if (nodes[leader].owner.count >= 20 * (round + 1))
+				break;
+			usleep(2000);
+		}
+	}
+	nodes[slow].owner_paused = false;
+	wait_applied(300, 20000);
+	assert_true(restores > restores_before);
+	slow_capture_us = 0;
+	restore_delay_us = 0;
+	usleep(3000 * 1000);
+	for (unsigned i = 1; i <= NODES; i++) {
+		drain(i);
+		ha_node_stop(nodes[i].node, false, 0);
+		nodes[i].node = NULL;
+		assert_int_equal(nodes[i].owner.count, 300);
+		assert_int_equal(nodes[i].sm.c.count, nodes[i].owner.count);
+		assert_true(nodes[i].sm.c.hash == nodes[i].owner.hash);
+	}
+	assert_int_equal(overlaps, 0);
 }
 
 static size_t event_bytes(unsigned i)
@@ -441,6 +533,8 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_owner_behind_holds_new_entries_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_restore_waits_for_capture,
+					    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
