@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <stdatomic.h>
@@ -292,6 +293,22 @@ int main(int argc, char **argv)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", base, base);
 	if (system(cmd) != 0)
 		return 2;
+	/* Each of the four nodes may hold its snapshot, the one being written
+	 * and one being received: say so up front rather than fail later on
+	 * a full disk. */
+	struct statvfs fs;
+	uint64_t need_mb = 12 * (uint64_t)mb + 256;
+	if (statvfs(base, &fs) == 0 &&
+	    (uint64_t)fs.f_bavail * fs.f_frsize / (1024 * 1024) < need_mb) {
+		fprintf(stderr,
+			"big snapshot: %s has %llu MB free; this run needs "
+			"about %llu MB\n",
+			base,
+			(unsigned long long)((uint64_t)fs.f_bavail *
+					     fs.f_frsize / (1024 * 1024)),
+			(unsigned long long)need_mb);
+		return 2;
+	}
 	struct raft_config cfg;
 	memset(&cfg, 0, sizeof(cfg));
 	cfg.cluster_id[0] = 0x42;
