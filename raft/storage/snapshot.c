@@ -356,6 +356,25 @@ storage_snapshot_writer_errmsg(const struct storage_snapshot_writer *w)
 	return w->file.result == STORAGE_OK ? "" : w->file.errmsg;
 }
 
+/* A snapshot at index must be newer than the current one and cover an
+ * entry of the durable log with that term. */
+static int check_target(struct storage *s, raft_index index, raft_term term)
+{
+	if (index <= s->snap_index)
+		return storage_error(s, STORAGE_EINVAL,
+				     "snapshot at %llu: not after the current "
+				     "snapshot %llu",
+				     (unsigned long long)index,
+				     (unsigned long long)s->snap_index);
+	if (storage_term_at(s, index) != term)
+		return storage_error(s, STORAGE_EINVAL,
+				     "snapshot at %llu term %llu: the log has "
+				     "no such entry",
+				     (unsigned long long)index,
+				     (unsigned long long)term);
+	return STORAGE_OK;
+}
+
 int storage_snapshot_install(struct storage *s,
 			     struct storage_snapshot_writer *w)
 {
@@ -370,18 +389,9 @@ int storage_snapshot_install(struct storage *s,
 				     w->file.path);
 	/* Checked now rather than when the writer began: a snapshot received
 	 * from the leader, or a truncation, may have come in meanwhile. */
-	if (w->index <= s->snap_index)
-		return storage_error(s, STORAGE_EINVAL,
-				     "snapshot at %llu: not after the current "
-				     "snapshot %llu",
-				     (unsigned long long)w->index,
-				     (unsigned long long)s->snap_index);
-	if (storage_term_at(s, w->index) != w->term)
-		return storage_error(s, STORAGE_EINVAL,
-				     "snapshot at %llu term %llu: the log has "
-				     "no such entry",
-				     (unsigned long long)w->index,
-				     (unsigned long long)w->term);
+	rv = check_target(s, w->index, w->term);
+	if (rv != STORAGE_OK)
+		return rv;
 	file_close(&w->file);
 	rv = install_file(s, w->file.name, w->index, w->term, w->len,
 			  &w->config);
@@ -410,19 +420,14 @@ int storage_snapshot_write(struct storage *s, raft_index index, raft_term term,
 	int rv = storage_check_usable(s);
 	if (rv != STORAGE_OK)
 		return rv;
-	if (index <= s->snap_index || term == 0 || (len > 0 && data == NULL) ||
-	    len > SIZE_MAX)
+	if (term == 0 || (len > 0 && data == NULL) || len > SIZE_MAX)
 		return storage_error(s, STORAGE_EINVAL,
-				     "snapshot at %llu: not after the current "
-				     "snapshot %llu, or bad arguments",
-				     (unsigned long long)index,
-				     (unsigned long long)s->snap_index);
-	if (storage_term_at(s, index) != term)
-		return storage_error(s, STORAGE_EINVAL,
-				     "snapshot at %llu term %llu: the log has "
-				     "no such entry",
-				     (unsigned long long)index,
-				     (unsigned long long)term);
+				     "snapshot at %llu: bad arguments",
+				     (unsigned long long)index);
+	/* Before writing anything: a refused snapshot costs no I/O. */
+	rv = check_target(s, index, term);
+	if (rv != STORAGE_OK)
+		return rv;
 	struct storage_snapshot_writer *w =
 	    storage_snapshot_writer_new(s, index, term, config, len);
 	if (w == NULL)
