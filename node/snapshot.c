@@ -19,14 +19,7 @@
 
 #include "node/internal.h"
 
-enum snapshot_step {
-	SNAP_CAPTURE = 1,
-	SNAP_WRITE,
-	SNAP_INSTALL,
-};
-
 struct snapshot_task {
-	enum snapshot_step step;
 	raft_index index;
 	raft_term term;
 	struct raft_config config;
@@ -182,7 +175,6 @@ static void write_done(uv_work_t *w, int status)
 		n->snapshot = NULL;
 		return;
 	}
-	t->step = SNAP_INSTALL;
 	jobs_install_snapshot(n, t);
 }
 
@@ -208,7 +200,6 @@ static void capture_done(uv_work_t *w, int status)
 		n->snapshot = NULL;
 		return;
 	}
-	t->step = SNAP_WRITE;
 	if (uv_queue_work(&n->loop, &n->snapshot_work, write_work,
 			  write_done) != 0) {
 		snapshot_task_free(n, t);
@@ -237,7 +228,6 @@ void snapshot_maybe_take(struct ha_node *n)
 	struct snapshot_task *t = calloc(1, sizeof(*t));
 	if (t == NULL)
 		return;
-	t->step = SNAP_CAPTURE;
 	t->index = index;
 	t->term = raft_term_at(n->raft, index);
 	t->started = ha_node_monotonic_ms();
