@@ -370,6 +370,21 @@ static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
 	}
 }
 
+/* Stops every node, then checks that each one's own copy, fed partly from
+ * held-back entries and restores, equals its owner's after `count`
+ * commands. */
+static void stop_all_and_compare(uint64_t count)
+{
+	for (unsigned i = 1; i <= NODES; i++) {
+		drain(i);
+		ha_node_stop(nodes[i].node, false, 0);
+		nodes[i].node = NULL;
+		assert_int_equal(nodes[i].owner.count, count);
+		assert_int_equal(nodes[i].sm.c.count, nodes[i].owner.count);
+		assert_true(nodes[i].sm.c.hash == nodes[i].owner.hash);
+	}
+}
+
 static void test_slow_capture_costs_no_election(void **state)
 {
 	(void)state;
@@ -402,14 +417,7 @@ static void test_slow_capture_costs_no_election(void **state)
 	 * copy, fed partly from held-back entries, with its owner's. */
 	capture_delay_us = 0;
 	usleep(1500 * 1000);
-	for (unsigned i = 1; i <= NODES; i++) {
-		drain(i);
-		ha_node_stop(nodes[i].node, false, 0);
-		nodes[i].node = NULL;
-		assert_int_equal(nodes[i].owner.count, 1000);
-		assert_int_equal(nodes[i].sm.c.count, nodes[i].owner.count);
-		assert_true(nodes[i].sm.c.hash == nodes[i].owner.hash);
-	}
+	stop_all_and_compare(1000);
 	assert_int_equal(overlaps, 0);
 }
 
@@ -447,14 +455,7 @@ static void test_restore_waits_for_capture(void **state)
 	slow_capture_us = 0;
 	restore_delay_us = 0;
 	usleep(3000 * 1000);
-	for (unsigned i = 1; i <= NODES; i++) {
-		drain(i);
-		ha_node_stop(nodes[i].node, false, 0);
-		nodes[i].node = NULL;
-		assert_int_equal(nodes[i].owner.count, 300);
-		assert_int_equal(nodes[i].sm.c.count, nodes[i].owner.count);
-		assert_true(nodes[i].sm.c.hash == nodes[i].owner.hash);
-	}
+	stop_all_and_compare(300);
 	assert_int_equal(overlaps, 0);
 }
 
