@@ -231,14 +231,10 @@ static void wake_broker(void *data)
 static void node_log_cb(void *data, enum ha_node_log_level level,
 			const char *msg)
 {
-	(void)data;
-	(void)level;
-	(void)msg;
+	struct ha_plugin *ha = data;
 	/* The raft thread must not call broker functions, mosquitto_log_printf
-	 * included: it writes to stderr, which the broker's log also reaches
-	 * when it logs to stderr. */
-	if (level <= HA_NODE_LOG_WARNING)
-		fprintf(stderr, "mosquitto_ha: %s\n", msg);
+	 * included: the broker thread writes the line at its next TICK. */
+	ha_log_queue_push(&ha->log_queue, (int)level, msg);
 }
 
 static int hex_digit(char c)

@@ -15,6 +15,7 @@
 #include "plugin/clients.h"
 #include "plugin/control.h"
 #include "plugin/health.h"
+#include "plugin/log_queue.h"
 #include "plugin/options.h"
 #include "plugin/wake.h"
 
@@ -107,6 +108,8 @@ struct ha_plugin {
 	bool serve_standalone;
 	struct ha_health *health;
 	struct ha_client_set clients; /* connected non-administrators */
+	/* Lines of the raft thread and the transport, for the broker's log. */
+	struct ha_log_queue log_queue;
 	int64_t refusal_log_at;
 	unsigned refusals_unlogged;
 
@@ -124,6 +127,8 @@ void ha_log(int level, const char *fmt, ...)
 void ha_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ha_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ha_publish_reply(const char *payload, size_t len);
+/* Writes what other threads queued for the broker's log. */
+void ha_log_flush(struct ha_plugin *ha);
 
 
 struct ha_plugin;

@@ -75,6 +75,32 @@ void ha_log_error(const char *fmt, ...)
 	mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX "%s", msg);
 }
 
+static void write_node_line(int level, const char *text)
+{
+	int mosq_level;
+	switch (level) {
+	case HA_NODE_LOG_ERROR:
+		mosq_level = MOSQ_LOG_ERR;
+		break;
+	case HA_NODE_LOG_WARNING:
+	case -1: /* lines were dropped */
+		mosq_level = MOSQ_LOG_WARNING;
+		break;
+	case HA_NODE_LOG_INFO:
+		mosq_level = MOSQ_LOG_NOTICE;
+		break;
+	default:
+		mosq_level = MOSQ_LOG_DEBUG;
+		break;
+	}
+	mosquitto_log_printf(mosq_level, HA_LOG_PREFIX "%s", text);
+}
+
+void ha_log_flush(struct ha_plugin *ha)
+{
+	ha_log_queue_drain(&ha->log_queue, write_node_line);
+}
+
 void ha_publish_reply(const char *payload, size_t len)
 {
 	int rv = mosquitto_broker_publish_copy(NULL, HA_CONTROL_RESPONSE_TOPIC,
@@ -294,6 +320,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_tick *ed = event_data;
 	(void)event;
+	ha_log_flush(ha);
 	ha_cluster_drain(ha);
 	ha_pending_expire(ha, ha_node_monotonic_ms());
 	bool serving = ha_serving(ha);
@@ -473,6 +500,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		return MOSQ_ERR_INVAL;
 	}
 	ha->identifier = identifier;
+	ha_log_queue_init(&ha->log_queue);
 	ha->client_port = (int (*)(const void *))dlsym(RTLD_DEFAULT,
 						      "mosquitto_client_port");
 	if (ha_wake_init(&ha->wake, SIGRTMIN + HA_WAKE_SIGNAL_OFFSET) != 0) {
@@ -512,6 +540,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	*userdata = ha;
 	return MOSQ_ERR_SUCCESS;
 fail:
+	ha_log_flush(ha);
+	ha_log_queue_destroy(&ha->log_queue);
 	ha_wake_cleanup(&ha->wake);
 	ha_options_free(&ha->opt);
 	free(ha);
@@ -535,6 +565,8 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 		ha_cluster_publish_node(ha);
 		ha_node_stop(node, true, 2000);
 	}
+	ha_log_flush(ha);
+	ha_log_queue_destroy(&ha->log_queue);
 	instance = NULL;
 	ha_wake_cleanup(&ha->wake);
 	ha_options_free(&ha->opt);

@@ -94,6 +94,27 @@ static void raw_connect(struct raw *r, const char *ip, uint16_t port)
 	assert_true(r->connected);
 }
 
+/* The same from a source address of our choice on loopback, so that one
+ * test can show two different peers. */
+static void raw_connect_from(struct raw *r, const char *source,
+			     const char *ip, uint16_t port)
+{
+	struct sockaddr_in sa, src;
+
+	memset(r, 0, sizeof(*r));
+	assert_int_equal(uv_ip4_addr(ip, port, &sa), 0);
+	assert_int_equal(uv_ip4_addr(source, 0, &src), 0);
+	uv_tcp_init(&test_loop, &r->tcp);
+	r->tcp.data = r;
+	r->req.data = r;
+	assert_int_equal(uv_tcp_bind(&r->tcp, (struct sockaddr *)&src, 0), 0);
+	assert_int_equal(uv_tcp_connect(&r->req, &r->tcp,
+					(struct sockaddr *)&sa, raw_on_connect),
+			 0);
+	assert_true(run_until(raw_ready, r, 2000));
+	assert_true(r->connected);
+}
+
 static void raw_on_write(uv_write_t *req, int status)
 {
 	(void)status;
@@ -938,6 +959,44 @@ static void test_claimed_id_cannot_lock_out(void **state)
 	node_free(&b);
 }
 
+/* Before it proves itself a peer is its source address: a stranger that
+ * claims node 1's id and keeps failing the handshake spends the log budget
+ * of its own address, and the real node 1 failing from another address is
+ * still logged, named by that address. */
+static void test_unauthenticated_peer_named_by_address(void **state)
+{
+	struct node a, b;
+	struct transport_options oa = node_opts(&a, 1);
+	struct transport_options ob = node_opts(&b, 2);
+	struct raw r;
+	uint8_t frame[FRAME_HEADER_LEN + HS_HELLO_MAX_LEN];
+	size_t len;
+
+	(void)state;
+	ob.handshake_timeout_ms = 150;
+	ob.log_interval_ms = 60000; /* a real budget: 3 lines a minute */
+	assert_int_equal(node_start(&b, &ob), 0);
+	set_one_peer(&b, 1, "127.0.0.1:%u", dead_port());
+	len = build_hello_frame(frame, 1, 2, HS_MODE_SECRET);
+	for (int i = 0; i < 6; i++) {
+		raw_connect_from(&r, "127.0.0.7", "127.0.0.1",
+				 transport_port(b.t));
+		raw_send(&r, frame, len);
+		assert_true(run_until(raw_eof, &r, 3000));
+		raw_close(&r);
+	}
+	assert_true(node_log_has(&b, "refused connection from 127.0.0.7:"));
+	assert_true(node_log_has(&b, "(claims node 1)"));
+	assert_false(node_log_has(&b, "node 1 (127.0.0.7"));
+	/* The real node 1, from 127.0.0.1, with the wrong secret. */
+	oa.secret = other_secret;
+	assert_int_equal(node_start(&a, &oa), 0);
+	set_one_peer(&a, 2, "127.0.0.1:%u", transport_port(b.t));
+	assert_true(wait_log(&b, "refused connection from 127.0.0.1:", 3000));
+	node_free(&a);
+	node_free(&b);
+}
+
 static void test_slow_handshake_times_out(void **state)
 {
 	struct node b;
@@ -1602,6 +1661,9 @@ int main(void)
 					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_crafted_hellos_refused,
 					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_unauthenticated_peer_named_by_address, loop_setup,
+		loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_claimed_id_cannot_lock_out,
 					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_slow_handshake_times_out,
