@@ -129,9 +129,16 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 	for (; p != NULL; p = next) {
 		next = p->next;
 		if (ev->type == HA_EV_COMMITTED) {
+			/* Index and term: a proposal that a new leader
+			 * truncated leaves its index to another entry. */
 			if (p->wait == HA_WAIT_COMMITTED &&
 			    ev->index >= p->index)
-				pending_finish(ha, p, NULL, NULL);
+				pending_finish(ha, p,
+					       ev->index == p->index &&
+						       ev->term == p->term
+						   ? NULL
+						   : HA_ERR_NOT_LEADER,
+					       NULL);
 			continue;
 		}
 		if (p->cookie != ev->cookie)
@@ -160,10 +167,10 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 					       raft_error_sentence(ev->status),
 					       NULL);
 			} else {
+				/* Its COMMITTED event follows this one. */
 				p->wait = HA_WAIT_COMMITTED;
 				p->index = ev->index;
-				if (ha->applied >= p->index)
-					pending_finish(ha, p, NULL, NULL);
+				p->term = ev->term;
 			}
 			break;
 		case HA_EV_READ:

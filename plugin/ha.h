@@ -72,6 +72,7 @@ struct ha_pending {
 	enum ha_command_kind kind;
 	uint16_t target;
 	raft_index index;
+	raft_term term; /* with index: the proposal, once accepted */
 	int64_t deadline;
 	struct ha_pending *next;
 };
@@ -96,6 +97,7 @@ struct ha_plugin {
 	bool was_member; /* a committed configuration included this node */
 	bool removed;    /* and a later one does not */
 	raft_index applied;
+	raft_term applied_term; /* of the latest committed entry applied */
 	enum raft_role role;
 	raft_id leader;
 	char errmsg[HA_ERRMSG_MAX + 1];
@@ -105,6 +107,7 @@ struct ha_plugin {
 	 * the node under the lock. */
 	pthread_mutex_t serve_lock;
 	struct ha_node *serve_node;
+	raft_term serve_applied_term;
 	bool serve_standalone;
 	struct ha_health *health;
 	struct ha_client_set clients; /* connected non-administrators */
