@@ -11,6 +11,9 @@
 
 #include "plugin/ha.h"
 
+/* HA_ERR_ADDRESS_LONG names the longest "host:port" a member may have. */
+_Static_assert(RAFT_ADDRESS_MAX == 256, "255 characters and the NUL");
+
 /* ---- replies ---- */
 
 static void ctx_free(struct ha_request_ctx *ctx)
@@ -541,7 +544,11 @@ static void exec_set_leader(struct ha_plugin *ha, struct ha_request_ctx *ctx,
 	ha_node_get_status(ha->node, &st);
 	const struct raft_server *s =
 	    raft_config_find(&st.config, cmd->node.nodeid);
-	if (s == NULL || s->role != RAFT_VOTER) {
+	if (s == NULL) {
+		slot_done(ctx, slot, HA_ERR_NODE_UNKNOWN, NULL);
+		return;
+	}
+	if (s->role != RAFT_VOTER) {
 		slot_done(ctx, slot, HA_ERR_NOT_VOTER, NULL);
 		return;
 	}

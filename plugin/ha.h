@@ -22,9 +22,6 @@
 #define HA_LOG_PREFIX "mosquitto_ha: "
 /* A command that waits for the cluster gives up after this long. */
 #define HA_COMMAND_TIMEOUT_MS 10000
-#define HA_ERR_TIMEOUT "The cluster did not complete the command in time."
-#define HA_ERR_NOT_AUTHORISED "Not authorised."
-#define HA_ERR_ADDRESS_LONG "The address and port are too long for the cluster."
 
 /* Commands the plugin itself writes to the Raft log (part of the
  * replicated state). The first byte is the record type. */
