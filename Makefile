@@ -21,6 +21,14 @@ SUITES :=      # names N with a phony target suite-N that runs one test suite
 FUZZERS :=     # names N with a binary $(BUILD)/fuzz/N and a corpus fuzz/corpus/N
 ALL_TARGETS := # what plain `make` builds
 
+# `make -i test` would report success whatever failed (and ignore the
+# refusals below), so it stops here.
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+ifneq ($(findstring i,$(firstword -$(MAKEFLAGS))),)
+$(error make test refuses -i, which hides failures)
+endif
+endif
+
 # Modules read the shared variables above, so they come after them.
 include $(sort $(wildcard */module.mk */*/module.mk tests/*/*.mk))
 

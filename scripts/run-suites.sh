@@ -35,8 +35,8 @@ NARROWING_VARS=(
 	RAFT_PLANTED_BUG                # tests/raft (self-check core)
 	STORAGE_CRASH_SEEDS STORAGE_CRASH_SEED # tests/storage/test_storage_crash.c
 	TRANSPORT_TEST_FILTER           # tests/transport/test_transport_link.c
-	FUZZ_BRIEF_SECONDS FUZZ_SECONDS FUZZ_SEED # fuzzing is `make fuzz` only
-	SEEDS SIM_TEST_SEEDS SIM_SAN_SEEDS SELFCHECK_SEEDS SIM_JOBS # simulator
+	FUZZ_BRIEF_SECONDS              # gone: make test only replays corpora
+	SEEDS SIM_TEST_SEEDS SIM_SAN_SEEDS SELFCHECK_SEEDS # simulator
 	PYTEST_ADDOPTS PYTEST_PLUGINS   # pytest's -k, -x, --deselect...
 	HA_KV_BINARY HA_PLUGIN          # another program under test
 	CMOCKA_MESSAGE_OUTPUT CMOCKA_TEST_ABORT # cmocka's output and stop rules
