@@ -79,4 +79,4 @@ SUITES += plugin-build-21
 .PHONY: suite-plugin-build-21
 suite-plugin-build-21: mosquitto21
 	$(CC) $(OPT_CFLAGS) -fPIC -I.cache/mosquitto-2.1/include -fsyntax-only plugin/plugin.c
-	@echo "plugin/plugin.c builds against the mosquitto 2.1 headers"
+	@echo "plugin/plugin.c builds against the mosquitto 2.1 headers"; echo "cases: 1"
