@@ -4,6 +4,7 @@
  * No broker function is called here but through plugin.c's helpers. */
 #include <dirent.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -425,14 +426,61 @@ bool ha_serving_any_thread(void *data)
 	return serving;
 }
 
-bool ha_serving(const struct ha_plugin *ha)
+static bool serving_decide(const struct ha_plugin *ha, int64_t now_us)
 {
 	if (ha->state == HA_STANDALONE)
 		return true;
 	if (ha->node == NULL)
 		return false;
-	/* The lease, against this thread's own clock, every time. */
-	return ha_node_monotonic_ms() < ha_node_lease_until(ha->node);
+	/* The lease (milliseconds) against this thread's own clock, every
+	 * time; now_us < lease * 1000 is the same test as on milliseconds. */
+	return now_us < ha_node_lease_until(ha->node) * 1000;
+}
+
+/* A window of answers "serving", stamped by this node itself on the clock
+ * that all nodes of one machine share: the test of never two servers
+ * compares these, which load cannot stretch (a probe's round trip can). */
+void ha_serving_close(struct ha_plugin *ha)
+{
+	if (!ha->window_open)
+		return;
+	ha->window_open = false;
+	ha_log_info("serving window %llu closed: first %lld.%06lld last "
+		    "%lld.%06lld (CLOCK_MONOTONIC s), %llu answers",
+		    (unsigned long long)ha->windows,
+		    (long long)(ha->window_first_us / 1000000),
+		    (long long)(ha->window_first_us % 1000000),
+		    (long long)(ha->window_last_us / 1000000),
+		    (long long)(ha->window_last_us % 1000000),
+		    (unsigned long long)ha->window_yes);
+}
+
+bool ha_serving(struct ha_plugin *ha)
+{
+	/* The clock first, then the lease: a lease that the raft thread
+	 * withdraws (a transfer) after this read was still valid at it, so
+	 * the stamp never postdates the lease it relied on. */
+	int64_t now_us = ha_node_monotonic_us();
+	atomic_thread_fence(memory_order_seq_cst);
+	bool serving = serving_decide(ha, now_us);
+	if (!serving) {
+		ha_serving_close(ha);
+		return false;
+	}
+	if (!ha->window_open) {
+		ha->window_open = true;
+		ha->windows++;
+		ha->window_first_us = now_us;
+		ha->window_yes = 0;
+		ha_log_info("serving window %llu opened: first %lld.%06lld "
+			    "(CLOCK_MONOTONIC s)",
+			    (unsigned long long)ha->windows,
+			    (long long)(now_us / 1000000),
+			    (long long)(now_us % 1000000));
+	}
+	ha->window_last_us = now_us;
+	ha->window_yes++;
+	return true;
 }
 
 /* Handles what the raft thread handed over. Broker thread, from TICK. */
