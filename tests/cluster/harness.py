@@ -133,7 +133,7 @@ def sanitizer_env(log, runtimes):
     env["LD_PRELOAD"] = " ".join(runtimes)
     # Errors stop the process (halt_on_error); leaks are reported when it
     # exits, so brokers are stopped with SIGTERM, not killed.
-    env["ASAN_OPTIONS"] = ("log_path=%s:detect_leaks=1:halt_on_error=1:"
+    env["ASAN_OPTIONS"] = ("log_path=%s:detect_leaks=1:halt_on_error=1:fast_unwind_on_malloc=0:"
                            "detect_stack_use_after_return=1" % log)
     env["LSAN_OPTIONS"] = ("suppressions=%s:print_suppressions=0" %
                            LSAN_SUPPRESSIONS)
