@@ -4,8 +4,9 @@
 Each test cluster gets its own loopback block 127.A.N.0/24 (A fixed for one
 pytest run, N distinct per cluster), ports the OS says are free on those
 addresses, a temporary folder, and one process group per broker. Teardown
-kills every group and removes the nftables table and cgroups the cluster
-made, whatever happened in the test.
+stops every broker with SIGTERM (so that a sanitized plugin's leak check
+runs at its exit), kills what is left, and removes the nftables table and
+cgroups the cluster made, whatever happened in the test.
 
 The control API is spoken with paho-mqtt as an administrator; ordinary
 clients are paho clients too. The probes that watch who serves during a
