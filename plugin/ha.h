@@ -100,6 +100,14 @@ struct ha_plugin {
 	char errmsg[HA_ERRMSG_MAX + 1];
 
 	bool was_serving;
+	/* The current serving window (cluster.c): the first and the last
+	 * moment ha_serving() said yes with no no between, CLOCK_MONOTONIC in
+	 * microseconds, which every process of the machine reads alike. */
+	bool window_open;
+	int64_t window_first_us;
+	int64_t window_last_us;
+	uint64_t window_yes;
+	uint64_t windows;
 	/* What the health endpoint's thread reads: this broker thread swaps
 	 * the node under the lock. */
 	pthread_mutex_t serve_lock;
@@ -141,7 +149,11 @@ int ha_cluster_save(struct ha_plugin *ha, const struct ha_cluster_file *cf);
 int ha_cluster_start_node(struct ha_plugin *ha, bool resume);
 void ha_cluster_leave(struct ha_plugin *ha, const char *why);
 void ha_cluster_drain(struct ha_plugin *ha);
-bool ha_serving(const struct ha_plugin *ha);
+/* Whether this broker serves ordinary clients now; every answer is stamped
+ * into the serving windows that the log reports. Broker thread only. */
+bool ha_serving(struct ha_plugin *ha);
+/* Logs the open serving window as closed (the broker stops serving). */
+void ha_serving_close(struct ha_plugin *ha);
 bool ha_serving_any_thread(void *ha);
 void ha_cluster_publish_node(struct ha_plugin *ha);
 int ha_cluster_raft_config(const struct ha_cluster_file *cf,

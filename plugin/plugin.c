@@ -181,7 +181,7 @@ static int track(struct ha_plugin *ha, struct mosquitto *client)
 	return MOSQ_ERR_SUCCESS;
 }
 
-static bool serves_ordinary_clients(const struct ha_plugin *ha)
+static bool serves_ordinary_clients(struct ha_plugin *ha)
 {
 	return ha->state == HA_STANDALONE || ha_serving(ha);
 }
@@ -431,26 +431,67 @@ int mosquitto_plugin_version(int supported_version_count,
 	return -1;
 }
 
+/* Every callback the plugin registers, with its event data: the same
+ * triple unregisters it (the broker frees what it keeps for each). */
+static const struct {
+	int event;
+	MOSQ_FUNC_generic_callback cb;
+	const char *data;
+} registrations[] = {
+	{MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL},
+	{MOSQ_EVT_ACL_CHECK, on_acl_check, NULL},
+	{MOSQ_EVT_MESSAGE, on_message, NULL},
+	{MOSQ_EVT_CONTROL, on_control, HA_CONTROL_TOPIC},
+	{MOSQ_EVT_TICK, on_tick, NULL},
+	{MOSQ_EVT_DISCONNECT, on_disconnect, NULL},
+};
+#define N_REGISTRATIONS (sizeof(registrations) / sizeof(registrations[0]))
+
+/* Unregisters the first n of registrations (and CONNECT when 2.1 took
+ * it); 0 when the broker let go of every one. */
+static int unregister_first(struct ha_plugin *ha, mosquitto_plugin_id_t *id,
+			    size_t n)
+{
+	int failed = 0;
+	for (size_t i = n; i-- > 0;) {
+		int rv = mosquitto_callback_unregister(id, registrations[i].event,
+						       registrations[i].cb,
+						       registrations[i].data);
+		if (rv != MOSQ_ERR_SUCCESS) {
+			ha_log_error("cannot unregister from broker event %d: %s",
+				     registrations[i].event, mosquitto_strerror(rv));
+			failed = -1;
+		}
+	}
+	if (ha->broker_21) {
+		int rv = mosquitto_callback_unregister(id, HA_EVT_CONNECT,
+						       on_connect, NULL);
+		if (rv != MOSQ_ERR_SUCCESS) {
+			ha_log_error("cannot unregister from broker event %d: %s",
+				     HA_EVT_CONNECT, mosquitto_strerror(rv));
+			failed = -1;
+		}
+		ha->broker_21 = false;
+	}
+	return failed;
+}
+
+static int unregister_all(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
+{
+	return unregister_first(ha, id, N_REGISTRATIONS);
+}
+
+/* All or nothing: on failure, what was registered is unregistered. */
 static int register_all(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
 {
-	struct {
-		int event;
-		MOSQ_FUNC_generic_callback cb;
-		const char *data;
-	} cbs[] = {
-		{MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL},
-		{MOSQ_EVT_ACL_CHECK, on_acl_check, NULL},
-		{MOSQ_EVT_MESSAGE, on_message, NULL},
-		{MOSQ_EVT_CONTROL, on_control, HA_CONTROL_TOPIC},
-		{MOSQ_EVT_TICK, on_tick, NULL},
-		{MOSQ_EVT_DISCONNECT, on_disconnect, NULL},
-	};
-	for (size_t i = 0; i < sizeof(cbs) / sizeof(cbs[0]); i++) {
-		int rv = mosquitto_callback_register(id, cbs[i].event, cbs[i].cb,
-						     cbs[i].data, ha);
+	for (size_t i = 0; i < N_REGISTRATIONS; i++) {
+		int rv = mosquitto_callback_register(id, registrations[i].event,
+						     registrations[i].cb,
+						     registrations[i].data, ha);
 		if (rv != MOSQ_ERR_SUCCESS) {
 			ha_log_error("cannot register for broker event %d: %s",
-				     cbs[i].event, mosquitto_strerror(rv));
+				     registrations[i].event, mosquitto_strerror(rv));
+			unregister_first(ha, id, i);
 			return rv;
 		}
 	}
@@ -512,12 +553,12 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if (ha->opt.admin_port != 0 && ha->client_port == NULL) {
 		ha_log_error("plugin_opt_admin_port needs mosquitto 2.1 or later; "
 			     "the broker stops");
-		goto fail;
+		goto fail_registered;
 	}
 	pthread_mutex_init(&ha->serve_lock, NULL);
 	rv = ha_cluster_load(ha);
 	if (rv < 0)
-		goto fail;
+		goto fail_registered;
 	ha_cluster_publish_node(ha);
 	if (rv > 0 && ha_cluster_start_node(ha, true) != 0) {
 		/* A member that cannot run its node refuses clients rather
@@ -532,13 +573,17 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		ha_log_error("%s; the broker stops", err);
 		if (ha->node != NULL)
 			ha_node_stop(ha->node, false, 0);
-		goto fail;
+		goto fail_registered;
 	}
 	ha_log_info("loaded (mosquitto %s), %s", ha->broker_21 ? "2.1+" : "2.0",
 		    ha->state == HA_MEMBER ? "cluster member" : "standalone");
 	instance = ha;
 	*userdata = ha;
 	return MOSQ_ERR_SUCCESS;
+fail_registered:
+	/* The broker keeps what it registered until told otherwise, and
+	 * these callbacks must never run with the freed state. */
+	unregister_all(ha, identifier);
 fail:
 	ha_log_flush(ha);
 	ha_log_queue_destroy(&ha->log_queue);
@@ -556,6 +601,11 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 	(void)opt_count;
 	if (ha == NULL)
 		return MOSQ_ERR_SUCCESS;
+	/* No callback runs on the state freed below, and the broker frees
+	 * what it holds for each registration (else it leaks at exit). */
+	int rv = unregister_all(ha, ha->identifier) == 0 ? MOSQ_ERR_SUCCESS
+							 : MOSQ_ERR_UNKNOWN;
+	ha_serving_close(ha);
 	ha_pending_fail_all(ha, HA_ERR_INTERNAL);
 	ha_health_stop(ha->health);
 	if (ha->node != NULL) {
@@ -572,5 +622,5 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 	ha_options_free(&ha->opt);
 	ha_clients_free(&ha->clients);
 	free(ha);
-	return MOSQ_ERR_SUCCESS;
+	return rv;
 }

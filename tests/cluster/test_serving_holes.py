@@ -19,8 +19,9 @@ import pytest
 
 import harness as h
 
-EXT_AUTH_PLUGIN = os.path.join(os.path.dirname(h.PLUGIN), "tests", "cluster",
-                               "ext_auth.so")
+# Built by the suite's recipe, which passes its path.
+EXT_AUTH_PLUGIN = os.environ.get("HA_EXT_AUTH_PLUGIN") or os.path.join(
+    h.REPO, "build", "tests", "cluster", "ext_auth.so")
 EXT_AUTH_METHOD = "ha-test"
 EXT_AUTH_DATA = b"letmein"
 # A node stops serving at most an election timeout after a handover starts;
