@@ -102,6 +102,9 @@ struct ha_node {
 	size_t send_cap;
 
 	_Atomic int64_t lease_until;
+	/* The term the lease belongs to, stored before lease_until: a reader
+	 * that sees a lease sees its term. */
+	_Atomic uint64_t lease_term;
 	pthread_mutex_t status_lock;
 	struct ha_node_status status;
 

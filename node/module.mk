@@ -39,9 +39,9 @@ ALL_TARGETS += $(BUILD)/bench/big_snapshot $(BUILD)/tests/node/big_snapshot
 SUITES += node-big-snapshot node-big-snapshot-san
 .PHONY: suite-node-big-snapshot suite-node-big-snapshot-san bench-snapshot
 suite-node-big-snapshot: $(BUILD)/bench/big_snapshot
-	$< 200 $(BUILD)/tests/node/big-snapshot-work 10000
+	$< 200 $(BUILD)/tests/node/big-snapshot-work 10000 && echo "cases: 1"
 suite-node-big-snapshot-san: $(BUILD)/tests/node/big_snapshot
-	$< 32 $(BUILD)/tests/node/big-snapshot-san-work 10000
+	$< 32 $(BUILD)/tests/node/big-snapshot-san-work 10000 && echo "cases: 1"
 SNAPSHOT_MB ?= 200
 bench-snapshot: $(BUILD)/bench/big_snapshot
 	-$< --bench $(SNAPSHOT_MB) $(BUILD)/bench/big-snapshot-work

@@ -245,6 +245,11 @@ int64_t ha_node_lease_until(const struct ha_node *n)
 	return atomic_load(&n->lease_until);
 }
 
+raft_term ha_node_lease_term(const struct ha_node *n)
+{
+	return atomic_load(&n->lease_term);
+}
+
 void ha_node_get_status(struct ha_node *n, struct ha_node_status *out)
 {
 	pthread_mutex_lock(&n->status_lock);
@@ -407,6 +412,8 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 	/* The lease first: nothing that lets another node lead may leave
 	 * before the owner can see that this one no longer may. */
 	int64_t lease = (int64_t)raft_lease_until(n->raft);
+	if (lease > 0)
+		atomic_store(&n->lease_term, raft_current_term(n->raft));
 	int64_t before = atomic_exchange(&n->lease_until, lease);
 	if (lease < before)
 		n->events_pending = true; /* the owner must stop serving now */
@@ -589,7 +596,18 @@ static void handle_request(struct ha_node *n, struct request *rq)
 		}
 		rv = raft_propose(n->raft, now, rq->data, (uint32_t)rq->len,
 				  &index, &u);
-		emit_result(n, HA_EV_PROPOSED, rq->cookie, rv, index);
+		{
+			/* The term too: another entry may later commit at
+			 * this index if a new leader truncates this one. */
+			struct ha_node_event ev = {
+			    .type = HA_EV_PROPOSED,
+			    .cookie = rq->cookie,
+			    .status = rv,
+			    .index = index,
+			    .term = rv == RAFT_OK ? raft_current_term(n->raft)
+						  : 0};
+			node_emit(n, &ev);
+		}
 		node_handle_update(n, &u);
 		return;
 	case REQ_READ:
@@ -850,6 +868,7 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	pthread_mutex_init(&n->ev_lock, NULL);
 	pthread_mutex_init(&n->status_lock, NULL);
 	atomic_init(&n->lease_until, 0);
+	atomic_init(&n->lease_term, 0);
 	int rv = copy_options(&n->o, o);
 	if (rv != HA_NODE_OK)
 		goto err;

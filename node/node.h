@@ -116,7 +116,8 @@ struct ha_node_options {
 enum ha_node_event_type {
 	HA_EV_ROLE = 1,	 /* role, leader, term changed */
 	HA_EV_COMMITTED, /* apply entry (index, entry_type, data, len) */
-	HA_EV_PROPOSED,	 /* cookie: status, and index when accepted */
+	HA_EV_PROPOSED,	 /* cookie: status, and index and term when
+			    accepted */
 	HA_EV_READ,	 /* cookie: status; every entry up to index was
 			    delivered before this event */
 	HA_EV_CHANGED,	 /* cookie: membership/transfer request accepted? */
@@ -194,6 +195,9 @@ int ha_node_set_peers(struct ha_node *n, const struct raft_config *peers);
 
 /* CLOCK_MONOTONIC milliseconds until which this node may serve alone. */
 int64_t ha_node_lease_until(const struct ha_node *n);
+/* The term of that lease: read after ha_node_lease_until, it is the term
+ * of the lease that call saw (or a later one). */
+raft_term ha_node_lease_term(const struct ha_node *n);
 int64_t ha_node_monotonic_ms(void);
 int64_t ha_node_monotonic_us(void);
 

@@ -231,14 +231,10 @@ static void wake_broker(void *data)
 static void node_log_cb(void *data, enum ha_node_log_level level,
 			const char *msg)
 {
-	(void)data;
-	(void)level;
-	(void)msg;
+	struct ha_plugin *ha = data;
 	/* The raft thread must not call broker functions, mosquitto_log_printf
-	 * included: it writes to stderr, which the broker's log also reaches
-	 * when it logs to stderr. */
-	if (level <= HA_NODE_LOG_WARNING)
-		fprintf(stderr, "mosquitto_ha: %s\n", msg);
+	 * included: the broker thread writes the line at its next TICK. */
+	ha_log_queue_push(&ha->log_queue, (int)level, msg);
 }
 
 static int hex_digit(char c)
@@ -314,6 +310,7 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 		.data = ha,
 	};
 	ha->applied = 0;
+	ha->applied_term = 0;
 	ha->deleted = false;
 	ha->removed = false;
 	ha->was_member = false;
@@ -410,8 +407,21 @@ void ha_cluster_publish_node(struct ha_plugin *ha)
 {
 	pthread_mutex_lock(&ha->serve_lock);
 	ha->serve_node = ha->node;
+	ha->serve_applied_term = ha->applied_term;
 	ha->serve_standalone = ha->state == HA_STANDALONE;
 	pthread_mutex_unlock(&ha->serve_lock);
+}
+
+/* Whether a node holding this lease may serve: the lease is valid now and
+ * belongs to the term whose entries the broker has reached. A new leader's
+ * first entry is its term's no-op, and committed entries reach the broker
+ * in order: once one of its own term is applied, everything committed
+ * before it is too, so clients never see older state. */
+static bool lease_serves(const struct ha_node *node, raft_term applied_term)
+{
+	if (ha_node_monotonic_ms() >= ha_node_lease_until(node))
+		return false;
+	return ha_node_lease_term(node) == applied_term;
 }
 
 bool ha_serving_any_thread(void *data)
@@ -420,7 +430,7 @@ bool ha_serving_any_thread(void *data)
 	pthread_mutex_lock(&ha->serve_lock);
 	bool serving = ha->serve_standalone ||
 		       (ha->serve_node != NULL &&
-			ha_node_monotonic_ms() < ha_node_lease_until(ha->serve_node));
+			lease_serves(ha->serve_node, ha->serve_applied_term));
 	pthread_mutex_unlock(&ha->serve_lock);
 	return serving;
 }
@@ -432,7 +442,7 @@ bool ha_serving(const struct ha_plugin *ha)
 	if (ha->node == NULL)
 		return false;
 	/* The lease, against this thread's own clock, every time. */
-	return ha_node_monotonic_ms() < ha_node_lease_until(ha->node);
+	return lease_serves(ha->node, ha->applied_term);
 }
 
 /* Handles what the raft thread handed over. Broker thread, from TICK. */
@@ -454,6 +464,12 @@ void ha_cluster_drain(struct ha_plugin *ha)
 			break;
 		case HA_EV_COMMITTED:
 			ha->applied = ev.index;
+			if (ev.term != ha->applied_term) {
+				ha->applied_term = ev.term;
+				pthread_mutex_lock(&ha->serve_lock);
+				ha->serve_applied_term = ev.term;
+				pthread_mutex_unlock(&ha->serve_lock);
+			}
 			if (ev.entry_type == RAFT_ENTRY_COMMAND && ev.len >= 1 &&
 			    ev.data[0] == HA_RECORD_DELETE_CLUSTER)
 				ha->deleted = true;

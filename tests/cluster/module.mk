@@ -10,9 +10,16 @@
 
 CLUSTER_TEST_FILES := $(wildcard tests/cluster/*.py)
 
+# A v5 enhanced-authentication plugin that the tests load after
+# mosquitto_ha.so: its clients bypass BASIC_AUTH.
+CLUSTER_TEST_PLUGINS := $(BUILD)/tests/cluster/ext_auth.so
+$(BUILD)/tests/cluster/%.so: tests/cluster/plugins/%.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -fPIC -shared $< -o $@
+
 SUITES += cluster
 .PHONY: suite-cluster
-suite-cluster: $(BUILD)/mosquitto_ha.so mosquitto21
+suite-cluster: $(BUILD)/mosquitto_ha.so mosquitto21 $(CLUSTER_TEST_PLUGINS)
 	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/cluster
 
 .PHONY: demo demo-stop
