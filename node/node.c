@@ -332,6 +332,8 @@ static void refresh_status(struct ha_node *n)
 	s->stable = raft_stable_index(r);
 	s->snapshot_index = raft_snapshot_index(r);
 	s->snapshots_installed = n->snapshots_installed;
+	s->sm_applied = n->sm_applied;
+	s->sm_busy = n->capturing || n->restoring || n->deferred_head != NULL;
 	s->event_bytes = atomic_load(&n->event_bytes);
 	s->has_config = raft_has_config(r);
 	s->config = *raft_config(r);

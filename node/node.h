@@ -152,7 +152,14 @@ struct ha_node_status {
 	raft_index last_index;
 	raft_index stable;
 	raft_index snapshot_index;
+	/* Snapshots received from a leader and restored (not those this node
+	 * took or loaded from its own folder at start). */
 	uint64_t snapshots_installed;
+	/* The state machine's copy the node keeps for snapshots (struct
+	 * ha_node_sm): the last entry applied to it, and whether a worker is
+	 * capturing or restoring it or entries are held back from it. */
+	raft_index sm_applied;
+	bool sm_busy;
 	size_t event_bytes; /* queued for the owner */
 	bool has_config;
 	struct raft_config config;
