@@ -500,7 +500,20 @@ bool ha_serving(struct ha_plugin *ha)
 void ha_cluster_drain(struct ha_plugin *ha)
 {
 	struct ha_node_event ev;
-	while (ha->node != NULL && ha_node_poll(ha->node, &ev)) {
+	size_t events = 0, bytes = 0;
+	int64_t started_us = ha_node_monotonic_us();
+	while (ha->node != NULL) {
+		/* Bounded, so that a large backlog never holds the broker's
+		 * loop (and its clients) for long: the rest waits for the
+		 * next pass, which comes at once. */
+		if (events >= HA_DRAIN_MAX_EVENTS || bytes >= HA_DRAIN_MAX_BYTES) {
+			ha_wake_later(&ha->wake);
+			break;
+		}
+		if (!ha_node_poll(ha->node, &ev))
+			break;
+		events++;
+		bytes += ev.len;
 		int64_t waited = ha_node_monotonic_us() - ev.queued_us;
 		ha->handoff[ha->handoff_count++ % 512] =
 			(uint32_t)(waited < 0 ? 0 : (waited > UINT32_MAX ? UINT32_MAX : waited));
@@ -559,6 +572,9 @@ void ha_cluster_drain(struct ha_plugin *ha)
 		}
 		ha_node_event_free(&ev);
 	}
+	int64_t took_us = ha_node_monotonic_us() - started_us;
+	if (events > 0 && took_us > ha->drain_max_us)
+		ha->drain_max_us = took_us;
 	if (ha->removed && ha->state == HA_MEMBER) {
 		ha_cluster_leave(ha, "this node was removed from the cluster");
 		return;

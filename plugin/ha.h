@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "node/node.h"
+#include "plugin/broker_config.h"
 #include "plugin/clients.h"
 #include "plugin/control.h"
 #include "plugin/health.h"
@@ -22,6 +23,10 @@
 #define HA_LOG_PREFIX "mosquitto_ha: "
 /* A command that waits for the cluster gives up after this long. */
 #define HA_COMMAND_TIMEOUT_MS 10000
+/* What one pass of the broker's loop takes from the raft thread's hand-off
+ * at most; the rest follows on the next pass. */
+#define HA_DRAIN_MAX_EVENTS 512
+#define HA_DRAIN_MAX_BYTES (4u << 20)
 
 /* Commands the plugin itself writes to the Raft log (part of the
  * replicated state). The first byte is the record type. */
@@ -83,6 +88,7 @@ struct ha_plugin {
 	void *identifier;
 	struct ha_options opt;
 	bool broker_21;
+	struct ha_broker_config broker_conf; /* read from mosquitto.conf */
 	struct ha_wake wake;
 	int (*client_port)(const void *client); /* 2.1 only */
 
@@ -124,6 +130,7 @@ struct ha_plugin {
 	/* Recent hand-off latencies (raft thread -> broker thread), us. */
 	uint32_t handoff[512];
 	uint64_t handoff_count;
+	int64_t drain_max_us; /* the longest pass over the hand-off */
 
 	struct ha_pending *pending;
 	uint64_t next_cookie;
@@ -141,6 +148,9 @@ void ha_log_flush(struct ha_plugin *ha);
 
 struct ha_plugin;
 void ha_kick_clients(struct ha_plugin *ha);
+/* The broker setting that a cluster member cannot run with, as it would
+ * appear in mosquitto.conf, or NULL. */
+const char *ha_broker_conflict(const struct ha_broker_config *conf);
 
 /* cluster.c */
 int ha_cluster_load(struct ha_plugin *ha);

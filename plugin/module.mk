@@ -59,7 +59,7 @@ mosquitto21:
 # The plugin itself: every layer below it, position-independent, in one
 # shared object that exports only the three entry points.
 PLUGIN_SRCS := plugin/plugin.c plugin/cluster.c plugin/exec.c plugin/options.c \
-	plugin/clients.c plugin/health.c plugin/wake.c plugin/log_queue.c \
+	plugin/clients.c plugin/health.c plugin/wake.c plugin/log_queue.c plugin/broker_config.c \
 	$(HA_CONTROL_SRCS) $(sort $(wildcard node/*.c)) \
 	$(sort $(wildcard raft/*.c)) $(sort $(wildcard raft/storage/*.c)) \
 	$(sort $(wildcard transport/*.c))

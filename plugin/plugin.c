@@ -2,7 +2,6 @@
 /* The broker plugin's entry points and broker callbacks: who may connect,
  * publish and subscribe (only the leader serves, inside its lease), the
  * control API, and the TICK that drains the raft thread's hand-off. */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
@@ -27,6 +26,7 @@
 #endif
 #pragma GCC visibility pop
 
+#include "plugin/broker_config.h"
 #include "plugin/ha.h"
 
 /* Event ids and data that 2.1 added; the plugin is built against 2.0's
@@ -339,64 +339,15 @@ static int on_tick(int event, void *event_data, void *userdata)
 
 /* ---- checks at start ---- */
 
-/* Whether a mosquitto config file (or a file of its include_dir) sets
- * per_listener_settings true. The broker gives plugins no access to its
- * settings, so the file named by -c on the command line is read. */
-static bool config_has_per_listener(const char *path, int depth)
+const char *ha_broker_conflict(const struct ha_broker_config *conf)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL || depth > 4) {
-		if (f != NULL)
-			fclose(f);
-		return false;
-	}
-	char line[1024];
-	bool found = false;
-	while (!found && fgets(line, sizeof(line), f) != NULL) {
-		char key[64], value[900];
-		if (sscanf(line, " %63s %899s", key, value) != 2 || key[0] == '#')
-			continue;
-		if (strcmp(key, "per_listener_settings") == 0 &&
-		    strcmp(value, "true") == 0) {
-			found = true;
-		} else if (strcmp(key, "include_dir") == 0) {
-			DIR *d = opendir(value);
-			struct dirent *e;
-			while (!found && d != NULL && (e = readdir(d)) != NULL) {
-				size_t l = strlen(e->d_name);
-				if (l < 6 || strcmp(e->d_name + l - 5, ".conf") != 0)
-					continue;
-				char sub[2048];
-				snprintf(sub, sizeof(sub), "%s/%s", value, e->d_name);
-				found = config_has_per_listener(sub, depth + 1);
-			}
-			if (d != NULL)
-				closedir(d);
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-static bool broker_per_listener_settings(void)
-{
-	FILE *f = fopen("/proc/self/cmdline", "r");
-	if (f == NULL)
-		return false;
-	char buf[4096];
-	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[len] = '\0';
-	bool found = false;
-	for (size_t i = 0; i < len;) {
-		const char *arg = buf + i;
-		size_t l = strlen(arg);
-		if ((strcmp(arg, "-c") == 0 || strcmp(arg, "--config-file") == 0) &&
-		    i + l + 1 < len)
-			found = found || config_has_per_listener(arg + l + 1, 0);
-		i += l + 1;
-	}
-	return found;
+	/* mosquitto.db would bring back state older than the log's, and
+	 * without retained messages there is nothing to replicate. */
+	if (conf->persistence)
+		return "persistence true";
+	if (!conf->retain_available)
+		return "retain_available false";
+	return NULL;
 }
 
 static int check_data_dir(const char *dir, char *err, size_t errlen)
@@ -505,7 +456,9 @@ static int register_all(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
 int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 			  struct mosquitto_opt *opts, int opt_count)
 {
-	if (instance != NULL || broker_per_listener_settings()) {
+	struct ha_broker_config broker_conf;
+	ha_broker_config_of_process(&broker_conf);
+	if (instance != NULL || broker_conf.per_listener_settings) {
 		/* With per_listener_settings true the broker loads the plugin
 		 * once per listener, and 2.0 delivers no TICK: one cluster node
 		 * per broker cannot work there. */
@@ -556,9 +509,20 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		goto fail_registered;
 	}
 	pthread_mutex_init(&ha->serve_lock, NULL);
+	ha->broker_conf = broker_conf;
 	rv = ha_cluster_load(ha);
 	if (rv < 0)
 		goto fail_registered;
+	const char *conflict = ha_broker_conflict(&ha->broker_conf);
+	if (rv > 0 && conflict != NULL) {
+		ha_log_error("this broker is a member of cluster '%s' and has "
+			     "%s in its configuration: the cluster's log holds "
+			     "its state, which the broker must not keep or drop "
+			     "on its own; remove that line (or leave the "
+			     "cluster first); the broker stops",
+			     ha->cluster.clustername, conflict);
+		goto fail_registered;
+	}
 	ha_cluster_publish_node(ha);
 	if (rv > 0 && ha_cluster_start_node(ha, true) != 0) {
 		/* A member that cannot run its node refuses clients rather
