@@ -236,7 +236,7 @@ static int restore_v2(struct ha_state *s, const uint8_t *buf, size_t len,
 			    "snapshot: checksum mismatch");
 
 	struct ha_reader r = {buf + HEADER_LEN, len - HEADER_LEN - CRC_LEN};
-	unsigned last = 0;
+	unsigned last = 0, sections = 0;
 	while (r.left > 0) {
 		uint8_t type;
 		uint64_t n;
@@ -262,8 +262,10 @@ static int restore_v2(struct ha_state *s, const uint8_t *buf, size_t len,
 		if (rv != HA_SNAP_OK)
 			return rv;
 		last = type;
+		sections++;
 	}
-	if (last != HA_SNAP_SECTION_RETAINED)
+	/* Ascending and unique: all three when there are three. */
+	if (sections != HA_SNAP_SECTION_RETAINED)
 		return fail(HA_SNAP_MALFORMED, why, why_len,
 			    "snapshot: a section is missing");
 	return HA_SNAP_OK;
