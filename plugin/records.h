@@ -93,6 +93,9 @@ struct ha_origin {
 	uint64_t captured_ms;
 };
 
+/* The smallest retained-set record: a one-byte topic, nothing else. */
+#define HA_RETAIN_SET_MIN_BYTES 41u
+
 /* Limits of the strings of a retained message (the MQTT ones). */
 #define HA_TOPIC_MAX 65535u
 #define HA_PROPERTY_STRING_MAX 65535u

@@ -189,9 +189,9 @@ static size_t find_slot(const struct ha_retained_store *s, uint64_t hash,
 	}
 }
 
-static int grow(struct ha_retained_store *s)
+/* Rehashes into cap slots (a power of two, above count * 4/3). */
+static int resize(struct ha_retained_store *s, size_t cap)
 {
-	size_t cap = s->cap * 2;
 	struct ha_retained_entry **slots = calloc(cap, sizeof(*slots));
 	if (slots == NULL)
 		return -1;
@@ -208,6 +208,21 @@ static int grow(struct ha_retained_store *s)
 	s->slots = slots;
 	s->cap = cap;
 	return 0;
+}
+
+/* The smallest table that holds n entries at most 3/4 full. */
+static size_t slots_for(size_t n)
+{
+	size_t cap = INITIAL_SLOTS;
+	while (cap / 4 * 3 < n && cap < SIZE_MAX / 2 / sizeof(void *))
+		cap *= 2;
+	return cap;
+}
+
+int ha_retained_store_reserve(struct ha_retained_store *s, size_t n)
+{
+	size_t cap = slots_for(n);
+	return cap > s->cap ? resize(s, cap) : 0;
 }
 
 int ha_retained_store_set(struct ha_retained_store *s, const uint8_t *record,
@@ -234,7 +249,7 @@ int ha_retained_store_set(struct ha_retained_store *s, const uint8_t *record,
 	} else {
 		/* Load factor at most 3/4 after this insert. */
 		if ((s->count + 1) * 4 > s->cap * 3) {
-			if (grow(s) != 0) {
+			if (resize(s, s->cap * 2) != 0) {
 				free(e);
 				return -1;
 			}
@@ -276,6 +291,10 @@ bool ha_retained_store_delete(struct ha_retained_store *s,
 		}
 	}
 	s->slots[hole] = NULL;
+	/* Give memory back after mass deletes; if that fails, the larger
+	 * table serves as well. */
+	if (s->cap > INITIAL_SLOTS && s->count * 8 < s->cap)
+		(void)resize(s, s->cap / 2);
 	return true;
 }
 

@@ -16,7 +16,8 @@
  *       OK); replaces what the topic held. -1 when out of memory, and then
  *       nothing changed.
  *   e = ha_retained_store_get(s, topic, topic_len);
- *   ha_retained_store_delete(s, topic, topic_len);   never allocates
+ *   ha_retained_store_delete(s, topic, topic_len);   never fails (it
+ *       shrinks the table after mass deletes when memory allows)
  *   ha_retained_store_sorted(s, &entries, &n);  every entry, sorted by
  *       topic (bytewise), each with a reference of its own;
  *       ha_retained_entries_release(entries, n) drops them.
@@ -44,6 +45,9 @@ void ha_retained_store_free(struct ha_retained_store *s);
  * out of memory (nothing changed). */
 int ha_retained_store_set(struct ha_retained_store *s, const uint8_t *record,
 			  size_t len, size_t topic_off, size_t topic_len);
+/* Room for n entries without growing (restoring a snapshot). -1 when out
+ * of memory (nothing changed). */
+int ha_retained_store_reserve(struct ha_retained_store *s, size_t n);
 /* True when the topic held a message. */
 bool ha_retained_store_delete(struct ha_retained_store *s,
 			      const uint8_t *topic, size_t topic_len);

@@ -126,6 +126,12 @@ static int restore_retained(struct ha_state *s, struct ha_reader *r,
 	if (!ha_get_u64(r, &count))
 		return fail(HA_SNAP_MALFORMED, why, why_len,
 			    "snapshot: retained section truncated");
+	/* Size the table once, but never beyond what the section can hold. */
+	uint64_t room = r->left / (4 + HA_RETAIN_SET_MIN_BYTES);
+	if (ha_retained_store_reserve(s->retained,
+				      (size_t)(count < room ? count : room)) != 0)
+		return fail(HA_SNAP_ENOMEM, why, why_len,
+			    "snapshot: out of memory");
 	for (uint64_t i = 0; i < count; i++) {
 		uint32_t n;
 		const uint8_t *rec;

@@ -267,6 +267,7 @@ static void test_retain_set_minimal(void **state)
 	uint8_t *buf = encode_ok(&r, &len);
 	/* 2 + 18 origin + 1 qos + 8 expiry + 3 topic + 1 flags + 4 + 4 */
 	assert_int_equal(len, 41);
+	assert_int_equal(len, HA_RETAIN_SET_MIN_BYTES);
 	expect_round_trip(buf, len);
 	free(buf);
 }

@@ -209,6 +209,14 @@ static void test_many(void **state)
 		assert_true((ha_retained_store_get(s, (const uint8_t *)topic,
 						   32) != NULL) == (i % 2 == 1));
 	}
+	/* Deleting the rest gives the table back. */
+	uint64_t full = ha_retained_store_memory(s);
+	for (int i = 1; i < N; i += 2) {
+		snprintf(topic, sizeof(topic), "building/floor/room/%012d", i);
+		assert_true(del(s, topic));
+	}
+	assert_int_equal(ha_retained_store_count(s), 0);
+	assert_true(ha_retained_store_memory(s) < full / 1000);
 	ha_retained_store_free(s);
 }
 
@@ -292,6 +300,16 @@ static void test_out_of_memory(void **state)
 			snprintf(topic, sizeof(topic), "t%d", i);
 		}
 	}
+	/* A failed reservation changes nothing; a granted one means no
+	 * growth for that many. */
+	alloc_fail_after(0);
+	assert_int_equal(ha_retained_store_reserve(s, 1000), -1);
+	assert_true(alloc_fail_off());
+	expect_contents(s, 100);
+	assert_int_equal(ha_retained_store_reserve(s, 1000), 0);
+	uint64_t reserved = ha_retained_store_memory(s);
+	assert_int_equal(ha_retained_store_reserve(s, 10), 0);
+	assert_true(ha_retained_store_memory(s) == reserved);
 	/* A failed replace keeps the old value. */
 	alloc_fail_after(0);
 	assert_int_equal(set_kv(s, "t7", "70"), -1);

@@ -6,6 +6,7 @@
  * version 1 snapshots, every refusal of a bad or newer snapshot, 200,000
  * messages, and allocation failures.
  */
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -302,6 +303,64 @@ static void test_capture_frozen(void **state)
 	assert_memory_equal(buf, expected, len);
 	free(buf);
 	free(expected);
+}
+
+struct serializer {
+	struct ha_state_frozen *frozen;
+	uint8_t *buf;
+	size_t len;
+	int rv;
+};
+
+static void *serialize_thread(void *arg)
+{
+	struct serializer *w = arg;
+	w->rv = ha_state_serialize(w->frozen, &w->buf, &w->len);
+	ha_state_release(w->frozen);
+	return NULL;
+}
+
+/* Serialize and release run on another thread while applies replace and
+ * delete the very messages captured (the sanitizer catches a record freed
+ * too early). */
+static void test_serialize_while_applying(void **state)
+{
+	(void)state;
+	struct ha_state *s = ha_state_new(1);
+	assert_non_null(s);
+	char topic[32], payload[32];
+	for (int i = 0; i < 2000; i++) {
+		snprintf(topic, sizeof(topic), "t/%d", i);
+		apply_set(s, topic, "before");
+	}
+	size_t expected_len;
+	uint8_t *expected = snapshot_of(s, &expected_len);
+	struct serializer w = {.frozen = ha_state_capture(s)};
+	assert_non_null(w.frozen);
+	pthread_t thread;
+	assert_int_equal(pthread_create(&thread, NULL, serialize_thread, &w),
+			 0);
+	for (int round = 0; round < 5; round++) {
+		for (int i = 0; i < 2000; i++) {
+			snprintf(topic, sizeof(topic), "t/%d", i);
+			snprintf(payload, sizeof(payload), "r%d", round);
+			if ((i + round) % 3 == 0) {
+				size_t len;
+				uint8_t *rec = retain_delete(topic, &len);
+				apply_ok(s, 1, rec, len);
+				free(rec);
+			} else {
+				apply_set(s, topic, payload);
+			}
+		}
+	}
+	assert_int_equal(pthread_join(thread, NULL), 0);
+	assert_int_equal(w.rv, 0);
+	assert_int_equal(w.len, expected_len);
+	assert_memory_equal(w.buf, expected, expected_len);
+	free(w.buf);
+	free(expected);
+	ha_state_free(s);
 }
 
 static void expect_restore(const uint8_t *buf, size_t len, int result,
@@ -690,6 +749,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_bytes),
 		cmocka_unit_test(test_snapshot_round_trip),
 		cmocka_unit_test(test_capture_frozen),
+		cmocka_unit_test(test_serialize_while_applying),
 		cmocka_unit_test(test_snapshot_v1),
 		cmocka_unit_test(test_snapshot_refusals),
 		cmocka_unit_test(test_many),
