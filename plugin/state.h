@@ -18,7 +18,27 @@
  *
  * One thread applies and restores (never both at once); capture runs while
  * applies wait; serialize and release may run on another thread while
- * applies go on.
+ * applies go on. For example, with sm.data = the struct ha_state:
+ *
+ *   static int sm_apply(void *data, raft_index index, const uint8_t *cmd,
+ *                       size_t len)
+ *   {
+ *           char why[256];
+ *           int rv = ha_state_apply(data, index, cmd, len, why, sizeof(why));
+ *           if (rv != HA_APPLY_OK)
+ *                   queue_log_line(why);   raft thread: not the broker log
+ *           return rv;
+ *   }
+ *   static void *sm_capture(void *data) { return ha_state_capture(data); }
+ *   static int sm_serialize(void *f, uint8_t **buf, size_t *len)
+ *   { return ha_state_serialize(f, buf, len); }
+ *   static void sm_release(void *f) { ha_state_release(f); }
+ *   static int sm_restore(void *data, const uint8_t *buf, size_t len)
+ *   { return ha_state_restore_into(data, buf, len, why, sizeof(why)); }
+ *
+ * The broker thread reads the same records (ha_record_decode) from its
+ * committed events, and a restored snapshot with ha_state_restore() and
+ * ha_retained_store_sorted().
  */
 #ifndef HA_PLUGIN_STATE_H
 #define HA_PLUGIN_STATE_H
