@@ -246,6 +246,12 @@ struct ha_raft_status {
 	uint64_t handoff_samples;
 	uint64_t handoff_median_us;
 	uint64_t handoff_max_us;
+	/* Ours: the log index of the latest retained publish this node
+	 * captured, how many captures still wait for their index, and how
+	 * many the log did not take after they were acknowledged. */
+	uint64_t last_captured_index;
+	uint64_t captures_pending;
+	uint64_t captures_lost;
 	/* Ours: the longest pass of the broker thread over the hand-off. */
 	uint64_t drain_max_us;
 	/* Ours: bytes of committed work waiting for the broker thread, and

@@ -319,6 +319,12 @@ static json_t *raft_status_data(struct ha_plugin *ha)
 	s.snapshot_index = st.snapshot_index;
 	s.snapshots_installed = st.snapshots_installed;
 	s.last_applied = ha->applied;
+	s.retain_msg = ha->broker_view != NULL
+			   ? ha_retained_store_count(ha->broker_view->retained)
+			   : 0;
+	s.last_captured_index = ha->last_captured_index;
+	s.captures_pending = ha->captures_pending;
+	s.captures_lost = ha->captures_lost;
 	s.last_stored = st.stable;
 	s.current_term = st.term;
 	s.state = st.stopped
@@ -520,7 +526,8 @@ static void exec_delete(struct ha_plugin *ha, struct ha_request_ctx *ctx,
 		slot_done(ctx, slot, err, NULL);
 		return;
 	}
-	uint8_t record[1] = {HA_RECORD_DELETE_CLUSTER};
+	/* The one-byte form, which every version reads. */
+	uint8_t record[1] = {HA_REC_TYPE_DELETE_CLUSTER};
 	uint64_t cookie = ++ha->next_cookie;
 	if (ha_node_propose(ha->node, record, sizeof(record), cookie) !=
 	    HA_NODE_OK) {

@@ -257,15 +257,44 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	return refuse_ordinary(ha, ed->client, ed->access, "an access");
 }
 
+static bool is_retained_replicated(const struct mosquitto_evt_message *ed)
+{
+	return ed->retain && ed->topic != NULL && ed->topic[0] != '$';
+}
+
 static int on_message(int event, void *event_data, void *userdata)
 {
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_message *ed = event_data;
 	(void)event;
-	/* Nothing changes state on a node that does not serve. */
-	if (serves_ordinary_clients(ha) || is_admin(ha, ed->client))
+	if (ha->state == HA_STANDALONE || ha_serving(ha))
 		return MOSQ_ERR_SUCCESS;
+	/* Nothing changes state on a node that does not serve: not even an
+	 * administrator's retained message, which would be this broker's
+	 * alone, outside the log. */
+	if (is_admin(ha, ed->client) && !is_retained_replicated(ed))
+		return MOSQ_ERR_SUCCESS;
+	if (is_admin(ha, ed->client)) {
+		note_refusal(ha, ed->client, "a retained publish");
+		return MOSQ_ERR_ACL_DENIED;
+	}
 	return refuse_ordinary(ha, ed->client, MOSQ_ACL_WRITE, "a publish");
+}
+
+/* Registered at the first TICK, after every plugin's init, so that it runs
+ * after the other plugins' MESSAGE callbacks and sees what the broker will
+ * store. A member serves no one before its first TICK. */
+static int on_message_capture(int event, void *event_data, void *userdata)
+{
+	struct ha_plugin *ha = userdata;
+	struct mosquitto_evt_message *ed = event_data;
+	(void)event;
+	if (ha->state != HA_MEMBER || !is_retained_replicated(ed))
+		return MOSQ_ERR_SUCCESS;
+	if (!ha_serving(ha))
+		return MOSQ_ERR_ACL_DENIED; /* on_message answered already */
+	return ha_retained_capture(ha, ed->client, ed->topic, ed->payload,
+				   ed->payloadlen, ed->qos, ed->properties);
 }
 
 static int on_connect(int event, void *event_data, void *userdata)
@@ -323,11 +352,22 @@ static int on_tick(int event, void *event_data, void *userdata)
 	ha_log_flush(ha);
 	ha_cluster_drain(ha);
 	ha_pending_expire(ha, ha_node_monotonic_ms());
+	if (!ha->capture_registered) {
+		int rv = mosquitto_callback_register(ha->identifier,
+						     MOSQ_EVT_MESSAGE,
+						     on_message_capture, NULL, ha);
+		if (rv != MOSQ_ERR_SUCCESS)
+			ha_log_error("cannot register for retained publishes: "
+				     "%s; they are not replicated",
+				     mosquitto_strerror(rv));
+		ha->capture_registered = true;
+	}
 	bool serving = ha_serving(ha);
 	if (ha->was_serving && !serving && ha->state == HA_MEMBER) {
 		ha_log_info("this node stopped serving: disconnecting %zu clients",
 			    ha->clients.n);
 		ha_kick_clients(ha);
+		ha_retained_stepped_down(ha);
 	}
 	ha->was_serving = serving;
 	/* 2.1 sleeps until the earliest callback is due; ask to run on every
@@ -494,6 +534,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		return MOSQ_ERR_INVAL;
 	}
 	ha->identifier = identifier;
+	ha->incarnation = ha_new_incarnation();
 	ha_log_queue_init(&ha->log_queue);
 	ha->client_port = (int (*)(const void *))dlsym(RTLD_DEFAULT,
 						      "mosquitto_client_port");
@@ -569,6 +610,13 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 	 * what it holds for each registration (else it leaks at exit). */
 	int rv = unregister_all(ha, ha->identifier) == 0 ? MOSQ_ERR_SUCCESS
 							 : MOSQ_ERR_UNKNOWN;
+	if (ha->capture_registered &&
+	    mosquitto_callback_unregister(ha->identifier, MOSQ_EVT_MESSAGE,
+					  on_message_capture, NULL) !=
+		MOSQ_ERR_SUCCESS) {
+		ha_log_error("cannot unregister from retained publishes");
+		rv = MOSQ_ERR_UNKNOWN;
+	}
 	ha_serving_close(ha);
 	ha_pending_fail_all(ha, HA_ERR_INTERNAL);
 	ha_health_stop(ha->health);
@@ -585,6 +633,8 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 	ha_wake_cleanup(&ha->wake);
 	ha_options_free(&ha->opt);
 	ha_clients_free(&ha->clients);
+	ha_retained_free(ha);
+	ha_cluster_free_state();
 	free(ha);
 	return rv;
 }

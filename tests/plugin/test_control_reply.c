@@ -266,6 +266,8 @@ static void test_data_raft_status(void **state)
 		    "\"syncmode\":\"dynsec\","
 		    "\"handoff_us\":{\"samples\":3,\"median\":80,\"max\":150,"
 		    "\"longest_pass\":420},"
+		    "\"last_captured_index\":0,\"captures_pending\":0,"
+		    "\"captures_lost\":0,"
 		    "\"handoff_queue_bytes\":4096,"
 		    "\"snapshot\":{\"index\":100,\"installed\":1}}");
 
@@ -283,6 +285,8 @@ static void test_data_raft_status(void **state)
 		    "\"syncmode\":\"dynsec\","
 		    "\"handoff_us\":{\"samples\":0,\"median\":0,\"max\":0,"
 		    "\"longest_pass\":0},"
+		    "\"last_captured_index\":0,\"captures_pending\":0,"
+		    "\"captures_lost\":0,"
 		    "\"handoff_queue_bytes\":0,"
 		    "\"snapshot\":{\"index\":0,\"installed\":0}}");
 }
