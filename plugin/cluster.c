@@ -314,6 +314,7 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 		.election_timeout = ha->opt.election_timeout_ms,
 		.heartbeat_interval = ha->opt.heartbeat_interval_ms,
 		.max_clock_drift_ppm = ha->opt.max_clock_drift_ppm,
+		.snapshot_threshold = ha->opt.snapshot_interval,
 		.sm = {.data = &sm_raft_copy,
 		       .apply = sm_apply,
 		       .capture = sm_capture,

@@ -37,6 +37,8 @@ static const struct option_spec {
     {"heartbeat_interval", "40"},
     {"max_clock_drift_ppm", "50000"},
     {"acl_fallback", "defer"},
+    /* Entries between snapshots of the replicated state. */
+    {"snapshot_interval", "10000"},
 };
 
 #define N_OPTION_SPECS (sizeof(option_specs) / sizeof(option_specs[0]))
@@ -258,6 +260,12 @@ static int parse_one(struct ha_options *o, const char *k, const char *v,
 		if (parse_int(k, v, 0, 250000, &x, err, errlen))
 			return -1;
 		o->max_clock_drift_ppm = (uint32_t)x;
+		return 0;
+	}
+	if (strcasecmp(k, "snapshot_interval") == 0) {
+		if (parse_int(k, v, 16, 100000000, &x, err, errlen))
+			return -1;
+		o->snapshot_interval = (uint64_t)x;
 		return 0;
 	}
 	if (strcasecmp(k, "acl_fallback") == 0) {

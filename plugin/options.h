@@ -32,6 +32,7 @@ struct ha_options {
 	int64_t heartbeat_interval_ms;
 	uint32_t max_clock_drift_ppm;
 	bool acl_fallback_allow; /* no other access control follows us */
+	uint64_t snapshot_interval; /* entries between snapshots */
 };
 
 /* Returns 0, or -1 with a sentence in err that names the option. */

@@ -50,11 +50,19 @@ class Publisher:
                                 client_id=client_id)
         self.qos = qos
         self.acked = []  # (topic, payload) in acknowledgement order
+        self.acked_at = []  # time.monotonic_ns() of each
+        self.sent_unacked = []
 
     def set(self, topic, payload):
-        ok = self.s.publish_retained(topic, payload, self.qos)
+        try:
+            ok = self.s.publish_retained(topic, payload, self.qos)
+        except h.ControlError:
+            ok = False
         if ok:
             self.acked.append((topic, payload))
+            self.acked_at.append(time.monotonic_ns())
+        else:
+            self.sent_unacked.append((topic, payload))
         return ok
 
     def close(self):
@@ -144,83 +152,212 @@ def test_dollar_topics_and_follower_publishes_stay_out(make_cluster):
     wait_same(list(c.nodes.values()), {"kept": b"1"})
 
 
+class LoadPublishers:
+    """Publishers of QoS 0, 1 and 2 on overlapping topics, each in a thread
+    of its own, that can be paused at a moment where everything they were
+    acknowledged for is known and then resumed. Bounded: max_each
+    publishes each, and max_seconds in all."""
+
+    def __init__(self, node, topics, seeds=(1, 2, 3), max_each=20000,
+                 max_seconds=30.0):
+        self.topics = topics
+        self.stop = threading.Event()
+        self.pause = threading.Event()
+        self.resume = threading.Event()
+        self.pubs = []
+        self.threads = []
+        self.parked = []
+        self.deadline = time.monotonic() + max_seconds
+        for qos, seed in zip((0, 1, 2), seeds):
+            p = Publisher(node, qos=qos)
+            self.pubs.append(p)
+            parked = threading.Event()
+            self.parked.append(parked)
+            t = threading.Thread(target=self._run,
+                                 args=(p, seed, max_each, parked))
+            self.threads.append(t)
+
+    def _run(self, p, seed, max_each, parked):
+        rnd = random.Random(seed)
+        n = 0
+        try:
+            while (not self.stop.is_set() and n < max_each and
+                   time.monotonic() < self.deadline):
+                if self.pause.is_set():
+                    # In order on one connection: once this QoS 1 publish
+                    # is acknowledged, every earlier one was processed.
+                    try:
+                        p.s.publish("sync/%d" % seed, b"", 1)
+                    except h.ControlError:
+                        return
+                    parked.set()
+                    self.resume.wait(10)
+                    continue
+                topic = rnd.choice(self.topics)
+                if not p.set(topic, b"%d-%d" % (seed, n)):
+                    return
+                n += 1
+        finally:
+            parked.set()  # a finished publisher has nothing in flight
+
+    def start(self):
+        for t in self.threads:
+            t.start()
+
+    def pause_all(self):
+        self.pause.set()
+        for parked in self.parked:
+            assert parked.wait(10), "a publisher hung"
+        self.pause.clear()
+
+    def resume_all(self):
+        self.resume.set()
+
+    def finish(self):
+        self.stop.set()
+        self.resume.set()
+        for t in self.threads:
+            t.join(10)
+        for p in self.pubs:
+            p.close()
+
+    def mark(self):
+        return [len(p.acked) for p in self.pubs]
+
+    def last_values(self, upto=None):
+        """{topic: payload} last acknowledged (up to a mark), across
+        publishers by the order their acknowledgements were recorded."""
+        out = {}
+        events = []
+        for i, p in enumerate(self.pubs):
+            end = len(p.acked) if upto is None else upto[i]
+            events += [(p.acked_at[k], topic, payload)
+                       for k, (topic, payload) in enumerate(p.acked[:end])]
+        for _, topic, payload in sorted(events):
+            out[topic] = payload
+        return out
+
+    def acked_after(self, mark):
+        out = {}
+        for i, p in enumerate(self.pubs):
+            for topic, payload in p.acked[mark[i]:]:
+                out.setdefault(topic, set()).add(payload)
+        return out
+
+
+def lost_committed(held, committed, later):
+    """The committed values a broker lost: for each topic, what it holds
+    must be the value committed at the mark, or one sent after it."""
+    lost = {}
+    for topic, payload in committed.items():
+        got = held.get(topic)
+        if got != payload and got not in later.get(topic, ()):
+            lost[topic] = (payload, got)
+    return lost
+
+
 def test_kill_leader_under_load_keeps_committed(make_cluster, report):
-    """kill -9 of the leader while publishers write retained messages on
-    overlapping topics: every committed value is on the new leader before
-    it serves, and on every node; lost acknowledgements are counted."""
+    """kill -9 of the leader while publishers of QoS 0, 1 and 2 write
+    retained messages on overlapping topics: every value committed before
+    the kill (or a newer one) is on the new leader before it serves, and on
+    every node; the acknowledged-but-uncommitted publishes lost are counted.
+    """
     c = make_cluster()
     leader = c.form()
     topics = ["load/%d" % i for i in range(30)]
-    stop = threading.Event()
-    pubs = []
-    errors = []
-
-    def run(qos, seed):
-        rnd = random.Random(seed)
-        try:
-            p = Publisher(leader, qos=qos)
-        except h.ControlError as e:
-            errors.append(str(e))
-            return
-        pubs.append(p)
-        n = 0
-        while not stop.is_set() and n < 2000:
-            topic = rnd.choice(topics)
-            payload = b"%d-%d-%d" % (qos, seed, n)
-            try:
-                if not p.set(topic, payload):
-                    break
-            except Exception:
-                break
-            n += 1
-
-    # Before the kill: a committed base every node must keep.
-    base = Publisher(leader)
-    try:
-        for t in topics:
-            assert base.set(t, b"base")
-    finally:
-        base.close()
+    load = LoadPublishers(leader, topics)
+    load.start()
+    time.sleep(0.4)
+    # A moment where everything acknowledged is committed: the oracle.
+    load.pause_all()
     committed_through(leader)
-    threads = [threading.Thread(target=run, args=(q, q + 1))
-               for q in (0, 1, 2)]
-    for t in threads:
-        t.start()
-    time.sleep(0.5)
-    st_before = leader.raft_status()
+    mark = load.mark()
+    committed = load.last_values(mark)
+    load.resume_all()
+    time.sleep(0.3)
+    st = leader.raft_status()
     leader.kill9()
-    stop.set()
-    for t in threads:
-        t.join(10)
-    for p in pubs:
-        p.close()
+    load.finish()
+    later = load.acked_after(mark)
+    # Unacknowledged publishes in flight may have been taken too.
+    for p in load.pubs:
+        for topic, payload in p.sent_unacked:
+            later.setdefault(topic, set()).add(payload)
     rest = [n for n in c.nodes.values() if n is not leader]
     new = c.wait_leader(rest, timeout=5)
-    # What the new leader serves is what every node holds.
+    # The new leader's broker already holds it all when it serves.
     h.wait_until("the new leader to serve", new.round_trip, 5)
     held = read_retained(new)
-    assert set(held) == set(topics), sorted(set(topics) ^ set(held))[:5]
-    # Every value the new leader holds was acknowledged to some publisher
-    # (or is the committed base), and everything committed before the
-    # kill's status snapshot is at least as new.
-    acked = {}
-    for p in pubs:
-        for topic, payload in p.acked:
-            acked.setdefault(topic, set()).add(payload)
-    for topic, payload in held.items():
-        assert payload == b"base" or payload in acked.get(topic, ()), (
-            topic, payload)
+    lost = lost_committed(held, committed, later)
+    assert not lost, "committed values missing on the new leader: %s" % (
+        sorted(lost.items())[:5],)
+    # The oracle would see a committed value gone: plant one.
+    planted = dict(held)
+    victim = sorted(committed)[0]
+    planted[victim] = b"an older value"
+    assert lost_committed(planted, committed, later), \
+        "the oracle did not notice a missing committed value"
     wait_same(rest, held)
-    lost = sum(1 for p in pubs for topic, payload in p.acked[-1:]
-               if held.get(topic) != payload)
-    report("kill -9 at log index %d: %d acknowledged publishes; the new "
-           "leader serves %d topics; last acknowledgements not kept: %d" % (
-               st_before["commit_index"], sum(len(p.acked) for p in pubs),
-               len(held), lost))
-    # The old leader comes back empty and is refilled from the log.
+    # QoS 1 and 2 acknowledgements only: QoS 0 has none.
+    final = {}
+    for p in load.pubs[1:]:
+        for topic, payload in p.acked:
+            final[topic] = payload
+    not_kept = sum(1 for t, v in final.items() if held.get(t) != v and
+                   held.get(t) not in later.get(t, ()))
+    report("kill -9 at commit index %d: %d publishes acknowledged, %d of "
+           "them after the checked mark; %d of %d topics hold none of the "
+           "values acknowledged to QoS 1/2 publishers after it (acknowledged, "
+           "not committed)" % (
+               st["commit_index"], sum(len(p.acked) for p in load.pubs),
+               sum(len(v) for v in load.acked_after(mark).values()),
+               not_kept, len(topics)))
+    # The old leader comes back with an empty broker, refilled from its
+    # snapshot and log.
     leader.start()
     assert c.wait_leader(timeout=10) is new
     wait_same(list(c.nodes.values()), held)
+
+
+def test_follower_catches_up_by_snapshot_without_deleted_topics(
+        make_cluster, report):
+    """A follower that missed sets and deletes while it was down comes back
+    by snapshot: deleted topics never come back on it."""
+    c = make_cluster()
+    for i in (1, 2, 3):
+        c.add(i).plugin_opts["snapshot_interval"] = "64"
+    leader = c.form()
+    down = next(n for n in c.nodes.values() if n is not leader)
+    p = Publisher(leader)
+    try:
+        for i in range(40):
+            assert p.set("snap/%d" % i, b"first")
+        committed_through(leader)
+        wait_same([down], {"snap/%d" % i: b"first" for i in range(40)})
+        down.stop()
+        expected = {}
+        for i in range(40):
+            if i % 3 == 0:
+                assert p.set("snap/%d" % i, b"")
+            else:
+                assert p.set("snap/%d" % i, b"second")
+                expected["snap/%d" % i] = b"second"
+        # Past the 1,024 entries a leader keeps behind its snapshot.
+        for i in range(1300):
+            assert p.set("snap/extra/%d" % (i % 50), b"e%d" % i)
+            expected["snap/extra/%d" % (i % 50)] = b"e%d" % i
+    finally:
+        p.close()
+    committed_through(leader)
+    down.start()
+    wait_same(list(c.nodes.values()), expected, timeout=20)
+    st = down.raft_status()
+    report("the follower came back with %d retained messages; snapshot at "
+           "index %d, %d received" % (st["retain_msg"],
+                                      st["snapshot"]["index"],
+                                      st["snapshot"]["installed"]))
+    assert st["snapshot"]["installed"] >= 1, \
+        "the follower caught up by log, not by snapshot"
 
 
 def test_whole_cluster_killed_and_restarted(make_cluster):
