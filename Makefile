@@ -38,7 +38,7 @@ suite-fuzz-%: $(BUILD)/fuzz/%
 	@bash scripts/run-fuzzers.sh --brief $(FUZZ_BRIEF_SECONDS) $*
 
 # Position-independent objects of any source, for the broker plugin.
-PIC_HDRS := $(wildcard raft/*.h raft/storage/*.h transport/*.h node/*.h plugin/*.h)
+PIC_HDRS := $(wildcard raft/*.h storage/*.h transport/*.h node/*.h plugin/*.h)
 $(BUILD)/pic/%.o: %.c $(PIC_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT_CFLAGS) -fPIC -c $< -o $@

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/storage/format.h"
-#include "raft/storage/storage.h"
+#include "storage/format.h"
+#include "storage/storage.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

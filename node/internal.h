@@ -11,7 +11,7 @@
 #include <uv.h>
 
 #include "node/node.h"
-#include "raft/storage/storage.h"
+#include "storage/storage.h"
 #include "transport/transport.h"
 
 /* The transport frame type that carries encoded Raft messages. */

@@ -61,7 +61,7 @@ mosquitto21:
 PLUGIN_SRCS := plugin/plugin.c plugin/cluster.c plugin/exec.c plugin/options.c \
 	plugin/clients.c plugin/health.c plugin/wake.c \
 	$(HA_CONTROL_SRCS) $(sort $(wildcard node/*.c)) \
-	$(sort $(wildcard raft/*.c)) $(sort $(wildcard raft/storage/*.c)) \
+	$(sort $(wildcard raft/*.c)) $(sort $(wildcard storage/*.c)) \
 	$(sort $(wildcard transport/*.c))
 PLUGIN_LIBS := -ljansson -luv -lssl -lcrypto -lz -lpthread -ldl
 

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "raft/storage/format.h"
+#include "storage/format.h"
 #include "tests/storage/util.h"
 
 #define N_ENTRIES 60u

@@ -6,8 +6,8 @@
 #include <zlib.h>
 
 #include "raft/byteorder.h"
-#include "raft/storage/format.h"
-#include "raft/storage/storage.h"
+#include "storage/format.h"
+#include "storage/storage.h"
 
 static const uint8_t meta_magic[8] = {'M', 'Q', 'H', 'A', 'M', 'E', 'T', 'A'};
 static const uint8_t segment_magic[8] = {'M', 'Q', 'H', 'A',

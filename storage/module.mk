@@ -1,24 +1,24 @@
 # Durable Raft storage: segments, term/vote metadata, snapshots. Plain POSIX
-# file I/O behind a table of file operations (raft/storage/vfs.h) that the
+# file I/O behind a table of file operations (storage/vfs.h) that the
 # crash tests replace with an in-memory model.
-STORAGE_SRCS := $(sort $(wildcard raft/storage/*.c))
-STORAGE_HDRS := $(wildcard raft/storage/*.h) raft/raft.h raft/byteorder.h
+STORAGE_SRCS := $(sort $(wildcard storage/*.c))
+STORAGE_HDRS := $(wildcard storage/*.h) raft/raft.h raft/byteorder.h
 # The configuration codec comes from the core (raft/config.c); linking its one
 # object keeps the storage buildable while the rest of the core changes.
 STORAGE_RAFT_DEPS = raft/config.c
 
-$(BUILD)/opt/storage/%.o: raft/storage/%.c $(STORAGE_HDRS)
+$(BUILD)/opt/storage/%.o: storage/%.c $(STORAGE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT_CFLAGS) -c $< -o $@
 
-$(BUILD)/san/storage/%.o: raft/storage/%.c $(STORAGE_HDRS)
+$(BUILD)/san/storage/%.o: storage/%.c $(STORAGE_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -c $< -o $@
 
-$(BUILD)/opt/libstorage.a: $(STORAGE_SRCS:raft/storage/%.c=$(BUILD)/opt/storage/%.o)
+$(BUILD)/opt/libstorage.a: $(STORAGE_SRCS:storage/%.c=$(BUILD)/opt/storage/%.o)
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/san/libstorage.a: $(STORAGE_SRCS:raft/storage/%.c=$(BUILD)/san/storage/%.o)
+$(BUILD)/san/libstorage.a: $(STORAGE_SRCS:storage/%.c=$(BUILD)/san/storage/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -49,9 +49,9 @@ suite-storage-crash: $(BUILD)/san/tests/storage/test_storage_crash
 
 # Fuzz target for the on-disk parsers; corpus in fuzz/corpus/storage_records.
 FUZZERS += storage_records
-FUZZ_SRCS_storage_records := raft/storage/format.c
-FUZZ_HDRS_storage_records := raft/storage/format.h raft/storage/storage.h \
-	raft/storage/vfs.h
+FUZZ_SRCS_storage_records := storage/format.c
+FUZZ_HDRS_storage_records := storage/format.h storage/storage.h \
+	storage/vfs.h
 FUZZ_LIBS_storage_records := -lz
 SUITES += fuzz-storage_records
 

@@ -3,8 +3,8 @@
 #ifndef RAFT_STORAGE_INTERNAL_H
 #define RAFT_STORAGE_INTERNAL_H
 
-#include "raft/storage/format.h"
-#include "raft/storage/storage.h"
+#include "storage/format.h"
+#include "storage/storage.h"
 
 #define STORAGE_PATH_MAX 4096u
 #define STORAGE_MSG_MAX 768u

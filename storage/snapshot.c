@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/storage/internal.h"
+#include "storage/internal.h"
 
 #define RECV_TMP_NAME "snap-recv.tmp"
 #define COPY_CHUNK 65536u

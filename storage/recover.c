@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/storage/internal.h"
+#include "storage/internal.h"
 
 struct listing {
 	raft_index *segs;

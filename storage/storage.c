@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/storage/internal.h"
+#include "storage/internal.h"
 
 const char *storage_strerror(int rv)
 {

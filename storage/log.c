@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/storage/internal.h"
+#include "storage/internal.h"
 
 void storage_segment_name(raft_index first, char *out)
 {
