@@ -59,10 +59,7 @@ static int file_header_check(const uint8_t *buf, size_t len,
 		/* A newer format may grow the header; tell that apart from
 		 * damage only when the version says so and the rest checks. */
 		if (fmt > STORAGE_FORMAT && hsize > size && hsize <= len &&
-		    header_crc(buf, hsize) ==
-			(uint32_t)(buf[hsize - 4] | buf[hsize - 3] << 8 |
-				   buf[hsize - 2] << 16 |
-				   (uint32_t)buf[hsize - 1] << 24)) {
+		    header_crc(buf, hsize) == le32_load(buf + hsize - 4)) {
 			snprintf(why, STORAGE_WHY_MAX,
 				 "written by storage format %u; this build "
 				 "reads formats 1 to %u",

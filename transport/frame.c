@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "transport/wire.h"
+#include "raft/byteorder.h"
 
 /* Larger bodies are freed after use so one big frame does not pin memory. */
 #define FRAME_KEEP_CAP (64u * 1024u)
@@ -37,9 +37,9 @@ void frame_header_encode(uint8_t out[FRAME_HEADER_LEN],
 {
 	out[0] = h->version;
 	out[1] = h->type;
-	wire_put16(out + 2, h->flags);
-	wire_put32(out + 4, h->length);
-	wire_put64(out + 8, h->seq);
+	le16_store(out + 2, h->flags);
+	le32_store(out + 4, h->length);
+	le64_store(out + 8, h->seq);
 }
 
 int frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
@@ -51,9 +51,9 @@ int frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
 		return FRAME_ESHORT;
 	h.version = buf[0];
 	h.type = buf[1];
-	h.flags = wire_get16(buf + 2);
-	h.length = wire_get32(buf + 4);
-	h.seq = wire_get64(buf + 8);
+	h.flags = le16_load(buf + 2);
+	h.length = le32_load(buf + 4);
+	h.seq = le64_load(buf + 8);
 	if (h.version != FRAME_VERSION)
 		return FRAME_EVERSION;
 	if (h.flags != 0)

@@ -5,7 +5,7 @@
 
 #include <string.h>
 
-#include "transport/wire.h"
+#include "raft/byteorder.h"
 
 #define HS_AUTH_LABEL "mqttha-auth-v1"
 
@@ -67,13 +67,13 @@ int hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap)
 		return HS_ELENGTH;
 	memcpy(p, HS_MAGIC, 4);
 	p += 4;
-	wire_put16(p, h->proto_min);
+	le16_store(p, h->proto_min);
 	p += 2;
-	wire_put16(p, h->proto_max);
+	le16_store(p, h->proto_max);
 	p += 2;
-	wire_put32(p, h->node_id);
+	le32_store(p, h->node_id);
 	p += 4;
-	wire_put32(p, h->target_id);
+	le32_store(p, h->target_id);
 	p += 4;
 	*p++ = h->mode;
 	*p++ = h->flags;
@@ -99,13 +99,13 @@ int hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out)
 		return HS_EMAGIC;
 	memset(&h, 0, sizeof(h));
 	p += 4;
-	h.proto_min = wire_get16(p);
+	h.proto_min = le16_load(p);
 	p += 2;
-	h.proto_max = wire_get16(p);
+	h.proto_max = le16_load(p);
 	p += 2;
-	h.node_id = wire_get32(p);
+	h.node_id = le32_load(p);
 	p += 4;
-	h.target_id = wire_get32(p);
+	h.target_id = le32_load(p);
 	p += 4;
 	h.mode = *p++;
 	h.flags = *p++;
@@ -155,11 +155,11 @@ size_t hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
 	memcpy(p, HS_AUTH_LABEL, sizeof(HS_AUTH_LABEL) - 1);
 	p += sizeof(HS_AUTH_LABEL) - 1;
 	*p++ = (uint8_t)role;
-	wire_put16(p, version);
+	le16_store(p, version);
 	p += 2;
-	wire_put32(p, dialer->node_id);
+	le32_store(p, dialer->node_id);
 	p += 4;
-	wire_put32(p, acceptor->node_id);
+	le32_store(p, acceptor->node_id);
 	p += 4;
 	memcpy(p, dialer->nonce, HS_NONCE_LEN);
 	p += HS_NONCE_LEN;

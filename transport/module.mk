@@ -42,9 +42,9 @@ suite-transport-link: $(BUILD)/tests/transport/test_transport_link
 # Fuzz targets: the frame decoder and the handshake parser.
 FUZZERS += transport_frame transport_handshake
 FUZZ_SRCS_transport_frame := transport/frame.c
-FUZZ_HDRS_transport_frame := transport/frame.h transport/wire.h
+FUZZ_HDRS_transport_frame := transport/frame.h raft/byteorder.h
 FUZZ_SRCS_transport_handshake := transport/handshake.c transport/frame.c
-FUZZ_HDRS_transport_handshake := transport/handshake.h transport/frame.h transport/wire.h
+FUZZ_HDRS_transport_handshake := transport/handshake.h transport/frame.h raft/byteorder.h
 SUITES += fuzz-transport_frame fuzz-transport_handshake
 
 # Throughput over loopback (not a test: numbers only).
