@@ -6,7 +6,7 @@
 # mosquitto 2.1 broker that cluster tests run against (make mosquitto21).
 HA_CONTROL_SRCS := plugin/control_address.c plugin/control_parse.c \
 	plugin/control_reply.c
-HA_CONTROL_HDRS := plugin/control.h raft/raft.h
+HA_CONTROL_HDRS := plugin/control.h raft/raft.h transport/address.h
 HA_CONTROL_LIBS := -ljansson
 
 # Position-independent: these objects end up in mosquitto_ha.so.
@@ -18,10 +18,13 @@ $(BUILD)/san/plugin/%.o: plugin/%.c $(HA_CONTROL_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -fPIC -c $< -o $@
 
-$(BUILD)/opt/libha_control.a: $(HA_CONTROL_SRCS:plugin/%.c=$(BUILD)/opt/plugin/%.o)
+# The node addresses are checked by the transport's address parser.
+$(BUILD)/opt/libha_control.a: $(HA_CONTROL_SRCS:plugin/%.c=$(BUILD)/opt/plugin/%.o) \
+		$(BUILD)/opt/transport/address.o
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/san/libha_control.a: $(HA_CONTROL_SRCS:plugin/%.c=$(BUILD)/san/plugin/%.o)
+$(BUILD)/san/libha_control.a: $(HA_CONTROL_SRCS:plugin/%.c=$(BUILD)/san/plugin/%.o) \
+		$(BUILD)/san/transport/address.o
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -45,8 +48,8 @@ suite-plugin-control: $(HA_CONTROL_TEST_BINS)
 # Fuzzing: any payload -> parse -> reply, checked for crashes, leaks and
 # replies that break the envelope.
 FUZZERS += ha_control
-FUZZ_SRCS_ha_control := $(HA_CONTROL_SRCS)
-FUZZ_HDRS_ha_control := plugin/control.h
+FUZZ_SRCS_ha_control := $(HA_CONTROL_SRCS) transport/address.c
+FUZZ_HDRS_ha_control := plugin/control.h transport/address.h
 FUZZ_LIBS_ha_control := $(HA_CONTROL_LIBS)
 SUITES += fuzz-ha_control
 
