@@ -6,15 +6,14 @@
 # mosquitto 2.1 broker that cluster tests run against (make mosquitto21).
 HA_CONTROL_SRCS := plugin/control_address.c plugin/control_parse.c \
 	plugin/control_reply.c
-HA_CONTROL_HDRS := plugin/control.h raft/raft.h transport/address.h
 HA_CONTROL_LIBS := -ljansson
 
 # Position-independent: these objects end up in mosquitto_ha.so.
-$(BUILD)/opt/plugin/%.o: plugin/%.c $(HA_CONTROL_HDRS)
+$(BUILD)/opt/plugin/%.o: plugin/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT_CFLAGS) -fPIC -c $< -o $@
 
-$(BUILD)/san/plugin/%.o: plugin/%.c $(HA_CONTROL_HDRS)
+$(BUILD)/san/plugin/%.o: plugin/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -fPIC -c $< -o $@
 
@@ -34,8 +33,7 @@ ALL_TARGETS += $(BUILD)/opt/libha_control.a
 HA_CONTROL_TESTS := test_control_parse test_control_reply
 HA_CONTROL_TEST_BINS := $(HA_CONTROL_TESTS:%=$(BUILD)/tests/plugin/%)
 
-$(BUILD)/tests/plugin/%: tests/plugin/%.c tests/plugin/control_test.h \
-		$(BUILD)/san/libha_control.a $(HA_CONTROL_HDRS)
+$(BUILD)/tests/plugin/%: tests/plugin/%.c $(BUILD)/san/libha_control.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_control.a \
 		$(HA_CONTROL_LIBS) -lcmocka -o $@
@@ -49,7 +47,6 @@ suite-plugin-control: $(HA_CONTROL_TEST_BINS)
 # replies that break the envelope.
 FUZZERS += ha_control
 FUZZ_SRCS_ha_control := $(HA_CONTROL_SRCS) transport/address.c
-FUZZ_HDRS_ha_control := plugin/control.h transport/address.h
 FUZZ_LIBS_ha_control := $(HA_CONTROL_LIBS)
 SUITES += fuzz-ha_control
 

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
 #
 # Cluster tests: three (and more) real mosquitto brokers, 2.0.11 from Debian
-# and 2.1 from `make mosquitto21`, each loading build/mosquitto_ha.so, driven
+# and 2.1 from `make mosquitto21`, each loading $(BUILD)/mosquitto_ha.so, driven
 # through the control API with paho-mqtt (pytest). Needs root: brokers run as
 # root, partitions use nftables and cgroups.
 #
@@ -13,7 +13,7 @@ CLUSTER_TEST_FILES := $(wildcard tests/cluster/*.py)
 SUITES += cluster
 .PHONY: suite-cluster
 suite-cluster: $(BUILD)/mosquitto_ha.so mosquitto21
-	/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/cluster
+	BUILD=$(abspath $(BUILD)) /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/cluster
 
 .PHONY: demo demo-stop
 demo:

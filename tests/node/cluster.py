@@ -18,8 +18,8 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def binary_path():
-    path = os.environ.get("HA_KV_BINARY") or os.path.join(REPO, "build",
-                                                          "ha-kv")
+    path = os.environ.get("HA_KV_BINARY") or os.path.join(
+        REPO, os.environ.get("BUILD", "build"), "ha-kv")
     if not os.access(path, os.X_OK):
         raise RuntimeError("ha-kv binary not found at %s: run `make "
                            "build/ha-kv` (or set HA_KV_BINARY)" % path)
