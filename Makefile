@@ -10,7 +10,8 @@ export BUILD
 CC ?= gcc
 CLANG ?= clang-14
 
-WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-missing-field-initializers
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wno-missing-field-initializers
 # Every compilation writes the headers it read to a .d file beside its
 # output (included below), so no rule lists headers by hand.
 DEP_FLAGS := -MMD -MP

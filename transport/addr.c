@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int addr_split(const char *address, char *host, size_t host_len, char *port,
+int transport__addr_split(const char *address, char *host, size_t host_len, char *port,
 	       size_t port_len, bool allow_zero)
 {
 	struct transport_address a;
@@ -24,7 +24,7 @@ int addr_split(const char *address, char *host, size_t host_len, char *port,
 	return 0;
 }
 
-int addr_resolve_bind(uv_loop_t *loop, const char *address,
+int transport__addr_resolve_bind(uv_loop_t *loop, const char *address,
 		      struct sockaddr_storage *out)
 {
 	char host[TRANSPORT_ADDRESS_MAX];
@@ -33,7 +33,7 @@ int addr_resolve_bind(uv_loop_t *loop, const char *address,
 	uv_getaddrinfo_t req;
 	int rv;
 
-	rv = addr_split(address, host, sizeof(host), port, sizeof(port), true);
+	rv = transport__addr_split(address, host, sizeof(host), port, sizeof(port), true);
 	if (rv != 0)
 		return rv;
 	memset(out, 0, sizeof(*out));
@@ -59,7 +59,7 @@ int addr_resolve_bind(uv_loop_t *loop, const char *address,
 	return 0;
 }
 
-void addr_format(const struct sockaddr *sa, char *out, size_t len)
+void transport__addr_format(const struct sockaddr *sa, char *out, size_t len)
 {
 	char ip[64] = "?";
 

@@ -9,7 +9,7 @@
 
 #define HS_AUTH_LABEL "mqttha-auth-v1"
 
-const char *hs_strerror(int err)
+const char *transport__hs_strerror(int err)
 {
 	switch (err) {
 	case HS_OK:
@@ -26,7 +26,7 @@ const char *hs_strerror(int err)
 	return "unknown handshake error";
 }
 
-bool hs_name_valid(const char *name)
+bool transport__hs_name_valid(const char *name)
 {
 	size_t n;
 
@@ -53,14 +53,14 @@ static bool hs_fields_valid(const struct hs_hello *h)
 	return true;
 }
 
-int hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap)
+int transport__hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap)
 {
 	size_t name_len;
 	uint8_t *p = out;
 
 	if (!hs_fields_valid(h))
 		return HS_EFIELD;
-	if (!hs_name_valid(h->cluster_name))
+	if (!transport__hs_name_valid(h->cluster_name))
 		return HS_ENAME;
 	name_len = strlen(h->cluster_name);
 	if (cap < HS_HELLO_FIXED_LEN + name_len)
@@ -87,7 +87,7 @@ int hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap)
 	return (int)(p - out);
 }
 
-int hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out)
+int transport__hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out)
 {
 	struct hs_hello h;
 	const uint8_t *p = buf;
@@ -131,7 +131,7 @@ int hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out)
 	return HS_OK;
 }
 
-uint16_t hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
+uint16_t transport__hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
 			   uint16_t b_max)
 {
 	uint16_t lo = a_min > b_min ? a_min : b_min;
@@ -142,7 +142,7 @@ uint16_t hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
 	return hi;
 }
 
-size_t hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
+size_t transport__hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
 		     uint16_t version, const struct hs_hello *dialer,
 		     const struct hs_hello *acceptor,
 		     const uint8_t transcript[HS_TRANSCRIPT_LEN])
