@@ -80,7 +80,7 @@ static void job_free_all(struct ha_node *n, struct job *j)
 	while (j != NULL) {
 		struct job *next = j->next;
 		if (j->kind == JOB_SNAPSHOT) {
-			snapshot_task_free(n, j->task);
+			ha_node__snapshot_task_free(n, j->task);
 			n->snapshot = NULL;
 		}
 		job_free(j);
@@ -138,10 +138,10 @@ static void enqueue(struct ha_node *n, struct job *j)
 	else
 		n->jobs_head = j;
 	n->jobs_tail = j;
-	jobs_start_next(n);
+	ha_node__jobs_start_next(n);
 }
 
-void jobs_persist(struct ha_node *n, const struct raft_update *u)
+void ha_node__jobs_persist(struct ha_node *n, const struct raft_update *u)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (j == NULL)
@@ -187,7 +187,7 @@ oom:
 	node_fail(n, "out of memory queueing a write");
 }
 
-void jobs_read_chunk(struct ha_node *n, const struct raft_message *m)
+void ha_node__jobs_read_chunk(struct ha_node *n, const struct raft_message *m)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (j == NULL)
@@ -358,7 +358,7 @@ static void work_cb(uv_work_t *w)
 		break;
 	}
 	case JOB_SNAPSHOT: {
-		int rv = snapshot_install(n, j->task);
+		int rv = ha_node__snapshot_install(n, j->task);
 		if (rv != STORAGE_OK)
 			fail(j, n, rv);
 		break;
@@ -384,7 +384,7 @@ static void persist_done(struct ha_node *n, struct job *batch)
 			struct raft_message *m = &j->msgs[i];
 			if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 &&
 			    m->data == NULL)
-				jobs_read_chunk(n, m);
+				ha_node__jobs_read_chunk(n, m);
 			else
 				node_send(n, m);
 		}
@@ -483,29 +483,29 @@ static void after_cb(uv_work_t *w, int status)
 			}
 			break;
 		case JOB_SNAPSHOT:
-			snapshot_installed(n, batch->task, batch->result,
+			ha_node__snapshot_installed(n, batch->task, batch->result,
 					   batch->errmsg);
 			break;
 		}
 	}
 	if (batch->kind == JOB_SNAPSHOT) {
-		snapshot_task_free(n, batch->task);
+		ha_node__snapshot_task_free(n, batch->task);
 		batch->task = NULL;
 		n->snapshot = NULL;
 	}
 	if (restored) {
 		n->restoring = false;
-		snapshot_catch_up(n);
+		ha_node__snapshot_catch_up(n);
 	}
 	while (batch != NULL) {
 		struct job *next = batch->next;
 		job_free(batch);
 		batch = next;
 	}
-	jobs_start_next(n);
+	ha_node__jobs_start_next(n);
 }
 
-void jobs_start_next(struct ha_node *n)
+void ha_node__jobs_start_next(struct ha_node *n)
 {
 	if (n->running != NULL || n->jobs_head == NULL || n->shutting_down)
 		return;
@@ -541,12 +541,12 @@ void jobs_start_next(struct ha_node *n)
 	}
 }
 
-void jobs_install_snapshot(struct ha_node *n, struct snapshot_task *t)
+void ha_node__jobs_install_snapshot(struct ha_node *n, struct snapshot_task *t)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (j == NULL) {
-		snapshot_installed(n, t, STORAGE_ENOMEM, "out of memory");
-		snapshot_task_free(n, t);
+		ha_node__snapshot_installed(n, t, STORAGE_ENOMEM, "out of memory");
+		ha_node__snapshot_task_free(n, t);
 		n->snapshot = NULL;
 		return;
 	}
@@ -555,16 +555,16 @@ void jobs_install_snapshot(struct ha_node *n, struct snapshot_task *t)
 	enqueue(n, j);
 }
 
-void jobs_drop_all(struct ha_node *n)
+void ha_node__jobs_drop_all(struct ha_node *n)
 {
 	/* Nothing queued was acknowledged to anyone, so dropping it loses
 	 * nothing that was promised. */
 	job_free_all(n, n->jobs_head);
-	snapshot_drop_deferred(n);
+	ha_node__snapshot_drop_deferred(n);
 	n->jobs_head = n->jobs_tail = NULL;
 }
 
-int jobs_load_snapshot(struct ha_node *n)
+int ha_node__jobs_load_snapshot(struct ha_node *n)
 {
 	size_t len = 0;
 	uint8_t *buf = read_snapshot(n, &len);

@@ -368,7 +368,7 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 		const struct raft_entry *e = &u->apply[i];
 		if (e->index <= n->applied)
 			continue;
-		if (e->type == RAFT_ENTRY_COMMAND && !snapshot_apply(n, e))
+		if (e->type == RAFT_ENTRY_COMMAND && !ha_node__snapshot_apply(n, e))
 			return;
 		struct ha_node_event ev = {.type = HA_EV_COMMITTED,
 					   .index = e->index,
@@ -420,14 +420,14 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 		const struct raft_message *m = &u->send_now[i];
 		if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 &&
 		    m->data == NULL)
-			jobs_read_chunk(n, m);
+			ha_node__jobs_read_chunk(n, m);
 		else
 			node_send(n, m);
 	}
 	if (u->hard_state_changed || u->truncate_from != 0 ||
 	    u->n_entries > 0 || u->snapshot_chunk != NULL ||
 	    u->n_send_after_persist > 0)
-		jobs_persist(n, u);
+		ha_node__jobs_persist(n, u);
 
 	apply_entries(n, u);
 	for (size_t i = 0; i < u->n_reads; i++) {
@@ -464,7 +464,7 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 		node_log(n, HA_NODE_LOG_ERROR, "raft stopped: %s", u->error);
 	}
 	sync_peers(n);
-	snapshot_maybe_take(n);
+	ha_node__snapshot_maybe_take(n);
 	refresh_status(n);
 	wake_owner(n);
 }
@@ -736,7 +736,7 @@ void node_shutdown(struct ha_node *n)
 	uv_timer_stop(&n->lease_timer);
 	uv_close((uv_handle_t *)&n->lease_timer, on_closed);
 	atomic_store(&n->lease_until, 0);
-	jobs_drop_all(n);
+	ha_node__jobs_drop_all(n);
 	transport_close(n->transport, on_transport_closed);
 }
 
@@ -901,7 +901,7 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 		goto err;
 	}
 	if (loaded.state.snap_index != 0 && n->o.sm.restore != NULL) {
-		rv = jobs_load_snapshot(n);
+		rv = ha_node__jobs_load_snapshot(n);
 		if (rv != HA_NODE_OK) {
 			storage_loaded_free(&loaded);
 			goto err;
