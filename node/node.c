@@ -835,12 +835,10 @@ static void node_free(struct ha_node *n)
 	free(n);
 }
 
-int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
+/* A node with its locks, its own copy of the options and the limits the
+ * options leave to defaults; nothing started yet. */
+static int node_new(const struct ha_node_options *o, struct ha_node **out)
 {
-	if (o == NULL || o->id == 0 || o->id > RAFT_MAX_NODE_ID ||
-	    o->data_dir == NULL || o->cluster_name == NULL ||
-	    o->advertise_address == NULL)
-		return HA_NODE_EINVAL;
 	struct ha_node *n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return HA_NODE_ENOMEM;
@@ -848,9 +846,10 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	pthread_mutex_init(&n->ev_lock, NULL);
 	pthread_mutex_init(&n->status_lock, NULL);
 	atomic_init(&n->lease_until, 0);
+	*out = n;
 	int rv = copy_options(&n->o, o);
 	if (rv != HA_NODE_OK)
-		goto err;
+		return rv;
 	n->max_requests = o->max_requests ? o->max_requests : 65536;
 	n->max_event_bytes = o->max_event_bytes ? o->max_event_bytes
 						: NODE_MAX_EVENT_BYTES_DEFAULT;
@@ -863,58 +862,59 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	n->snapshot_trailing = o->snapshot_trailing
 				   ? o->snapshot_trailing
 				   : NODE_SNAPSHOT_TRAILING_DEFAULT;
+	return HA_NODE_OK;
+}
 
-	struct raft_options ro;
-	raft_options_default(&ro);
+static int create_raft(struct ha_node *n, const struct ha_node_options *o,
+		       struct raft_options *ro)
+{
+	raft_options_default(ro);
 	if (o->election_timeout)
-		ro.election_timeout = o->election_timeout;
+		ro->election_timeout = o->election_timeout;
 	if (o->heartbeat_interval)
-		ro.heartbeat_interval = o->heartbeat_interval;
+		ro->heartbeat_interval = o->heartbeat_interval;
 	if (o->max_clock_drift_ppm)
-		ro.max_clock_drift_ppm = o->max_clock_drift_ppm;
-	ro.snapshot_trailing = n->snapshot_trailing;
-	/* One chunk is in flight per follower: larger chunks mean fewer round
-	 * trips through both storage queues. */
-	ro.snapshot_chunk_bytes = NODE_SNAPSHOT_CHUNK_BYTES;
-	n->raft = raft_new(o->id, &ro,
+		ro->max_clock_drift_ppm = o->max_clock_drift_ppm;
+	ro->snapshot_trailing = n->snapshot_trailing;
+	/* Up to snapshot_chunks_in_flight chunks travel to each follower at
+	 * once; larger chunks still mean fewer round trips through both
+	 * storage queues. */
+	ro->snapshot_chunk_bytes = NODE_SNAPSHOT_CHUNK_BYTES;
+	n->raft = raft_new(o->id, ro,
 			   (uint64_t)ha_node_monotonic_ms() ^
 			       ((uint64_t)o->id << 32));
-	if (n->raft == NULL) {
-		rv = HA_NODE_EINVAL;
-		goto err;
-	}
+	return n->raft != NULL ? HA_NODE_OK : HA_NODE_EINVAL;
+}
 
-	/* The disk is read on the caller's thread, so a locked or damaged
-	 * folder is an error of ha_node_start itself. */
+/* The disk is read on the caller's thread, so a locked or damaged folder is
+ * an error of ha_node_start itself. On success the caller owns `loaded`. */
+static int open_storage(struct ha_node *n, struct storage_loaded *loaded)
+{
 	struct storage_options so = {.log = storage_log, .log_ctx = n};
 	n->storage = storage_new(n->o.data_dir, &so);
-	if (n->storage == NULL) {
-		rv = HA_NODE_ENOMEM;
-		goto err;
-	}
-	struct storage_loaded loaded;
-	int srv = storage_open(n->storage, &loaded);
-	if (srv != STORAGE_OK) {
+	if (n->storage == NULL)
+		return HA_NODE_ENOMEM;
+	if (storage_open(n->storage, loaded) != STORAGE_OK) {
 		node_log(n, HA_NODE_LOG_ERROR, "cannot open %s: %s",
 			 n->o.data_dir, storage_errmsg(n->storage));
-		rv = HA_NODE_ESTORAGE;
-		goto err;
+		return HA_NODE_ESTORAGE;
 	}
-	if (loaded.state.snap_index != 0 && n->o.sm.restore != NULL) {
-		rv = ha_node__jobs_load_snapshot(n);
+	if (loaded->state.snap_index != 0 && n->o.sm.restore != NULL) {
+		int rv = ha_node__jobs_load_snapshot(n);
 		if (rv != HA_NODE_OK) {
-			storage_loaded_free(&loaded);
-			goto err;
+			storage_loaded_free(loaded);
+			return rv;
 		}
 	}
-	n->applied = loaded.state.snap_index;
-	n->sm_applied = loaded.state.snap_index;
+	n->applied = loaded->state.snap_index;
+	n->sm_applied = loaded->state.snap_index;
+	return HA_NODE_OK;
+}
 
-	if (uv_loop_init(&n->loop) != 0) {
-		storage_loaded_free(&loaded);
-		rv = HA_NODE_ETHREAD;
-		goto err;
-	}
+static int init_loop(struct ha_node *n)
+{
+	if (uv_loop_init(&n->loop) != 0)
+		return HA_NODE_ETHREAD;
 	n->loop_ready = true;
 	uv_async_init(&n->loop, &n->async, on_async);
 	n->async.data = n;
@@ -922,7 +922,29 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	n->tick.data = n;
 	uv_timer_init(&n->loop, &n->lease_timer);
 	n->lease_timer.data = n;
+	return HA_NODE_OK;
+}
 
+/* The cluster id a restarted node already belongs to: from the first
+ * configuration entry in its log, else from its snapshot. NULL for a node
+ * that has never been part of a cluster. */
+static const struct raft_config *
+known_config(struct ha_node *n, const struct storage_loaded *loaded)
+{
+	for (size_t i = 0; i < loaded->n_entries; i++)
+		if (loaded->entries[i].type == RAFT_ENTRY_CONFIG &&
+		    raft_config_decode(loaded->entries[i].data,
+				       loaded->entries[i].len,
+				       &n->peers_set) == RAFT_OK)
+			return &n->peers_set;
+	if (loaded->state.snap_index != 0)
+		return &loaded->snap_config;
+	return NULL;
+}
+
+static int start_transport(struct ha_node *n, const struct ha_node_options *o,
+			   const struct storage_loaded *loaded)
+{
 	struct transport_options to = {
 	    .node_id = o->id,
 	    .cluster_name = n->o.cluster_name,
@@ -938,15 +960,7 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	    .log = on_transport_log,
 	    .data = n,
 	};
-	const struct raft_config *known = NULL;
-	for (size_t i = 0; i < loaded.n_entries && known == NULL; i++)
-		if (loaded.entries[i].type == RAFT_ENTRY_CONFIG &&
-		    raft_config_decode(loaded.entries[i].data,
-				       loaded.entries[i].len,
-				       &n->peers_set) == RAFT_OK)
-			known = &n->peers_set;
-	if (known == NULL && loaded.state.snap_index != 0)
-		known = &loaded.snap_config;
+	const struct raft_config *known = known_config(n, loaded);
 	if (known != NULL) {
 		memcpy(to.cluster_id, known->cluster_id, RAFT_CLUSTER_ID_LEN);
 		to.cluster_id_known = true;
@@ -957,11 +971,42 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 		node_log(n, HA_NODE_LOG_ERROR,
 			 "cannot start the cluster port %s: %s",
 			 n->o.bind_address, transport_strerror(trv));
-		storage_loaded_free(&loaded);
-		rv = HA_NODE_ETRANSPORT;
-		goto err_loop;
+		return HA_NODE_ETRANSPORT;
 	}
 	n->cluster_id_pinned = known != NULL;
+	return HA_NODE_OK;
+}
+
+int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
+{
+	if (o == NULL || o->id == 0 || o->id > RAFT_MAX_NODE_ID ||
+	    o->data_dir == NULL || o->cluster_name == NULL ||
+	    o->advertise_address == NULL)
+		return HA_NODE_EINVAL;
+	struct ha_node *n = NULL;
+	int rv = node_new(o, &n);
+	if (n == NULL)
+		return rv;
+	if (rv != HA_NODE_OK)
+		goto err;
+	struct raft_options ro;
+	rv = create_raft(n, o, &ro);
+	if (rv != HA_NODE_OK)
+		goto err;
+	struct storage_loaded loaded;
+	rv = open_storage(n, &loaded);
+	if (rv != HA_NODE_OK)
+		goto err;
+	rv = init_loop(n);
+	if (rv != HA_NODE_OK) {
+		storage_loaded_free(&loaded);
+		goto err;
+	}
+	rv = start_transport(n, o, &loaded);
+	if (rv != HA_NODE_OK) {
+		storage_loaded_free(&loaded);
+		goto err_loop;
+	}
 
 	struct raft_update u;
 	int rrv =

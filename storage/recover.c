@@ -507,7 +507,9 @@ static int drop_head(struct storage *s, size_t k, const char *reason)
 	return STORAGE_OK;
 }
 
-static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
+/* Reads every segment into s->segs, oldest first. */
+static int recover_segments(struct storage *s, const raft_index *firsts,
+			    size_t n)
 {
 	/* Segments at the end that hold no entry are allocations a crash cut
 	 * short (or left over from one that ran out of space, whose removal
@@ -549,7 +551,14 @@ static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 		storage__segment_free(&tail);
 		return storage_error(s, STORAGE_ENOMEM, "out of memory");
 	}
+	return STORAGE_OK;
+}
 
+/* Consecutive segments must continue one another: no overlap, no term going
+ * down, no gap except one the snapshot covers (then the older segments are
+ * what a compaction left behind). */
+static int check_segments_follow(struct storage *s)
+{
 	raft_index snap = s->snap_index;
 	size_t stale = 0;
 	for (size_t i = 1; i < s->n_segs; i++) {
@@ -589,10 +598,14 @@ static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 					     s->dir, na, s->dir, nb);
 		}
 	}
-	int rv = drop_head(s, stale, "left over from a compaction");
-	if (rv != STORAGE_OK || s->n_segs == 0)
-		return rv;
+	return drop_head(s, stale, "left over from a compaction");
+}
 
+/* The log must start at 1, or where the snapshot ends, and agree with the
+ * snapshot's term at its last index. */
+static int check_log_meets_snapshot(struct storage *s)
+{
+	raft_index snap = s->snap_index;
 	char first_name[STORAGE_NAME_MAX];
 	storage__segment_name(s->segs[0].first, first_name);
 	raft_index first = s->segs[0].first, last = storage_last_index(s);
@@ -636,6 +649,16 @@ static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 		return storage__drop_tail_segments(s, 1);
 	}
 	return STORAGE_OK;
+}
+
+static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
+{
+	int rv = recover_segments(s, firsts, n);
+	if (rv == STORAGE_OK)
+		rv = check_segments_follow(s);
+	if (rv != STORAGE_OK || s->n_segs == 0)
+		return rv;
+	return check_log_meets_snapshot(s);
 }
 
 /* Reads entries after the snapshot into out; checks their checksums once

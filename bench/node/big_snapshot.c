@@ -271,6 +271,121 @@ static void check_caught_up(struct catch_up *c, unsigned leader)
 	       c->by_snapshot ? "by a snapshot" : "by the log", c->took);
 }
 
+/* Each of the four nodes may hold its snapshot, the one being written and
+ * one being received: say so up front rather than fail later on a full
+ * disk. */
+static bool enough_disk(const char *base, size_t mb)
+{
+	struct statvfs fs;
+	uint64_t need_mb = 12 * (uint64_t)mb + 256;
+	if (statvfs(base, &fs) == 0 &&
+	    (uint64_t)fs.f_bavail * fs.f_frsize / (1024 * 1024) < need_mb) {
+		fprintf(stderr,
+			"big snapshot: %s has %llu MB free; this run needs "
+			"about %llu MB\n",
+			base,
+			(unsigned long long)((uint64_t)fs.f_bavail *
+					     fs.f_frsize / (1024 * 1024)),
+			(unsigned long long)need_mb);
+		return false;
+	}
+	return true;
+}
+
+/* Folders and loopback ports for every node; the first NODES are the
+ * cluster's voters, JOINER joins later. */
+static void plan_cluster(const char *base, struct raft_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cluster_id[0] = 0x42;
+	for (unsigned i = 1; i <= JOINER; i++) {
+		snprintf(nodes[i].dir, sizeof(nodes[i].dir), "%s/n%u", base, i);
+		snprintf(nodes[i].addr, sizeof(nodes[i].addr), "127.0.0.1:%u",
+			 free_port());
+		if (i == JOINER)
+			break;
+		cfg->servers[cfg->n].id = i;
+		cfg->servers[cfg->n].role = RAFT_VOTER;
+		snprintf(cfg->servers[cfg->n].address, RAFT_ADDRESS_MAX, "%s",
+			 nodes[i].addr);
+		cfg->n++;
+	}
+}
+
+/* The first leader, within 10 s; 0 if none. */
+static unsigned wait_for_leader(raft_term *term)
+{
+	unsigned leader = 0;
+	for (int k = 0; k < 1000 && leader == 0; k++) {
+		usleep(10000);
+		drain_all(0);
+		leader = leader_now(term);
+	}
+	return leader;
+}
+
+static void add_joiner(const struct raft_config *cfg, unsigned leader)
+{
+	struct raft_config peers = *cfg;
+	peers.servers[peers.n].id = JOINER;
+	peers.servers[peers.n].role = RAFT_LEARNER;
+	snprintf(peers.servers[peers.n].address, RAFT_ADDRESS_MAX, "%s",
+		 nodes[JOINER].addr);
+	peers.n++;
+	start(JOINER);
+	ha_node_set_peers(nodes[JOINER].node, &peers);
+	ha_node_add_learner(nodes[leader].node, JOINER, nodes[JOINER].addr, 0);
+	printf("%7.3f node %u added as a learner\n", seconds(bench_t0), JOINER);
+}
+
+/* Up to 20 proposals on the leader, each stamped for the latency figures;
+ * *proposed counts those it took. */
+static void propose_burst(unsigned leader, uint64_t *proposed)
+{
+	for (int k = 0; k < 20 && *proposed < MAX_PROPOSALS; k++) {
+		char c[16];
+		int len = snprintf(c, sizeof(c), "p%llu",
+				   (unsigned long long)*proposed);
+		proposed_at[*proposed] = ha_node_monotonic_us();
+		if (ha_node_propose(nodes[leader].node, c, (size_t)len,
+				    *proposed) == HA_NODE_OK)
+			(*proposed)++;
+	}
+}
+
+/* Prints where each running node is, then stops them all. */
+static void report_and_stop_nodes(void)
+{
+	for (unsigned i = 1; i <= JOINER; i++) {
+		struct ha_node_status st;
+		if (nodes[i].node == NULL)
+			continue;
+		ha_node_get_status(nodes[i].node, &st);
+		printf("node %u: term %llu, applied %llu, snapshot at %llu, "
+		       "snapshots installed %llu\n",
+		       i, (unsigned long long)st.term,
+		       (unsigned long long)st.applied,
+		       (unsigned long long)st.snapshot_index,
+		       (unsigned long long)st.snapshots_installed);
+	}
+	for (unsigned i = 1; i <= JOINER; i++)
+		if (nodes[i].node)
+			ha_node_stop(nodes[i].node, false, 0);
+}
+
+static void report_latency(void)
+{
+	double base50 = percentile(0, 0.5), base99 = percentile(0, 0.99);
+	double snap50 = percentile(1, 0.5), snap99 = percentile(1, 0.99);
+	printf("commit latency on the leader: first %d s (no snapshot yet): "
+	       "p50 %.1f ms, p99 %.1f ms (%zu); afterwards, with snapshots "
+	       "taken and sent: p50 %.1f ms, p99 %.1f ms (%zu); ratio "
+	       "p50 %.2fx, p99 %.2fx\n",
+	       BASELINE_MS / 1000, base50, base99, n_latency[0], snap50, snap99,
+	       n_latency[1], base50 > 0 ? snap50 / base50 : 0,
+	       base99 > 0 ? snap99 / base99 : 0);
+}
+
 int main(int argc, char **argv)
 {
 	size_t mb = argc > 1 ? (size_t)atoi(argv[1]) : 200;
@@ -293,37 +408,10 @@ int main(int argc, char **argv)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", base, base);
 	if (system(cmd) != 0)
 		return 2;
-	/* Each of the four nodes may hold its snapshot, the one being written
-	 * and one being received: say so up front rather than fail later on
-	 * a full disk. */
-	struct statvfs fs;
-	uint64_t need_mb = 12 * (uint64_t)mb + 256;
-	if (statvfs(base, &fs) == 0 &&
-	    (uint64_t)fs.f_bavail * fs.f_frsize / (1024 * 1024) < need_mb) {
-		fprintf(stderr,
-			"big snapshot: %s has %llu MB free; this run needs "
-			"about %llu MB\n",
-			base,
-			(unsigned long long)((uint64_t)fs.f_bavail *
-					     fs.f_frsize / (1024 * 1024)),
-			(unsigned long long)need_mb);
+	if (!enough_disk(base, mb))
 		return 2;
-	}
 	struct raft_config cfg;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.cluster_id[0] = 0x42;
-	for (unsigned i = 1; i <= JOINER; i++) {
-		snprintf(nodes[i].dir, sizeof(nodes[i].dir), "%s/n%u", base, i);
-		snprintf(nodes[i].addr, sizeof(nodes[i].addr), "127.0.0.1:%u",
-			 free_port());
-		if (i == JOINER)
-			break;
-		cfg.servers[cfg.n].id = i;
-		cfg.servers[cfg.n].role = RAFT_VOTER;
-		snprintf(cfg.servers[cfg.n].address, RAFT_ADDRESS_MAX, "%s",
-			 nodes[i].addr);
-		cfg.n++;
-	}
+	plan_cluster(base, &cfg);
 	for (unsigned i = 1; i <= NODES; i++)
 		start(i);
 	ha_node_bootstrap(nodes[1].node, &cfg, 1);
@@ -331,12 +419,7 @@ int main(int argc, char **argv)
 		ha_node_set_peers(nodes[i].node, &cfg);
 
 	raft_term term = 0, t;
-	unsigned leader = 0;
-	for (int k = 0; k < 1000 && leader == 0; k++) {
-		usleep(10000);
-		drain_all(0);
-		leader = leader_now(&term);
-	}
+	unsigned leader = wait_for_leader(&term);
 	if (leader == 0) {
 		fprintf(stderr, "no leader\n");
 		return 1;
@@ -359,17 +442,7 @@ int main(int argc, char **argv)
 	uint64_t proposed = 0, elections = 0;
 	raft_term seen = term;
 	while (ha_node_monotonic_ms() - t0 < 150000) {
-		for (int k = 0; k < 20; k++) {
-			char c[16];
-			int len = snprintf(c, sizeof(c), "p%llu",
-					   (unsigned long long)proposed);
-			if (proposed >= MAX_PROPOSALS)
-				break;
-			proposed_at[proposed] = ha_node_monotonic_us();
-			if (ha_node_propose(nodes[leader].node, c, (size_t)len,
-					    proposed) == HA_NODE_OK)
-				proposed++;
-		}
+		propose_burst(leader, &proposed);
 		usleep(5000);
 		drain_all(leader);
 		unsigned l = leader_now(&t);
@@ -397,19 +470,8 @@ int main(int argc, char **argv)
 		}
 		check_caught_up(&back, leader);
 		if (joined.started == 0 && back.took > 0) {
-			struct raft_config peers = cfg;
-			peers.servers[peers.n].id = JOINER;
-			peers.servers[peers.n].role = RAFT_LEARNER;
-			snprintf(peers.servers[peers.n].address,
-				 RAFT_ADDRESS_MAX, "%s", nodes[JOINER].addr);
-			peers.n++;
-			start(JOINER);
-			ha_node_set_peers(nodes[JOINER].node, &peers);
-			ha_node_add_learner(nodes[leader].node, JOINER,
-					    nodes[JOINER].addr, 0);
+			add_joiner(&cfg, leader);
 			joined.started = ha_node_monotonic_ms();
-			printf("%7.3f node %u added as a learner\n",
-			       seconds(bench_t0), JOINER);
 		}
 		check_caught_up(&joined, leader);
 		if (done_at == 0 && joined.took > 0)
@@ -417,30 +479,8 @@ int main(int argc, char **argv)
 		if (done_at != 0 && now - done_at > 5000)
 			break;
 	}
-	for (unsigned i = 1; i <= JOINER; i++) {
-		struct ha_node_status st;
-		if (nodes[i].node == NULL)
-			continue;
-		ha_node_get_status(nodes[i].node, &st);
-		printf("node %u: term %llu, applied %llu, snapshot at %llu, "
-		       "snapshots installed %llu\n",
-		       i, (unsigned long long)st.term,
-		       (unsigned long long)st.applied,
-		       (unsigned long long)st.snapshot_index,
-		       (unsigned long long)st.snapshots_installed);
-	}
-	for (unsigned i = 1; i <= JOINER; i++)
-		if (nodes[i].node)
-			ha_node_stop(nodes[i].node, false, 0);
-	double base50 = percentile(0, 0.5), base99 = percentile(0, 0.99);
-	double snap50 = percentile(1, 0.5), snap99 = percentile(1, 0.99);
-	printf("commit latency on the leader: first %d s (no snapshot yet): "
-	       "p50 %.1f ms, p99 %.1f ms (%zu); afterwards, with snapshots "
-	       "taken and sent: p50 %.1f ms, p99 %.1f ms (%zu); ratio "
-	       "p50 %.2fx, p99 %.2fx\n",
-	       BASELINE_MS / 1000, base50, base99, n_latency[0], snap50, snap99,
-	       n_latency[1], base50 > 0 ? snap50 / base50 : 0,
-	       base99 > 0 ? snap99 / base99 : 0);
+	report_and_stop_nodes();
+	report_latency();
 	printf("big snapshot (%zu MB, every %llu entries): %llu proposals, "
 	       "%llu leadership changes, %u raft thread stalls; returning "
 	       "follower %s in %.1f s, joining learner %s in %.1f s\n",
