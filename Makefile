@@ -68,7 +68,7 @@ suite-fuzz-%: $(BUILD)/fuzz/%
 # The headers each output was built from (written by -MMD).
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
-.PHONY: all deps test fuzz bench clean format
+.PHONY: all deps test fuzz bench clean format format-check
 .DEFAULT_GOAL := all
 
 all: $(ALL_TARGETS)
@@ -85,8 +85,22 @@ FUZZ_SECONDS ?= 60
 fuzz: deps
 	@bash scripts/run-fuzzers.sh $(FUZZ_SECONDS) $(FUZZERS)
 
-format:
-	clang-format -i $$(git ls-files '*.c' '*.h')
+# Formatting by .clang-format with one pinned version, since another version
+# of clang-format formats the same file differently.
+CLANG_FORMAT := clang-format-14
+FORMAT_FILES = $(shell git ls-files '*.c' '*.h')
+format: deps
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+# Names every file that `make format` would change; fails if there is one.
+format-check: deps
+	@bad=0; for f in $(FORMAT_FILES); do \
+		if ! $(CLANG_FORMAT) --dry-run --Werror "$$f" >/dev/null 2>&1; then \
+			echo "$$f: not formatted (make format)"; bad=$$((bad + 1)); \
+		fi; \
+	done; \
+	echo "format-check: $$bad of $(words $(FORMAT_FILES)) files not formatted"; \
+	[ $$bad -eq 0 ]
 
 clean:
 	rm -rf $(BUILD)
