@@ -21,6 +21,9 @@ STORAGE_TEST_DEPS := $(BUILD)/san/tests/storage/memfs.o \
 $(BUILD)/san/tests/storage/%: tests/storage/%.c $(STORAGE_TEST_DEPS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $< $(STORAGE_TEST_DEPS) -lcmocka -lz -lpthread -o $@
+# Named only by a pattern rule, the model's object would be deleted after
+# each build as an intermediate file.
+.SECONDARY: $(BUILD)/san/tests/storage/memfs.o
 
 ALL_TARGETS += $(STORAGE_TESTS:%=$(BUILD)/san/tests/storage/%)
 
