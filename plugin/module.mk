@@ -78,5 +78,5 @@ ALL_TARGETS += $(BUILD)/mosquitto_ha.so
 SUITES += plugin-build-21
 .PHONY: suite-plugin-build-21
 suite-plugin-build-21: mosquitto21
-	$(CC) $(OPT_CFLAGS) -fPIC -I.cache/mosquitto-2.1/include -fsyntax-only plugin/plugin.c
+	$(CC) $(filter-out $(DEP_FLAGS),$(OPT_CFLAGS)) -fPIC -I.cache/mosquitto-2.1/include -fsyntax-only plugin/plugin.c
 	@echo "plugin/plugin.c builds against the mosquitto 2.1 headers"
