@@ -27,6 +27,14 @@ SUITES :=      # names N with a phony target suite-N that runs one test suite
 FUZZERS :=     # names N with a binary $(BUILD)/fuzz/N and a corpus fuzz/corpus/N
 ALL_TARGETS := # what plain `make` builds
 
+# `make -i test` would report success whatever failed (and ignore the
+# refusals below), so it stops here.
+ifneq ($(filter test,$(MAKECMDGOALS)),)
+ifneq ($(findstring i,$(firstword -$(MAKEFLAGS))),)
+$(error make test refuses -i, which hides failures)
+endif
+endif
+
 # Modules read the shared variables above, so they come after them.
 include $(sort $(wildcard */module.mk */*/module.mk tests/*/*.mk))
 
@@ -49,16 +57,16 @@ $(BUILD)/fuzzobj/%.o: %.c
 # A fuzz target N is fuzz/N.c built with clang's libFuzzer together with the
 # sources a module lists in FUZZ_SRCS_N (and libraries in FUZZ_LIBS_N). Its
 # seed corpus lives in fuzz/corpus/N. A module that adds `fuzz-N` to SUITES
-# gets a suite that replays the corpus and then fuzzes briefly.
+# gets a suite that replays every input of the corpus once, deterministically
+# (random fuzzing is `make fuzz`).
 fuzz_objs = $(patsubst %.c,$(BUILD)/fuzzobj/%.o,fuzz/$(1).c $(FUZZ_SRCS_$(1)))
 .SECONDEXPANSION:
 $(BUILD)/fuzz/%: $$(call fuzz_objs,$$*)
 	@mkdir -p $(dir $@)
 	$(CLANG) $(FUZZ_CFLAGS) $^ $(FUZZ_LIBS_$*) -o $@
 
-FUZZ_BRIEF_SECONDS ?= 10
 suite-fuzz-%: $(BUILD)/fuzz/%
-	@bash scripts/run-fuzzers.sh --brief $(FUZZ_BRIEF_SECONDS) $*
+	@BUILD=$(BUILD) bash scripts/run-fuzzers.sh --replay $*
 
 # Fuzz binaries and objects built by the generic rules are kept between
 # suites (make would delete them as intermediate files).
@@ -76,14 +84,28 @@ all: $(ALL_TARGETS)
 deps:
 	@bash scripts/deps.sh
 
-# Every suite runs even when one fails; the summary line comes last.
+# Every suite in tests/suites.list runs, even when one fails; the summary
+# line comes last. scripts/run-suites.sh refuses to start when the build's
+# SUITES and the list differ, when a variable that narrows a suite is set, or
+# when a make variable other than BUILD, CC and CLANG is given; every fuzz
+# target must have its corpus replay suite and every corpus its target.
+TEST_MAKE_VARS = $(strip $(foreach v,$(.VARIABLES),$(if $(filter command line,$(origin $v)),$v)))
+FUZZ_WITHOUT_SUITE = $(filter-out $(SUITES),$(FUZZERS:%=fuzz-%))
+CORPUS_WITHOUT_FUZZER = $(filter-out $(FUZZERS),$(notdir $(wildcard fuzz/corpus/*)))
+RUN_SUITES = BUILD='$(BUILD)' CC='$(CC)' CLANG='$(CLANG)' bash scripts/run-suites.sh \
+	--list tests/suites.list --make-vars '$(TEST_MAKE_VARS)'
 test: deps
+	@$(if $(FUZZ_WITHOUT_SUITE),echo "make test: fuzz targets without a replay suite: $(FUZZ_WITHOUT_SUITE)" >&2; exit 2)
+	@$(if $(CORPUS_WITHOUT_FUZZER),echo "make test: corpora without a fuzz target: $(CORPUS_WITHOUT_FUZZER)" >&2; exit 2)
+	@$(RUN_SUITES) --check $(SUITES)
 	@$(MAKE) --no-print-directory all
-	@bash scripts/run-suites.sh $(SUITES)
+	@$(RUN_SUITES) $(SUITES)
 
+# Random fuzzing of every target (or FUZZERS=...) for FUZZ_SECONDS each, from
+# a random seed that it prints; FUZZ_SEED=N fuzzes again from seed N.
 FUZZ_SECONDS ?= 60
 fuzz: deps
-	@bash scripts/run-fuzzers.sh $(FUZZ_SECONDS) $(FUZZERS)
+	@BUILD=$(BUILD) FUZZ_SEED=$(FUZZ_SEED) bash scripts/run-fuzzers.sh --fuzz $(FUZZ_SECONDS) $(FUZZERS)
 
 # Formatting by .clang-format with one pinned version, since another version
 # of clang-format formats the same file differently.

@@ -23,15 +23,17 @@ $(BUILD)/san/tests/node/test_kv_units: tests/node/test_kv_units.c $(KV_UNIT_OBJS
 ALL_TARGETS += $(BUILD)/san/tests/node/test_kv_units
 
 # The checker's own tests are fast; the cluster tests start real processes
-# (tests/node/conftest.py fails the run when no test ran or any was skipped).
+# of the sanitizer build (below) and fail on any report in a node's log,
+# leaks at exit included (tests/node/conftest.py also fails the run when no
+# test ran or any was skipped).
 SUITES += kv-units node-checker node-cluster
 .PHONY: suite-kv-units suite-node-checker suite-node-cluster
 suite-kv-units: $(BUILD)/san/tests/node/test_kv_units
 	$<
 suite-node-checker:
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/node/test_checker.py
-suite-node-cluster: $(BUILD)/ha-kv
-	HA_KV_BINARY=$(abspath $(BUILD)/ha-kv) $(PYTHON) -m pytest -q -p no:cacheprovider tests/node
+suite-node-cluster: $(BUILD)/san/ha-kv
+	HA_KV_BINARY=$(abspath $(BUILD)/san/ha-kv) $(PYTHON) -m pytest -q -p no:cacheprovider tests/node
 
 # Throughput and latency of replicated writes (numbers, not a test).
 .PHONY: bench-kv
@@ -39,12 +41,13 @@ bench-kv: $(BUILD)/ha-kv
 	$(PYTHON) bench/kv/bench.py --binary $(abspath $(BUILD)/ha-kv) $(BENCH_ARGS)
 bench: bench-kv
 
-# The same program under the sanitizers, for running the cluster tests
-# against it by hand: HA_KV_BINARY=$(BUILD)/san/ha-kv.
+# The same program under AddressSanitizer and UndefinedBehaviorSanitizer,
+# which the cluster tests run.
 KV_NODE_SAN_LIBS := $(BUILD)/san/libnode.a $(BUILD)/san/libraft.a \
 	$(BUILD)/san/libstorage.a $(BUILD)/san/libtransport.a
 $(BUILD)/san/ha-kv: $(KV_SRCS:kv/%.c=$(BUILD)/san/kv/%.o) $(KV_NODE_SAN_LIBS)
 	$(CC) $(SAN_CFLAGS) $(filter %.o,$^) $(KV_NODE_SAN_LIBS) $(KV_LIBS) -o $@
+ALL_TARGETS += $(BUILD)/san/ha-kv
 
 # Fuzz target: the request line parser, the command and snapshot decoders.
 FUZZERS += kv_decode

@@ -102,6 +102,9 @@ struct ha_node {
 	size_t send_cap;
 
 	_Atomic int64_t lease_until;
+	/* The term the lease belongs to, stored before lease_until: a reader
+	 * that sees a lease sees its term. */
+	_Atomic uint64_t lease_term;
 	pthread_mutex_t status_lock;
 	struct ha_node_status status;
 
@@ -131,15 +134,15 @@ struct ha_node {
 	struct deferred_apply *deferred_head, *deferred_tail;
 };
 
-void node_log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
+void ha_node__log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
 	      ...) __attribute__((format(printf, 3, 4)));
-bool node_emit(struct ha_node *n, const struct ha_node_event *ev);
+bool ha_node__emit(struct ha_node *n, const struct ha_node_event *ev);
 /* The owner has more than max_event_bytes to take: take nothing new in. */
-bool node_owner_behind(const struct ha_node *n);
-void node_send(struct ha_node *n, const struct raft_message *m);
-void node_handle_update(struct ha_node *n, struct raft_update *u);
-void node_fail(struct ha_node *n, const char *why);
-void node_shutdown(struct ha_node *n);
+bool ha_node__owner_behind(const struct ha_node *n);
+void ha_node__send(struct ha_node *n, const struct raft_message *m);
+void ha_node__handle_update(struct ha_node *n, struct raft_update *u);
+void ha_node__fail(struct ha_node *n, const char *why);
+void ha_node__shutdown(struct ha_node *n);
 
 /* jobs.c: the storage queue */
 void ha_node__jobs_persist(struct ha_node *n, const struct raft_update *u);

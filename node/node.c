@@ -51,7 +51,7 @@ int64_t ha_node_monotonic_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void node_log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
+void ha_node__log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
 	      ...)
 {
 	char msg[512];
@@ -73,12 +73,12 @@ void ha_node_event_free(struct ha_node_event *ev)
 	ev->data = NULL;
 }
 
-bool node_emit(struct ha_node *n, const struct ha_node_event *ev)
+bool ha_node__emit(struct ha_node *n, const struct ha_node_event *ev)
 {
 	struct event_item *it = malloc(sizeof(*it));
 	if (it == NULL) {
 		/* The owner would miss a committed entry: stop instead. */
-		node_log(n, HA_NODE_LOG_ERROR,
+		ha_node__log(n, HA_NODE_LOG_ERROR,
 			 "out of memory queueing an event");
 		return false;
 	}
@@ -115,7 +115,7 @@ bool ha_node_poll(struct ha_node *n, struct ha_node_event *ev)
 	return true;
 }
 
-bool node_owner_behind(const struct ha_node *n)
+bool ha_node__owner_behind(const struct ha_node *n)
 {
 	return atomic_load(&n->event_bytes) > n->max_event_bytes;
 }
@@ -172,7 +172,7 @@ int ha_node_propose(struct ha_node *n, const void *cmd, size_t len,
 {
 	if (len == 0 || len > RAFT_MAX_ENTRY_BYTES || cmd == NULL)
 		return HA_NODE_EINVAL;
-	if (node_owner_behind(n))
+	if (ha_node__owner_behind(n))
 		return HA_NODE_EBUSY;
 	struct request *rq = new_request(REQ_PROPOSE, cookie);
 	if (rq == NULL || (rq->data = malloc(len)) == NULL) {
@@ -245,6 +245,11 @@ int64_t ha_node_lease_until(const struct ha_node *n)
 	return atomic_load(&n->lease_until);
 }
 
+raft_term ha_node_lease_term(const struct ha_node *n)
+{
+	return atomic_load(&n->lease_term);
+}
+
 void ha_node_get_status(struct ha_node *n, struct ha_node_status *out)
 {
 	pthread_mutex_lock(&n->status_lock);
@@ -274,7 +279,7 @@ static void sync_peers(struct ha_node *n)
 		    TRANSPORT_OK)
 			n->cluster_id_pinned = true;
 		else
-			node_log(
+			ha_node__log(
 			    n, HA_NODE_LOG_ERROR,
 			    "the transport already pinned another cluster id");
 	}
@@ -327,6 +332,8 @@ static void refresh_status(struct ha_node *n)
 	s->stable = raft_stable_index(r);
 	s->snapshot_index = raft_snapshot_index(r);
 	s->snapshots_installed = n->snapshots_installed;
+	s->sm_applied = n->sm_applied;
+	s->sm_busy = n->capturing || n->restoring || n->deferred_head != NULL;
 	s->event_bytes = atomic_load(&n->event_bytes);
 	s->has_config = raft_has_config(r);
 	s->config = *raft_config(r);
@@ -340,7 +347,7 @@ static void refresh_status(struct ha_node *n)
 
 /* ---- handling the core's update ---- */
 
-void node_send(struct ha_node *n, const struct raft_message *m)
+void ha_node__send(struct ha_node *n, const struct raft_message *m)
 {
 	size_t size = raft_codec_message_size(m);
 	/* One buffer, kept: large messages (snapshot chunks, batches of
@@ -358,7 +365,7 @@ void node_send(struct ha_node *n, const struct raft_message *m)
 		transport_send(n->transport, m->to, NODE_FRAME_RAFT,
 			       n->send_buf, size);
 	else
-		node_log(n, HA_NODE_LOG_WARNING, "cannot encode a message: %s",
+		ha_node__log(n, HA_NODE_LOG_WARNING, "cannot encode a message: %s",
 			 raft_codec_strerror(rv));
 }
 
@@ -378,15 +385,15 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 		if (e->len > 0) {
 			ev.data = malloc(e->len);
 			if (ev.data == NULL) {
-				node_fail(n,
+				ha_node__fail(n,
 					  "out of memory handing over entries");
 				return;
 			}
 			memcpy(ev.data, e->data, e->len);
 		}
-		if (!node_emit(n, &ev)) {
+		if (!ha_node__emit(n, &ev)) {
 			free(ev.data);
-			node_fail(n, "out of memory handing over entries");
+			ha_node__fail(n, "out of memory handing over entries");
 			return;
 		}
 		n->applied = e->index;
@@ -400,11 +407,13 @@ static void on_lease_timer(uv_timer_t *t)
 		n->o.wake(n->o.data);
 }
 
-void node_handle_update(struct ha_node *n, struct raft_update *u)
+void ha_node__handle_update(struct ha_node *n, struct raft_update *u)
 {
 	/* The lease first: nothing that lets another node lead may leave
 	 * before the owner can see that this one no longer may. */
 	int64_t lease = (int64_t)raft_lease_until(n->raft);
+	if (lease > 0)
+		atomic_store(&n->lease_term, raft_current_term(n->raft));
 	int64_t before = atomic_exchange(&n->lease_until, lease);
 	if (lease < before)
 		n->events_pending = true; /* the owner must stop serving now */
@@ -422,7 +431,7 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 		    m->data == NULL)
 			ha_node__jobs_read_chunk(n, m);
 		else
-			node_send(n, m);
+			ha_node__send(n, m);
 	}
 	if (u->hard_state_changed || u->truncate_from != 0 ||
 	    u->n_entries > 0 || u->snapshot_chunk != NULL ||
@@ -440,15 +449,15 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 					   .index = u->reads[i].index};
 		if (ev.status == RAFT_OK && ev.index > n->applied)
 			ev.status = RAFT_ESHUTDOWN;
-		node_emit(n, &ev);
+		ha_node__emit(n, &ev);
 	}
 	if (u->role_changed) {
 		struct ha_node_event ev = {.type = HA_EV_ROLE,
 					   .role = u->role,
 					   .leader = u->leader,
 					   .term = raft_current_term(n->raft)};
-		node_emit(n, &ev);
-		node_log(n, HA_NODE_LOG_INFO, "%s in term %llu, leader %u",
+		ha_node__emit(n, &ev);
+		ha_node__log(n, HA_NODE_LOG_INFO, "%s in term %llu, leader %u",
 			 u->role == RAFT_LEADER
 			     ? "leader"
 			     : (u->role == RAFT_CANDIDATE ? "candidate"
@@ -460,8 +469,8 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 		n->stop_reported = true;
 		struct ha_node_event ev = {.type = HA_EV_STOPPED};
 		snprintf(ev.reason, sizeof(ev.reason), "%s", u->error);
-		node_emit(n, &ev);
-		node_log(n, HA_NODE_LOG_ERROR, "raft stopped: %s", u->error);
+		ha_node__emit(n, &ev);
+		ha_node__log(n, HA_NODE_LOG_ERROR, "raft stopped: %s", u->error);
 	}
 	sync_peers(n);
 	ha_node__snapshot_maybe_take(n);
@@ -469,11 +478,11 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 	wake_owner(n);
 }
 
-void node_fail(struct ha_node *n, const char *why)
+void ha_node__fail(struct ha_node *n, const char *why)
 {
 	struct raft_update u;
 	raft_storage_failed(n->raft, ha_node_monotonic_ms(), why, &u);
-	node_handle_update(n, &u);
+	ha_node__handle_update(n, &u);
 }
 
 /* ---- loop callbacks ---- */
@@ -486,15 +495,15 @@ static void on_tick(uv_timer_t *t)
 	/* A loop that does not turn sends no heartbeats: say so before it
 	 * costs an election, naming how long it was held up. */
 	if (n->last_tick != 0 && now - n->last_tick > NODE_STALL_WARN_MS)
-		node_log(n, HA_NODE_LOG_WARNING,
+		ha_node__log(n, HA_NODE_LOG_WARNING,
 			 "the raft thread was held up for %lld ms",
 			 (long long)(now - n->last_tick));
 	n->last_tick = now;
 	raft_tick(n->raft, now, &u);
-	node_handle_update(n, &u); /* syncs the peers too: departures expire */
+	ha_node__handle_update(n, &u); /* syncs the peers too: departures expire */
 	if (n->stopping && (raft_role(n->raft) != RAFT_LEADER ||
 			    ha_node_monotonic_ms() >= n->stop_deadline))
-		node_shutdown(n);
+		ha_node__shutdown(n);
 }
 
 static void on_recv(void *data, uint32_t peer, uint8_t type,
@@ -506,14 +515,14 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 	struct raft_message m;
 	int rv = raft_codec_decode_message(bytes, len, &m);
 	if (rv != 0) {
-		node_log(n, HA_NODE_LOG_WARNING,
+		ha_node__log(n, HA_NODE_LOG_WARNING,
 			 "dropping a malformed message from node %u: %s", peer,
 			 raft_codec_strerror(rv));
 		return;
 	}
 	/* The link authenticated the peer: it may only speak for itself. */
 	if (m.from != peer || m.to != n->o.id) {
-		node_log(
+		ha_node__log(
 		    n, HA_NODE_LOG_WARNING,
 		    "dropping a message from node %u claiming to be from %u "
 		    "to %u",
@@ -524,7 +533,7 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 	/* The owner is behind: new entries and snapshot chunks wait for it
 	 * (the leader sends them again); everything else goes on. Said only
 	 * when it lasts: a large restore is taken in a moment. */
-	bool behind = node_owner_behind(n);
+	bool behind = ha_node__owner_behind(n);
 	if (!behind)
 		n->owner_behind_since = 0;
 	if (behind && ((m.type == RAFT_MSG_APPEND && m.n_entries > 0) ||
@@ -535,7 +544,7 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 		if (now - n->owner_behind_since >= 1000 &&
 		    now - n->owner_behind_logged > 5000) {
 			n->owner_behind_logged = now;
-			node_log(n, HA_NODE_LOG_WARNING,
+			ha_node__log(n, HA_NODE_LOG_WARNING,
 				 "the owner is behind (%zu bytes of events "
 				 "not taken for %lld ms): new entries wait",
 				 (size_t)atomic_load(&n->event_bytes),
@@ -547,13 +556,13 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 	struct raft_update u;
 	raft_step(n->raft, ha_node_monotonic_ms(), &m, &u);
 	raft_codec_message_free(&m);
-	node_handle_update(n, &u);
+	ha_node__handle_update(n, &u);
 }
 
 static void on_link(void *data, uint32_t peer, enum transport_link_state state)
 {
 	struct ha_node *n = data;
-	node_log(n, HA_NODE_LOG_DEBUG, "link to node %u %s", peer,
+	ha_node__log(n, HA_NODE_LOG_DEBUG, "link to node %u %s", peer,
 		 state == TRANSPORT_LINK_UP ? "up" : "down");
 }
 
@@ -561,7 +570,7 @@ static void on_transport_log(void *data, enum transport_log_level level,
 			     const char *message)
 {
 	struct ha_node *n = data;
-	node_log(n, (enum ha_node_log_level)level, "%s", message);
+	ha_node__log(n, (enum ha_node_log_level)level, "%s", message);
 }
 
 static void emit_result(struct ha_node *n, enum ha_node_event_type type,
@@ -569,7 +578,7 @@ static void emit_result(struct ha_node *n, enum ha_node_event_type type,
 {
 	struct ha_node_event ev = {
 	    .type = type, .cookie = cookie, .status = status, .index = index};
-	node_emit(n, &ev);
+	ha_node__emit(n, &ev);
 }
 
 static void handle_request(struct ha_node *n, struct request *rq)
@@ -587,31 +596,42 @@ static void handle_request(struct ha_node *n, struct request *rq)
 		}
 		rv = raft_propose(n->raft, now, rq->data, (uint32_t)rq->len,
 				  &index, &u);
-		emit_result(n, HA_EV_PROPOSED, rq->cookie, rv, index);
-		node_handle_update(n, &u);
+		{
+			/* The term too: another entry may later commit at
+			 * this index if a new leader truncates this one. */
+			struct ha_node_event ev = {
+			    .type = HA_EV_PROPOSED,
+			    .cookie = rq->cookie,
+			    .status = rv,
+			    .index = index,
+			    .term = rv == RAFT_OK ? raft_current_term(n->raft)
+						  : 0};
+			ha_node__emit(n, &ev);
+		}
+		ha_node__handle_update(n, &u);
 		return;
 	case REQ_READ:
 		return; /* batched by on_async */
 	case REQ_BOOTSTRAP:
 		rv = raft_bootstrap(n->raft, now, &rq->config, &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		return;
 	case REQ_ADD:
 		rv = raft_add_learner(n->raft, now, rq->id, rq->address, true,
 				      &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		return;
 	case REQ_REMOVE:
 		rv = raft_remove_server(n->raft, now, rq->id, &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		return;
 	case REQ_TRANSFER:
 		rv = raft_transfer_leadership(n->raft, now, rq->id, &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		return;
 	case REQ_PEERS:
 		n->join_peers = rq->config;
@@ -628,14 +648,14 @@ static void begin_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
 	if (handover && raft_role(n->raft) == RAFT_LEADER) {
 		struct raft_update u;
 		int rv = raft_transfer_leadership(n->raft, now, 0, &u);
-		node_log(n, HA_NODE_LOG_INFO,
+		ha_node__log(n, HA_NODE_LOG_INFO,
 			 "stopping: handing leadership over: %s",
 			 raft_strerror(rv));
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		if (rv == RAFT_OK)
 			return; /* on_tick finishes once it moved or in time */
 	}
-	node_shutdown(n);
+	ha_node__shutdown(n);
 }
 
 static struct request *pop_request(struct ha_node *n)
@@ -669,7 +689,7 @@ static void flush_reads(struct ha_node *n, uint64_t *ids, size_t *n_ids)
 	if (rv != RAFT_OK)
 		for (size_t i = 0; i < *n_ids; i++)
 			emit_result(n, HA_EV_READ, ids[i], rv, 0);
-	node_handle_update(n, &u);
+	ha_node__handle_update(n, &u);
 	*n_ids = 0;
 }
 
@@ -723,7 +743,7 @@ static void on_transport_closed(void *data)
 }
 
 /* Stops timers and links; the loop ends once storage jobs drained. */
-void node_shutdown(struct ha_node *n)
+void ha_node__shutdown(struct ha_node *n)
 {
 	if (n->shutting_down)
 		return;
@@ -804,7 +824,7 @@ static void storage_log(void *ctx, enum storage_log_level level,
 			const char *msg)
 {
 	struct ha_node *n = ctx;
-	node_log(n,
+	ha_node__log(n,
 		 level == STORAGE_LOG_ERROR
 		     ? HA_NODE_LOG_ERROR
 		     : (level == STORAGE_LOG_WARNING ? HA_NODE_LOG_WARNING
@@ -846,6 +866,7 @@ static int node_new(const struct ha_node_options *o, struct ha_node **out)
 	pthread_mutex_init(&n->ev_lock, NULL);
 	pthread_mutex_init(&n->status_lock, NULL);
 	atomic_init(&n->lease_until, 0);
+	atomic_init(&n->lease_term, 0);
 	*out = n;
 	int rv = copy_options(&n->o, o);
 	if (rv != HA_NODE_OK)
@@ -895,7 +916,7 @@ static int open_storage(struct ha_node *n, struct storage_loaded *loaded)
 	if (n->storage == NULL)
 		return HA_NODE_ENOMEM;
 	if (storage_open(n->storage, loaded) != STORAGE_OK) {
-		node_log(n, HA_NODE_LOG_ERROR, "cannot open %s: %s",
+		ha_node__log(n, HA_NODE_LOG_ERROR, "cannot open %s: %s",
 			 n->o.data_dir, storage_errmsg(n->storage));
 		return HA_NODE_ESTORAGE;
 	}
@@ -968,7 +989,7 @@ static int start_transport(struct ha_node *n, const struct ha_node_options *o,
 	memset(&n->peers_set, 0, sizeof(n->peers_set));
 	int trv = transport_create(&n->loop, &to, &n->transport);
 	if (trv != TRANSPORT_OK) {
-		node_log(n, HA_NODE_LOG_ERROR,
+		ha_node__log(n, HA_NODE_LOG_ERROR,
 			 "cannot start the cluster port %s: %s",
 			 n->o.bind_address, transport_strerror(trv));
 		return HA_NODE_ETRANSPORT;
@@ -1013,14 +1034,14 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	    raft_start(n->raft, ha_node_monotonic_ms(), &loaded.state, &u);
 	storage_loaded_free(&loaded);
 	if (rrv != RAFT_OK) {
-		node_log(n, HA_NODE_LOG_ERROR,
+		ha_node__log(n, HA_NODE_LOG_ERROR,
 			 "raft refused the stored state: %s",
 			 raft_strerror(rrv));
 		rv = HA_NODE_ESTORAGE;
 		transport_close(n->transport, NULL);
 		goto err_loop;
 	}
-	node_handle_update(n, &u);
+	ha_node__handle_update(n, &u);
 	raft_time tick =
 	    ro.heartbeat_interval / 4 > 0 ? ro.heartbeat_interval / 4 : 1;
 	if (tick > 10)
@@ -1029,7 +1050,7 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 
 	if (pthread_create(&n->thread, NULL, thread_main, n) != 0) {
 		rv = HA_NODE_ETHREAD;
-		node_shutdown(n);
+		ha_node__shutdown(n);
 		uv_run(&n->loop, UV_RUN_DEFAULT);
 		goto err_loop;
 	}
@@ -1061,7 +1082,7 @@ void ha_node_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
 	uv_async_send(&n->async);
 	pthread_join(n->thread, NULL);
 	if (uv_loop_close(&n->loop) != 0)
-		node_log(n, HA_NODE_LOG_WARNING,
+		ha_node__log(n, HA_NODE_LOG_WARNING,
 			 "loop closed with open handles");
 	node_free(n);
 }

@@ -116,7 +116,8 @@ struct ha_node_options {
 enum ha_node_event_type {
 	HA_EV_ROLE = 1,	 /* role, leader, term changed */
 	HA_EV_COMMITTED, /* apply entry (index, entry_type, data, len) */
-	HA_EV_PROPOSED,	 /* cookie: status, and index when accepted */
+	HA_EV_PROPOSED,	 /* cookie: status, and index and term when
+			    accepted */
 	HA_EV_READ,	 /* cookie: status; every entry up to index was
 			    delivered before this event */
 	HA_EV_CHANGED,	 /* cookie: membership/transfer request accepted? */
@@ -151,7 +152,14 @@ struct ha_node_status {
 	raft_index last_index;
 	raft_index stable;
 	raft_index snapshot_index;
+	/* Snapshots received from a leader and restored (not those this node
+	 * took or loaded from its own folder at start). */
 	uint64_t snapshots_installed;
+	/* The state machine's copy the node keeps for snapshots (struct
+	 * ha_node_sm): the last entry applied to it, and whether a worker is
+	 * capturing or restoring it or entries are held back from it. */
+	raft_index sm_applied;
+	bool sm_busy;
 	size_t event_bytes; /* queued for the owner */
 	bool has_config;
 	struct raft_config config;
@@ -187,6 +195,9 @@ int ha_node_set_peers(struct ha_node *n, const struct raft_config *peers);
 
 /* CLOCK_MONOTONIC milliseconds until which this node may serve alone. */
 int64_t ha_node_lease_until(const struct ha_node *n);
+/* The term of that lease: read after ha_node_lease_until, it is the term
+ * of the lease that call saw (or a later one). */
+raft_term ha_node_lease_term(const struct ha_node *n);
 int64_t ha_node_monotonic_ms(void);
 int64_t ha_node_monotonic_us(void);
 

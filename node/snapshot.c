@@ -57,7 +57,7 @@ bool ha_node__snapshot_apply(struct ha_node *n, const struct raft_entry *e)
 		if (d == NULL ||
 		    (e->len > 0 && (d->data = malloc(e->len)) == NULL)) {
 			free(d);
-			node_fail(n, "out of memory holding an entry back");
+			ha_node__fail(n, "out of memory holding an entry back");
 			return false;
 		}
 		d->index = e->index;
@@ -78,7 +78,7 @@ bool ha_node__snapshot_apply(struct ha_node *n, const struct raft_entry *e)
 		snprintf(why, sizeof(why),
 			 "the state machine could not apply entry %llu",
 			 (unsigned long long)e->index);
-		node_fail(n, why);
+		ha_node__fail(n, why);
 		return false;
 	}
 	n->sm_applied = e->index;
@@ -168,7 +168,7 @@ static void write_done(uv_work_t *w, int status)
 	(void)status;
 	if (n->shutting_down || t->result != STORAGE_OK) {
 		if (!n->shutting_down)
-			node_log(n, HA_NODE_LOG_WARNING,
+			ha_node__log(n, HA_NODE_LOG_WARNING,
 				 "snapshot at %llu not taken: %s",
 				 (unsigned long long)t->index, t->errmsg);
 		ha_node__snapshot_task_free(n, t);
@@ -192,7 +192,7 @@ static void capture_done(uv_work_t *w, int status)
 	ha_node__snapshot_catch_up(n);
 	ha_node__jobs_start_next(n); /* a restore may have waited for the capture */
 	if (t->frozen == NULL) {
-		node_log(n, HA_NODE_LOG_WARNING,
+		ha_node__log(n, HA_NODE_LOG_WARNING,
 			 "snapshot at %llu not taken: the state machine could "
 			 "not capture its state",
 			 (unsigned long long)t->index);
@@ -261,22 +261,22 @@ void ha_node__snapshot_installed(struct ha_node *n, struct snapshot_task *t, int
 			const char *errmsg)
 {
 	if (result == STORAGE_EIO || result == STORAGE_ECORRUPT) {
-		node_fail(n, errmsg);
+		ha_node__fail(n, errmsg);
 		return;
 	}
 	if (result != STORAGE_OK) {
 		/* Not durable damage: the next threshold retries. */
-		node_log(n, HA_NODE_LOG_WARNING,
+		ha_node__log(n, HA_NODE_LOG_WARNING,
 			 "snapshot at %llu not taken: %s",
 			 (unsigned long long)t->index, errmsg);
 		return;
 	}
-	node_log(n, HA_NODE_LOG_INFO,
+	ha_node__log(n, HA_NODE_LOG_INFO,
 		 "snapshot at %llu taken: %llu bytes in %lld ms",
 		 (unsigned long long)t->index, (unsigned long long)t->size,
 		 (long long)(ha_node_monotonic_ms() - t->started));
 	struct raft_update u;
 	raft_snapshot_taken(n->raft, ha_node_monotonic_ms(), t->index, t->size,
 			    &u);
-	node_handle_update(n, &u);
+	ha_node__handle_update(n, &u);
 }

@@ -1,35 +1,42 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
-/* An open-addressing set of strings with tombstones. */
+/* An open-addressing map from a connection's address to a copy of its client
+ * id, with tombstones. */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "plugin/clients.h"
 
-static char tombstone[1];
+static const char gone_marker;
+#define GONE ((const void *)&gone_marker)
 
-static uint64_t hash(const char *s)
+static uint64_t hash(const void *conn)
 {
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ull;
+	/* Allocations are aligned: mix the high bits into the low ones. */
+	uint64_t h = (uint64_t)(uintptr_t)conn;
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdull;
+	h ^= h >> 33;
 	return h;
 }
 
-static size_t find(const struct ha_client_set *s, const char *id, bool *found)
+/* The slot holding conn (found) or the slot where it would go. */
+static size_t find(const struct ha_client_set *s, const void *conn,
+		   bool *found)
 {
-	size_t i = (size_t)(hash(id) & (s->cap - 1));
+	size_t i = (size_t)(hash(conn) & (s->cap - 1));
 	size_t first_free = SIZE_MAX;
 	for (;;) {
-		char *v = s->slots[i];
+		const void *v = s->slots[i].conn;
 		if (v == NULL) {
 			*found = false;
 			return first_free != SIZE_MAX ? first_free : i;
 		}
-		if (v == tombstone) {
+		if (v == GONE) {
 			if (first_free == SIZE_MAX)
 				first_free = i;
-		} else if (strcmp(v, id) == 0) {
+		} else if (v == conn) {
 			*found = true;
 			return i;
 		}
@@ -41,16 +48,16 @@ static int grow(struct ha_client_set *s)
 {
 	size_t cap = s->cap ? s->cap * 2 : 64;
 	if (s->n * 4 < s->cap)
-		cap = s->cap; /* mostly tombstones: rehash in place */
-	char **slots = calloc(cap, sizeof(*slots));
+		cap = s->cap; /* mostly tombstones: rehash at the same size */
+	struct ha_client_entry *slots = calloc(cap, sizeof(*slots));
 	if (slots == NULL)
 		return -1;
 	struct ha_client_set next = {.slots = slots, .cap = cap};
 	for (size_t i = 0; i < s->cap; i++) {
-		if (s->slots[i] == NULL || s->slots[i] == tombstone)
+		if (s->slots[i].conn == NULL || s->slots[i].conn == GONE)
 			continue;
 		bool found;
-		next.slots[find(&next, s->slots[i], &found)] = s->slots[i];
+		next.slots[find(&next, s->slots[i].conn, &found)] = s->slots[i];
 		next.n++;
 	}
 	free(s->slots);
@@ -58,56 +65,76 @@ static int grow(struct ha_client_set *s)
 	return 0;
 }
 
-int ha_clients_add(struct ha_client_set *s, const char *id)
+int ha_clients_track(struct ha_client_set *s, const void *conn,
+		     const char *id)
 {
-	if (id == NULL)
+	if (conn == NULL || id == NULL)
 		return 0;
 	if ((s->n + s->tombstones + 1) * 2 > s->cap && grow(s) != 0)
 		return -1;
 	bool found;
-	size_t i = find(s, id, &found);
-	if (found)
+	size_t i = find(s, conn, &found);
+	if (found && strcmp(s->slots[i].id, id) == 0)
 		return 0;
 	char *copy = strdup(id);
 	if (copy == NULL)
 		return -1;
-	if (s->slots[i] == tombstone)
-		s->tombstones--;
-	s->slots[i] = copy;
-	s->n++;
+	if (found) {
+		/* The broker freed an earlier connection at this address
+		 * without a DISCONNECT we saw: this one replaces it. */
+		free(s->slots[i].id);
+	} else {
+		if (s->slots[i].conn == GONE)
+			s->tombstones--;
+		s->slots[i].conn = conn;
+		s->n++;
+	}
+	s->slots[i].id = copy;
 	return 0;
 }
 
-void ha_clients_remove(struct ha_client_set *s, const char *id)
+int ha_clients_has(const struct ha_client_set *s, const void *conn)
 {
-	if (id == NULL || s->cap == 0)
+	if (conn == NULL || s->cap == 0)
+		return 0;
+	bool found;
+	find(s, conn, &found);
+	return found;
+}
+
+void ha_clients_forget(struct ha_client_set *s, const void *conn)
+{
+	if (conn == NULL || s->cap == 0)
 		return;
 	bool found;
-	size_t i = find(s, id, &found);
+	size_t i = find(s, conn, &found);
 	if (!found)
 		return;
-	free(s->slots[i]);
-	s->slots[i] = tombstone;
+	free(s->slots[i].id);
+	s->slots[i].id = NULL;
+	s->slots[i].conn = GONE;
 	s->n--;
 	s->tombstones++;
 }
 
 void ha_clients_drain(struct ha_client_set *s, void (*fn)(const char *id))
 {
-	for (size_t i = 0; i < s->cap; i++) {
-		char *v = s->slots[i];
-		if (v == NULL || v == tombstone)
-			continue;
-		fn(v);
+	/* Detached first: disconnecting a client makes the broker call back
+	 * into ha_clients_forget, which must find an empty set. */
+	struct ha_client_set all = *s;
+	memset(s, 0, sizeof(*s));
+	for (size_t i = 0; i < all.cap; i++) {
+		const void *v = all.slots[i].conn;
+		if (v != NULL && v != GONE)
+			fn(all.slots[i].id);
 	}
-	ha_clients_free(s);
+	ha_clients_free(&all);
 }
 
 void ha_clients_free(struct ha_client_set *s)
 {
 	for (size_t i = 0; i < s->cap; i++)
-		if (s->slots[i] != NULL && s->slots[i] != tombstone)
-			free(s->slots[i]);
+		free(s->slots[i].id);
 	free(s->slots);
 	memset(s, 0, sizeof(*s));
 }

@@ -4,6 +4,7 @@
  * No broker function is called here but through plugin.c's helpers. */
 #include <dirent.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -231,14 +232,10 @@ static void wake_broker(void *data)
 static void node_log_cb(void *data, enum ha_node_log_level level,
 			const char *msg)
 {
-	(void)data;
-	(void)level;
-	(void)msg;
+	struct ha_plugin *ha = data;
 	/* The raft thread must not call broker functions, mosquitto_log_printf
-	 * included: it writes to stderr, which the broker's log also reaches
-	 * when it logs to stderr. */
-	if (level <= HA_NODE_LOG_WARNING)
-		fprintf(stderr, "mosquitto_ha: %s\n", msg);
+	 * included: the broker thread writes the line at its next TICK. */
+	ha_log_queue_push(&ha->log_queue, (int)level, msg);
 }
 
 static int hex_digit(char c)
@@ -314,6 +311,7 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 		.data = ha,
 	};
 	ha->applied = 0;
+	ha->applied_term = 0;
 	ha->deleted = false;
 	ha->removed = false;
 	ha->was_member = false;
@@ -410,8 +408,24 @@ void ha_cluster_publish_node(struct ha_plugin *ha)
 {
 	pthread_mutex_lock(&ha->serve_lock);
 	ha->serve_node = ha->node;
+	ha->serve_applied_term = ha->applied_term;
 	ha->serve_standalone = ha->state == HA_STANDALONE;
 	pthread_mutex_unlock(&ha->serve_lock);
+}
+
+/* Whether a node holding this lease may serve: the lease is valid now and
+ * belongs to the term whose entries the broker has reached. A new leader's
+ * first entry is its term's no-op, and committed entries reach the broker
+ * in order: once one of its own term is applied, everything committed
+ * before it is too, so clients never see older state. */
+static bool lease_serves(const struct ha_node *node, raft_term applied_term,
+			 int64_t now_us)
+{
+	/* The lease is in milliseconds: now_us < lease * 1000 is the same
+	 * test as on milliseconds. */
+	if (now_us >= ha_node_lease_until(node) * 1000)
+		return false;
+	return ha_node_lease_term(node) == applied_term;
 }
 
 bool ha_serving_any_thread(void *data)
@@ -420,19 +434,66 @@ bool ha_serving_any_thread(void *data)
 	pthread_mutex_lock(&ha->serve_lock);
 	bool serving = ha->serve_standalone ||
 		       (ha->serve_node != NULL &&
-			ha_node_monotonic_ms() < ha_node_lease_until(ha->serve_node));
+			lease_serves(ha->serve_node, ha->serve_applied_term,
+				     ha_node_monotonic_us()));
 	pthread_mutex_unlock(&ha->serve_lock);
 	return serving;
 }
 
-bool ha_serving(const struct ha_plugin *ha)
+static bool serving_decide(const struct ha_plugin *ha, int64_t now_us)
 {
 	if (ha->state == HA_STANDALONE)
 		return true;
 	if (ha->node == NULL)
 		return false;
-	/* The lease, against this thread's own clock, every time. */
-	return ha_node_monotonic_ms() < ha_node_lease_until(ha->node);
+	/* The lease against this thread's own clock, every time. */
+	return lease_serves(ha->node, ha->applied_term, now_us);
+}
+
+/* A window of answers "serving", stamped by this node itself on the clock
+ * that all nodes of one machine share: the test of never two servers
+ * compares these, which load cannot stretch (a probe's round trip can). */
+void ha_serving_close(struct ha_plugin *ha)
+{
+	if (!ha->window_open)
+		return;
+	ha->window_open = false;
+	ha_log_info("serving window %llu closed: first %lld.%06lld last "
+		    "%lld.%06lld (CLOCK_MONOTONIC s), %llu answers",
+		    (unsigned long long)ha->windows,
+		    (long long)(ha->window_first_us / 1000000),
+		    (long long)(ha->window_first_us % 1000000),
+		    (long long)(ha->window_last_us / 1000000),
+		    (long long)(ha->window_last_us % 1000000),
+		    (unsigned long long)ha->window_yes);
+}
+
+bool ha_serving(struct ha_plugin *ha)
+{
+	/* The clock first, then the lease: a lease that the raft thread
+	 * withdraws (a transfer) after this read was still valid at it, so
+	 * the stamp never postdates the lease it relied on. */
+	int64_t now_us = ha_node_monotonic_us();
+	atomic_thread_fence(memory_order_seq_cst);
+	bool serving = serving_decide(ha, now_us);
+	if (!serving) {
+		ha_serving_close(ha);
+		return false;
+	}
+	if (!ha->window_open) {
+		ha->window_open = true;
+		ha->windows++;
+		ha->window_first_us = now_us;
+		ha->window_yes = 0;
+		ha_log_info("serving window %llu opened: first %lld.%06lld "
+			    "(CLOCK_MONOTONIC s)",
+			    (unsigned long long)ha->windows,
+			    (long long)(now_us / 1000000),
+			    (long long)(now_us % 1000000));
+	}
+	ha->window_last_us = now_us;
+	ha->window_yes++;
+	return true;
 }
 
 /* Handles what the raft thread handed over. Broker thread, from TICK. */
@@ -454,6 +515,12 @@ void ha_cluster_drain(struct ha_plugin *ha)
 			break;
 		case HA_EV_COMMITTED:
 			ha->applied = ev.index;
+			if (ev.term != ha->applied_term) {
+				ha->applied_term = ev.term;
+				pthread_mutex_lock(&ha->serve_lock);
+				ha->serve_applied_term = ev.term;
+				pthread_mutex_unlock(&ha->serve_lock);
+			}
 			if (ev.entry_type == RAFT_ENTRY_COMMAND && ev.len >= 1 &&
 			    ev.data[0] == HA_RECORD_DELETE_CLUSTER)
 				ha->deleted = true;

@@ -56,7 +56,9 @@
 /*
  * Sentences for errors found while executing a valid command. The first two
  * are the documented ones of the reference; the plugin uses these constants
- * so that tooling sees the same words from every node.
+ * so that tooling sees the same words from every node. Every HA_ERR_* here is
+ * sent by some path of the plugin and listed in docs/api.md (the docs-checks
+ * suite compares the two both ways).
  */
 #define HA_ERR_NOT_LEADER "This broker is not the cluster leader."
 #define HA_ERR_ALREADY_MEMBER "This broker is already part of a cluster."
@@ -71,10 +73,12 @@
 #define HA_ERR_CHANGE_PENDING                                                  \
 	"Another membership change is in progress; try again when it has "     \
 	"finished."
-#define HA_ERR_NO_QUORUM                                                       \
-	"The cluster has no quorum; the command cannot be committed."
 #define HA_ERR_NOT_VOTER                                                       \
 	"The named node is not a voting member that can take over leadership."
+#define HA_ERR_ADDRESS_LONG                                                    \
+	"An address with its port is longer than the cluster's limit of 255 "  \
+	"characters."
+#define HA_ERR_TIMEOUT "The cluster did not complete the command in time."
 #define HA_ERR_INTERNAL "Internal error; see the broker log."
 
 /* The "command" value of responses that have no usable command name. */

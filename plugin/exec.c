@@ -11,6 +11,9 @@
 
 #include "plugin/ha.h"
 
+/* HA_ERR_ADDRESS_LONG names the longest "host:port" a member may have. */
+_Static_assert(RAFT_ADDRESS_MAX == 256, "255 characters and the NUL");
+
 /* ---- replies ---- */
 
 static void ctx_free(struct ha_request_ctx *ctx)
@@ -129,9 +132,16 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 	for (; p != NULL; p = next) {
 		next = p->next;
 		if (ev->type == HA_EV_COMMITTED) {
+			/* Index and term: a proposal that a new leader
+			 * truncated leaves its index to another entry. */
 			if (p->wait == HA_WAIT_COMMITTED &&
 			    ev->index >= p->index)
-				pending_finish(ha, p, NULL, NULL);
+				pending_finish(ha, p,
+					       ev->index == p->index &&
+						       ev->term == p->term
+						   ? NULL
+						   : HA_ERR_NOT_LEADER,
+					       NULL);
 			continue;
 		}
 		if (p->cookie != ev->cookie)
@@ -160,10 +170,10 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 					       raft_error_sentence(ev->status),
 					       NULL);
 			} else {
+				/* Its COMMITTED event follows this one. */
 				p->wait = HA_WAIT_COMMITTED;
 				p->index = ev->index;
-				if (ha->applied >= p->index)
-					pending_finish(ha, p, NULL, NULL);
+				p->term = ev->term;
 			}
 			break;
 		case HA_EV_READ:
@@ -534,7 +544,11 @@ static void exec_set_leader(struct ha_plugin *ha, struct ha_request_ctx *ctx,
 	ha_node_get_status(ha->node, &st);
 	const struct raft_server *s =
 	    raft_config_find(&st.config, cmd->node.nodeid);
-	if (s == NULL || s->role != RAFT_VOTER) {
+	if (s == NULL) {
+		slot_done(ctx, slot, HA_ERR_NODE_UNKNOWN, NULL);
+		return;
+	}
+	if (s->role != RAFT_VOTER) {
 		slot_done(ctx, slot, HA_ERR_NOT_VOTER, NULL);
 		return;
 	}

@@ -15,15 +15,13 @@
 #include "plugin/clients.h"
 #include "plugin/control.h"
 #include "plugin/health.h"
+#include "plugin/log_queue.h"
 #include "plugin/options.h"
 #include "plugin/wake.h"
 
 #define HA_LOG_PREFIX "mosquitto_ha: "
 /* A command that waits for the cluster gives up after this long. */
 #define HA_COMMAND_TIMEOUT_MS 10000
-#define HA_ERR_TIMEOUT "The cluster did not complete the command in time."
-#define HA_ERR_NOT_AUTHORISED "Not authorised."
-#define HA_ERR_ADDRESS_LONG "The address and port are too long for the cluster."
 
 /* Commands the plugin itself writes to the Raft log (part of the
  * replicated state). The first byte is the record type. */
@@ -71,6 +69,7 @@ struct ha_pending {
 	enum ha_command_kind kind;
 	uint16_t target;
 	raft_index index;
+	raft_term term; /* with index: the proposal, once accepted */
 	int64_t deadline;
 	struct ha_pending *next;
 };
@@ -95,18 +94,30 @@ struct ha_plugin {
 	bool was_member; /* a committed configuration included this node */
 	bool removed;    /* and a later one does not */
 	raft_index applied;
+	raft_term applied_term; /* of the latest committed entry applied */
 	enum raft_role role;
 	raft_id leader;
 	char errmsg[HA_ERRMSG_MAX + 1];
 
 	bool was_serving;
+	/* The current serving window (cluster.c): the first and the last
+	 * moment ha_serving() said yes with no no between, CLOCK_MONOTONIC in
+	 * microseconds, which every process of the machine reads alike. */
+	bool window_open;
+	int64_t window_first_us;
+	int64_t window_last_us;
+	uint64_t window_yes;
+	uint64_t windows;
 	/* What the health endpoint's thread reads: this broker thread swaps
 	 * the node under the lock. */
 	pthread_mutex_t serve_lock;
 	struct ha_node *serve_node;
+	raft_term serve_applied_term;
 	bool serve_standalone;
 	struct ha_health *health;
 	struct ha_client_set clients; /* connected non-administrators */
+	/* Lines of the raft thread and the transport, for the broker's log. */
+	struct ha_log_queue log_queue;
 	int64_t refusal_log_at;
 	unsigned refusals_unlogged;
 
@@ -124,6 +135,8 @@ void ha_log(int level, const char *fmt, ...)
 void ha_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ha_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ha_publish_reply(const char *payload, size_t len);
+/* Writes what other threads queued for the broker's log. */
+void ha_log_flush(struct ha_plugin *ha);
 
 
 struct ha_plugin;
@@ -136,7 +149,11 @@ int ha_cluster_save(struct ha_plugin *ha, const struct ha_cluster_file *cf);
 int ha_cluster_start_node(struct ha_plugin *ha, bool resume);
 void ha_cluster_leave(struct ha_plugin *ha, const char *why);
 void ha_cluster_drain(struct ha_plugin *ha);
-bool ha_serving(const struct ha_plugin *ha);
+/* Whether this broker serves ordinary clients now; every answer is stamped
+ * into the serving windows that the log reports. Broker thread only. */
+bool ha_serving(struct ha_plugin *ha);
+/* Logs the open serving window as closed (the broker stops serving). */
+void ha_serving_close(struct ha_plugin *ha);
 bool ha_serving_any_thread(void *ha);
 void ha_cluster_publish_node(struct ha_plugin *ha);
 int ha_cluster_raft_config(const struct ha_cluster_file *cf,

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include <uv.h>
 
@@ -13,6 +14,16 @@
 #include "transport/address.h"
 
 #define REQUEST_MAX 2048
+/* A health check sends its request line at once: a connection that has not
+ * been answered after this long is closed. */
+#define HEALTH_IDLE_MS 2000
+/* At most this many connections at once, and never more than a 32nd of
+ * the broker's descriptor limit: the endpoint must not take the
+ * descriptors the broker needs for its clients. */
+#define HEALTH_MAX_CONNS 32
+#define HEALTH_MIN_CONNS 4
+
+struct conn;
 
 struct ha_health {
 	uv_loop_t loop;
@@ -21,28 +32,63 @@ struct ha_health {
 	pthread_t thread;
 	ha_health_serving_fn serving;
 	void *data;
+	size_t max_conns;
+	size_t n_conns;
+	struct conn *oldest; /* open connections, oldest first */
+	struct conn *newest;
 };
 
 struct conn {
 	uv_tcp_t tcp;
+	uv_timer_t idle;
+	int open_handles;
 	struct ha_health *h;
+	struct conn *prev, *next;
 	char buf[REQUEST_MAX];
 	size_t len;
 	uv_write_t write;
 	char reply[256];
 	bool answered;
+	bool closing;
 };
 
 static void on_conn_closed(uv_handle_t *handle)
 {
-	free(handle->data);
+	struct conn *c = handle->data;
+	if (--c->open_handles == 0)
+		free(c);
+}
+
+/* Closes both handles of c; its memory goes with the last. */
+static void conn_close(struct conn *c)
+{
+	if (c->closing)
+		return;
+	c->closing = true;
+	struct ha_health *h = c->h;
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		h->oldest = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	else
+		h->newest = c->prev;
+	h->n_conns--;
+	uv_close((uv_handle_t *)&c->idle, on_conn_closed);
+	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
 }
 
 static void on_written(uv_write_t *w, int status)
 {
 	struct conn *c = w->data;
 	(void)status;
-	uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+	conn_close(c);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+	conn_close(t->data);
 }
 
 static void answer(struct conn *c, int code, const char *text)
@@ -58,7 +104,7 @@ static void answer(struct conn *c, int code, const char *text)
 	uv_buf_t b = uv_buf_init(c->reply, (unsigned)n);
 	c->write.data = c;
 	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0)
-		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		conn_close(c);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -75,7 +121,7 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	if (c->answered)
 		return;
 	if (nread < 0) {
-		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+		conn_close(c);
 		return;
 	}
 	c->len += (size_t)nread;
@@ -113,10 +159,27 @@ static void on_connection(uv_stream_t *server, int status)
 		return;
 	c->h = h;
 	uv_tcp_init(&h->loop, &c->tcp);
+	uv_timer_init(&h->loop, &c->idle);
 	c->tcp.data = c;
+	c->idle.data = c;
+	c->open_handles = 2;
+	c->prev = h->newest;
+	if (h->newest != NULL)
+		h->newest->next = c;
+	else
+		h->oldest = c;
+	h->newest = c;
+	h->n_conns++;
 	if (uv_accept(server, (uv_stream_t *)&c->tcp) != 0 ||
-	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-		uv_close((uv_handle_t *)&c->tcp, on_conn_closed);
+	    uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0 ||
+	    uv_timer_start(&c->idle, on_idle, HEALTH_IDLE_MS, 0) != 0) {
+		conn_close(c);
+		return;
+	}
+	/* Full: the oldest goes. A real check is answered within a round
+	 * trip, so a flood of idle sockets only evicts its own. */
+	if (h->n_conns > h->max_conns)
+		conn_close(h->oldest);
 }
 
 static void close_any(uv_handle_t *handle, void *arg)
@@ -124,10 +187,14 @@ static void close_any(uv_handle_t *handle, void *arg)
 	struct ha_health *h = arg;
 	if (uv_is_closing(handle))
 		return;
-	/* Connections own their struct; the server and the async do not. */
-	bool conn = handle != (uv_handle_t *)&h->server &&
-		    handle != (uv_handle_t *)&h->stop;
-	uv_close(handle, conn ? on_conn_closed : NULL);
+	if (handle == (uv_handle_t *)&h->server ||
+	    handle == (uv_handle_t *)&h->stop) {
+		uv_close(handle, NULL);
+		return;
+	}
+	/* A connection's handles: both close with it. */
+	struct conn *c = handle->data;
+	conn_close(c);
 }
 
 static void on_stop(uv_async_t *a)
@@ -173,6 +240,13 @@ int ha_health_start(const char *listen, ha_health_serving_fn serving,
 	}
 	h->serving = serving;
 	h->data = data;
+	h->max_conns = HEALTH_MAX_CONNS;
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur / 32 < h->max_conns)
+		h->max_conns = rl.rlim_cur / 32 < HEALTH_MIN_CONNS
+				       ? HEALTH_MIN_CONNS
+				       : (size_t)(rl.rlim_cur / 32);
 	if (uv_loop_init(&h->loop) != 0) {
 		free(h);
 		snprintf(err, errlen, "cannot start the health endpoint's loop");

@@ -75,6 +75,32 @@ void ha_log_error(const char *fmt, ...)
 	mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX "%s", msg);
 }
 
+static void write_node_line(int level, const char *text)
+{
+	int mosq_level;
+	switch (level) {
+	case HA_NODE_LOG_ERROR:
+		mosq_level = MOSQ_LOG_ERR;
+		break;
+	case HA_NODE_LOG_WARNING:
+	case -1: /* lines were dropped */
+		mosq_level = MOSQ_LOG_WARNING;
+		break;
+	case HA_NODE_LOG_INFO:
+		mosq_level = MOSQ_LOG_NOTICE;
+		break;
+	default:
+		mosq_level = MOSQ_LOG_DEBUG;
+		break;
+	}
+	mosquitto_log_printf(mosq_level, HA_LOG_PREFIX "%s", text);
+}
+
+void ha_log_flush(struct ha_plugin *ha)
+{
+	ha_log_queue_drain(&ha->log_queue, write_node_line);
+}
+
 void ha_publish_reply(const char *payload, size_t len)
 {
 	int rv = mosquitto_broker_publish_copy(NULL, HA_CONTROL_RESPONSE_TOPIC,
@@ -140,6 +166,26 @@ static void note_refusal(struct ha_plugin *ha, struct mosquitto *client,
 
 /* ---- callbacks ---- */
 
+/* Remembers an ordinary client's connection, to disconnect it when this
+ * node stops serving. */
+static int track(struct ha_plugin *ha, struct mosquitto *client)
+{
+	if (ha_clients_has(&ha->clients, client))
+		return MOSQ_ERR_SUCCESS;
+	const char *id = mosquitto_client_id(client);
+	if (ha_clients_track(&ha->clients, client, id) != 0) {
+		ha_log_error("out of memory remembering client '%s'",
+			     id ? id : "?");
+		return MOSQ_ERR_NOMEM;
+	}
+	return MOSQ_ERR_SUCCESS;
+}
+
+static bool serves_ordinary_clients(struct ha_plugin *ha)
+{
+	return ha->state == HA_STANDALONE || ha_serving(ha);
+}
+
 static int on_basic_auth(int event, void *event_data, void *userdata)
 {
 	struct ha_plugin *ha = userdata;
@@ -151,9 +197,10 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	    (ha->opt.admin_port != 0 && ha->client_port != NULL &&
 	     ha->client_port(ed->client) == ha->opt.admin_port))
 		return MOSQ_ERR_PLUGIN_DEFER;
-	if (ha->state == HA_STANDALONE || ha_serving(ha)) {
-		/* Remembered, to be disconnected when serving ends. */
-		if (ha_clients_add(&ha->clients, mosquitto_client_id(ed->client)) != 0)
+	if (serves_ordinary_clients(ha)) {
+		/* Remembered now, before the broker's own password check: a
+		 * connection it refuses is forgotten at its DISCONNECT. */
+		if (track(ha, ed->client) != MOSQ_ERR_SUCCESS)
 			return MOSQ_ERR_NOMEM;
 		return MOSQ_ERR_PLUGIN_DEFER;
 	}
@@ -164,6 +211,19 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 static int acl_fallback(struct ha_plugin *ha)
 {
 	return ha->opt.acl_fallback_allow ? MOSQ_ERR_SUCCESS : MOSQ_ERR_PLUGIN_DEFER;
+}
+
+/* What an ordinary client's request gets on a node that does not serve.
+ * A denial is not enough: 2.0 still acknowledges a denied QoS 1 or 2
+ * publish from a v3.1.1 client, which would then believe a dropped message
+ * taken. Any other error makes both brokers close the connection without
+ * an acknowledgement, and the client resends to the new leader. Deliveries
+ * (READ) are only denied: an error there would fail the publisher. */
+static int refuse_ordinary(struct ha_plugin *ha, struct mosquitto *client,
+			   int access, const char *what)
+{
+	note_refusal(ha, client, what);
+	return access == MOSQ_ACL_READ ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_AUTH;
 }
 
 static int on_acl_check(int event, void *event_data, void *userdata)
@@ -185,10 +245,16 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 			return MOSQ_ERR_SUCCESS;
 		return MOSQ_ERR_ACL_DENIED;
 	}
-	if (ha->state == HA_STANDALONE || admin || ha_serving(ha))
+	if (admin)
 		return acl_fallback(ha);
-	note_refusal(ha, ed->client, "an access");
-	return MOSQ_ERR_ACL_DENIED;
+	if (serves_ordinary_clients(ha)) {
+		/* On 2.0 a client that bypassed BASIC_AUTH (a certificate's
+		 * identity, enhanced authentication) is first seen here. */
+		if (track(ha, ed->client) != MOSQ_ERR_SUCCESS)
+			return MOSQ_ERR_NOMEM;
+		return acl_fallback(ha);
+	}
+	return refuse_ordinary(ha, ed->client, ed->access, "an access");
 }
 
 static int on_message(int event, void *event_data, void *userdata)
@@ -197,11 +263,9 @@ static int on_message(int event, void *event_data, void *userdata)
 	struct mosquitto_evt_message *ed = event_data;
 	(void)event;
 	/* Nothing changes state on a node that does not serve. */
-	if (ha->state == HA_STANDALONE || ha_serving(ha) ||
-	    is_admin(ha, ed->client))
+	if (serves_ordinary_clients(ha) || is_admin(ha, ed->client))
 		return MOSQ_ERR_SUCCESS;
-	note_refusal(ha, ed->client, "a publish");
-	return MOSQ_ERR_ACL_DENIED;
+	return refuse_ordinary(ha, ed->client, MOSQ_ACL_WRITE, "a publish");
 }
 
 static int on_connect(int event, void *event_data, void *userdata)
@@ -209,12 +273,13 @@ static int on_connect(int event, void *event_data, void *userdata)
 	struct ha_plugin *ha = userdata;
 	struct ha_evt_connect *ed = event_data;
 	(void)event;
-	/* 2.1: clients that bypass BASIC_AUTH (enhanced authentication, the
-	 * identity of a certificate) are stopped here. */
+	/* 2.1: every accepted connection passes here, also those that
+	 * bypassed BASIC_AUTH (enhanced authentication, the identity of a
+	 * certificate). */
 	if (is_admin(ha, ed->client))
 		return MOSQ_ERR_SUCCESS;
-	if (ha->state == HA_STANDALONE || ha_serving(ha)) {
-		ha_clients_add(&ha->clients, mosquitto_client_id(ed->client));
+	if (serves_ordinary_clients(ha)) {
+		track(ha, ed->client);
 		return MOSQ_ERR_SUCCESS;
 	}
 	note_refusal(ha, ed->client, "the connection");
@@ -229,7 +294,7 @@ static int on_disconnect(int event, void *event_data, void *userdata)
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_disconnect *ed = event_data;
 	(void)event;
-	ha_clients_remove(&ha->clients, mosquitto_client_id(ed->client));
+	ha_clients_forget(&ha->clients, ed->client);
 	return MOSQ_ERR_SUCCESS;
 }
 
@@ -255,6 +320,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_tick *ed = event_data;
 	(void)event;
+	ha_log_flush(ha);
 	ha_cluster_drain(ha);
 	ha_pending_expire(ha, ha_node_monotonic_ms());
 	bool serving = ha_serving(ha);
@@ -365,26 +431,67 @@ int mosquitto_plugin_version(int supported_version_count,
 	return -1;
 }
 
+/* Every callback the plugin registers, with its event data: the same
+ * triple unregisters it (the broker frees what it keeps for each). */
+static const struct {
+	int event;
+	MOSQ_FUNC_generic_callback cb;
+	const char *data;
+} registrations[] = {
+	{MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL},
+	{MOSQ_EVT_ACL_CHECK, on_acl_check, NULL},
+	{MOSQ_EVT_MESSAGE, on_message, NULL},
+	{MOSQ_EVT_CONTROL, on_control, HA_CONTROL_TOPIC},
+	{MOSQ_EVT_TICK, on_tick, NULL},
+	{MOSQ_EVT_DISCONNECT, on_disconnect, NULL},
+};
+#define N_REGISTRATIONS (sizeof(registrations) / sizeof(registrations[0]))
+
+/* Unregisters the first n of registrations (and CONNECT when 2.1 took
+ * it); 0 when the broker let go of every one. */
+static int unregister_first(struct ha_plugin *ha, mosquitto_plugin_id_t *id,
+			    size_t n)
+{
+	int failed = 0;
+	for (size_t i = n; i-- > 0;) {
+		int rv = mosquitto_callback_unregister(id, registrations[i].event,
+						       registrations[i].cb,
+						       registrations[i].data);
+		if (rv != MOSQ_ERR_SUCCESS) {
+			ha_log_error("cannot unregister from broker event %d: %s",
+				     registrations[i].event, mosquitto_strerror(rv));
+			failed = -1;
+		}
+	}
+	if (ha->broker_21) {
+		int rv = mosquitto_callback_unregister(id, HA_EVT_CONNECT,
+						       on_connect, NULL);
+		if (rv != MOSQ_ERR_SUCCESS) {
+			ha_log_error("cannot unregister from broker event %d: %s",
+				     HA_EVT_CONNECT, mosquitto_strerror(rv));
+			failed = -1;
+		}
+		ha->broker_21 = false;
+	}
+	return failed;
+}
+
+static int unregister_all(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
+{
+	return unregister_first(ha, id, N_REGISTRATIONS);
+}
+
+/* All or nothing: on failure, what was registered is unregistered. */
 static int register_all(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
 {
-	struct {
-		int event;
-		MOSQ_FUNC_generic_callback cb;
-		const char *data;
-	} cbs[] = {
-		{MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL},
-		{MOSQ_EVT_ACL_CHECK, on_acl_check, NULL},
-		{MOSQ_EVT_MESSAGE, on_message, NULL},
-		{MOSQ_EVT_CONTROL, on_control, HA_CONTROL_TOPIC},
-		{MOSQ_EVT_TICK, on_tick, NULL},
-		{MOSQ_EVT_DISCONNECT, on_disconnect, NULL},
-	};
-	for (size_t i = 0; i < sizeof(cbs) / sizeof(cbs[0]); i++) {
-		int rv = mosquitto_callback_register(id, cbs[i].event, cbs[i].cb,
-						     cbs[i].data, ha);
+	for (size_t i = 0; i < N_REGISTRATIONS; i++) {
+		int rv = mosquitto_callback_register(id, registrations[i].event,
+						     registrations[i].cb,
+						     registrations[i].data, ha);
 		if (rv != MOSQ_ERR_SUCCESS) {
 			ha_log_error("cannot register for broker event %d: %s",
-				     cbs[i].event, mosquitto_strerror(rv));
+				     registrations[i].event, mosquitto_strerror(rv));
+			unregister_first(ha, id, i);
 			return rv;
 		}
 	}
@@ -434,6 +541,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		return MOSQ_ERR_INVAL;
 	}
 	ha->identifier = identifier;
+	ha_log_queue_init(&ha->log_queue);
 	ha->client_port = (int (*)(const void *))dlsym(RTLD_DEFAULT,
 						      "mosquitto_client_port");
 	if (ha_wake_init(&ha->wake, SIGRTMIN + HA_WAKE_SIGNAL_OFFSET) != 0) {
@@ -445,12 +553,12 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if (ha->opt.admin_port != 0 && ha->client_port == NULL) {
 		ha_log_error("plugin_opt_admin_port needs mosquitto 2.1 or later; "
 			     "the broker stops");
-		goto fail;
+		goto fail_registered;
 	}
 	pthread_mutex_init(&ha->serve_lock, NULL);
 	rv = ha_cluster_load(ha);
 	if (rv < 0)
-		goto fail;
+		goto fail_registered;
 	ha_cluster_publish_node(ha);
 	if (rv > 0 && ha_cluster_start_node(ha, true) != 0) {
 		/* A member that cannot run its node refuses clients rather
@@ -465,14 +573,20 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		ha_log_error("%s; the broker stops", err);
 		if (ha->node != NULL)
 			ha_node_stop(ha->node, false, 0);
-		goto fail;
+		goto fail_registered;
 	}
 	ha_log_info("loaded (mosquitto %s), %s", ha->broker_21 ? "2.1+" : "2.0",
 		    ha->state == HA_MEMBER ? "cluster member" : "standalone");
 	instance = ha;
 	*userdata = ha;
 	return MOSQ_ERR_SUCCESS;
+fail_registered:
+	/* The broker keeps what it registered until told otherwise, and
+	 * these callbacks must never run with the freed state. */
+	unregister_all(ha, identifier);
 fail:
+	ha_log_flush(ha);
+	ha_log_queue_destroy(&ha->log_queue);
 	ha_wake_cleanup(&ha->wake);
 	ha_options_free(&ha->opt);
 	free(ha);
@@ -487,6 +601,11 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 	(void)opt_count;
 	if (ha == NULL)
 		return MOSQ_ERR_SUCCESS;
+	/* No callback runs on the state freed below, and the broker frees
+	 * what it holds for each registration (else it leaks at exit). */
+	int rv = unregister_all(ha, ha->identifier) == 0 ? MOSQ_ERR_SUCCESS
+							 : MOSQ_ERR_UNKNOWN;
+	ha_serving_close(ha);
 	ha_pending_fail_all(ha, HA_ERR_INTERNAL);
 	ha_health_stop(ha->health);
 	if (ha->node != NULL) {
@@ -496,10 +615,12 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 		ha_cluster_publish_node(ha);
 		ha_node_stop(node, true, 2000);
 	}
+	ha_log_flush(ha);
+	ha_log_queue_destroy(&ha->log_queue);
 	instance = NULL;
 	ha_wake_cleanup(&ha->wake);
 	ha_options_free(&ha->opt);
 	ha_clients_free(&ha->clients);
 	free(ha);
-	return MOSQ_ERR_SUCCESS;
+	return rv;
 }

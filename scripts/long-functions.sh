@@ -13,7 +13,7 @@ if [[ $# -gt 1 ]]; then
 	files=("${@:2}")
 else
 	cd "$(dirname "${BASH_SOURCE[0]}")/.."
-	mapfile -t files < <(git ls-files '*.c' ':!:tests/*')
+	mapfile -t files < <(git ls-files '*.c' ':!:tests/*' | sort -u)
 fi
 if [[ ${#files[@]} -eq 0 ]]; then
 	echo "long-functions: no C files found" >&2

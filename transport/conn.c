@@ -32,11 +32,16 @@ static const char *conn_mode_name(uint8_t mode)
 	return "unknown";
 }
 
-/* Describes the peer for log lines: its node id once known. */
+/* Describes the peer for log lines: a node we dialed, or one that proved
+ * itself, by its id; anything else by its source address, with the id it
+ * claims (which proves nothing yet). */
 static void conn_describe(const struct conn *c, char *out, size_t len)
 {
-	if (c->peer != NULL)
+	if (c->peer != NULL && (c->outbound || c->state == CONN_UP))
 		snprintf(out, len, "node %u (%s)", c->peer->id, c->remote);
+	else if (c->peer != NULL)
+		snprintf(out, len, "from %s (claims node %u)", c->remote,
+			 c->peer->id);
 	else
 		snprintf(out, len, "%s %s", c->outbound ? "to" : "from",
 			 c->remote);
@@ -97,9 +102,9 @@ void transport__conn_close(struct conn *c, enum transport_log_level level, const
 		    t, p != NULL ? &p->rl_fail : &t->rl_inbound, level,
 		    "cannot link to %s: %s", who, reason);
 	else
-		transport__log_limited(
-		    t, p != NULL ? &p->rl_fail : &t->rl_inbound, level,
-		    "refused connection %s: %s", who, reason);
+		transport__log_limited(t, transport__source_limit(t, c->remote),
+				      level, "refused connection %s: %s", who,
+				      reason);
 
 	if (c->counted_pending) {
 		c->counted_pending = false;

@@ -34,6 +34,17 @@ struct ratelimit {
 	bool used;
 };
 
+/* Before a peer is authenticated it is only its source address: its lines
+ * are limited per address, so that a flood that claims some node's id
+ * neither spends that node's budget nor hides its real failures. The least
+ * recently used address gives its slot to a new one. */
+#define TRANSPORT_SOURCE_LIMITS 16u
+struct source_limit {
+	char ip[64];
+	uint64_t last_used;
+	struct ratelimit rl;
+};
+
 struct qframe {
 	struct qframe *next;
 	size_t len;
@@ -170,6 +181,7 @@ struct transport {
 	struct conn *conns;
 	unsigned pending_inbound;
 	struct ratelimit rl_inbound;
+	struct source_limit source_limits[TRANSPORT_SOURCE_LIMITS];
 
 	int open_handles; /* handles and requests not yet finished */
 	bool closing;
@@ -189,6 +201,9 @@ void transport__vlog_limited(struct transport *t, struct ratelimit *rl,
 void transport__log_limited(struct transport *t, struct ratelimit *rl,
 			   enum transport_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The rate limit of the source address of remote ("ip:port", "[ip]:port"). */
+struct ratelimit *transport__source_limit(struct transport *t,
+					 const char *remote);
 /* A handle or request finished; frees the transport once closing and idle. */
 void transport__release(struct transport *t);
 uint64_t transport__random(struct transport *t);

@@ -27,8 +27,9 @@ SUITES += transport-codec transport-link
 .PHONY: suite-transport-codec suite-transport-link
 suite-transport-codec: $(BUILD)/tests/transport/test_transport_codec
 	$<
+# In a network namespace of its own, which has an IPv6 loopback.
 suite-transport-link: $(BUILD)/tests/transport/test_transport_link
-	TRANSPORT_TEST_DIR=$(BUILD)/tests/transport/work $<
+	TRANSPORT_TEST_DIR=$(BUILD)/tests/transport/work bash tests/transport/netns-run.sh $<
 
 # Fuzz targets: the frame decoder and the handshake parser.
 FUZZERS += transport_frame transport_handshake

@@ -100,6 +100,37 @@ void transport__vlog_limited(struct transport *t, struct ratelimit *rl,
 	transport_emit(t, level, note[0] != '\0' ? note : NULL, fmt, ap);
 }
 
+struct ratelimit *transport__source_limit(struct transport *t,
+					 const char *remote)
+{
+	char ip[64];
+	const char *colon = strrchr(remote, ':');
+	size_t len = colon != NULL ? (size_t)(colon - remote) : strlen(remote);
+	struct source_limit *slot = NULL;
+
+	if (len >= sizeof(ip))
+		len = sizeof(ip) - 1;
+	memcpy(ip, remote, len);
+	ip[len] = '\0';
+	for (unsigned i = 0; i < TRANSPORT_SOURCE_LIMITS; i++) {
+		struct source_limit *s = &t->source_limits[i];
+
+		if (strcmp(s->ip, ip) == 0 && s->last_used != 0) {
+			slot = s;
+			break;
+		}
+		if (slot == NULL || s->last_used < slot->last_used)
+			slot = s;
+	}
+	if (strcmp(slot->ip, ip) != 0 || slot->last_used == 0) {
+		memset(slot, 0, sizeof(*slot));
+		snprintf(slot->ip, sizeof(slot->ip), "%s", ip);
+	}
+	/* Never 0, which marks an unused slot. */
+	slot->last_used = uv_now(t->loop) + 1;
+	return &slot->rl;
+}
+
 void transport__log_limited(struct transport *t, struct ratelimit *rl,
 			   enum transport_log_level level, const char *fmt, ...)
 {

@@ -1,14 +1,21 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* Three running nodes in one process whose replicated state is large
  * (200 MB by default). Under a steady stream of proposals every node takes
- * snapshots of it; then a follower that was down while the others compacted
- * their logs comes back, and a fresh fourth node joins as a learner, each
- * brought up to date by a snapshot sent in chunks. Reports whether
- * leadership ever moved (it must not: snapshots are captured, serialized,
- * written, sent, read and restored off the raft thread), how often a raft
- * thread was held up, and how long each catch-up took.
+ * snapshots of it; then a follower stops, stays down until every running
+ * node compacted its log past the follower's last entry, and comes back;
+ * once it caught up, a fresh fourth node joins as a learner. Both can only
+ * be brought up to date by a snapshot sent in chunks.
  *
- *   big_snapshot [MEGABYTES] [DIR] [SNAPSHOT_EVERY_N_ENTRIES]
+ * The verdict holds whatever the machine's load: both catch up, both by a
+ * snapshot they received (the node's own counter says so), and once the
+ * proposals stop every node's state equals the leader's byte for byte.
+ * With --bench it also reports, and judges, what depends on timing:
+ * whether leadership ever moved (it must not: snapshots are captured,
+ * serialized, written, sent, read and restored off the raft thread), how
+ * often a raft thread was held up, how long each catch-up took and the
+ * leader's commit latency before and while snapshots are taken and sent.
+ *
+ *   big_snapshot [--bench] [MEGABYTES] [DIR] [SNAPSHOT_EVERY_N_ENTRIES]
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -25,6 +32,10 @@
 
 #define NODES 3
 #define JOINER (NODES + 1)
+#define SNAPSHOT_TRAILING 100
+/* The whole scenario, and the final settling, must end within these. */
+#define SCENARIO_MS 150000
+#define SETTLE_MS 60000
 
 /* The state: a large byte array whose first bytes count applied commands. */
 struct big_state {
@@ -150,7 +161,7 @@ static void start(unsigned i)
 	    .election_timeout = 1000,
 	    .heartbeat_interval = 100,
 	    .snapshot_threshold = snapshot_every,
-	    .snapshot_trailing = 100,
+	    .snapshot_trailing = SNAPSHOT_TRAILING,
 	    .sm = {.data = &b->sm,
 		   .apply = sm_apply,
 		   .capture = sm_capture,
@@ -161,7 +172,19 @@ static void start(unsigned i)
 	    .data = b,
 	};
 	b->id = i;
-	int rv = ha_node_start(&o, &b->node);
+	/* A port found free may have been taken since by one end of another
+	 * connection, until that one closes. The joiner takes another port
+	 * (no configuration names it yet); the others wait for theirs. */
+	int rv;
+	for (int attempt = 1;; attempt++) {
+		rv = ha_node_start(&o, &b->node);
+		if (rv != HA_NODE_ETRANSPORT || attempt == 50)
+			break;
+		usleep(100 * 1000);
+		if (i == JOINER)
+			snprintf(b->addr, sizeof(b->addr), "127.0.0.1:%u",
+				 free_port());
+	}
 	if (rv != HA_NODE_OK) {
 		fprintf(stderr, "node %u did not start: %s\n", i,
 			ha_node_strerror(rv));
@@ -241,13 +264,62 @@ static double seconds(int64_t since)
 	return (ha_node_monotonic_ms() - since) / 1000.0;
 }
 
-/* A node is caught up once it applied within 2,000 entries of the leader. */
+/* A node is caught up once it applied within 2,000 entries of the leader
+ * (the final comparison, after the proposals stop, is exact). */
 static bool caught_up(unsigned i, unsigned leader)
 {
 	struct ha_node_status st, ls;
 	ha_node_get_status(nodes[i].node, &st);
 	ha_node_get_status(nodes[leader].node, &ls);
 	return st.applied > 0 && st.applied + 2000 >= ls.applied;
+}
+
+/* True once every running voter's log starts after `index`: a node whose
+ * log ends there can only be brought back by a snapshot. */
+static bool all_compacted_past(raft_index index)
+{
+	for (unsigned i = 1; i <= NODES; i++) {
+		if (nodes[i].node == NULL)
+			continue;
+		struct ha_node_status st;
+		ha_node_get_status(nodes[i].node, &st);
+		if (st.snapshot_index < index + SNAPSHOT_TRAILING + 1)
+			return false;
+	}
+	return true;
+}
+
+static bool all_took_a_snapshot(void)
+{
+	return all_compacted_past(0);
+}
+
+static bool has_member(unsigned i, raft_id id)
+{
+	struct ha_node_status st;
+	ha_node_get_status(nodes[i].node, &st);
+	for (uint32_t k = 0; k < st.config.n; k++)
+		if (st.config.servers[k].id == id)
+			return true;
+	return false;
+}
+
+/* With the proposals stopped: every node applied what the leader
+ * committed, to its own copy too, and no worker uses that copy. */
+static bool all_settled(unsigned leader)
+{
+	struct ha_node_status ls;
+	ha_node_get_status(nodes[leader].node, &ls);
+	if (ls.applied != ls.commit)
+		return false;
+	for (unsigned i = 1; i <= JOINER; i++) {
+		struct ha_node_status st;
+		ha_node_get_status(nodes[i].node, &st);
+		if (st.applied != ls.commit || st.sm_applied != ls.sm_applied ||
+		    st.sm_busy)
+			return false;
+	}
+	return true;
 }
 
 struct catch_up {
@@ -269,6 +341,35 @@ static void check_caught_up(struct catch_up *c, unsigned leader)
 	printf("%7.3f %s (node %u) caught up %s in %.1f s\n", seconds(bench_t0),
 	       c->what, c->node,
 	       c->by_snapshot ? "by a snapshot" : "by the log", c->took);
+}
+
+/* Stops every node and compares each one's state with the leader's. */
+static bool states_equal(unsigned leader)
+{
+	struct ha_node_status ls;
+	ha_node_get_status(nodes[leader].node, &ls);
+	raft_index sm_applied[JOINER + 1];
+	for (unsigned i = 1; i <= JOINER; i++) {
+		struct ha_node_status st;
+		ha_node_get_status(nodes[i].node, &st);
+		sm_applied[i] = st.sm_applied;
+	}
+	/* The threads are joined: their copies can be read. */
+	for (unsigned i = 1; i <= JOINER; i++) {
+		ha_node_stop(nodes[i].node, false, 0);
+		nodes[i].node = NULL;
+	}
+	bool equal = true;
+	for (unsigned i = 1; i <= JOINER; i++) {
+		bool same = sm_applied[i] == sm_applied[leader] &&
+			    memcmp(nodes[i].sm.bytes, nodes[leader].sm.bytes,
+				   state_size) == 0;
+		printf("node %u: state at %llu %s the leader's\n", i,
+		       (unsigned long long)sm_applied[i],
+		       same ? "equals" : "DIFFERS FROM");
+		equal = equal && same;
+	}
+	return equal;
 }
 
 /* Each of the four nodes may hold its snapshot, the one being written and
@@ -324,56 +425,171 @@ static unsigned wait_for_leader(raft_term *term)
 	return leader;
 }
 
-static void add_joiner(const struct raft_config *cfg, unsigned leader)
-{
-	struct raft_config peers = *cfg;
-	peers.servers[peers.n].id = JOINER;
-	peers.servers[peers.n].role = RAFT_LEARNER;
-	snprintf(peers.servers[peers.n].address, RAFT_ADDRESS_MAX, "%s",
-		 nodes[JOINER].addr);
-	peers.n++;
-	start(JOINER);
-	ha_node_set_peers(nodes[JOINER].node, &peers);
-	ha_node_add_learner(nodes[leader].node, JOINER, nodes[JOINER].addr, 0);
-	printf("%7.3f node %u added as a learner\n", seconds(bench_t0), JOINER);
-}
+/* What the scenario's steps share. */
+struct scenario {
+	struct raft_config cfg;
+	unsigned leader;
+	raft_term seen; /* the leader's term */
+	uint64_t proposed, elections;
+	struct catch_up back, joined;
+	int64_t stopped_at, done_at, learner_asked;
+	raft_index victim_last;
+};
 
-/* Up to 20 proposals on the leader, each stamped for the latency figures;
- * *proposed counts those it took. */
-static void propose_burst(unsigned leader, uint64_t *proposed)
+/* Up to 20 proposals on the leader, each stamped for the latency figures. */
+static void propose_burst(struct scenario *sc)
 {
-	for (int k = 0; k < 20 && *proposed < MAX_PROPOSALS; k++) {
+	for (int k = 0; k < 20; k++) {
 		char c[16];
 		int len = snprintf(c, sizeof(c), "p%llu",
-				   (unsigned long long)*proposed);
-		proposed_at[*proposed] = ha_node_monotonic_us();
-		if (ha_node_propose(nodes[leader].node, c, (size_t)len,
-				    *proposed) == HA_NODE_OK)
-			(*proposed)++;
+				   (unsigned long long)sc->proposed);
+		if (sc->proposed >= MAX_PROPOSALS)
+			break;
+		proposed_at[sc->proposed] = ha_node_monotonic_us();
+		if (ha_node_propose(nodes[sc->leader].node, c, (size_t)len,
+				    sc->proposed) == HA_NODE_OK)
+			sc->proposed++;
 	}
 }
 
-/* Prints where each running node is, then stops them all. */
-static void report_and_stop_nodes(void)
+static void follow_leadership(struct scenario *sc)
+{
+	raft_term t;
+	unsigned l = leader_now(&t);
+	if (l != 0 && t != sc->seen) {
+		sc->elections++;
+		sc->seen = t;
+		sc->leader = l;
+		printf("%7.3f leadership moved to node %u, term %llu\n",
+		       seconds(bench_t0), l, (unsigned long long)t);
+	}
+}
+
+/* Once each node took a snapshot: a follower of the leader of the moment
+ * stops. */
+static void stop_a_follower(struct scenario *sc, int64_t now)
+{
+	struct ha_node_status st;
+	unsigned victim = sc->leader % NODES + 1;
+	sc->back.node = victim;
+	ha_node_stop(nodes[victim].node, false, 0);
+	nodes[victim].node = NULL;
+	/* What its folder holds is at most what the others hold: wait until
+	 * they compacted past their own. */
+	for (unsigned i = 1; i <= NODES; i++) {
+		if (nodes[i].node == NULL)
+			continue;
+		ha_node_get_status(nodes[i].node, &st);
+		if (st.last_index > sc->victim_last)
+			sc->victim_last = st.last_index;
+	}
+	sc->stopped_at = now;
+	printf("%7.3f node %u stopped (the others' logs end at %llu)\n",
+	       seconds(bench_t0), victim, (unsigned long long)sc->victim_last);
+}
+
+/* Once the follower caught up, a fresh node joins as a learner. */
+static void join_learner(struct scenario *sc, int64_t now)
+{
+	if (sc->joined.started == 0 && sc->back.took > 0) {
+		start(JOINER); /* settles its address */
+		struct raft_config peers = sc->cfg;
+		peers.servers[peers.n].id = JOINER;
+		peers.servers[peers.n].role = RAFT_LEARNER;
+		snprintf(peers.servers[peers.n].address, RAFT_ADDRESS_MAX, "%s",
+			 nodes[JOINER].addr);
+		peers.n++;
+		ha_node_set_peers(nodes[JOINER].node, &peers);
+		sc->joined.started = ha_node_monotonic_ms();
+	}
+	/* Asked again if leadership moved before the leader took it into its
+	 * configuration. */
+	if (sc->joined.started != 0 && !has_member(sc->leader, JOINER) &&
+	    now - sc->learner_asked > 2000) {
+		ha_node_add_learner(nodes[sc->leader].node, JOINER,
+				    nodes[JOINER].addr, 0);
+		sc->learner_asked = now;
+		printf("%7.3f node %u added as a learner\n", seconds(bench_t0),
+		       JOINER);
+	}
+}
+
+/* Proposals while every node snapshots its state; once each took one, a
+ * follower stops, and it comes back with its folder once every running node
+ * compacted past its last entry. Once it caught up, a fresh node joins as a
+ * learner. Each step waits for the state it needs, not for a time. */
+static void run_scenario(struct scenario *sc, bool bench)
+{
+	int64_t t0 = ha_node_monotonic_ms();
+	measure_from = t0;
+	while (ha_node_monotonic_ms() - t0 < SCENARIO_MS) {
+		propose_burst(sc);
+		usleep(5000);
+		drain_all(sc->leader);
+		follow_leadership(sc);
+		int64_t now = ha_node_monotonic_ms();
+		if (sc->stopped_at == 0 && all_took_a_snapshot())
+			stop_a_follower(sc, now);
+		if (sc->back.started == 0 && sc->stopped_at != 0 &&
+		    all_compacted_past(sc->victim_last)) {
+			start(sc->back.node);
+			sc->back.started = ha_node_monotonic_ms();
+			printf("%7.3f node %u restarted from its folder\n",
+			       seconds(bench_t0), sc->back.node);
+		}
+		check_caught_up(&sc->back, sc->leader);
+		join_learner(sc, now);
+		check_caught_up(&sc->joined, sc->leader);
+		if (sc->done_at == 0 && sc->joined.took > 0)
+			sc->done_at = now;
+		/* The benchmark measures a while longer after the catch-ups. */
+		if (sc->done_at != 0 && (!bench || now - sc->done_at > 5000))
+			break;
+	}
+}
+
+/* With the proposals stopped, every node settles at the leader's state. */
+static bool settle(unsigned leader)
+{
+	bool settled = false;
+	int64_t settle_from = ha_node_monotonic_ms();
+	while (!(settled = all_settled(leader)) &&
+	       ha_node_monotonic_ms() - settle_from < SETTLE_MS) {
+		usleep(10000);
+		drain_all(leader);
+	}
+	if (!settled)
+		fprintf(stderr, "big snapshot: the nodes did not settle at the "
+				"leader's state within %d s\n",
+			SETTLE_MS / 1000);
+	return settled;
+}
+
+/* Prints where each running node is; the returning follower's and the
+ * learner's status go to back_st and joined_st. */
+static void report_nodes(const struct scenario *sc,
+			 struct ha_node_status *back_st,
+			 struct ha_node_status *joined_st)
 {
 	for (unsigned i = 1; i <= JOINER; i++) {
 		struct ha_node_status st;
 		if (nodes[i].node == NULL)
 			continue;
 		ha_node_get_status(nodes[i].node, &st);
+		if (i == sc->back.node)
+			*back_st = st;
+		if (i == sc->joined.node)
+			*joined_st = st;
 		printf("node %u: term %llu, applied %llu, snapshot at %llu, "
-		       "snapshots installed %llu\n",
+		       "snapshots received %llu\n",
 		       i, (unsigned long long)st.term,
 		       (unsigned long long)st.applied,
 		       (unsigned long long)st.snapshot_index,
 		       (unsigned long long)st.snapshots_installed);
 	}
-	for (unsigned i = 1; i <= JOINER; i++)
-		if (nodes[i].node)
-			ha_node_stop(nodes[i].node, false, 0);
 }
 
-static void report_latency(void)
+static void report_timing(const struct scenario *sc, size_t mb)
 {
 	double base50 = percentile(0, 0.5), base99 = percentile(0, 0.99);
 	double snap50 = percentile(1, 0.5), snap99 = percentile(1, 0.99);
@@ -384,15 +600,64 @@ static void report_latency(void)
 	       BASELINE_MS / 1000, base50, base99, n_latency[0], snap50, snap99,
 	       n_latency[1], base50 > 0 ? snap50 / base50 : 0,
 	       base99 > 0 ? snap99 / base99 : 0);
+	printf("big snapshot (%zu MB, every %llu entries): %llu proposals, "
+	       "%llu leadership changes, %u raft thread stalls; returning "
+	       "follower %s in %.1f s, joining learner %s in %.1f s\n",
+	       mb, (unsigned long long)snapshot_every,
+	       (unsigned long long)sc->proposed,
+	       (unsigned long long)sc->elections, (unsigned)stalls,
+	       sc->back.took > 0
+		   ? (sc->back.by_snapshot ? "by snapshot" : "by log")
+		   : "NOT caught up",
+	       sc->back.took,
+	       sc->joined.took > 0
+		   ? (sc->joined.by_snapshot ? "by snapshot" : "by log")
+		   : "NOT caught up",
+	       sc->joined.took);
+}
+
+/* What load cannot change: both caught up, each by a snapshot it received
+ * (its own counter, not a timing), and every state equals the leader's. */
+static bool verdict(const struct scenario *sc,
+		    const struct ha_node_status *back_st,
+		    const struct ha_node_status *joined_st, bool equal)
+{
+	bool ok = sc->back.took > 0 && back_st->snapshots_installed > 0 &&
+		  sc->joined.took > 0 && joined_st->snapshots_installed > 0 &&
+		  equal;
+	printf("verdict: returning follower %s, joining learner %s, %s: "
+	       "%s\n",
+	       sc->back.took == 0 ? "did not catch up"
+	       : back_st->snapshots_installed > 0
+		   ? "came back by snapshot"
+		   : "did NOT come back by snapshot",
+	       sc->joined.took == 0 ? "did not catch up"
+	       : joined_st->snapshots_installed > 0
+		   ? "caught up by snapshot"
+		   : "did NOT catch up by snapshot",
+	       equal ? "every state equals the leader's"
+		     : "NOT every state equals the leader's",
+	       ok ? "ok" : "FAILED");
+	return ok;
 }
 
 int main(int argc, char **argv)
 {
+	bool bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
+	if (bench) {
+		argc--;
+		argv++;
+	}
 	size_t mb = argc > 1 ? (size_t)atoi(argv[1]) : 200;
 	const char *base = argc > 2 ? argv[2] : "/tmp/ha-big-snapshot";
 	state_size = mb * 1024 * 1024;
 	if (argc > 3)
 		snapshot_every = (uint64_t)atoll(argv[3]);
+	if (mb == 0 || snapshot_every == 0) {
+		fprintf(stderr, "usage: big_snapshot [--bench] [MEGABYTES] "
+				"[DIR] [SNAPSHOT_EVERY_N_ENTRIES]\n");
+		return 2;
+	}
 	bench_t0 = ha_node_monotonic_ms();
 	proposed_at = calloc(MAX_PROPOSALS, sizeof(*proposed_at));
 	cookie_at = calloc(MAX_PROPOSALS, sizeof(*cookie_at));
@@ -410,91 +675,47 @@ int main(int argc, char **argv)
 		return 2;
 	if (!enough_disk(base, mb))
 		return 2;
-	struct raft_config cfg;
-	plan_cluster(base, &cfg);
+	struct scenario sc = {
+	    .back = {.what = "the returning follower"},
+	    .joined = {.what = "the joining learner", .node = JOINER},
+	};
+	plan_cluster(base, &sc.cfg);
 	for (unsigned i = 1; i <= NODES; i++)
 		start(i);
-	ha_node_bootstrap(nodes[1].node, &cfg, 1);
+	ha_node_bootstrap(nodes[1].node, &sc.cfg, 1);
 	for (unsigned i = 2; i <= NODES; i++)
-		ha_node_set_peers(nodes[i].node, &cfg);
+		ha_node_set_peers(nodes[i].node, &sc.cfg);
 
-	raft_term term = 0, t;
-	unsigned leader = wait_for_leader(&term);
-	if (leader == 0) {
+	sc.leader = wait_for_leader(&sc.seen);
+	if (sc.leader == 0) {
 		fprintf(stderr, "no leader\n");
 		return 1;
 	}
-	unsigned victim = leader % NODES + 1;
+	sc.back.node = sc.leader % NODES + 1;
 	printf("state %zu MB, a snapshot every %llu entries, leader node %u "
 	       "in term %llu\n",
-	       mb, (unsigned long long)snapshot_every, leader,
-	       (unsigned long long)term);
+	       mb, (unsigned long long)snapshot_every, sc.leader,
+	       (unsigned long long)sc.seen);
 
-	/* 0-10 s: proposals while every node snapshots its state. 10 s: a
-	 * follower stops; 18 s: it comes back with its folder. Once it caught
-	 * up, a fresh node joins as a learner. */
-	struct catch_up back = {.what = "the returning follower",
-				.node = victim};
-	struct catch_up joined = {.what = "the joining learner",
-				  .node = JOINER};
-	int64_t t0 = ha_node_monotonic_ms(), stopped_at = 0, done_at = 0;
-	measure_from = t0;
-	uint64_t proposed = 0, elections = 0;
-	raft_term seen = term;
-	while (ha_node_monotonic_ms() - t0 < 150000) {
-		propose_burst(leader, &proposed);
-		usleep(5000);
-		drain_all(leader);
-		unsigned l = leader_now(&t);
-		if (l != 0 && t != seen) {
-			elections++;
-			seen = t;
-			leader = l;
-			printf("%7.3f leadership moved to node %u, term %llu\n",
-			       seconds(bench_t0), l, (unsigned long long)t);
-		}
-		int64_t now = ha_node_monotonic_ms();
-		if (stopped_at == 0 && now - t0 > 10000) {
-			ha_node_stop(nodes[victim].node, false, 0);
-			nodes[victim].node = NULL;
-			stopped_at = now;
-			printf("%7.3f node %u stopped\n", seconds(bench_t0),
-			       victim);
-		}
-		if (back.started == 0 && stopped_at != 0 &&
-		    now - stopped_at > 8000) {
-			start(victim);
-			back.started = ha_node_monotonic_ms();
-			printf("%7.3f node %u restarted from its folder\n",
-			       seconds(bench_t0), victim);
-		}
-		check_caught_up(&back, leader);
-		if (joined.started == 0 && back.took > 0) {
-			add_joiner(&cfg, leader);
-			joined.started = ha_node_monotonic_ms();
-		}
-		check_caught_up(&joined, leader);
-		if (done_at == 0 && joined.took > 0)
-			done_at = now;
-		if (done_at != 0 && now - done_at > 5000)
-			break;
-	}
-	report_and_stop_nodes();
-	report_latency();
-	printf("big snapshot (%zu MB, every %llu entries): %llu proposals, "
-	       "%llu leadership changes, %u raft thread stalls; returning "
-	       "follower %s in %.1f s, joining learner %s in %.1f s\n",
-	       mb, (unsigned long long)snapshot_every,
-	       (unsigned long long)proposed, (unsigned long long)elections,
-	       (unsigned)stalls,
-	       back.took > 0 ? (back.by_snapshot ? "by snapshot" : "by log")
-			     : "NOT caught up",
-	       back.took,
-	       joined.took > 0 ? (joined.by_snapshot ? "by snapshot" : "by log")
-			       : "NOT caught up",
-	       joined.took);
+	run_scenario(&sc, bench);
+	bool settled = sc.done_at != 0 && settle(sc.leader);
+	struct ha_node_status back_st = {0}, joined_st = {0};
+	report_nodes(&sc, &back_st, &joined_st);
+	bool equal = settled && states_equal(sc.leader);
+	for (unsigned i = 1; i <= JOINER; i++)
+		if (nodes[i].node)
+			ha_node_stop(nodes[i].node, false, 0);
+	report_timing(&sc, mb);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
 	if (system(cmd) != 0)
 		return 2;
-	return elections == 0 && back.took > 0 && joined.took > 0 ? 0 : 1;
+	bool ok = verdict(&sc, &back_st, &joined_st, equal);
+	if (bench) {
+		/* Timing, judged only here: the machine's load inflates it. */
+		printf("timing verdict: %llu leadership changes (want 0): %s\n",
+		       (unsigned long long)sc.elections,
+		       sc.elections == 0 ? "ok" : "FAILED");
+		ok = ok && sc.elections == 0;
+	}
+	return ok ? 0 : 1;
 }

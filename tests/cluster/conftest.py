@@ -15,6 +15,16 @@ VERSIONS = ("2.0", "2.1")
 _REPORTS = []
 
 
+def pytest_report_header(config):
+    try:
+        runtimes = harness.sanitizer_runtimes()
+    except RuntimeError as e:
+        return "plugin: %s (%s)" % (harness.PLUGIN, e)
+    return "plugin: %s, %s" % (
+        harness.PLUGIN, "sanitizer runtimes preloaded into the brokers: %s"
+        % " ".join(runtimes) if runtimes else "built without sanitizers")
+
+
 def pytest_sessionstart(session):
     for what in harness.stale_cleanup():
         sys.stderr.write("cluster tests: removed %s, left by a killed run\n"
@@ -64,6 +74,7 @@ def make_cluster(tmp_path, request, version):
 
     yield make
     rep = getattr(request.node, "rep_call", None)
+    problems = []
     try:
         if rep is not None and rep.failed:
             for c in made:
@@ -72,12 +83,24 @@ def make_cluster(tmp_path, request, version):
                                                        c.describe()))
     finally:
         for c in made:
-            c.teardown()
+            slow = c.teardown()
+            if slow:
+                problems.append(
+                    "brokers %s (block %s) did not stop on SIGTERM in time "
+                    "and were killed: their exit checks did not run\n%s" % (
+                        slow, c.prefix, c.describe()))
+            # Sanitizer reports of every broker run, read once all have
+            # exited (leaks are reported at exit).
+            for path, text in c.sanitizer_reports():
+                problems.append("sanitizer report in %s:\n%s" % (path,
+                                                                  text))
         # Raft segments are preallocated (8 MiB each): keep the folders of
-        # a failed test only.
-        if rep is not None and rep.passed:
+        # a test that passed its checks and its teardown only.
+        if rep is not None and rep.passed and not problems:
             for c in made:
                 harness.remove_tree(c.workdir)
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -4,8 +4,9 @@
 Each test cluster gets its own loopback block 127.A.N.0/24 (A fixed for one
 pytest run, N distinct per cluster), ports the OS says are free on those
 addresses, a temporary folder, and one process group per broker. Teardown
-kills every group and removes the nftables table and cgroups the cluster
-made, whatever happened in the test.
+stops every broker with SIGTERM (so that a sanitized plugin's leak check
+runs at its exit), kills what is left, and removes the nftables table and
+cgroups the cluster made, whatever happened in the test.
 
 The control API is spoken with paho-mqtt as an administrator; ordinary
 clients are paho clients too. The probes that watch who serves during a
@@ -43,6 +44,11 @@ DYNSEC_PLUGINS = {
                         "mosquitto_dynamic_security.so"),
 }
 MOSQUITTO_PASSWD = "/usr/bin/mosquitto_passwd"
+# Broker-internal leaks that LeakSanitizer reports at a broker's exit, each
+# entry with the reason it is the broker's own (never one whose stack goes
+# through the plugin).
+LSAN_SUPPRESSIONS = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                 "lsan.supp")
 MOSQUITTO_CTRL = "/usr/bin/mosquitto_ctrl"
 
 LOG_PREFIX = "mosquitto_ha: "
@@ -80,6 +86,66 @@ def broker_path(version):
 def check_plugin():
     if not os.path.isfile(PLUGIN):
         raise RuntimeError("plugin not found at %s: run `make`" % PLUGIN)
+    sanitizer_runtimes()
+
+
+_runtimes = None
+
+
+def sanitizer_runtimes():
+    """The sanitizer runtimes the plugin needs preloaded into the broker
+    (which is not instrumented), as full paths; [] for a plugin built
+    without sanitizers. A runtime that the compiler cannot name, or whose
+    version differs from the one the plugin was linked with, is an error:
+    the broker would refuse the plugin or run it unchecked."""
+    global _runtimes
+    if _runtimes is not None:
+        return _runtimes
+    r = subprocess.run(["readelf", "-d", PLUGIN], capture_output=True,
+                       text=True)
+    if r.returncode != 0:
+        raise RuntimeError("readelf -d %s failed: %s" % (PLUGIN, r.stderr))
+    needed = re.findall(r"\(NEEDED\)\s+Shared library: \[([^\]]+)\]",
+                        r.stdout)
+    found = []
+    for lib in ("libasan.so", "libubsan.so"):
+        sonames = [n for n in needed if n.startswith(lib + ".")]
+        if not sonames:
+            continue
+        path = subprocess.run(["gcc", "-print-file-name=" + lib],
+                              capture_output=True, text=True).stdout.strip()
+        real = os.path.realpath(path)
+        if not os.path.isfile(real) or \
+                os.path.basename(real) != sonames[0] and \
+                not os.path.basename(real).startswith(sonames[0] + "."):
+            raise RuntimeError("%s needs %s, but gcc -print-file-name=%s "
+                               "gives %s" % (PLUGIN, sonames[0], lib, real))
+        found.append(real)
+    if found and not any("libasan" in f for f in found):
+        raise RuntimeError("%s has UBSan without ASan: build it with both "
+                           "(make %s)" % (PLUGIN, PLUGIN))
+    _runtimes = found
+    return found
+
+
+def sanitizer_env(log, runtimes):
+    """An environment with the sanitizer runtimes preloaded and every
+    report written to log.<pid>."""
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = " ".join(runtimes)
+    # Errors stop the process (halt_on_error); leaks are reported when it
+    # exits, so brokers are stopped with SIGTERM, not killed.
+    env["ASAN_OPTIONS"] = ("log_path=%s:detect_leaks=1:halt_on_error=1:fast_unwind_on_malloc=0:"
+                           "detect_stack_use_after_return=1" % log)
+    env["LSAN_OPTIONS"] = ("suppressions=%s:print_suppressions=0" %
+                           LSAN_SUPPRESSIONS)
+    env["UBSAN_OPTIONS"] = ("log_path=%s:print_stacktrace=1:halt_on_error=1"
+                            % log)
+    return env
+
+
+def sanitized():
+    return bool(sanitizer_runtimes())
 
 
 def free_port(host):
@@ -511,6 +577,12 @@ class Prober:
         for t in self.threads:
             t.join(self.max_seconds + 5)
 
+    def answered_since(self, nodeid, t, accepted):
+        """How many attempts on nodeid that began at or after t were
+        accepted (accepted=True) or refused (False)."""
+        return sum(1 for t0, _, ok in list(self.records[nodeid])
+                   if t0 >= t and ok == accepted)
+
     def windows(self, nodeid):
         """Maximal runs of accepted attempts with no refused attempt of the
         same node between them: [(start of first, end of last, count)]."""
@@ -634,9 +706,60 @@ class Node:
         self.proc = subprocess.Popen(
             [self.cluster.broker, "-c", self.conf], stdin=subprocess.DEVNULL,
             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
-            preexec_fn=enter_cgroup)
+            preexec_fn=enter_cgroup, env=self.broker_env())
         logf.close()
         return self
+
+    def broker_env(self):
+        """The broker's environment: with a sanitized plugin, its runtimes
+        preloaded and every report written to a file of this node's
+        folder (sanitizer.<pid>), which sanitizer_reports() reads."""
+        runtimes = sanitizer_runtimes()
+        if not runtimes:
+            return dict(os.environ)
+        return sanitizer_env(os.path.join(self.dir, "sanitizer"), runtimes)
+
+    def sanitizer_reports(self):
+        """[(file, text)] of every sanitizer report any run of this node's
+        broker wrote."""
+        out = []
+        try:
+            names = sorted(os.listdir(self.dir))
+        except OSError:
+            return out
+        for name in names:
+            if name.startswith("sanitizer."):
+                path = os.path.join(self.dir, name)
+                with open(path, "rb") as f:
+                    text = f.read().decode(errors="replace")
+                if text.strip():
+                    out.append((path, text))
+        return out
+
+    def serving_windows(self):
+        """The windows in which this node's plugin said it serves, as it
+        logged them, stamped on CLOCK_MONOTONIC (time.monotonic() here):
+        [(first, last)], last None while the window is still open (or the
+        broker died before closing it)."""
+        out = []
+        open_ = {}
+        for line in self.log_text().splitlines():
+            if line.startswith("==== start"):
+                for first in open_.values():
+                    out.append((first, None))
+                open_ = {}
+                continue
+            m = _WINDOW_OPENED.search(line)
+            if m:
+                open_[m.group(1)] = float(m.group(2))
+                continue
+            m = _WINDOW_CLOSED.search(line)
+            if m:
+                open_.pop(m.group(1), None)
+                out.append((float(m.group(2)), float(m.group(3))))
+        for first in open_.values():
+            out.append((first, None))
+        return sorted(out)
 
     def start(self, timeout=10.0):
         self.spawn()
@@ -720,6 +843,35 @@ class Node:
 
     def round_trip(self, **kw):
         return client_round_trip(self.host, self.mqtt_port, **kw)
+
+
+_WINDOW_OPENED = re.compile(
+    re.escape(LOG_PREFIX) + r"serving window (\d+) opened: first ([\d.]+) ")
+_WINDOW_CLOSED = re.compile(
+    re.escape(LOG_PREFIX) + r"serving window (\d+) closed: first ([\d.]+) "
+    r"last ([\d.]+) ")
+
+
+def serving_overlaps(nodes, since=0.0):
+    """Every pair of windows of two different nodes that share a moment,
+    from the nodes' own stamps: [(node a, window a, node b, window b)].
+    Only windows that last until since (time.monotonic()) or later count:
+    brokers serve alone before they form a cluster. An open window lasts
+    forever. Zero slack: the stamps are the very clock reads the nodes
+    decided on."""
+    end = float("inf")
+    wins = [(n.nodeid, w) for n in nodes for w in n.serving_windows()
+            if w[1] is None or w[1] >= since]
+    out = []
+    for i, (a, wa) in enumerate(wins):
+        for b, wb in wins[i + 1:]:
+            if a == b:
+                continue
+            a_last = end if wa[1] is None else wa[1]
+            b_last = end if wb[1] is None else wb[1]
+            if max(wa[0], wb[0]) <= min(a_last, b_last):
+                out.append((a, wa, b, wb))
+    return out
 
 
 STALE_PREFIX = "hatest_"
@@ -977,7 +1129,41 @@ table inet {t} {{
                           n.log_tail(60)))
         return "\n".join(out)
 
+    def stop_all(self, timeout=15.0):
+        """SIGTERM to every running broker at once (after a SIGCONT), so
+        that each exits cleanly and its leak check runs; those still there
+        after timeout are killed. The node ids that had to be killed."""
+        running = [n for n in self.nodes.values() if n.running()]
+        for n in running:
+            try:
+                n.proc.send_signal(signal.SIGCONT)
+                n.proc.terminate()
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + timeout
+        killed = []
+        for n in running:
+            try:
+                n.proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                killed.append(n.nodeid)
+        return killed
+
+    def sanitizer_reports(self):
+        return [r for n in self.nodes.values() for r in n.sanitizer_reports()]
+
     def teardown(self):
+        """Stops every broker (cleanly first, see stop_all) and removes
+        the partition and cgroups; the node ids that did not stop on
+        SIGTERM in time."""
+        self.heal()
+        try:
+            slow = self.stop_all()
+        finally:
+            self._kill_all()
+        return slow
+
+    def _kill_all(self):
         for n in self.nodes.values():
             # Only a process not yet reaped: its id cannot have been given
             # to someone else's process meanwhile.

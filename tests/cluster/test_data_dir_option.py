@@ -21,3 +21,14 @@ def test_unusable_data_dir_stops_broker(make_cluster, kind):
             f.write("x")
         n.plugin_opts["data_dir"] = path
     expect_refused_start(n, "plugin_opt_data_dir")
+
+
+def test_damaged_cluster_file_stops_broker_cleanly(make_cluster):
+    # A cluster.json that does not describe a cluster is found after the
+    # plugin registered its callbacks: it unregisters them before the
+    # broker stops (under the sanitizers a leak of any fails the test).
+    c = make_cluster()
+    n = c.add(1)
+    with open(os.path.join(n.data_dir, "cluster.json"), "w") as f:
+        f.write('{"clustername": 5}')
+    expect_refused_start(n, "does not describe a cluster")

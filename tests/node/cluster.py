@@ -6,6 +6,7 @@ generator that records every operation in a linearizability.History."""
 import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
@@ -18,12 +19,71 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
 def binary_path():
+    """The tests run the sanitizer build (make suite-node-cluster passes
+    it); the benchmark passes the optimized one."""
     path = os.environ.get("HA_KV_BINARY") or os.path.join(
-        REPO, os.environ.get("BUILD", "build"), "ha-kv")
+        REPO, os.environ.get("BUILD", "build"), "san", "ha-kv")
     if not os.access(path, os.X_OK):
         raise RuntimeError("ha-kv binary not found at %s: run `make "
-                           "build/ha-kv` (or set HA_KV_BINARY)" % path)
+                           "build/san/ha-kv` (or set HA_KV_BINARY)" % path)
     return path
+
+
+# Options of the AddressSanitizer and UndefinedBehaviorSanitizer runtimes in
+# every ha-kv the tests start (a build without them ignores these): stop at
+# the first error, look for leaks when the process exits, and write every
+# report to stderr, which is the node's log.
+SANITIZER_ENV = {
+    "ASAN_OPTIONS": "halt_on_error=1:detect_leaks=1:"
+                    "detect_stack_use_after_return=1:"
+                    "check_initialization_order=1:strict_string_checks=1",
+    "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1",
+    "LSAN_OPTIONS": "report_objects=1",
+}
+
+
+def process_env():
+    env = dict(os.environ)
+    env.update(SANITIZER_ENV)
+    return env
+
+
+# The first line of every report the sanitizer runtimes write.
+_REPORT_START = re.compile(
+    r"^(==\d+==\s*(ERROR|WARNING): (Address|Leak|Thread|Memory)Sanitizer"
+    r"|.*: runtime error: "
+    r"|==\d+==\s*(Address|Leak)Sanitizer has encountered a fatal error)")
+_REPORT_END = re.compile(r"^SUMMARY: \w+Sanitizer")
+
+
+def sanitizer_reports(text, context=60):
+    """The sanitizer reports in a process's output, each as the text from
+    its first line to its SUMMARY line (at most `context` lines)."""
+    lines = text.splitlines()
+    reports = []
+    i = 0
+    while i < len(lines):
+        if not _REPORT_START.match(lines[i]):
+            i += 1
+            continue
+        end = i
+        while end + 1 < len(lines) and end - i < context and \
+                not _REPORT_END.match(lines[end]):
+            end += 1
+        reports.append("\n".join(lines[i:end + 1]))
+        i = end + 1
+    return reports
+
+
+def run_checked(args, timeout=20):
+    """Runs ha-kv to completion (a start that must fail, for instance) and
+    fails on any sanitizer report in what it wrote."""
+    done = subprocess.run(args, capture_output=True, timeout=timeout,
+                          env=process_env())
+    reports = sanitizer_reports(done.stderr.decode("utf-8", "replace"))
+    assert not reports, "sanitizer report from %s:\n%s" % (
+        " ".join(args), "\n\n".join(reports))
+    return done
 
 
 def free_port(host):
@@ -171,7 +231,8 @@ class Node:
             # teardown can kill the whole group.
             self.proc = subprocess.Popen(self.args(), stdin=subprocess.DEVNULL,
                                          stdout=log, stderr=log,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         env=process_env())
         finally:
             log.close()
         self.stopped = False
@@ -212,6 +273,24 @@ class Node:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(timeout=10)
 
+    def terminate(self):
+        """Asks a running node to stop as an operator would (SIGTERM), so
+        that it exits through its own shutdown, where the leak check runs.
+        Returns without waiting."""
+        if not self.running():
+            return False
+        if self.stopped:
+            self.signal(signal.SIGCONT)
+        os.killpg(self.proc.pid, signal.SIGTERM)
+        return True
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
     def client(self, timeout=2.0):
         return Client(self.host, self.client_port, timeout)
 
@@ -231,12 +310,9 @@ class Node:
             return None
 
     def log_tail(self, lines=40):
-        try:
-            with open(self.log_path, "rb") as f:
-                text = f.read().decode("utf-8", "replace")
-        except OSError:
+        if not os.path.exists(self.log_path):
             return "(no log)"
-        return "\n".join(text.splitlines()[-lines:])
+        return "\n".join(self.log_text().splitlines()[-lines:])
 
 
 class Cluster:
@@ -292,12 +368,40 @@ class Cluster:
                 "the configuration did not reach every disk: %s" % sts
             time.sleep(0.05)
 
-    def teardown(self):
+    def teardown(self, exit_timeout=20.0):
+        """Stops every node that still runs with SIGTERM, all at once, and
+        returns what went wrong: a node that did not exit cleanly in time
+        (it is then killed) and every sanitizer report in any node's log,
+        from the whole test (leaks are reported at exit)."""
+        problems = []
+        asked = []
+        for node in self.nodes.values():
+            try:
+                if node.terminate():
+                    asked.append(node)
+            except OSError as e:
+                problems.append("node %d: SIGTERM failed: %s" % (node.id, e))
+        deadline = time.monotonic() + exit_timeout
+        for node in asked:
+            try:
+                code = node.proc.wait(timeout=max(0.1, deadline -
+                                                  time.monotonic()))
+                if code != 0:
+                    problems.append("node %d exited with %s after SIGTERM"
+                                    % (node.id, code))
+            except subprocess.TimeoutExpired:
+                problems.append("node %d did not exit within %.0f s of "
+                                "SIGTERM" % (node.id, exit_timeout))
         for node in self.nodes.values():
             try:
                 node.kill()
             except (OSError, subprocess.TimeoutExpired):
                 pass
+        for node_id, node in sorted(self.nodes.items()):
+            for report in sanitizer_reports(node.log_text()):
+                problems.append("sanitizer report in node %d's log (%s):\n%s"
+                                % (node_id, node.log_path, report))
+        return problems
 
     def statuses(self, ids=None):
         out = {}

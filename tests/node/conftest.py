@@ -24,11 +24,15 @@ def make_cluster(tmp_path, request):
 
     yield make
     failed = getattr(request.node, "rep_call", None)
+    problems = []
     for c in made:
         if failed is not None and failed.failed:
             sys.stderr.write("\n=== node logs of the failed test\n%s\n"
                              % c.describe())
-        c.teardown()
+        problems += c.teardown()
+    # Sanitizer reports and unclean exits fail the test that caused them.
+    if problems:
+        pytest.fail("\n\n".join(problems), pytrace=False)
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

@@ -8,14 +8,14 @@ node must end with the same state."""
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
 import linearizability as lin  # noqa: E402
 from cluster import (ClientError, LeaseProbe, Load,  # noqa: E402
-                     check_history, free_port, read_result, write_status)
+                     check_history, free_port, read_result, run_checked,
+                     write_status)
 
 
 def others(cluster, leader):
@@ -45,13 +45,12 @@ def test_create_elects_a_leader_and_serves(make_cluster):
     assert node.call("PUT big " + "v" * 70000).startswith("ERR too-long")
     assert node.call("PING") == "PONG"
     # A second process on the same data folder refuses to start.
-    second = subprocess.run([c.binary, "--id", str(node.id), "--data",
-                             node.data_dir, "--cluster", c.name,
-                             "--raft", "127.0.0.99:%d" % free_port("127.0.0.99"),
-                             "--listen",
-                             "127.0.0.99:%d" % free_port("127.0.0.99"),
-                             "--insecure-plaintext"],
-                            capture_output=True, timeout=20)
+    second = run_checked([c.binary, "--id", str(node.id), "--data",
+                          node.data_dir, "--cluster", c.name,
+                          "--raft", "127.0.0.99:%d" % free_port("127.0.0.99"),
+                          "--listen",
+                          "127.0.0.99:%d" % free_port("127.0.0.99"),
+                          "--insecure-plaintext"])
     assert second.returncode != 0
     assert b"data folder" in second.stderr or b"lock" in second.stderr, \
         second.stderr
@@ -72,7 +71,7 @@ def test_create_elects_a_leader_and_serves(make_cluster):
         saved = f.read()
     with open(record, "wb") as f:
         f.write(b"ha-kv-cluster 1 joined\n1=nowhere\n")
-    broken = subprocess.run(victim.args(), capture_output=True, timeout=20)
+    broken = run_checked(victim.args())
     assert broken.returncode != 0
     assert b"kv-cluster is damaged" in broken.stderr, broken.stderr
     with open(record, "wb") as f:
@@ -87,7 +86,7 @@ def test_create_elects_a_leader_and_serves(make_cluster):
                 f.write(bytes((i * 37 + 11) & 0xff for i in range(size)))
             damaged += 1
     assert damaged > 0, os.listdir(raft_dir)
-    broken = subprocess.run(victim.args(), capture_output=True, timeout=20)
+    broken = run_checked(victim.args())
     assert broken.returncode != 0
     assert b"cannot start the node" in broken.stderr, broken.stderr
 

@@ -221,41 +221,101 @@ static void drain(unsigned i)
 	}
 }
 
-static unsigned wait_leader(unsigned except, unsigned timeout_ms)
+/* Every wait polls the state it waits for, with a deadline on the
+ * monotonic clock, and fails saying what did not happen: a slow machine
+ * makes a test slower, never wrong. */
+#define POLL_US 2000
+#define WAIT_UNTIL(cond, timeout_ms, ...)                                      \
+	do {                                                                   \
+		int64_t deadline_ = ha_node_monotonic_ms() + (timeout_ms);     \
+		while (!(cond)) {                                              \
+			if (ha_node_monotonic_ms() > deadline_)                \
+				fail_msg(__VA_ARGS__);                         \
+			usleep(POLL_US);                                       \
+		}                                                              \
+	} while (0)
+
+/* A running node other than `except` whose lease runs, or 0. */
+static unsigned serving_node(unsigned except)
 {
-	for (unsigned waited = 0; waited < timeout_ms; waited += 10) {
-		for (unsigned i = 1; i <= NODES; i++) {
-			if (i == except || nodes[i].node == NULL)
-				continue;
-			drain(i);
-			if (ha_node_lease_until(nodes[i].node) >
-			    ha_node_monotonic_ms())
-				return i;
-		}
-		usleep(10000);
+	for (unsigned i = 1; i <= NODES; i++) {
+		if (i == except || nodes[i].node == NULL)
+			continue;
+		drain(i);
+		if (ha_node_lease_until(nodes[i].node) > ha_node_monotonic_ms())
+			return i;
 	}
 	return 0;
 }
 
+static unsigned wait_leader(unsigned except, unsigned timeout_ms)
+{
+	unsigned leader = 0;
+	WAIT_UNTIL((leader = serving_node(except)) != 0, timeout_ms,
+		   "no node (other than %u) holds a lease after %u ms", except,
+		   timeout_ms);
+	return leader;
+}
+
+/* Drains every running node; true once each owner applied `count`. */
+static bool all_applied(uint64_t count)
+{
+	bool all = true;
+	for (unsigned i = 1; i <= NODES; i++) {
+		drain(i);
+		if (nodes[i].node && nodes[i].owner.count < count)
+			all = false;
+	}
+	return all;
+}
+
 static void wait_applied(uint64_t count, unsigned timeout_ms)
 {
-	for (unsigned waited = 0; waited < timeout_ms; waited += 10) {
-		bool all = true;
-		for (unsigned i = 1; i <= NODES; i++) {
-			drain(i);
-			if (nodes[i].node && nodes[i].owner.count < count)
-				all = false;
+	int64_t deadline = ha_node_monotonic_ms() + timeout_ms;
+	while (!all_applied(count)) {
+		if (ha_node_monotonic_ms() > deadline) {
+			for (unsigned i = 1; i <= NODES; i++)
+				fprintf(stderr, "  node %u applied %llu of %llu\n",
+					i,
+					(unsigned long long)nodes[i].owner.count,
+					(unsigned long long)count);
+			fail_msg("not every node applied %llu commands within "
+				 "%u ms",
+				 (unsigned long long)count, timeout_ms);
 		}
-		if (all)
-			return;
-		usleep(10000);
+		usleep(POLL_US);
 	}
+}
+
+/* True once no worker uses any running node's own copy and that copy
+ * holds every entry handed to the owner (nothing is held back). */
+static bool copies_settled(void)
+{
+	for (unsigned i = 1; i <= NODES; i++) {
+		if (nodes[i].node == NULL)
+			continue;
+		drain(i);
+		struct ha_node_status st;
+		ha_node_get_status(nodes[i].node, &st);
+		if (st.sm_busy || st.sm_applied != st.applied)
+			return false;
+	}
+	return true;
+}
+
+static void drain_all(void)
+{
 	for (unsigned i = 1; i <= NODES; i++)
-		fprintf(stderr, "  node %u applied %llu of %llu\n", i,
-			(unsigned long long)nodes[i].owner.count,
-			(unsigned long long)count);
-	fail_msg("not every node applied %llu commands in time",
-		 (unsigned long long)count);
+		drain(i);
+}
+
+/* The leader's owner applied `count` commands (the others may lag). */
+static void wait_leader_applied(unsigned leader, uint64_t count)
+{
+	WAIT_UNTIL((drain_all(), nodes[leader].owner.count >= count), 10000,
+		   "the leader's owner applied %llu of %llu commands in 10 s",
+		   (unsigned long long)nodes[leader].owner.count,
+		   (unsigned long long)count);
 }
 
 static void propose_n(unsigned leader, unsigned n, unsigned salt)
@@ -342,17 +402,7 @@ static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
 	unsigned next = wait_leader(leader, 5000);
 	assert_int_not_equal(next, 0);
 	propose_n(next, 120, 2);
-	for (unsigned waited = 0; waited < 10000; waited += 10) {
-		bool done = true;
-		for (unsigned i = 1; i <= NODES; i++) {
-			drain(i);
-			if (nodes[i].node && nodes[i].owner.count < 220)
-				done = false;
-		}
-		if (done)
-			break;
-		usleep(10000);
-	}
+	wait_applied(220, 10000); /* the two running nodes */
 
 	/* The stopped node restarts from its folder and catches up, by
 	 * snapshot (threshold 50, so the others compacted meanwhile). */
@@ -394,18 +444,21 @@ static void test_slow_capture_costs_no_election(void **state)
 	struct ha_node_status st;
 	ha_node_get_status(nodes[leader].node, &st);
 	raft_term term = st.term;
-	/* Three election timeouts per capture, on every node. */
+	/* Three election timeouts per capture, on every node. Rounds of
+	 * proposals go on until every node finished two captures, so entries
+	 * keep coming while the copies are held. */
 	capture_delay_us = 900 * 1000;
 	unsigned taken_before = captures;
-	for (unsigned round = 0; round < 10; round++) {
+	uint64_t proposed = 0;
+	int64_t deadline = ha_node_monotonic_ms() + 30000;
+	for (unsigned round = 0; captures < taken_before + 2 * NODES; round++) {
+		if (ha_node_monotonic_ms() > deadline)
+			fail_msg("%u of %u captures finished in 30 s",
+				 captures - taken_before, 2 * NODES);
 		propose_n(leader, 100, 10 + round);
-		wait_applied(100 * (round + 1), 10000);
-		usleep(100 * 1000);
+		proposed += 100;
+		wait_applied(proposed, 10000);
 	}
-	for (unsigned waited = 0; waited < 10000 && captures < taken_before + 6;
-	     waited += 10)
-		usleep(10000);
-	assert_true(captures >= taken_before + 6);
 	for (unsigned i = 1; i <= NODES; i++) {
 		ha_node_get_status(nodes[i].node, &st);
 		assert_int_equal(st.term, term);
@@ -413,11 +466,14 @@ static void test_slow_capture_costs_no_election(void **state)
 	}
 	assert_true(ha_node_lease_until(nodes[leader].node) >
 		    ha_node_monotonic_ms());
-	/* Let a capture still under way finish, then compare each node's own
-	 * copy, fed partly from held-back entries, with its owner's. */
+	/* Once the captures under way finished and what they held back was
+	 * applied, each node's own copy, fed partly from held-back entries,
+	 * equals its owner's. */
 	capture_delay_us = 0;
-	usleep(1500 * 1000);
-	stop_all_and_compare(1000);
+	WAIT_UNTIL(copies_settled(), 10000,
+		   "a node's copy was still captured, restored or behind its "
+		   "owner after 10 s");
+	stop_all_and_compare(proposed);
 	assert_int_equal(overlaps, 0);
 }
 
@@ -441,20 +497,16 @@ static void test_restore_waits_for_capture(void **state)
 	nodes[slow].owner_paused = true;
 	for (unsigned round = 0; round < 15; round++) {
 		propose_n(leader, 20, 60 + round);
-		for (unsigned waited = 0; waited < 5000; waited += 2) {
-			for (unsigned i = 1; i <= NODES; i++)
-				drain(i);
-			if (nodes[leader].owner.count >= 20 * (round + 1))
-				break;
-			usleep(2000);
-		}
+		wait_leader_applied(leader, 20 * (round + 1));
 	}
 	nodes[slow].owner_paused = false;
 	wait_applied(300, 20000);
 	assert_true(restores > restores_before);
 	slow_capture_us = 0;
 	restore_delay_us = 0;
-	usleep(3000 * 1000);
+	WAIT_UNTIL(copies_settled(), 10000,
+		   "a node's copy was still captured, restored or behind its "
+		   "owner after 10 s");
 	stop_all_and_compare(300);
 	assert_int_equal(overlaps, 0);
 }
@@ -485,14 +537,7 @@ static void test_owner_behind_holds_new_entries_back(void **state)
 	nodes[slow].owner_paused = true;
 	for (unsigned round = 0; round < 100; round++) {
 		propose_n(leader, 20, 30 + round);
-		for (unsigned waited = 0; waited < 5000; waited += 2) {
-			for (unsigned i = 1; i <= NODES; i++)
-				drain(i); /* not the paused one */
-			if (nodes[leader].owner.count >= 20 * (round + 1))
-				break;
-			usleep(2000);
-		}
-		assert_true(nodes[leader].owner.count >= 20 * (round + 1));
+		wait_leader_applied(leader, 20 * (round + 1));
 	}
 	/* An event is about 100 bytes here; a few batches from the log may
 	 * come on top of the limit, never the 2,000 entries. */
@@ -505,15 +550,17 @@ static void test_owner_behind_holds_new_entries_back(void **state)
 	wait_applied(2000, 15000);
 	assert_true(nodes[slow].owner.hash == nodes[leader].owner.hash);
 
-	/* The leader's own owner stops: proposals are refused at once. */
+	/* The leader's own owner stops: once what waits for it passes the
+	 * limit, proposals are refused at once. */
 	nodes[leader].owner_paused = true;
 	int rv = HA_NODE_OK;
-	for (unsigned k = 0; k < 5000 && rv == HA_NODE_OK; k++) {
-		rv = ha_node_propose(nodes[leader].node, "x", 1, k);
-		if (k % 50 == 0)
-			usleep(2000);
-	}
-	assert_int_equal(rv, HA_NODE_EBUSY);
+	uint64_t cookie = 0;
+	WAIT_UNTIL((rv = ha_node_propose(nodes[leader].node, "x", 1,
+					 cookie++)) == HA_NODE_EBUSY,
+		   10000,
+		   "the leader took %llu proposals in 10 s (last: %s) while "
+		   "its owner took no events",
+		   (unsigned long long)cookie, ha_node_strerror(rv));
 	nodes[leader].owner_paused = false;
 	drain(leader);
 	assert_int_equal(ha_node_propose(nodes[leader].node, "y", 1, 1),

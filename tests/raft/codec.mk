@@ -4,7 +4,7 @@
 # target and the fuzz target of the configuration decoder.
 #
 #   make suite-raft-codec        unit tests (cmocka, sanitizers)
-#   make suite-fuzz-raft_codec   replay fuzz/corpus/raft_codec, fuzz briefly
+#   make suite-fuzz-raft_codec   replay every input of fuzz/corpus/raft_codec once
 #   make suite-fuzz-raft_config  the same for raft_config_decode
 #   make raft-codec-corpus       regenerate the seed corpus from the samples
 

@@ -20,7 +20,7 @@ expect=(
 status=0
 for bug in $(seq 1 $((${#expect[@]} - 1))); do
 	name=${expect[$bug]}
-	out=$(RAFT_PLANTED_BUG=$bug ASAN_OPTIONS=detect_leaks=0 "$bin" 2>&1)
+	out=$(env RAFT_PLANTED_BUG=$bug ASAN_OPTIONS=detect_leaks=0 "$bin" 2>&1)
 	if grep -q "FAILED  \] $name\$" <<<"$out"; then
 		echo "planted bug $bug: caught by $name"
 	else
@@ -28,9 +28,12 @@ for bug in $(seq 1 $((${#expect[@]} - 1))); do
 		status=1
 	fi
 done
-# And without a planted bug, everything passes.
-if ! ASAN_OPTIONS=detect_leaks=0 "$bin" >/dev/null 2>&1; then
+# And without a planted bug, everything passes (whatever the caller's
+# environment plants).
+if ! env -u RAFT_PLANTED_BUG ASAN_OPTIONS=detect_leaks=0 "$bin" >/dev/null 2>&1; then
 	echo "self-check build fails with no bug planted"
 	status=1
 fi
+# Each planted bug and the clean run are one case each.
+echo "cases: ${#expect[@]}"
 exit $status

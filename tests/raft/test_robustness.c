@@ -5,6 +5,7 @@
  * snapshots that change under a transfer, logs that diverge in many ways
  * at once (figure 7), and whole-cluster restarts.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -819,18 +820,37 @@ static size_t chaos(uint64_t seed, struct chaos_mode mode)
 	return acked;
 }
 
+/* The value of environment variable `name`, a number of at least `least`,
+ * or `fallback` when it is not set; anything else fails the test rather than
+ * run other seeds than asked. */
+static uint64_t seed_knob(const char *name, uint64_t least, uint64_t fallback)
+{
+	const char *text = getenv(name);
+	if (text == NULL)
+		return fallback;
+	char *end;
+	errno = 0;
+	unsigned long long value = strtoull(text, &end, 10);
+	if (errno != 0 || end == text || *end != '\0' || value < least ||
+	    text[0] == '-')
+		fail_msg("%s='%s' is not a number of at least %llu", name, text,
+			 (unsigned long long)least);
+	return value;
+}
+
 static void test_random_faults_keep_safety(void **state)
 {
 	(void)state;
-	/* CHAOS_FIRST, CHAOS_SEEDS pick other seeds when hunting for bugs;
-	 * CHAOS_TRACE prints the cluster every 25 steps, CHAOS_WATCH=<id>
-	 * every message of one node. */
-	uint64_t seeds = 10;
-	if (getenv("CHAOS_SEEDS") != NULL)
-		seeds = strtoull(getenv("CHAOS_SEEDS"), NULL, 10);
-	uint64_t first = 1;
-	if (getenv("CHAOS_FIRST") != NULL)
-		first = strtoull(getenv("CHAOS_FIRST"), NULL, 10);
+	/* CHAOS_FIRST, CHAOS_SEEDS pick other seeds when hunting for bugs (make
+	 * test refuses to run with them set); CHAOS_TRACE prints the cluster
+	 * every 25 steps, CHAOS_WATCH=<id> every message of one node. */
+	uint64_t seeds = seed_knob("CHAOS_SEEDS", 1, 10);
+	uint64_t first = seed_knob("CHAOS_FIRST", 0, 1);
+	if (getenv("CHAOS_SEEDS") != NULL || getenv("CHAOS_FIRST") != NULL)
+		print_message("chaos: seeds %llu to %llu, chosen by CHAOS_FIRST "
+			      "and CHAOS_SEEDS\n",
+			      (unsigned long long)first,
+			      (unsigned long long)(first + seeds - 1));
 	size_t acked = 0;
 	for (uint64_t seed = first; seed < first + seeds; seed++) {
 		acked += chaos(seed, (struct chaos_mode){false, false});

@@ -7,6 +7,7 @@
  * term/vote never went back. Seeds replay exactly:
  *   STORAGE_CRASH_SEEDS=N (how many), STORAGE_CRASH_SEED=S (just one).
  */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -487,21 +488,34 @@ static void run_seed(struct run *r, uint64_t seed)
 	memfs_free(r->fs);
 }
 
+/* The value of environment variable `name`, a number of at least `least`,
+ * or `fallback` when it is not set (or empty); anything else fails the test
+ * rather than run other seeds than asked. */
+static uint64_t seed_knob(const char *name, uint64_t least, uint64_t fallback)
+{
+	const char *text = getenv(name);
+	if (text == NULL || *text == '\0')
+		return fallback;
+	char *end;
+	errno = 0;
+	unsigned long long value = strtoull(text, &end, 10);
+	if (errno != 0 || *end != '\0' || value < least || text[0] == '-')
+		fail_msg("%s='%s' is not a number of at least %llu", name, text,
+			 (unsigned long long)least);
+	return value;
+}
+
 static void test_random_crashes(void **state)
 {
 	(void)state;
 	static struct run r;
-	unsigned long seeds = 1000;
-	const char *env = getenv("STORAGE_CRASH_SEEDS");
-	if (env != NULL)
-		seeds = strtoul(env, NULL, 10);
+	/* Knobs for a run by hand; make test refuses to start with them set. */
+	uint64_t seeds = seed_knob("STORAGE_CRASH_SEEDS", 1, 1000);
+	uint64_t first = seed_knob("STORAGE_CRASH_SEED", 0, 1);
 	const char *one = getenv("STORAGE_CRASH_SEED");
-	if (one != NULL && *one == '\0')
-		one = NULL;
-	unsigned long crashes = 0, clean = 0, in_recovery = 0, enospc = 0;
-	uint64_t first = one ? strtoull(one, NULL, 10) : 1;
-	if (one != NULL)
+	if (one != NULL && *one != '\0')
 		seeds = 1;
+	unsigned long crashes = 0, clean = 0, in_recovery = 0, enospc = 0;
 	for (uint64_t seed = first; seed < first + seeds; seed++) {
 		run_seed(&r, seed);
 		crashes += r.crashes;
@@ -509,10 +523,11 @@ static void test_random_crashes(void **state)
 		in_recovery += r.recovery_crashes;
 		enospc += r.enospc;
 	}
-	printf("storage crash: %lu seeds, %lu crash points exercised "
+	printf("storage crash: %llu seeds from %llu, %lu crash points exercised "
 	       "(+%lu inside recovery), %lu clean restarts, %lu ENOSPC "
 	       "refusals\n",
-	       seeds, crashes, in_recovery, clean, enospc);
+	       (unsigned long long)seeds, (unsigned long long)first, crashes,
+	       in_recovery, clean, enospc);
 	assert_true(crashes > seeds);
 }
 
