@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "plugin/ha.h"
+#include "plugin/state_snapshot.h"
 
 #define CLUSTER_FILE "cluster.json"
 #define RAFT_DIR "raft"
@@ -23,57 +24,59 @@ static void path_join(char *out, size_t len, const char *dir, const char *name)
 	snprintf(out, len, "%s/%s", dir, name);
 }
 
-/* ---- the replicated state machine: for now only "deleted" ---- */
+/* ---- the replicated state machine, the raft thread's copy ----
+ * struct ha_state (plugin/state.h) holds it; these wrap it for the node.
+ * The broker thread keeps a copy of its own (ha->broker_view), applied from
+ * the same committed records. */
 
-struct sm_state {
-	bool deleted;
+struct sm_context {
+	struct ha_plugin *ha;
+	struct ha_state *state;
 };
 
-static struct sm_state sm_raft_copy; /* used on the raft thread only */
+static struct sm_context sm_raft_copy; /* used by the raft thread only */
+
+void ha_cluster_free_state(void)
+{
+	ha_state_free(sm_raft_copy.state);
+	sm_raft_copy.state = NULL;
+}
 
 static int sm_apply(void *data, raft_index index, const uint8_t *cmd,
 		    size_t len)
 {
-	struct sm_state *s = data;
-	(void)index;
-	if (len >= 1 && cmd[0] == HA_RECORD_DELETE_CLUSTER)
-		s->deleted = true;
-	return 0;
+	struct sm_context *c = data;
+	char why[256];
+	int rv = ha_state_apply(c->state, index, cmd, len, why, sizeof(why));
+	if (rv != HA_APPLY_OK)
+		ha_log_queue_push(&c->ha->log_queue, HA_NODE_LOG_ERROR, why);
+	return rv;
 }
 
 static void *sm_capture(void *data)
 {
-	struct sm_state *f = malloc(sizeof(*f));
-	if (f != NULL)
-		*f = *(struct sm_state *)data;
-	return f;
+	struct sm_context *c = data;
+	return ha_state_capture(c->state);
 }
 
-/* Format: version byte 1, flags byte (bit 0: deleted). */
 static int sm_serialize(void *frozen, uint8_t **buf, size_t *len)
 {
-	const struct sm_state *s = frozen;
-	*buf = malloc(2);
-	if (*buf == NULL)
-		return -1;
-	(*buf)[0] = 1;
-	(*buf)[1] = s->deleted ? 1 : 0;
-	*len = 2;
-	return 0;
+	return ha_state_serialize(frozen, buf, len);
 }
 
 static void sm_release(void *frozen)
 {
-	free(frozen);
+	ha_state_release(frozen);
 }
 
 static int sm_restore(void *data, const uint8_t *buf, size_t len)
 {
-	struct sm_state *s = data;
-	if (len < 2 || buf[0] != 1)
-		return -1; /* a newer format: refuse rather than guess */
-	s->deleted = (buf[1] & 1) != 0;
-	return 0;
+	struct sm_context *c = data;
+	char why[256];
+	int rv = ha_state_restore_into(c->state, buf, len, why, sizeof(why));
+	if (rv != HA_SNAP_OK)
+		ha_log_queue_push(&c->ha->log_queue, HA_NODE_LOG_ERROR, why);
+	return rv;
 }
 
 /* ---- cluster.json ---- */
@@ -284,7 +287,18 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 	}
 	char raft_dir[512];
 	path_join(raft_dir, sizeof(raft_dir), ha->opt.data_dir, RAFT_DIR);
-	memset(&sm_raft_copy, 0, sizeof(sm_raft_copy));
+	/* Both copies start empty: the node fills them from the snapshot
+	 * and the log. */
+	ha_state_free(sm_raft_copy.state);
+	sm_raft_copy.ha = ha;
+	sm_raft_copy.state = ha_state_new(ha->incarnation);
+	if (sm_raft_copy.state == NULL ||
+	    ha_retained_reset(ha) != 0) {
+		ha_log_error("out of memory starting the cluster node");
+		snprintf(ha->errmsg, sizeof(ha->errmsg),
+			 "node did not start: out of memory");
+		return -1;
+	}
 	struct ha_node_options o = {
 		.id = ha->cluster.nodeid,
 		.data_dir = raft_dir,
@@ -500,7 +514,20 @@ bool ha_serving(struct ha_plugin *ha)
 void ha_cluster_drain(struct ha_plugin *ha)
 {
 	struct ha_node_event ev;
-	while (ha->node != NULL && ha_node_poll(ha->node, &ev)) {
+	size_t events = 0, bytes = 0;
+	int64_t started_us = ha_node_monotonic_us();
+	while (ha->node != NULL) {
+		/* Bounded, so that a large backlog never holds the broker's
+		 * loop (and its clients) for long: the rest waits for the
+		 * next pass, which comes at once. */
+		if (events >= HA_DRAIN_MAX_EVENTS || bytes >= HA_DRAIN_MAX_BYTES) {
+			ha_wake_later(&ha->wake);
+			break;
+		}
+		if (!ha_node_poll(ha->node, &ev))
+			break;
+		events++;
+		bytes += ev.len;
 		int64_t waited = ha_node_monotonic_us() - ev.queued_us;
 		ha->handoff[ha->handoff_count++ % 512] =
 			(uint32_t)(waited < 0 ? 0 : (waited > UINT32_MAX ? UINT32_MAX : waited));
@@ -521,9 +548,8 @@ void ha_cluster_drain(struct ha_plugin *ha)
 				ha->serve_applied_term = ev.term;
 				pthread_mutex_unlock(&ha->serve_lock);
 			}
-			if (ev.entry_type == RAFT_ENTRY_COMMAND && ev.len >= 1 &&
-			    ev.data[0] == HA_RECORD_DELETE_CLUSTER)
-				ha->deleted = true;
+			if (ev.entry_type == RAFT_ENTRY_COMMAND)
+				ha_state_committed(ha, ev.index, ev.data, ev.len);
 			if (ev.entry_type == RAFT_ENTRY_CONFIG) {
 				struct raft_config c;
 				if (raft_config_decode(ev.data, ev.len, &c) == RAFT_OK) {
@@ -545,8 +571,7 @@ void ha_cluster_drain(struct ha_plugin *ha)
 			ha_node_get_status(ha->node, &st);
 			if (raft_config_find(&st.config, ha->cluster.nodeid))
 				ha->was_member = true;
-			if (ev.len >= 2 && ev.data[0] == 1 && (ev.data[1] & 1))
-				ha->deleted = true;
+			ha_state_restored(ha, ev.index, ev.data, ev.len);
 			break;
 		}
 		case HA_EV_STOPPED:
@@ -554,11 +579,18 @@ void ha_cluster_drain(struct ha_plugin *ha)
 			ha_log_error("the cluster node stopped: %s", ev.reason);
 			break;
 		default:
-			ha_pending_event(ha, &ev);
+			if (ev.type == HA_EV_PROPOSED &&
+			    (ev.cookie & HA_CAPTURE_COOKIE) != 0)
+				ha_retained_proposed(ha, &ev);
+			else
+				ha_pending_event(ha, &ev);
 			break;
 		}
 		ha_node_event_free(&ev);
 	}
+	int64_t took_us = ha_node_monotonic_us() - started_us;
+	if (events > 0 && took_us > ha->drain_max_us)
+		ha->drain_max_us = took_us;
 	if (ha->removed && ha->state == HA_MEMBER) {
 		ha_cluster_leave(ha, "this node was removed from the cluster");
 		return;

@@ -62,6 +62,9 @@
  */
 #define HA_ERR_NOT_LEADER "This broker is not the cluster leader."
 #define HA_ERR_ALREADY_MEMBER "This broker is already part of a cluster."
+#define HA_ERR_BROKER_SETTING                                                  \
+	"This broker has persistence true or retain_available false; a "      \
+	"cluster member cannot."
 #define HA_ERR_NOT_MEMBER "This broker is not part of a cluster."
 #define HA_ERR_WRONG_CLUSTER "The clustername does not match this cluster."
 #define HA_ERR_NODE_UNKNOWN "No node in the cluster matches these details."
@@ -243,6 +246,14 @@ struct ha_raft_status {
 	uint64_t handoff_samples;
 	uint64_t handoff_median_us;
 	uint64_t handoff_max_us;
+	/* Ours: the log index of the latest retained publish this node
+	 * captured, how many captures still wait for their index, and how
+	 * many the log did not take after they were acknowledged. */
+	uint64_t last_captured_index;
+	uint64_t captures_pending;
+	uint64_t captures_lost;
+	/* Ours: the longest pass of the broker thread over the hand-off. */
+	uint64_t drain_max_us;
 	/* Ours: bytes of committed work waiting for the broker thread, and
 	 * this node's snapshot (the index it covers, how many were received
 	 * from a leader since the broker started). */

@@ -311,6 +311,12 @@ json_t *ha_data_raft_status(const struct ha_raft_status *status)
 	    put(handoff, "samples", counter(status->handoff_samples)) != 0 ||
 	    put(handoff, "median", counter(status->handoff_median_us)) != 0 ||
 	    put(handoff, "max", counter(status->handoff_max_us)) != 0 ||
+	    put(handoff, "longest_pass", counter(status->drain_max_us)) != 0 ||
+	    put(data, "last_captured_index",
+		counter(status->last_captured_index)) != 0 ||
+	    put(data, "captures_pending", counter(status->captures_pending)) !=
+		0 ||
+	    put(data, "captures_lost", counter(status->captures_lost)) != 0 ||
 	    put(data, "handoff_queue_bytes",
 		counter(status->handoff_queue_bytes)) != 0)
 		goto err;

@@ -134,14 +134,12 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 		if (ev->type == HA_EV_COMMITTED) {
 			/* Index and term: a proposal that a new leader
 			 * truncated leaves its index to another entry. */
-			if (p->wait == HA_WAIT_COMMITTED &&
-			    ev->index >= p->index)
-				pending_finish(ha, p,
-					       ev->index == p->index &&
-						       ev->term == p->term
-						   ? NULL
-						   : HA_ERR_NOT_LEADER,
-					       NULL);
+			if (p->wait != HA_WAIT_COMMITTED || ev->index < p->index)
+				continue;
+			if (ev->index == p->index && ev->term == p->term)
+				pending_finish(ha, p, NULL, NULL);
+			else
+				pending_finish(ha, p, HA_ERR_NOT_LEADER, NULL);
 			continue;
 		}
 		if (p->cookie != ev->cookie)
@@ -291,6 +289,7 @@ static void handoff_stats(const struct ha_plugin *ha, struct ha_raft_status *s)
 	s->handoff_samples = ha->handoff_count;
 	s->handoff_median_us = n ? sorted[n / 2] : 0;
 	s->handoff_max_us = n ? sorted[n - 1] : 0;
+	s->drain_max_us = (uint64_t)ha->drain_max_us;
 }
 
 static json_t *raft_status_data(struct ha_plugin *ha)
@@ -320,6 +319,12 @@ static json_t *raft_status_data(struct ha_plugin *ha)
 	s.snapshot_index = st.snapshot_index;
 	s.snapshots_installed = st.snapshots_installed;
 	s.last_applied = ha->applied;
+	s.retain_msg = ha->broker_view != NULL
+			   ? ha_retained_store_count(ha->broker_view->retained)
+			   : 0;
+	s.last_captured_index = ha->last_captured_index;
+	s.captures_pending = ha->captures_pending;
+	s.captures_lost = ha->captures_lost;
 	s.last_stored = st.stable;
 	s.current_term = st.term;
 	s.state = st.stopped
@@ -363,6 +368,10 @@ static void exec_create_or_join(struct ha_plugin *ha,
 	bool create = cmd->kind == HA_CMD_CREATE_CLUSTER;
 	if (ha->state != HA_STANDALONE) {
 		slot_done(ctx, slot, HA_ERR_ALREADY_MEMBER, NULL);
+		return;
+	}
+	if (ha_broker_conflict(&ha->broker_conf) != NULL) {
+		slot_done(ctx, slot, HA_ERR_BROKER_SETTING, NULL);
 		return;
 	}
 	struct ha_cluster_file cf;
@@ -517,7 +526,8 @@ static void exec_delete(struct ha_plugin *ha, struct ha_request_ctx *ctx,
 		slot_done(ctx, slot, err, NULL);
 		return;
 	}
-	uint8_t record[1] = {HA_RECORD_DELETE_CLUSTER};
+	/* The one-byte form, which every version reads. */
+	uint8_t record[1] = {HA_REC_TYPE_DELETE_CLUSTER};
 	uint64_t cookie = ++ha->next_cookie;
 	if (ha_node_propose(ha->node, record, sizeof(record), cookie) !=
 	    HA_NODE_OK) {

@@ -12,22 +12,28 @@
 #include <jansson.h>
 
 #include "node/node.h"
+#include "plugin/broker_config.h"
 #include "plugin/clients.h"
 #include "plugin/control.h"
 #include "plugin/health.h"
 #include "plugin/log_queue.h"
 #include "plugin/options.h"
+#include "plugin/state.h"
 #include "plugin/wake.h"
 
 #define HA_LOG_PREFIX "mosquitto_ha: "
 /* A command that waits for the cluster gives up after this long. */
 #define HA_COMMAND_TIMEOUT_MS 10000
+/* What one pass of the broker's loop takes from the raft thread's hand-off
+ * at most; the rest follows on the next pass. */
+#define HA_DRAIN_MAX_EVENTS 512
+#define HA_DRAIN_MAX_BYTES (4u << 20)
+/* Captured retained publishes not yet committed, in record bytes, at most:
+ * past it (a majority slow or unreachable) new ones are refused. */
+#define HA_UNCOMMITTED_MAX (64u << 20)
+/* Marks the proposals of captures among the node's cookies. */
+#define HA_CAPTURE_COOKIE (1ull << 63)
 
-/* Commands the plugin itself writes to the Raft log (part of the
- * replicated state). The first byte is the record type. */
-enum ha_record {
-	HA_RECORD_DELETE_CLUSTER = 1,
-};
 
 /* cluster.json: what this node was told at createCluster / joinCluster. */
 struct ha_cluster_file {
@@ -83,6 +89,7 @@ struct ha_plugin {
 	void *identifier;
 	struct ha_options opt;
 	bool broker_21;
+	struct ha_broker_config broker_conf; /* read from mosquitto.conf */
 	struct ha_wake wake;
 	int (*client_port)(const void *client); /* 2.1 only */
 
@@ -124,9 +131,23 @@ struct ha_plugin {
 	/* Recent hand-off latencies (raft thread -> broker thread), us. */
 	uint32_t handoff[512];
 	uint64_t handoff_count;
+	int64_t drain_max_us; /* the longest pass over the hand-off */
 
 	struct ha_pending *pending;
 	uint64_t next_cookie;
+
+	/* Replicated broker state, broker side (plugin/retained.c). */
+	uint64_t incarnation;		/* random; new at each step-down */
+	struct ha_state *broker_view;	/* the committed state, as applied */
+	struct ha_retained_store *dirty; /* captured, not yet committed */
+	bool capture_registered;	/* the MESSAGE callback that captures */
+	uint64_t uncommitted_bytes;
+	uint64_t capture_seq;
+	uint64_t captures_pending; /* proposed, no answer from the node yet */
+	raft_index last_captured_index;
+	uint64_t captures_lost;
+	uint64_t capture_refusals;
+	int64_t capture_refusal_log_at;
 };
 
 /* plugin.c: logging (broker thread only). */
@@ -141,6 +162,9 @@ void ha_log_flush(struct ha_plugin *ha);
 
 struct ha_plugin;
 void ha_kick_clients(struct ha_plugin *ha);
+/* The broker setting that a cluster member cannot run with, as it would
+ * appear in mosquitto.conf, or NULL. */
+const char *ha_broker_conflict(const struct ha_broker_config *conf);
 
 /* cluster.c */
 int ha_cluster_load(struct ha_plugin *ha);
@@ -149,6 +173,8 @@ int ha_cluster_save(struct ha_plugin *ha, const struct ha_cluster_file *cf);
 int ha_cluster_start_node(struct ha_plugin *ha, bool resume);
 void ha_cluster_leave(struct ha_plugin *ha, const char *why);
 void ha_cluster_drain(struct ha_plugin *ha);
+/* Frees the raft thread's copy of the state, once no node runs. */
+void ha_cluster_free_state(void);
 /* Whether this broker serves ordinary clients now; every answer is stamped
  * into the serving windows that the log reports. Broker thread only. */
 bool ha_serving(struct ha_plugin *ha);
@@ -161,6 +187,24 @@ int ha_cluster_raft_config(const struct ha_cluster_file *cf,
 int ha_member_address(const struct ha_member *m, char *out, size_t len);
 /* This node's own entry in its cluster list, or NULL. */
 const struct ha_member *ha_cluster_own_member(const struct ha_cluster_file *cf);
+
+/* retained.c: retained messages between the broker and the log. */
+struct mosquitto;
+uint64_t ha_new_incarnation(void);
+int ha_retained_reset(struct ha_plugin *ha);
+void ha_retained_free(struct ha_plugin *ha);
+void ha_state_committed(struct ha_plugin *ha, raft_index index,
+			const uint8_t *data, size_t len);
+void ha_state_restored(struct ha_plugin *ha, raft_index index,
+		       const uint8_t *data, size_t len);
+void ha_retained_stepped_down(struct ha_plugin *ha);
+/* properties: the publish's mosquitto_property list. Returns
+ * MOSQ_ERR_SUCCESS, or what refuses the publish. */
+int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
+			const char *topic, const void *payload,
+			uint32_t payloadlen, uint8_t qos, const void *properties);
+void ha_retained_proposed(struct ha_plugin *ha,
+			  const struct ha_node_event *ev);
 
 /* exec.c */
 void ha_control_handle(struct ha_plugin *ha, const char *payload, size_t len);

@@ -2,7 +2,6 @@
 /* The broker plugin's entry points and broker callbacks: who may connect,
  * publish and subscribe (only the leader serves, inside its lease), the
  * control API, and the TICK that drains the raft thread's hand-off. */
-#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <signal.h>
@@ -27,6 +26,7 @@
 #endif
 #pragma GCC visibility pop
 
+#include "plugin/broker_config.h"
 #include "plugin/ha.h"
 
 /* Event ids and data that 2.1 added; the plugin is built against 2.0's
@@ -257,15 +257,44 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	return refuse_ordinary(ha, ed->client, ed->access, "an access");
 }
 
+static bool is_retained_replicated(const struct mosquitto_evt_message *ed)
+{
+	return ed->retain && ed->topic != NULL && ed->topic[0] != '$';
+}
+
 static int on_message(int event, void *event_data, void *userdata)
 {
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_message *ed = event_data;
 	(void)event;
-	/* Nothing changes state on a node that does not serve. */
-	if (serves_ordinary_clients(ha) || is_admin(ha, ed->client))
+	if (ha->state == HA_STANDALONE || ha_serving(ha))
 		return MOSQ_ERR_SUCCESS;
+	/* Nothing changes state on a node that does not serve: not even an
+	 * administrator's retained message, which would be this broker's
+	 * alone, outside the log. */
+	if (is_admin(ha, ed->client) && !is_retained_replicated(ed))
+		return MOSQ_ERR_SUCCESS;
+	if (is_admin(ha, ed->client)) {
+		note_refusal(ha, ed->client, "a retained publish");
+		return MOSQ_ERR_ACL_DENIED;
+	}
 	return refuse_ordinary(ha, ed->client, MOSQ_ACL_WRITE, "a publish");
+}
+
+/* Registered at the first TICK, after every plugin's init, so that it runs
+ * after the other plugins' MESSAGE callbacks and sees what the broker will
+ * store. A member serves no one before its first TICK. */
+static int on_message_capture(int event, void *event_data, void *userdata)
+{
+	struct ha_plugin *ha = userdata;
+	struct mosquitto_evt_message *ed = event_data;
+	(void)event;
+	if (ha->state != HA_MEMBER || !is_retained_replicated(ed))
+		return MOSQ_ERR_SUCCESS;
+	if (!ha_serving(ha))
+		return MOSQ_ERR_ACL_DENIED; /* on_message answered already */
+	return ha_retained_capture(ha, ed->client, ed->topic, ed->payload,
+				   ed->payloadlen, ed->qos, ed->properties);
 }
 
 static int on_connect(int event, void *event_data, void *userdata)
@@ -323,11 +352,22 @@ static int on_tick(int event, void *event_data, void *userdata)
 	ha_log_flush(ha);
 	ha_cluster_drain(ha);
 	ha_pending_expire(ha, ha_node_monotonic_ms());
+	if (!ha->capture_registered) {
+		int rv = mosquitto_callback_register(ha->identifier,
+						     MOSQ_EVT_MESSAGE,
+						     on_message_capture, NULL, ha);
+		if (rv != MOSQ_ERR_SUCCESS)
+			ha_log_error("cannot register for retained publishes: "
+				     "%s; they are not replicated",
+				     mosquitto_strerror(rv));
+		ha->capture_registered = true;
+	}
 	bool serving = ha_serving(ha);
 	if (ha->was_serving && !serving && ha->state == HA_MEMBER) {
 		ha_log_info("this node stopped serving: disconnecting %zu clients",
 			    ha->clients.n);
 		ha_kick_clients(ha);
+		ha_retained_stepped_down(ha);
 	}
 	ha->was_serving = serving;
 	/* 2.1 sleeps until the earliest callback is due; ask to run on every
@@ -339,64 +379,15 @@ static int on_tick(int event, void *event_data, void *userdata)
 
 /* ---- checks at start ---- */
 
-/* Whether a mosquitto config file (or a file of its include_dir) sets
- * per_listener_settings true. The broker gives plugins no access to its
- * settings, so the file named by -c on the command line is read. */
-static bool config_has_per_listener(const char *path, int depth)
+const char *ha_broker_conflict(const struct ha_broker_config *conf)
 {
-	FILE *f = fopen(path, "r");
-	if (f == NULL || depth > 4) {
-		if (f != NULL)
-			fclose(f);
-		return false;
-	}
-	char line[1024];
-	bool found = false;
-	while (!found && fgets(line, sizeof(line), f) != NULL) {
-		char key[64], value[900];
-		if (sscanf(line, " %63s %899s", key, value) != 2 || key[0] == '#')
-			continue;
-		if (strcmp(key, "per_listener_settings") == 0 &&
-		    strcmp(value, "true") == 0) {
-			found = true;
-		} else if (strcmp(key, "include_dir") == 0) {
-			DIR *d = opendir(value);
-			struct dirent *e;
-			while (!found && d != NULL && (e = readdir(d)) != NULL) {
-				size_t l = strlen(e->d_name);
-				if (l < 6 || strcmp(e->d_name + l - 5, ".conf") != 0)
-					continue;
-				char sub[2048];
-				snprintf(sub, sizeof(sub), "%s/%s", value, e->d_name);
-				found = config_has_per_listener(sub, depth + 1);
-			}
-			if (d != NULL)
-				closedir(d);
-		}
-	}
-	fclose(f);
-	return found;
-}
-
-static bool broker_per_listener_settings(void)
-{
-	FILE *f = fopen("/proc/self/cmdline", "r");
-	if (f == NULL)
-		return false;
-	char buf[4096];
-	size_t len = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[len] = '\0';
-	bool found = false;
-	for (size_t i = 0; i < len;) {
-		const char *arg = buf + i;
-		size_t l = strlen(arg);
-		if ((strcmp(arg, "-c") == 0 || strcmp(arg, "--config-file") == 0) &&
-		    i + l + 1 < len)
-			found = found || config_has_per_listener(arg + l + 1, 0);
-		i += l + 1;
-	}
-	return found;
+	/* mosquitto.db would bring back state older than the log's, and
+	 * without retained messages there is nothing to replicate. */
+	if (conf->persistence)
+		return "persistence true";
+	if (!conf->retain_available)
+		return "retain_available false";
+	return NULL;
 }
 
 static int check_data_dir(const char *dir, char *err, size_t errlen)
@@ -505,7 +496,9 @@ static int register_all(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
 int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 			  struct mosquitto_opt *opts, int opt_count)
 {
-	if (instance != NULL || broker_per_listener_settings()) {
+	struct ha_broker_config broker_conf;
+	ha_broker_config_of_process(&broker_conf);
+	if (instance != NULL || broker_conf.per_listener_settings) {
 		/* With per_listener_settings true the broker loads the plugin
 		 * once per listener, and 2.0 delivers no TICK: one cluster node
 		 * per broker cannot work there. */
@@ -541,6 +534,7 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		return MOSQ_ERR_INVAL;
 	}
 	ha->identifier = identifier;
+	ha->incarnation = ha_new_incarnation();
 	ha_log_queue_init(&ha->log_queue);
 	ha->client_port = (int (*)(const void *))dlsym(RTLD_DEFAULT,
 						      "mosquitto_client_port");
@@ -556,9 +550,20 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		goto fail_registered;
 	}
 	pthread_mutex_init(&ha->serve_lock, NULL);
+	ha->broker_conf = broker_conf;
 	rv = ha_cluster_load(ha);
 	if (rv < 0)
 		goto fail_registered;
+	const char *conflict = ha_broker_conflict(&ha->broker_conf);
+	if (rv > 0 && conflict != NULL) {
+		ha_log_error("this broker is a member of cluster '%s' and has "
+			     "%s in its configuration: the cluster's log holds "
+			     "its state, which the broker must not keep or drop "
+			     "on its own; remove that line (or leave the "
+			     "cluster first); the broker stops",
+			     ha->cluster.clustername, conflict);
+		goto fail_registered;
+	}
 	ha_cluster_publish_node(ha);
 	if (rv > 0 && ha_cluster_start_node(ha, true) != 0) {
 		/* A member that cannot run its node refuses clients rather
@@ -605,6 +610,13 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 	 * what it holds for each registration (else it leaks at exit). */
 	int rv = unregister_all(ha, ha->identifier) == 0 ? MOSQ_ERR_SUCCESS
 							 : MOSQ_ERR_UNKNOWN;
+	if (ha->capture_registered &&
+	    mosquitto_callback_unregister(ha->identifier, MOSQ_EVT_MESSAGE,
+					  on_message_capture, NULL) !=
+		MOSQ_ERR_SUCCESS) {
+		ha_log_error("cannot unregister from retained publishes");
+		rv = MOSQ_ERR_UNKNOWN;
+	}
 	ha_serving_close(ha);
 	ha_pending_fail_all(ha, HA_ERR_INTERNAL);
 	ha_health_stop(ha->health);
@@ -621,6 +633,8 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 	ha_wake_cleanup(&ha->wake);
 	ha_options_free(&ha->opt);
 	ha_clients_free(&ha->clients);
+	ha_retained_free(ha);
+	ha_cluster_free_state();
 	free(ha);
 	return rv;
 }

@@ -253,7 +253,8 @@ class _PahoSession:
         self.lost = True
 
     def _on_message(self, client, userdata, msg):
-        self.messages.append((msg.topic, msg.payload))
+        self.messages.append((msg.topic, msg.payload, msg.qos,
+                              bool(msg.retain)))
 
     def _on_subscribe(self, client, userdata, mid, granted, properties=None):
         self.acks[("sub", mid)] = granted
@@ -281,6 +282,16 @@ class _PahoSession:
             raise ControlError("publish %s: %s" % (topic, info.rc))
         if qos == 0:
             return True
+        return self._wait_ack(("pub", info.mid), timeout) is not None
+
+    def publish_retained(self, topic, payload, qos=1, timeout=3.0):
+        """A retained publish; True once acknowledged (QoS 0: once
+        written to the socket)."""
+        info = self.client.publish(topic, payload, qos, retain=True)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise ControlError("publish %s: %s" % (topic, info.rc))
+        if qos == 0:
+            return self._pump(info.is_published, timeout)
         return self._wait_ack(("pub", info.mid), timeout) is not None
 
     def wait_message(self, match, timeout):

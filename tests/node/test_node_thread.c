@@ -397,6 +397,8 @@ static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
 	wait_applied(100, 10000);
 
 	/* A stop with handover: another node leads within a few timeouts. */
+	struct ha_node_status before;
+	ha_node_get_status(nodes[leader].node, &before);
 	ha_node_stop(nodes[leader].node, true, 2000);
 	nodes[leader].node = NULL;
 	unsigned next = wait_leader(leader, 5000);
@@ -405,7 +407,27 @@ static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
 	wait_applied(220, 10000); /* the two running nodes */
 
 	/* The stopped node restarts from its folder and catches up, by
-	 * snapshot (threshold 50, so the others compacted meanwhile). */
+	 * snapshot: once the others compacted past its log (threshold 50,
+	 * 10 entries kept behind a snapshot), nothing else can bring it. */
+	for (unsigned i = 1; i <= NODES; i++) {
+		if (i == leader)
+			continue;
+		int64_t deadline = ha_node_monotonic_ms() + 15000;
+		for (;;) {
+			struct ha_node_status other;
+			ha_node_get_status(nodes[i].node, &other);
+			if (other.snapshot_index > before.last_index + 10)
+				break;
+			if (ha_node_monotonic_ms() > deadline)
+				fail_msg("node %u did not compact past index %llu "
+					 "(its snapshot covers %llu)",
+					 i,
+					 (unsigned long long)before.last_index + 10,
+					 (unsigned long long)other.snapshot_index);
+			propose_n(next, 10, 3);
+			usleep(20000);
+		}
+	}
 	start(leader, 50);
 	wait_applied(220, 15000);
 	struct ha_node_status st;

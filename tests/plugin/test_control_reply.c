@@ -250,6 +250,7 @@ static void test_data_raft_status(void **state)
 	status.handoff_samples = 3;
 	status.handoff_median_us = 80;
 	status.handoff_max_us = 150;
+	status.drain_max_us = 420;
 	status.handoff_queue_bytes = 4096;
 	status.snapshot_index = 100;
 	status.snapshots_installed = 1;
@@ -263,7 +264,10 @@ static void test_data_raft_status(void **state)
 		    "\"errmsg\":\"\",\"base_msg\":10,\"client\":4,"
 		    "\"client_msg\":3,\"retain_msg\":2,\"subscription\":5,"
 		    "\"syncmode\":\"dynsec\","
-		    "\"handoff_us\":{\"samples\":3,\"median\":80,\"max\":150},"
+		    "\"handoff_us\":{\"samples\":3,\"median\":80,\"max\":150,"
+		    "\"longest_pass\":420},"
+		    "\"last_captured_index\":0,\"captures_pending\":0,"
+		    "\"captures_lost\":0,"
 		    "\"handoff_queue_bytes\":4096,"
 		    "\"snapshot\":{\"index\":100,\"installed\":1}}");
 
@@ -279,7 +283,10 @@ static void test_data_raft_status(void **state)
 		    "\"errmsg\":\"disk full ?\",\"base_msg\":10,\"client\":4,"
 		    "\"client_msg\":3,\"retain_msg\":2,\"subscription\":5,"
 		    "\"syncmode\":\"dynsec\","
-		    "\"handoff_us\":{\"samples\":0,\"median\":0,\"max\":0},"
+		    "\"handoff_us\":{\"samples\":0,\"median\":0,\"max\":0,"
+		    "\"longest_pass\":0},"
+		    "\"last_captured_index\":0,\"captures_pending\":0,"
+		    "\"captures_lost\":0,"
 		    "\"handoff_queue_bytes\":0,"
 		    "\"snapshot\":{\"index\":0,\"installed\":0}}");
 }

@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* Retained messages between the broker and the Raft log, on the broker
+ * thread.
+ *
+ * Capture: on the serving leader, every retained publish of a client (on a
+ * topic not starting with '$') becomes a retained-set record, proposed to
+ * the log; the broker stores it at once, as it always does, and the client
+ * is acknowledged before the record commits (docs/plugin.md: the window
+ * that a failover can lose, and its bound).
+ *
+ * Apply: every node's broker follows the committed records (and restored
+ * snapshots); ha->broker_view is the committed state as this broker has it.
+ * The leader skips the records it captured itself since it last stopped
+ * serving: its broker holds them (or a newer capture) already.
+ *
+ * Convergence: captures that are not committed yet are remembered
+ * (ha->dirty); when the node stops serving, each such topic is put back to
+ * its committed value, and the process incarnation changes, so that any of
+ * those records that still commits later is applied like anyone else's. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/rand.h>
+
+#pragma GCC visibility push(default)
+#include <mosquitto.h>
+#if LIBMOSQUITTO_MAJOR == 2 && LIBMOSQUITTO_MINOR == 0
+#include <mosquitto_broker.h>
+#include <mosquitto_plugin.h>
+#endif
+#include <mqtt_protocol.h>
+#pragma GCC visibility pop
+
+#include "plugin/ha.h"
+#include "plugin/state_snapshot.h"
+
+/* 2.1's "quota exceeded": a v5 client gets reason code 0x97. */
+#define HA_MOSQ_ERR_QUOTA_EXCEEDED (-6)
+#define REFUSAL_LOG_INTERVAL_MS 10000
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+uint64_t ha_new_incarnation(void)
+{
+	uint64_t v = 0;
+	if (RAND_bytes((unsigned char *)&v, sizeof(v)) != 1 || v == 0) {
+		/* Only has to differ from this process's earlier ones. */
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		v = ((uint64_t)ts.tv_sec << 30) ^ (uint64_t)ts.tv_nsec ^ 1u;
+	}
+	return v;
+}
+
+int ha_retained_reset(struct ha_plugin *ha)
+{
+	struct ha_state *view = ha_state_new(ha->incarnation);
+	struct ha_retained_store *dirty = ha_retained_store_new(ha->incarnation);
+	if (view == NULL || dirty == NULL) {
+		ha_state_free(view);
+		ha_retained_store_free(dirty);
+		return -1;
+	}
+	ha_retained_free(ha);
+	ha->broker_view = view;
+	ha->dirty = dirty;
+	ha->uncommitted_bytes = 0;
+	return 0;
+}
+
+void ha_retained_free(struct ha_plugin *ha)
+{
+	ha_state_free(ha->broker_view);
+	ha_retained_store_free(ha->dirty);
+	ha->broker_view = NULL;
+	ha->dirty = NULL;
+}
+
+/* ---- the broker side of a record ---- */
+
+static char *topic_string(struct ha_bytes t)
+{
+	char *s = malloc(t.len + 1);
+	if (s != NULL) {
+		memcpy(s, t.data, t.len);
+		s[t.len] = '\0';
+	}
+	return s;
+}
+
+static int add_string_property(mosquitto_property **props, int id,
+			       struct ha_bytes v)
+{
+	char *s = topic_string(v);
+	if (s == NULL)
+		return MOSQ_ERR_NOMEM;
+	int rv = mosquitto_property_add_string(props, id, s);
+	free(s);
+	return rv;
+}
+
+/* The v5 properties a retained message keeps, as the broker wants them;
+ * a remaining expiry is computed against this node's wall clock from the
+ * committed absolute time. */
+static int build_properties(const struct ha_retain_set *rs, uint64_t now_ms,
+			    mosquitto_property **out)
+{
+	mosquitto_property *props = NULL;
+	int rv = MOSQ_ERR_SUCCESS;
+	if (rs->has_payload_format)
+		rv = mosquitto_property_add_byte(
+		    &props, MQTT_PROP_PAYLOAD_FORMAT_INDICATOR,
+		    rs->payload_format);
+	if (rv == MOSQ_ERR_SUCCESS && rs->has_content_type)
+		rv = add_string_property(&props, MQTT_PROP_CONTENT_TYPE,
+					 rs->content_type);
+	if (rv == MOSQ_ERR_SUCCESS && rs->has_response_topic)
+		rv = add_string_property(&props, MQTT_PROP_RESPONSE_TOPIC,
+					 rs->response_topic);
+	if (rv == MOSQ_ERR_SUCCESS && rs->has_correlation_data)
+		rv = mosquitto_property_add_binary(
+		    &props, MQTT_PROP_CORRELATION_DATA,
+		    rs->correlation_data.data,
+		    (uint16_t)rs->correlation_data.len);
+	if (rv == MOSQ_ERR_SUCCESS && rs->expiry_ms != 0) {
+		uint64_t left = rs->expiry_ms > now_ms ? rs->expiry_ms - now_ms : 0;
+		rv = mosquitto_property_add_int32(
+		    &props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
+		    (uint32_t)((left + 999) / 1000));
+	}
+	struct ha_bytes cursor = rs->user_properties_raw;
+	struct ha_user_property up;
+	while (rv == MOSQ_ERR_SUCCESS &&
+	       ha_user_property_next(&cursor, &up)) {
+		char *name = topic_string(up.name);
+		char *value = topic_string(up.value);
+		rv = name != NULL && value != NULL
+			 ? mosquitto_property_add_string_pair(
+			       &props, MQTT_PROP_USER_PROPERTY, name, value)
+			 : MOSQ_ERR_NOMEM;
+		free(name);
+		free(value);
+	}
+	if (rv != MOSQ_ERR_SUCCESS) {
+		mosquitto_property_free_all(&props);
+		return rv;
+	}
+	*out = props;
+	return MOSQ_ERR_SUCCESS;
+}
+
+/* Sets (or with an empty payload, or past its expiry, deletes) a retained
+ * message in this broker. The broker stores it on its next loop pass;
+ * no MESSAGE event fires for it, so it is never captured again. */
+static void broker_set(const struct ha_retain_set *rs)
+{
+	uint64_t now = wall_ms();
+	char *topic = topic_string(rs->topic);
+	if (topic == NULL) {
+		ha_log_error("out of memory applying a retained message");
+		return;
+	}
+	mosquitto_property *props = NULL;
+	bool expired = rs->expiry_ms != 0 && rs->expiry_ms <= now;
+	int rv = MOSQ_ERR_SUCCESS;
+	if (expired || rs->payload.len == 0) {
+		rv = mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0, true,
+						   NULL);
+	} else {
+		rv = build_properties(rs, now, &props);
+		if (rv == MOSQ_ERR_SUCCESS) {
+			rv = mosquitto_broker_publish_copy(
+			    NULL, topic, (int)rs->payload.len, rs->payload.data,
+			    rs->qos, true, props);
+			if (rv != MOSQ_ERR_SUCCESS)
+				mosquitto_property_free_all(&props);
+		}
+	}
+	if (rv != MOSQ_ERR_SUCCESS)
+		ha_log_error("cannot set the retained message of '%s' in this "
+			     "broker: %s",
+			     topic, mosquitto_strerror(rv));
+	free(topic);
+}
+
+static void broker_delete(struct ha_bytes topic_bytes)
+{
+	char *topic = topic_string(topic_bytes);
+	if (topic == NULL) {
+		ha_log_error("out of memory deleting a retained message");
+		return;
+	}
+	int rv = mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0, true,
+					       NULL);
+	if (rv != MOSQ_ERR_SUCCESS)
+		ha_log_error("cannot delete the retained message of '%s' in "
+			     "this broker: %s",
+			     topic, mosquitto_strerror(rv));
+	free(topic);
+}
+
+/* Puts this broker's topic to what the committed view holds. */
+static void broker_put_committed(struct ha_plugin *ha, struct ha_bytes topic)
+{
+	const struct ha_retained_entry *e = ha_retained_store_get(
+	    ha->broker_view->retained, topic.data, topic.len);
+	if (e == NULL) {
+		broker_delete(topic);
+		return;
+	}
+	size_t len;
+	const uint8_t *raw = ha_retained_entry_record(e, &len);
+	struct ha_record rec;
+	if (ha_record_decode(raw, len, &rec) == HA_REC_OK &&
+	    rec.type == HA_REC_TYPE_RETAIN_SET)
+		broker_set(&rec.u.retain_set);
+}
+
+static bool captured_here(const struct ha_plugin *ha,
+			  const struct ha_origin *o)
+{
+	return o->node_id == ha->cluster.nodeid &&
+	       o->incarnation == ha->incarnation;
+}
+
+/* A capture of ours committed: it is no longer at risk. */
+static void own_capture_committed(struct ha_plugin *ha,
+				  struct ha_bytes topic, const uint8_t *raw,
+				  size_t len)
+{
+	ha->uncommitted_bytes =
+	    ha->uncommitted_bytes > len ? ha->uncommitted_bytes - len : 0;
+	const struct ha_retained_entry *d =
+	    ha_retained_store_get(ha->dirty, topic.data, topic.len);
+	if (d == NULL)
+		return;
+	size_t dlen;
+	const uint8_t *draw = ha_retained_entry_record(d, &dlen);
+	if (dlen == len && memcmp(draw, raw, len) == 0)
+		ha_retained_store_delete(ha->dirty, topic.data, topic.len);
+}
+
+/* ---- committed records and restored snapshots ---- */
+
+void ha_state_committed(struct ha_plugin *ha, raft_index index,
+			const uint8_t *data, size_t len)
+{
+	char why[256];
+	int rv = ha_state_apply(ha->broker_view, index, data, len, why,
+				sizeof(why));
+	if (rv != HA_APPLY_OK) {
+		/* The raft thread refused it first and stopped the node. */
+		ha_log_error("%s", why);
+		snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", why);
+		return;
+	}
+	struct ha_record rec;
+	if (ha_record_decode(data, len, &rec) != HA_REC_OK)
+		return;
+	switch (rec.type) {
+	case HA_REC_TYPE_DELETE_CLUSTER:
+		ha->deleted = true;
+		break;
+	case HA_REC_TYPE_RETAIN_SET:
+		if (captured_here(ha, &rec.u.retain_set.origin)) {
+			own_capture_committed(ha, rec.u.retain_set.topic, data,
+					      len);
+			break;
+		}
+		broker_set(&rec.u.retain_set);
+		break;
+	case HA_REC_TYPE_RETAIN_DELETE:
+		if (captured_here(ha, &rec.u.retain_delete.origin)) {
+			own_capture_committed(ha, rec.u.retain_delete.topic,
+					      data, len);
+			break;
+		}
+		broker_delete(rec.u.retain_delete.topic);
+		break;
+	default:
+		break;
+	}
+}
+
+void ha_state_restored(struct ha_plugin *ha, raft_index index,
+		       const uint8_t *data, size_t len)
+{
+	struct ha_state *next = NULL;
+	char why[256];
+	if (ha_state_restore(data, len, ha->incarnation, &next, why,
+			     sizeof(why)) != HA_SNAP_OK) {
+		ha_log_error("cannot restore the snapshot at index %llu: %s",
+			     (unsigned long long)index, why);
+		snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", why);
+		return;
+	}
+	/* What the snapshot no longer holds goes; what differs is set. */
+	struct ha_retained_store *old = ha->broker_view->retained;
+	size_t cursor = 0;
+	const struct ha_retained_entry *e;
+	while (ha_retained_store_next(old, &cursor, &e)) {
+		size_t tlen;
+		const uint8_t *t = ha_retained_entry_topic(e, &tlen);
+		if (ha_retained_store_get(next->retained, t, tlen) == NULL)
+			broker_delete((struct ha_bytes){t, tlen});
+	}
+	cursor = 0;
+	while (ha_retained_store_next(next->retained, &cursor, &e)) {
+		size_t tlen, nlen, olen;
+		const uint8_t *t = ha_retained_entry_topic(e, &tlen);
+		const uint8_t *raw = ha_retained_entry_record(e, &nlen);
+		const struct ha_retained_entry *o =
+		    ha_retained_store_get(old, t, tlen);
+		if (o != NULL) {
+			const uint8_t *oraw = ha_retained_entry_record(o, &olen);
+			if (olen == nlen && memcmp(oraw, raw, nlen) == 0)
+				continue;
+		}
+		struct ha_record rec;
+		if (ha_record_decode(raw, nlen, &rec) == HA_REC_OK &&
+		    rec.type == HA_REC_TYPE_RETAIN_SET)
+			broker_set(&rec.u.retain_set);
+	}
+	ha_state_free(ha->broker_view);
+	ha->broker_view = next;
+	if (next->deleted)
+		ha->deleted = true;
+}
+
+void ha_retained_stepped_down(struct ha_plugin *ha)
+{
+	size_t n = ha_retained_store_count(ha->dirty);
+	if (n > 0)
+		ha_log_info("stopped serving with %zu retained messages not "
+			    "committed: each topic goes back to its committed "
+			    "value",
+			    n);
+	size_t cursor = 0;
+	const struct ha_retained_entry *e;
+	while (ha_retained_store_next(ha->dirty, &cursor, &e)) {
+		size_t tlen;
+		const uint8_t *t = ha_retained_entry_topic(e, &tlen);
+		broker_put_committed(ha, (struct ha_bytes){t, tlen});
+	}
+	struct ha_retained_store *fresh =
+	    ha_retained_store_new(ha->incarnation);
+	if (fresh != NULL) {
+		ha_retained_store_free(ha->dirty);
+		ha->dirty = fresh;
+	} else {
+		/* Out of memory: empty it one by one instead. */
+		for (;;) {
+			cursor = 0;
+			if (!ha_retained_store_next(ha->dirty, &cursor, &e))
+				break;
+			size_t tlen;
+			const uint8_t *t = ha_retained_entry_topic(e, &tlen);
+			ha_retained_store_delete(ha->dirty, t, tlen);
+		}
+	}
+	/* Records captured until now are someone else's from here on. */
+	ha->incarnation = ha_new_incarnation();
+	ha->uncommitted_bytes = 0;
+}
+
+/* ---- capture ---- */
+
+static void note_capture_refusal(struct ha_plugin *ha, const char *client,
+				 const char *topic, const char *why)
+{
+	int64_t now = ha_node_monotonic_ms();
+	ha->capture_refusals++;
+	if (now - ha->capture_refusal_log_at < REFUSAL_LOG_INTERVAL_MS)
+		return;
+	ha_log(MOSQ_LOG_WARNING,
+	       "refused a retained publish of client '%s' on '%s': %s "
+	       "(%llu refused so far)",
+	       client ? client : "?", topic, why,
+	       (unsigned long long)ha->capture_refusals);
+	ha->capture_refusal_log_at = now;
+}
+
+/* What refuses a publish so that no client believes it taken: a v5 client
+ * of 2.1 gets "quota exceeded"; any other is disconnected without an
+ * acknowledgement (2.0, and 2.1 for v3.1.1, would acknowledge a refusal). */
+static int refusal(struct ha_plugin *ha, struct mosquitto *client)
+{
+	if (ha->broker_21 && mosquitto_client_protocol_version(client) == 5)
+		return HA_MOSQ_ERR_QUOTA_EXCEEDED;
+	return MOSQ_ERR_NOMEM;
+}
+
+struct captured_props {
+	struct ha_retain_set *rs;
+	struct ha_user_property *ups;
+	size_t n_ups, cap_ups;
+	/* Strings the broker handed out, freed with mosquitto_free. */
+	void *owned[64];
+	size_t n_owned;
+};
+
+static bool keep(struct captured_props *c, void *p)
+{
+	if (c->n_owned == sizeof(c->owned) / sizeof(c->owned[0])) {
+		mosquitto_free(p);
+		return false;
+	}
+	c->owned[c->n_owned++] = p;
+	return true;
+}
+
+static void captured_free(struct captured_props *c)
+{
+	for (size_t i = 0; i < c->n_owned; i++)
+		mosquitto_free(c->owned[i]);
+	free(c->ups);
+}
+
+/* Reads the properties a retained message keeps; false on a property this
+ * code cannot carry (too many strings, out of memory). */
+static bool read_properties(const mosquitto_property *props,
+			    struct captured_props *c)
+{
+	for (const mosquitto_property *p = props; p != NULL;
+	     p = mosquitto_property_next(p)) {
+		int id = mosquitto_property_identifier(p);
+		struct ha_retain_set *rs = c->rs;
+		if (id == MQTT_PROP_PAYLOAD_FORMAT_INDICATOR) {
+			uint8_t v;
+			if (mosquitto_property_read_byte(p, id, &v, false)) {
+				rs->has_payload_format = true;
+				rs->payload_format = v;
+			}
+		} else if (id == MQTT_PROP_CONTENT_TYPE ||
+			   id == MQTT_PROP_RESPONSE_TOPIC) {
+			char *v = NULL;
+			if (!mosquitto_property_read_string(p, id, &v, false) ||
+			    v == NULL || !keep(c, v))
+				return false;
+			struct ha_bytes b = {(const uint8_t *)v, strlen(v)};
+			if (id == MQTT_PROP_CONTENT_TYPE) {
+				rs->has_content_type = true;
+				rs->content_type = b;
+			} else {
+				rs->has_response_topic = true;
+				rs->response_topic = b;
+			}
+		} else if (id == MQTT_PROP_CORRELATION_DATA) {
+			void *v = NULL;
+			uint16_t len = 0;
+			if (!mosquitto_property_read_binary(p, id, &v, &len,
+							    false))
+				return false;
+			if (v != NULL && !keep(c, v))
+				return false;
+			rs->has_correlation_data = true;
+			rs->correlation_data =
+			    (struct ha_bytes){(const uint8_t *)v, len};
+		} else if (id == MQTT_PROP_USER_PROPERTY) {
+			char *name = NULL, *value = NULL;
+			if (!mosquitto_property_read_string_pair(p, id, &name,
+								 &value, false))
+				return false;
+			bool kept = name != NULL && keep(c, name);
+			kept = value != NULL && keep(c, value) && kept;
+			if (!kept)
+				return false;
+			if (c->n_ups == c->cap_ups) {
+				size_t cap = c->cap_ups ? c->cap_ups * 2 : 4;
+				struct ha_user_property *more =
+				    realloc(c->ups, cap * sizeof(*more));
+				if (more == NULL)
+					return false;
+				c->ups = more;
+				c->cap_ups = cap;
+			}
+			c->ups[c->n_ups++] = (struct ha_user_property){
+			    {(const uint8_t *)name, strlen(name)},
+			    {(const uint8_t *)value, strlen(value)}};
+		}
+	}
+	c->rs->user_properties = c->ups;
+	c->rs->n_user_properties = c->n_ups;
+	return true;
+}
+
+int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
+			const char *topic, const void *payload,
+			uint32_t payloadlen, uint8_t qos, const void *properties)
+{
+	const char *client_id = mosquitto_client_id(client);
+	struct ha_record rec;
+	memset(&rec, 0, sizeof(rec));
+	struct captured_props c;
+	memset(&c, 0, sizeof(c));
+	struct ha_origin origin = {.node_id = ha->cluster.nodeid,
+				   .incarnation = ha->incarnation,
+				   .captured_ms = wall_ms()};
+	struct ha_bytes t = {(const uint8_t *)topic, strlen(topic)};
+	if (payloadlen == 0) {
+		rec.type = HA_REC_TYPE_RETAIN_DELETE;
+		rec.u.retain_delete.origin = origin;
+		rec.u.retain_delete.topic = t;
+	} else {
+		rec.type = HA_REC_TYPE_RETAIN_SET;
+		struct ha_retain_set *rs = &rec.u.retain_set;
+		rs->origin = origin;
+		rs->topic = t;
+		rs->qos = qos;
+		rs->payload = (struct ha_bytes){payload, payloadlen};
+		c.rs = rs;
+		if (!read_properties(properties, &c)) {
+			captured_free(&c);
+			note_capture_refusal(ha, client_id, topic,
+					     "its properties could not be read");
+			return refusal(ha, client);
+		}
+	}
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	const char *reason = NULL;
+	int rv = ha_record_encode(&rec, &buf, &len, &reason);
+	captured_free(&c);
+	if (rv == HA_REC_TOO_BIG) {
+		note_capture_refusal(ha, client_id, topic,
+				     "larger than the largest log entry (4 MiB)");
+		return refusal(ha, client);
+	}
+	if (rv != HA_REC_OK) {
+		note_capture_refusal(ha, client_id, topic,
+				     reason != NULL ? reason
+						    : "it cannot be written to "
+						      "the log");
+		return refusal(ha, client);
+	}
+	if (ha->uncommitted_bytes + len > HA_UNCOMMITTED_MAX) {
+		free(buf);
+		note_capture_refusal(ha, client_id, topic,
+				     "too much is waiting to be committed (a "
+				     "majority is slow or unreachable)");
+		return refusal(ha, client);
+	}
+	/* Remembered until it commits, to be undone if it never does. */
+	struct ha_record written;
+	if (ha_record_decode(buf, len, &written) != HA_REC_OK) {
+		free(buf);
+		note_capture_refusal(ha, client_id, topic,
+				     "it cannot be written to the log");
+		return refusal(ha, client);
+	}
+	struct ha_bytes wt = written.type == HA_REC_TYPE_RETAIN_SET
+				 ? written.u.retain_set.topic
+				 : written.u.retain_delete.topic;
+	if (ha_retained_store_set(ha->dirty, buf, len,
+				  (size_t)(wt.data - buf), wt.len) != 0) {
+		free(buf);
+		note_capture_refusal(ha, client_id, topic, "out of memory");
+		return refusal(ha, client);
+	}
+	rv = ha_node_propose(ha->node, buf, len,
+			     HA_CAPTURE_COOKIE | ++ha->capture_seq);
+	free(buf);
+	if (rv != HA_NODE_OK) {
+		ha_retained_store_delete(ha->dirty, t.data, t.len);
+		note_capture_refusal(ha, client_id, topic,
+				     rv == HA_NODE_EBUSY
+					 ? "the queue to the log is full"
+					 : ha_node_strerror(rv));
+		return refusal(ha, client);
+	}
+	ha->uncommitted_bytes += len;
+	ha->captures_pending++;
+	return MOSQ_ERR_SUCCESS;
+}
+
+void ha_retained_proposed(struct ha_plugin *ha, const struct ha_node_event *ev)
+{
+	if (ha->captures_pending > 0)
+		ha->captures_pending--;
+	if (ev->status == RAFT_OK) {
+		if (ev->index > ha->last_captured_index)
+			ha->last_captured_index = ev->index;
+		return;
+	}
+	/* Acknowledged to the client and yet not in the log: the broker's
+	 * value is undone when this node stops serving (it is not leading,
+	 * or stops at once). */
+	ha->captures_lost++;
+	ha_log(MOSQ_LOG_WARNING,
+	       "a captured retained publish was not taken by the log: %s "
+	       "(%llu so far)",
+	       raft_strerror(ev->status), (unsigned long long)ha->captures_lost);
+}

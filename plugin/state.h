@@ -1,0 +1,80 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/*
+ * The replicated broker state as the Raft side keeps it (the node's state
+ * machine copy, for snapshots): the cluster's deleted flag, the committed
+ * feature level and the retained messages. No broker headers, no I/O.
+ *
+ * Usage (the node's struct ha_node_sm callbacks become thin wrappers):
+ *
+ *   s = ha_state_new(seed);             seed: keys the topic hash
+ *   apply:     rv = ha_state_apply(s, index, cmd, len, why, sizeof(why));
+ *              HA_APPLY_OK, or any other result: log `why` and return
+ *              non-zero so that the node stops applying (the state is
+ *              unchanged then).
+ *   capture:   f = ha_state_capture(s);          (state_snapshot.h)
+ *   serialize: ha_state_serialize(f, &buf, &len);
+ *   release:   ha_state_release(f);
+ *   restore:   ha_state_restore_into(s, buf, len, why, sizeof(why));
+ *
+ * One thread applies and restores (never both at once); capture runs while
+ * applies wait; serialize and release may run on another thread while
+ * applies go on. For example, with sm.data = the struct ha_state:
+ *
+ *   static int sm_apply(void *data, raft_index index, const uint8_t *cmd,
+ *                       size_t len)
+ *   {
+ *           char why[256];
+ *           int rv = ha_state_apply(data, index, cmd, len, why, sizeof(why));
+ *           if (rv != HA_APPLY_OK)
+ *                   queue_log_line(why);   raft thread: not the broker log
+ *           return rv;
+ *   }
+ *   static void *sm_capture(void *data) { return ha_state_capture(data); }
+ *   static int sm_serialize(void *f, uint8_t **buf, size_t *len)
+ *   { return ha_state_serialize(f, buf, len); }
+ *   static void sm_release(void *f) { ha_state_release(f); }
+ *   static int sm_restore(void *data, const uint8_t *buf, size_t len)
+ *   { return ha_state_restore_into(data, buf, len, why, sizeof(why)); }
+ *
+ * The broker thread reads the same records (ha_record_decode) from its
+ * committed events, and a restored snapshot with ha_state_restore() and
+ * ha_retained_store_sorted().
+ */
+#ifndef HA_PLUGIN_STATE_H
+#define HA_PLUGIN_STATE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "plugin/records.h"
+#include "plugin/retained_store.h"
+
+struct ha_state {
+	bool deleted;		/* a committed deleteCluster */
+	uint32_t feature_level; /* committed; never lowered */
+	struct ha_retained_store *retained;
+	uint64_t seed;
+};
+
+enum ha_apply_result {
+	HA_APPLY_OK = 0,
+	HA_APPLY_NEWER = 1,	/* unknown type or version, or a feature
+				   level above this code's: upgrade */
+	HA_APPLY_MALFORMED = 2, /* a record no version could have written */
+	HA_APPLY_ENOMEM = 3,
+};
+
+/* An empty state at feature level 1; NULL when out of memory. */
+struct ha_state *ha_state_new(uint64_t seed);
+void ha_state_free(struct ha_state *s);
+
+/* Applies one committed record. Any result but HA_APPLY_OK leaves the state
+ * as it was and writes one line into why (if not NULL), such as "record
+ * type 5 (session) version 1 at index 12 needs a newer mosquitto_ha on this
+ * node". A retained set with an empty payload deletes the topic (as an
+ * MQTT retained publish does). */
+int ha_state_apply(struct ha_state *s, uint64_t index, const uint8_t *rec,
+		   size_t len, char *why, size_t why_len);
+
+#endif

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* Snapshots of the Raft-side state: see state_snapshot.h and
+ * docs/records.md. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <zlib.h>
+
+#include "plugin/bytes.h"
+#include "plugin/state_snapshot.h"
+
+#define MAGIC_LEN 4u
+#define HEADER_LEN (MAGIC_LEN + 1u)
+#define SECTION_HEADER_LEN (1u + 8u)
+#define CRC_LEN 4u
+#define V1_DELETED 0x01u
+#define FLAG_DELETED 0x01u
+
+struct ha_state_frozen {
+	bool deleted;
+	uint32_t feature_level;
+	const struct ha_retained_entry **entries;
+	size_t n_entries;
+};
+
+/* ---- capture, serialize, release ---- */
+
+struct ha_state_frozen *ha_state_capture(const struct ha_state *s)
+{
+	struct ha_state_frozen *f = calloc(1, sizeof(*f));
+	if (f == NULL)
+		return NULL;
+	f->deleted = s->deleted;
+	f->feature_level = s->feature_level;
+	if (ha_retained_store_share(s->retained, &f->entries, &f->n_entries) !=
+	    0) {
+		free(f);
+		return NULL;
+	}
+	return f;
+}
+
+void ha_state_release(struct ha_state_frozen *f)
+{
+	if (f == NULL)
+		return;
+	ha_retained_entries_release(f->entries, f->n_entries);
+	free(f);
+}
+
+/* zlib's crc32 takes an unsigned int length. */
+static uint32_t crc32_of(const uint8_t *p, size_t len)
+{
+	uLong crc = crc32(0L, Z_NULL, 0);
+	while (len > 0) {
+		uInt n = len > 0x40000000u ? 0x40000000u : (uInt)len;
+		crc = crc32(crc, p, n);
+		p += n;
+		len -= n;
+	}
+	return (uint32_t)crc;
+}
+
+int ha_state_serialize(struct ha_state_frozen *f, uint8_t **buf, size_t *len)
+{
+	ha_retained_entries_sort(f->entries, f->n_entries);
+	uint64_t retained_len = 8;
+	for (size_t i = 0; i < f->n_entries; i++) {
+		size_t n;
+		ha_retained_entry_record(f->entries[i], &n);
+		retained_len += 4 + (uint64_t)n;
+	}
+	uint64_t total = HEADER_LEN + (SECTION_HEADER_LEN + 1) +
+			 (SECTION_HEADER_LEN + 4) +
+			 (SECTION_HEADER_LEN + retained_len) + CRC_LEN;
+	if (total > SIZE_MAX)
+		return -1;
+	uint8_t *out = malloc((size_t)total);
+	if (out == NULL)
+		return -1;
+	struct ha_writer w = {out, (size_t)total};
+	bool ok = ha_put_bytes(&w, HA_SNAPSHOT_MAGIC, MAGIC_LEN) &&
+		  ha_put_u8(&w, HA_SNAPSHOT_VERSION) &&
+		  ha_put_u8(&w, HA_SNAP_SECTION_FLAGS) && ha_put_u64(&w, 1) &&
+		  ha_put_u8(&w, f->deleted ? FLAG_DELETED : 0) &&
+		  ha_put_u8(&w, HA_SNAP_SECTION_FEATURE_LEVEL) &&
+		  ha_put_u64(&w, 4) && ha_put_u32(&w, f->feature_level) &&
+		  ha_put_u8(&w, HA_SNAP_SECTION_RETAINED) &&
+		  ha_put_u64(&w, retained_len) &&
+		  ha_put_u64(&w, f->n_entries);
+	for (size_t i = 0; ok && i < f->n_entries; i++) {
+		size_t n;
+		const uint8_t *rec = ha_retained_entry_record(f->entries[i], &n);
+		ok = ha_put_u32(&w, (uint32_t)n) && ha_put_bytes(&w, rec, n);
+	}
+	ok = ok && ha_put_u32(&w, crc32_of(out, (size_t)total - CRC_LEN));
+	if (!ok || w.left != 0)
+		abort(); /* the size and the writer disagree: a bug here */
+	*buf = out;
+	*len = (size_t)total;
+	return 0;
+}
+
+/* ---- restore ---- */
+
+__attribute__((format(printf, 4, 5))) static int
+fail(int rv, char *why, size_t why_len, const char *fmt, ...)
+{
+	if (why != NULL && why_len > 0) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(why, why_len, fmt, ap);
+		va_end(ap);
+	}
+	return rv;
+}
+
+static int restore_retained(struct ha_state *s, struct ha_reader *r,
+			    char *why, size_t why_len)
+{
+	uint64_t count;
+	const uint8_t *prev_topic = NULL;
+	size_t prev_len = 0;
+
+	if (!ha_get_u64(r, &count))
+		return fail(HA_SNAP_MALFORMED, why, why_len,
+			    "snapshot: retained section truncated");
+	/* Size the table once, but never beyond what the section can hold. */
+	uint64_t room = r->left / (4 + HA_RETAIN_SET_MIN_BYTES);
+	if (ha_retained_store_reserve(s->retained,
+				      (size_t)(count < room ? count : room)) != 0)
+		return fail(HA_SNAP_ENOMEM, why, why_len,
+			    "snapshot: out of memory");
+	for (uint64_t i = 0; i < count; i++) {
+		uint32_t n;
+		const uint8_t *rec;
+		struct ha_record m;
+		if (!ha_get_u32(r, &n) || !ha_get_bytes(r, n, &rec))
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: retained message %llu truncated",
+				    (unsigned long long)i);
+		int rv = ha_record_decode(rec, n, &m);
+		if (rv == HA_REC_NEWER_VERSION || rv == HA_REC_UNKNOWN_TYPE)
+			return fail(HA_SNAP_NEWER, why, why_len,
+				    "snapshot: record type %u version %u needs "
+				    "a newer mosquitto_ha on this node",
+				    n > 0 ? rec[0] : 0u, n > 1 ? rec[1] : 0u);
+		if (rv != HA_REC_OK)
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: retained message %llu is "
+				    "malformed: %s",
+				    (unsigned long long)i, m.reason);
+		if (m.type != HA_REC_TYPE_RETAIN_SET)
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: record type %u in the retained "
+				    "section",
+				    m.type);
+		const struct ha_retain_set *set = &m.u.retain_set;
+		if (set->payload.len == 0)
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: retained message %llu has an "
+				    "empty payload",
+				    (unsigned long long)i);
+		if (prev_topic != NULL &&
+		    ha_retained_topic_cmp(prev_topic, prev_len, set->topic.data,
+					  set->topic.len) >= 0)
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: retained messages not sorted "
+				    "by topic, or a topic twice");
+		prev_topic = set->topic.data;
+		prev_len = set->topic.len;
+		if (ha_retained_store_set(s->retained, rec, n,
+					  (size_t)(set->topic.data - rec),
+					  set->topic.len) != 0)
+			return fail(HA_SNAP_ENOMEM, why, why_len,
+				    "snapshot: out of memory");
+	}
+	if (r->left != 0)
+		return fail(HA_SNAP_MALFORMED, why, why_len,
+			    "snapshot: bytes after the retained messages");
+	return HA_SNAP_OK;
+}
+
+static int restore_section(struct ha_state *s, uint8_t type,
+			   struct ha_reader *r, char *why, size_t why_len)
+{
+	uint8_t flags;
+	switch (type) {
+	case HA_SNAP_SECTION_FLAGS:
+		if (r->left != 1 || !ha_get_u8(r, &flags))
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: flags section of %zu bytes",
+				    r->left);
+		if (flags & ~FLAG_DELETED)
+			return fail(HA_SNAP_NEWER, why, why_len,
+				    "snapshot: cluster flags 0x%02x need a "
+				    "newer mosquitto_ha on this node",
+				    flags);
+		s->deleted = (flags & FLAG_DELETED) != 0;
+		return HA_SNAP_OK;
+	case HA_SNAP_SECTION_FEATURE_LEVEL:
+		if (r->left != 4 || !ha_get_u32(r, &s->feature_level))
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: feature level section of %zu "
+				    "bytes",
+				    r->left);
+		if (s->feature_level == 0)
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: feature level 0");
+		if (s->feature_level > HA_FEATURE_LEVEL_MAX)
+			return fail(HA_SNAP_NEWER, why, why_len,
+				    "snapshot: feature level %lu needs a newer "
+				    "mosquitto_ha on this node",
+				    (unsigned long)s->feature_level);
+		return HA_SNAP_OK;
+	default: /* HA_SNAP_SECTION_RETAINED */
+		return restore_retained(s, r, why, why_len);
+	}
+}
+
+static int restore_v2(struct ha_state *s, const uint8_t *buf, size_t len,
+		      char *why, size_t why_len)
+{
+	if (buf[MAGIC_LEN] > HA_SNAPSHOT_VERSION)
+		return fail(HA_SNAP_NEWER, why, why_len,
+			    "snapshot version %u needs a newer mosquitto_ha "
+			    "on this node",
+			    buf[MAGIC_LEN]);
+	if (buf[MAGIC_LEN] != HA_SNAPSHOT_VERSION)
+		return fail(HA_SNAP_MALFORMED, why, why_len,
+			    "snapshot: version %u after the magic",
+			    buf[MAGIC_LEN]);
+	if (len < HEADER_LEN + CRC_LEN)
+		return fail(HA_SNAP_MALFORMED, why, why_len,
+			    "snapshot: truncated");
+	struct ha_reader crc_reader = {buf + len - CRC_LEN, CRC_LEN};
+	uint32_t crc;
+	ha_get_u32(&crc_reader, &crc);
+	if (crc != crc32_of(buf, len - CRC_LEN))
+		return fail(HA_SNAP_MALFORMED, why, why_len,
+			    "snapshot: checksum mismatch");
+
+	struct ha_reader r = {buf + HEADER_LEN, len - HEADER_LEN - CRC_LEN};
+	unsigned last = 0, sections = 0;
+	while (r.left > 0) {
+		uint8_t type;
+		uint64_t n;
+		const uint8_t *body;
+		if (!ha_get_u8(&r, &type) || !ha_get_u64(&r, &n))
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: section header truncated");
+		if (type > HA_SNAP_SECTION_RETAINED)
+			return fail(HA_SNAP_NEWER, why, why_len,
+				    "snapshot section type %u needs a newer "
+				    "mosquitto_ha on this node",
+				    type);
+		if (type <= last)
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: section type %u out of order",
+				    type);
+		if (n > r.left || !ha_get_bytes(&r, (size_t)n, &body))
+			return fail(HA_SNAP_MALFORMED, why, why_len,
+				    "snapshot: section type %u truncated",
+				    type);
+		struct ha_reader section = {body, (size_t)n};
+		int rv = restore_section(s, type, &section, why, why_len);
+		if (rv != HA_SNAP_OK)
+			return rv;
+		last = type;
+		sections++;
+	}
+	/* Ascending and unique: all three when there are three. */
+	if (sections != HA_SNAP_SECTION_RETAINED)
+		return fail(HA_SNAP_MALFORMED, why, why_len,
+			    "snapshot: a section is missing");
+	return HA_SNAP_OK;
+}
+
+int ha_state_restore(const uint8_t *buf, size_t len, uint64_t seed,
+		     struct ha_state **out, char *why, size_t why_len)
+{
+	*out = NULL;
+	struct ha_state *s = ha_state_new(seed);
+	if (s == NULL)
+		return fail(HA_SNAP_ENOMEM, why, why_len,
+			    "snapshot: out of memory");
+	int rv;
+	if (len >= 1 && buf[0] == 1) {
+		/* Version 1: {1, flags}, flags bit 0 = deleted. */
+		if (len != 2)
+			rv = fail(HA_SNAP_MALFORMED, why, why_len,
+				  "snapshot version 1 of %zu bytes", len);
+		else if (buf[1] & ~V1_DELETED)
+			rv = fail(HA_SNAP_MALFORMED, why, why_len,
+				  "snapshot version 1 with flags 0x%02x",
+				  buf[1]);
+		else {
+			s->deleted = (buf[1] & V1_DELETED) != 0;
+			rv = HA_SNAP_OK;
+		}
+	} else if (len >= HEADER_LEN &&
+		   memcmp(buf, HA_SNAPSHOT_MAGIC, MAGIC_LEN) == 0) {
+		rv = restore_v2(s, buf, len, why, why_len);
+	} else {
+		rv = fail(HA_SNAP_MALFORMED, why, why_len,
+			  "not a mosquitto_ha snapshot");
+	}
+	if (rv != HA_SNAP_OK) {
+		ha_state_free(s);
+		return rv;
+	}
+	*out = s;
+	return HA_SNAP_OK;
+}
+
+int ha_state_restore_into(struct ha_state *s, const uint8_t *buf, size_t len,
+			  char *why, size_t why_len)
+{
+	struct ha_state *fresh;
+	int rv = ha_state_restore(buf, len, s->seed, &fresh, why, why_len);
+	if (rv != HA_SNAP_OK)
+		return rv;
+	ha_retained_store_free(s->retained);
+	*s = *fresh;
+	free(fresh);
+	return HA_SNAP_OK;
+}
