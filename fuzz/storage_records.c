@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/storage/format.h"
-#include "raft/storage/storage.h"
+#include "storage/format.h"
+#include "storage/storage.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -20,35 +20,35 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t out[STORAGE_SNAPSHOT_HEADER_SIZE];
 
 	struct storage_meta m;
-	if (storage_meta_decode(data, size, &m, why) == STORAGE_OK) {
-		storage_meta_encode(&m, out);
+	if (storage__meta_decode(data, size, &m, why) == STORAGE_OK) {
+		storage__meta_encode(&m, out);
 		if (memcmp(out, data, STORAGE_META_SIZE) != 0)
 			abort();
 	}
 	struct storage_segment_header sh;
 	raft_index first = 1;
-	if (storage_segment_header_decode(data, size, &sh, why) == STORAGE_OK) {
-		storage_segment_header_encode(&sh, out);
+	if (storage__segment_header_decode(data, size, &sh, why) == STORAGE_OK) {
+		storage__segment_header_encode(&sh, out);
 		if (memcmp(out, data, STORAGE_SEGMENT_HEADER_SIZE) != 0)
 			abort();
 		first = sh.first_index;
 	}
 	struct storage_record r;
-	if (storage_record_header_decode(data, size, &r, why) == STORAGE_OK) {
-		storage_record_header_encode(&r, out);
+	if (storage__record_header_decode(data, size, &r, why) == STORAGE_OK) {
+		storage__record_header_encode(&r, out);
 		if (memcmp(out, data, STORAGE_RECORD_HEADER_SIZE) != 0)
 			abort();
 	}
 	struct storage_snapshot_header snap;
-	if (storage_snapshot_header_decode(data, size, &snap, why) ==
+	if (storage__snapshot_header_decode(data, size, &snap, why) ==
 	    STORAGE_OK) {
-		storage_snapshot_header_encode(&snap, out);
+		storage__snapshot_header_encode(&snap, out);
 		if (memcmp(out, data, STORAGE_SNAPSHOT_HEADER_SIZE) != 0)
 			abort();
 	}
 
 	struct storage_scan sc;
-	int rv = storage_segment_scan(data, size, first, 0, &sc);
+	int rv = storage__segment_scan(data, size, first, 0, &sc);
 	if (rv == STORAGE_OK) {
 		if (sc.end > size || sc.bad_offset > size)
 			abort();
@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			    (i > 0 && sc.offsets[i] <= prev) ||
 			    (i > 0 && sc.terms[i] < sc.terms[i - 1]))
 				abort();
-			if (storage_record_header_decode(
+			if (storage__record_header_decode(
 				data + sc.offsets[i], size - sc.offsets[i], &r,
 				why) != STORAGE_OK ||
 			    r.index != first + i)
@@ -71,6 +71,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		   rv != STORAGE_ENOMEM) {
 		abort();
 	}
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	return 0;
 }

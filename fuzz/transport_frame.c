@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (ctl & 0x80)
 		chunk = size > 0 ? size : 1; /* one read */
 
-	frame_decoder_init(&d, max_payload, tag_len);
+	transport__frame_decoder_init(&d, max_payload, tag_len);
 	pos = 0;
 	while (pos < size) {
 		size_t n = size - pos < chunk ? size - pos : chunk;
@@ -40,7 +40,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		while (off < n) {
 			size_t used = 0;
-			int rv = frame_decoder_feed(&d, data + pos + off,
+			int rv = transport__frame_decoder_feed(&d, data + pos + off,
 						    n - off, &used, &f);
 
 			if (used > n - off)
@@ -69,6 +69,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pos += n;
 	}
 out:
-	frame_decoder_free(&d);
+	transport__frame_decoder_free(&d);
 	return 0;
 }

@@ -19,14 +19,14 @@ static void check_hello(const uint8_t *payload, size_t len)
 	uint8_t transcript[HS_TRANSCRIPT_LEN] = {0};
 	int n;
 
-	if (hs_hello_decode(payload, len, &h) != HS_OK)
+	if (transport__hs_hello_decode(payload, len, &h) != HS_OK)
 		return;
-	n = hs_hello_encode(&h, again, sizeof(again));
+	n = transport__hs_hello_encode(&h, again, sizeof(again));
 	if (n < 0 || (size_t)n != len || memcmp(again, payload, len) != 0)
 		abort();
-	if (hs_auth_input(input, 'D', 1, &h, &h, transcript) > sizeof(input))
+	if (transport__hs_auth_input(input, 'D', 1, &h, &h, transcript) > sizeof(input))
 		abort();
-	if (hs_common_version(h.proto_min, h.proto_max, 1, 1) > 1)
+	if (transport__hs_common_version(h.proto_min, h.proto_max, 1, 1) > 1)
 		abort();
 }
 
@@ -39,9 +39,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	/* The raw bytes as a hello payload, then as a handshake stream. */
 	check_hello(data, size);
-	frame_decoder_init(&d, FRAME_MAX_HANDSHAKE_PAYLOAD, 0);
+	transport__frame_decoder_init(&d, FRAME_MAX_HANDSHAKE_PAYLOAD, 0);
 	while (size > 0) {
-		rv = frame_decoder_feed(&d, data, size, &used, &f);
+		rv = transport__frame_decoder_feed(&d, data, size, &used, &f);
 		data += used;
 		size -= used;
 		if (rv < 0)
@@ -49,6 +49,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (rv == 1 && f.header.type == FRAME_HELLO)
 			check_hello(f.payload, f.header.length);
 	}
-	frame_decoder_free(&d);
+	transport__frame_decoder_free(&d);
 	return 0;
 }

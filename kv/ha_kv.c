@@ -178,108 +178,110 @@ static bool parse_number(const char *s, unsigned long long max,
 	return true;
 }
 
-static int parse_options(int argc, char **argv, struct kv_options *o)
+enum kv_option {
+	OPT_ID = 1,
+	OPT_DATA,
+	OPT_CLUSTER,
+	OPT_RAFT,
+	OPT_LISTEN,
+	OPT_SECRET,
+	OPT_PLAIN,
+	OPT_ELECTION,
+	OPT_HEARTBEAT,
+	OPT_SNAPSHOT,
+	OPT_VERBOSE,
+	OPT_HELP,
+};
+
+static const struct option kv_longopts[] = {
+    {"id", required_argument, NULL, OPT_ID},
+    {"data", required_argument, NULL, OPT_DATA},
+    {"cluster", required_argument, NULL, OPT_CLUSTER},
+    {"raft", required_argument, NULL, OPT_RAFT},
+    {"listen", required_argument, NULL, OPT_LISTEN},
+    {"secret-file", required_argument, NULL, OPT_SECRET},
+    {"insecure-plaintext", no_argument, NULL, OPT_PLAIN},
+    {"election-timeout", required_argument, NULL, OPT_ELECTION},
+    {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
+    {"snapshot-threshold", required_argument, NULL, OPT_SNAPSHOT},
+    {"verbose", no_argument, NULL, OPT_VERBOSE},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
+};
+
+/* Takes one command-line option into o: 0, or -1 after saying why. */
+static int set_option(int c, const char *arg, struct kv_options *o)
 {
-	enum {
-		OPT_ID = 1,
-		OPT_DATA,
-		OPT_CLUSTER,
-		OPT_RAFT,
-		OPT_LISTEN,
-		OPT_SECRET,
-		OPT_PLAIN,
-		OPT_ELECTION,
-		OPT_HEARTBEAT,
-		OPT_SNAPSHOT,
-		OPT_VERBOSE,
-		OPT_HELP,
-	};
-	static const struct option longopts[] = {
-	    {"id", required_argument, NULL, OPT_ID},
-	    {"data", required_argument, NULL, OPT_DATA},
-	    {"cluster", required_argument, NULL, OPT_CLUSTER},
-	    {"raft", required_argument, NULL, OPT_RAFT},
-	    {"listen", required_argument, NULL, OPT_LISTEN},
-	    {"secret-file", required_argument, NULL, OPT_SECRET},
-	    {"insecure-plaintext", no_argument, NULL, OPT_PLAIN},
-	    {"election-timeout", required_argument, NULL, OPT_ELECTION},
-	    {"heartbeat", required_argument, NULL, OPT_HEARTBEAT},
-	    {"snapshot-threshold", required_argument, NULL, OPT_SNAPSHOT},
-	    {"verbose", no_argument, NULL, OPT_VERBOSE},
-	    {"help", no_argument, NULL, OPT_HELP},
-	    {NULL, 0, NULL, 0},
-	};
 	unsigned long long v;
-	int c;
-	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (c) {
-		case OPT_ID:
-			if (!parse_number(optarg, RAFT_MAX_NODE_ID, &v) ||
-			    v == 0) {
-				fprintf(stderr, "ha-kv: --id must be 1..%u\n",
-					RAFT_MAX_NODE_ID);
-				return -1;
-			}
-			o->id = (raft_id)v;
-			break;
-		case OPT_DATA:
-			o->data_dir = optarg;
-			break;
-		case OPT_CLUSTER:
-			o->cluster = optarg;
-			break;
-		case OPT_RAFT:
-			o->raft_address = optarg;
-			break;
-		case OPT_LISTEN:
-			o->listen_address = optarg;
-			break;
-		case OPT_SECRET:
-			o->secret_file = optarg;
-			break;
-		case OPT_PLAIN:
-			o->insecure_plaintext = true;
-			break;
-		case OPT_ELECTION:
-			if (!parse_number(optarg, 600000, &v) || v < 10) {
-				fprintf(stderr, "ha-kv: --election-timeout "
-						"must be 10..600000 ms\n");
-				return -1;
-			}
-			o->election_timeout = (long)v;
-			break;
-		case OPT_HEARTBEAT:
-			if (!parse_number(optarg, 60000, &v) || v < 1) {
-				fprintf(stderr, "ha-kv: --heartbeat must be "
-						"1..60000 ms\n");
-				return -1;
-			}
-			o->heartbeat = (long)v;
-			break;
-		case OPT_SNAPSHOT:
-			if (!parse_number(optarg, UINT64_MAX, &v) || v < 1) {
-				fprintf(stderr, "ha-kv: --snapshot-threshold "
-						"must be a positive count\n");
-				return -1;
-			}
-			o->snapshot_threshold = v;
-			break;
-		case OPT_VERBOSE:
-			o->verbose = true;
-			break;
-		case OPT_HELP:
-			usage(stdout);
-			exit(0);
-		default:
-			usage(stderr);
+	switch (c) {
+	case OPT_ID:
+		if (!parse_number(arg, RAFT_MAX_NODE_ID, &v) ||
+		    v == 0) {
+			fprintf(stderr, "ha-kv: --id must be 1..%u\n",
+				RAFT_MAX_NODE_ID);
 			return -1;
 		}
-	}
-	if (optind != argc) {
-		fprintf(stderr, "ha-kv: unexpected argument '%s'\n",
-			argv[optind]);
+		o->id = (raft_id)v;
+		break;
+	case OPT_DATA:
+		o->data_dir = arg;
+		break;
+	case OPT_CLUSTER:
+		o->cluster = arg;
+		break;
+	case OPT_RAFT:
+		o->raft_address = arg;
+		break;
+	case OPT_LISTEN:
+		o->listen_address = arg;
+		break;
+	case OPT_SECRET:
+		o->secret_file = arg;
+		break;
+	case OPT_PLAIN:
+		o->insecure_plaintext = true;
+		break;
+	case OPT_ELECTION:
+		if (!parse_number(arg, 600000, &v) || v < 10) {
+			fprintf(stderr, "ha-kv: --election-timeout "
+					"must be 10..600000 ms\n");
+			return -1;
+		}
+		o->election_timeout = (long)v;
+		break;
+	case OPT_HEARTBEAT:
+		if (!parse_number(arg, 60000, &v) || v < 1) {
+			fprintf(stderr, "ha-kv: --heartbeat must be "
+					"1..60000 ms\n");
+			return -1;
+		}
+		o->heartbeat = (long)v;
+		break;
+	case OPT_SNAPSHOT:
+		if (!parse_number(arg, UINT64_MAX, &v) || v < 1) {
+			fprintf(stderr, "ha-kv: --snapshot-threshold "
+					"must be a positive count\n");
+			return -1;
+		}
+		o->snapshot_threshold = v;
+		break;
+	case OPT_VERBOSE:
+		o->verbose = true;
+		break;
+	case OPT_HELP:
+		usage(stdout);
+		exit(0);
+	default:
+		usage(stderr);
 		return -1;
 	}
+	return 0;
+}
+
+/* What single options cannot say: the required ones, and the ones that only
+ * make sense together. */
+static int check_options(const struct kv_options *o)
+{
 	const char *missing = o->id == 0		  ? "--id"
 			      : o->data_dir == NULL	  ? "--data"
 			      : o->cluster == NULL	  ? "--cluster"
@@ -308,6 +310,21 @@ static int parse_options(int argc, char **argv, struct kv_options *o)
 		return -1;
 	}
 	return 0;
+}
+
+static int parse_options(int argc, char **argv, struct kv_options *o)
+{
+	int c;
+	while ((c = getopt_long(argc, argv, "", kv_longopts, NULL)) != -1) {
+		if (set_option(c, optarg, o) != 0)
+			return -1;
+	}
+	if (optind != argc) {
+		fprintf(stderr, "ha-kv: unexpected argument '%s'\n",
+			argv[optind]);
+		return -1;
+	}
+	return check_options(o);
 }
 
 /* Reads the shared cluster secret; surrounding whitespace is not part of

@@ -3,18 +3,10 @@
 # protocol for clients. Tests (tests/node) and the benchmark (bench/kv) run
 # it as real processes. Built optimized, like a deployed program.
 KV_SRCS := $(sort $(wildcard kv/*.c))
-KV_HDRS := $(wildcard kv/*.h) node/node.h raft/raft.h raft/byteorder.h
 KV_LIBS := -luv -lssl -lcrypto -lz -lpthread
 KV_NODE_LIBS := $(BUILD)/opt/libnode.a $(BUILD)/opt/libraft.a \
 	$(BUILD)/opt/libstorage.a $(BUILD)/opt/libtransport.a
 PYTHON := /usr/bin/python3
-
-$(BUILD)/opt/kv/%.o: kv/%.c $(KV_HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(OPT_CFLAGS) -c $< -o $@
-$(BUILD)/san/kv/%.o: kv/%.c $(KV_HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -c $< -o $@
 
 $(BUILD)/ha-kv: $(KV_SRCS:kv/%.c=$(BUILD)/opt/kv/%.o) $(KV_NODE_LIBS)
 	$(CC) $(OPT_CFLAGS) $(filter %.o,$^) $(KV_NODE_LIBS) $(KV_LIBS) -o $@
@@ -24,8 +16,8 @@ ALL_TARGETS += $(BUILD)/ha-kv
 # Unit tests of the pure parts (parser, map, command and snapshot codecs)
 # under the sanitizers.
 KV_UNIT_OBJS := $(BUILD)/san/kv/map.o $(BUILD)/san/kv/command.o \
-	$(BUILD)/san/kv/protocol.o
-$(BUILD)/san/tests/node/test_kv_units: tests/node/test_kv_units.c $(KV_UNIT_OBJS) $(KV_HDRS)
+	$(BUILD)/san/kv/protocol.o $(BUILD)/san/transport/address.o
+$(BUILD)/san/tests/node/test_kv_units: tests/node/test_kv_units.c $(KV_UNIT_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $< $(KV_UNIT_OBJS) -lcmocka -o $@
 ALL_TARGETS += $(BUILD)/san/tests/node/test_kv_units
@@ -59,6 +51,5 @@ ALL_TARGETS += $(BUILD)/san/ha-kv
 
 # Fuzz target: the request line parser, the command and snapshot decoders.
 FUZZERS += kv_decode
-FUZZ_SRCS_kv_decode := kv/protocol.c kv/command.c kv/map.c
-FUZZ_HDRS_kv_decode := kv/protocol.h kv/command.h kv/map.h raft/byteorder.h
+FUZZ_SRCS_kv_decode := kv/protocol.c kv/command.c kv/map.c transport/address.c
 SUITES += fuzz-kv_decode

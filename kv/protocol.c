@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "kv/map.h"
+#include "transport/address.h"
 
 #define MAX_TOKENS 4
 
@@ -55,37 +56,13 @@ static bool parse_u32(const char *s, unsigned long max, unsigned long *out)
 int kv_address_split(const char *address, char *host, size_t host_len,
 		     unsigned *port)
 {
-	size_t len = strnlen(address, RAFT_ADDRESS_MAX);
-	if (len == 0 || len >= RAFT_ADDRESS_MAX)
+	struct transport_address a;
+	if (transport_address_parse(address, TRANSPORT_ADDRESS_NAMES, &a, NULL,
+				    0) != 0 ||
+	    strlen(a.host) >= host_len)
 		return -1;
-	const char *colon = strrchr(address, ':');
-	if (colon == NULL || colon == address)
-		return -1;
-	unsigned long p;
-	if (!parse_u32(colon + 1, 65535, &p) || p == 0)
-		return -1;
-	const char *h = address;
-	size_t hlen = (size_t)(colon - address);
-	bool bracketed = h[0] == '[';
-	if (bracketed) {
-		if (hlen < 3 || h[hlen - 1] != ']')
-			return -1;
-		h++;
-		hlen -= 2;
-	}
-	if (hlen == 0 || hlen >= host_len)
-		return -1;
-	for (size_t i = 0; i < hlen; i++) {
-		char c = h[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			  (c >= '0' && c <= '9') || c == '.' || c == '-' ||
-			  (bracketed && c == ':');
-		if (!ok)
-			return -1;
-	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	*port = (unsigned)p;
+	strcpy(host, a.host);
+	*port = a.port;
 	return 0;
 }
 

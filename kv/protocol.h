@@ -46,8 +46,8 @@ struct kv_parsed {
 int kv_parse_line(char *line, size_t len, struct kv_parsed *out, char *why,
 		  size_t why_len);
 
-/* "host:port" with a numeric port 1..65535 and a plausible host ("[v6]"
- * allowed); host is copied without brackets. 0 or -1. */
+/* "host:port" under the rules of transport/address.h, host names allowed;
+ * host is copied without brackets. 0 or -1. */
 int kv_address_split(const char *address, char *host, size_t host_len,
 		     unsigned *port);
 bool kv_address_valid(const char *address);

@@ -11,7 +11,7 @@
 #include <uv.h>
 
 #include "node/node.h"
-#include "raft/storage/storage.h"
+#include "storage/storage.h"
 #include "transport/transport.h"
 
 /* The transport frame type that carries encoded Raft messages. */
@@ -134,39 +134,39 @@ struct ha_node {
 	struct deferred_apply *deferred_head, *deferred_tail;
 };
 
-void node_log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
+void ha_node__log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
 	      ...) __attribute__((format(printf, 3, 4)));
-bool node_emit(struct ha_node *n, const struct ha_node_event *ev);
+bool ha_node__emit(struct ha_node *n, const struct ha_node_event *ev);
 /* The owner has more than max_event_bytes to take: take nothing new in. */
-bool node_owner_behind(const struct ha_node *n);
-void node_send(struct ha_node *n, const struct raft_message *m);
-void node_handle_update(struct ha_node *n, struct raft_update *u);
-void node_fail(struct ha_node *n, const char *why);
-void node_shutdown(struct ha_node *n);
+bool ha_node__owner_behind(const struct ha_node *n);
+void ha_node__send(struct ha_node *n, const struct raft_message *m);
+void ha_node__handle_update(struct ha_node *n, struct raft_update *u);
+void ha_node__fail(struct ha_node *n, const char *why);
+void ha_node__shutdown(struct ha_node *n);
 
 /* jobs.c: the storage queue */
-void jobs_persist(struct ha_node *n, const struct raft_update *u);
-void jobs_read_chunk(struct ha_node *n, const struct raft_message *m);
-void jobs_install_snapshot(struct ha_node *n, struct snapshot_task *t);
-void jobs_start_next(struct ha_node *n);
-int jobs_load_snapshot(struct ha_node *n);
-void jobs_drop_all(struct ha_node *n);
+void ha_node__jobs_persist(struct ha_node *n, const struct raft_update *u);
+void ha_node__jobs_read_chunk(struct ha_node *n, const struct raft_message *m);
+void ha_node__jobs_install_snapshot(struct ha_node *n, struct snapshot_task *t);
+void ha_node__jobs_start_next(struct ha_node *n);
+int ha_node__jobs_load_snapshot(struct ha_node *n);
+void ha_node__jobs_drop_all(struct ha_node *n);
 
 /* snapshot.c: snapshots taken by this node */
 /* Applies a committed command to the state machine's copy, or holds it
  * while a worker is using that copy. False when out of memory or the state
  * machine refused it (the node then fails). */
-bool snapshot_apply(struct ha_node *n, const struct raft_entry *e);
+bool ha_node__snapshot_apply(struct ha_node *n, const struct raft_entry *e);
 /* Applies what was held back, once no worker uses the copy. */
-void snapshot_catch_up(struct ha_node *n);
-void snapshot_drop_deferred(struct ha_node *n);
+void ha_node__snapshot_catch_up(struct ha_node *n);
+void ha_node__snapshot_drop_deferred(struct ha_node *n);
 /* Starts a snapshot when the threshold is reached and none is under way. */
-void snapshot_maybe_take(struct ha_node *n);
+void ha_node__snapshot_maybe_take(struct ha_node *n);
 /* On the storage worker: rename into place, compact. */
-int snapshot_install(struct ha_node *n, struct snapshot_task *t);
+int ha_node__snapshot_install(struct ha_node *n, struct snapshot_task *t);
 /* Back on the loop: tell the core, or say why not. */
-void snapshot_installed(struct ha_node *n, struct snapshot_task *t, int result,
+void ha_node__snapshot_installed(struct ha_node *n, struct snapshot_task *t, int result,
 			const char *errmsg);
-void snapshot_task_free(struct ha_node *n, struct snapshot_task *t);
+void ha_node__snapshot_task_free(struct ha_node *n, struct snapshot_task *t);
 
 #endif

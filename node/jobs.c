@@ -80,7 +80,7 @@ static void job_free_all(struct ha_node *n, struct job *j)
 	while (j != NULL) {
 		struct job *next = j->next;
 		if (j->kind == JOB_SNAPSHOT) {
-			snapshot_task_free(n, j->task);
+			ha_node__snapshot_task_free(n, j->task);
 			n->snapshot = NULL;
 		}
 		job_free(j);
@@ -138,10 +138,10 @@ static void enqueue(struct ha_node *n, struct job *j)
 	else
 		n->jobs_head = j;
 	n->jobs_tail = j;
-	jobs_start_next(n);
+	ha_node__jobs_start_next(n);
 }
 
-void jobs_persist(struct ha_node *n, const struct raft_update *u)
+void ha_node__jobs_persist(struct ha_node *n, const struct raft_update *u)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (j == NULL)
@@ -184,10 +184,10 @@ oom:
 	/* What the core asked us to persist cannot be dropped silently. */
 	if (j != NULL)
 		job_free(j);
-	node_fail(n, "out of memory queueing a write");
+	ha_node__fail(n, "out of memory queueing a write");
 }
 
-void jobs_read_chunk(struct ha_node *n, const struct raft_message *m)
+void ha_node__jobs_read_chunk(struct ha_node *n, const struct raft_message *m)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (j == NULL)
@@ -358,7 +358,7 @@ static void work_cb(uv_work_t *w)
 		break;
 	}
 	case JOB_SNAPSHOT: {
-		int rv = snapshot_install(n, j->task);
+		int rv = ha_node__snapshot_install(n, j->task);
 		if (rv != STORAGE_OK)
 			fail(j, n, rv);
 		break;
@@ -384,9 +384,9 @@ static void persist_done(struct ha_node *n, struct job *batch)
 			struct raft_message *m = &j->msgs[i];
 			if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 &&
 			    m->data == NULL)
-				jobs_read_chunk(n, m);
+				ha_node__jobs_read_chunk(n, m);
 			else
-				node_send(n, m);
+				ha_node__send(n, m);
 		}
 		if (j->n_entries > 0) {
 			last = j->entries[j->n_entries - 1].index;
@@ -397,28 +397,28 @@ static void persist_done(struct ha_node *n, struct job *batch)
 	if (hs_term != 0) {
 		raft_hard_state_persisted(n->raft, ha_node_monotonic_ms(),
 					  hs_term, &u);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 	}
 	if (last != 0) {
 		raft_persisted(n->raft, ha_node_monotonic_ms(), last, last_term,
 			       &u);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 	}
 	if (failed != NULL) {
 		if (failed->result == STORAGE_ENOSPC && !n->disk_full) {
 			/* Not fatal for the disk, but this node cannot take new
 			 * entries: a leader hands over, then the core stops. */
 			n->disk_full = true;
-			node_log(n, HA_NODE_LOG_ERROR,
+			ha_node__log(n, HA_NODE_LOG_ERROR,
 				 "disk full: %s; handing leadership over",
 				 failed->errmsg);
 			if (raft_role(n->raft) == RAFT_LEADER) {
 				raft_transfer_leadership(
 				    n->raft, ha_node_monotonic_ms(), 0, &u);
-				node_handle_update(n, &u);
+				ha_node__handle_update(n, &u);
 			}
 		}
-		node_fail(n, failed->result == STORAGE_ENOSPC
+		ha_node__fail(n, failed->result == STORAGE_ENOSPC
 				 ? "disk full: no space for new log entries"
 				 : failed->errmsg);
 		return;
@@ -431,19 +431,19 @@ static void persist_done(struct ha_node *n, struct job *batch)
 					   .term = j->chunk.term,
 					   .data = j->restore,
 					   .len = j->restore_len};
-		if (!node_emit(n, &ev)) {
-			node_fail(n, "out of memory handing over a snapshot");
+		if (!ha_node__emit(n, &ev)) {
+			ha_node__fail(n, "out of memory handing over a snapshot");
 			return;
 		}
 		j->restore = NULL; /* the event owns it now */
 		n->applied = j->chunk.index;
 		n->sm_applied = j->chunk.index;
 		n->snapshots_installed++;
-		node_log(n, HA_NODE_LOG_INFO, "installed a snapshot at %llu",
+		ha_node__log(n, HA_NODE_LOG_INFO, "installed a snapshot at %llu",
 			 (unsigned long long)j->chunk.index);
 		raft_snapshot_installed(n->raft, ha_node_monotonic_ms(),
 					j->chunk.index, j->chunk.term, &u);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 	}
 }
 
@@ -469,7 +469,7 @@ static void after_cb(uv_work_t *w, int status)
 	bool restored = n->restoring;
 	int64_t took = ha_node_monotonic_ms() - n->work_started;
 	if (took > NODE_STALL_WARN_MS && batch->kind != JOB_SNAPSHOT)
-		node_log(n, HA_NODE_LOG_WARNING, "storage: %s took %lld ms",
+		ha_node__log(n, HA_NODE_LOG_WARNING, "storage: %s took %lld ms",
 			 job_kind_name(batch->kind), (long long)took);
 	if (!n->shutting_down) {
 		switch (batch->kind) {
@@ -479,33 +479,33 @@ static void after_cb(uv_work_t *w, int status)
 		case JOB_READ_CHUNK:
 			if (batch->result == STORAGE_OK) {
 				batch->msg.data = batch->buf;
-				node_send(n, &batch->msg);
+				ha_node__send(n, &batch->msg);
 			}
 			break;
 		case JOB_SNAPSHOT:
-			snapshot_installed(n, batch->task, batch->result,
+			ha_node__snapshot_installed(n, batch->task, batch->result,
 					   batch->errmsg);
 			break;
 		}
 	}
 	if (batch->kind == JOB_SNAPSHOT) {
-		snapshot_task_free(n, batch->task);
+		ha_node__snapshot_task_free(n, batch->task);
 		batch->task = NULL;
 		n->snapshot = NULL;
 	}
 	if (restored) {
 		n->restoring = false;
-		snapshot_catch_up(n);
+		ha_node__snapshot_catch_up(n);
 	}
 	while (batch != NULL) {
 		struct job *next = batch->next;
 		job_free(batch);
 		batch = next;
 	}
-	jobs_start_next(n);
+	ha_node__jobs_start_next(n);
 }
 
-void jobs_start_next(struct ha_node *n)
+void ha_node__jobs_start_next(struct ha_node *n)
 {
 	if (n->running != NULL || n->jobs_head == NULL || n->shutting_down)
 		return;
@@ -537,16 +537,16 @@ void jobs_start_next(struct ha_node *n)
 		n->running = NULL;
 		n->restoring = false;
 		job_free_all(n, j);
-		node_fail(n, "cannot queue storage work");
+		ha_node__fail(n, "cannot queue storage work");
 	}
 }
 
-void jobs_install_snapshot(struct ha_node *n, struct snapshot_task *t)
+void ha_node__jobs_install_snapshot(struct ha_node *n, struct snapshot_task *t)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (j == NULL) {
-		snapshot_installed(n, t, STORAGE_ENOMEM, "out of memory");
-		snapshot_task_free(n, t);
+		ha_node__snapshot_installed(n, t, STORAGE_ENOMEM, "out of memory");
+		ha_node__snapshot_task_free(n, t);
 		n->snapshot = NULL;
 		return;
 	}
@@ -555,27 +555,27 @@ void jobs_install_snapshot(struct ha_node *n, struct snapshot_task *t)
 	enqueue(n, j);
 }
 
-void jobs_drop_all(struct ha_node *n)
+void ha_node__jobs_drop_all(struct ha_node *n)
 {
 	/* Nothing queued was acknowledged to anyone, so dropping it loses
 	 * nothing that was promised. */
 	job_free_all(n, n->jobs_head);
-	snapshot_drop_deferred(n);
+	ha_node__snapshot_drop_deferred(n);
 	n->jobs_head = n->jobs_tail = NULL;
 }
 
-int jobs_load_snapshot(struct ha_node *n)
+int ha_node__jobs_load_snapshot(struct ha_node *n)
 {
 	size_t len = 0;
 	uint8_t *buf = read_snapshot(n, &len);
 	if (buf == NULL) {
-		node_log(n, HA_NODE_LOG_ERROR, "cannot read the snapshot: %s",
+		ha_node__log(n, HA_NODE_LOG_ERROR, "cannot read the snapshot: %s",
 			 storage_errmsg(n->storage));
 		return HA_NODE_ESTORAGE;
 	}
 	if (n->o.sm.restore(n->o.sm.data, buf, len) != 0) {
 		free(buf);
-		node_log(n, HA_NODE_LOG_ERROR,
+		ha_node__log(n, HA_NODE_LOG_ERROR,
 			 "the state machine refused the "
 			 "stored snapshot");
 		return HA_NODE_ESTORAGE;
@@ -585,7 +585,7 @@ int jobs_load_snapshot(struct ha_node *n)
 				   .term = storage_snapshot_term(n->storage),
 				   .data = buf,
 				   .len = len};
-	if (!node_emit(n, &ev)) {
+	if (!ha_node__emit(n, &ev)) {
 		free(buf);
 		return HA_NODE_ENOMEM;
 	}

@@ -51,7 +51,7 @@ int64_t ha_node_monotonic_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void node_log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
+void ha_node__log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
 	      ...)
 {
 	char msg[512];
@@ -73,12 +73,12 @@ void ha_node_event_free(struct ha_node_event *ev)
 	ev->data = NULL;
 }
 
-bool node_emit(struct ha_node *n, const struct ha_node_event *ev)
+bool ha_node__emit(struct ha_node *n, const struct ha_node_event *ev)
 {
 	struct event_item *it = malloc(sizeof(*it));
 	if (it == NULL) {
 		/* The owner would miss a committed entry: stop instead. */
-		node_log(n, HA_NODE_LOG_ERROR,
+		ha_node__log(n, HA_NODE_LOG_ERROR,
 			 "out of memory queueing an event");
 		return false;
 	}
@@ -115,7 +115,7 @@ bool ha_node_poll(struct ha_node *n, struct ha_node_event *ev)
 	return true;
 }
 
-bool node_owner_behind(const struct ha_node *n)
+bool ha_node__owner_behind(const struct ha_node *n)
 {
 	return atomic_load(&n->event_bytes) > n->max_event_bytes;
 }
@@ -172,7 +172,7 @@ int ha_node_propose(struct ha_node *n, const void *cmd, size_t len,
 {
 	if (len == 0 || len > RAFT_MAX_ENTRY_BYTES || cmd == NULL)
 		return HA_NODE_EINVAL;
-	if (node_owner_behind(n))
+	if (ha_node__owner_behind(n))
 		return HA_NODE_EBUSY;
 	struct request *rq = new_request(REQ_PROPOSE, cookie);
 	if (rq == NULL || (rq->data = malloc(len)) == NULL) {
@@ -279,7 +279,7 @@ static void sync_peers(struct ha_node *n)
 		    TRANSPORT_OK)
 			n->cluster_id_pinned = true;
 		else
-			node_log(
+			ha_node__log(
 			    n, HA_NODE_LOG_ERROR,
 			    "the transport already pinned another cluster id");
 	}
@@ -347,7 +347,7 @@ static void refresh_status(struct ha_node *n)
 
 /* ---- handling the core's update ---- */
 
-void node_send(struct ha_node *n, const struct raft_message *m)
+void ha_node__send(struct ha_node *n, const struct raft_message *m)
 {
 	size_t size = raft_codec_message_size(m);
 	/* One buffer, kept: large messages (snapshot chunks, batches of
@@ -365,7 +365,7 @@ void node_send(struct ha_node *n, const struct raft_message *m)
 		transport_send(n->transport, m->to, NODE_FRAME_RAFT,
 			       n->send_buf, size);
 	else
-		node_log(n, HA_NODE_LOG_WARNING, "cannot encode a message: %s",
+		ha_node__log(n, HA_NODE_LOG_WARNING, "cannot encode a message: %s",
 			 raft_codec_strerror(rv));
 }
 
@@ -375,7 +375,7 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 		const struct raft_entry *e = &u->apply[i];
 		if (e->index <= n->applied)
 			continue;
-		if (e->type == RAFT_ENTRY_COMMAND && !snapshot_apply(n, e))
+		if (e->type == RAFT_ENTRY_COMMAND && !ha_node__snapshot_apply(n, e))
 			return;
 		struct ha_node_event ev = {.type = HA_EV_COMMITTED,
 					   .index = e->index,
@@ -385,15 +385,15 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 		if (e->len > 0) {
 			ev.data = malloc(e->len);
 			if (ev.data == NULL) {
-				node_fail(n,
+				ha_node__fail(n,
 					  "out of memory handing over entries");
 				return;
 			}
 			memcpy(ev.data, e->data, e->len);
 		}
-		if (!node_emit(n, &ev)) {
+		if (!ha_node__emit(n, &ev)) {
 			free(ev.data);
-			node_fail(n, "out of memory handing over entries");
+			ha_node__fail(n, "out of memory handing over entries");
 			return;
 		}
 		n->applied = e->index;
@@ -407,7 +407,7 @@ static void on_lease_timer(uv_timer_t *t)
 		n->o.wake(n->o.data);
 }
 
-void node_handle_update(struct ha_node *n, struct raft_update *u)
+void ha_node__handle_update(struct ha_node *n, struct raft_update *u)
 {
 	/* The lease first: nothing that lets another node lead may leave
 	 * before the owner can see that this one no longer may. */
@@ -429,14 +429,14 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 		const struct raft_message *m = &u->send_now[i];
 		if (m->type == RAFT_MSG_SNAPSHOT && m->len > 0 &&
 		    m->data == NULL)
-			jobs_read_chunk(n, m);
+			ha_node__jobs_read_chunk(n, m);
 		else
-			node_send(n, m);
+			ha_node__send(n, m);
 	}
 	if (u->hard_state_changed || u->truncate_from != 0 ||
 	    u->n_entries > 0 || u->snapshot_chunk != NULL ||
 	    u->n_send_after_persist > 0)
-		jobs_persist(n, u);
+		ha_node__jobs_persist(n, u);
 
 	apply_entries(n, u);
 	for (size_t i = 0; i < u->n_reads; i++) {
@@ -449,15 +449,15 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 					   .index = u->reads[i].index};
 		if (ev.status == RAFT_OK && ev.index > n->applied)
 			ev.status = RAFT_ESHUTDOWN;
-		node_emit(n, &ev);
+		ha_node__emit(n, &ev);
 	}
 	if (u->role_changed) {
 		struct ha_node_event ev = {.type = HA_EV_ROLE,
 					   .role = u->role,
 					   .leader = u->leader,
 					   .term = raft_current_term(n->raft)};
-		node_emit(n, &ev);
-		node_log(n, HA_NODE_LOG_INFO, "%s in term %llu, leader %u",
+		ha_node__emit(n, &ev);
+		ha_node__log(n, HA_NODE_LOG_INFO, "%s in term %llu, leader %u",
 			 u->role == RAFT_LEADER
 			     ? "leader"
 			     : (u->role == RAFT_CANDIDATE ? "candidate"
@@ -469,20 +469,20 @@ void node_handle_update(struct ha_node *n, struct raft_update *u)
 		n->stop_reported = true;
 		struct ha_node_event ev = {.type = HA_EV_STOPPED};
 		snprintf(ev.reason, sizeof(ev.reason), "%s", u->error);
-		node_emit(n, &ev);
-		node_log(n, HA_NODE_LOG_ERROR, "raft stopped: %s", u->error);
+		ha_node__emit(n, &ev);
+		ha_node__log(n, HA_NODE_LOG_ERROR, "raft stopped: %s", u->error);
 	}
 	sync_peers(n);
-	snapshot_maybe_take(n);
+	ha_node__snapshot_maybe_take(n);
 	refresh_status(n);
 	wake_owner(n);
 }
 
-void node_fail(struct ha_node *n, const char *why)
+void ha_node__fail(struct ha_node *n, const char *why)
 {
 	struct raft_update u;
 	raft_storage_failed(n->raft, ha_node_monotonic_ms(), why, &u);
-	node_handle_update(n, &u);
+	ha_node__handle_update(n, &u);
 }
 
 /* ---- loop callbacks ---- */
@@ -495,15 +495,15 @@ static void on_tick(uv_timer_t *t)
 	/* A loop that does not turn sends no heartbeats: say so before it
 	 * costs an election, naming how long it was held up. */
 	if (n->last_tick != 0 && now - n->last_tick > NODE_STALL_WARN_MS)
-		node_log(n, HA_NODE_LOG_WARNING,
+		ha_node__log(n, HA_NODE_LOG_WARNING,
 			 "the raft thread was held up for %lld ms",
 			 (long long)(now - n->last_tick));
 	n->last_tick = now;
 	raft_tick(n->raft, now, &u);
-	node_handle_update(n, &u); /* syncs the peers too: departures expire */
+	ha_node__handle_update(n, &u); /* syncs the peers too: departures expire */
 	if (n->stopping && (raft_role(n->raft) != RAFT_LEADER ||
 			    ha_node_monotonic_ms() >= n->stop_deadline))
-		node_shutdown(n);
+		ha_node__shutdown(n);
 }
 
 static void on_recv(void *data, uint32_t peer, uint8_t type,
@@ -515,14 +515,14 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 	struct raft_message m;
 	int rv = raft_codec_decode_message(bytes, len, &m);
 	if (rv != 0) {
-		node_log(n, HA_NODE_LOG_WARNING,
+		ha_node__log(n, HA_NODE_LOG_WARNING,
 			 "dropping a malformed message from node %u: %s", peer,
 			 raft_codec_strerror(rv));
 		return;
 	}
 	/* The link authenticated the peer: it may only speak for itself. */
 	if (m.from != peer || m.to != n->o.id) {
-		node_log(
+		ha_node__log(
 		    n, HA_NODE_LOG_WARNING,
 		    "dropping a message from node %u claiming to be from %u "
 		    "to %u",
@@ -533,7 +533,7 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 	/* The owner is behind: new entries and snapshot chunks wait for it
 	 * (the leader sends them again); everything else goes on. Said only
 	 * when it lasts: a large restore is taken in a moment. */
-	bool behind = node_owner_behind(n);
+	bool behind = ha_node__owner_behind(n);
 	if (!behind)
 		n->owner_behind_since = 0;
 	if (behind && ((m.type == RAFT_MSG_APPEND && m.n_entries > 0) ||
@@ -544,7 +544,7 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 		if (now - n->owner_behind_since >= 1000 &&
 		    now - n->owner_behind_logged > 5000) {
 			n->owner_behind_logged = now;
-			node_log(n, HA_NODE_LOG_WARNING,
+			ha_node__log(n, HA_NODE_LOG_WARNING,
 				 "the owner is behind (%zu bytes of events "
 				 "not taken for %lld ms): new entries wait",
 				 (size_t)atomic_load(&n->event_bytes),
@@ -556,13 +556,13 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 	struct raft_update u;
 	raft_step(n->raft, ha_node_monotonic_ms(), &m, &u);
 	raft_codec_message_free(&m);
-	node_handle_update(n, &u);
+	ha_node__handle_update(n, &u);
 }
 
 static void on_link(void *data, uint32_t peer, enum transport_link_state state)
 {
 	struct ha_node *n = data;
-	node_log(n, HA_NODE_LOG_DEBUG, "link to node %u %s", peer,
+	ha_node__log(n, HA_NODE_LOG_DEBUG, "link to node %u %s", peer,
 		 state == TRANSPORT_LINK_UP ? "up" : "down");
 }
 
@@ -570,7 +570,7 @@ static void on_transport_log(void *data, enum transport_log_level level,
 			     const char *message)
 {
 	struct ha_node *n = data;
-	node_log(n, (enum ha_node_log_level)level, "%s", message);
+	ha_node__log(n, (enum ha_node_log_level)level, "%s", message);
 }
 
 static void emit_result(struct ha_node *n, enum ha_node_event_type type,
@@ -578,7 +578,7 @@ static void emit_result(struct ha_node *n, enum ha_node_event_type type,
 {
 	struct ha_node_event ev = {
 	    .type = type, .cookie = cookie, .status = status, .index = index};
-	node_emit(n, &ev);
+	ha_node__emit(n, &ev);
 }
 
 static void handle_request(struct ha_node *n, struct request *rq)
@@ -606,32 +606,32 @@ static void handle_request(struct ha_node *n, struct request *rq)
 			    .index = index,
 			    .term = rv == RAFT_OK ? raft_current_term(n->raft)
 						  : 0};
-			node_emit(n, &ev);
+			ha_node__emit(n, &ev);
 		}
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		return;
 	case REQ_READ:
 		return; /* batched by on_async */
 	case REQ_BOOTSTRAP:
 		rv = raft_bootstrap(n->raft, now, &rq->config, &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		return;
 	case REQ_ADD:
 		rv = raft_add_learner(n->raft, now, rq->id, rq->address, true,
 				      &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		return;
 	case REQ_REMOVE:
 		rv = raft_remove_server(n->raft, now, rq->id, &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		return;
 	case REQ_TRANSFER:
 		rv = raft_transfer_leadership(n->raft, now, rq->id, &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		return;
 	case REQ_PEERS:
 		n->join_peers = rq->config;
@@ -648,14 +648,14 @@ static void begin_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
 	if (handover && raft_role(n->raft) == RAFT_LEADER) {
 		struct raft_update u;
 		int rv = raft_transfer_leadership(n->raft, now, 0, &u);
-		node_log(n, HA_NODE_LOG_INFO,
+		ha_node__log(n, HA_NODE_LOG_INFO,
 			 "stopping: handing leadership over: %s",
 			 raft_strerror(rv));
-		node_handle_update(n, &u);
+		ha_node__handle_update(n, &u);
 		if (rv == RAFT_OK)
 			return; /* on_tick finishes once it moved or in time */
 	}
-	node_shutdown(n);
+	ha_node__shutdown(n);
 }
 
 static struct request *pop_request(struct ha_node *n)
@@ -689,7 +689,7 @@ static void flush_reads(struct ha_node *n, uint64_t *ids, size_t *n_ids)
 	if (rv != RAFT_OK)
 		for (size_t i = 0; i < *n_ids; i++)
 			emit_result(n, HA_EV_READ, ids[i], rv, 0);
-	node_handle_update(n, &u);
+	ha_node__handle_update(n, &u);
 	*n_ids = 0;
 }
 
@@ -743,7 +743,7 @@ static void on_transport_closed(void *data)
 }
 
 /* Stops timers and links; the loop ends once storage jobs drained. */
-void node_shutdown(struct ha_node *n)
+void ha_node__shutdown(struct ha_node *n)
 {
 	if (n->shutting_down)
 		return;
@@ -756,7 +756,7 @@ void node_shutdown(struct ha_node *n)
 	uv_timer_stop(&n->lease_timer);
 	uv_close((uv_handle_t *)&n->lease_timer, on_closed);
 	atomic_store(&n->lease_until, 0);
-	jobs_drop_all(n);
+	ha_node__jobs_drop_all(n);
 	transport_close(n->transport, on_transport_closed);
 }
 
@@ -824,7 +824,7 @@ static void storage_log(void *ctx, enum storage_log_level level,
 			const char *msg)
 {
 	struct ha_node *n = ctx;
-	node_log(n,
+	ha_node__log(n,
 		 level == STORAGE_LOG_ERROR
 		     ? HA_NODE_LOG_ERROR
 		     : (level == STORAGE_LOG_WARNING ? HA_NODE_LOG_WARNING
@@ -855,12 +855,10 @@ static void node_free(struct ha_node *n)
 	free(n);
 }
 
-int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
+/* A node with its locks, its own copy of the options and the limits the
+ * options leave to defaults; nothing started yet. */
+static int node_new(const struct ha_node_options *o, struct ha_node **out)
 {
-	if (o == NULL || o->id == 0 || o->id > RAFT_MAX_NODE_ID ||
-	    o->data_dir == NULL || o->cluster_name == NULL ||
-	    o->advertise_address == NULL)
-		return HA_NODE_EINVAL;
 	struct ha_node *n = calloc(1, sizeof(*n));
 	if (n == NULL)
 		return HA_NODE_ENOMEM;
@@ -869,9 +867,10 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	pthread_mutex_init(&n->status_lock, NULL);
 	atomic_init(&n->lease_until, 0);
 	atomic_init(&n->lease_term, 0);
+	*out = n;
 	int rv = copy_options(&n->o, o);
 	if (rv != HA_NODE_OK)
-		goto err;
+		return rv;
 	n->max_requests = o->max_requests ? o->max_requests : 65536;
 	n->max_event_bytes = o->max_event_bytes ? o->max_event_bytes
 						: NODE_MAX_EVENT_BYTES_DEFAULT;
@@ -884,58 +883,59 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	n->snapshot_trailing = o->snapshot_trailing
 				   ? o->snapshot_trailing
 				   : NODE_SNAPSHOT_TRAILING_DEFAULT;
+	return HA_NODE_OK;
+}
 
-	struct raft_options ro;
-	raft_options_default(&ro);
+static int create_raft(struct ha_node *n, const struct ha_node_options *o,
+		       struct raft_options *ro)
+{
+	raft_options_default(ro);
 	if (o->election_timeout)
-		ro.election_timeout = o->election_timeout;
+		ro->election_timeout = o->election_timeout;
 	if (o->heartbeat_interval)
-		ro.heartbeat_interval = o->heartbeat_interval;
+		ro->heartbeat_interval = o->heartbeat_interval;
 	if (o->max_clock_drift_ppm)
-		ro.max_clock_drift_ppm = o->max_clock_drift_ppm;
-	ro.snapshot_trailing = n->snapshot_trailing;
-	/* One chunk is in flight per follower: larger chunks mean fewer round
-	 * trips through both storage queues. */
-	ro.snapshot_chunk_bytes = NODE_SNAPSHOT_CHUNK_BYTES;
-	n->raft = raft_new(o->id, &ro,
+		ro->max_clock_drift_ppm = o->max_clock_drift_ppm;
+	ro->snapshot_trailing = n->snapshot_trailing;
+	/* Up to snapshot_chunks_in_flight chunks travel to each follower at
+	 * once; larger chunks still mean fewer round trips through both
+	 * storage queues. */
+	ro->snapshot_chunk_bytes = NODE_SNAPSHOT_CHUNK_BYTES;
+	n->raft = raft_new(o->id, ro,
 			   (uint64_t)ha_node_monotonic_ms() ^
 			       ((uint64_t)o->id << 32));
-	if (n->raft == NULL) {
-		rv = HA_NODE_EINVAL;
-		goto err;
-	}
+	return n->raft != NULL ? HA_NODE_OK : HA_NODE_EINVAL;
+}
 
-	/* The disk is read on the caller's thread, so a locked or damaged
-	 * folder is an error of ha_node_start itself. */
+/* The disk is read on the caller's thread, so a locked or damaged folder is
+ * an error of ha_node_start itself. On success the caller owns `loaded`. */
+static int open_storage(struct ha_node *n, struct storage_loaded *loaded)
+{
 	struct storage_options so = {.log = storage_log, .log_ctx = n};
 	n->storage = storage_new(n->o.data_dir, &so);
-	if (n->storage == NULL) {
-		rv = HA_NODE_ENOMEM;
-		goto err;
-	}
-	struct storage_loaded loaded;
-	int srv = storage_open(n->storage, &loaded);
-	if (srv != STORAGE_OK) {
-		node_log(n, HA_NODE_LOG_ERROR, "cannot open %s: %s",
+	if (n->storage == NULL)
+		return HA_NODE_ENOMEM;
+	if (storage_open(n->storage, loaded) != STORAGE_OK) {
+		ha_node__log(n, HA_NODE_LOG_ERROR, "cannot open %s: %s",
 			 n->o.data_dir, storage_errmsg(n->storage));
-		rv = HA_NODE_ESTORAGE;
-		goto err;
+		return HA_NODE_ESTORAGE;
 	}
-	if (loaded.state.snap_index != 0 && n->o.sm.restore != NULL) {
-		rv = jobs_load_snapshot(n);
+	if (loaded->state.snap_index != 0 && n->o.sm.restore != NULL) {
+		int rv = ha_node__jobs_load_snapshot(n);
 		if (rv != HA_NODE_OK) {
-			storage_loaded_free(&loaded);
-			goto err;
+			storage_loaded_free(loaded);
+			return rv;
 		}
 	}
-	n->applied = loaded.state.snap_index;
-	n->sm_applied = loaded.state.snap_index;
+	n->applied = loaded->state.snap_index;
+	n->sm_applied = loaded->state.snap_index;
+	return HA_NODE_OK;
+}
 
-	if (uv_loop_init(&n->loop) != 0) {
-		storage_loaded_free(&loaded);
-		rv = HA_NODE_ETHREAD;
-		goto err;
-	}
+static int init_loop(struct ha_node *n)
+{
+	if (uv_loop_init(&n->loop) != 0)
+		return HA_NODE_ETHREAD;
 	n->loop_ready = true;
 	uv_async_init(&n->loop, &n->async, on_async);
 	n->async.data = n;
@@ -943,7 +943,29 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	n->tick.data = n;
 	uv_timer_init(&n->loop, &n->lease_timer);
 	n->lease_timer.data = n;
+	return HA_NODE_OK;
+}
 
+/* The cluster id a restarted node already belongs to: from the first
+ * configuration entry in its log, else from its snapshot. NULL for a node
+ * that has never been part of a cluster. */
+static const struct raft_config *
+known_config(struct ha_node *n, const struct storage_loaded *loaded)
+{
+	for (size_t i = 0; i < loaded->n_entries; i++)
+		if (loaded->entries[i].type == RAFT_ENTRY_CONFIG &&
+		    raft_config_decode(loaded->entries[i].data,
+				       loaded->entries[i].len,
+				       &n->peers_set) == RAFT_OK)
+			return &n->peers_set;
+	if (loaded->state.snap_index != 0)
+		return &loaded->snap_config;
+	return NULL;
+}
+
+static int start_transport(struct ha_node *n, const struct ha_node_options *o,
+			   const struct storage_loaded *loaded)
+{
 	struct transport_options to = {
 	    .node_id = o->id,
 	    .cluster_name = n->o.cluster_name,
@@ -959,15 +981,7 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	    .log = on_transport_log,
 	    .data = n,
 	};
-	const struct raft_config *known = NULL;
-	for (size_t i = 0; i < loaded.n_entries && known == NULL; i++)
-		if (loaded.entries[i].type == RAFT_ENTRY_CONFIG &&
-		    raft_config_decode(loaded.entries[i].data,
-				       loaded.entries[i].len,
-				       &n->peers_set) == RAFT_OK)
-			known = &n->peers_set;
-	if (known == NULL && loaded.state.snap_index != 0)
-		known = &loaded.snap_config;
+	const struct raft_config *known = known_config(n, loaded);
 	if (known != NULL) {
 		memcpy(to.cluster_id, known->cluster_id, RAFT_CLUSTER_ID_LEN);
 		to.cluster_id_known = true;
@@ -975,28 +989,59 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	memset(&n->peers_set, 0, sizeof(n->peers_set));
 	int trv = transport_create(&n->loop, &to, &n->transport);
 	if (trv != TRANSPORT_OK) {
-		node_log(n, HA_NODE_LOG_ERROR,
+		ha_node__log(n, HA_NODE_LOG_ERROR,
 			 "cannot start the cluster port %s: %s",
 			 n->o.bind_address, transport_strerror(trv));
-		storage_loaded_free(&loaded);
-		rv = HA_NODE_ETRANSPORT;
-		goto err_loop;
+		return HA_NODE_ETRANSPORT;
 	}
 	n->cluster_id_pinned = known != NULL;
+	return HA_NODE_OK;
+}
+
+int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
+{
+	if (o == NULL || o->id == 0 || o->id > RAFT_MAX_NODE_ID ||
+	    o->data_dir == NULL || o->cluster_name == NULL ||
+	    o->advertise_address == NULL)
+		return HA_NODE_EINVAL;
+	struct ha_node *n = NULL;
+	int rv = node_new(o, &n);
+	if (n == NULL)
+		return rv;
+	if (rv != HA_NODE_OK)
+		goto err;
+	struct raft_options ro;
+	rv = create_raft(n, o, &ro);
+	if (rv != HA_NODE_OK)
+		goto err;
+	struct storage_loaded loaded;
+	rv = open_storage(n, &loaded);
+	if (rv != HA_NODE_OK)
+		goto err;
+	rv = init_loop(n);
+	if (rv != HA_NODE_OK) {
+		storage_loaded_free(&loaded);
+		goto err;
+	}
+	rv = start_transport(n, o, &loaded);
+	if (rv != HA_NODE_OK) {
+		storage_loaded_free(&loaded);
+		goto err_loop;
+	}
 
 	struct raft_update u;
 	int rrv =
 	    raft_start(n->raft, ha_node_monotonic_ms(), &loaded.state, &u);
 	storage_loaded_free(&loaded);
 	if (rrv != RAFT_OK) {
-		node_log(n, HA_NODE_LOG_ERROR,
+		ha_node__log(n, HA_NODE_LOG_ERROR,
 			 "raft refused the stored state: %s",
 			 raft_strerror(rrv));
 		rv = HA_NODE_ESTORAGE;
 		transport_close(n->transport, NULL);
 		goto err_loop;
 	}
-	node_handle_update(n, &u);
+	ha_node__handle_update(n, &u);
 	raft_time tick =
 	    ro.heartbeat_interval / 4 > 0 ? ro.heartbeat_interval / 4 : 1;
 	if (tick > 10)
@@ -1005,7 +1050,7 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 
 	if (pthread_create(&n->thread, NULL, thread_main, n) != 0) {
 		rv = HA_NODE_ETHREAD;
-		node_shutdown(n);
+		ha_node__shutdown(n);
 		uv_run(&n->loop, UV_RUN_DEFAULT);
 		goto err_loop;
 	}
@@ -1037,7 +1082,7 @@ void ha_node_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
 	uv_async_send(&n->async);
 	pthread_join(n->thread, NULL);
 	if (uv_loop_close(&n->loop) != 0)
-		node_log(n, HA_NODE_LOG_WARNING,
+		ha_node__log(n, HA_NODE_LOG_WARNING,
 			 "loop closed with open handles");
 	node_free(n);
 }

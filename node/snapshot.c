@@ -31,7 +31,7 @@ struct snapshot_task {
 	int64_t started;
 };
 
-void snapshot_task_free(struct ha_node *n, struct snapshot_task *t)
+void ha_node__snapshot_task_free(struct ha_node *n, struct snapshot_task *t)
 {
 	if (t == NULL)
 		return;
@@ -48,7 +48,7 @@ static bool sm_held(const struct ha_node *n)
 	return n->capturing || n->restoring;
 }
 
-bool snapshot_apply(struct ha_node *n, const struct raft_entry *e)
+bool ha_node__snapshot_apply(struct ha_node *n, const struct raft_entry *e)
 {
 	if (n->o.sm.apply == NULL)
 		return true;
@@ -57,7 +57,7 @@ bool snapshot_apply(struct ha_node *n, const struct raft_entry *e)
 		if (d == NULL ||
 		    (e->len > 0 && (d->data = malloc(e->len)) == NULL)) {
 			free(d);
-			node_fail(n, "out of memory holding an entry back");
+			ha_node__fail(n, "out of memory holding an entry back");
 			return false;
 		}
 		d->index = e->index;
@@ -78,14 +78,14 @@ bool snapshot_apply(struct ha_node *n, const struct raft_entry *e)
 		snprintf(why, sizeof(why),
 			 "the state machine could not apply entry %llu",
 			 (unsigned long long)e->index);
-		node_fail(n, why);
+		ha_node__fail(n, why);
 		return false;
 	}
 	n->sm_applied = e->index;
 	return true;
 }
 
-void snapshot_drop_deferred(struct ha_node *n)
+void ha_node__snapshot_drop_deferred(struct ha_node *n)
 {
 	while (n->deferred_head != NULL) {
 		struct deferred_apply *d = n->deferred_head;
@@ -98,7 +98,7 @@ void snapshot_drop_deferred(struct ha_node *n)
 
 /* The worker is done with the copy: what was held back goes in now, except
  * what a restored snapshot already holds. */
-void snapshot_catch_up(struct ha_node *n)
+void ha_node__snapshot_catch_up(struct ha_node *n)
 {
 	if (sm_held(n))
 		return;
@@ -113,13 +113,13 @@ void snapshot_catch_up(struct ha_node *n)
 					       .type = RAFT_ENTRY_COMMAND,
 					       .data = d->data,
 					       .len = d->len};
-			ok = snapshot_apply(n, &e);
+			ok = ha_node__snapshot_apply(n, &e);
 		}
 		free(d->data);
 		free(d);
 	}
 	if (!ok)
-		snapshot_drop_deferred(n);
+		ha_node__snapshot_drop_deferred(n);
 }
 
 /* ---- taking a snapshot ---- */
@@ -168,14 +168,14 @@ static void write_done(uv_work_t *w, int status)
 	(void)status;
 	if (n->shutting_down || t->result != STORAGE_OK) {
 		if (!n->shutting_down)
-			node_log(n, HA_NODE_LOG_WARNING,
+			ha_node__log(n, HA_NODE_LOG_WARNING,
 				 "snapshot at %llu not taken: %s",
 				 (unsigned long long)t->index, t->errmsg);
-		snapshot_task_free(n, t);
+		ha_node__snapshot_task_free(n, t);
 		n->snapshot = NULL;
 		return;
 	}
-	jobs_install_snapshot(n, t);
+	ha_node__jobs_install_snapshot(n, t);
 }
 
 static void capture_done(uv_work_t *w, int status)
@@ -185,29 +185,29 @@ static void capture_done(uv_work_t *w, int status)
 	(void)status;
 	n->capturing = false;
 	if (n->shutting_down) {
-		snapshot_task_free(n, t);
+		ha_node__snapshot_task_free(n, t);
 		n->snapshot = NULL;
 		return;
 	}
-	snapshot_catch_up(n);
-	jobs_start_next(n); /* a restore may have waited for the capture */
+	ha_node__snapshot_catch_up(n);
+	ha_node__jobs_start_next(n); /* a restore may have waited for the capture */
 	if (t->frozen == NULL) {
-		node_log(n, HA_NODE_LOG_WARNING,
+		ha_node__log(n, HA_NODE_LOG_WARNING,
 			 "snapshot at %llu not taken: the state machine could "
 			 "not capture its state",
 			 (unsigned long long)t->index);
-		snapshot_task_free(n, t);
+		ha_node__snapshot_task_free(n, t);
 		n->snapshot = NULL;
 		return;
 	}
 	if (uv_queue_work(&n->loop, &n->snapshot_work, write_work,
 			  write_done) != 0) {
-		snapshot_task_free(n, t);
+		ha_node__snapshot_task_free(n, t);
 		n->snapshot = NULL;
 	}
 }
 
-void snapshot_maybe_take(struct ha_node *n)
+void ha_node__snapshot_maybe_take(struct ha_node *n)
 {
 	if (n->snapshot != NULL || n->restoring || n->shutting_down ||
 	    n->o.sm.capture == NULL || raft_stop_reason(n->raft) != NULL)
@@ -248,7 +248,7 @@ void snapshot_maybe_take(struct ha_node *n)
 
 /* ---- installing it, in order with the log ---- */
 
-int snapshot_install(struct ha_node *n, struct snapshot_task *t)
+int ha_node__snapshot_install(struct ha_node *n, struct snapshot_task *t)
 {
 	int rv = storage_snapshot_install(n->storage, t->writer);
 	if (rv == STORAGE_OK && t->index > n->snapshot_trailing)
@@ -257,26 +257,26 @@ int snapshot_install(struct ha_node *n, struct snapshot_task *t)
 	return rv;
 }
 
-void snapshot_installed(struct ha_node *n, struct snapshot_task *t, int result,
+void ha_node__snapshot_installed(struct ha_node *n, struct snapshot_task *t, int result,
 			const char *errmsg)
 {
 	if (result == STORAGE_EIO || result == STORAGE_ECORRUPT) {
-		node_fail(n, errmsg);
+		ha_node__fail(n, errmsg);
 		return;
 	}
 	if (result != STORAGE_OK) {
 		/* Not durable damage: the next threshold retries. */
-		node_log(n, HA_NODE_LOG_WARNING,
+		ha_node__log(n, HA_NODE_LOG_WARNING,
 			 "snapshot at %llu not taken: %s",
 			 (unsigned long long)t->index, errmsg);
 		return;
 	}
-	node_log(n, HA_NODE_LOG_INFO,
+	ha_node__log(n, HA_NODE_LOG_INFO,
 		 "snapshot at %llu taken: %llu bytes in %lld ms",
 		 (unsigned long long)t->index, (unsigned long long)t->size,
 		 (long long)(ha_node_monotonic_ms() - t->started));
 	struct raft_update u;
 	raft_snapshot_taken(n->raft, ha_node_monotonic_ms(), t->index, t->size,
 			    &u);
-	node_handle_update(n, &u);
+	ha_node__handle_update(n, &u);
 }

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "plugin/health.h"
+#include "transport/address.h"
 
 #define REQUEST_MAX 2048
 /* A health check sends its request line at once: a connection that has not
@@ -209,23 +210,15 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
+/* An IP address and port (plugin/options.c has checked it already). */
 static int parse_listen(const char *listen, struct sockaddr_storage *ss)
 {
-	char host[256];
-	const char *colon = strrchr(listen, ':');
-	if (colon == NULL || (size_t)(colon - listen) >= sizeof(host))
+	struct transport_address a;
+	if (transport_address_parse(listen, 0, &a, NULL, 0) != 0)
 		return -1;
-	memcpy(host, listen, (size_t)(colon - listen));
-	host[colon - listen] = '\0';
-	int port = atoi(colon + 1);
-	if (host[0] == '[') {
-		size_t l = strlen(host);
-		if (l < 2 || host[l - 1] != ']')
-			return -1;
-		host[l - 1] = '\0';
-		return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss);
-	}
-	return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+	if (a.kind == TRANSPORT_HOST_IPV6)
+		return uv_ip6_addr(a.host, a.port, (struct sockaddr_in6 *)ss);
+	return uv_ip4_addr(a.host, a.port, (struct sockaddr_in *)ss);
 }
 
 int ha_health_start(const char *listen, ha_health_serving_fn serving,

@@ -6,22 +6,24 @@
 # mosquitto 2.1 broker that cluster tests run against (make mosquitto21).
 HA_CONTROL_SRCS := plugin/control_address.c plugin/control_parse.c \
 	plugin/control_reply.c
-HA_CONTROL_HDRS := plugin/control.h raft/raft.h
 HA_CONTROL_LIBS := -ljansson
 
 # Position-independent: these objects end up in mosquitto_ha.so.
-$(BUILD)/opt/plugin/%.o: plugin/%.c $(HA_CONTROL_HDRS)
+$(BUILD)/opt/plugin/%.o: plugin/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT_CFLAGS) -fPIC -c $< -o $@
 
-$(BUILD)/san/plugin/%.o: plugin/%.c $(HA_CONTROL_HDRS)
+$(BUILD)/san/plugin/%.o: plugin/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -fPIC -c $< -o $@
 
-$(BUILD)/opt/libha_control.a: $(HA_CONTROL_SRCS:plugin/%.c=$(BUILD)/opt/plugin/%.o)
+# The node addresses are checked by the transport's address parser.
+$(BUILD)/opt/libha_control.a: $(HA_CONTROL_SRCS:plugin/%.c=$(BUILD)/opt/plugin/%.o) \
+		$(BUILD)/opt/transport/address.o
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/san/libha_control.a: $(HA_CONTROL_SRCS:plugin/%.c=$(BUILD)/san/plugin/%.o)
+$(BUILD)/san/libha_control.a: $(HA_CONTROL_SRCS:plugin/%.c=$(BUILD)/san/plugin/%.o) \
+		$(BUILD)/san/transport/address.o
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -31,8 +33,7 @@ ALL_TARGETS += $(BUILD)/opt/libha_control.a
 HA_CONTROL_TESTS := test_control_parse test_control_reply
 HA_CONTROL_TEST_BINS := $(HA_CONTROL_TESTS:%=$(BUILD)/tests/plugin/%)
 
-$(BUILD)/tests/plugin/%: tests/plugin/%.c tests/plugin/control_test.h \
-		$(BUILD)/san/libha_control.a $(HA_CONTROL_HDRS)
+$(BUILD)/tests/plugin/%: tests/plugin/%.c $(BUILD)/san/libha_control.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_control.a \
 		$(HA_CONTROL_LIBS) -lcmocka -o $@
@@ -45,8 +46,7 @@ suite-plugin-control: $(HA_CONTROL_TEST_BINS)
 # Fuzzing: any payload -> parse -> reply, checked for crashes, leaks and
 # replies that break the envelope.
 FUZZERS += ha_control
-FUZZ_SRCS_ha_control := $(HA_CONTROL_SRCS)
-FUZZ_HDRS_ha_control := plugin/control.h
+FUZZ_SRCS_ha_control := $(HA_CONTROL_SRCS) transport/address.c
 FUZZ_LIBS_ha_control := $(HA_CONTROL_LIBS)
 SUITES += fuzz-ha_control
 
@@ -56,11 +56,6 @@ SUITES += fuzz-ha_control
 # fuzzed here, linked into the plugin below.
 HA_STATE_SRCS := plugin/records.c plugin/retained_store.c plugin/state.c \
 	plugin/state_snapshot.c
-HA_STATE_HDRS := plugin/bytes.h plugin/records.h plugin/retained_store.h \
-	plugin/state.h plugin/state_snapshot.h raft/raft.h
-
-$(HA_STATE_SRCS:plugin/%.c=$(BUILD)/san/plugin/%.o): $(HA_STATE_HDRS)
-$(HA_STATE_SRCS:plugin/%.c=$(BUILD)/opt/plugin/%.o): $(HA_STATE_HDRS)
 
 $(BUILD)/san/libha_state.a: $(HA_STATE_SRCS:plugin/%.c=$(BUILD)/san/plugin/%.o)
 	@rm -f $@
@@ -71,7 +66,7 @@ $(BUILD)/san/libha_state.a: $(HA_STATE_SRCS:plugin/%.c=$(BUILD)/san/plugin/%.o)
 HA_STATE_TESTS := test_records test_retained_store test_state
 HA_STATE_TEST_BINS := $(HA_STATE_TESTS:%=$(BUILD)/tests/plugin/%)
 $(HA_STATE_TEST_BINS): $(BUILD)/tests/plugin/%: tests/plugin/%.c \
-		tests/plugin/alloc_fail.h $(BUILD)/san/libha_state.a $(HA_STATE_HDRS)
+		$(BUILD)/san/libha_state.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_state.a -lz -lcmocka \
 		-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc -o $@
@@ -83,9 +78,10 @@ suite-plugin-records: $(HA_STATE_TEST_BINS)
 	@set -e; for t in $(HA_STATE_TEST_BINS); do $$t; done
 
 # Memory per retained message, measured with the allocator's own counters.
-$(BUILD)/bench/retained_memory: bench/state/retained_memory.c $(HA_STATE_SRCS) $(HA_STATE_HDRS)
+HA_STATE_OPT_OBJS := $(HA_STATE_SRCS:%.c=$(BUILD)/opt/%.o)
+$(BUILD)/bench/retained_memory: bench/state/retained_memory.c $(HA_STATE_OPT_OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT_CFLAGS) $< $(HA_STATE_SRCS) -lz -o $@
+	$(CC) $(OPT_CFLAGS) $< $(HA_STATE_OPT_OBJS) -lz -o $@
 ALL_TARGETS += $(BUILD)/bench/retained_memory
 .PHONY: bench-retained
 bench-retained: $(BUILD)/bench/retained_memory
@@ -97,9 +93,7 @@ bench: bench-retained
 # bytes).
 FUZZERS += ha_records ha_snapshot
 FUZZ_SRCS_ha_records := plugin/records.c
-FUZZ_HDRS_ha_records := plugin/bytes.h plugin/records.h
 FUZZ_SRCS_ha_snapshot := $(HA_STATE_SRCS)
-FUZZ_HDRS_ha_snapshot := $(HA_STATE_HDRS)
 FUZZ_LIBS_ha_snapshot := -lz
 SUITES += fuzz-ha_records fuzz-ha_snapshot
 
@@ -115,7 +109,7 @@ PLUGIN_SRCS := plugin/plugin.c plugin/cluster.c plugin/exec.c plugin/options.c \
 	plugin/clients.c plugin/health.c plugin/wake.c plugin/log_queue.c \
 	plugin/broker_config.c plugin/retained.c \
 	$(HA_CONTROL_SRCS) $(HA_STATE_SRCS) $(sort $(wildcard node/*.c)) \
-	$(sort $(wildcard raft/*.c)) $(sort $(wildcard raft/storage/*.c)) \
+	$(sort $(wildcard raft/*.c)) $(sort $(wildcard storage/*.c)) \
 	$(sort $(wildcard transport/*.c))
 PLUGIN_LIBS := -ljansson -luv -lssl -lcrypto -lz -lpthread -ldl
 
@@ -134,7 +128,7 @@ $(BUILD)/mosquitto_ha.so: $(PLUGIN_SRCS:%.c=$(BUILD)/pic/%.o)
 # The same sources with AddressSanitizer and UndefinedBehaviorSanitizer,
 # for the cluster suite. The broker is not instrumented: the sanitizer
 # runtimes must be preloaded into it (tests/cluster/harness.py does).
-$(BUILD)/sanpic/%.o: %.c $(PIC_HDRS)
+$(BUILD)/sanpic/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) -fPIC -c $< -o $@
 
@@ -150,5 +144,5 @@ ALL_TARGETS += $(BUILD)/mosquitto_ha.so $(BUILD)/san/mosquitto_ha.so
 SUITES += plugin-build-21
 .PHONY: suite-plugin-build-21
 suite-plugin-build-21: mosquitto21
-	$(CC) $(OPT_CFLAGS) -fPIC -I.cache/mosquitto-2.1/include -fsyntax-only plugin/plugin.c
+	$(CC) $(filter-out $(DEP_FLAGS),$(OPT_CFLAGS)) -fPIC -I.cache/mosquitto-2.1/include -fsyntax-only plugin/plugin.c
 	@echo "plugin/plugin.c builds against the mosquitto 2.1 headers"; echo "cases: 1"

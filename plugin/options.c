@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "plugin/options.h"
+#include "transport/address.h"
 
 #define SECRET_MIN 16
 #define SECRET_MAX 4096
@@ -90,20 +91,6 @@ static int parse_int(const char *key, const char *v, long long lo,
 	return 0;
 }
 
-/* host:port with a port, the host an IPv4 literal, [IPv6] or a name. */
-static bool host_port_valid(const char *v)
-{
-	const char *colon = strrchr(v, ':');
-	if (colon == NULL || colon == v || colon[1] == '\0')
-		return false;
-	if (v[0] == '[' && colon[-1] != ']')
-		return false;
-	char *end;
-	long port = strtol(colon + 1, &end, 10);
-	return *end == '\0' && port >= 0 && port <= 65535 &&
-	       (size_t)(colon - v) < 250;
-}
-
 static int set_string(char **dst, const char *key, const char *v, char *err,
 		      size_t errlen)
 {
@@ -115,6 +102,20 @@ static int set_string(char **dst, const char *key, const char *v, char *err,
 	if (*dst == NULL)
 		return fail(err, errlen, "out of memory");
 	return 0;
+}
+
+/* host:port under the rules of transport/address.h; `flags` says whether the
+ * host may be a name. */
+static int set_address(char **dst, const char *key, const char *v,
+		       unsigned flags, char *err, size_t errlen)
+{
+	struct transport_address a;
+	char why[128];
+	if (transport_address_parse(v, flags, &a, why, sizeof(why)) != 0)
+		return fail(err, errlen,
+			    "plugin_opt_%s must be host:port, not '%s': %s", key,
+			    v, why);
+	return set_string(dst, key, v, err, errlen);
 }
 
 static int set_secret(struct ha_options *o, const uint8_t *s, size_t len,
@@ -220,22 +221,14 @@ static int parse_one(struct ha_options *o, const char *k, const char *v,
 		return set_string(&o->tls_keyfile, k, v, err, errlen);
 	if (strcasecmp(k, "insecure_plaintext") == 0)
 		return parse_bool(k, v, &o->insecure_plaintext, err, errlen);
-	if (strcasecmp(k, "cluster_bind") == 0) {
-		if (!host_port_valid(v))
-			return fail(err, errlen,
-				    "plugin_opt_cluster_bind must be host:port, "
-				    "not '%s'",
-				    v);
-		return set_string(&o->cluster_bind, k, v, err, errlen);
-	}
-	if (strcasecmp(k, "health_listen") == 0) {
-		if (!host_port_valid(v))
-			return fail(err, errlen,
-				    "plugin_opt_health_listen must be host:port, "
-				    "not '%s'",
-				    v);
-		return set_string(&o->health_listen, k, v, err, errlen);
-	}
+	/* The cluster binds through the transport, which resolves names; the
+	 * health endpoint binds an IP address as given. */
+	if (strcasecmp(k, "cluster_bind") == 0)
+		return set_address(&o->cluster_bind, k, v,
+				   TRANSPORT_ADDRESS_NAMES, err, errlen);
+	if (strcasecmp(k, "health_listen") == 0)
+		return set_address(&o->health_listen, k, v, 0, err,
+				   errlen);
 	if (strcasecmp(k, "admin_users") == 0)
 		return parse_admins(o, v, err, errlen);
 	if (strcasecmp(k, "admin_port") == 0) {

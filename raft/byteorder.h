@@ -1,7 +1,12 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
-/* Little-endian encoding helpers with bounds checks, shared by every codec of
- * the project. A reader never reads past its end: once it runs short it
- * stays failed and returns zeros, so a decoder checks `ok` once at the end. */
+/* The project's one set of byte-order helpers: every codec (core messages,
+ * storage records, transport frames and handshakes, ha-kv) is little-endian.
+ * Header-only and free of any dependency, so every layer may include it.
+ *
+ * le*_store and le*_load work on a buffer the caller has checked is long
+ * enough. The byte_writer and byte_reader build on them with bounds checks:
+ * a reader never reads past its end; once it runs short it stays failed and
+ * returns zeros, so a decoder checks `ok` once at the end. */
 #ifndef RAFT_BYTEORDER_H
 #define RAFT_BYTEORDER_H
 
@@ -9,6 +14,45 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
+
+static inline void le16_store(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static inline void le32_store(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline void le64_store(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static inline uint16_t le16_load(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | (p[1] << 8));
+}
+
+static inline uint32_t le32_load(const uint8_t *p)
+{
+	uint32_t v = 0;
+	for (int i = 3; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
+
+static inline uint64_t le64_load(const uint8_t *p)
+{
+	uint64_t v = 0;
+	for (int i = 7; i >= 0; i--)
+		v = (v << 8) | p[i];
+	return v;
+}
 
 struct byte_writer {
 	uint8_t *p;
@@ -60,23 +104,22 @@ static inline void put_u8(struct byte_writer *w, uint8_t v)
 
 static inline void put_u16(struct byte_writer *w, uint16_t v)
 {
-	uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
+	uint8_t b[2];
+	le16_store(b, v);
 	put_bytes(w, b, 2);
 }
 
 static inline void put_u32(struct byte_writer *w, uint32_t v)
 {
 	uint8_t b[4];
-	for (int i = 0; i < 4; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
+	le32_store(b, v);
 	put_bytes(w, b, 4);
 }
 
 static inline void put_u64(struct byte_writer *w, uint64_t v)
 {
 	uint8_t b[8];
-	for (int i = 0; i < 8; i++)
-		b[i] = (uint8_t)(v >> (8 * i));
+	le64_store(b, v);
 	put_bytes(w, b, 8);
 }
 
@@ -100,27 +143,19 @@ static inline uint8_t get_u8(struct byte_reader *r)
 static inline uint16_t get_u16(struct byte_reader *r)
 {
 	const uint8_t *p = get_bytes(r, 2);
-	return p ? (uint16_t)(p[0] | (p[1] << 8)) : 0;
+	return p ? le16_load(p) : 0;
 }
 
 static inline uint32_t get_u32(struct byte_reader *r)
 {
 	const uint8_t *p = get_bytes(r, 4);
-	uint32_t v = 0;
-	if (p)
-		for (int i = 3; i >= 0; i--)
-			v = (v << 8) | p[i];
-	return v;
+	return p ? le32_load(p) : 0;
 }
 
 static inline uint64_t get_u64(struct byte_reader *r)
 {
 	const uint8_t *p = get_bytes(r, 8);
-	uint64_t v = 0;
-	if (p)
-		for (int i = 7; i >= 0; i--)
-			v = (v << 8) | p[i];
-	return v;
+	return p ? le64_load(p) : 0;
 }
 
 #endif

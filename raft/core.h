@@ -137,72 +137,72 @@ struct raft {
 };
 
 /* raft.c */
-int raft_begin_event(struct raft *r, raft_time now);
-void raft_core_stop(struct raft *r, const char *why);
-uint64_t raft_random(struct raft *r);
-void raft_reset_election_timer(struct raft *r);
-bool raft_is_voter(const struct raft *r, raft_id id);
-bool raft_self_voter(const struct raft *r);
+int raft__begin_event(struct raft *r, raft_time now);
+void raft__core_stop(struct raft *r, const char *why);
+uint64_t raft__random(struct raft *r);
+void raft__reset_election_timer(struct raft *r);
+bool raft__is_voter(const struct raft *r, raft_id id);
+bool raft__self_voter(const struct raft *r);
 
 /* output.c: building the update. */
-struct raft_message *out_message(struct raft *r, uint8_t type, raft_id to,
+struct raft_message *raft__out_message(struct raft *r, uint8_t type, raft_id to,
 				 bool after_persist);
-void out_hard_state(struct raft *r);
-void out_entries_appended(struct raft *r, raft_index first);
-void out_truncated(struct raft *r, raft_index from);
-void out_read(struct raft *r, uint64_t id, raft_index index, int status);
-void out_reset(struct raft *r);
-void out_finish(struct raft *r, struct raft_update *u);
+void raft__out_hard_state(struct raft *r);
+void raft__out_entries_appended(struct raft *r, raft_index first);
+void raft__out_truncated(struct raft *r, raft_index from);
+void raft__out_read(struct raft *r, uint64_t id, raft_index index, int status);
+void raft__out_reset(struct raft *r);
+void raft__out_finish(struct raft *r, struct raft_update *u);
 
 /* role.c */
-void role_become_follower(struct raft *r, raft_term term, raft_id leader);
-void role_become_candidate(struct raft *r, bool prevote, bool transfer);
-void role_become_leader(struct raft *r);
-void role_step_down_if_no_quorum(struct raft *r);
+void raft__role_become_follower(struct raft *r, raft_term term, raft_id leader);
+void raft__role_become_candidate(struct raft *r, bool prevote, bool transfer);
+void raft__role_become_leader(struct raft *r);
+void raft__role_step_down_if_no_quorum(struct raft *r);
 
 /* election.c */
-void election_start(struct raft *r, bool transfer);
-void election_recv_request(struct raft *r, const struct raft_message *m);
-void election_recv_response(struct raft *r, const struct raft_message *m);
-bool election_in_lease(const struct raft *r);
+void raft__election_start(struct raft *r, bool transfer);
+void raft__election_recv_request(struct raft *r, const struct raft_message *m);
+void raft__election_recv_response(struct raft *r, const struct raft_message *m);
+bool raft__election_in_lease(const struct raft *r);
 
 /* replication.c */
-void replication_send(struct raft *r, struct progress *p, bool heartbeat);
-void replication_broadcast(struct raft *r, bool heartbeat);
-void replication_recv_append(struct raft *r, const struct raft_message *m);
-void replication_recv_append_resp(struct raft *r, const struct raft_message *m);
-void replication_maybe_commit(struct raft *r);
-void replication_set_commit(struct raft *r, raft_index commit);
-struct progress *progress_find(struct raft *r, raft_id id);
-void progress_reset_all(struct raft *r);
-void progress_sync_with_config(struct raft *r);
-void progress_release_removed(struct raft *r);
-void progress_drop(struct raft *r, raft_id id);
-void replication_tick(struct raft *r);
+void raft__replication_send(struct raft *r, struct progress *p, bool heartbeat);
+void raft__replication_broadcast(struct raft *r, bool heartbeat);
+void raft__replication_recv_append(struct raft *r, const struct raft_message *m);
+void raft__replication_recv_append_resp(struct raft *r, const struct raft_message *m);
+void raft__replication_maybe_commit(struct raft *r);
+void raft__replication_set_commit(struct raft *r, raft_index commit);
+struct progress *raft__progress_find(struct raft *r, raft_id id);
+void raft__progress_reset_all(struct raft *r);
+void raft__progress_sync_with_config(struct raft *r);
+void raft__progress_release_removed(struct raft *r);
+void raft__progress_drop(struct raft *r, raft_id id);
+void raft__replication_tick(struct raft *r);
 
 /* snapshot.c */
-void snapshot_send(struct raft *r, struct progress *p);
-void snapshot_tick(struct raft *r, struct progress *p);
-void snapshot_recv(struct raft *r, const struct raft_message *m);
-void snapshot_recv_resp(struct raft *r, const struct raft_message *m);
+void raft__snapshot_send(struct raft *r, struct progress *p);
+void raft__snapshot_tick(struct raft *r, struct progress *p);
+void raft__snapshot_recv(struct raft *r, const struct raft_message *m);
+void raft__snapshot_recv_resp(struct raft *r, const struct raft_message *m);
 
 /* membership.c */
-void membership_entry_appended(struct raft *r, const struct raft_entry *e);
-void membership_rebuild(struct raft *r);
-void membership_commit_advanced(struct raft *r, raft_index old_commit);
-void membership_maybe_promote(struct raft *r);
-int membership_append_config(struct raft *r, const struct raft_config *c);
+void raft__membership_entry_appended(struct raft *r, const struct raft_entry *e);
+void raft__membership_rebuild(struct raft *r);
+void raft__membership_commit_advanced(struct raft *r, raft_index old_commit);
+void raft__membership_maybe_promote(struct raft *r);
+int raft__membership_append_config(struct raft *r, const struct raft_config *c);
 
 /* lease.c: heartbeat rounds, leader lease, ReadIndex, transfer. */
-void lease_new_round(struct raft *r);
-void lease_ack(struct raft *r, struct progress *p, uint64_t round);
-void lease_recompute(struct raft *r);
-raft_time lease_duration(const struct raft *r);
-void reads_fail_all(struct raft *r, int status);
-void reads_commit_advanced(struct raft *r);
-void transfer_maybe_send(struct raft *r, struct progress *p);
-void transfer_tick(struct raft *r);
-raft_index quorum_match_index(const struct raft *r);
-bool committed_in_term(const struct raft *r);
+void raft__lease_new_round(struct raft *r);
+void raft__lease_ack(struct raft *r, struct progress *p, uint64_t round);
+void raft__lease_recompute(struct raft *r);
+raft_time raft__lease_duration(const struct raft *r);
+void raft__reads_fail_all(struct raft *r, int status);
+void raft__reads_commit_advanced(struct raft *r);
+void raft__transfer_maybe_send(struct raft *r, struct progress *p);
+void raft__transfer_tick(struct raft *r);
+raft_index raft__quorum_match_index(const struct raft *r);
+bool raft__committed_in_term(const struct raft *r);
 
 #endif

@@ -2,10 +2,10 @@
 /* Elections: pre-vote, votes, and the promises that make leases safe. */
 #include "raft/core.h"
 
-void election_start(struct raft *r, bool transfer)
+void raft__election_start(struct raft *r, bool transfer)
 {
 	/* A transfer target skips the pre-vote: the leader asked for it. */
-	role_become_candidate(r, r->opt.pre_vote && !transfer, transfer);
+	raft__role_become_candidate(r, r->opt.pre_vote && !transfer, transfer);
 }
 
 /* Whether this node still honours its promise not to help elect anyone:
@@ -27,12 +27,12 @@ static bool in_lease(const struct raft *r, bool prevote)
 	return r->now < r->start_time + e;
 }
 
-bool election_in_lease(const struct raft *r)
+bool raft__election_in_lease(const struct raft *r)
 {
 	return in_lease(r, false);
 }
 
-void election_recv_request(struct raft *r, const struct raft_message *m)
+void raft__election_recv_request(struct raft *r, const struct raft_message *m)
 {
 	bool prevote = m->type == RAFT_MSG_PREVOTE;
 	uint8_t resp_type =
@@ -45,18 +45,18 @@ void election_recv_request(struct raft *r, const struct raft_message *m)
 	if (m->term < r->term) {
 		/* Our term may still be on its way to disk. */
 		struct raft_message *resp =
-		    out_message(r, resp_type, m->from, !prevote);
+		    raft__out_message(r, resp_type, m->from, !prevote);
 		if (resp != NULL)
 			resp->reject = 1;
 		return;
 	}
 	if (!prevote && m->term > r->term)
-		role_become_follower(r, m->term, 0);
+		raft__role_become_follower(r, m->term, 0);
 
-	raft_term last_term = log_last_term(&r->log);
+	raft_term last_term = raft__log_last_term(&r->log);
 	bool up_to_date =
 	    m->hint_term > last_term ||
-	    (m->hint_term == last_term && m->index >= log_last_index(&r->log));
+	    (m->hint_term == last_term && m->index >= raft__log_last_index(&r->log));
 	bool grant;
 	if (prevote) {
 		grant = up_to_date && m->term > r->term;
@@ -68,13 +68,13 @@ void election_recv_request(struct raft *r, const struct raft_message *m)
 		if (grant) {
 			if (r->vote != m->from) {
 				r->vote = m->from;
-				out_hard_state(r);
+				raft__out_hard_state(r);
 			}
-			raft_reset_election_timer(r);
+			raft__reset_election_timer(r);
 		}
 	}
 	bool after = !prevote && !RAFT_BUG(SEND_BEFORE_PERSIST);
-	struct raft_message *resp = out_message(r, resp_type, m->from, after);
+	struct raft_message *resp = raft__out_message(r, resp_type, m->from, after);
 	if (resp == NULL)
 		return;
 	resp->reject = grant ? 0 : 1;
@@ -83,7 +83,7 @@ void election_recv_request(struct raft *r, const struct raft_message *m)
 		resp->term = m->term;
 }
 
-void election_recv_response(struct raft *r, const struct raft_message *m)
+void raft__election_recv_response(struct raft *r, const struct raft_message *m)
 {
 	if (r->role != RAFT_CANDIDATE)
 		return;
@@ -93,7 +93,7 @@ void election_recv_response(struct raft *r, const struct raft_message *m)
 	raft_term expected = prevote ? r->term + 1 : r->term;
 	if (m->term != expected || m->reject)
 		return;
-	if (!raft_is_voter(r, m->from))
+	if (!raft__is_voter(r, m->from))
 		return;
 	for (uint32_t i = 0; i < r->n_votes; i++)
 		if (r->votes[i] == m->from)
@@ -102,12 +102,12 @@ void election_recv_response(struct raft *r, const struct raft_message *m)
 		r->votes[r->n_votes++] = m->from;
 	unsigned granted = 0;
 	for (uint32_t i = 0; i < r->n_votes; i++)
-		if (raft_is_voter(r, r->votes[i]))
+		if (raft__is_voter(r, r->votes[i]))
 			granted++;
 	if (granted * 2 <= raft_config_voters(&r->config))
 		return;
 	if (prevote)
-		role_become_candidate(r, false, r->campaign_transfer);
+		raft__role_become_candidate(r, false, r->campaign_transfer);
 	else
-		role_become_leader(r);
+		raft__role_become_leader(r);
 }

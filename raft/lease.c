@@ -17,7 +17,7 @@
 
 #define MAX_PENDING_READS 4096
 
-raft_time lease_duration(const struct raft *r)
+raft_time raft__lease_duration(const struct raft *r)
 {
 	raft_time e = r->opt.election_timeout;
 	if (RAFT_BUG(LEASE_NO_DRIFT))
@@ -26,12 +26,12 @@ raft_time lease_duration(const struct raft *r)
 	return e * (1000000 - rho) / (1000000 + rho);
 }
 
-void lease_new_round(struct raft *r)
+void raft__lease_new_round(struct raft *r)
 {
 	r->round++;
 	r->round_time[r->round % ROUND_RING] = r->now;
 	r->heartbeat_due = r->now + r->opt.heartbeat_interval;
-	lease_recompute(r);
+	raft__lease_recompute(r);
 }
 
 static int cmp_desc_u64(const void *a, const void *b)
@@ -46,14 +46,14 @@ static void reads_confirm(struct raft *r)
 	for (uint32_t i = 0; i < r->n_reads; i++) {
 		struct pending_read *rd = &r->reads[i];
 		if (!rd->waiting_commit && rd->round <= r->quorum_round)
-			out_read(r, rd->id, rd->index, RAFT_OK);
+			raft__out_read(r, rd->id, rd->index, RAFT_OK);
 		else
 			r->reads[k++] = *rd;
 	}
 	r->n_reads = k;
 }
 
-void lease_recompute(struct raft *r)
+void raft__lease_recompute(struct raft *r)
 {
 	if (r->role != RAFT_LEADER)
 		return;
@@ -66,7 +66,7 @@ void lease_recompute(struct raft *r)
 		if (s->id == r->id) {
 			rounds[n++] = r->round;
 		} else {
-			const struct progress *p = progress_find(r, s->id);
+			const struct progress *p = raft__progress_find(r, s->id);
 			rounds[n++] = p != NULL ? p->acked_round : 0;
 		}
 	}
@@ -82,29 +82,29 @@ void lease_recompute(struct raft *r)
 		r->quorum_contact = sent;
 	/* After a TimeoutNow this leader may have a successor: no more lease.
 	 */
-	if (!r->timeout_now_sent && sent + lease_duration(r) > r->lease_until)
-		r->lease_until = sent + lease_duration(r);
+	if (!r->timeout_now_sent && sent + raft__lease_duration(r) > r->lease_until)
+		r->lease_until = sent + raft__lease_duration(r);
 	reads_confirm(r);
 }
 
-void lease_ack(struct raft *r, struct progress *p, uint64_t round)
+void raft__lease_ack(struct raft *r, struct progress *p, uint64_t round)
 {
 	if (round > p->acked_round && round <= r->round) {
 		p->acked_round = round;
-		lease_recompute(r);
+		raft__lease_recompute(r);
 	}
 }
 
-void reads_fail_all(struct raft *r, int status)
+void raft__reads_fail_all(struct raft *r, int status)
 {
 	for (uint32_t i = 0; i < r->n_reads; i++)
-		out_read(r, r->reads[i].id, 0, status);
+		raft__out_read(r, r->reads[i].id, 0, status);
 	r->n_reads = 0;
 }
 
-void reads_commit_advanced(struct raft *r)
+void raft__reads_commit_advanced(struct raft *r)
 {
-	if (!committed_in_term(r))
+	if (!raft__committed_in_term(r))
 		return;
 	bool any = false;
 	for (uint32_t i = 0; i < r->n_reads; i++) {
@@ -121,13 +121,13 @@ void reads_commit_advanced(struct raft *r)
 int raft_read_index_batch(struct raft *r, raft_time now, const uint64_t *ids,
 			  size_t n, struct raft_update *u)
 {
-	int rv = raft_begin_event(r, now);
+	int rv = raft__begin_event(r, now);
 	if (rv == RAFT_OK && r->role != RAFT_LEADER)
 		rv = RAFT_ENOTLEADER;
 	if (rv == RAFT_OK && RAFT_BUG(READ_NO_QUORUM)) {
 		for (size_t i = 0; i < n; i++)
-			out_read(r, ids[i], r->commit, RAFT_OK);
-		out_finish(r, u);
+			raft__out_read(r, ids[i], r->commit, RAFT_OK);
+		raft__out_finish(r, u);
 		return RAFT_OK;
 	}
 	if (rv == RAFT_OK && r->n_reads + n > MAX_PENDING_READS)
@@ -150,14 +150,14 @@ int raft_read_index_batch(struct raft *r, raft_time now, const uint64_t *ids,
 		for (size_t i = 0; i < n; i++) {
 			struct pending_read *rd = &r->reads[r->n_reads++];
 			rd->id = ids[i];
-			rd->waiting_commit = !committed_in_term(r);
+			rd->waiting_commit = !raft__committed_in_term(r);
 			rd->index = r->commit;
 			rd->round = r->round + 1;
 		}
-		lease_new_round(r);
-		replication_broadcast(r, true);
+		raft__lease_new_round(r);
+		raft__replication_broadcast(r, true);
 	}
-	out_finish(r, u);
+	raft__out_finish(r, u);
 	return rv;
 }
 
@@ -170,7 +170,7 @@ int raft_read_index(struct raft *r, raft_time now, uint64_t id,
 int raft_transfer_leadership(struct raft *r, raft_time now, raft_id to,
 			     struct raft_update *u)
 {
-	int rv = raft_begin_event(r, now);
+	int rv = raft__begin_event(r, now);
 	if (rv == RAFT_OK && r->role != RAFT_LEADER)
 		rv = RAFT_ENOTLEADER;
 	if (rv == RAFT_OK && r->transfer_to != 0)
@@ -182,13 +182,13 @@ int raft_transfer_leadership(struct raft *r, raft_time now, raft_id to,
 		if (to == 0) {
 			for (uint32_t i = 0; i < r->n_progress; i++) {
 				struct progress *p = &r->progress[i];
-				if (raft_is_voter(r, p->id) &&
+				if (raft__is_voter(r, p->id) &&
 				    (target == NULL ||
 				     p->match > target->match))
 					target = p;
 			}
-		} else if (raft_is_voter(r, to)) {
-			target = progress_find(r, to);
+		} else if (raft__is_voter(r, to)) {
+			target = raft__progress_find(r, to);
 		}
 		if (target == NULL)
 			rv = RAFT_ENOTFOUND;
@@ -196,34 +196,34 @@ int raft_transfer_leadership(struct raft *r, raft_time now, raft_id to,
 	if (rv == RAFT_OK) {
 		r->transfer_to = target->id;
 		r->transfer_deadline = r->now + r->opt.transfer_timeout;
-		transfer_maybe_send(r, target);
+		raft__transfer_maybe_send(r, target);
 		if (r->role == RAFT_LEADER && !r->timeout_now_sent)
-			replication_send(r, target, false);
+			raft__replication_send(r, target, false);
 	}
-	out_finish(r, u);
+	raft__out_finish(r, u);
 	return rv;
 }
 
 /* Section 3.10: once the target holds the whole log, tell it to campaign.
  * The lease ends first: voters will break their promises for it. */
-void transfer_maybe_send(struct raft *r, struct progress *p)
+void raft__transfer_maybe_send(struct raft *r, struct progress *p)
 {
 	if (r->transfer_to != p->id || r->timeout_now_sent ||
-	    p->match != log_last_index(&r->log))
+	    p->match != raft__log_last_index(&r->log))
 		return;
 	r->lease_until = 0;
 	r->timeout_now_sent = true;
-	out_message(r, RAFT_MSG_TIMEOUT_NOW, p->id, false);
+	raft__out_message(r, RAFT_MSG_TIMEOUT_NOW, p->id, false);
 }
 
-void transfer_tick(struct raft *r)
+void raft__transfer_tick(struct raft *r)
 {
 	if (r->transfer_to == 0 || r->now < r->transfer_deadline)
 		return;
 	if (r->timeout_now_sent) {
 		/* The target may have won; without a lease we cannot serve
 		 * anyway, so let an election decide. */
-		role_become_follower(r, r->term, 0);
+		raft__role_become_follower(r, r->term, 0);
 	} else {
 		r->transfer_to = 0;
 	}

@@ -4,7 +4,7 @@
 
 #include "raft/log.h"
 
-void log_init(struct raft_log *l)
+void raft__log_init(struct raft_log *l)
 {
 	memset(l, 0, sizeof(*l));
 }
@@ -17,24 +17,24 @@ static void free_range(struct raft_log *l, size_t from, size_t to)
 	}
 }
 
-void log_close(struct raft_log *l)
+void raft__log_close(struct raft_log *l)
 {
 	free_range(l, 0, l->n);
 	free(l->entries);
-	log_init(l);
+	raft__log_init(l);
 }
 
-raft_index log_last_index(const struct raft_log *l)
+raft_index raft__log_last_index(const struct raft_log *l)
 {
 	return l->offset + l->n;
 }
 
-raft_index log_first_index(const struct raft_log *l)
+raft_index raft__log_first_index(const struct raft_log *l)
 {
 	return l->offset + 1;
 }
 
-raft_term log_term_at(const struct raft_log *l, raft_index index)
+raft_term raft__log_term_at(const struct raft_log *l, raft_index index)
 {
 	if (index > l->offset && index <= l->offset + l->n)
 		return l->entries[index - l->offset - 1].term;
@@ -43,19 +43,19 @@ raft_term log_term_at(const struct raft_log *l, raft_index index)
 	return 0;
 }
 
-raft_term log_last_term(const struct raft_log *l)
+raft_term raft__log_last_term(const struct raft_log *l)
 {
-	return log_term_at(l, log_last_index(l));
+	return raft__log_term_at(l, raft__log_last_index(l));
 }
 
-const struct raft_entry *log_get(const struct raft_log *l, raft_index index)
+const struct raft_entry *raft__log_get(const struct raft_log *l, raft_index index)
 {
 	if (index > l->offset && index <= l->offset + l->n)
 		return &l->entries[index - l->offset - 1];
 	return NULL;
 }
 
-int log_reserve(struct raft_log *l, size_t n)
+int raft__log_reserve(struct raft_log *l, size_t n)
 {
 	if (l->cap - l->n >= n)
 		return RAFT_OK;
@@ -70,16 +70,16 @@ int log_reserve(struct raft_log *l, size_t n)
 	return RAFT_OK;
 }
 
-int log_append(struct raft_log *l, raft_term term, uint8_t type,
+int raft__log_append(struct raft_log *l, raft_term term, uint8_t type,
 	       uint8_t version, uint8_t *data, uint32_t len)
 {
-	if (log_reserve(l, 1) != RAFT_OK) {
+	if (raft__log_reserve(l, 1) != RAFT_OK) {
 		free(data);
 		return RAFT_ENOMEM;
 	}
 	struct raft_entry *e = &l->entries[l->n];
 	e->term = term;
-	e->index = log_last_index(l) + 1;
+	e->index = raft__log_last_index(l) + 1;
 	e->type = type;
 	e->version = version;
 	e->len = len;
@@ -88,7 +88,7 @@ int log_append(struct raft_log *l, raft_term term, uint8_t type,
 	return RAFT_OK;
 }
 
-int log_append_copy(struct raft_log *l, const struct raft_entry *e)
+int raft__log_append_copy(struct raft_log *l, const struct raft_entry *e)
 {
 	uint8_t *data = NULL;
 	if (e->len > 0) {
@@ -97,29 +97,29 @@ int log_append_copy(struct raft_log *l, const struct raft_entry *e)
 			return RAFT_ENOMEM;
 		memcpy(data, e->data, e->len);
 	}
-	return log_append(l, e->term, e->type, e->version, data, e->len);
+	return raft__log_append(l, e->term, e->type, e->version, data, e->len);
 }
 
-void log_truncate(struct raft_log *l, raft_index from)
+void raft__log_truncate(struct raft_log *l, raft_index from)
 {
 	if (from <= l->offset) {
 		free_range(l, 0, l->n);
 		l->n = 0;
 		return;
 	}
-	if (from > log_last_index(l))
+	if (from > raft__log_last_index(l))
 		return;
 	size_t keep = (size_t)(from - l->offset - 1);
 	free_range(l, keep, l->n);
 	l->n = keep;
 }
 
-void log_compact(struct raft_log *l, raft_index upto)
+void raft__log_compact(struct raft_log *l, raft_index upto)
 {
 	if (upto <= l->offset)
 		return;
-	if (upto > log_last_index(l))
-		upto = log_last_index(l);
+	if (upto > raft__log_last_index(l))
+		upto = raft__log_last_index(l);
 	size_t drop = (size_t)(upto - l->offset);
 	free_range(l, 0, drop);
 	memmove(l->entries, l->entries + drop,
@@ -128,7 +128,7 @@ void log_compact(struct raft_log *l, raft_index upto)
 	l->offset = upto;
 }
 
-void log_restart(struct raft_log *l, raft_index snap_index, raft_term snap_term)
+void raft__log_restart(struct raft_log *l, raft_index snap_index, raft_term snap_term)
 {
 	free_range(l, 0, l->n);
 	l->n = 0;
@@ -137,13 +137,13 @@ void log_restart(struct raft_log *l, raft_index snap_index, raft_term snap_term)
 	l->snap_term = snap_term;
 }
 
-raft_index log_find_conflict(const struct raft_log *l, raft_index index,
+raft_index raft__log_find_conflict(const struct raft_log *l, raft_index index,
 			     raft_term term)
 {
-	if (index > log_last_index(l))
-		index = log_last_index(l);
+	if (index > raft__log_last_index(l))
+		index = raft__log_last_index(l);
 	while (index > l->offset) {
-		if (log_term_at(l, index) <= term)
+		if (raft__log_term_at(l, index) <= term)
 			return index;
 		index--;
 	}

@@ -7,19 +7,19 @@
 
 #include "raft/core.h"
 
-void membership_entry_appended(struct raft *r, const struct raft_entry *e)
+void raft__membership_entry_appended(struct raft *r, const struct raft_entry *e)
 {
 	if (e->type != RAFT_ENTRY_CONFIG)
 		return;
 	struct raft_config c;
 	if (raft_config_decode(e->data, e->len, &c) != RAFT_OK) {
-		raft_core_stop(r, "configuration entry cannot be decoded");
+		raft__core_stop(r, "configuration entry cannot be decoded");
 		return;
 	}
 	r->config = c;
 	r->config_index = e->index;
 	if (r->role == RAFT_LEADER)
-		progress_sync_with_config(r);
+		raft__progress_sync_with_config(r);
 }
 
 /* The newest configuration at or below `upto`, from the log or the
@@ -27,10 +27,10 @@ void membership_entry_appended(struct raft *r, const struct raft_entry *e)
 static raft_index find_config(const struct raft *r, raft_index upto,
 			      struct raft_config *out)
 {
-	if (upto > log_last_index(&r->log))
-		upto = log_last_index(&r->log);
+	if (upto > raft__log_last_index(&r->log))
+		upto = raft__log_last_index(&r->log);
 	for (raft_index i = upto; i > r->log.offset; i--) {
-		const struct raft_entry *e = log_get(&r->log, i);
+		const struct raft_entry *e = raft__log_get(&r->log, i);
 		if (e->type == RAFT_ENTRY_CONFIG &&
 		    raft_config_decode(e->data, e->len, out) == RAFT_OK)
 			return i;
@@ -47,19 +47,19 @@ static raft_index find_config(const struct raft *r, raft_index upto,
 int raft_config_at(const struct raft *r, raft_index index,
 		   struct raft_config *out)
 {
-	if (index > log_last_index(&r->log) ||
+	if (index > raft__log_last_index(&r->log) ||
 	    (index < r->log.snap_index && index <= r->log.offset))
 		return RAFT_EINVAL;
 	return find_config(r, index, out) != 0 ? RAFT_OK : RAFT_ENOTFOUND;
 }
 
-void membership_rebuild(struct raft *r)
+void raft__membership_rebuild(struct raft *r)
 {
-	r->config_index = find_config(r, log_last_index(&r->log), &r->config);
+	r->config_index = find_config(r, raft__log_last_index(&r->log), &r->config);
 	r->config_committed_index =
 	    find_config(r, r->commit, &r->config_committed);
 	if (r->role == RAFT_LEADER)
-		progress_sync_with_config(r);
+		raft__progress_sync_with_config(r);
 }
 
 static void leave_after_removal(struct raft *r)
@@ -69,24 +69,24 @@ static void leave_after_removal(struct raft *r)
 	struct progress *best = NULL;
 	for (uint32_t i = 0; i < r->n_progress; i++) {
 		struct progress *p = &r->progress[i];
-		if (!raft_is_voter(r, p->id))
+		if (!raft__is_voter(r, p->id))
 			continue;
 		if (best == NULL || p->match > best->match)
 			best = p;
 	}
-	role_become_follower(r, r->term, 0);
-	if (best != NULL && best->match == log_last_index(&r->log))
-		out_message(r, RAFT_MSG_TIMEOUT_NOW, best->id, false);
+	raft__role_become_follower(r, r->term, 0);
+	if (best != NULL && best->match == raft__log_last_index(&r->log))
+		raft__out_message(r, RAFT_MSG_TIMEOUT_NOW, best->id, false);
 }
 
-void membership_commit_advanced(struct raft *r, raft_index old_commit)
+void raft__membership_commit_advanced(struct raft *r, raft_index old_commit)
 {
 	if (r->config_index > old_commit && r->config_index <= r->commit) {
 		r->config_committed = r->config;
 		r->config_committed_index = r->config_index;
 		if (r->role == RAFT_LEADER)
-			progress_release_removed(r);
-		if (r->role == RAFT_LEADER && !raft_is_voter(r, r->id))
+			raft__progress_release_removed(r);
+		if (r->role == RAFT_LEADER && !raft__is_voter(r, r->id))
 			leave_after_removal(r);
 		return;
 	}
@@ -94,7 +94,7 @@ void membership_commit_advanced(struct raft *r, raft_index old_commit)
 	 * the newly committed range only, newest first. */
 	for (raft_index i = r->commit; i > old_commit && i > r->log.offset;
 	     i--) {
-		const struct raft_entry *e = log_get(&r->log, i);
+		const struct raft_entry *e = raft__log_get(&r->log, i);
 		if (e == NULL || e->type != RAFT_ENTRY_CONFIG)
 			continue;
 		struct raft_config c;
@@ -106,7 +106,7 @@ void membership_commit_advanced(struct raft *r, raft_index old_commit)
 	}
 }
 
-bool committed_in_term(const struct raft *r)
+bool raft__committed_in_term(const struct raft *r)
 {
 	return r->role == RAFT_LEADER && r->commit >= r->term_start;
 }
@@ -121,31 +121,31 @@ static int change_allowed(struct raft *r)
 		return RAFT_EBUSY;
 	/* The rule whose absence broke single-server changes: commit an entry
 	 * of this term first. */
-	if (!committed_in_term(r) && !RAFT_BUG(SKIP_NOOP))
+	if (!raft__committed_in_term(r) && !RAFT_BUG(SKIP_NOOP))
 		return RAFT_EBUSY;
 	return RAFT_OK;
 }
 
-int membership_append_config(struct raft *r, const struct raft_config *c)
+int raft__membership_append_config(struct raft *r, const struct raft_config *c)
 {
 	size_t len = raft_config_encoded_size(c);
 	uint8_t *buf = malloc(len);
 	if (buf == NULL)
 		return RAFT_ENOMEM;
 	raft_config_encode(c, buf);
-	int rv = log_append(&r->log, r->term, RAFT_ENTRY_CONFIG,
+	int rv = raft__log_append(&r->log, r->term, RAFT_ENTRY_CONFIG,
 			    RAFT_VERSION_MIN, buf, (uint32_t)len);
 	if (rv != RAFT_OK)
 		return rv;
-	raft_index i = log_last_index(&r->log);
-	out_entries_appended(r, i);
-	membership_entry_appended(r, log_get(&r->log, i));
-	replication_broadcast(r, false);
-	replication_maybe_commit(r);
+	raft_index i = raft__log_last_index(&r->log);
+	raft__out_entries_appended(r, i);
+	raft__membership_entry_appended(r, raft__log_get(&r->log, i));
+	raft__replication_broadcast(r, false);
+	raft__replication_maybe_commit(r);
 	return RAFT_OK;
 }
 
-void membership_maybe_promote(struct raft *r)
+void raft__membership_maybe_promote(struct raft *r)
 {
 	if (change_allowed(r) != RAFT_OK)
 		return;
@@ -153,20 +153,20 @@ void membership_maybe_promote(struct raft *r)
 		const struct raft_server *s = &r->config.servers[i];
 		if (s->role != RAFT_LEARNER || !s->promote)
 			continue;
-		struct progress *p = progress_find(r, s->id);
+		struct progress *p = raft__progress_find(r, s->id);
 		if (p == NULL || p->match < r->commit || r->commit == 0)
 			continue;
 		struct raft_config c = r->config;
 		c.servers[i].role = RAFT_VOTER;
 		c.servers[i].promote = 0;
-		membership_append_config(r, &c);
+		raft__membership_append_config(r, &c);
 		return;
 	}
 }
 
 static int begin_change(struct raft *r, raft_time now)
 {
-	int rv = raft_begin_event(r, now);
+	int rv = raft__begin_event(r, now);
 	if (rv != RAFT_OK)
 		return rv;
 	return change_allowed(r);
@@ -190,10 +190,10 @@ int raft_add_learner(struct raft *r, raft_time now, raft_id id,
 			s->role = RAFT_LEARNER;
 			s->promote = promote ? 1 : 0;
 			strcpy(s->address, address);
-			rv = membership_append_config(r, &c);
+			rv = raft__membership_append_config(r, &c);
 		}
 	}
-	out_finish(r, u);
+	raft__out_finish(r, u);
 	return rv;
 }
 
@@ -214,9 +214,9 @@ int raft_remove_server(struct raft *r, raft_time now, raft_id id,
 			memmove(&c.servers[k], &c.servers[k + 1],
 				(c.n - k - 1) * sizeof(c.servers[0]));
 			c.n--;
-			rv = membership_append_config(r, &c);
+			rv = raft__membership_append_config(r, &c);
 		}
 	}
-	out_finish(r, u);
+	raft__out_finish(r, u);
 	return rv;
 }

@@ -23,7 +23,7 @@ static struct raft_message *grow(struct raft_message **arr, size_t *n,
 	return m;
 }
 
-struct raft_message *out_message(struct raft *r, uint8_t type, raft_id to,
+struct raft_message *raft__out_message(struct raft *r, uint8_t type, raft_id to,
 				 bool after_persist)
 {
 	/* Nothing may carry a term or vote this very call has not persisted. */
@@ -42,18 +42,18 @@ struct raft_message *out_message(struct raft *r, uint8_t type, raft_id to,
 	return m;
 }
 
-void out_hard_state(struct raft *r)
+void raft__out_hard_state(struct raft *r)
 {
 	r->hs_changed = true;
 }
 
-void out_entries_appended(struct raft *r, raft_index first)
+void raft__out_entries_appended(struct raft *r, raft_index first)
 {
 	if (r->persist_from == 0 || first < r->persist_from)
 		r->persist_from = first;
 }
 
-void out_truncated(struct raft *r, raft_index from)
+void raft__out_truncated(struct raft *r, raft_index from)
 {
 	if (r->truncate_from == 0 || from < r->truncate_from)
 		r->truncate_from = from;
@@ -63,7 +63,7 @@ void out_truncated(struct raft *r, raft_index from)
 		r->stable = from - 1;
 }
 
-void out_read(struct raft *r, uint64_t id, raft_index index, int status)
+void raft__out_read(struct raft *r, uint64_t id, raft_index index, int status)
 {
 	if (r->n_read_out == r->cap_read_out) {
 		size_t ncap = r->cap_read_out ? r->cap_read_out * 2 : 8;
@@ -77,7 +77,7 @@ void out_read(struct raft *r, uint64_t id, raft_index index, int status)
 	    (struct raft_read){.id = id, .index = index, .status = status};
 }
 
-void out_reset(struct raft *r)
+void raft__out_reset(struct raft *r)
 {
 	r->n_now = 0;
 	r->n_after = 0;
@@ -101,9 +101,9 @@ static void resolve_entries(struct raft *r, struct raft_message *m, size_t n)
 		if (m[i].type != RAFT_MSG_APPEND || m[i].n_entries == 0)
 			continue;
 		const struct raft_entry *e =
-		    log_get(&r->log, m[i].prev_index + 1);
+		    raft__log_get(&r->log, m[i].prev_index + 1);
 		const struct raft_entry *last =
-		    log_get(&r->log, m[i].prev_index + m[i].n_entries);
+		    raft__log_get(&r->log, m[i].prev_index + m[i].n_entries);
 		if (e == NULL || last == NULL) {
 			m[i].n_entries = 0; /* compacted meanwhile */
 			continue;
@@ -112,24 +112,24 @@ static void resolve_entries(struct raft *r, struct raft_message *m, size_t n)
 	}
 }
 
-void out_finish(struct raft *r, struct raft_update *u)
+void raft__out_finish(struct raft *r, struct raft_update *u)
 {
 	/* Hand out committed entries that were not handed out yet; stop at an
 	 * entry this build cannot understand, never skip it. */
 	raft_index upto = r->commit;
-	if (upto > log_last_index(&r->log))
-		upto = log_last_index(&r->log);
+	if (upto > raft__log_last_index(&r->log))
+		upto = raft__log_last_index(&r->log);
 	if (r->stopped == NULL && upto > r->applied) {
 		raft_index from = r->applied + 1;
 		raft_index i = from;
 		for (; i <= upto; i++) {
-			const struct raft_entry *e = log_get(&r->log, i);
+			const struct raft_entry *e = raft__log_get(&r->log, i);
 			if (e == NULL)
 				break;
 			if (e->version > RAFT_VERSION_MAX ||
 			    e->type < RAFT_ENTRY_NOOP ||
 			    e->type > RAFT_ENTRY_CONFIG) {
-				raft_core_stop(
+				raft__core_stop(
 				    r, "committed entry of unknown type or "
 				       "version: upgrade this node");
 				break;
@@ -152,17 +152,17 @@ void out_finish(struct raft *r, struct raft_update *u)
 	u->vote = r->vote;
 	u->truncate_from = r->truncate_from;
 	if (r->persist_from != 0 &&
-	    r->persist_from <= log_last_index(&r->log)) {
-		u->entries = log_get(&r->log, r->persist_from);
+	    r->persist_from <= raft__log_last_index(&r->log)) {
+		u->entries = raft__log_get(&r->log, r->persist_from);
 		u->n_entries =
-		    (size_t)(log_last_index(&r->log) - r->persist_from + 1);
+		    (size_t)(raft__log_last_index(&r->log) - r->persist_from + 1);
 	}
 	if (r->chunk_out.index != 0)
 		u->snapshot_chunk = &r->chunk_out;
 	u->send_after_persist = r->n_after ? r->after_msgs : NULL;
 	u->n_send_after_persist = r->n_after;
 	if (r->apply_to >= r->apply_from && r->apply_from != 0) {
-		u->apply = log_get(&r->log, r->apply_from);
+		u->apply = raft__log_get(&r->log, r->apply_from);
 		u->n_apply = (size_t)(r->apply_to - r->apply_from + 1);
 	}
 	u->reads = r->n_read_out ? r->read_out : NULL;

@@ -94,7 +94,7 @@ struct raft *raft_new(raft_id id, const struct raft_options *o, uint64_t seed)
 	r->rng = seed ^ 0x9e3779b97f4a7c15ull;
 	if (r->rng == 0)
 		r->rng = 1;
-	log_init(&r->log);
+	raft__log_init(&r->log);
 	r->role = RAFT_FOLLOWER;
 	return r;
 }
@@ -103,7 +103,7 @@ void raft_free(struct raft *r)
 {
 	if (r == NULL)
 		return;
-	log_close(&r->log);
+	raft__log_close(&r->log);
 	free(r->reads);
 	free(r->chunk_buf);
 	free(r->now_msgs);
@@ -112,7 +112,7 @@ void raft_free(struct raft *r)
 	free(r);
 }
 
-uint64_t raft_random(struct raft *r)
+uint64_t raft__random(struct raft *r)
 {
 	/* xorshift64*: deterministic from the seed, good enough for timeouts.
 	 */
@@ -124,59 +124,59 @@ uint64_t raft_random(struct raft *r)
 	return x * 0x2545f4914f6cdd1dull;
 }
 
-void raft_reset_election_timer(struct raft *r)
+void raft__reset_election_timer(struct raft *r)
 {
 	raft_time t = r->opt.election_timeout;
 	r->election_deadline =
-	    r->now + t + (raft_time)(raft_random(r) % (uint64_t)t);
+	    r->now + t + (raft_time)(raft__random(r) % (uint64_t)t);
 }
 
-bool raft_is_voter(const struct raft *r, raft_id id)
+bool raft__is_voter(const struct raft *r, raft_id id)
 {
 	const struct raft_server *s = raft_config_find(&r->config, id);
 	return s != NULL && s->role == RAFT_VOTER;
 }
 
-bool raft_self_voter(const struct raft *r)
+bool raft__self_voter(const struct raft *r)
 {
-	return r->config_index != 0 && raft_is_voter(r, r->id);
+	return r->config_index != 0 && raft__is_voter(r, r->id);
 }
 
-void raft_core_stop(struct raft *r, const char *why)
+void raft__core_stop(struct raft *r, const char *why)
 {
 	if (r->stopped != NULL)
 		return;
 	r->stopped = why;
 	if (r->role != RAFT_FOLLOWER || r->leader != 0)
-		role_become_follower(r, r->term, 0);
+		raft__role_become_follower(r, r->term, 0);
 }
 
 /* Every entry point starts here: time only moves forward, and a leader that
  * lost its quorum steps down before it handles anything else. */
-int raft_begin_event(struct raft *r, raft_time now)
+int raft__begin_event(struct raft *r, raft_time now)
 {
-	out_reset(r);
+	raft__out_reset(r);
 	if (now > r->now)
 		r->now = now;
 	if (!r->started)
 		return RAFT_ESTATE;
 	if (r->stopped != NULL)
 		return RAFT_ESHUTDOWN;
-	role_step_down_if_no_quorum(r);
+	raft__role_step_down_if_no_quorum(r);
 	return RAFT_OK;
 }
 
 static int finish(struct raft *r, struct raft_update *u, int rv)
 {
 	if (u != NULL)
-		out_finish(r, u);
+		raft__out_finish(r, u);
 	return rv;
 }
 
 int raft_start(struct raft *r, raft_time now,
 	       const struct raft_persisted_state *st, struct raft_update *u)
 {
-	out_reset(r);
+	raft__out_reset(r);
 	if (r->started)
 		return finish(r, u, RAFT_ESTATE);
 	r->now = now;
@@ -187,53 +187,53 @@ int raft_start(struct raft *r, raft_time now,
 		if (st->snap_index != 0) {
 			if (st->snap_config == NULL)
 				return finish(r, u, RAFT_EINVAL);
-			log_restart(&r->log, st->snap_index, st->snap_term);
+			raft__log_restart(&r->log, st->snap_index, st->snap_term);
 			r->snap_config = *st->snap_config;
 			r->snap_size = st->snap_size;
 			r->commit = r->applied = st->snap_index;
 		}
-		if (log_reserve(&r->log, st->n_entries) != RAFT_OK)
+		if (raft__log_reserve(&r->log, st->n_entries) != RAFT_OK)
 			return finish(r, u, RAFT_ENOMEM);
 		for (size_t i = 0; i < st->n_entries; i++) {
 			const struct raft_entry *e = &st->entries[i];
-			if (e->index != log_last_index(&r->log) + 1 ||
-			    e->term < log_last_term(&r->log)) {
-				log_close(&r->log);
+			if (e->index != raft__log_last_index(&r->log) + 1 ||
+			    e->term < raft__log_last_term(&r->log)) {
+				raft__log_close(&r->log);
 				return finish(r, u, RAFT_EINVAL);
 			}
-			if (log_append_copy(&r->log, e) != RAFT_OK) {
-				log_close(&r->log);
+			if (raft__log_append_copy(&r->log, e) != RAFT_OK) {
+				raft__log_close(&r->log);
 				return finish(r, u, RAFT_ENOMEM);
 			}
 		}
-		r->stable = log_last_index(&r->log);
+		r->stable = raft__log_last_index(&r->log);
 		/* A crash between an append and the term/vote write leaves
 		 * entries of a term the metadata does not hold yet. Nothing was
 		 * voted in that term from unpersisted state, so adopt it with
 		 * no vote. */
-		if (log_last_term(&r->log) > r->term) {
-			r->term = log_last_term(&r->log);
+		if (raft__log_last_term(&r->log) > r->term) {
+			r->term = raft__log_last_term(&r->log);
 			r->vote = 0;
-			out_hard_state(r);
+			raft__out_hard_state(r);
 		}
-		membership_rebuild(r);
+		raft__membership_rebuild(r);
 	}
 	/* What raft_start adopted above (entries newer than the metadata) is
 	 * not on disk until the driver says so. */
 	r->durable_term = st != NULL ? st->term : 0;
 	r->started = true;
 	r->role = RAFT_FOLLOWER;
-	raft_reset_election_timer(r);
+	raft__reset_election_timer(r);
 	/* A single voter that is the whole cluster elects itself at once. */
-	if (raft_self_voter(r) && raft_config_voters(&r->config) == 1)
-		election_start(r, false);
+	if (raft__self_voter(r) && raft_config_voters(&r->config) == 1)
+		raft__election_start(r, false);
 	return finish(r, u, RAFT_OK);
 }
 
 int raft_bootstrap(struct raft *r, raft_time now, const struct raft_config *cfg,
 		   struct raft_update *u)
 {
-	int rv = raft_begin_event(r, now);
+	int rv = raft__begin_event(r, now);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
 	const struct raft_server *self = raft_config_find(cfg, r->id);
@@ -242,7 +242,7 @@ int raft_bootstrap(struct raft *r, raft_time now, const struct raft_config *cfg,
 		return finish(r, u, RAFT_EINVAL);
 	/* An empty log with no configuration: a new node, or one whose first
 	 * bootstrap did not reach the disk before a crash. */
-	if (log_last_index(&r->log) != 0 || r->log.snap_index != 0 ||
+	if (raft__log_last_index(&r->log) != 0 || r->log.snap_index != 0 ||
 	    r->config_index != 0)
 		return finish(r, u, RAFT_ESTATE);
 	size_t len = raft_config_encoded_size(cfg);
@@ -255,38 +255,38 @@ int raft_bootstrap(struct raft *r, raft_time now, const struct raft_config *cfg,
 	if (r->term == 0) {
 		r->term = 1;
 		r->vote = 0;
-		out_hard_state(r);
+		raft__out_hard_state(r);
 	}
-	rv = log_append(&r->log, r->term, RAFT_ENTRY_CONFIG, RAFT_VERSION_MIN,
+	rv = raft__log_append(&r->log, r->term, RAFT_ENTRY_CONFIG, RAFT_VERSION_MIN,
 			buf, (uint32_t)len);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
-	out_entries_appended(r, 1);
-	membership_entry_appended(r, log_get(&r->log, 1));
-	raft_reset_election_timer(r);
+	raft__out_entries_appended(r, 1);
+	raft__membership_entry_appended(r, raft__log_get(&r->log, 1));
+	raft__reset_election_timer(r);
 	if (raft_config_voters(&r->config) == 1)
-		election_start(r, false);
+		raft__election_start(r, false);
 	return finish(r, u, RAFT_OK);
 }
 
 int raft_tick(struct raft *r, raft_time now, struct raft_update *u)
 {
-	int rv = raft_begin_event(r, now);
+	int rv = raft__begin_event(r, now);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
 	if (r->role == RAFT_LEADER) {
 		if (r->now >= r->heartbeat_due) {
-			lease_new_round(r);
-			replication_broadcast(r, true);
+			raft__lease_new_round(r);
+			raft__replication_broadcast(r, true);
 		}
-		replication_tick(r);
-		transfer_tick(r);
-		membership_maybe_promote(r);
+		raft__replication_tick(r);
+		raft__transfer_tick(r);
+		raft__membership_maybe_promote(r);
 	} else if (r->now >= r->election_deadline) {
-		if (raft_self_voter(r) && r->incoming.complete == false)
-			election_start(r, false);
+		if (raft__self_voter(r) && r->incoming.complete == false)
+			raft__election_start(r, false);
 		else
-			raft_reset_election_timer(r);
+			raft__reset_election_timer(r);
 	}
 	return finish(r, u, RAFT_OK);
 }
@@ -294,7 +294,7 @@ int raft_tick(struct raft *r, raft_time now, struct raft_update *u)
 int raft_step(struct raft *r, raft_time now, const struct raft_message *m,
 	      struct raft_update *u)
 {
-	int rv = raft_begin_event(r, now);
+	int rv = raft__begin_event(r, now);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
 	if (m == NULL || m->to != r->id || m->from == 0 ||
@@ -309,7 +309,7 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m,
 	/* Vote requests are judged before terms move (section 9.6: a node that
 	 * hears from a live leader ignores them), so requests first. */
 	if (m->type == RAFT_MSG_PREVOTE || m->type == RAFT_MSG_VOTE) {
-		election_recv_request(r, m);
+		raft__election_recv_request(r, m);
 		return finish(r, u, RAFT_OK);
 	}
 	if (m->term > r->term) {
@@ -322,16 +322,16 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m,
 				  m->type == RAFT_MSG_TIMEOUT_NOW)
 				     ? m->from
 				     : 0;
-		role_become_follower(r, m->term, leader);
+		raft__role_become_follower(r, m->term, leader);
 	} else if (m->term < r->term) {
 		/* A stale leader learns the new term from our rejection. */
 		if (m->type == RAFT_MSG_APPEND ||
 		    m->type == RAFT_MSG_SNAPSHOT) {
 			struct raft_message *resp =
-			    out_message(r, RAFT_MSG_APPEND_RESP, m->from, true);
+			    raft__out_message(r, RAFT_MSG_APPEND_RESP, m->from, true);
 			if (resp != NULL) {
 				resp->reject = 1;
-				resp->index = log_last_index(&r->log);
+				resp->index = raft__log_last_index(&r->log);
 			}
 		}
 		return finish(r, u, RAFT_OK);
@@ -339,25 +339,25 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m,
 dispatch:
 	switch (m->type) {
 	case RAFT_MSG_APPEND:
-		replication_recv_append(r, m);
+		raft__replication_recv_append(r, m);
 		break;
 	case RAFT_MSG_APPEND_RESP:
-		replication_recv_append_resp(r, m);
+		raft__replication_recv_append_resp(r, m);
 		break;
 	case RAFT_MSG_PREVOTE_RESP:
 	case RAFT_MSG_VOTE_RESP:
-		election_recv_response(r, m);
+		raft__election_recv_response(r, m);
 		break;
 	case RAFT_MSG_SNAPSHOT:
-		snapshot_recv(r, m);
+		raft__snapshot_recv(r, m);
 		break;
 	case RAFT_MSG_SNAPSHOT_RESP:
-		snapshot_recv_resp(r, m);
+		raft__snapshot_recv_resp(r, m);
 		break;
 	case RAFT_MSG_TIMEOUT_NOW:
-		if (r->role != RAFT_LEADER && raft_self_voter(r) &&
+		if (r->role != RAFT_LEADER && raft__self_voter(r) &&
 		    !r->incoming.complete)
-			election_start(r, true);
+			raft__election_start(r, true);
 		break;
 	}
 	return finish(r, u, RAFT_OK);
@@ -366,24 +366,24 @@ dispatch:
 int raft_persisted(struct raft *r, raft_time now, raft_index index,
 		   raft_term term, struct raft_update *u)
 {
-	int rv = raft_begin_event(r, now);
+	int rv = raft__begin_event(r, now);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
 	/* A report for entries that were truncated meanwhile says nothing about
 	 * the entries now at those indexes. */
-	if (index > log_last_index(&r->log) || index <= r->stable ||
-	    log_term_at(&r->log, index) != term)
+	if (index > raft__log_last_index(&r->log) || index <= r->stable ||
+	    raft__log_term_at(&r->log, index) != term)
 		return finish(r, u, RAFT_OK);
 	r->stable = index;
 	if (r->role == RAFT_LEADER)
-		replication_maybe_commit(r);
+		raft__replication_maybe_commit(r);
 	return finish(r, u, RAFT_OK);
 }
 
 int raft_hard_state_persisted(struct raft *r, raft_time now, raft_term term,
 			      struct raft_update *u)
 {
-	int rv = raft_begin_event(r, now);
+	int rv = raft__begin_event(r, now);
 	if (rv == RAFT_OK && term > r->durable_term && term <= r->term)
 		r->durable_term = term;
 	return finish(r, u, rv);
@@ -392,15 +392,15 @@ int raft_hard_state_persisted(struct raft *r, raft_time now, raft_term term,
 int raft_storage_failed(struct raft *r, raft_time now, const char *why,
 			struct raft_update *u)
 {
-	raft_begin_event(r, now);
-	raft_core_stop(r, why != NULL ? why : "storage failed");
+	raft__begin_event(r, now);
+	raft__core_stop(r, why != NULL ? why : "storage failed");
 	return finish(r, u, RAFT_OK);
 }
 
 int raft_propose(struct raft *r, raft_time now, const void *data, uint32_t len,
 		 raft_index *index, struct raft_update *u)
 {
-	int rv = raft_begin_event(r, now);
+	int rv = raft__begin_event(r, now);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
 	if (r->role != RAFT_LEADER)
@@ -418,37 +418,37 @@ int raft_propose(struct raft *r, raft_time now, const void *data, uint32_t len,
 			return finish(r, u, RAFT_ENOMEM);
 		memcpy(copy, data, len);
 	}
-	rv = log_append(&r->log, r->term, RAFT_ENTRY_COMMAND,
+	rv = raft__log_append(&r->log, r->term, RAFT_ENTRY_COMMAND,
 			raft_cluster_version(r), copy, len);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
-	raft_index i = log_last_index(&r->log);
-	out_entries_appended(r, i);
+	raft_index i = raft__log_last_index(&r->log);
+	raft__out_entries_appended(r, i);
 	if (index != NULL)
 		*index = i;
-	replication_broadcast(r, false);
-	replication_maybe_commit(r);
+	raft__replication_broadcast(r, false);
+	raft__replication_maybe_commit(r);
 	return finish(r, u, RAFT_OK);
 }
 
 int raft_snapshot_taken(struct raft *r, raft_time now, raft_index index,
 			uint64_t size, struct raft_update *u)
 {
-	int rv = raft_begin_event(r, now);
+	int rv = raft__begin_event(r, now);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
 	if (index > r->applied || index <= r->log.snap_index ||
-	    log_get(&r->log, index) == NULL)
+	    raft__log_get(&r->log, index) == NULL)
 		return finish(r, u, RAFT_EINVAL);
 	struct raft_config cfg;
 	if (raft_config_at(r, index, &cfg) != RAFT_OK)
 		return finish(r, u, RAFT_EINVAL);
 	r->snap_config = cfg;
 	r->snap_size = size;
-	r->log.snap_term = log_term_at(&r->log, index);
+	r->log.snap_term = raft__log_term_at(&r->log, index);
 	r->log.snap_index = index;
 	if (index > r->opt.snapshot_trailing)
-		log_compact(&r->log, index - r->opt.snapshot_trailing);
+		raft__log_compact(&r->log, index - r->opt.snapshot_trailing);
 	return finish(r, u, RAFT_OK);
 }
 
@@ -483,7 +483,7 @@ raft_index raft_last_applied(const struct raft *r)
 }
 raft_index raft_last_index(const struct raft *r)
 {
-	return log_last_index(&r->log);
+	return raft__log_last_index(&r->log);
 }
 raft_index raft_stable_index(const struct raft *r)
 {
@@ -499,11 +499,11 @@ raft_term raft_snapshot_term(const struct raft *r)
 }
 raft_term raft_term_at(const struct raft *r, raft_index index)
 {
-	return log_term_at(&r->log, index);
+	return raft__log_term_at(&r->log, index);
 }
 const struct raft_entry *raft_entry_at(const struct raft *r, raft_index index)
 {
-	return log_get(&r->log, index);
+	return raft__log_get(&r->log, index);
 }
 const struct raft_config *raft_config(const struct raft *r)
 {

@@ -6,7 +6,7 @@
 
 #include "raft/core.h"
 
-struct progress *progress_find(struct raft *r, raft_id id)
+struct progress *raft__progress_find(struct raft *r, raft_id id)
 {
 	for (uint32_t i = 0; i < r->n_progress; i++)
 		if (r->progress[i].id == id)
@@ -19,14 +19,14 @@ static void progress_init(struct raft *r, struct progress *p, raft_id id)
 	memset(p, 0, sizeof(*p));
 	p->id = id;
 	p->state = PROGRESS_PROBE;
-	p->next = log_last_index(&r->log) + 1;
+	p->next = raft__log_last_index(&r->log) + 1;
 	p->last_progress = r->now;
 }
 
-void progress_reset_all(struct raft *r)
+void raft__progress_reset_all(struct raft *r)
 {
 	r->n_progress = 0;
-	progress_sync_with_config(r);
+	raft__progress_sync_with_config(r);
 }
 
 static void send_heartbeat(struct raft *r, struct progress *p);
@@ -39,7 +39,7 @@ static void keep_progress(struct raft *r, struct progress *keep, uint32_t *n,
 	for (uint32_t k = 0; k < *n; k++)
 		if (keep[k].id == id)
 			return;
-	struct progress *old = progress_find(r, id);
+	struct progress *old = raft__progress_find(r, id);
 	if (old != NULL)
 		keep[*n] = *old;
 	else
@@ -51,7 +51,7 @@ static void keep_progress(struct raft *r, struct progress *keep, uint32_t *n,
  * is known of the others. A server being removed is still replicated to
  * until its removal commits, so that it learns it was removed; it never
  * counts toward a quorum (those follow the latest configuration). */
-void progress_sync_with_config(struct raft *r)
+void raft__progress_sync_with_config(struct raft *r)
 {
 	struct progress keep[RAFT_MAX_SERVERS];
 	uint32_t n = 0;
@@ -69,7 +69,7 @@ void progress_sync_with_config(struct raft *r)
 	r->n_progress = n;
 }
 
-void progress_drop(struct raft *r, raft_id id)
+void raft__progress_drop(struct raft *r, raft_id id)
 {
 	for (uint32_t i = 0; i < r->n_progress; i++) {
 		if (r->progress[i].id != id)
@@ -89,7 +89,7 @@ static bool maybe_release(struct raft *r, struct progress *p)
 	if (p->match >= p->removal_index ||
 	    r->now - p->leaving_since >= 10 * r->opt.election_timeout) {
 		send_heartbeat(r, p);
-		progress_drop(r, p->id);
+		raft__progress_drop(r, p->id);
 		return true;
 	}
 	return false;
@@ -97,7 +97,7 @@ static bool maybe_release(struct raft *r, struct progress *p)
 
 /* The removal of these servers committed: tell each the commit index once
  * more (so it applies the configuration without itself), then forget it. */
-void progress_release_removed(struct raft *r)
+void raft__progress_release_removed(struct raft *r)
 {
 	for (uint32_t i = 0; i < r->n_progress; i++) {
 		struct progress *p = &r->progress[i];
@@ -124,11 +124,11 @@ static void probe(struct raft *r, struct progress *p)
 /* How many entries from `next` fit in one message. */
 static uint32_t batch_size(struct raft *r, raft_index next)
 {
-	raft_index last = log_last_index(&r->log);
+	raft_index last = raft__log_last_index(&r->log);
 	uint32_t n = 0;
 	uint64_t bytes = 0;
 	while (next + n <= last && n < r->opt.max_append_entries) {
-		const struct raft_entry *e = log_get(&r->log, next + n);
+		const struct raft_entry *e = raft__log_get(&r->log, next + n);
 		if (n > 0 && bytes + e->len > r->opt.max_append_bytes)
 			break;
 		bytes += e->len;
@@ -140,11 +140,11 @@ static uint32_t batch_size(struct raft *r, raft_index next)
 static struct raft_message *append_message(struct raft *r, raft_id to,
 					   raft_index prev, uint32_t n)
 {
-	struct raft_message *m = out_message(r, RAFT_MSG_APPEND, to, false);
+	struct raft_message *m = raft__out_message(r, RAFT_MSG_APPEND, to, false);
 	if (m == NULL)
 		return NULL;
 	m->prev_index = prev;
-	m->prev_term = log_term_at(&r->log, prev);
+	m->prev_term = raft__log_term_at(&r->log, prev);
 	m->n_entries = n; /* entries are resolved when the update is built */
 	m->commit = r->commit < prev + n ? r->commit : prev + n;
 	m->round = r->round;
@@ -156,13 +156,13 @@ static struct raft_message *append_message(struct raft *r, raft_id to,
 static void send_heartbeat(struct raft *r, struct progress *p)
 {
 	raft_index prev = p->match;
-	if (prev != 0 && log_term_at(&r->log, prev) == 0)
+	if (prev != 0 && raft__log_term_at(&r->log, prev) == 0)
 		prev = 0;
 	append_message(r, p->id, prev, 0);
 	p->last_send = r->now;
 }
 
-void replication_send(struct raft *r, struct progress *p, bool heartbeat)
+void raft__replication_send(struct raft *r, struct progress *p, bool heartbeat)
 {
 	if (p->state == PROGRESS_SNAPSHOT) {
 		if (heartbeat)
@@ -170,14 +170,14 @@ void replication_send(struct raft *r, struct progress *p, bool heartbeat)
 		return;
 	}
 	raft_index prev = p->next - 1;
-	if (p->next < log_first_index(&r->log) ||
-	    (prev != 0 && log_term_at(&r->log, prev) == 0)) {
+	if (p->next < raft__log_first_index(&r->log) ||
+	    (prev != 0 && raft__log_term_at(&r->log, prev) == 0)) {
 		/* The entries it needs were compacted: send the snapshot. */
 		p->state = PROGRESS_SNAPSHOT;
 		p->n_inflight = 0;
 		p->snap_index = 0;
 		p->last_progress = r->now;
-		snapshot_send(r, p);
+		raft__snapshot_send(r, p);
 		return;
 	}
 	if (heartbeat) {
@@ -200,7 +200,7 @@ void replication_send(struct raft *r, struct progress *p, bool heartbeat)
 	}
 	/* Replicate: pipeline batches within the in-flight window. */
 	while (p->n_inflight < r->opt.max_inflight &&
-	       p->next <= log_last_index(&r->log)) {
+	       p->next <= raft__log_last_index(&r->log)) {
 		prev = p->next - 1;
 		uint32_t n = batch_size(r, p->next);
 		if (append_message(r, p->id, prev, n) == NULL)
@@ -211,15 +211,15 @@ void replication_send(struct raft *r, struct progress *p, bool heartbeat)
 	}
 }
 
-void replication_broadcast(struct raft *r, bool heartbeat)
+void raft__replication_broadcast(struct raft *r, bool heartbeat)
 {
 	for (uint32_t i = 0; i < r->n_progress; i++)
-		replication_send(r, &r->progress[i], heartbeat);
+		raft__replication_send(r, &r->progress[i], heartbeat);
 	if (heartbeat)
 		r->heartbeat_due = r->now + r->opt.heartbeat_interval;
 }
 
-void replication_tick(struct raft *r)
+void raft__replication_tick(struct raft *r)
 {
 	for (uint32_t i = 0; i < r->n_progress;)
 		if (!maybe_release(r, &r->progress[i]))
@@ -236,24 +236,24 @@ void replication_tick(struct raft *r)
 				probe(r, p);
 			break;
 		case PROGRESS_SNAPSHOT:
-			snapshot_tick(r, p);
+			raft__snapshot_tick(r, p);
 			continue;
 		default:
 			break;
 		}
-		if (p->next <= log_last_index(&r->log))
-			replication_send(r, p, false);
+		if (p->next <= raft__log_last_index(&r->log))
+			raft__replication_send(r, p, false);
 	}
 }
 
-void replication_set_commit(struct raft *r, raft_index commit)
+void raft__replication_set_commit(struct raft *r, raft_index commit)
 {
 	if (commit <= r->commit)
 		return;
 	raft_index old = r->commit;
 	r->commit = commit;
-	membership_commit_advanced(r, old);
-	reads_commit_advanced(r);
+	raft__membership_commit_advanced(r, old);
+	raft__reads_commit_advanced(r);
 }
 
 static int cmp_desc(const void *a, const void *b)
@@ -264,7 +264,7 @@ static int cmp_desc(const void *a, const void *b)
 
 /* The highest index stored by a majority of voters. The leader counts
  * itself only for what it has made durable. */
-raft_index quorum_match_index(const struct raft *r)
+raft_index raft__quorum_match_index(const struct raft *r)
 {
 	raft_index m[RAFT_MAX_SERVERS];
 	unsigned n = 0, voters = 0;
@@ -291,18 +291,18 @@ raft_index quorum_match_index(const struct raft *r)
 	return m[voters / 2];
 }
 
-void replication_maybe_commit(struct raft *r)
+void raft__replication_maybe_commit(struct raft *r)
 {
 	if (r->role != RAFT_LEADER)
 		return;
-	raft_index q = quorum_match_index(r);
+	raft_index q = raft__quorum_match_index(r);
 	if (q <= r->commit)
 		return;
 	/* Section 5.4.2: only an entry of the current term commits by counting
 	 * replicas; earlier ones commit with it (figure 8). */
-	if (log_term_at(&r->log, q) != r->term && !RAFT_BUG(COMMIT_OLD_TERM))
+	if (raft__log_term_at(&r->log, q) != r->term && !RAFT_BUG(COMMIT_OLD_TERM))
 		return;
-	replication_set_commit(r, q);
+	raft__replication_set_commit(r, q);
 }
 
 static void reply_append(struct raft *r, const struct raft_message *m,
@@ -315,7 +315,7 @@ static void reply_append(struct raft *r, const struct raft_message *m,
 	    !reject && index <= r->stable && r->durable_term == r->term;
 	bool after = !durable && !RAFT_BUG(SEND_BEFORE_PERSIST);
 	struct raft_message *resp =
-	    out_message(r, RAFT_MSG_APPEND_RESP, m->from, after);
+	    raft__out_message(r, RAFT_MSG_APPEND_RESP, m->from, after);
 	if (resp == NULL)
 		return;
 	resp->reject = reject;
@@ -325,17 +325,17 @@ static void reply_append(struct raft *r, const struct raft_message *m,
 	resp->round = m->round;
 }
 
-void replication_recv_append(struct raft *r, const struct raft_message *m)
+void raft__replication_recv_append(struct raft *r, const struct raft_message *m)
 {
 	if (r->role == RAFT_LEADER)
 		return; /* two leaders in one term cannot happen */
 	if (r->role != RAFT_FOLLOWER || r->leader != m->from)
-		role_become_follower(r, m->term, m->from);
+		raft__role_become_follower(r, m->term, m->from);
 	r->leader_contact = r->now;
-	raft_reset_election_timer(r);
+	raft__reset_election_timer(r);
 
 	if (r->incoming.complete) {
-		reply_append(r, m, true, log_last_index(&r->log), 0);
+		reply_append(r, m, true, raft__log_last_index(&r->log), 0);
 		return;
 	}
 	if (m->n_entries > 0 && m->entries == NULL)
@@ -353,20 +353,20 @@ void replication_recv_append(struct raft *r, const struct raft_message *m)
 				     0);
 			return;
 		}
-	} else if (log_term_at(&r->log, prev) != m->prev_term ||
+	} else if (raft__log_term_at(&r->log, prev) != m->prev_term ||
 		   (prev > 0 && m->prev_term == 0)) {
 		/* Section 5.3 with fast back-tracking: tell the leader where
 		 * our log may diverge so it can skip a whole term at once. */
-		raft_index last = log_last_index(&r->log);
+		raft_index last = raft__log_last_index(&r->log);
 		if (prev > last) {
-			reply_append(r, m, true, last, log_last_term(&r->log));
+			reply_append(r, m, true, last, raft__log_last_term(&r->log));
 		} else {
 			raft_index hint =
-			    log_find_conflict(&r->log, prev, m->prev_term);
+			    raft__log_find_conflict(&r->log, prev, m->prev_term);
 			if (hint < r->commit)
 				hint = r->commit;
 			reply_append(r, m, true, hint,
-				     log_term_at(&r->log, hint));
+				     raft__log_term_at(&r->log, hint));
 		}
 		return;
 	}
@@ -378,14 +378,14 @@ void replication_recv_append(struct raft *r, const struct raft_message *m)
 		if (e->len > RAFT_MAX_ENTRY_BYTES ||
 		    (e->len > 0 && e->data == NULL))
 			break;
-		if (idx <= log_last_index(&r->log)) {
-			if (log_term_at(&r->log, idx) == e->term ||
+		if (idx <= raft__log_last_index(&r->log)) {
+			if (raft__log_term_at(&r->log, idx) == e->term ||
 			    RAFT_BUG(NO_TRUNCATE)) {
 				matched = idx;
 				continue;
 			}
 			if (idx <= r->commit) {
-				raft_core_stop(
+				raft__core_stop(
 				    r, "leader sent an entry that conflicts "
 				       "with a committed one");
 				return;
@@ -393,37 +393,37 @@ void replication_recv_append(struct raft *r, const struct raft_message *m)
 			/* Section 5.3: delete the conflicting entry and all
 			 * that follow it. */
 			bool had_config = r->config_index >= idx;
-			log_truncate(&r->log, idx);
-			out_truncated(r, idx);
+			raft__log_truncate(&r->log, idx);
+			raft__out_truncated(r, idx);
 			if (had_config)
-				membership_rebuild(r);
+				raft__membership_rebuild(r);
 		}
-		if (e->term > r->term || e->term < log_last_term(&r->log))
+		if (e->term > r->term || e->term < raft__log_last_term(&r->log))
 			break; /* malformed: refuse the rest */
-		if (log_append_copy(&r->log, e) != RAFT_OK)
+		if (raft__log_append_copy(&r->log, e) != RAFT_OK)
 			break; /* out of memory: acknowledge what we took */
-		const struct raft_entry *stored = log_get(&r->log, idx);
-		out_entries_appended(r, idx);
+		const struct raft_entry *stored = raft__log_get(&r->log, idx);
+		raft__out_entries_appended(r, idx);
 		matched = idx;
 		if (stored->type == RAFT_ENTRY_CONFIG)
-			membership_entry_appended(r, stored);
+			raft__membership_entry_appended(r, stored);
 		if (r->stopped != NULL)
 			return;
 	}
 	reply_append(r, m, false, matched, 0);
 	raft_index commit = m->commit < matched ? m->commit : matched;
-	replication_set_commit(r, commit);
+	raft__replication_set_commit(r, commit);
 }
 
-void replication_recv_append_resp(struct raft *r, const struct raft_message *m)
+void raft__replication_recv_append_resp(struct raft *r, const struct raft_message *m)
 {
 	if (r->role != RAFT_LEADER)
 		return;
-	struct progress *p = progress_find(r, m->from);
+	struct progress *p = raft__progress_find(r, m->from);
 	if (p == NULL)
 		return;
 	p->last_ack = r->now;
-	lease_ack(r, p, m->round);
+	raft__lease_ack(r, p, m->round);
 	if (r->role != RAFT_LEADER)
 		return;
 	if (m->reject) {
@@ -438,7 +438,7 @@ void replication_recv_append_resp(struct raft *r, const struct raft_message *m)
 		raft_index next = m->index + 1;
 		if (m->hint_term > 0) {
 			raft_index c =
-			    log_find_conflict(&r->log, m->index, m->hint_term);
+			    raft__log_find_conflict(&r->log, m->index, m->hint_term);
 			next = c + 1;
 		}
 		if (next > m->prev_index)
@@ -449,11 +449,11 @@ void replication_recv_append_resp(struct raft *r, const struct raft_message *m)
 		p->n_inflight = 0;
 		p->next = next;
 		p->last_progress = r->now;
-		replication_send(r, p, false);
+		raft__replication_send(r, p, false);
 		return;
 	}
 	raft_index idx = m->index;
-	if (idx > log_last_index(&r->log))
+	if (idx > raft__log_last_index(&r->log))
 		return; /* acknowledges entries we never sent */
 	if (idx > p->match) {
 		p->match = idx;
@@ -473,11 +473,11 @@ void replication_recv_append_resp(struct raft *r, const struct raft_message *m)
 		p->next = p->match + 1;
 		p->last_progress = r->now;
 	}
-	replication_maybe_commit(r);
+	raft__replication_maybe_commit(r);
 	if (r->role != RAFT_LEADER || maybe_release(r, p))
 		return;
-	transfer_maybe_send(r, p);
-	membership_maybe_promote(r);
-	if (r->role == RAFT_LEADER && p->next <= log_last_index(&r->log))
-		replication_send(r, p, false);
+	raft__transfer_maybe_send(r, p);
+	raft__membership_maybe_promote(r);
+	if (r->role == RAFT_LEADER && p->next <= raft__log_last_index(&r->log))
+		raft__replication_send(r, p, false);
 }

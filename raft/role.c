@@ -10,13 +10,13 @@ static void set_role(struct raft *r, enum raft_role role, raft_id leader)
 	r->leader = leader;
 }
 
-void role_become_follower(struct raft *r, raft_term term, raft_id leader)
+void raft__role_become_follower(struct raft *r, raft_term term, raft_id leader)
 {
 	bool was_leader = r->role == RAFT_LEADER;
 	if (term > r->term) {
 		r->term = term;
 		r->vote = 0;
-		out_hard_state(r);
+		raft__out_hard_state(r);
 	}
 	set_role(r, RAFT_FOLLOWER, leader);
 	r->prevote = false;
@@ -27,8 +27,8 @@ void role_become_follower(struct raft *r, raft_term term, raft_id leader)
 	if (leader != 0)
 		r->leader_contact = r->now;
 	if (was_leader)
-		reads_fail_all(r, RAFT_ENOTLEADER);
-	raft_reset_election_timer(r);
+		raft__reads_fail_all(r, RAFT_ENOTLEADER);
+	raft__reset_election_timer(r);
 }
 
 static void send_vote_requests(struct raft *r)
@@ -39,19 +39,19 @@ static void send_vote_requests(struct raft *r)
 			continue;
 		/* A real vote depends on the persisted term and self-vote; a
 		 * pre-vote changes nothing and can leave at once. */
-		struct raft_message *m = out_message(
+		struct raft_message *m = raft__out_message(
 		    r, r->prevote ? RAFT_MSG_PREVOTE : RAFT_MSG_VOTE, s->id,
 		    !r->prevote);
 		if (m == NULL)
 			continue;
 		m->term = r->prevote ? r->term + 1 : r->term;
-		m->index = log_last_index(&r->log);
-		m->hint_term = log_last_term(&r->log);
+		m->index = raft__log_last_index(&r->log);
+		m->hint_term = raft__log_last_term(&r->log);
 		m->transfer = r->campaign_transfer;
 	}
 }
 
-void role_become_candidate(struct raft *r, bool prevote, bool transfer)
+void raft__role_become_candidate(struct raft *r, bool prevote, bool transfer)
 {
 	set_role(r, RAFT_CANDIDATE, 0);
 	r->prevote = prevote;
@@ -60,22 +60,22 @@ void role_become_candidate(struct raft *r, bool prevote, bool transfer)
 	if (!prevote) {
 		r->term++;
 		r->vote = r->id;
-		out_hard_state(r);
+		raft__out_hard_state(r);
 	}
 	r->n_votes = 0;
 	r->votes[r->n_votes++] = r->id;
-	raft_reset_election_timer(r);
+	raft__reset_election_timer(r);
 	send_vote_requests(r);
 	/* A single voter wins its own election. */
 	if (r->n_votes * 2 > raft_config_voters(&r->config)) {
 		if (prevote)
-			role_become_candidate(r, false, transfer);
+			raft__role_become_candidate(r, false, transfer);
 		else
-			role_become_leader(r);
+			raft__role_become_leader(r);
 	}
 }
 
-void role_become_leader(struct raft *r)
+void raft__role_become_leader(struct raft *r)
 {
 	set_role(r, RAFT_LEADER, r->id);
 	r->prevote = false;
@@ -85,25 +85,25 @@ void role_become_leader(struct raft *r)
 	r->lease_until = 0;
 	r->quorum_round = r->round;
 	r->quorum_contact = r->now;
-	progress_reset_all(r);
+	raft__progress_reset_all(r);
 	/* Section 8: a leader commits an entry of its own term before it
 	 * serves reads or changes membership; the no-op gets it there. */
-	r->term_start = log_last_index(&r->log) + 1;
+	r->term_start = raft__log_last_index(&r->log) + 1;
 	if (!RAFT_BUG(SKIP_NOOP)) {
-		if (log_append(&r->log, r->term, RAFT_ENTRY_NOOP,
+		if (raft__log_append(&r->log, r->term, RAFT_ENTRY_NOOP,
 			       RAFT_VERSION_MIN, NULL, 0) == RAFT_OK)
-			out_entries_appended(r, log_last_index(&r->log));
+			raft__out_entries_appended(r, raft__log_last_index(&r->log));
 	}
-	lease_new_round(r);
-	replication_broadcast(r, false);
-	replication_maybe_commit(r);
+	raft__lease_new_round(r);
+	raft__replication_broadcast(r, false);
+	raft__replication_maybe_commit(r);
 }
 
-void role_step_down_if_no_quorum(struct raft *r)
+void raft__role_step_down_if_no_quorum(struct raft *r)
 {
 	if (r->role != RAFT_LEADER || !r->opt.check_quorum ||
 	    RAFT_BUG(NO_STEP_DOWN))
 		return;
 	if (r->now - r->quorum_contact >= r->opt.election_timeout)
-		role_become_follower(r, r->term, 0);
+		raft__role_become_follower(r, r->term, 0);
 }

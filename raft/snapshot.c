@@ -19,7 +19,7 @@ static bool send_chunk(struct raft *r, struct progress *p)
 			   ? (uint32_t)left
 			   : r->opt.snapshot_chunk_bytes;
 	struct raft_message *m =
-	    out_message(r, RAFT_MSG_SNAPSHOT, p->id, false);
+	    raft__out_message(r, RAFT_MSG_SNAPSHOT, p->id, false);
 	if (m == NULL)
 		return false;
 	m->snap_index = r->log.snap_index;
@@ -38,7 +38,7 @@ static bool send_chunk(struct raft *r, struct progress *p)
 	return true;
 }
 
-void snapshot_send(struct raft *r, struct progress *p)
+void raft__snapshot_send(struct raft *r, struct progress *p)
 {
 	if (r->log.snap_index == 0)
 		return; /* nothing compacted, so nothing to send */
@@ -52,7 +52,7 @@ void snapshot_send(struct raft *r, struct progress *p)
 		p->snap_offset = p->snap_acked;
 	/* Up to snapshot_chunks_in_flight chunks ahead of what the follower
 	 * confirmed: the links keep order, so a lost chunk only costs a
-	 * resend from the confirmed offset (snapshot_tick). */
+	 * resend from the confirmed offset (raft__snapshot_tick). */
 	uint64_t window = (uint64_t)r->opt.snapshot_chunks_in_flight *
 			  r->opt.snapshot_chunk_bytes;
 	if (p->snap_offset == 0 && p->snap_acked == 0 && r->snap_size == 0) {
@@ -65,7 +65,7 @@ void snapshot_send(struct raft *r, struct progress *p)
 			return;
 }
 
-void snapshot_tick(struct raft *r, struct progress *p)
+void raft__snapshot_tick(struct raft *r, struct progress *p)
 {
 	if (r->now - p->snap_sent_at < 2 * r->opt.heartbeat_interval)
 		return;
@@ -81,13 +81,13 @@ void snapshot_tick(struct raft *r, struct progress *p)
 	/* Nothing confirmed for a while: a chunk or its answer was lost.
 	 * Go back to what the follower has. */
 	p->snap_offset = p->snap_acked;
-	snapshot_send(r, p);
+	raft__snapshot_send(r, p);
 }
 
 static void reply(struct raft *r, const struct raft_message *m, bool done,
 		  raft_index index, uint64_t offset)
 {
-	struct raft_message *resp = out_message(
+	struct raft_message *resp = raft__out_message(
 	    r, RAFT_MSG_SNAPSHOT_RESP, m->from, !RAFT_BUG(SEND_BEFORE_PERSIST));
 	if (resp == NULL)
 		return;
@@ -98,14 +98,14 @@ static void reply(struct raft *r, const struct raft_message *m, bool done,
 	resp->round = m->round;
 }
 
-void snapshot_recv(struct raft *r, const struct raft_message *m)
+void raft__snapshot_recv(struct raft *r, const struct raft_message *m)
 {
 	if (r->role == RAFT_LEADER)
 		return;
 	if (r->role != RAFT_FOLLOWER || r->leader != m->from)
-		role_become_follower(r, m->term, m->from);
+		raft__role_become_follower(r, m->term, m->from);
 	r->leader_contact = r->now;
-	raft_reset_election_timer(r);
+	raft__reset_election_timer(r);
 
 	if (m->config == NULL || m->snap_index == 0 || m->snap_term == 0 ||
 	    m->snap_term > r->term || m->offset > m->snap_size ||
@@ -124,9 +124,9 @@ void snapshot_recv(struct raft *r, const struct raft_message *m)
 	 * matching), so keep the log, and the entries after it that we may
 	 * have acknowledged, instead of replacing them with the snapshot. */
 	if (!r->incoming.complete &&
-	    log_term_at(&r->log, m->snap_index) == m->snap_term) {
+	    raft__log_term_at(&r->log, m->snap_index) == m->snap_term) {
 		r->incoming.active = false;
-		replication_set_commit(r, m->snap_index);
+		raft__replication_set_commit(r, m->snap_index);
 		reply(r, m, true, m->snap_index, 0);
 		return;
 	}
@@ -180,17 +180,17 @@ void snapshot_recv(struct raft *r, const struct raft_message *m)
 int raft_snapshot_installed(struct raft *r, raft_time now, raft_index index,
 			    raft_term term, struct raft_update *u)
 {
-	out_reset(r);
+	raft__out_reset(r);
 	if (now > r->now)
 		r->now = now;
 	struct pending_snapshot *in = &r->incoming;
 	if (!r->started || r->stopped != NULL || !in->complete ||
 	    in->index != index || in->term != term) {
-		out_finish(r, u);
+		raft__out_finish(r, u);
 		return r->stopped != NULL ? RAFT_ESHUTDOWN : RAFT_EINVAL;
 	}
 	/* The driver replaced its whole log with the snapshot; so do we. */
-	log_restart(&r->log, index, term);
+	raft__log_restart(&r->log, index, term);
 	r->snap_config = in->config;
 	r->snap_size = in->received;
 	r->commit = r->applied = r->stable = index;
@@ -202,7 +202,7 @@ int raft_snapshot_installed(struct raft *r, raft_time now, raft_index index,
 	in->complete = false;
 	if (r->leader != 0 && r->role == RAFT_FOLLOWER) {
 		struct raft_message *resp =
-		    out_message(r, RAFT_MSG_SNAPSHOT_RESP, r->leader, true);
+		    raft__out_message(r, RAFT_MSG_SNAPSHOT_RESP, r->leader, true);
 		if (resp != NULL) {
 			resp->snap_index = index;
 			resp->done = 1;
@@ -210,23 +210,23 @@ int raft_snapshot_installed(struct raft *r, raft_time now, raft_index index,
 			resp->offset = r->snap_size;
 		}
 	}
-	out_finish(r, u);
+	raft__out_finish(r, u);
 	return RAFT_OK;
 }
 
-void snapshot_recv_resp(struct raft *r, const struct raft_message *m)
+void raft__snapshot_recv_resp(struct raft *r, const struct raft_message *m)
 {
 	if (r->role != RAFT_LEADER)
 		return;
-	struct progress *p = progress_find(r, m->from);
+	struct progress *p = raft__progress_find(r, m->from);
 	if (p == NULL)
 		return;
 	p->last_ack = r->now;
-	lease_ack(r, p, m->round);
+	raft__lease_ack(r, p, m->round);
 	if (r->role != RAFT_LEADER || p->state != PROGRESS_SNAPSHOT)
 		return;
 	if (m->done) {
-		if (m->index > log_last_index(&r->log))
+		if (m->index > raft__log_last_index(&r->log))
 			return;
 		if (m->index > p->match)
 			p->match = m->index;
@@ -234,9 +234,9 @@ void snapshot_recv_resp(struct raft *r, const struct raft_message *m)
 		p->n_inflight = 0;
 		p->next = p->match + 1;
 		p->last_progress = r->now;
-		replication_maybe_commit(r);
+		raft__replication_maybe_commit(r);
 		if (r->role == RAFT_LEADER)
-			replication_send(r, p, false);
+			raft__replication_send(r, p, false);
 		return;
 	}
 	if (m->snap_index != p->snap_index)
@@ -253,5 +253,5 @@ void snapshot_recv_resp(struct raft *r, const struct raft_message *m)
 	}
 	if (p->snap_acked >= r->snap_size)
 		return; /* all sent: the follower is installing */
-	snapshot_send(r, p);
+	raft__snapshot_send(r, p);
 }

@@ -17,7 +17,10 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 demo="$root/.cache/demo"
 broker=/usr/sbin/mosquitto
-plugin="$root/build/mosquitto_ha.so"
+# BUILD=DIR (as for make) when the plugin is built elsewhere.
+build=${BUILD:-build}
+[[ $build == /* ]] || build="$root/$build"
+plugin="$build/mosquitto_ha.so"
 host=127.0.0.1
 # HA_DEMO_CLIENT_BASE / HA_DEMO_CLUSTER_BASE move the ports (base + 1..3).
 client_base=${HA_DEMO_CLIENT_BASE:-18830}
@@ -109,7 +112,7 @@ start_demo() {
 	say "checking Debian packages"
 	bash "$root/scripts/deps.sh"
 	say "building the plugin"
-	make -C "$root" --no-print-directory build/mosquitto_ha.so >/dev/null
+	make -C "$root" --no-print-directory BUILD="$build" "$plugin" >/dev/null
 	[[ -f $plugin ]] || die "$plugin was not built"
 
 	local port

@@ -7,7 +7,7 @@ packages=(
 	gcc make pkg-config
 	libuv1-dev libssl-dev libjansson-dev zlib1g-dev
 	libcmocka-dev
-	clang-14 libfuzzer-14-dev libclang-rt-14-dev
+	clang-14 libfuzzer-14-dev libclang-rt-14-dev clang-format-14
 	mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
 	python3-pytest python3-paho-mqtt
 	nftables iptables iproute2 haproxy

@@ -1,62 +1,30 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
-/* "host:port" addresses: IPv4 and bracketed IPv6 literals and host names. */
+/* "host:port" addresses (parsed by transport/address.c) as the libuv files
+ * need them: split into strings for getaddrinfo, resolved for binding,
+ * formatted back from a socket address. */
 #include "transport/internal.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int addr_split(const char *address, char *host, size_t host_len, char *port,
+int transport__addr_split(const char *address, char *host, size_t host_len, char *port,
 	       size_t port_len, bool allow_zero)
 {
-	const char *colon;
-	const char *h;
-	size_t hlen;
-	char *end;
-	unsigned long num;
+	struct transport_address a;
+	unsigned flags = TRANSPORT_ADDRESS_NAMES |
+			 (allow_zero ? TRANSPORT_ADDRESS_ANY_PORT : 0);
 
-	if (address == NULL)
+	if (transport_address_parse(address, flags, &a, NULL, 0) != 0)
 		return UV_EINVAL;
-	if (address[0] == '[') {
-		const char *close = strchr(address, ']');
-
-		if (close == NULL || close[1] != ':')
-			return UV_EINVAL;
-		h = address + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(address, ':');
-		if (colon == NULL)
-			return UV_EINVAL;
-		h = address;
-		hlen = (size_t)(colon - address);
-		/* An unbracketed IPv6 literal is ambiguous. */
-		if (memchr(h, ':', hlen) != NULL)
-			return UV_EINVAL;
-	}
-	if (hlen == 0 || hlen >= host_len)
+	if (strlen(a.host) >= host_len ||
+	    (size_t)snprintf(port, port_len, "%u", a.port) >= port_len)
 		return UV_EINVAL;
-	for (size_t i = 0; i < hlen; i++) {
-		if (h[i] <= 0x20 || h[i] >= 0x7f)
-			return UV_EINVAL;
-	}
-	if (colon[1] < '0' || colon[1] > '9')
-		return UV_EINVAL;
-	errno = 0;
-	num = strtoul(colon + 1, &end, 10);
-	if (errno != 0 || *end != '\0' || num > 65535 ||
-	    (num == 0 && !allow_zero) || strlen(colon + 1) > 5)
-		return UV_EINVAL;
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	if ((size_t)snprintf(port, port_len, "%lu", num) >= port_len)
-		return UV_EINVAL;
+	strcpy(host, a.host);
 	return 0;
 }
 
-int addr_resolve_bind(uv_loop_t *loop, const char *address,
+int transport__addr_resolve_bind(uv_loop_t *loop, const char *address,
 		      struct sockaddr_storage *out)
 {
 	char host[TRANSPORT_ADDRESS_MAX];
@@ -65,7 +33,7 @@ int addr_resolve_bind(uv_loop_t *loop, const char *address,
 	uv_getaddrinfo_t req;
 	int rv;
 
-	rv = addr_split(address, host, sizeof(host), port, sizeof(port), true);
+	rv = transport__addr_split(address, host, sizeof(host), port, sizeof(port), true);
 	if (rv != 0)
 		return rv;
 	memset(out, 0, sizeof(*out));
@@ -91,7 +59,7 @@ int addr_resolve_bind(uv_loop_t *loop, const char *address,
 	return 0;
 }
 
-void addr_format(const struct sockaddr *sa, char *out, size_t len)
+void transport__addr_format(const struct sockaddr *sa, char *out, size_t len)
 {
 	char ip[64] = "?";
 

@@ -57,14 +57,14 @@ static void conn_free(struct conn *c)
 		t->conns = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
-	tls_conn_free(c->tls);
-	frame_decoder_free(&c->dec);
+	transport__tls_conn_free(c->tls);
+	transport__frame_decoder_free(&c->dec);
 	free(c->out);
 	free(c->write_buf);
-	tcrypto_mac_free(c->mac_send);
-	tcrypto_mac_free(c->mac_recv);
+	transport__tcrypto_mac_free(c->mac_send);
+	transport__tcrypto_mac_free(c->mac_recv);
 	free(c);
-	transport_release(t);
+	transport__release(t);
 }
 
 static void conn_on_handle_closed(uv_handle_t *h)
@@ -75,7 +75,7 @@ static void conn_on_handle_closed(uv_handle_t *h)
 		conn_free(c);
 }
 
-void conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
+void transport__conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
 		...)
 {
 	struct transport *t = c->t;
@@ -93,16 +93,16 @@ void conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
 	va_end(ap);
 	conn_describe(c, who, sizeof(who));
 	if (level == TRANSPORT_LOG_DEBUG)
-		transport_logf(t, level, "link %s closed: %s", who, reason);
+		transport__logf(t, level, "link %s closed: %s", who, reason);
 	else if (was_up && p != NULL)
-		transport_log_limited(t, &p->rl_state, level,
+		transport__log_limited(t, &p->rl_state, level,
 				      "link %s down: %s", who, reason);
 	else if (c->outbound)
-		transport_log_limited(
+		transport__log_limited(
 		    t, p != NULL ? &p->rl_fail : &t->rl_inbound, level,
 		    "cannot link to %s: %s", who, reason);
 	else
-		transport_log_limited(t, transport_source_limit(t, c->remote),
+		transport__log_limited(t, transport__source_limit(t, c->remote),
 				      level, "refused connection %s: %s", who,
 				      reason);
 
@@ -113,7 +113,7 @@ void conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
 	if (p != NULL) {
 		if (p->link == c) {
 			p->link = NULL;
-			peer_link_lost(p, was_up);
+			transport__peer_link_lost(p, was_up);
 		}
 		c->peer = NULL;
 	}
@@ -126,7 +126,7 @@ static void conn_on_timeout(uv_timer_t *timer)
 {
 	struct conn *c = timer->data;
 
-	conn_close(c, TRANSPORT_LOG_WARNING,
+	transport__conn_close(c, TRANSPORT_LOG_WARNING,
 		   "handshake did not finish within %u ms",
 		   c->t->handshake_timeout_ms);
 }
@@ -154,7 +154,7 @@ static struct conn *conn_new(struct transport *t, bool outbound)
 	if (t->conns != NULL)
 		t->conns->prev = c;
 	t->conns = c;
-	frame_decoder_init(&c->dec, FRAME_MAX_HANDSHAKE_PAYLOAD, 0);
+	transport__frame_decoder_init(&c->dec, FRAME_MAX_HANDSHAKE_PAYLOAD, 0);
 	uv_timer_start(&c->timer, conn_on_timeout, t->handshake_timeout_ms, 0);
 	return c;
 }
@@ -195,10 +195,10 @@ static bool conn_put_frame(struct conn *c, uint8_t type, const uint8_t *payload,
 	if (!conn_out_reserve(c, FRAME_HEADER_LEN + len + tag_len))
 		return false;
 	p = c->out + c->out_len;
-	frame_header_encode(p, &h);
+	transport__frame_header_encode(p, &h);
 	if (len > 0)
 		memcpy(p + FRAME_HEADER_LEN, payload, len);
-	if (c->tagged && !tcrypto_mac_frame(c->mac_send, p, FRAME_HEADER_LEN,
+	if (c->tagged && !transport__tcrypto_mac_frame(c->mac_send, p, FRAME_HEADER_LEN,
 					    p + FRAME_HEADER_LEN, len,
 					    p + FRAME_HEADER_LEN + len))
 		return false;
@@ -226,14 +226,14 @@ static void conn_on_write(uv_write_t *req, int status)
 	if (c->closing)
 		return;
 	if (status < 0) {
-		conn_close(c, TRANSPORT_LOG_WARNING, "write failed: %s",
+		transport__conn_close(c, TRANSPORT_LOG_WARNING, "write failed: %s",
 			   uv_strerror(status));
 		return;
 	}
-	conn_flush(c);
+	transport__conn_flush(c);
 }
 
-void conn_flush(struct conn *c)
+void transport__conn_flush(struct conn *c)
 {
 	struct peer *p = c->peer;
 	uv_buf_t buf;
@@ -248,13 +248,13 @@ void conn_flush(struct conn *c)
 		struct qframe *f;
 
 		while (c->out_len < TRANSPORT_WRITE_BATCH &&
-		       (f = peer_dequeue(p)) != NULL) {
+		       (f = transport__peer_dequeue(p)) != NULL) {
 			bool ok =
 			    conn_put_frame(c, f->type, f->payload, f->len);
 
 			free(f);
 			if (!ok) {
-				conn_close(c, TRANSPORT_LOG_ERROR,
+				transport__conn_close(c, TRANSPORT_LOG_ERROR,
 					   "cannot encode a frame (out of "
 					   "memory or crypto failure)");
 				return;
@@ -264,23 +264,23 @@ void conn_flush(struct conn *c)
 	}
 	if (c->tls != NULL) {
 		if (c->out_len > 0) {
-			if (!tls_conn_write(c->tls, c->out, c->out_len)) {
-				conn_close(c, TRANSPORT_LOG_ERROR,
+			if (!transport__tls_conn_write(c->tls, c->out, c->out_len)) {
+				transport__conn_close(c, TRANSPORT_LOG_ERROR,
 					   "TLS write failed");
 				return;
 			}
 			c->out_len = 0;
 		}
-		len = tls_conn_pending(c->tls);
+		len = transport__tls_conn_pending(c->tls);
 		if (len == 0)
 			return;
 		c->write_buf = malloc(len);
 		c->write_cap = len;
 		if (c->write_buf == NULL) {
-			conn_close(c, TRANSPORT_LOG_ERROR, "out of memory");
+			transport__conn_close(c, TRANSPORT_LOG_ERROR, "out of memory");
 			return;
 		}
-		len = tls_conn_take(c->tls, c->write_buf, len);
+		len = transport__tls_conn_take(c->tls, c->write_buf, len);
 	} else {
 		if (c->out_len == 0)
 			return;
@@ -300,7 +300,7 @@ void conn_flush(struct conn *c)
 		free(c->write_buf);
 		c->write_buf = NULL;
 		c->write_cap = 0;
-		conn_close(c, TRANSPORT_LOG_WARNING, "write failed: %s",
+		transport__conn_close(c, TRANSPORT_LOG_WARNING, "write failed: %s",
 			   uv_strerror(rv));
 		return;
 	}
@@ -326,18 +326,18 @@ static bool conn_send_hello(struct conn *c, uint32_t target)
 	}
 	snprintf(h->cluster_name, sizeof(h->cluster_name), "%s",
 		 t->cluster_name);
-	if (!tcrypto_random(h->nonce, sizeof(h->nonce))) {
-		conn_close(c, TRANSPORT_LOG_ERROR, "random generator failed");
+	if (!transport__tcrypto_random(h->nonce, sizeof(h->nonce))) {
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "random generator failed");
 		return false;
 	}
-	n = hs_hello_encode(h, c->my_hello_raw, sizeof(c->my_hello_raw));
+	n = transport__hs_hello_encode(h, c->my_hello_raw, sizeof(c->my_hello_raw));
 	if (n < 0 ||
 	    !conn_put_frame(c, FRAME_HELLO, c->my_hello_raw, (size_t)n)) {
-		conn_close(c, TRANSPORT_LOG_ERROR, "cannot build hello");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "cannot build hello");
 		return false;
 	}
 	c->my_hello_len = (size_t)n;
-	conn_flush(c);
+	transport__conn_flush(c);
 	return !c->closing;
 }
 
@@ -349,8 +349,8 @@ static bool conn_auth_mac(struct conn *c, char role, uint8_t out[HS_MAC_LEN])
 	uint8_t input[HS_AUTH_INPUT_MAX];
 	size_t len;
 
-	len = hs_auth_input(input, role, c->version, d, a, c->transcript);
-	return tcrypto_hmac(c->t->secret, c->t->secret_len, input, len, out);
+	len = transport__hs_auth_input(input, role, c->version, d, a, c->transcript);
+	return transport__tcrypto_hmac(c->t->secret, c->t->secret_len, input, len, out);
 }
 
 static bool conn_send_auth(struct conn *c)
@@ -359,10 +359,10 @@ static bool conn_send_auth(struct conn *c)
 
 	if (!conn_auth_mac(c, c->outbound ? 'D' : 'A', mac) ||
 	    !conn_put_frame(c, FRAME_AUTH, mac, sizeof(mac))) {
-		conn_close(c, TRANSPORT_LOG_ERROR, "cannot build auth proof");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "cannot build auth proof");
 		return false;
 	}
-	conn_flush(c);
+	transport__conn_flush(c);
 	return !c->closing;
 }
 
@@ -377,7 +377,7 @@ static void conn_on_keepalive(uv_timer_t *timer)
 	if (c->closing)
 		return;
 	if (now - c->last_rx >= t->idle_timeout_ms) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "nothing received for %u ms, link presumed dead",
 			   t->idle_timeout_ms);
 		return;
@@ -385,11 +385,11 @@ static void conn_on_keepalive(uv_timer_t *timer)
 	if (!c->writing && c->out_len == 0 &&
 	    now - c->last_tx >= t->keepalive_ms) {
 		if (!conn_put_frame(c, FRAME_PING, NULL, 0)) {
-			conn_close(c, TRANSPORT_LOG_ERROR,
+			transport__conn_close(c, TRANSPORT_LOG_ERROR,
 				   "cannot encode a ping");
 			return;
 		}
-		conn_flush(c);
+		transport__conn_flush(c);
 	}
 }
 
@@ -405,14 +405,14 @@ static void conn_up(struct conn *c)
 		if (t->cluster_id_known &&
 		    memcmp(t->cluster_id, c->peer_hello.cluster_id,
 			   HS_CLUSTER_ID_LEN) != 0) {
-			conn_close(
+			transport__conn_close(
 			    c, TRANSPORT_LOG_WARNING,
 			    "peer belongs to a different cluster (cluster "
 			    "id differs)");
 			return;
 		}
 		if (!t->cluster_id_known)
-			transport_learn_cluster_id(t, c->peer_hello.cluster_id,
+			transport__learn_cluster_id(t, c->peer_hello.cluster_id,
 						   p->id);
 	}
 	c->state = CONN_UP;
@@ -429,15 +429,15 @@ static void conn_up(struct conn *c)
 	if (old != NULL && old != c) {
 		/* Only an authenticated peer gets here, so a newer link from
 		 * it means it restarted or lost the old one. */
-		conn_close(old, TRANSPORT_LOG_INFO,
+		transport__conn_close(old, TRANSPORT_LOG_INFO,
 			   "replaced by a newer link from the same node");
 	}
-	transport_log_limited(t, &p->rl_state, TRANSPORT_LOG_INFO,
+	transport__log_limited(t, &p->rl_state, TRANSPORT_LOG_INFO,
 			      "link to node %u up (%s, %s, protocol v%u)",
 			      p->id, c->remote, conn_mode_name(t->mode),
 			      c->version);
-	peer_link_up(p, c);
-	conn_flush(c);
+	transport__peer_link_up(p, c);
+	transport__conn_flush(c);
 }
 
 /* Checks a decoded hello against our configuration; returns false after
@@ -447,10 +447,10 @@ static bool conn_check_hello(struct conn *c, const struct hs_hello *h)
 	struct transport *t = c->t;
 	struct peer *p;
 
-	c->version = hs_common_version(t->proto_min, t->proto_max, h->proto_min,
+	c->version = transport__hs_common_version(t->proto_min, t->proto_max, h->proto_min,
 				       h->proto_max);
 	if (c->version == 0) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "no common protocol version (node %u speaks %u..%u, "
 			   "we speak %u..%u)",
 			   h->node_id, h->proto_min, h->proto_max, t->proto_min,
@@ -458,62 +458,62 @@ static bool conn_check_hello(struct conn *c, const struct hs_hello *h)
 		return false;
 	}
 	if (strcmp(h->cluster_name, t->cluster_name) != 0) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "node %u is in cluster '%s', we are in '%s'",
 			   h->node_id, h->cluster_name, t->cluster_name);
 		return false;
 	}
 	if ((h->flags & HS_FLAG_CLUSTER_ID_KNOWN) != 0 && t->cluster_id_known &&
 	    memcmp(h->cluster_id, t->cluster_id, HS_CLUSTER_ID_LEN) != 0) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "node %u belongs to another cluster named '%s' "
 			   "(cluster id differs)",
 			   h->node_id, h->cluster_name);
 		return false;
 	}
 	if (h->mode != t->mode) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "node %u uses security mode %s, we use %s",
 			   h->node_id, conn_mode_name(h->mode),
 			   conn_mode_name(t->mode));
 		return false;
 	}
 	if (h->node_id == t->node_id) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "peer claims our own node id %u (duplicate node id)",
 			   h->node_id);
 		return false;
 	}
-	p = transport_find_peer(t, h->node_id);
+	p = transport__find_peer(t, h->node_id);
 	if (p == NULL) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "unknown node id %u (not in the peer list)",
 			   h->node_id);
 		return false;
 	}
 	if (c->outbound && p != c->peer) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "answered as node %u, expected node %u", h->node_id,
 			   c->peer->id);
 		return false;
 	}
 	if (!c->outbound) {
 		if (h->target_id != t->node_id) {
-			conn_close(c, TRANSPORT_LOG_WARNING,
+			transport__conn_close(c, TRANSPORT_LOG_WARNING,
 				   "node %u meant to reach node %u, we are %u",
 				   h->node_id, h->target_id, t->node_id);
 			return false;
 		}
 		if (p->dials) {
-			conn_close(c, TRANSPORT_LOG_WARNING,
+			transport__conn_close(c, TRANSPORT_LOG_WARNING,
 				   "node %u dialed us, but the lower id (%u) "
 				   "dials",
 				   h->node_id, t->node_id);
 			return false;
 		}
 	}
-	if (c->tls != NULL && !tls_conn_peer_is_node(c->tls, h->node_id)) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+	if (c->tls != NULL && !transport__tls_conn_peer_is_node(c->tls, h->node_id)) {
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "TLS certificate does not name node %u (needs URI "
 			   "subject alternative name " TLS_NODE_URI_PREFIX
 			   "%u)",
@@ -537,10 +537,10 @@ static void conn_on_hello(struct conn *c, const uint8_t *payload, size_t len)
 	size_t second_len;
 	int rv;
 
-	rv = hs_hello_decode(payload, len, &h);
+	rv = transport__hs_hello_decode(payload, len, &h);
 	if (rv != HS_OK) {
-		conn_close(c, TRANSPORT_LOG_WARNING, "malformed hello: %s",
-			   hs_strerror(rv));
+		transport__conn_close(c, TRANSPORT_LOG_WARNING, "malformed hello: %s",
+			   transport__hs_strerror(rv));
 		return;
 	}
 	if (!conn_check_hello(c, &h))
@@ -562,9 +562,9 @@ static void conn_on_hello(struct conn *c, const uint8_t *payload, size_t len)
 		second = c->my_hello_raw;
 		second_len = c->my_hello_len;
 	}
-	if (!tcrypto_transcript(first, first_len, second, second_len,
+	if (!transport__tcrypto_transcript(first, first_len, second, second_len,
 				c->transcript)) {
-		conn_close(c, TRANSPORT_LOG_ERROR, "hashing failed");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "hashing failed");
 		return;
 	}
 	c->state = CONN_AUTH;
@@ -578,7 +578,7 @@ static void conn_on_hello(struct conn *c, const uint8_t *payload, size_t len)
 	 * acceptor never reports a link its peer refused. */
 	if (c->outbound) {
 		if (!conn_put_frame(c, FRAME_AUTH, NULL, 0)) {
-			conn_close(c, TRANSPORT_LOG_ERROR, "out of memory");
+			transport__conn_close(c, TRANSPORT_LOG_ERROR, "out of memory");
 			return;
 		}
 		conn_up(c);
@@ -597,7 +597,7 @@ static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
 	if ((t->mode & HS_MODE_SECRET) == 0) {
 		/* Only the acceptor waits here: for the dialer's go-ahead. */
 		if (len != 0 || c->outbound) {
-			conn_close(c, TRANSPORT_LOG_WARNING,
+			transport__conn_close(c, TRANSPORT_LOG_WARNING,
 				   "malformed confirmation");
 			return;
 		}
@@ -605,32 +605,32 @@ static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
 		return;
 	}
 	if (len != HS_MAC_LEN) {
-		conn_close(c, TRANSPORT_LOG_WARNING, "malformed auth proof");
+		transport__conn_close(c, TRANSPORT_LOG_WARNING, "malformed auth proof");
 		return;
 	}
 	if (!conn_auth_mac(c, c->outbound ? 'A' : 'D', want)) {
-		conn_close(c, TRANSPORT_LOG_ERROR, "MAC computation failed");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "MAC computation failed");
 		return;
 	}
-	if (!tcrypto_equal(want, payload, HS_MAC_LEN)) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+	if (!transport__tcrypto_equal(want, payload, HS_MAC_LEN)) {
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "authentication failed: the peer does not hold our "
 			   "cluster secret");
 		return;
 	}
 	if (!c->outbound && !conn_send_auth(c))
 		return;
-	if (!tcrypto_session_keys(t->secret, t->secret_len, d->nonce, a->nonce,
+	if (!transport__tcrypto_session_keys(t->secret, t->secret_len, d->nonce, a->nonce,
 				  HS_NONCE_LEN, c->transcript, d2a, a2d)) {
-		conn_close(c, TRANSPORT_LOG_ERROR, "key derivation failed");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "key derivation failed");
 		return;
 	}
-	c->mac_send = tcrypto_mac_new(c->outbound ? d2a : a2d);
-	c->mac_recv = tcrypto_mac_new(c->outbound ? a2d : d2a);
-	tcrypto_wipe(d2a, sizeof(d2a));
-	tcrypto_wipe(a2d, sizeof(a2d));
+	c->mac_send = transport__tcrypto_mac_new(c->outbound ? d2a : a2d);
+	c->mac_recv = transport__tcrypto_mac_new(c->outbound ? a2d : d2a);
+	transport__tcrypto_wipe(d2a, sizeof(d2a));
+	transport__tcrypto_wipe(a2d, sizeof(a2d));
 	if (c->mac_send == NULL || c->mac_recv == NULL) {
-		conn_close(c, TRANSPORT_LOG_ERROR,
+		transport__conn_close(c, TRANSPORT_LOG_ERROR,
 			   "cannot set up frame authentication");
 		return;
 	}
@@ -646,7 +646,7 @@ static void conn_on_frame(struct conn *c, const struct frame_view *f)
 	uint8_t tag[FRAME_TAG_LEN];
 
 	if (f->header.seq != c->seq_recv) {
-		conn_close(c, TRANSPORT_LOG_WARNING,
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
 			   "frame out of sequence (got %llu, expected %llu): "
 			   "replayed, dropped or reordered",
 			   (unsigned long long)f->header.seq,
@@ -654,15 +654,15 @@ static void conn_on_frame(struct conn *c, const struct frame_view *f)
 		return;
 	}
 	if (c->tagged) {
-		if (!tcrypto_mac_frame(c->mac_recv, f->raw_header,
+		if (!transport__tcrypto_mac_frame(c->mac_recv, f->raw_header,
 				       FRAME_HEADER_LEN, f->payload,
 				       f->header.length, tag)) {
-			conn_close(c, TRANSPORT_LOG_ERROR,
+			transport__conn_close(c, TRANSPORT_LOG_ERROR,
 				   "MAC computation failed");
 			return;
 		}
-		if (!tcrypto_equal(tag, f->tag, FRAME_TAG_LEN)) {
-			conn_close(c, TRANSPORT_LOG_WARNING,
+		if (!transport__tcrypto_equal(tag, f->tag, FRAME_TAG_LEN)) {
+			transport__conn_close(c, TRANSPORT_LOG_WARNING,
 				   "bad frame tag: forged or corrupted frame");
 			return;
 		}
@@ -693,7 +693,7 @@ static void conn_on_frame(struct conn *c, const struct frame_view *f)
 	default:
 		break;
 	}
-	conn_close(c, TRANSPORT_LOG_WARNING,
+	transport__conn_close(c, TRANSPORT_LOG_WARNING,
 		   "unexpected frame type %u in this state", f->header.type);
 }
 
@@ -705,12 +705,12 @@ static void conn_input(struct conn *c, const uint8_t *data, size_t len)
 	int rv;
 
 	while (len > 0 && !c->closing) {
-		rv = frame_decoder_feed(&c->dec, data, len, &used, &f);
+		rv = transport__frame_decoder_feed(&c->dec, data, len, &used, &f);
 		data += used;
 		len -= used;
 		if (rv < 0) {
-			conn_close(c, TRANSPORT_LOG_WARNING, "bad frame: %s",
-				   frame_strerror(rv));
+			transport__conn_close(c, TRANSPORT_LOG_WARNING, "bad frame: %s",
+				   transport__frame_strerror(rv));
 			return;
 		}
 		if (rv == 1)
@@ -732,27 +732,27 @@ static void conn_tls_input(struct conn *c, const uint8_t *data, size_t len)
 	char err[320];
 	int rv;
 
-	if (!tls_conn_feed(c->tls, data, len)) {
-		conn_close(c, TRANSPORT_LOG_ERROR, "TLS buffer failure");
+	if (!transport__tls_conn_feed(c->tls, data, len)) {
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "TLS buffer failure");
 		return;
 	}
 	if (c->state == CONN_TLS) {
-		rv = tls_conn_handshake(c->tls, err, sizeof(err));
+		rv = transport__tls_conn_handshake(c->tls, err, sizeof(err));
 		if (rv < 0) {
-			conn_flush(c); /* the alert tells the peer why */
-			conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
+			transport__conn_flush(c); /* the alert tells the peer why */
+			transport__conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
 			return;
 		}
-		conn_flush(c);
+		transport__conn_flush(c);
 		if (rv == 0 || c->closing)
 			return;
 		conn_tls_done(c);
 	}
 	while (!c->closing) {
-		rv = tls_conn_read(c->tls, t->plain_buf, sizeof(t->plain_buf),
+		rv = transport__tls_conn_read(c->tls, t->plain_buf, sizeof(t->plain_buf),
 				   err, sizeof(err));
 		if (rv < 0) {
-			conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
+			transport__conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
 			return;
 		}
 		if (rv == 0)
@@ -760,7 +760,7 @@ static void conn_tls_input(struct conn *c, const uint8_t *data, size_t len)
 		conn_input(c, t->plain_buf, (size_t)rv);
 	}
 	/* TLS may have produced records of its own (key updates, alerts). */
-	conn_flush(c);
+	transport__conn_flush(c);
 }
 
 static void conn_on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -781,12 +781,12 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread,
 		return;
 	if (nread < 0) {
 		if (nread == UV_EOF)
-			conn_close(c,
+			transport__conn_close(c,
 				   c->state == CONN_UP ? TRANSPORT_LOG_INFO
 						       : TRANSPORT_LOG_WARNING,
 				   "connection closed by the peer");
 		else
-			conn_close(c, TRANSPORT_LOG_WARNING, "read failed: %s",
+			transport__conn_close(c, TRANSPORT_LOG_WARNING, "read failed: %s",
 				   uv_strerror((int)nread));
 		return;
 	}
@@ -809,14 +809,14 @@ static void conn_start(struct conn *c)
 	uv_tcp_keepalive(&c->tcp, 1, 30);
 	rv = uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
 	if (rv != 0) {
-		conn_close(c, TRANSPORT_LOG_WARNING, "cannot read: %s",
+		transport__conn_close(c, TRANSPORT_LOG_WARNING, "cannot read: %s",
 			   uv_strerror(rv));
 		return;
 	}
 	if (t->tls != NULL) {
-		c->tls = tls_conn_create(t->tls, !c->outbound);
+		c->tls = transport__tls_conn_create(t->tls, !c->outbound);
 		if (c->tls == NULL) {
-			conn_close(c, TRANSPORT_LOG_ERROR,
+			transport__conn_close(c, TRANSPORT_LOG_ERROR,
 				   "cannot start TLS (out of memory)");
 			return;
 		}
@@ -825,11 +825,11 @@ static void conn_start(struct conn *c)
 			char err[320];
 
 			/* The client speaks first. */
-			if (tls_conn_handshake(c->tls, err, sizeof(err)) < 0) {
-				conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
+			if (transport__tls_conn_handshake(c->tls, err, sizeof(err)) < 0) {
+				transport__conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
 				return;
 			}
-			conn_flush(c);
+			transport__conn_flush(c);
 		}
 		return;
 	}
@@ -845,14 +845,14 @@ static void conn_on_connect(uv_connect_t *req, int status)
 	if (c->closing)
 		return;
 	if (status < 0) {
-		conn_close(c, TRANSPORT_LOG_WARNING, "cannot connect: %s",
+		transport__conn_close(c, TRANSPORT_LOG_WARNING, "cannot connect: %s",
 			   uv_strerror(status));
 		return;
 	}
 	conn_start(c);
 }
 
-int conn_dial(struct peer *p, const struct sockaddr *addr)
+int transport__conn_dial(struct peer *p, const struct sockaddr *addr)
 {
 	struct transport *t = p->t;
 	struct conn *c = conn_new(t, true);
@@ -863,7 +863,7 @@ int conn_dial(struct peer *p, const struct sockaddr *addr)
 	c->peer = p;
 	p->link = c;
 	p->state = TRANSPORT_LINK_CONNECTING;
-	addr_format(addr, c->remote, sizeof(c->remote));
+	transport__addr_format(addr, c->remote, sizeof(c->remote));
 	c->connect_req.data = c;
 	rv = uv_tcp_connect(&c->connect_req, &c->tcp, addr, conn_on_connect);
 	if (rv != 0) {
@@ -871,14 +871,14 @@ int conn_dial(struct peer *p, const struct sockaddr *addr)
 		 * the caller moves on to the next address itself. */
 		p->link = NULL;
 		c->peer = NULL;
-		conn_close(c, TRANSPORT_LOG_DEBUG, "cannot connect to %s: %s",
+		transport__conn_close(c, TRANSPORT_LOG_DEBUG, "cannot connect to %s: %s",
 			   p->address, uv_strerror(rv));
 		return rv;
 	}
 	return 0;
 }
 
-void conn_accept(struct transport *t)
+void transport__conn_accept(struct transport *t)
 {
 	struct conn *c = conn_new(t, false);
 	struct sockaddr_storage ss;
@@ -887,16 +887,16 @@ void conn_accept(struct transport *t)
 	if (c == NULL) {
 		/* Without a handle the connection cannot even be refused; it
 		 * waits in the backlog. */
-		transport_log_limited(t, &t->rl_inbound, TRANSPORT_LOG_ERROR,
+		transport__log_limited(t, &t->rl_inbound, TRANSPORT_LOG_ERROR,
 				      "out of memory accepting a connection");
 		return;
 	}
 	if (uv_accept((uv_stream_t *)&t->server, (uv_stream_t *)&c->tcp) != 0) {
-		conn_close(c, TRANSPORT_LOG_DEBUG, "accept failed");
+		transport__conn_close(c, TRANSPORT_LOG_DEBUG, "accept failed");
 		return;
 	}
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-		addr_format((struct sockaddr *)&ss, c->remote,
+		transport__addr_format((struct sockaddr *)&ss, c->remote,
 			    sizeof(c->remote));
 	if (t->pending_inbound >= t->max_pending) {
 		/* Drop the oldest: a real peer finishes its handshake in a
@@ -909,7 +909,7 @@ void conn_accept(struct transport *t)
 				oldest = o;
 		}
 		if (oldest != NULL)
-			conn_close(oldest, TRANSPORT_LOG_WARNING,
+			transport__conn_close(oldest, TRANSPORT_LOG_WARNING,
 				   "too many unauthenticated connections "
 				   "(%u), dropping the oldest",
 				   t->max_pending);

@@ -16,12 +16,12 @@
 
 #define SESSION_INFO "mqttha-session-v1"
 
-bool tcrypto_random(void *out, size_t len)
+bool transport__tcrypto_random(void *out, size_t len)
 {
 	return len <= 0x7fffffff && RAND_bytes(out, (int)len) == 1;
 }
 
-bool tcrypto_transcript(const uint8_t *a, size_t a_len, const uint8_t *b,
+bool transport__tcrypto_transcript(const uint8_t *a, size_t a_len, const uint8_t *b,
 			size_t b_len, uint8_t out[CRYPTO_HASH_LEN])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
@@ -38,7 +38,7 @@ bool tcrypto_transcript(const uint8_t *a, size_t a_len, const uint8_t *b,
 	return ok;
 }
 
-bool tcrypto_hmac(const uint8_t *key, size_t key_len, const uint8_t *data,
+bool transport__tcrypto_hmac(const uint8_t *key, size_t key_len, const uint8_t *data,
 		  size_t len, uint8_t out[CRYPTO_TAG_LEN])
 {
 	unsigned int n = 0;
@@ -50,7 +50,7 @@ bool tcrypto_hmac(const uint8_t *key, size_t key_len, const uint8_t *data,
 	return n == CRYPTO_TAG_LEN;
 }
 
-bool tcrypto_session_keys(const uint8_t *secret, size_t secret_len,
+bool transport__tcrypto_session_keys(const uint8_t *secret, size_t secret_len,
 			  const uint8_t *dialer_nonce,
 			  const uint8_t *acceptor_nonce, size_t nonce_len,
 			  const uint8_t transcript[CRYPTO_HASH_LEN],
@@ -98,7 +98,7 @@ bool tcrypto_session_keys(const uint8_t *secret, size_t secret_len,
 	return ok;
 }
 
-bool tcrypto_frame_tag(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t *header,
+bool transport__tcrypto_frame_tag(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t *header,
 		       size_t header_len, const uint8_t *payload, size_t len,
 		       uint8_t out[CRYPTO_TAG_LEN])
 {
@@ -131,7 +131,7 @@ struct tcrypto_mac {
 	EVP_MAC_CTX *ctx;
 };
 
-struct tcrypto_mac *tcrypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN])
+struct tcrypto_mac *transport__tcrypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN])
 {
 	struct tcrypto_mac *m = calloc(1, sizeof(*m));
 	EVP_MAC *mac;
@@ -149,13 +149,13 @@ struct tcrypto_mac *tcrypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN])
 	params[1] = OSSL_PARAM_construct_end();
 	if (m->ctx == NULL ||
 	    EVP_MAC_init(m->ctx, key, CRYPTO_KEY_LEN, params) != 1) {
-		tcrypto_mac_free(m);
+		transport__tcrypto_mac_free(m);
 		return NULL;
 	}
 	return m;
 }
 
-bool tcrypto_mac_frame(struct tcrypto_mac *m, const uint8_t *header,
+bool transport__tcrypto_mac_frame(struct tcrypto_mac *m, const uint8_t *header,
 		       size_t header_len, const uint8_t *payload, size_t len,
 		       uint8_t out[CRYPTO_TAG_LEN])
 {
@@ -169,7 +169,7 @@ bool tcrypto_mac_frame(struct tcrypto_mac *m, const uint8_t *header,
 	       n == CRYPTO_TAG_LEN;
 }
 
-void tcrypto_mac_free(struct tcrypto_mac *m)
+void transport__tcrypto_mac_free(struct tcrypto_mac *m)
 {
 	if (m == NULL)
 		return;
@@ -177,12 +177,12 @@ void tcrypto_mac_free(struct tcrypto_mac *m)
 	free(m);
 }
 
-bool tcrypto_equal(const void *a, const void *b, size_t len)
+bool transport__tcrypto_equal(const void *a, const void *b, size_t len)
 {
 	return CRYPTO_memcmp(a, b, len) == 0;
 }
 
-void tcrypto_wipe(void *p, size_t len)
+void transport__tcrypto_wipe(void *p, size_t len)
 {
 	OPENSSL_cleanse(p, len);
 }

@@ -6,12 +6,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "transport/wire.h"
+#include "raft/byteorder.h"
 
 /* Larger bodies are freed after use so one big frame does not pin memory. */
 #define FRAME_KEEP_CAP (64u * 1024u)
 
-const char *frame_strerror(int err)
+const char *transport__frame_strerror(int err)
 {
 	switch (err) {
 	case FRAME_OK:
@@ -32,17 +32,17 @@ const char *frame_strerror(int err)
 	return "unknown frame error";
 }
 
-void frame_header_encode(uint8_t out[FRAME_HEADER_LEN],
+void transport__frame_header_encode(uint8_t out[FRAME_HEADER_LEN],
 			 const struct frame_header *h)
 {
 	out[0] = h->version;
 	out[1] = h->type;
-	wire_put16(out + 2, h->flags);
-	wire_put32(out + 4, h->length);
-	wire_put64(out + 8, h->seq);
+	le16_store(out + 2, h->flags);
+	le32_store(out + 4, h->length);
+	le64_store(out + 8, h->seq);
 }
 
-int frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
+int transport__frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
 			struct frame_header *out)
 {
 	struct frame_header h;
@@ -51,9 +51,9 @@ int frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
 		return FRAME_ESHORT;
 	h.version = buf[0];
 	h.type = buf[1];
-	h.flags = wire_get16(buf + 2);
-	h.length = wire_get32(buf + 4);
-	h.seq = wire_get64(buf + 8);
+	h.flags = le16_load(buf + 2);
+	h.length = le32_load(buf + 4);
+	h.seq = le64_load(buf + 8);
 	if (h.version != FRAME_VERSION)
 		return FRAME_EVERSION;
 	if (h.flags != 0)
@@ -66,7 +66,7 @@ int frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
 	return FRAME_OK;
 }
 
-void frame_decoder_init(struct frame_decoder *d, uint32_t max_payload,
+void transport__frame_decoder_init(struct frame_decoder *d, uint32_t max_payload,
 			size_t tag_len)
 {
 	memset(d, 0, sizeof(*d));
@@ -74,7 +74,7 @@ void frame_decoder_init(struct frame_decoder *d, uint32_t max_payload,
 	d->tag_len = tag_len;
 }
 
-void frame_decoder_free(struct frame_decoder *d)
+void transport__frame_decoder_free(struct frame_decoder *d)
 {
 	free(d->body);
 	d->body = NULL;
@@ -104,10 +104,10 @@ static void frame_decoder_reset(struct frame_decoder *d)
 	d->body_need = 0;
 	d->body_have = 0;
 	if (d->body_cap > FRAME_KEEP_CAP)
-		frame_decoder_free(d);
+		transport__frame_decoder_free(d);
 }
 
-int frame_decoder_feed(struct frame_decoder *d, const uint8_t *in, size_t len,
+int transport__frame_decoder_feed(struct frame_decoder *d, const uint8_t *in, size_t len,
 		       size_t *used, struct frame_view *out)
 {
 	size_t pos = 0;
@@ -132,7 +132,7 @@ int frame_decoder_feed(struct frame_decoder *d, const uint8_t *in, size_t len,
 			*used = pos;
 			return 0;
 		}
-		rv = frame_header_decode(d->header, FRAME_HEADER_LEN,
+		rv = transport__frame_header_decode(d->header, FRAME_HEADER_LEN,
 					 d->max_payload, &d->h);
 		if (rv == FRAME_OK) {
 			d->body_need = (size_t)d->h.length + d->tag_len;

@@ -50,7 +50,7 @@ struct frame_header {
 };
 
 /* One whole frame; pointers into the decoder's buffer, valid until the next
- * call to frame_decoder_feed(). */
+ * call to transport__frame_decoder_feed(). */
 struct frame_view {
 	struct frame_header header;
 	const uint8_t *raw_header; /* FRAME_HEADER_LEN bytes, as received */
@@ -72,22 +72,22 @@ struct frame_decoder {
 	int failed;	      /* a decoder that failed stays failed */
 };
 
-const char *frame_strerror(int err);
+const char *transport__frame_strerror(int err);
 
-void frame_header_encode(uint8_t out[FRAME_HEADER_LEN],
+void transport__frame_header_encode(uint8_t out[FRAME_HEADER_LEN],
 			 const struct frame_header *h);
 /* Checks version and flags and the length against max_payload. */
-int frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
+int transport__frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
 			struct frame_header *out);
 
-void frame_decoder_init(struct frame_decoder *d, uint32_t max_payload,
+void transport__frame_decoder_init(struct frame_decoder *d, uint32_t max_payload,
 			size_t tag_len);
-void frame_decoder_free(struct frame_decoder *d);
+void transport__frame_decoder_free(struct frame_decoder *d);
 /* Consumes input up to the end of the next whole frame. Returns 1 with
  * *out filled when a frame is complete, 0 when all input was consumed
  * without completing one, or a negative enum frame_error. *used says how
  * many bytes of `in` were taken in every case. */
-int frame_decoder_feed(struct frame_decoder *d, const uint8_t *in, size_t len,
+int transport__frame_decoder_feed(struct frame_decoder *d, const uint8_t *in, size_t len,
 		       size_t *used, struct frame_view *out);
 
 #endif

@@ -5,11 +5,11 @@
 
 #include <string.h>
 
-#include "transport/wire.h"
+#include "raft/byteorder.h"
 
 #define HS_AUTH_LABEL "mqttha-auth-v1"
 
-const char *hs_strerror(int err)
+const char *transport__hs_strerror(int err)
 {
 	switch (err) {
 	case HS_OK:
@@ -26,7 +26,7 @@ const char *hs_strerror(int err)
 	return "unknown handshake error";
 }
 
-bool hs_name_valid(const char *name)
+bool transport__hs_name_valid(const char *name)
 {
 	size_t n;
 
@@ -53,27 +53,27 @@ static bool hs_fields_valid(const struct hs_hello *h)
 	return true;
 }
 
-int hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap)
+int transport__hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap)
 {
 	size_t name_len;
 	uint8_t *p = out;
 
 	if (!hs_fields_valid(h))
 		return HS_EFIELD;
-	if (!hs_name_valid(h->cluster_name))
+	if (!transport__hs_name_valid(h->cluster_name))
 		return HS_ENAME;
 	name_len = strlen(h->cluster_name);
 	if (cap < HS_HELLO_FIXED_LEN + name_len)
 		return HS_ELENGTH;
 	memcpy(p, HS_MAGIC, 4);
 	p += 4;
-	wire_put16(p, h->proto_min);
+	le16_store(p, h->proto_min);
 	p += 2;
-	wire_put16(p, h->proto_max);
+	le16_store(p, h->proto_max);
 	p += 2;
-	wire_put32(p, h->node_id);
+	le32_store(p, h->node_id);
 	p += 4;
-	wire_put32(p, h->target_id);
+	le32_store(p, h->target_id);
 	p += 4;
 	*p++ = h->mode;
 	*p++ = h->flags;
@@ -87,7 +87,7 @@ int hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap)
 	return (int)(p - out);
 }
 
-int hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out)
+int transport__hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out)
 {
 	struct hs_hello h;
 	const uint8_t *p = buf;
@@ -99,13 +99,13 @@ int hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out)
 		return HS_EMAGIC;
 	memset(&h, 0, sizeof(h));
 	p += 4;
-	h.proto_min = wire_get16(p);
+	h.proto_min = le16_load(p);
 	p += 2;
-	h.proto_max = wire_get16(p);
+	h.proto_max = le16_load(p);
 	p += 2;
-	h.node_id = wire_get32(p);
+	h.node_id = le32_load(p);
 	p += 4;
-	h.target_id = wire_get32(p);
+	h.target_id = le32_load(p);
 	p += 4;
 	h.mode = *p++;
 	h.flags = *p++;
@@ -131,7 +131,7 @@ int hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out)
 	return HS_OK;
 }
 
-uint16_t hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
+uint16_t transport__hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
 			   uint16_t b_max)
 {
 	uint16_t lo = a_min > b_min ? a_min : b_min;
@@ -142,7 +142,7 @@ uint16_t hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
 	return hi;
 }
 
-size_t hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
+size_t transport__hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
 		     uint16_t version, const struct hs_hello *dialer,
 		     const struct hs_hello *acceptor,
 		     const uint8_t transcript[HS_TRANSCRIPT_LEN])
@@ -155,11 +155,11 @@ size_t hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
 	memcpy(p, HS_AUTH_LABEL, sizeof(HS_AUTH_LABEL) - 1);
 	p += sizeof(HS_AUTH_LABEL) - 1;
 	*p++ = (uint8_t)role;
-	wire_put16(p, version);
+	le16_store(p, version);
 	p += 2;
-	wire_put32(p, dialer->node_id);
+	le32_store(p, dialer->node_id);
 	p += 4;
-	wire_put32(p, acceptor->node_id);
+	le32_store(p, acceptor->node_id);
 	p += 4;
 	memcpy(p, dialer->nonce, HS_NONCE_LEN);
 	p += HS_NONCE_LEN;

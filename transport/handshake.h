@@ -7,7 +7,7 @@
  *   magic "MQHA" | proto_min u16 | proto_max u16 | node_id u32 |
  *   target_id u32 | mode u8 | flags u8 | cluster_id[16] | nonce[32] |
  *   name_len u8 | cluster name (1..64 bytes, printable ASCII)
- * AUTH payload: a 32-byte HMAC-SHA256 (see hs_auth_input()).
+ * AUTH payload: a 32-byte HMAC-SHA256 (see transport__hs_auth_input()).
  */
 #ifndef TRANSPORT_HANDSHAKE_H
 #define TRANSPORT_HANDSHAKE_H
@@ -24,7 +24,7 @@
 #define HS_HELLO_FIXED_LEN (4u + 2u + 2u + 4u + 4u + 1u + 1u + 16u + 32u + 1u)
 #define HS_HELLO_MAX_LEN (HS_HELLO_FIXED_LEN + HS_NAME_MAX)
 #define HS_TRANSCRIPT_LEN 32u /* SHA-256 of both hellos */
-/* Large enough for every field hs_auth_input() writes. */
+/* Large enough for every field transport__hs_auth_input() writes. */
 #define HS_AUTH_INPUT_MAX 256u
 
 /* Security mode bits: both sides must announce the same mode. */
@@ -58,18 +58,18 @@ struct hs_hello {
 	char cluster_name[HS_NAME_MAX + 1];
 };
 
-const char *hs_strerror(int err);
+const char *transport__hs_strerror(int err);
 
 /* Whether a cluster name can be carried in a hello. */
-bool hs_name_valid(const char *name);
+bool transport__hs_name_valid(const char *name);
 
 /* Writes the hello into out (at least HS_HELLO_MAX_LEN bytes) and returns
  * its length, or a negative enum hs_error if a field cannot be encoded. */
-int hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap);
-int hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out);
+int transport__hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap);
+int transport__hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out);
 
 /* The highest protocol version both ranges contain, or 0 if none. */
-uint16_t hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
+uint16_t transport__hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
 			   uint16_t b_max);
 
 /*
@@ -81,7 +81,7 @@ uint16_t hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
  * other's; the transcript binds modes, versions and cluster ids.
  * Returns the length written (at most HS_AUTH_INPUT_MAX).
  */
-size_t hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
+size_t transport__hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
 		     uint16_t version, const struct hs_hello *dialer,
 		     const struct hs_hello *acceptor,
 		     const uint8_t transcript[HS_TRANSCRIPT_LEN]);

@@ -193,49 +193,49 @@ struct transport {
 };
 
 /* transport.c */
-void transport_logf(struct transport *t, enum transport_log_level level,
+void transport__logf(struct transport *t, enum transport_log_level level,
 		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void transport_vlog_limited(struct transport *t, struct ratelimit *rl,
+void transport__vlog_limited(struct transport *t, struct ratelimit *rl,
 			    enum transport_log_level level, const char *fmt,
 			    va_list ap);
-void transport_log_limited(struct transport *t, struct ratelimit *rl,
+void transport__log_limited(struct transport *t, struct ratelimit *rl,
 			   enum transport_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 /* The rate limit of the source address of remote ("ip:port", "[ip]:port"). */
-struct ratelimit *transport_source_limit(struct transport *t,
+struct ratelimit *transport__source_limit(struct transport *t,
 					 const char *remote);
 /* A handle or request finished; frees the transport once closing and idle. */
-void transport_release(struct transport *t);
-uint64_t transport_random(struct transport *t);
-struct peer *transport_find_peer(const struct transport *t, uint32_t id);
+void transport__release(struct transport *t);
+uint64_t transport__random(struct transport *t);
+struct peer *transport__find_peer(const struct transport *t, uint32_t id);
 /* Pins a cluster id learned from an authenticated peer. */
-void transport_learn_cluster_id(struct transport *t, const uint8_t *id,
+void transport__learn_cluster_id(struct transport *t, const uint8_t *id,
 				uint32_t from);
 
 /* addr.c */
 /* Splits "host:port" or "[v6]:port"; port 0 allowed only if allow_zero. */
-int addr_split(const char *address, char *host, size_t host_len, char *port,
+int transport__addr_split(const char *address, char *host, size_t host_len, char *port,
 	       size_t port_len, bool allow_zero);
 /* Resolves a bind address (blocking, done once at creation). */
-int addr_resolve_bind(uv_loop_t *loop, const char *address,
+int transport__addr_resolve_bind(uv_loop_t *loop, const char *address,
 		      struct sockaddr_storage *out);
-void addr_format(const struct sockaddr *sa, char *out, size_t len);
+void transport__addr_format(const struct sockaddr *sa, char *out, size_t len);
 
 /* peer.c */
-struct peer *peer_create(struct transport *t, uint32_t id, const char *address);
-void peer_remove(struct peer *p);
-void peer_start(struct peer *p);
+struct peer *transport__peer_create(struct transport *t, uint32_t id, const char *address);
+void transport__peer_remove(struct peer *p);
+void transport__peer_start(struct peer *p);
 /* The link (or dial attempt) to p ended; retry if we dial this peer. */
-void peer_link_lost(struct peer *p, bool was_up);
-void peer_link_up(struct peer *p, struct conn *c);
-struct qframe *peer_dequeue(struct peer *p);
-void peer_drop_queue(struct peer *p);
+void transport__peer_link_lost(struct peer *p, bool was_up);
+void transport__peer_link_up(struct peer *p, struct conn *c);
+struct qframe *transport__peer_dequeue(struct peer *p);
+void transport__peer_drop_queue(struct peer *p);
 
 /* conn.c */
-int conn_dial(struct peer *p, const struct sockaddr *addr);
-void conn_accept(struct transport *t);
-void conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
+int transport__conn_dial(struct peer *p, const struct sockaddr *addr);
+void transport__conn_accept(struct transport *t);
+void transport__conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
 		...) __attribute__((format(printf, 3, 4)));
-void conn_flush(struct conn *c);
+void transport__conn_flush(struct conn *c);
 
 #endif

@@ -3,16 +3,7 @@
 # authentication, TLS, connections and peers over libuv. Built optimized as
 # a library for the node layer and with sanitizers for its tests.
 TRANSPORT_SRCS := $(sort $(wildcard transport/*.c))
-TRANSPORT_HDRS := $(wildcard transport/*.h)
 TRANSPORT_LIBS := $(shell pkg-config --libs libuv openssl 2>/dev/null || echo -luv -lssl -lcrypto)
-
-$(BUILD)/opt/transport/%.o: transport/%.c $(TRANSPORT_HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(OPT_CFLAGS) -c $< -o $@
-
-$(BUILD)/san/transport/%.o: transport/%.c $(TRANSPORT_HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -c $< -o $@
 
 $(BUILD)/opt/libtransport.a: $(TRANSPORT_SRCS:transport/%.c=$(BUILD)/opt/transport/%.o)
 	@rm -f $@
@@ -26,7 +17,7 @@ ALL_TARGETS += $(BUILD)/opt/libtransport.a
 # Unit tests of the pure parts (codec, handshake messages, crypto) and
 # loopback tests of whole links over real sockets.
 TRANSPORT_TESTS := test_transport_codec test_transport_link
-$(BUILD)/tests/transport/%: tests/transport/%.c tests/transport/harness.h $(BUILD)/san/libtransport.a
+$(BUILD)/tests/transport/%: tests/transport/%.c $(BUILD)/san/libtransport.a
 	@mkdir -p $(dir $@)
 	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libtransport.a -lcmocka $(TRANSPORT_LIBS) -o $@
 
@@ -43,13 +34,11 @@ suite-transport-link: $(BUILD)/tests/transport/test_transport_link
 # Fuzz targets: the frame decoder and the handshake parser.
 FUZZERS += transport_frame transport_handshake
 FUZZ_SRCS_transport_frame := transport/frame.c
-FUZZ_HDRS_transport_frame := transport/frame.h transport/wire.h
 FUZZ_SRCS_transport_handshake := transport/handshake.c transport/frame.c
-FUZZ_HDRS_transport_handshake := transport/handshake.h transport/frame.h transport/wire.h
 SUITES += fuzz-transport_frame fuzz-transport_handshake
 
 # Throughput over loopback (not a test: numbers only).
-$(BUILD)/bench/transport_bench: tests/transport/bench.c tests/transport/harness.h $(BUILD)/opt/libtransport.a
+$(BUILD)/bench/transport_bench: tests/transport/bench.c $(BUILD)/opt/libtransport.a
 	@mkdir -p $(dir $@)
 	$(CC) $(OPT_CFLAGS) $< $(BUILD)/opt/libtransport.a $(TRANSPORT_LIBS) -o $@
 .PHONY: bench-transport

@@ -27,7 +27,7 @@ static void peer_maybe_free(struct peer *p)
 		return;
 	peer_free_addrs(p);
 	free(p);
-	transport_release(t);
+	transport__release(t);
 }
 
 static void peer_on_retry_closed(uv_handle_t *h)
@@ -38,7 +38,7 @@ static void peer_on_retry_closed(uv_handle_t *h)
 	peer_maybe_free(p);
 }
 
-struct peer *peer_create(struct transport *t, uint32_t id, const char *address)
+struct peer *transport__peer_create(struct transport *t, uint32_t id, const char *address)
 {
 	struct peer *p = calloc(1, sizeof(*p));
 
@@ -47,7 +47,7 @@ struct peer *peer_create(struct transport *t, uint32_t id, const char *address)
 	p->t = t;
 	p->id = id;
 	snprintf(p->address, sizeof(p->address), "%s", address);
-	if (addr_split(address, p->host, sizeof(p->host), p->port,
+	if (transport__addr_split(address, p->host, sizeof(p->host), p->port,
 		       sizeof(p->port), false) != 0) {
 		free(p);
 		return NULL;
@@ -66,31 +66,31 @@ struct peer *peer_create(struct transport *t, uint32_t id, const char *address)
 	return p;
 }
 
-void peer_drop_queue(struct peer *p)
+void transport__peer_drop_queue(struct peer *p)
 {
 	struct qframe *f;
 
-	while ((f = peer_dequeue(p)) != NULL)
+	while ((f = transport__peer_dequeue(p)) != NULL)
 		free(f);
 }
 
-void peer_remove(struct peer *p)
+void transport__peer_remove(struct peer *p)
 {
 	p->removed = true;
 	/* Its live link and any inbound connections still authenticating. */
 	for (struct conn *c = p->t->conns; c != NULL; c = c->next) {
 		if (c->peer == p && !c->closing)
-			conn_close(c, TRANSPORT_LOG_INFO,
+			transport__conn_close(c, TRANSPORT_LOG_INFO,
 				   "node %u left the peer list", p->id);
 	}
-	peer_drop_queue(p);
+	transport__peer_drop_queue(p);
 	uv_timer_stop(&p->retry);
 	uv_close((uv_handle_t *)&p->retry, peer_on_retry_closed);
 	if (p->resolving)
 		uv_cancel((uv_req_t *)&p->gai);
 }
 
-void peer_start(struct peer *p)
+void transport__peer_start(struct peer *p)
 {
 	if (p->dials)
 		peer_dial_later(p);
@@ -105,7 +105,7 @@ static bool peer_dial_next(struct peer *p)
 		p->next_addr = ai->ai_next;
 		if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6)
 			continue;
-		if (conn_dial(p, ai->ai_addr) == 0)
+		if (transport__conn_dial(p, ai->ai_addr) == 0)
 			return true;
 	}
 	return false;
@@ -126,7 +126,7 @@ static void peer_on_resolved(uv_getaddrinfo_t *req, int status,
 		return;
 	}
 	if (status != 0) {
-		transport_log_limited(t, &p->rl_fail, TRANSPORT_LOG_WARNING,
+		transport__log_limited(t, &p->rl_fail, TRANSPORT_LOG_WARNING,
 				      "cannot resolve node %u's address %s: %s",
 				      p->id, p->address, uv_strerror(status));
 		peer_dial_later(p);
@@ -136,7 +136,7 @@ static void peer_on_resolved(uv_getaddrinfo_t *req, int status,
 	p->addrs = res;
 	p->next_addr = res;
 	if (!peer_dial_next(p)) {
-		transport_log_limited(t, &p->rl_fail, TRANSPORT_LOG_WARNING,
+		transport__log_limited(t, &p->rl_fail, TRANSPORT_LOG_WARNING,
 				      "cannot connect to node %u at %s", p->id,
 				      p->address);
 		peer_free_addrs(p);
@@ -162,7 +162,7 @@ static void peer_on_retry(uv_timer_t *timer)
 	rv = uv_getaddrinfo(t->loop, &p->gai, peer_on_resolved, p->host,
 			    p->port, &hints);
 	if (rv != 0) {
-		transport_log_limited(t, &p->rl_fail, TRANSPORT_LOG_WARNING,
+		transport__log_limited(t, &p->rl_fail, TRANSPORT_LOG_WARNING,
 				      "cannot resolve node %u's address %s: %s",
 				      p->id, p->address, uv_strerror(rv));
 		peer_dial_later(p);
@@ -183,7 +183,7 @@ static void peer_dial_later(struct peer *p)
 		return;
 	/* Jitter in [delay/2, delay]: nodes that failed together retry apart.
 	 */
-	delay = delay / 2 + transport_random(t) % (delay / 2 + 1);
+	delay = delay / 2 + transport__random(t) % (delay / 2 + 1);
 	p->backoff_ms = p->backoff_ms * 2 > t->reconnect_max_ms
 			    ? t->reconnect_max_ms
 			    : p->backoff_ms * 2;
@@ -191,7 +191,7 @@ static void peer_dial_later(struct peer *p)
 	uv_timer_start(&p->retry, peer_on_retry, delay, 0);
 }
 
-void peer_link_lost(struct peer *p, bool was_up)
+void transport__peer_link_lost(struct peer *p, bool was_up)
 {
 	struct transport *t = p->t;
 
@@ -211,7 +211,7 @@ void peer_link_lost(struct peer *p, bool was_up)
 	peer_dial_later(p);
 }
 
-void peer_link_up(struct peer *p, struct conn *c)
+void transport__peer_link_up(struct peer *p, struct conn *c)
 {
 	struct transport *t = p->t;
 
@@ -225,7 +225,7 @@ void peer_link_up(struct peer *p, struct conn *c)
 		t->on_link(t->data, p->id, TRANSPORT_LINK_UP);
 }
 
-struct qframe *peer_dequeue(struct peer *p)
+struct qframe *transport__peer_dequeue(struct peer *p)
 {
 	struct qframe *f = p->q_head;
 

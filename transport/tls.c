@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* TLS 1.3 with mandatory client certificates, both sides verified against
- * the cluster CA; the node identity check is separate (tls_conn_peer_is_node)
+ * the cluster CA; the node identity check is separate (transport__tls_conn_peer_is_node)
  * because it needs the node id the peer claims in its hello. */
 #include "transport/tls.h"
 
@@ -37,7 +37,7 @@ static void tls_error(char *err, size_t err_len, const char *what)
 	ERR_clear_error();
 }
 
-struct tls_config *tls_config_create(const char *ca_file, const char *cert_file,
+struct tls_config *transport__tls_config_create(const char *ca_file, const char *cert_file,
 				     const char *key_file, char *err,
 				     size_t err_len)
 {
@@ -90,11 +90,11 @@ struct tls_config *tls_config_create(const char *ca_file, const char *cert_file,
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
 	return cfg;
 fail:
-	tls_config_free(cfg);
+	transport__tls_config_free(cfg);
 	return NULL;
 }
 
-void tls_config_free(struct tls_config *cfg)
+void transport__tls_config_free(struct tls_config *cfg)
 {
 	if (cfg == NULL)
 		return;
@@ -102,7 +102,7 @@ void tls_config_free(struct tls_config *cfg)
 	free(cfg);
 }
 
-struct tls_conn *tls_conn_create(struct tls_config *cfg, bool server)
+struct tls_conn *transport__tls_conn_create(struct tls_config *cfg, bool server)
 {
 	struct tls_conn *tc = calloc(1, sizeof(*tc));
 
@@ -129,7 +129,7 @@ struct tls_conn *tls_conn_create(struct tls_config *cfg, bool server)
 	return tc;
 }
 
-void tls_conn_free(struct tls_conn *tc)
+void transport__tls_conn_free(struct tls_conn *tc)
 {
 	if (tc == NULL)
 		return;
@@ -137,7 +137,7 @@ void tls_conn_free(struct tls_conn *tc)
 	free(tc);
 }
 
-bool tls_conn_feed(struct tls_conn *tc, const uint8_t *buf, size_t len)
+bool transport__tls_conn_feed(struct tls_conn *tc, const uint8_t *buf, size_t len)
 {
 	while (len > 0) {
 		int chunk = len > 0x40000000 ? 0x40000000 : (int)len;
@@ -169,7 +169,7 @@ static void tls_conn_error(struct tls_conn *tc, int rv, char *err,
 	}
 }
 
-int tls_conn_handshake(struct tls_conn *tc, char *err, size_t err_len)
+int transport__tls_conn_handshake(struct tls_conn *tc, char *err, size_t err_len)
 {
 	int rv = SSL_do_handshake(tc->ssl);
 
@@ -185,7 +185,7 @@ int tls_conn_handshake(struct tls_conn *tc, char *err, size_t err_len)
 	}
 }
 
-int tls_conn_read(struct tls_conn *tc, uint8_t *buf, size_t cap, char *err,
+int transport__tls_conn_read(struct tls_conn *tc, uint8_t *buf, size_t cap, char *err,
 		  size_t err_len)
 {
 	int chunk = cap > 0x40000000 ? 0x40000000 : (int)cap;
@@ -203,7 +203,7 @@ int tls_conn_read(struct tls_conn *tc, uint8_t *buf, size_t cap, char *err,
 	}
 }
 
-bool tls_conn_write(struct tls_conn *tc, const uint8_t *buf, size_t len)
+bool transport__tls_conn_write(struct tls_conn *tc, const uint8_t *buf, size_t len)
 {
 	while (len > 0) {
 		int chunk = len > 0x40000000 ? 0x40000000 : (int)len;
@@ -220,12 +220,12 @@ bool tls_conn_write(struct tls_conn *tc, const uint8_t *buf, size_t len)
 	return true;
 }
 
-size_t tls_conn_pending(struct tls_conn *tc)
+size_t transport__tls_conn_pending(struct tls_conn *tc)
 {
 	return BIO_ctrl_pending(tc->wbio);
 }
 
-size_t tls_conn_take(struct tls_conn *tc, uint8_t *buf, size_t cap)
+size_t transport__tls_conn_take(struct tls_conn *tc, uint8_t *buf, size_t cap)
 {
 	int chunk = cap > 0x40000000 ? 0x40000000 : (int)cap;
 	int n = BIO_read(tc->wbio, buf, chunk);
@@ -233,7 +233,7 @@ size_t tls_conn_take(struct tls_conn *tc, uint8_t *buf, size_t cap)
 	return n > 0 ? (size_t)n : 0;
 }
 
-bool tls_conn_peer_is_node(struct tls_conn *tc, uint32_t id)
+bool transport__tls_conn_peer_is_node(struct tls_conn *tc, uint32_t id)
 {
 	X509 *cert = SSL_get0_peer_certificate(tc->ssl);
 	GENERAL_NAMES *names;

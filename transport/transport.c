@@ -65,7 +65,7 @@ static void transport_emit(struct transport *t, enum transport_log_level level,
 	t->log(t->data, level, msg);
 }
 
-void transport_logf(struct transport *t, enum transport_log_level level,
+void transport__logf(struct transport *t, enum transport_log_level level,
 		    const char *fmt, ...)
 {
 	va_list ap;
@@ -75,7 +75,7 @@ void transport_logf(struct transport *t, enum transport_log_level level,
 	va_end(ap);
 }
 
-void transport_vlog_limited(struct transport *t, struct ratelimit *rl,
+void transport__vlog_limited(struct transport *t, struct ratelimit *rl,
 			    enum transport_log_level level, const char *fmt,
 			    va_list ap)
 {
@@ -100,7 +100,7 @@ void transport_vlog_limited(struct transport *t, struct ratelimit *rl,
 	transport_emit(t, level, note[0] != '\0' ? note : NULL, fmt, ap);
 }
 
-struct ratelimit *transport_source_limit(struct transport *t,
+struct ratelimit *transport__source_limit(struct transport *t,
 					 const char *remote)
 {
 	char ip[64];
@@ -131,17 +131,17 @@ struct ratelimit *transport_source_limit(struct transport *t,
 	return &slot->rl;
 }
 
-void transport_log_limited(struct transport *t, struct ratelimit *rl,
+void transport__log_limited(struct transport *t, struct ratelimit *rl,
 			   enum transport_log_level level, const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	transport_vlog_limited(t, rl, level, fmt, ap);
+	transport__vlog_limited(t, rl, level, fmt, ap);
 	va_end(ap);
 }
 
-uint64_t transport_random(struct transport *t)
+uint64_t transport__random(struct transport *t)
 {
 	/* xorshift64*: jitter only, never used for secrets. */
 	t->rng ^= t->rng >> 12;
@@ -150,7 +150,7 @@ uint64_t transport_random(struct transport *t)
 	return t->rng * 0x2545F4914F6CDD1DULL;
 }
 
-struct peer *transport_find_peer(const struct transport *t, uint32_t id)
+struct peer *transport__find_peer(const struct transport *t, uint32_t id)
 {
 	for (struct peer *p = t->peers; p != NULL; p = p->next) {
 		if (p->id == id && !p->removed)
@@ -165,7 +165,7 @@ static void transport_hex(const uint8_t *id, char out[33])
 		snprintf(out + 2 * i, 3, "%02x", id[i]);
 }
 
-void transport_learn_cluster_id(struct transport *t, const uint8_t *id,
+void transport__learn_cluster_id(struct transport *t, const uint8_t *id,
 				uint32_t from)
 {
 	char hex[33];
@@ -173,7 +173,7 @@ void transport_learn_cluster_id(struct transport *t, const uint8_t *id,
 	memcpy(t->cluster_id, id, TRANSPORT_CLUSTER_ID_LEN);
 	t->cluster_id_known = true;
 	transport_hex(id, hex);
-	transport_logf(t, TRANSPORT_LOG_INFO,
+	transport__logf(t, TRANSPORT_LOG_INFO,
 		       "learned cluster id %s from authenticated node %u and "
 		       "pinned it",
 		       hex, from);
@@ -187,16 +187,16 @@ static void transport_free(struct transport *t)
 	void *data = t->data;
 
 	if (t->secret != NULL) {
-		tcrypto_wipe(t->secret, t->secret_len);
+		transport__tcrypto_wipe(t->secret, t->secret_len);
 		free(t->secret);
 	}
-	tls_config_free(t->tls);
+	transport__tls_config_free(t->tls);
 	free(t);
 	if (cb != NULL)
 		cb(data);
 }
 
-void transport_release(struct transport *t)
+void transport__release(struct transport *t)
 {
 	t->open_handles--;
 	if (t->closing && t->open_handles == 0)
@@ -205,7 +205,7 @@ void transport_release(struct transport *t)
 
 static void transport_on_server_closed(uv_handle_t *h)
 {
-	transport_release(h->data);
+	transport__release(h->data);
 }
 
 static void transport_on_connection(uv_stream_t *server, int status)
@@ -213,11 +213,11 @@ static void transport_on_connection(uv_stream_t *server, int status)
 	struct transport *t = server->data;
 
 	if (status < 0) {
-		transport_log_limited(t, &t->rl_inbound, TRANSPORT_LOG_WARNING,
+		transport__log_limited(t, &t->rl_inbound, TRANSPORT_LOG_WARNING,
 				      "accept failed: %s", uv_strerror(status));
 		return;
 	}
-	conn_accept(t);
+	transport__conn_accept(t);
 }
 
 /* Copies and checks the options; fills in defaults. */
@@ -225,12 +225,12 @@ static int transport_configure(struct transport *t,
 			       const struct transport_options *o)
 {
 	if (o->node_id == 0) {
-		transport_logf(t, TRANSPORT_LOG_ERROR,
+		transport__logf(t, TRANSPORT_LOG_ERROR,
 			       "node id 0 is not valid");
 		return TRANSPORT_EINVAL;
 	}
-	if (!hs_name_valid(o->cluster_name)) {
-		transport_logf(t, TRANSPORT_LOG_ERROR,
+	if (!transport__hs_name_valid(o->cluster_name)) {
+		transport__logf(t, TRANSPORT_LOG_ERROR,
 			       "cluster name must be 1 to %u printable "
 			       "characters without spaces",
 			       HS_NAME_MAX);
@@ -244,7 +244,7 @@ static int transport_configure(struct transport *t,
 	if (o->secret != NULL || o->secret_len > 0) {
 		if (o->secret == NULL || o->secret_len < TRANSPORT_SECRET_MIN ||
 		    o->secret_len > 1024) {
-			transport_logf(t, TRANSPORT_LOG_ERROR,
+			transport__logf(t, TRANSPORT_LOG_ERROR,
 				       "the cluster secret must be %u to 1024 "
 				       "bytes",
 				       TRANSPORT_SECRET_MIN);
@@ -261,30 +261,30 @@ static int transport_configure(struct transport *t,
 	    o->tls_key_file != NULL) {
 		char err[320];
 
-		t->tls = tls_config_create(o->tls_ca_file, o->tls_cert_file,
+		t->tls = transport__tls_config_create(o->tls_ca_file, o->tls_cert_file,
 					   o->tls_key_file, err, sizeof(err));
 		if (t->tls == NULL) {
-			transport_logf(t, TRANSPORT_LOG_ERROR, "%s", err);
+			transport__logf(t, TRANSPORT_LOG_ERROR, "%s", err);
 			return TRANSPORT_ETLS;
 		}
 		t->mode |= HS_MODE_TLS;
 	}
 	if (t->mode == HS_MODE_PLAINTEXT && !o->insecure_plaintext) {
-		transport_logf(t, TRANSPORT_LOG_ERROR,
+		transport__logf(t, TRANSPORT_LOG_ERROR,
 			       "no cluster secret and no TLS: refusing to run "
 			       "unauthenticated unless insecure_plaintext is "
 			       "set");
 		return TRANSPORT_EINVAL;
 	}
 	if (t->mode == HS_MODE_PLAINTEXT)
-		transport_logf(t, TRANSPORT_LOG_WARNING,
+		transport__logf(t, TRANSPORT_LOG_WARNING,
 			       "insecure_plaintext: node links are neither "
 			       "authenticated nor encrypted");
 
 	t->proto_min = o->proto_min ? o->proto_min : TRANSPORT_PROTO_MIN;
 	t->proto_max = o->proto_max ? o->proto_max : TRANSPORT_PROTO_MAX;
 	if (t->proto_min > t->proto_max) {
-		transport_logf(t, TRANSPORT_LOG_ERROR,
+		transport__logf(t, TRANSPORT_LOG_ERROR,
 			       "protocol version range %u..%u is empty",
 			       t->proto_min, t->proto_max);
 		return TRANSPORT_EINVAL;
@@ -310,7 +310,7 @@ static int transport_configure(struct transport *t,
 	t->idle_timeout_ms =
 	    o->idle_timeout_ms ? o->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
 	if (t->idle_timeout_ms <= t->keepalive_ms) {
-		transport_logf(t, TRANSPORT_LOG_ERROR,
+		transport__logf(t, TRANSPORT_LOG_ERROR,
 			       "idle_timeout_ms (%u) must exceed keepalive_ms "
 			       "(%u)",
 			       t->idle_timeout_ms, t->keepalive_ms);
@@ -326,16 +326,16 @@ static int transport_listen(struct transport *t, const char *bind_address)
 	int len = sizeof(bound);
 	int rv;
 
-	rv = addr_resolve_bind(t->loop, bind_address, &ss);
+	rv = transport__addr_resolve_bind(t->loop, bind_address, &ss);
 	if (rv != 0) {
-		transport_logf(t, TRANSPORT_LOG_ERROR,
+		transport__logf(t, TRANSPORT_LOG_ERROR,
 			       "bind address '%s' is not usable: %s",
 			       bind_address, uv_strerror(rv));
 		return TRANSPORT_EADDR;
 	}
 	rv = uv_tcp_init(t->loop, &t->server);
 	if (rv != 0) {
-		transport_logf(t, TRANSPORT_LOG_ERROR,
+		transport__logf(t, TRANSPORT_LOG_ERROR,
 			       "cannot create socket: %s", uv_strerror(rv));
 		return TRANSPORT_EADDR;
 	}
@@ -350,7 +350,7 @@ static int transport_listen(struct transport *t, const char *bind_address)
 		rv = uv_tcp_getsockname(&t->server, (struct sockaddr *)&bound,
 					&len);
 	if (rv != 0) {
-		transport_logf(t, TRANSPORT_LOG_ERROR,
+		transport__logf(t, TRANSPORT_LOG_ERROR,
 			       "cannot listen on '%s': %s", bind_address,
 			       uv_strerror(rv));
 		return TRANSPORT_EADDR;
@@ -359,7 +359,7 @@ static int transport_listen(struct transport *t, const char *bind_address)
 		t->port = ntohs(((struct sockaddr_in6 *)&bound)->sin6_port);
 	else
 		t->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
-	transport_logf(t, TRANSPORT_LOG_INFO, "listening on %s (port %u)",
+	transport__logf(t, TRANSPORT_LOG_INFO, "listening on %s (port %u)",
 		       bind_address, t->port);
 	return TRANSPORT_OK;
 }
@@ -383,7 +383,7 @@ int transport_create(uv_loop_t *loop, const struct transport_options *opts,
 	t->on_recv = opts->on_recv;
 	t->on_link = opts->on_link;
 	t->on_cluster_id = opts->on_cluster_id;
-	if (!tcrypto_random(&t->rng, sizeof(t->rng)))
+	if (!transport__tcrypto_random(&t->rng, sizeof(t->rng)))
 		t->rng = uv_hrtime();
 	t->rng |= 1;
 
@@ -412,15 +412,15 @@ void transport_close(struct transport *t, transport_close_cb cb)
 	}
 	for (struct conn *c = t->conns; c != NULL; c = c->next) {
 		if (!c->closing)
-			conn_close(c, TRANSPORT_LOG_DEBUG, "transport closing");
+			transport__conn_close(c, TRANSPORT_LOG_DEBUG, "transport closing");
 	}
 	while (t->peers != NULL) {
 		struct peer *p = t->peers;
 
 		t->peers = p->next;
-		peer_remove(p);
+		transport__peer_remove(p);
 	}
-	transport_release(t);
+	transport__release(t);
 }
 
 uint16_t transport_port(const struct transport *t)
@@ -445,7 +445,7 @@ int transport_set_peers(struct transport *t, const struct transport_peer *peers,
 		    peers[i].address == NULL ||
 		    strlen(peers[i].address) >= TRANSPORT_ADDRESS_MAX)
 			return TRANSPORT_EINVAL;
-		if (addr_split(peers[i].address, host, sizeof(host), port,
+		if (transport__addr_split(peers[i].address, host, sizeof(host), port,
 			       sizeof(port), false) != 0)
 			return TRANSPORT_EADDR;
 		for (size_t j = 0; j < i; j++) {
@@ -467,33 +467,33 @@ int transport_set_peers(struct transport *t, const struct transport_peer *peers,
 			continue;
 		}
 		*pp = p->next;
-		transport_logf(t, TRANSPORT_LOG_INFO,
+		transport__logf(t, TRANSPORT_LOG_INFO,
 			       "node %u left the peer list", p->id);
-		peer_remove(p);
+		transport__peer_remove(p);
 	}
 
 	for (size_t i = 0; i < n; i++) {
-		struct peer *p = transport_find_peer(t, peers[i].id);
+		struct peer *p = transport__find_peer(t, peers[i].id);
 
 		if (p != NULL) {
 			if (strcmp(p->address, peers[i].address) != 0) {
-				addr_split(peers[i].address, p->host,
+				transport__addr_split(peers[i].address, p->host,
 					   sizeof(p->host), p->port,
 					   sizeof(p->port), false);
 				snprintf(p->address, sizeof(p->address), "%s",
 					 peers[i].address);
-				transport_logf(t, TRANSPORT_LOG_INFO,
+				transport__logf(t, TRANSPORT_LOG_INFO,
 					       "node %u now at %s", p->id,
 					       p->address);
 			}
 			continue;
 		}
-		p = peer_create(t, peers[i].id, peers[i].address);
+		p = transport__peer_create(t, peers[i].id, peers[i].address);
 		if (p == NULL)
 			return TRANSPORT_ENOMEM;
 		p->next = t->peers;
 		t->peers = p;
-		peer_start(p);
+		transport__peer_start(p);
 	}
 	return TRANSPORT_OK;
 }
@@ -534,7 +534,7 @@ int transport_send(struct transport *t, uint32_t peer_id, uint8_t type,
 		return TRANSPORT_EINVAL;
 	if (len > TRANSPORT_MAX_PAYLOAD)
 		return TRANSPORT_ETOOBIG;
-	p = transport_find_peer(t, peer_id);
+	p = transport__find_peer(t, peer_id);
 	if (p == NULL)
 		return TRANSPORT_ENOPEER;
 	/* Drop the newest: what is queued is older and goes out first. */
@@ -559,14 +559,14 @@ int transport_send(struct transport *t, uint32_t peer_id, uint8_t type,
 	p->q_bytes += cost;
 	p->q_frames++;
 	if (p->state == TRANSPORT_LINK_UP && p->link != NULL)
-		conn_flush(p->link);
+		transport__conn_flush(p->link);
 	return TRANSPORT_OK;
 }
 
 enum transport_link_state transport_link_state(const struct transport *t,
 					       uint32_t peer_id)
 {
-	const struct peer *p = transport_find_peer(t, peer_id);
+	const struct peer *p = transport__find_peer(t, peer_id);
 
 	return p != NULL ? p->state : TRANSPORT_LINK_DOWN;
 }
@@ -574,7 +574,7 @@ enum transport_link_state transport_link_state(const struct transport *t,
 int transport_peer_stats(const struct transport *t, uint32_t peer_id,
 			 struct transport_peer_stats *out)
 {
-	const struct peer *p = transport_find_peer(t, peer_id);
+	const struct peer *p = transport__find_peer(t, peer_id);
 
 	if (p == NULL)
 		return TRANSPORT_ENOPEER;

@@ -17,9 +17,10 @@
 
 #include <uv.h>
 
+#include "transport/address.h"
+
 #define TRANSPORT_CLUSTER_ID_LEN 16u
 #define TRANSPORT_CLUSTER_NAME_MAX 64u
-#define TRANSPORT_ADDRESS_MAX 256u /* "host:port", NUL included */
 /* Largest payload of one frame: a 4 MiB Raft entry plus 64 KiB of headers. */
 #define TRANSPORT_MAX_PAYLOAD (4u * 1024u * 1024u + 64u * 1024u)
 /* Owner frame types are TRANSPORT_TYPE_MIN..255; lower ones are the

@@ -115,8 +115,8 @@ def measure(binary, workdir, n_nodes, clients_list, seconds, window,
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--binary", default=os.path.join(HERE, "..", "..",
-                                                     "build", "ha-kv"))
+    ap.add_argument("--binary", default=os.path.join(
+        HERE, "..", "..", os.environ.get("BUILD", "build"), "ha-kv"))
     ap.add_argument("--seconds", type=float, default=4.0)
     ap.add_argument("--clients", default="1,8",
                     help="comma-separated client counts")

@@ -372,6 +372,275 @@ static bool states_equal(unsigned leader)
 	return equal;
 }
 
+/* Each of the four nodes may hold its snapshot, the one being written and
+ * one being received: say so up front rather than fail later on a full
+ * disk. */
+static bool enough_disk(const char *base, size_t mb)
+{
+	struct statvfs fs;
+	uint64_t need_mb = 12 * (uint64_t)mb + 256;
+	if (statvfs(base, &fs) == 0 &&
+	    (uint64_t)fs.f_bavail * fs.f_frsize / (1024 * 1024) < need_mb) {
+		fprintf(stderr,
+			"big snapshot: %s has %llu MB free; this run needs "
+			"about %llu MB\n",
+			base,
+			(unsigned long long)((uint64_t)fs.f_bavail *
+					     fs.f_frsize / (1024 * 1024)),
+			(unsigned long long)need_mb);
+		return false;
+	}
+	return true;
+}
+
+/* Folders and loopback ports for every node; the first NODES are the
+ * cluster's voters, JOINER joins later. */
+static void plan_cluster(const char *base, struct raft_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->cluster_id[0] = 0x42;
+	for (unsigned i = 1; i <= JOINER; i++) {
+		snprintf(nodes[i].dir, sizeof(nodes[i].dir), "%s/n%u", base, i);
+		snprintf(nodes[i].addr, sizeof(nodes[i].addr), "127.0.0.1:%u",
+			 free_port());
+		if (i == JOINER)
+			break;
+		cfg->servers[cfg->n].id = i;
+		cfg->servers[cfg->n].role = RAFT_VOTER;
+		snprintf(cfg->servers[cfg->n].address, RAFT_ADDRESS_MAX, "%s",
+			 nodes[i].addr);
+		cfg->n++;
+	}
+}
+
+/* The first leader, within 10 s; 0 if none. */
+static unsigned wait_for_leader(raft_term *term)
+{
+	unsigned leader = 0;
+	for (int k = 0; k < 1000 && leader == 0; k++) {
+		usleep(10000);
+		drain_all(0);
+		leader = leader_now(term);
+	}
+	return leader;
+}
+
+/* What the scenario's steps share. */
+struct scenario {
+	struct raft_config cfg;
+	unsigned leader;
+	raft_term seen; /* the leader's term */
+	uint64_t proposed, elections;
+	struct catch_up back, joined;
+	int64_t stopped_at, done_at, learner_asked;
+	raft_index victim_last;
+};
+
+/* Up to 20 proposals on the leader, each stamped for the latency figures. */
+static void propose_burst(struct scenario *sc)
+{
+	for (int k = 0; k < 20; k++) {
+		char c[16];
+		int len = snprintf(c, sizeof(c), "p%llu",
+				   (unsigned long long)sc->proposed);
+		if (sc->proposed >= MAX_PROPOSALS)
+			break;
+		proposed_at[sc->proposed] = ha_node_monotonic_us();
+		if (ha_node_propose(nodes[sc->leader].node, c, (size_t)len,
+				    sc->proposed) == HA_NODE_OK)
+			sc->proposed++;
+	}
+}
+
+static void follow_leadership(struct scenario *sc)
+{
+	raft_term t;
+	unsigned l = leader_now(&t);
+	if (l != 0 && t != sc->seen) {
+		sc->elections++;
+		sc->seen = t;
+		sc->leader = l;
+		printf("%7.3f leadership moved to node %u, term %llu\n",
+		       seconds(bench_t0), l, (unsigned long long)t);
+	}
+}
+
+/* Once each node took a snapshot: a follower of the leader of the moment
+ * stops. */
+static void stop_a_follower(struct scenario *sc, int64_t now)
+{
+	struct ha_node_status st;
+	unsigned victim = sc->leader % NODES + 1;
+	sc->back.node = victim;
+	ha_node_stop(nodes[victim].node, false, 0);
+	nodes[victim].node = NULL;
+	/* What its folder holds is at most what the others hold: wait until
+	 * they compacted past their own. */
+	for (unsigned i = 1; i <= NODES; i++) {
+		if (nodes[i].node == NULL)
+			continue;
+		ha_node_get_status(nodes[i].node, &st);
+		if (st.last_index > sc->victim_last)
+			sc->victim_last = st.last_index;
+	}
+	sc->stopped_at = now;
+	printf("%7.3f node %u stopped (the others' logs end at %llu)\n",
+	       seconds(bench_t0), victim, (unsigned long long)sc->victim_last);
+}
+
+/* Once the follower caught up, a fresh node joins as a learner. */
+static void join_learner(struct scenario *sc, int64_t now)
+{
+	if (sc->joined.started == 0 && sc->back.took > 0) {
+		start(JOINER); /* settles its address */
+		struct raft_config peers = sc->cfg;
+		peers.servers[peers.n].id = JOINER;
+		peers.servers[peers.n].role = RAFT_LEARNER;
+		snprintf(peers.servers[peers.n].address, RAFT_ADDRESS_MAX, "%s",
+			 nodes[JOINER].addr);
+		peers.n++;
+		ha_node_set_peers(nodes[JOINER].node, &peers);
+		sc->joined.started = ha_node_monotonic_ms();
+	}
+	/* Asked again if leadership moved before the leader took it into its
+	 * configuration. */
+	if (sc->joined.started != 0 && !has_member(sc->leader, JOINER) &&
+	    now - sc->learner_asked > 2000) {
+		ha_node_add_learner(nodes[sc->leader].node, JOINER,
+				    nodes[JOINER].addr, 0);
+		sc->learner_asked = now;
+		printf("%7.3f node %u added as a learner\n", seconds(bench_t0),
+		       JOINER);
+	}
+}
+
+/* Proposals while every node snapshots its state; once each took one, a
+ * follower stops, and it comes back with its folder once every running node
+ * compacted past its last entry. Once it caught up, a fresh node joins as a
+ * learner. Each step waits for the state it needs, not for a time. */
+static void run_scenario(struct scenario *sc, bool bench)
+{
+	int64_t t0 = ha_node_monotonic_ms();
+	measure_from = t0;
+	while (ha_node_monotonic_ms() - t0 < SCENARIO_MS) {
+		propose_burst(sc);
+		usleep(5000);
+		drain_all(sc->leader);
+		follow_leadership(sc);
+		int64_t now = ha_node_monotonic_ms();
+		if (sc->stopped_at == 0 && all_took_a_snapshot())
+			stop_a_follower(sc, now);
+		if (sc->back.started == 0 && sc->stopped_at != 0 &&
+		    all_compacted_past(sc->victim_last)) {
+			start(sc->back.node);
+			sc->back.started = ha_node_monotonic_ms();
+			printf("%7.3f node %u restarted from its folder\n",
+			       seconds(bench_t0), sc->back.node);
+		}
+		check_caught_up(&sc->back, sc->leader);
+		join_learner(sc, now);
+		check_caught_up(&sc->joined, sc->leader);
+		if (sc->done_at == 0 && sc->joined.took > 0)
+			sc->done_at = now;
+		/* The benchmark measures a while longer after the catch-ups. */
+		if (sc->done_at != 0 && (!bench || now - sc->done_at > 5000))
+			break;
+	}
+}
+
+/* With the proposals stopped, every node settles at the leader's state. */
+static bool settle(unsigned leader)
+{
+	bool settled = false;
+	int64_t settle_from = ha_node_monotonic_ms();
+	while (!(settled = all_settled(leader)) &&
+	       ha_node_monotonic_ms() - settle_from < SETTLE_MS) {
+		usleep(10000);
+		drain_all(leader);
+	}
+	if (!settled)
+		fprintf(stderr, "big snapshot: the nodes did not settle at the "
+				"leader's state within %d s\n",
+			SETTLE_MS / 1000);
+	return settled;
+}
+
+/* Prints where each running node is; the returning follower's and the
+ * learner's status go to back_st and joined_st. */
+static void report_nodes(const struct scenario *sc,
+			 struct ha_node_status *back_st,
+			 struct ha_node_status *joined_st)
+{
+	for (unsigned i = 1; i <= JOINER; i++) {
+		struct ha_node_status st;
+		if (nodes[i].node == NULL)
+			continue;
+		ha_node_get_status(nodes[i].node, &st);
+		if (i == sc->back.node)
+			*back_st = st;
+		if (i == sc->joined.node)
+			*joined_st = st;
+		printf("node %u: term %llu, applied %llu, snapshot at %llu, "
+		       "snapshots received %llu\n",
+		       i, (unsigned long long)st.term,
+		       (unsigned long long)st.applied,
+		       (unsigned long long)st.snapshot_index,
+		       (unsigned long long)st.snapshots_installed);
+	}
+}
+
+static void report_timing(const struct scenario *sc, size_t mb)
+{
+	double base50 = percentile(0, 0.5), base99 = percentile(0, 0.99);
+	double snap50 = percentile(1, 0.5), snap99 = percentile(1, 0.99);
+	printf("commit latency on the leader: first %d s (no snapshot yet): "
+	       "p50 %.1f ms, p99 %.1f ms (%zu); afterwards, with snapshots "
+	       "taken and sent: p50 %.1f ms, p99 %.1f ms (%zu); ratio "
+	       "p50 %.2fx, p99 %.2fx\n",
+	       BASELINE_MS / 1000, base50, base99, n_latency[0], snap50, snap99,
+	       n_latency[1], base50 > 0 ? snap50 / base50 : 0,
+	       base99 > 0 ? snap99 / base99 : 0);
+	printf("big snapshot (%zu MB, every %llu entries): %llu proposals, "
+	       "%llu leadership changes, %u raft thread stalls; returning "
+	       "follower %s in %.1f s, joining learner %s in %.1f s\n",
+	       mb, (unsigned long long)snapshot_every,
+	       (unsigned long long)sc->proposed,
+	       (unsigned long long)sc->elections, (unsigned)stalls,
+	       sc->back.took > 0
+		   ? (sc->back.by_snapshot ? "by snapshot" : "by log")
+		   : "NOT caught up",
+	       sc->back.took,
+	       sc->joined.took > 0
+		   ? (sc->joined.by_snapshot ? "by snapshot" : "by log")
+		   : "NOT caught up",
+	       sc->joined.took);
+}
+
+/* What load cannot change: both caught up, each by a snapshot it received
+ * (its own counter, not a timing), and every state equals the leader's. */
+static bool verdict(const struct scenario *sc,
+		    const struct ha_node_status *back_st,
+		    const struct ha_node_status *joined_st, bool equal)
+{
+	bool ok = sc->back.took > 0 && back_st->snapshots_installed > 0 &&
+		  sc->joined.took > 0 && joined_st->snapshots_installed > 0 &&
+		  equal;
+	printf("verdict: returning follower %s, joining learner %s, %s: "
+	       "%s\n",
+	       sc->back.took == 0 ? "did not catch up"
+	       : back_st->snapshots_installed > 0
+		   ? "came back by snapshot"
+		   : "did NOT come back by snapshot",
+	       sc->joined.took == 0 ? "did not catch up"
+	       : joined_st->snapshots_installed > 0
+		   ? "caught up by snapshot"
+		   : "did NOT catch up by snapshot",
+	       equal ? "every state equals the leader's"
+		     : "NOT every state equals the leader's",
+	       ok ? "ok" : "FAILED");
+	return ok;
+}
+
 int main(int argc, char **argv)
 {
 	bool bench = argc > 1 && strcmp(argv[1], "--bench") == 0;
@@ -404,237 +673,49 @@ int main(int argc, char **argv)
 	snprintf(cmd, sizeof(cmd), "rm -rf %s && mkdir -p %s", base, base);
 	if (system(cmd) != 0)
 		return 2;
-	/* Each of the four nodes may hold its snapshot, the one being written
-	 * and one being received: say so up front rather than fail later on
-	 * a full disk. */
-	struct statvfs fs;
-	uint64_t need_mb = 12 * (uint64_t)mb + 256;
-	if (statvfs(base, &fs) == 0 &&
-	    (uint64_t)fs.f_bavail * fs.f_frsize / (1024 * 1024) < need_mb) {
-		fprintf(stderr,
-			"big snapshot: %s has %llu MB free; this run needs "
-			"about %llu MB\n",
-			base,
-			(unsigned long long)((uint64_t)fs.f_bavail *
-					     fs.f_frsize / (1024 * 1024)),
-			(unsigned long long)need_mb);
+	if (!enough_disk(base, mb))
 		return 2;
-	}
-	struct raft_config cfg;
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.cluster_id[0] = 0x42;
-	for (unsigned i = 1; i <= JOINER; i++) {
-		snprintf(nodes[i].dir, sizeof(nodes[i].dir), "%s/n%u", base, i);
-		snprintf(nodes[i].addr, sizeof(nodes[i].addr), "127.0.0.1:%u",
-			 free_port());
-		if (i == JOINER)
-			break;
-		cfg.servers[cfg.n].id = i;
-		cfg.servers[cfg.n].role = RAFT_VOTER;
-		snprintf(cfg.servers[cfg.n].address, RAFT_ADDRESS_MAX, "%s",
-			 nodes[i].addr);
-		cfg.n++;
-	}
+	struct scenario sc = {
+	    .back = {.what = "the returning follower"},
+	    .joined = {.what = "the joining learner", .node = JOINER},
+	};
+	plan_cluster(base, &sc.cfg);
 	for (unsigned i = 1; i <= NODES; i++)
 		start(i);
-	ha_node_bootstrap(nodes[1].node, &cfg, 1);
+	ha_node_bootstrap(nodes[1].node, &sc.cfg, 1);
 	for (unsigned i = 2; i <= NODES; i++)
-		ha_node_set_peers(nodes[i].node, &cfg);
+		ha_node_set_peers(nodes[i].node, &sc.cfg);
 
-	raft_term term = 0, t;
-	unsigned leader = 0;
-	for (int k = 0; k < 1000 && leader == 0; k++) {
-		usleep(10000);
-		drain_all(0);
-		leader = leader_now(&term);
-	}
-	if (leader == 0) {
+	sc.leader = wait_for_leader(&sc.seen);
+	if (sc.leader == 0) {
 		fprintf(stderr, "no leader\n");
 		return 1;
 	}
-	unsigned victim = leader % NODES + 1;
+	sc.back.node = sc.leader % NODES + 1;
 	printf("state %zu MB, a snapshot every %llu entries, leader node %u "
 	       "in term %llu\n",
-	       mb, (unsigned long long)snapshot_every, leader,
-	       (unsigned long long)term);
+	       mb, (unsigned long long)snapshot_every, sc.leader,
+	       (unsigned long long)sc.seen);
 
-	/* Proposals while every node snapshots its state; once each took one,
-	 * a follower stops, and it comes back with its folder once every
-	 * running node compacted past its last entry. Once it caught up, a
-	 * fresh node joins as a learner. Each step waits for the state it
-	 * needs, not for a time. */
-	struct catch_up back = {.what = "the returning follower",
-				.node = victim};
-	struct catch_up joined = {.what = "the joining learner",
-				  .node = JOINER};
-	int64_t t0 = ha_node_monotonic_ms(), stopped_at = 0, done_at = 0;
-	int64_t learner_asked = 0;
-	raft_index victim_last = 0;
-	measure_from = t0;
-	uint64_t proposed = 0, elections = 0;
-	raft_term seen = term;
-	while (ha_node_monotonic_ms() - t0 < SCENARIO_MS) {
-		for (int k = 0; k < 20; k++) {
-			char c[16];
-			int len = snprintf(c, sizeof(c), "p%llu",
-					   (unsigned long long)proposed);
-			if (proposed >= MAX_PROPOSALS)
-				break;
-			proposed_at[proposed] = ha_node_monotonic_us();
-			if (ha_node_propose(nodes[leader].node, c, (size_t)len,
-					    proposed) == HA_NODE_OK)
-				proposed++;
-		}
-		usleep(5000);
-		drain_all(leader);
-		unsigned l = leader_now(&t);
-		if (l != 0 && t != seen) {
-			elections++;
-			seen = t;
-			leader = l;
-			printf("%7.3f leadership moved to node %u, term %llu\n",
-			       seconds(bench_t0), l, (unsigned long long)t);
-		}
-		int64_t now = ha_node_monotonic_ms();
-		if (stopped_at == 0 && all_took_a_snapshot()) {
-			struct ha_node_status st;
-			/* A follower of the leader of the moment. */
-			victim = leader % NODES + 1;
-			back.node = victim;
-			ha_node_stop(nodes[victim].node, false, 0);
-			nodes[victim].node = NULL;
-			/* What its folder holds is at most what the others
-			 * hold: wait until they compacted past their own. */
-			for (unsigned i = 1; i <= NODES; i++) {
-				if (nodes[i].node == NULL)
-					continue;
-				ha_node_get_status(nodes[i].node, &st);
-				if (st.last_index > victim_last)
-					victim_last = st.last_index;
-			}
-			stopped_at = now;
-			printf("%7.3f node %u stopped (the others' logs end at "
-			       "%llu)\n",
-			       seconds(bench_t0), victim,
-			       (unsigned long long)victim_last);
-		}
-		if (back.started == 0 && stopped_at != 0 &&
-		    all_compacted_past(victim_last)) {
-			start(victim);
-			back.started = ha_node_monotonic_ms();
-			printf("%7.3f node %u restarted from its folder\n",
-			       seconds(bench_t0), victim);
-		}
-		check_caught_up(&back, leader);
-		if (joined.started == 0 && back.took > 0) {
-			start(JOINER); /* settles its address */
-			struct raft_config peers = cfg;
-			peers.servers[peers.n].id = JOINER;
-			peers.servers[peers.n].role = RAFT_LEARNER;
-			snprintf(peers.servers[peers.n].address,
-				 RAFT_ADDRESS_MAX, "%s", nodes[JOINER].addr);
-			peers.n++;
-			ha_node_set_peers(nodes[JOINER].node, &peers);
-			joined.started = ha_node_monotonic_ms();
-		}
-		/* Asked again if leadership moved before the leader took it
-		 * into its configuration. */
-		if (joined.started != 0 && !has_member(leader, JOINER) &&
-		    now - learner_asked > 2000) {
-			ha_node_add_learner(nodes[leader].node, JOINER,
-					    nodes[JOINER].addr, 0);
-			learner_asked = now;
-			printf("%7.3f node %u added as a learner\n",
-			       seconds(bench_t0), JOINER);
-		}
-		check_caught_up(&joined, leader);
-		if (done_at == 0 && joined.took > 0)
-			done_at = now;
-		/* The benchmark measures a while longer after the catch-ups. */
-		if (done_at != 0 && (!bench || now - done_at > 5000))
-			break;
-	}
-	/* The proposals stop; every node settles at the leader's state. */
-	bool settled = false;
-	if (done_at != 0) {
-		int64_t settle_from = ha_node_monotonic_ms();
-		while (!(settled = all_settled(leader)) &&
-		       ha_node_monotonic_ms() - settle_from < SETTLE_MS) {
-			usleep(10000);
-			drain_all(leader);
-		}
-		if (!settled)
-			fprintf(stderr, "big snapshot: the nodes did not settle "
-					"at the leader's state within %d s\n",
-				SETTLE_MS / 1000);
-	}
+	run_scenario(&sc, bench);
+	bool settled = sc.done_at != 0 && settle(sc.leader);
 	struct ha_node_status back_st = {0}, joined_st = {0};
-	for (unsigned i = 1; i <= JOINER; i++) {
-		struct ha_node_status st;
-		if (nodes[i].node == NULL)
-			continue;
-		ha_node_get_status(nodes[i].node, &st);
-		if (i == back.node)
-			back_st = st;
-		if (i == joined.node)
-			joined_st = st;
-		printf("node %u: term %llu, applied %llu, snapshot at %llu, "
-		       "snapshots received %llu\n",
-		       i, (unsigned long long)st.term,
-		       (unsigned long long)st.applied,
-		       (unsigned long long)st.snapshot_index,
-		       (unsigned long long)st.snapshots_installed);
-	}
-	bool equal = settled && states_equal(leader);
+	report_nodes(&sc, &back_st, &joined_st);
+	bool equal = settled && states_equal(sc.leader);
 	for (unsigned i = 1; i <= JOINER; i++)
 		if (nodes[i].node)
 			ha_node_stop(nodes[i].node, false, 0);
-	double base50 = percentile(0, 0.5), base99 = percentile(0, 0.99);
-	double snap50 = percentile(1, 0.5), snap99 = percentile(1, 0.99);
-	printf("commit latency on the leader: first %d s (no snapshot yet): "
-	       "p50 %.1f ms, p99 %.1f ms (%zu); afterwards, with snapshots "
-	       "taken and sent: p50 %.1f ms, p99 %.1f ms (%zu); ratio "
-	       "p50 %.2fx, p99 %.2fx\n",
-	       BASELINE_MS / 1000, base50, base99, n_latency[0], snap50, snap99,
-	       n_latency[1], base50 > 0 ? snap50 / base50 : 0,
-	       base99 > 0 ? snap99 / base99 : 0);
-	printf("big snapshot (%zu MB, every %llu entries): %llu proposals, "
-	       "%llu leadership changes, %u raft thread stalls; returning "
-	       "follower %s in %.1f s, joining learner %s in %.1f s\n",
-	       mb, (unsigned long long)snapshot_every,
-	       (unsigned long long)proposed, (unsigned long long)elections,
-	       (unsigned)stalls,
-	       back.took > 0 ? (back.by_snapshot ? "by snapshot" : "by log")
-			     : "NOT caught up",
-	       back.took,
-	       joined.took > 0 ? (joined.by_snapshot ? "by snapshot" : "by log")
-			       : "NOT caught up",
-	       joined.took);
+	report_timing(&sc, mb);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
 	if (system(cmd) != 0)
 		return 2;
-	/* What load cannot change: both caught up, each by a snapshot it
-	 * received (its own counter, not a timing), and every state equals
-	 * the leader's. */
-	bool ok = back.took > 0 && back_st.snapshots_installed > 0 &&
-		  joined.took > 0 && joined_st.snapshots_installed > 0 && equal;
-	printf("verdict: returning follower %s, joining learner %s, %s: "
-	       "%s\n",
-	       back.took == 0 ? "did not catch up"
-	       : back_st.snapshots_installed > 0 ? "came back by snapshot"
-						 : "did NOT come back by snapshot",
-	       joined.took == 0 ? "did not catch up"
-	       : joined_st.snapshots_installed > 0 ? "caught up by snapshot"
-						   : "did NOT catch up by snapshot",
-	       equal ? "every state equals the leader's"
-		     : "NOT every state equals the leader's",
-	       ok ? "ok" : "FAILED");
+	bool ok = verdict(&sc, &back_st, &joined_st, equal);
 	if (bench) {
 		/* Timing, judged only here: the machine's load inflates it. */
 		printf("timing verdict: %llu leadership changes (want 0): %s\n",
-		       (unsigned long long)elections,
-		       elections == 0 ? "ok" : "FAILED");
-		ok = ok && elections == 0;
+		       (unsigned long long)sc.elections,
+		       sc.elections == 0 ? "ok" : "FAILED");
+		ok = ok && sc.elections == 0;
 	}
 	return ok ? 0 : 1;
 }

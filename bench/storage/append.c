@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "raft/storage/storage.h"
+#include "storage/storage.h"
 
 static double now_s(void)
 {

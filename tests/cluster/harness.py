@@ -31,8 +31,9 @@ import time
 import paho.mqtt.client as mqtt
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-PLUGIN = os.environ.get("HA_PLUGIN") or os.path.join(REPO, "build",
-                                                     "mosquitto_ha.so")
+# The build folder comes from the suite's recipe (make BUILD=...).
+PLUGIN = os.environ.get("HA_PLUGIN") or os.path.join(
+    REPO, os.environ.get("BUILD", "build"), "mosquitto_ha.so")
 BROKERS = {
     "2.0": "/usr/sbin/mosquitto",
     "2.1": os.path.join(REPO, ".cache", "mosquitto-2.1", "sbin", "mosquitto"),

@@ -21,7 +21,8 @@ import harness as h
 
 # Built by the suite's recipe, which passes its path.
 EXT_AUTH_PLUGIN = os.environ.get("HA_EXT_AUTH_PLUGIN") or os.path.join(
-    h.REPO, "build", "tests", "cluster", "ext_auth.so")
+    h.REPO, os.environ.get("BUILD", "build"), "tests", "cluster",
+    "ext_auth.so")
 EXT_AUTH_METHOD = "ha-test"
 EXT_AUTH_DATA = b"letmein"
 # A node stops serving at most an election timeout after a handover starts;

@@ -21,8 +21,8 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 def binary_path():
     """The tests run the sanitizer build (make suite-node-cluster passes
     it); the benchmark passes the optimized one."""
-    path = os.environ.get("HA_KV_BINARY") or os.path.join(REPO, "build",
-                                                          "san", "ha-kv")
+    path = os.environ.get("HA_KV_BINARY") or os.path.join(
+        REPO, os.environ.get("BUILD", "build"), "san", "ha-kv")
     if not os.access(path, os.X_OK):
         raise RuntimeError("ha-kv binary not found at %s: run `make "
                            "build/san/ha-kv` (or set HA_KV_BINARY)" % path)

@@ -22,9 +22,7 @@ TSAN_CFLAGS := $(BASE_CFLAGS) -O1 -fsanitize=thread -fno-omit-frame-pointer
 # read after this file, so its list is taken the way it takes it.
 NODE_TSAN_SRCS := $(NODE_SRCS) $(RAFT_SRCS) $(STORAGE_SRCS) \
 	$(sort $(wildcard transport/*.c))
-NODE_TSAN_HDRS := $(NODE_HDRS) $(RAFT_HDRS) $(STORAGE_HDRS) \
-	$(wildcard transport/*.h)
-$(BUILD)/tsan/%.o: %.c $(NODE_TSAN_HDRS)
+$(BUILD)/tsan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(TSAN_CFLAGS) -c $< -o $@
 $(BUILD)/tsan/tests/node/test_node_thread: tests/node/test_node_thread.c $(NODE_TSAN_SRCS:%.c=$(BUILD)/tsan/%.o)

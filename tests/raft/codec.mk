@@ -9,25 +9,23 @@
 #   make raft-codec-corpus       regenerate the seed corpus from the samples
 
 CODEC_SAMPLE_SRCS := tests/raft/codec_samples.c
-CODEC_SAMPLE_HDRS := tests/raft/codec_samples.h
+CODEC_SAMPLE_OBJS := $(CODEC_SAMPLE_SRCS:%.c=$(BUILD)/san/%.o)
 
 # The tests wrap malloc and calloc to count allocations and make them fail.
-$(BUILD)/tests/raft/test_codec: tests/raft/test_codec.c $(CODEC_SAMPLE_SRCS) \
-		$(CODEC_SAMPLE_HDRS) $(BUILD)/san/libraft.a
+$(BUILD)/tests/raft/test_codec: tests/raft/test_codec.c $(CODEC_SAMPLE_OBJS) \
+		$(BUILD)/san/libraft.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) tests/raft/test_codec.c $(CODEC_SAMPLE_SRCS) \
-		$(BUILD)/san/libraft.a -lcmocka \
-		-Wl,--wrap=malloc -Wl,--wrap=calloc -o $@
+	$(CC) $(SAN_CFLAGS) $< $(CODEC_SAMPLE_OBJS) $(BUILD)/san/libraft.a \
+		-lcmocka -Wl,--wrap=malloc -Wl,--wrap=calloc -o $@
 
 .PHONY: suite-raft-codec
 suite-raft-codec: $(BUILD)/tests/raft/test_codec
 	$(BUILD)/tests/raft/test_codec
 
-$(BUILD)/tests/raft/codec_corpus: tests/raft/codec_corpus.c $(CODEC_SAMPLE_SRCS) \
-		$(CODEC_SAMPLE_HDRS) $(BUILD)/san/libraft.a
+$(BUILD)/tests/raft/codec_corpus: tests/raft/codec_corpus.c $(CODEC_SAMPLE_OBJS) \
+		$(BUILD)/san/libraft.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) tests/raft/codec_corpus.c $(CODEC_SAMPLE_SRCS) \
-		$(BUILD)/san/libraft.a -o $@
+	$(CC) $(SAN_CFLAGS) $< $(CODEC_SAMPLE_OBJS) $(BUILD)/san/libraft.a -o $@
 
 .PHONY: raft-codec-corpus
 raft-codec-corpus: $(BUILD)/tests/raft/codec_corpus
@@ -36,7 +34,6 @@ raft-codec-corpus: $(BUILD)/tests/raft/codec_corpus
 
 FUZZERS += raft_codec raft_config
 FUZZ_SRCS_raft_codec := raft/codec.c raft/config.c $(CODEC_SAMPLE_SRCS)
-FUZZ_HDRS_raft_codec := $(CODEC_SAMPLE_HDRS)
 FUZZ_SRCS_raft_config := raft/config.c
 # Built through the generic pattern rule only, make would treat them as
 # intermediate files and delete them after each suite.

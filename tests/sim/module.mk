@@ -1,14 +1,17 @@
 # The whole-cluster simulator: optimized for many seeds, a sanitizer build
 # for a smaller run, and a self-check build that plants known bugs.
 SIM_SRCS := tests/sim/sim.c tests/sim/checks.c tests/sim/main.c
-SIM_HDRS := tests/sim/sim.h tests/sim/world.h raft/raft.h raft/bugs.h
 
-$(BUILD)/opt/sim: $(SIM_SRCS) $(SIM_HDRS) $(BUILD)/opt/libraft.a
-	$(CC) $(OPT_CFLAGS) $(SIM_SRCS) $(BUILD)/opt/libraft.a -o $@
-$(BUILD)/san/sim: $(SIM_SRCS) $(SIM_HDRS) $(BUILD)/san/libraft.a
-	$(CC) $(SAN_CFLAGS) $(SIM_SRCS) $(BUILD)/san/libraft.a -o $@
-$(BUILD)/selfcheck/sim: $(SIM_SRCS) $(SIM_HDRS) $(BUILD)/selfcheck/libraft.a
-	$(CC) $(OPT_CFLAGS) -DRAFT_SELFCHECK $(SIM_SRCS) $(BUILD)/selfcheck/libraft.a -o $@
+$(BUILD)/selfcheck/tests/sim/%.o: tests/sim/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT_CFLAGS) -DRAFT_SELFCHECK -c $< -o $@
+
+$(BUILD)/opt/sim: $(SIM_SRCS:%.c=$(BUILD)/opt/%.o) $(BUILD)/opt/libraft.a
+	$(CC) $(OPT_CFLAGS) $^ -o $@
+$(BUILD)/san/sim: $(SIM_SRCS:%.c=$(BUILD)/san/%.o) $(BUILD)/san/libraft.a
+	$(CC) $(SAN_CFLAGS) $^ -o $@
+$(BUILD)/selfcheck/sim: $(SIM_SRCS:%.c=$(BUILD)/selfcheck/%.o) $(BUILD)/selfcheck/libraft.a
+	$(CC) $(OPT_CFLAGS) $^ -o $@
 
 ALL_TARGETS += $(BUILD)/opt/sim
 

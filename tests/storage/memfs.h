@@ -15,7 +15,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "raft/storage/vfs.h"
+#include "storage/vfs.h"
 
 struct memfs;
 

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "raft/storage/format.h"
+#include "storage/format.h"
 #include "tests/storage/util.h"
 
 #define N_ENTRIES 60u
@@ -130,7 +130,7 @@ static uint8_t *scan_segment(struct fixture *f, size_t i,
 	assert_non_null(buf);
 	file_read(path, buf, (size_t)*len, 0);
 	assert_int_equal(
-	    storage_segment_scan(buf, (size_t)*len, f->firsts[i], 0, sc),
+	    storage__segment_scan(buf, (size_t)*len, f->firsts[i], 0, sc),
 	    STORAGE_OK);
 	return buf;
 }
@@ -191,7 +191,7 @@ static void torn_tail_every_offset(struct fixture *f, bool shorten)
 	uint64_t rec = sc.offsets[sc.n - 1];
 	/* Header and data; the zero padding after them is no tear. */
 	uint64_t size = STORAGE_RECORD_HEADER_SIZE + entry_len(N_ENTRIES);
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	char path[4096];
 	seg_path(f, last, path);
 	char next[4096];
@@ -249,7 +249,7 @@ static void test_torn_tail_garbage(void **state)
 	char path[4096];
 	seg_path(f, f->n_segs - 1, path);
 	file_write(path, junk, sizeof(junk), (long)(sc.end - 16));
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	(void)rec;
 	assert_int_equal(reopen(f), STORAGE_OK);
 	expect_all(f, N_ENTRIES - 1);
@@ -275,7 +275,7 @@ static void test_torn_batch_keeps_later_record(void **state)
 	seg_path(f, f->n_segs - 1, path);
 	/* The batch's first record is lost, the next two survived. */
 	file_zero(path, (long)sc.offsets[sc.n - 3], STORAGE_RECORD_HEADER_SIZE);
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	assert_int_equal(reopen(f), STORAGE_OK);
 	expect_all(f, N_ENTRIES);
 	assert_non_null(strstr(f->cap.text, "torn"));
@@ -293,7 +293,7 @@ static void test_bit_flip_in_last_record_reads_as_torn(void **state)
 	char path[4096];
 	seg_path(f, f->n_segs - 1, path);
 	file_flip_bit(path, (long)sc.offsets[sc.n - 1] + 9, 3);
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	assert_int_equal(reopen(f), STORAGE_OK);
 	expect_all(f, N_ENTRIES - 1);
 	assert_true(f->cap.warnings > 0);
@@ -317,7 +317,7 @@ static void flip_in_record(struct fixture *f, size_t seg, size_t rec,
 	char path[4096];
 	seg_path(f, seg, path);
 	long at = (long)sc.offsets[rec];
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	file_flip_bit(path, at + (long)field_off, 1);
 	expect_error_at(f, code, path, at);
 }
@@ -360,7 +360,7 @@ static void test_zeroed_record_inside_log(void **state)
 	char path[4096];
 	seg_path(f, f->n_segs - 1, path);
 	long at = (long)sc.offsets[0];
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	file_zero(path, at, STORAGE_RECORD_HEADER_SIZE);
 	expect_error_at(f, STORAGE_ECORRUPT, path, at);
 }
@@ -375,14 +375,14 @@ static void rewrite_record(struct fixture *f, size_t seg, size_t rec,
 	long len;
 	uint8_t *buf = scan_segment(f, seg, &sc, &len);
 	long at = (long)sc.offsets[rec];
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	struct storage_record r;
 	char why[STORAGE_WHY_MAX];
-	assert_int_equal(storage_record_header_decode(buf + at, 40, &r, why),
+	assert_int_equal(storage__record_header_decode(buf + at, 40, &r, why),
 			 STORAGE_OK);
 	change(&r);
 	uint8_t hdr[STORAGE_RECORD_HEADER_SIZE];
-	storage_record_header_encode(&r, hdr);
+	storage__record_header_encode(&r, hdr);
 	char path[4096];
 	seg_path(f, seg, path);
 	file_write(path, hdr, sizeof(hdr), at);
@@ -458,7 +458,7 @@ static void test_segment_newer_format(void **state)
 	uint8_t hdr[STORAGE_SEGMENT_HEADER_SIZE];
 	struct storage_segment_header h = {.format = STORAGE_FORMAT + 1,
 					   .first_index = f->firsts[1]};
-	storage_segment_header_encode(&h, hdr);
+	storage__segment_header_encode(&h, hdr);
 	file_write(path, hdr, sizeof(hdr), 0);
 	expect_error(f, STORAGE_EFORMAT, "format 2", "refusing to start");
 }
@@ -502,7 +502,7 @@ static void craft_segment(struct fixture *f, raft_index first, raft_index to)
 	assert_non_null(buf);
 	struct storage_segment_header h = {.format = STORAGE_FORMAT,
 					   .first_index = first};
-	storage_segment_header_encode(&h, buf);
+	storage__segment_header_encode(&h, buf);
 	uint64_t pos = STORAGE_SEGMENT_HEADER_SIZE;
 	for (raft_index i = first; i <= to; i++) {
 		uint8_t data[256];
@@ -516,10 +516,10 @@ static void craft_segment(struct fixture *f, raft_index first, raft_index to)
 					   .len = len,
 					   .batch_pos = (uint32_t)(i - first),
 					   .data_crc =
-					       storage_crc32(0, data, len)};
-		storage_record_header_encode(&r, buf + pos);
+					       storage__crc32(0, data, len)};
+		storage__record_header_encode(&r, buf + pos);
 		memcpy(buf + pos + STORAGE_RECORD_HEADER_SIZE, data, len);
-		pos += storage_record_size(len);
+		pos += storage__record_size(len);
 		assert_true(pos < SEG_SIZE * 4);
 	}
 	char name[64], path[4096];
@@ -555,7 +555,7 @@ static void test_torn_tail_in_non_last_segment(void **state)
 	char path[4096];
 	seg_path(f, 0, path);
 	long at = (long)sc.offsets[sc.n - 1];
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	file_zero(path, at + 8, 8);
 	expect_error(f, STORAGE_ECORRUPT, "only the last segment", NULL);
 }
@@ -610,7 +610,7 @@ static void test_leftover_segments_after_torn_tail(void **state)
 	char path[4096], a[4096], b[4096];
 	seg_path(f, f->n_segs - 1, path);
 	file_zero(path, (long)sc.offsets[sc.n - 1] + 20, 8);
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	snprintf(a, sizeof(a), "%s/seg-%020llu", f->dir,
 		 (unsigned long long)N_ENTRIES);
 	file_create(a, "", 0);
@@ -644,15 +644,15 @@ static void test_term_lower_across_segments(void **state)
 	assert_non_null(buf);
 	struct storage_segment_header h = {.format = STORAGE_FORMAT,
 					   .first_index = N_ENTRIES + 1};
-	storage_segment_header_encode(&h, buf);
+	storage__segment_header_encode(&h, buf);
 	struct storage_record r = {.format = STORAGE_FORMAT,
 				   .type = RAFT_ENTRY_COMMAND,
 				   .version = 1,
 				   .term = 1,
 				   .index = N_ENTRIES + 1,
 				   .len = 0,
-				   .data_crc = storage_crc32(0, NULL, 0)};
-	storage_record_header_encode(&r, buf + STORAGE_SEGMENT_HEADER_SIZE);
+				   .data_crc = storage__crc32(0, NULL, 0)};
+	storage__record_header_encode(&r, buf + STORAGE_SEGMENT_HEADER_SIZE);
 	char name[64], path[4096];
 	snprintf(name, sizeof(name), "seg-%020llu",
 		 (unsigned long long)(N_ENTRIES + 1));
@@ -739,7 +739,7 @@ static void write_meta(struct fixture *f, int which, uint32_t format,
 	struct storage_meta m = {
 	    .format = format, .seq = seq, .term = term, .vote = 1};
 	uint8_t buf[STORAGE_META_SIZE];
-	storage_meta_encode(&m, buf);
+	storage__meta_encode(&m, buf);
 	char path[4096];
 	meta_path(f, which, path);
 	file_write(path, buf, sizeof(buf), 0);
@@ -868,10 +868,10 @@ rewrite_snapshot_header(struct fixture *f, raft_index index,
 	file_read(path, hdr, sizeof(hdr), 0);
 	struct storage_snapshot_header h;
 	assert_int_equal(
-	    storage_snapshot_header_decode(hdr, sizeof(hdr), &h, why),
+	    storage__snapshot_header_decode(hdr, sizeof(hdr), &h, why),
 	    STORAGE_OK);
 	change(&h);
-	storage_snapshot_header_encode(&h, hdr);
+	storage__snapshot_header_encode(&h, hdr);
 	file_write(path, hdr, sizeof(hdr), 0);
 }
 
@@ -913,11 +913,11 @@ static void test_snapshot_bad_config(void **state)
 	file_read(path, buf, (size_t)size, 0);
 	struct storage_snapshot_header h;
 	assert_int_equal(
-	    storage_snapshot_header_decode(buf, (size_t)size, &h, why),
+	    storage__snapshot_header_decode(buf, (size_t)size, &h, why),
 	    STORAGE_OK);
 	buf[64 + h.data_len] = 99; /* configuration format byte */
-	h.crc = storage_crc32(0, buf + 64, (size_t)size - 64);
-	storage_snapshot_header_encode(&h, buf);
+	h.crc = storage__crc32(0, buf + 64, (size_t)size - 64);
+	storage__snapshot_header_encode(&h, buf);
 	file_create(path, buf, (size_t)size);
 	free(buf);
 	expect_error(f, STORAGE_ECORRUPT, "undecodable configuration", NULL);
@@ -1000,9 +1000,9 @@ static void test_interrupted_snapshot_install(void **state)
 	    .term = 99,
 	    .data_len = 0,
 	    .config_len = (uint32_t)cfg_len,
-	    .crc = storage_crc32(0, cfgbuf, cfg_len)};
+	    .crc = storage__crc32(0, cfgbuf, cfg_len)};
 	uint8_t buf[64 + 1024];
-	storage_snapshot_header_encode(&h, buf);
+	storage__snapshot_header_encode(&h, buf);
 	memcpy(buf + 64, cfgbuf, cfg_len);
 	file_create(path, buf, 64 + cfg_len);
 	assert_int_equal(reopen(f), STORAGE_OK);

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "raft/storage/storage.h"
+#include "storage/storage.h"
 #include "tests/storage/memfs.h"
 
 #define DIR_PATH "/data"

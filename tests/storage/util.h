@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "raft/storage/storage.h"
+#include "storage/storage.h"
 
 struct captured_log {
 	char text[8192];

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,7 +21,7 @@ static size_t encode_frame(uint8_t *out, uint8_t type, uint64_t seq,
 {
 	struct frame_header h = {FRAME_VERSION, type, 0, len, seq};
 
-	frame_header_encode(out, &h);
+	transport__frame_header_encode(out, &h);
 	if (len > 0)
 		memcpy(out + FRAME_HEADER_LEN, payload, len);
 	memset(out + FRAME_HEADER_LEN + len, 0xee, tag_len);
@@ -35,19 +36,19 @@ static void test_header_round_trip(void **state)
 	uint8_t buf[FRAME_HEADER_LEN];
 
 	(void)state;
-	frame_header_encode(buf, &h);
+	transport__frame_header_encode(buf, &h);
 	/* Little-endian on the wire. */
 	assert_int_equal(buf[0], 1);
 	assert_int_equal(buf[1], 77);
 	assert_int_equal(buf[4], 0x40);
 	assert_int_equal(buf[8], 0x08);
 	assert_int_equal(
-	    frame_header_decode(buf, sizeof(buf), FRAME_MAX_PAYLOAD, &back),
+	    transport__frame_header_decode(buf, sizeof(buf), FRAME_MAX_PAYLOAD, &back),
 	    FRAME_OK);
 	assert_int_equal(back.type, 77);
 	assert_int_equal(back.length, 123456);
 	assert_true(back.seq == h.seq);
-	assert_int_equal(frame_header_decode(buf, 15, FRAME_MAX_PAYLOAD, &back),
+	assert_int_equal(transport__frame_header_decode(buf, 15, FRAME_MAX_PAYLOAD, &back),
 			 FRAME_ESHORT);
 }
 
@@ -58,31 +59,31 @@ static void test_header_rejects_bad_fields(void **state)
 	uint8_t buf[FRAME_HEADER_LEN];
 
 	(void)state;
-	frame_header_encode(buf, &h);
+	transport__frame_header_encode(buf, &h);
 	buf[0] = 2;
-	assert_int_equal(frame_header_decode(buf, sizeof(buf), 100, &out),
+	assert_int_equal(transport__frame_header_decode(buf, sizeof(buf), 100, &out),
 			 FRAME_EVERSION);
-	frame_header_encode(buf, &h);
+	transport__frame_header_encode(buf, &h);
 	buf[2] = 1;
-	assert_int_equal(frame_header_decode(buf, sizeof(buf), 100, &out),
+	assert_int_equal(transport__frame_header_decode(buf, sizeof(buf), 100, &out),
 			 FRAME_EFLAGS);
-	frame_header_encode(buf, &h);
+	transport__frame_header_encode(buf, &h);
 	buf[1] = 0;
-	assert_int_equal(frame_header_decode(buf, sizeof(buf), 100, &out),
+	assert_int_equal(transport__frame_header_decode(buf, sizeof(buf), 100, &out),
 			 FRAME_ETYPE);
 	h.length = 101;
-	frame_header_encode(buf, &h);
-	assert_int_equal(frame_header_decode(buf, sizeof(buf), 100, &out),
+	transport__frame_header_encode(buf, &h);
+	assert_int_equal(transport__frame_header_decode(buf, sizeof(buf), 100, &out),
 			 FRAME_ETOOBIG);
 	h.length = FRAME_MAX_PAYLOAD + 1;
-	frame_header_encode(buf, &h);
+	transport__frame_header_encode(buf, &h);
 	assert_int_equal(
-	    frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out),
+	    transport__frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out),
 	    FRAME_ETOOBIG);
 	h.length = FRAME_MAX_PAYLOAD;
-	frame_header_encode(buf, &h);
+	transport__frame_header_encode(buf, &h);
 	assert_int_equal(
-	    frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out), FRAME_OK);
+	    transport__frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out), FRAME_OK);
 }
 
 /* Any split of a stream of frames decodes to the same frames. */
@@ -105,14 +106,14 @@ static void test_decoder_any_split(void **state)
 		size_t pos = 0;
 		unsigned got = 0;
 
-		frame_decoder_init(&d, 1000, FRAME_TAG_LEN);
+		transport__frame_decoder_init(&d, 1000, FRAME_TAG_LEN);
 		while (pos < len) {
 			size_t n = len - pos < chunk ? len - pos : chunk;
 			size_t off = 0;
 
 			while (off < n) {
 				size_t used;
-				int rv = frame_decoder_feed(
+				int rv = transport__frame_decoder_feed(
 				    &d, stream + pos + off, n - off, &used, &f);
 
 				assert_true(rv >= 0);
@@ -136,7 +137,7 @@ static void test_decoder_any_split(void **state)
 			pos += n;
 		}
 		assert_int_equal(got, 6);
-		frame_decoder_free(&d);
+		transport__frame_decoder_free(&d);
 	}
 }
 
@@ -150,17 +151,17 @@ static void test_decoder_failure_sticks(void **state)
 	struct frame_header h = {FRAME_VERSION, FRAME_HELLO, 0, 600, 0};
 
 	(void)state;
-	frame_decoder_init(&d, FRAME_MAX_HANDSHAKE_PAYLOAD, 0);
-	frame_header_encode(buf, &h);
+	transport__frame_decoder_init(&d, FRAME_MAX_HANDSHAKE_PAYLOAD, 0);
+	transport__frame_header_encode(buf, &h);
 	assert_int_equal(
-	    frame_decoder_feed(&d, buf, FRAME_HEADER_LEN, &used, &f),
+	    transport__frame_decoder_feed(&d, buf, FRAME_HEADER_LEN, &used, &f),
 	    FRAME_ETOOBIG);
 	assert_null(d.body);
 	encode_frame(buf, 20, 0, buf, 4, 0);
-	assert_int_equal(frame_decoder_feed(&d, buf, 20, &used, &f),
+	assert_int_equal(transport__frame_decoder_feed(&d, buf, 20, &used, &f),
 			 FRAME_ETOOBIG);
 	assert_int_equal(used, 0);
-	frame_decoder_free(&d);
+	transport__frame_decoder_free(&d);
 }
 
 /* The tag length applies from the next frame on, as after a handshake. */
@@ -175,16 +176,16 @@ static void test_decoder_tag_switch(void **state)
 	(void)state;
 	len = encode_frame(stream, FRAME_AUTH, 0, p, 3, 0);
 	len += encode_frame(stream + len, 16, 1, p, 3, FRAME_TAG_LEN);
-	frame_decoder_init(&d, 100, 0);
-	assert_int_equal(frame_decoder_feed(&d, stream, len, &used, &f), 1);
+	transport__frame_decoder_init(&d, 100, 0);
+	assert_int_equal(transport__frame_decoder_feed(&d, stream, len, &used, &f), 1);
 	assert_int_equal(used, FRAME_HEADER_LEN + 3);
 	assert_null(f.tag);
 	d.tag_len = FRAME_TAG_LEN;
 	assert_int_equal(
-	    frame_decoder_feed(&d, stream + used, len - used, &used, &f), 1);
+	    transport__frame_decoder_feed(&d, stream + used, len - used, &used, &f), 1);
 	assert_non_null(f.tag);
 	assert_int_equal(f.header.type, 16);
-	frame_decoder_free(&d);
+	transport__frame_decoder_free(&d);
 }
 
 static struct hs_hello sample_hello(void)
@@ -212,17 +213,17 @@ static void test_hello_round_trip(void **state)
 	int n;
 
 	(void)state;
-	n = hs_hello_encode(&h, buf, sizeof(buf));
+	n = transport__hs_hello_encode(&h, buf, sizeof(buf));
 	assert_int_equal(n, HS_HELLO_FIXED_LEN + 7);
 	assert_memory_equal(buf, "MQHA", 4);
-	assert_int_equal(hs_hello_decode(buf, (size_t)n, &back), HS_OK);
+	assert_int_equal(transport__hs_hello_decode(buf, (size_t)n, &back), HS_OK);
 	assert_memory_equal(&back, &h, sizeof(h));
 	/* Every shorter prefix and a longer buffer are refused. */
 	for (int i = 0; i < n; i++)
-		assert_int_not_equal(hs_hello_decode(buf, (size_t)i, &back),
+		assert_int_not_equal(transport__hs_hello_decode(buf, (size_t)i, &back),
 				     HS_OK);
 	buf[n] = 0;
-	assert_int_equal(hs_hello_decode(buf, (size_t)n + 1, &back),
+	assert_int_equal(transport__hs_hello_decode(buf, (size_t)n + 1, &back),
 			 HS_ELENGTH);
 }
 
@@ -235,57 +236,57 @@ static void test_hello_rejects_bad_fields(void **state)
 	int n;
 
 	(void)state;
-	n = hs_hello_encode(&h, buf, sizeof(buf));
+	n = transport__hs_hello_encode(&h, buf, sizeof(buf));
 	assert_true(n > 0);
 	memcpy(bad, buf, (size_t)n);
 	bad[0] = 'X';
-	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_EMAGIC);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_EMAGIC);
 	memcpy(bad, buf, (size_t)n);
 	bad[8] = 0; /* node id 0 */
-	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
 	memcpy(bad, buf, (size_t)n);
 	bad[4] = 9; /* min 9 > max 4 */
-	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
 	memcpy(bad, buf, (size_t)n);
 	bad[16] |= 0x80; /* reserved mode bit */
-	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
 	memcpy(bad, buf, (size_t)n);
 	bad[17] |= 0x02; /* reserved flag */
-	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
 	memcpy(bad, buf, (size_t)n);
 	bad[HS_HELLO_FIXED_LEN + 2] = ' '; /* space in the name */
-	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_ENAME);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_ENAME);
 	memcpy(bad, buf, (size_t)n);
 	bad[HS_HELLO_FIXED_LEN + 3] = 0; /* a NUL must not shorten the name */
-	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_ENAME);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_ENAME);
 	memcpy(bad, buf, (size_t)n);
 	bad[HS_HELLO_FIXED_LEN - 1] = 8; /* name length says 8, has 7 */
-	assert_int_equal(hs_hello_decode(bad, (size_t)n, &back), HS_ELENGTH);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_ELENGTH);
 	memcpy(bad, buf, (size_t)n);
 	bad[HS_HELLO_FIXED_LEN - 1] = 0;
-	assert_int_not_equal(hs_hello_decode(bad, HS_HELLO_FIXED_LEN, &back),
+	assert_int_not_equal(transport__hs_hello_decode(bad, HS_HELLO_FIXED_LEN, &back),
 			     HS_OK);
 	strcpy(h.cluster_name, "");
-	assert_int_equal(hs_hello_encode(&h, buf, sizeof(buf)), HS_ENAME);
+	assert_int_equal(transport__hs_hello_encode(&h, buf, sizeof(buf)), HS_ENAME);
 	h = sample_hello();
 	h.node_id = 0;
-	assert_int_equal(hs_hello_encode(&h, buf, sizeof(buf)), HS_EFIELD);
+	assert_int_equal(transport__hs_hello_encode(&h, buf, sizeof(buf)), HS_EFIELD);
 	h = sample_hello();
-	assert_int_equal(hs_hello_encode(&h, buf, 20), HS_ELENGTH);
-	assert_false(hs_name_valid("0123456789012345678901234567890123456789012"
+	assert_int_equal(transport__hs_hello_encode(&h, buf, 20), HS_ELENGTH);
+	assert_false(transport__hs_name_valid("0123456789012345678901234567890123456789012"
 				   "3456789012345678901234"));
-	assert_true(hs_name_valid("01234567890123456789012345678901234567890123"
+	assert_true(transport__hs_name_valid("01234567890123456789012345678901234567890123"
 				  "45678901234567890123"));
 }
 
 static void test_common_version(void **state)
 {
 	(void)state;
-	assert_int_equal(hs_common_version(1, 1, 1, 1), 1);
-	assert_int_equal(hs_common_version(1, 3, 2, 5), 3);
-	assert_int_equal(hs_common_version(2, 5, 1, 3), 3);
-	assert_int_equal(hs_common_version(1, 1, 2, 3), 0);
-	assert_int_equal(hs_common_version(4, 6, 1, 3), 0);
+	assert_int_equal(transport__hs_common_version(1, 1, 1, 1), 1);
+	assert_int_equal(transport__hs_common_version(1, 3, 2, 5), 3);
+	assert_int_equal(transport__hs_common_version(2, 5, 1, 3), 3);
+	assert_int_equal(transport__hs_common_version(1, 1, 2, 3), 0);
+	assert_int_equal(transport__hs_common_version(4, 6, 1, 3), 0);
 }
 
 /* The proof input differs by role and covers nonces, ids and name. */
@@ -301,14 +302,14 @@ static void test_auth_input(void **state)
 	a.node_id = 9;
 	memset(a.nonce, 0x33, sizeof(a.nonce));
 	memset(tr, 0x44, sizeof(tr));
-	nx = hs_auth_input(x, 'D', 1, &d, &a, tr);
-	ny = hs_auth_input(y, 'A', 1, &d, &a, tr);
+	nx = transport__hs_auth_input(x, 'D', 1, &d, &a, tr);
+	ny = transport__hs_auth_input(y, 'A', 1, &d, &a, tr);
 	assert_int_equal(nx, ny);
 	assert_memory_not_equal(x, y, nx);
-	ny = hs_auth_input(y, 'D', 1, &d, &a, tr);
+	ny = transport__hs_auth_input(y, 'D', 1, &d, &a, tr);
 	assert_memory_equal(x, y, nx);
 	a.nonce[31] ^= 1;
-	ny = hs_auth_input(y, 'D', 1, &d, &a, tr);
+	ny = transport__hs_auth_input(y, 'D', 1, &d, &a, tr);
 	assert_memory_not_equal(x, y, nx);
 	assert_true(nx <= HS_AUTH_INPUT_MAX);
 }
@@ -323,13 +324,13 @@ static void test_hmac_vector(void **state)
 	uint8_t out[32];
 
 	(void)state;
-	assert_true(tcrypto_hmac(
+	assert_true(transport__tcrypto_hmac(
 	    (const uint8_t *)"Jefe", 4,
 	    (const uint8_t *)"what do ya want for nothing?", 28, out));
 	assert_memory_equal(out, want, 32);
-	assert_true(tcrypto_equal(out, want, 32));
+	assert_true(transport__tcrypto_equal(out, want, 32));
 	out[31] ^= 1;
-	assert_false(tcrypto_equal(out, want, 32));
+	assert_false(transport__tcrypto_equal(out, want, 32));
 }
 
 static void test_session_keys_and_tags(void **state)
@@ -344,75 +345,181 @@ static void test_session_keys_and_tags(void **state)
 	memset(n1, 1, sizeof(n1));
 	memset(n2, 2, sizeof(n2));
 	memset(tr, 3, sizeof(tr));
-	assert_true(tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a, a2d));
+	assert_true(transport__tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a, a2d));
 	assert_memory_not_equal(d2a, a2d, 32);
 	assert_true(
-	    tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2, a2d2));
+	    transport__tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2, a2d2));
 	assert_memory_equal(d2a, d2a2, 32);
 	/* Fresh nonces give fresh keys: old frames cannot be replayed into a
 	 * new link. */
 	n2[0] ^= 1;
 	assert_true(
-	    tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2, a2d2));
+	    transport__tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2, a2d2));
 	assert_memory_not_equal(d2a, d2a2, 32);
 
-	frame_header_encode(hdr, &h);
-	assert_true(tcrypto_frame_tag(d2a, hdr, sizeof(hdr),
+	transport__frame_header_encode(hdr, &h);
+	assert_true(transport__tcrypto_frame_tag(d2a, hdr, sizeof(hdr),
 				      (const uint8_t *)"abc", 3, t1));
 	h.seq = 6;
-	frame_header_encode(hdr, &h);
-	assert_true(tcrypto_frame_tag(d2a, hdr, sizeof(hdr),
+	transport__frame_header_encode(hdr, &h);
+	assert_true(transport__tcrypto_frame_tag(d2a, hdr, sizeof(hdr),
 				      (const uint8_t *)"abc", 3, t2));
 	assert_memory_not_equal(t1, t2, 32);
 	/* The per-link context gives the same tags, frame after frame. */
 	{
-		struct tcrypto_mac *m = tcrypto_mac_new(d2a);
+		struct tcrypto_mac *m = transport__tcrypto_mac_new(d2a);
 		uint8_t t3[32];
 
 		assert_non_null(m);
 		for (int i = 0; i < 3; i++) {
-			assert_true(tcrypto_mac_frame(m, hdr, sizeof(hdr),
+			assert_true(transport__tcrypto_mac_frame(m, hdr, sizeof(hdr),
 						      (const uint8_t *)"abc", 3,
 						      t3));
 			assert_memory_equal(t3, t2, 32);
 		}
-		tcrypto_mac_free(m);
+		transport__tcrypto_mac_free(m);
 	}
-	assert_true(tcrypto_frame_tag(d2a, hdr, sizeof(hdr), NULL, 0, t2));
-	assert_true(tcrypto_random(n1, sizeof(n1)));
+	assert_true(transport__tcrypto_frame_tag(d2a, hdr, sizeof(hdr), NULL, 0, t2));
+	assert_true(transport__tcrypto_random(n1, sizeof(n1)));
 }
 
+/* The one address parser (transport/address.c), under each caller's flags. */
+static void expect_address(const char *text, unsigned flags, const char *host,
+			   unsigned port, enum transport_host_kind kind)
+{
+	struct transport_address a;
+	char why[128] = "";
+
+	if (transport_address_parse(text, flags, &a, why, sizeof(why)) != 0)
+		fail_msg("'%s' refused: %s", text, why);
+	assert_string_equal(a.host, host);
+	assert_int_equal(a.port, port);
+	assert_int_equal(a.kind, kind);
+}
+
+static void expect_refused(const char *text, unsigned flags, const char *why)
+{
+	struct transport_address a;
+	char got[128] = "";
+
+	if (transport_address_parse(text, flags, &a, got, sizeof(got)) == 0)
+		fail_msg("'%s' accepted", text);
+	assert_string_equal(got, why);
+}
+
+static void test_address_parse(void **state)
+{
+	const unsigned names = TRANSPORT_ADDRESS_NAMES;
+	const unsigned bind = TRANSPORT_ADDRESS_NAMES | TRANSPORT_ADDRESS_ANY_PORT;
+	char longest[TRANSPORT_ADDRESS_MAX];
+	char over[TRANSPORT_ADDRESS_MAX + 1];
+	char label[80];
+
+	(void)state;
+	expect_address("127.0.0.1:7000", 0, "127.0.0.1", 7000,
+		       TRANSPORT_HOST_IPV4);
+	expect_address("[::1]:1", 0, "::1", 1, TRANSPORT_HOST_IPV6);
+	expect_address("[fe80::1:2]:65535", 0, "fe80::1:2", 65535,
+		       TRANSPORT_HOST_IPV6);
+	expect_address("node-a.example:65535", names, "node-a.example", 65535,
+		       TRANSPORT_HOST_NAME);
+	expect_address("1node.example:08", names, "1node.example", 8,
+		       TRANSPORT_HOST_NAME);
+	expect_address("h:0", bind, "h", 0, TRANSPORT_HOST_NAME);
+	expect_address("0.0.0.0:0", TRANSPORT_ADDRESS_ANY_PORT, "0.0.0.0", 0,
+		       TRANSPORT_HOST_IPV4);
+
+	expect_refused(NULL, names, "the address is empty");
+	expect_refused("", names, "the address is empty");
+	expect_refused("host", names, "no ':port'");
+	expect_refused("host:", names, "no port after ':'");
+	expect_refused(":7000", names, "the host is empty");
+	expect_refused("[]:7000", names, "the host is empty");
+	expect_refused("host:0", names, "the port must be 1 to 65535, not 0");
+	expect_refused("host:65536", names, "the port 65536 is above 65535");
+	expect_refused("host:000007000", names,
+		       "the port 000007000 is above 65535");
+	expect_refused("host:7x", names, "the port '7x' is not a number");
+	expect_refused("host:-1", names, "the port '-1' is not a number");
+	expect_refused("host:+1", names, "the port '+1' is not a number");
+	expect_refused("host: 1", names, "the port ' 1' is not a number");
+	expect_refused("::1:7000", names,
+		       "an IPv6 address needs brackets: [address]:port");
+	expect_refused("[::1]7000", names, "no ':port' after ']'");
+	expect_refused("[::1:7000", names, "'[' without ']'");
+	expect_refused("::1]:7000", names, "']' without '['");
+	expect_refused("[127.0.0.1]:7000", names,
+		       "brackets hold an IPv6 address only");
+	expect_refused("[host]:7000", names,
+		       "brackets hold an IPv6 address only");
+	expect_refused("ho st:1", names,
+		       "'ho st' is neither an IP address nor a host name");
+	expect_refused("host_1:1", names,
+		       "'host_1' is neither an IP address nor a host name");
+	expect_refused("-a.example:1", names,
+		       "'-a.example' is neither an IP address nor a host name");
+	expect_refused("a..example:1", names,
+		       "'a..example' is neither an IP address nor a host name");
+	/* A name whose last label is all digits would read as a bad IPv4. */
+	expect_refused("1.2.3:1", names,
+		       "'1.2.3' is neither an IP address nor a host name");
+	expect_refused("256.1.1.1:1", names,
+		       "'256.1.1.1' is neither an IP address nor a host name");
+	expect_refused("localhost:1", 0, "'localhost' is not an IP address");
+
+	/* A label of 64 characters, then the longest text and one more. */
+	char expected[128];
+	memset(label, 'a', 64);
+	strcpy(label + 64, ":1");
+	snprintf(expected, sizeof(expected),
+		 "'%.64s' is neither an IP address nor a host name", label);
+	expect_refused(label, names, expected);
+	memset(longest, 'a', sizeof(longest));
+	for (size_t i = 60; i < sizeof(longest) - 8; i += 61)
+		longest[i] = '.';
+	strcpy(longest + sizeof(longest) - 7, ":65535");
+	assert_int_equal(strlen(longest), TRANSPORT_ADDRESS_MAX - 1);
+	longest[sizeof(longest) - 7] = '\0';
+	const char *host = longest;
+	longest[sizeof(longest) - 7] = ':';
+	struct transport_address a;
+	assert_int_equal(transport_address_parse(longest, names, &a, NULL, 0),
+			 0);
+	assert_int_equal(strlen(a.host), TRANSPORT_ADDRESS_MAX - 7);
+	assert_memory_equal(a.host, host, TRANSPORT_ADDRESS_MAX - 7);
+	memset(over, 'a', sizeof(over) - 1);
+	over[sizeof(over) - 1] = '\0';
+	over[sizeof(over) - 3] = ':';
+	expect_refused(over, names, "the address is longer than 255 characters");
+	/* A host given alone (the control API) has the same limits. */
+	enum transport_host_kind kind;
+	assert_int_equal(transport_host_parse("fe80::1", 7, 0, &kind, NULL, 0),
+			 0);
+	assert_int_equal(kind, TRANSPORT_HOST_IPV6);
+	assert_int_equal(transport_host_parse(over, 254, names, &kind, NULL, 0),
+			 -1);
+	assert_int_equal(transport_host_parse("a\0b", 3, names, &kind, NULL, 0),
+			 -1);
+}
+
+/* The transport's own split into strings for getaddrinfo. */
 static void test_address_split(void **state)
 {
 	char host[TRANSPORT_ADDRESS_MAX];
 	char port[8];
 
 	(void)state;
-	assert_int_equal(addr_split("127.0.0.1:7000", host, sizeof(host), port,
-				    sizeof(port), false),
-			 0);
-	assert_string_equal(host, "127.0.0.1");
-	assert_string_equal(port, "7000");
-	assert_int_equal(addr_split("[::1]:7000", host, sizeof(host), port,
+	assert_int_equal(transport__addr_split("[::1]:7000", host, sizeof(host), port,
 				    sizeof(port), false),
 			 0);
 	assert_string_equal(host, "::1");
-	assert_int_equal(addr_split("node-a.example:65535", host, sizeof(host),
-				    port, sizeof(port), false),
-			 0);
-	assert_string_equal(host, "node-a.example");
+	assert_string_equal(port, "7000");
 	assert_int_equal(
-	    addr_split("h:0", host, sizeof(host), port, sizeof(port), true), 0);
-	const char *bad[] = {
-	    "",		  "host",    ":7000",	 "host:",	  "host:0",
-	    "host:65536", "host:7x", "::1:7000", "[::1]7000",	  "[::1",
-	    "ho st:1",	  "host:-1", "host:+1",	 "host:000007000"};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		assert_int_not_equal(addr_split(bad[i], host, sizeof(host),
-						port, sizeof(port), false),
-				     0);
+	    transport__addr_split("h:0", host, sizeof(host), port, sizeof(port), true), 0);
 	assert_int_not_equal(
-	    addr_split("abcdef:1", host, 4, port, sizeof(port), false), 0);
+	    transport__addr_split("h:0", host, sizeof(host), port, sizeof(port), false), 0);
+	assert_int_not_equal(
+	    transport__addr_split("abcdef:1", host, 4, port, sizeof(port), false), 0);
 }
 
 int main(void)
@@ -429,6 +536,7 @@ int main(void)
 	    cmocka_unit_test(test_auth_input),
 	    cmocka_unit_test(test_hmac_vector),
 	    cmocka_unit_test(test_session_keys_and_tags),
+	    cmocka_unit_test(test_address_parse),
 	    cmocka_unit_test(test_address_split),
 	};
 

@@ -167,10 +167,10 @@ static size_t build_hello_frame(uint8_t *out, uint32_t from, uint32_t to,
 	h.flags = HS_FLAG_CLUSTER_ID_KNOWN;
 	memcpy(h.cluster_id, cluster_a, sizeof(cluster_a));
 	strcpy(h.cluster_name, "test");
-	n = hs_hello_encode(&h, out + FRAME_HEADER_LEN, HS_HELLO_MAX_LEN);
+	n = transport__hs_hello_encode(&h, out + FRAME_HEADER_LEN, HS_HELLO_MAX_LEN);
 	assert_true(n > 0);
 	fh.length = (uint32_t)n;
-	frame_header_encode(out, &fh);
+	transport__frame_header_encode(out, &fh);
 	return FRAME_HEADER_LEN + (size_t)n;
 }
 
@@ -245,7 +245,7 @@ static void proxy_from_a(struct proxy *p, const uint8_t *data, size_t len)
 		size_t tag = p->frames < 2 ? 0 : FRAME_TAG_LEN;
 		size_t whole;
 
-		if (frame_header_decode(p->pending, p->pending_len,
+		if (transport__frame_header_decode(p->pending, p->pending_len,
 					FRAME_MAX_PAYLOAD, &h) != FRAME_OK)
 			return;
 		whole = FRAME_HEADER_LEN + h.length + tag;
@@ -261,7 +261,7 @@ static void proxy_from_a(struct proxy *p, const uint8_t *data, size_t len)
 				    FRAME_MAX_PAYLOAD + 1, h.seq};
 				uint8_t hdr[FRAME_HEADER_LEN];
 
-				frame_header_encode(hdr, &big);
+				transport__frame_header_encode(hdr, &big);
 				proxy_write(&p->b, hdr, sizeof(hdr));
 			}
 		}
@@ -823,7 +823,7 @@ static void test_garbage_refused(void **state)
 		uint8_t frame[FRAME_HEADER_LEN + 80];
 		struct frame_header h = {FRAME_VERSION, FRAME_HELLO, 0, 80, 0};
 
-		frame_header_encode(frame, &h);
+		transport__frame_header_encode(frame, &h);
 		memset(frame + FRAME_HEADER_LEN, 'x', 80);
 		raw_connect(&r, "127.0.0.1", transport_port(b.t));
 		raw_send(&r, frame, sizeof(frame));
@@ -836,7 +836,7 @@ static void test_garbage_refused(void **state)
 		uint8_t frame[FRAME_HEADER_LEN + 4];
 		struct frame_header h = {FRAME_VERSION, TYPE_DATA, 0, 4, 0};
 
-		frame_header_encode(frame, &h);
+		transport__frame_header_encode(frame, &h);
 		memset(frame + FRAME_HEADER_LEN, 0, 4);
 		raw_connect(&r, "127.0.0.1", transport_port(b.t));
 		raw_send(&r, frame, sizeof(frame));
@@ -864,7 +864,7 @@ static void test_oversized_frame_refused(void **state)
 	(void)state;
 	assert_int_equal(node_start(&b, &ob), 0);
 	set_one_peer(&b, 1, "127.0.0.1:%u", dead_port());
-	frame_header_encode(hdr, &h);
+	transport__frame_header_encode(hdr, &h);
 	raw_connect(&r, "127.0.0.1", transport_port(b.t));
 	raw_send(&r, hdr, sizeof(hdr));
 	assert_true(run_until(raw_eof, &r, 3000));
@@ -873,7 +873,7 @@ static void test_oversized_frame_refused(void **state)
 
 	/* Before authentication even 1 KiB is too large for a hello. */
 	h.length = 1024;
-	frame_header_encode(hdr, &h);
+	transport__frame_header_encode(hdr, &h);
 	raw_connect(&r, "127.0.0.1", transport_port(b.t));
 	b.log_len = 0;
 	b.log[0] = '\0';

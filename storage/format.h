@@ -64,27 +64,27 @@ struct storage_snapshot_header {
 	uint32_t crc;	     /* over data then config */
 };
 
-uint32_t storage_crc32(uint32_t crc, const void *buf, size_t len);
+uint32_t storage__crc32(uint32_t crc, const void *buf, size_t len);
 
-void storage_meta_encode(const struct storage_meta *m, uint8_t *buf);
-int storage_meta_decode(const uint8_t *buf, size_t len, struct storage_meta *m,
+void storage__meta_encode(const struct storage_meta *m, uint8_t *buf);
+int storage__meta_decode(const uint8_t *buf, size_t len, struct storage_meta *m,
 			char *why);
 
-void storage_segment_header_encode(const struct storage_segment_header *h,
+void storage__segment_header_encode(const struct storage_segment_header *h,
 				   uint8_t *buf);
-int storage_segment_header_decode(const uint8_t *buf, size_t len,
+int storage__segment_header_decode(const uint8_t *buf, size_t len,
 				  struct storage_segment_header *h, char *why);
 
 /* Bytes a record with `len` bytes of data takes in a segment. */
-uint64_t storage_record_size(uint32_t len);
-void storage_record_header_encode(const struct storage_record *r, uint8_t *buf);
+uint64_t storage__record_size(uint32_t len);
+void storage__record_header_encode(const struct storage_record *r, uint8_t *buf);
 /* Checks magic and header checksum only (not the data). */
-int storage_record_header_decode(const uint8_t *buf, size_t len,
+int storage__record_header_decode(const uint8_t *buf, size_t len,
 				 struct storage_record *r, char *why);
 
-void storage_snapshot_header_encode(const struct storage_snapshot_header *h,
+void storage__snapshot_header_encode(const struct storage_snapshot_header *h,
 				    uint8_t *buf);
-int storage_snapshot_header_decode(const uint8_t *buf, size_t len,
+int storage__snapshot_header_decode(const uint8_t *buf, size_t len,
 				   struct storage_snapshot_header *h,
 				   char *why);
 
@@ -107,15 +107,15 @@ struct storage_scan {
  * acceptable in the last segment). STORAGE_ECORRUPT: damage that no crash
  * explains (a bad record followed by a later batch, a record with a wrong
  * index, ...) at sc->bad_offset. STORAGE_EFORMAT: a newer record format.
- * STORAGE_ENOMEM. Free sc with storage_scan_free(). */
-int storage_segment_scan(const uint8_t *buf, size_t len, raft_index first,
+ * STORAGE_ENOMEM. Free sc with storage__scan_free(). */
+int storage__segment_scan(const uint8_t *buf, size_t len, raft_index first,
 			 raft_term min_term, struct storage_scan *sc);
-void storage_scan_free(struct storage_scan *sc);
+void storage__scan_free(struct storage_scan *sc);
 
 /* True when some 8-aligned offset in [from, len) holds a record header with
  * a valid checksum; its batch's first index goes to *batch_first. The
  * largest batch_first found is returned. */
-bool storage_find_record_after(const uint8_t *buf, size_t len, uint64_t from,
+bool storage__find_record_after(const uint8_t *buf, size_t len, uint64_t from,
 			       raft_index *batch_first, uint64_t *at);
 
 #endif

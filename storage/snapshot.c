@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/storage/internal.h"
+#include "storage/internal.h"
 
 #define RECV_TMP_NAME "snap-recv.tmp"
 #define COPY_CHUNK 65536u
@@ -64,7 +64,7 @@ static int file_charge(struct storage *s, const struct snap_file *f)
 	if (f->result == STORAGE_OK)
 		return STORAGE_OK;
 	if (f->fatal)
-		return storage_fail(s, "%s", f->errmsg);
+		return storage__fail(s, "%s", f->errmsg);
 	return storage_error(s, f->result, "%s", f->errmsg);
 }
 
@@ -75,7 +75,7 @@ static void file_init(struct snap_file *f, const struct storage *s,
 	f->vfs = s->vfs;
 	f->dir = s->dir;
 	snprintf(f->name, sizeof(f->name), "%s", name);
-	storage_path(s, name, f->path);
+	storage__path(s, name, f->path);
 	f->fd = fd;
 }
 
@@ -95,7 +95,7 @@ static int file_write(struct snap_file *f, const void *buf, uint64_t len,
 			return file_error(f, STORAGE_EIO, true,
 					  "%s: write at offset %llu failed: %s",
 					  f->path, (unsigned long long)off,
-					  w < 0 ? storage_io_strerror((int)w)
+					  w < 0 ? storage__io_strerror((int)w)
 						: "short write");
 		}
 		p += n;
@@ -116,7 +116,7 @@ static int file_open(struct snap_file *f, uint64_t reserve)
 					  "%s: no space left for a snapshot",
 					  f->path);
 		return file_error(f, STORAGE_EIO, true, "%s: cannot create: %s",
-				  f->path, storage_io_strerror(fd));
+				  f->path, storage__io_strerror(fd));
 	}
 	if (reserve > 0) {
 		int rv = f->vfs->fallocate(f->vfs->ctx, fd, 0, reserve);
@@ -131,7 +131,7 @@ static int file_open(struct snap_file *f, uint64_t reserve)
 				    f->path, (unsigned long long)reserve);
 			return file_error(f, STORAGE_EIO, true,
 					  "%s: preallocation failed: %s",
-					  f->path, storage_io_strerror(rv));
+					  f->path, storage__io_strerror(rv));
 		}
 	}
 	/* The new name durable before the rename that moves it: else a crash
@@ -143,7 +143,7 @@ static int file_open(struct snap_file *f, uint64_t reserve)
 		f->vfs->close(f->vfs->ctx, fd);
 		return file_error(f, STORAGE_EIO, true,
 				  "%s: directory fsync failed: %s", f->dir,
-				  storage_io_strerror(rv));
+				  storage__io_strerror(rv));
 	}
 	f->fd = fd;
 	return STORAGE_OK;
@@ -161,10 +161,10 @@ static int file_finish(struct snap_file *f, raft_index index, raft_term term,
 	    .term = term,
 	    .data_len = data_len,
 	    .config_len = cfg_len,
-	    .crc = storage_crc32(data_crc, cfg, cfg_len),
+	    .crc = storage__crc32(data_crc, cfg, cfg_len),
 	};
 	uint8_t hdr[STORAGE_SNAPSHOT_HEADER_SIZE];
-	storage_snapshot_header_encode(&h, hdr);
+	storage__snapshot_header_encode(&h, hdr);
 	uint64_t cfg_off = STORAGE_SNAPSHOT_HEADER_SIZE + data_len;
 	int rv = file_write(f, cfg, cfg_len, cfg_off);
 	if (rv == STORAGE_OK)
@@ -176,7 +176,7 @@ static int file_finish(struct snap_file *f, raft_index index, raft_term term,
 		frv = f->vfs->fsync(f->vfs->ctx, f->fd);
 	if (frv < 0)
 		return file_error(f, STORAGE_EIO, true, "%s: fsync failed: %s",
-				  f->path, storage_io_strerror(frv));
+				  f->path, storage__io_strerror(frv));
 	return STORAGE_OK;
 }
 
@@ -195,17 +195,17 @@ static int install_file(struct storage *s, const char *tmp_name,
 {
 	char name[STORAGE_NAME_MAX], from[STORAGE_PATH_MAX],
 	    to[STORAGE_PATH_MAX];
-	storage_snapshot_name(index, name);
-	storage_path(s, tmp_name, from);
-	storage_path(s, name, to);
+	storage__snapshot_name(index, name);
+	storage__path(s, tmp_name, from);
+	storage__path(s, name, to);
 	int rv = s->vfs->rename(s->vfs->ctx, from, to);
 	if (rv < 0)
-		return storage_fail(s, "%s: rename to %s failed: %s", from, to,
-				    storage_io_strerror(rv));
+		return storage__fail(s, "%s: rename to %s failed: %s", from, to,
+				    storage__io_strerror(rv));
 	rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0)
-		return storage_fail(s, "%s: directory fsync failed: %s", s->dir,
-				    storage_io_strerror(rv));
+		return storage__fail(s, "%s: directory fsync failed: %s", s->dir,
+				    storage__io_strerror(rv));
 	raft_index old = s->snap_index;
 	if (s->snap_fd >= 0) {
 		s->vfs->close(s->vfs->ctx, s->snap_fd);
@@ -217,8 +217,8 @@ static int install_file(struct storage *s, const char *tmp_name,
 	s->snap_config = *config;
 	if (old != 0 && old != index) {
 		char old_name[STORAGE_NAME_MAX];
-		storage_snapshot_name(old, old_name);
-		rv = storage_remove_durably(s, old_name);
+		storage__snapshot_name(old, old_name);
+		rv = storage__remove_durably(s, old_name);
 		if (rv != STORAGE_OK)
 			return rv;
 	}
@@ -271,7 +271,7 @@ storage_snapshot_writer_new(struct storage *s, raft_index index, raft_term term,
 	if (w == NULL)
 		return NULL;
 	char name[STORAGE_NAME_MAX + 8];
-	storage_snapshot_name(index, name);
+	storage__snapshot_name(index, name);
 	strcat(name, ".tmp");
 	file_init(&w->file, s, name, -1);
 	w->index = index;
@@ -315,7 +315,7 @@ int storage_snapshot_writer_write(struct storage_snapshot_writer *w,
 				    STORAGE_SNAPSHOT_HEADER_SIZE + w->written);
 		if (rv != STORAGE_OK)
 			return rv;
-		w->crc = storage_crc32(w->crc, p, n);
+		w->crc = storage__crc32(w->crc, p, n);
 		w->written += n;
 		w->unsynced += n;
 		p += n;
@@ -326,7 +326,7 @@ int storage_snapshot_writer_write(struct storage_snapshot_writer *w,
 				return file_error(f, STORAGE_EIO, true,
 						  "%s: fsync failed: %s",
 						  f->path,
-						  storage_io_strerror(frv));
+						  storage__io_strerror(frv));
 			w->unsynced = 0;
 		}
 	}
@@ -366,7 +366,7 @@ static int check_target(struct storage *s, raft_index index, raft_term term)
 				     "snapshot %llu",
 				     (unsigned long long)index,
 				     (unsigned long long)s->snap_index);
-	if (storage_term_at(s, index) != term)
+	if (storage__term_at(s, index) != term)
 		return storage_error(s, STORAGE_EINVAL,
 				     "snapshot at %llu term %llu: the log has "
 				     "no such entry",
@@ -378,7 +378,7 @@ static int check_target(struct storage *s, raft_index index, raft_term term)
 int storage_snapshot_install(struct storage *s,
 			     struct storage_snapshot_writer *w)
 {
-	int rv = storage_check_usable(s);
+	int rv = storage__check_usable(s);
 	if (rv != STORAGE_OK)
 		return rv;
 	rv = file_charge(s, &w->file);
@@ -417,7 +417,7 @@ int storage_snapshot_write(struct storage *s, raft_index index, raft_term term,
 			   const struct raft_config *config, const void *data,
 			   uint64_t len)
 {
-	int rv = storage_check_usable(s);
+	int rv = storage__check_usable(s);
 	if (rv != STORAGE_OK)
 		return rv;
 	if (term == 0 || (len > 0 && data == NULL) || len > SIZE_MAX)
@@ -446,7 +446,7 @@ static void recv_abort(struct storage *s)
 	if (s->recv_fd >= 0)
 		s->vfs->close(s->vfs->ctx, s->recv_fd);
 	s->recv_fd = -1;
-	storage_path(s, RECV_TMP_NAME, path);
+	storage__path(s, RECV_TMP_NAME, path);
 	s->vfs->unlink(s->vfs->ctx, path);
 }
 
@@ -467,15 +467,15 @@ static int recv_crc(struct storage *s, int fd, uint32_t *crc)
 		ssize_t r = s->vfs->pread(s->vfs->ctx, fd, buf, n,
 					  STORAGE_SNAPSHOT_HEADER_SIZE + off);
 		if (r != (ssize_t)n) {
-			rv = storage_fail(
+			rv = storage__fail(
 			    s,
 			    "%s/%s: read back at offset %llu "
 			    "failed: %s",
 			    s->dir, RECV_TMP_NAME, (unsigned long long)off,
-			    r < 0 ? storage_io_strerror((int)r) : "short read");
+			    r < 0 ? storage__io_strerror((int)r) : "short read");
 			break;
 		}
-		c = storage_crc32(c, buf, n);
+		c = storage__crc32(c, buf, n);
 		off += n;
 	}
 	free(buf);
@@ -507,21 +507,21 @@ static int recv_finish(struct storage *s, const struct raft_config *config)
 		return rv;
 	raft_index index = s->recv_index;
 	raft_term term = s->recv_term;
-	bool keep_log = storage_term_at(s, index) == term;
+	bool keep_log = storage__term_at(s, index) == term;
 	rv = install_file(s, RECV_TMP_NAME, index, term, s->recv_end, config);
 	if (rv != STORAGE_OK)
 		return rv;
 	/* Raft section 7: a log that holds the snapshot's last entry keeps
 	 * what follows it; any other log is discarded. */
 	if (!keep_log)
-		rv = storage_drop_tail_segments(s, 1);
+		rv = storage__drop_tail_segments(s, 1);
 	return rv;
 }
 
 int storage_snapshot_chunk(struct storage *s,
 			   const struct raft_snapshot_chunk *c)
 {
-	int rv = storage_check_usable(s);
+	int rv = storage__check_usable(s);
 	if (rv != STORAGE_OK)
 		return rv;
 	if (c == NULL || c->index == 0 || c->term == 0 ||
@@ -573,17 +573,17 @@ int storage_snapshot_chunk(struct storage *s,
 				    "snapshot",
 				    s->dir, RECV_TMP_NAME);
 			}
-			return storage_fail(
+			return storage__fail(
 			    s, "%s/%s: write at offset %llu failed: %s", s->dir,
 			    RECV_TMP_NAME, (unsigned long long)c->offset,
-			    w < 0 ? storage_io_strerror((int)w)
+			    w < 0 ? storage__io_strerror((int)w)
 				  : "short write");
 		}
 		if (c->offset + c->len > s->recv_end)
 			s->recv_end = c->offset + c->len;
 		if (c->offset == s->recv_crc_end) {
 			s->recv_crc =
-			    storage_crc32(s->recv_crc, c->data, c->len);
+			    storage__crc32(s->recv_crc, c->data, c->len);
 			s->recv_crc_end += c->len;
 		} else {
 			s->recv_crc_end = UINT64_MAX; /* read back at the end */
@@ -593,9 +593,9 @@ int storage_snapshot_chunk(struct storage *s,
 		if (s->recv_unsynced >= s->opt.snapshot_slice) {
 			int frv = s->vfs->fdatasync(s->vfs->ctx, s->recv_fd);
 			if (frv < 0)
-				return storage_fail(
+				return storage__fail(
 				    s, "%s/%s: fsync failed: %s", s->dir,
-				    RECV_TMP_NAME, storage_io_strerror(frv));
+				    RECV_TMP_NAME, storage__io_strerror(frv));
 			s->recv_unsynced = 0;
 		}
 	}
@@ -609,12 +609,12 @@ static int snap_open(struct storage *s)
 	if (s->snap_fd >= 0)
 		return STORAGE_OK;
 	char name[STORAGE_NAME_MAX], path[STORAGE_PATH_MAX];
-	storage_snapshot_name(s->snap_index, name);
-	storage_path(s, name, path);
+	storage__snapshot_name(s->snap_index, name);
+	storage__path(s, name, path);
 	int fd = s->vfs->open(s->vfs->ctx, path, O_RDONLY);
 	if (fd < 0)
 		return storage_error(s, STORAGE_EIO, "%s: cannot open: %s",
-				     path, storage_io_strerror(fd));
+				     path, storage__io_strerror(fd));
 	s->snap_fd = fd;
 	return STORAGE_OK;
 }
@@ -623,7 +623,7 @@ int storage_snapshot_read(struct storage *s, uint64_t offset, void *buf,
 			  size_t len, size_t *got)
 {
 	*got = 0;
-	int rv = storage_check_usable(s);
+	int rv = storage__check_usable(s);
 	if (rv != STORAGE_OK)
 		return rv;
 	if (s->snap_index == 0)
@@ -643,23 +643,23 @@ int storage_snapshot_read(struct storage *s, uint64_t offset, void *buf,
 				     "failed: %s",
 				     (unsigned long long)s->snap_index,
 				     (unsigned long long)offset,
-				     r < 0 ? storage_io_strerror((int)r)
+				     r < 0 ? storage__io_strerror((int)r)
 					   : "short read");
 	*got = n;
 	return STORAGE_OK;
 }
 
-int storage_snapshot_verify(struct storage *s, const char *name,
+int storage__snapshot_verify(struct storage *s, const char *name,
 			    raft_index expect_index,
 			    struct storage_snapshot_header *h,
 			    struct raft_config *config)
 {
 	char path[STORAGE_PATH_MAX], why[STORAGE_WHY_MAX];
-	storage_path(s, name, path);
+	storage__path(s, name, path);
 	int fd = s->vfs->open(s->vfs->ctx, path, O_RDONLY);
 	if (fd < 0)
 		return storage_error(s, STORAGE_ECORRUPT, "%s: cannot open: %s",
-				     path, storage_io_strerror(fd));
+				     path, storage__io_strerror(fd));
 	uint8_t *buf = malloc(COPY_CHUNK);
 	int rv;
 	if (buf == NULL) {
@@ -670,12 +670,12 @@ int storage_snapshot_verify(struct storage *s, const char *name,
 	int frv = s->vfs->file_size(s->vfs->ctx, fd, &size);
 	if (frv < 0) {
 		rv = storage_error(s, STORAGE_ECORRUPT, "%s: cannot stat: %s",
-				   path, storage_io_strerror(frv));
+				   path, storage__io_strerror(frv));
 		goto out;
 	}
 	ssize_t r = s->vfs->pread(s->vfs->ctx, fd, buf,
 				  STORAGE_SNAPSHOT_HEADER_SIZE, 0);
-	rv = storage_snapshot_header_decode(buf, r < 0 ? 0 : (size_t)r, h, why);
+	rv = storage__snapshot_header_decode(buf, r < 0 ? 0 : (size_t)r, h, why);
 	if (rv != STORAGE_OK) {
 		rv = storage_error(s, rv, "%s: offset 0: %s", path, why);
 		goto out;
@@ -709,11 +709,11 @@ int storage_snapshot_verify(struct storage *s, const char *name,
 			rv = storage_error(s, STORAGE_ECORRUPT,
 					   "%s: offset %llu: read failed: %s",
 					   path, (unsigned long long)off,
-					   r < 0 ? storage_io_strerror((int)r)
+					   r < 0 ? storage__io_strerror((int)r)
 						 : "short read");
 			goto out;
 		}
-		crc = storage_crc32(crc, buf, n);
+		crc = storage__crc32(crc, buf, n);
 		/* Collect the configuration bytes as they pass. */
 		uint64_t lo = off > cfg_off ? off : cfg_off;
 		if (lo < off + n)

@@ -1,24 +1,12 @@
 # Durable Raft storage: segments, term/vote metadata, snapshots. Plain POSIX
-# file I/O behind a table of file operations (raft/storage/vfs.h) that the
+# file I/O behind a table of file operations (storage/vfs.h) that the
 # crash tests replace with an in-memory model.
-STORAGE_SRCS := $(sort $(wildcard raft/storage/*.c))
-STORAGE_HDRS := $(wildcard raft/storage/*.h) raft/raft.h raft/byteorder.h
-# The configuration codec comes from the core (raft/config.c); linking its one
-# object keeps the storage buildable while the rest of the core changes.
-STORAGE_RAFT_DEPS = raft/config.c
+STORAGE_SRCS := $(sort $(wildcard storage/*.c))
 
-$(BUILD)/opt/storage/%.o: raft/storage/%.c $(STORAGE_HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(OPT_CFLAGS) -c $< -o $@
-
-$(BUILD)/san/storage/%.o: raft/storage/%.c $(STORAGE_HDRS)
-	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) -c $< -o $@
-
-$(BUILD)/opt/libstorage.a: $(STORAGE_SRCS:raft/storage/%.c=$(BUILD)/opt/storage/%.o)
+$(BUILD)/opt/libstorage.a: $(STORAGE_SRCS:storage/%.c=$(BUILD)/opt/storage/%.o)
 	@rm -f $@
 	ar rcs $@ $^
-$(BUILD)/san/libstorage.a: $(STORAGE_SRCS:raft/storage/%.c=$(BUILD)/san/storage/%.o)
+$(BUILD)/san/libstorage.a: $(STORAGE_SRCS:storage/%.c=$(BUILD)/san/storage/%.o)
 	@rm -f $@
 	ar rcs $@ $^
 
@@ -27,13 +15,15 @@ ALL_TARGETS += $(BUILD)/opt/libstorage.a
 # Tests: cmocka, sanitizers, the in-memory crash model (tests/storage/memfs.c).
 # The core's configuration codec is linked as its one object.
 STORAGE_TESTS := test_storage_api test_storage_corrupt test_storage_crash
-STORAGE_TEST_DEPS := tests/storage/memfs.c tests/storage/memfs.h \
-	tests/storage/util.h $(BUILD)/san/libstorage.a $(BUILD)/san/raft/config.o
+STORAGE_TEST_DEPS := $(BUILD)/san/tests/storage/memfs.o \
+	$(BUILD)/san/libstorage.a $(BUILD)/san/raft/config.o
 
-$(BUILD)/san/tests/storage/%: tests/storage/%.c $(STORAGE_TEST_DEPS) $(STORAGE_HDRS)
+$(BUILD)/san/tests/storage/%: tests/storage/%.c $(STORAGE_TEST_DEPS)
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) $< tests/storage/memfs.c $(BUILD)/san/libstorage.a \
-		$(BUILD)/san/raft/config.o -lcmocka -lz -lpthread -o $@
+	$(CC) $(SAN_CFLAGS) $< $(STORAGE_TEST_DEPS) -lcmocka -lz -lpthread -o $@
+# Named only by a pattern rule, the model's object would be deleted after
+# each build as an intermediate file.
+.SECONDARY: $(BUILD)/san/tests/storage/memfs.o
 
 ALL_TARGETS += $(STORAGE_TESTS:%=$(BUILD)/san/tests/storage/%)
 
@@ -49,9 +39,7 @@ suite-storage-crash: $(BUILD)/san/tests/storage/test_storage_crash
 
 # Fuzz target for the on-disk parsers; corpus in fuzz/corpus/storage_records.
 FUZZERS += storage_records
-FUZZ_SRCS_storage_records := raft/storage/format.c
-FUZZ_HDRS_storage_records := raft/storage/format.h raft/storage/storage.h \
-	raft/storage/vfs.h
+FUZZ_SRCS_storage_records := storage/format.c
 FUZZ_LIBS_storage_records := -lz
 SUITES += fuzz-storage_records
 

@@ -10,21 +10,21 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/storage/internal.h"
+#include "storage/internal.h"
 
-void storage_segment_name(raft_index first, char *out)
+void storage__segment_name(raft_index first, char *out)
 {
 	snprintf(out, STORAGE_NAME_MAX, "seg-%020llu",
 		 (unsigned long long)first);
 }
 
-void storage_snapshot_name(raft_index index, char *out)
+void storage__snapshot_name(raft_index index, char *out)
 {
 	snprintf(out, STORAGE_NAME_MAX, "snap-%020llu",
 		 (unsigned long long)index);
 }
 
-void storage_segment_free(struct segment *seg)
+void storage__segment_free(struct segment *seg)
 {
 	free(seg->offsets);
 	free(seg->terms);
@@ -33,7 +33,7 @@ void storage_segment_free(struct segment *seg)
 	seg->cap = 0;
 }
 
-int storage_segment_reserve(struct segment *seg, size_t n)
+int storage__segment_reserve(struct segment *seg, size_t n)
 {
 	if (n <= seg->cap)
 		return STORAGE_OK;
@@ -67,7 +67,7 @@ static int segs_reserve(struct storage *s, size_t n)
 	return STORAGE_OK;
 }
 
-int storage_segments_push(struct storage *s, const struct segment *seg)
+int storage__segments_push(struct storage *s, const struct segment *seg)
 {
 	int rv = segs_reserve(s, s->n_segs + 1);
 	if (rv != STORAGE_OK)
@@ -76,7 +76,7 @@ int storage_segments_push(struct storage *s, const struct segment *seg)
 	return STORAGE_OK;
 }
 
-raft_term storage_term_at(const struct storage *s, raft_index index)
+raft_term storage__term_at(const struct storage *s, raft_index index)
 {
 	for (size_t i = s->n_segs; i-- > 0;) {
 		const struct segment *seg = &s->segs[i];
@@ -90,53 +90,53 @@ raft_term storage_term_at(const struct storage *s, raft_index index)
 	return 0;
 }
 
-int storage_remove_durably(struct storage *s, const char *name)
+int storage__remove_durably(struct storage *s, const char *name)
 {
 	char path[STORAGE_PATH_MAX];
-	storage_path(s, name, path);
+	storage__path(s, name, path);
 	int rv = s->vfs->unlink(s->vfs->ctx, path);
 	if (rv < 0 && rv != -ENOENT)
-		return storage_fail(s, "%s: cannot remove: %s", path,
-				    storage_io_strerror(rv));
+		return storage__fail(s, "%s: cannot remove: %s", path,
+				    storage__io_strerror(rv));
 	rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0)
-		return storage_fail(s, "%s: directory fsync failed: %s", s->dir,
-				    storage_io_strerror(rv));
+		return storage__fail(s, "%s: directory fsync failed: %s", s->dir,
+				    storage__io_strerror(rv));
 	return STORAGE_OK;
 }
 
-int storage_open_active(struct storage *s)
+int storage__open_active(struct storage *s)
 {
 	if (s->active_fd >= 0 || s->n_segs == 0)
 		return STORAGE_OK;
 	char name[STORAGE_NAME_MAX], path[STORAGE_PATH_MAX];
-	storage_segment_name(s->segs[s->n_segs - 1].first, name);
-	storage_path(s, name, path);
+	storage__segment_name(s->segs[s->n_segs - 1].first, name);
+	storage__path(s, name, path);
 	int fd = s->vfs->open(s->vfs->ctx, path, O_RDWR);
 	if (fd < 0)
-		return storage_fail(s, "%s: cannot open: %s", path,
-				    storage_io_strerror(fd));
+		return storage__fail(s, "%s: cannot open: %s", path,
+				    storage__io_strerror(fd));
 	s->active_fd = fd;
 	return STORAGE_OK;
 }
 
-int storage_drop_tail_segments(struct storage *s, raft_index from)
+int storage__drop_tail_segments(struct storage *s, raft_index from)
 {
 	while (s->n_segs > 0 && s->segs[s->n_segs - 1].first >= from) {
 		struct segment *seg = &s->segs[s->n_segs - 1];
 		char name[STORAGE_NAME_MAX];
-		storage_segment_name(seg->first, name);
+		storage__segment_name(seg->first, name);
 		if (s->active_fd >= 0) {
 			s->vfs->close(s->vfs->ctx, s->active_fd);
 			s->active_fd = -1;
 		}
-		int rv = storage_remove_durably(s, name);
+		int rv = storage__remove_durably(s, name);
 		if (rv != STORAGE_OK)
 			return rv;
-		storage_segment_free(seg);
+		storage__segment_free(seg);
 		s->n_segs--;
 	}
-	return storage_open_active(s);
+	return storage__open_active(s);
 }
 
 static bool is_no_space(int neg_errno)
@@ -158,31 +158,31 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 			      .last = first - 1,
 			      .end = STORAGE_SEGMENT_HEADER_SIZE,
 			      .size = size};
-	if (storage_segment_reserve(&seg, n_entries) != STORAGE_OK ||
+	if (storage__segment_reserve(&seg, n_entries) != STORAGE_OK ||
 	    segs_reserve(s, s->n_segs + 1) != STORAGE_OK) {
-		storage_segment_free(&seg);
+		storage__segment_free(&seg);
 		return storage_error(s, STORAGE_ENOMEM,
 				     "out of memory for a new segment");
 	}
 	char name[STORAGE_NAME_MAX], path[STORAGE_PATH_MAX];
-	storage_segment_name(first, name);
-	storage_path(s, name, path);
+	storage__segment_name(first, name);
+	storage__path(s, name, path);
 	int fd = s->vfs->open(s->vfs->ctx, path, O_RDWR | O_CREAT | O_TRUNC);
 	if (fd < 0) {
-		storage_segment_free(&seg);
+		storage__segment_free(&seg);
 		if (is_no_space(fd))
 			return storage_error(
 			    s, STORAGE_ENOSPC,
 			    "%s: no space left to create a segment: new "
 			    "entries are refused until space is freed",
 			    path);
-		return storage_fail(s, "%s: cannot create: %s", path,
-				    storage_io_strerror(fd));
+		return storage__fail(s, "%s: cannot create: %s", path,
+				    storage__io_strerror(fd));
 	}
 	int rv = s->vfs->fallocate(s->vfs->ctx, fd, 0, size);
 	if (rv < 0) {
 		s->vfs->close(s->vfs->ctx, fd);
-		storage_segment_free(&seg);
+		storage__segment_free(&seg);
 		if (is_no_space(rv)) {
 			/* Best effort: a leftover empty segment is removed
 			 * at the next start anyway. */
@@ -193,19 +193,19 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 			    "new entries are refused until space is freed",
 			    path, (unsigned long long)size);
 		}
-		return storage_fail(s, "%s: preallocation failed: %s", path,
-				    storage_io_strerror(rv));
+		return storage__fail(s, "%s: preallocation failed: %s", path,
+				    storage__io_strerror(rv));
 	}
 	uint8_t hdr[STORAGE_SEGMENT_HEADER_SIZE];
 	struct storage_segment_header h = {.format = STORAGE_FORMAT,
 					   .first_index = first};
-	storage_segment_header_encode(&h, hdr);
+	storage__segment_header_encode(&h, hdr);
 	ssize_t n = s->vfs->pwrite(s->vfs->ctx, fd, hdr, sizeof(hdr), 0);
 	if (n != (ssize_t)sizeof(hdr)) {
 		s->vfs->close(s->vfs->ctx, fd);
-		storage_segment_free(&seg);
-		return storage_fail(s, "%s: header write failed: %s", path,
-				    n < 0 ? storage_io_strerror((int)n)
+		storage__segment_free(&seg);
+		return storage__fail(s, "%s: header write failed: %s", path,
+				    n < 0 ? storage__io_strerror((int)n)
 					  : "short write");
 	}
 	rv = s->vfs->fsync(s->vfs->ctx, fd);
@@ -213,9 +213,9 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 		rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0) {
 		s->vfs->close(s->vfs->ctx, fd);
-		storage_segment_free(&seg);
-		return storage_fail(s, "%s: fsync failed: %s", path,
-				    storage_io_strerror(rv));
+		storage__segment_free(&seg);
+		return storage__fail(s, "%s: fsync failed: %s", path,
+				    storage__io_strerror(rv));
 	}
 	if (s->active_fd >= 0)
 		s->vfs->close(s->vfs->ctx, s->active_fd);
@@ -230,7 +230,7 @@ static int check_batch(struct storage *s, const struct raft_entry *entries,
 	raft_index next =
 	    s->n_segs > 0 ? storage_last_index(s) + 1 : s->snap_index + 1;
 	raft_term prev =
-	    s->n_segs > 0 ? storage_term_at(s, next - 1) : s->snap_term;
+	    s->n_segs > 0 ? storage__term_at(s, next - 1) : s->snap_term;
 	*total = 0;
 	for (size_t i = 0; i < n; i++) {
 		const struct raft_entry *e = &entries[i];
@@ -255,7 +255,7 @@ static int check_batch(struct storage *s, const struct raft_entry *entries,
 					     "length or data",
 					     (unsigned long long)e->index);
 		prev = e->term;
-		*total += storage_record_size(e->len);
+		*total += storage__record_size(e->len);
 	}
 	if (*total > SIZE_MAX / 2)
 		return storage_error(s, STORAGE_EINVAL,
@@ -266,7 +266,7 @@ static int check_batch(struct storage *s, const struct raft_entry *entries,
 int storage_append(struct storage *s, const struct raft_entry *entries,
 		   size_t n)
 {
-	int rv = storage_check_usable(s);
+	int rv = storage__check_usable(s);
 	if (rv != STORAGE_OK || n == 0)
 		return rv;
 	if (entries == NULL)
@@ -292,13 +292,13 @@ int storage_append(struct storage *s, const struct raft_entry *entries,
 		    .index = e->index,
 		    .len = e->len,
 		    .batch_pos = (uint32_t)i,
-		    .data_crc = storage_crc32(0, e->data, e->len),
+		    .data_crc = storage__crc32(0, e->data, e->len),
 		};
-		storage_record_header_encode(&rec, buf + pos);
+		storage__record_header_encode(&rec, buf + pos);
 		if (e->len > 0)
 			memcpy(buf + pos + STORAGE_RECORD_HEADER_SIZE, e->data,
 			       e->len);
-		pos += storage_record_size(e->len);
+		pos += storage__record_size(e->len);
 	}
 
 	struct segment *seg = s->n_segs > 0 ? &s->segs[s->n_segs - 1] : NULL;
@@ -307,7 +307,7 @@ int storage_append(struct storage *s, const struct raft_entry *entries,
 		if (rv != STORAGE_OK)
 			goto out;
 		seg = &s->segs[s->n_segs - 1];
-	} else if (storage_segment_reserve(
+	} else if (storage__segment_reserve(
 		       seg, (size_t)(seg->last - seg->first + 1) + n) !=
 		   STORAGE_OK) {
 		rv = storage_error(s, STORAGE_ENOMEM, "append: out of memory");
@@ -315,20 +315,20 @@ int storage_append(struct storage *s, const struct raft_entry *entries,
 	}
 
 	char name[STORAGE_NAME_MAX];
-	storage_segment_name(seg->first, name);
+	storage__segment_name(seg->first, name);
 	ssize_t w = s->vfs->pwrite(s->vfs->ctx, s->active_fd, buf,
 				   (size_t)total, seg->end);
 	if (w != (ssize_t)total) {
-		rv = storage_fail(s, "%s/%s: write at offset %llu failed: %s",
+		rv = storage__fail(s, "%s/%s: write at offset %llu failed: %s",
 				  s->dir, name, (unsigned long long)seg->end,
-				  w < 0 ? storage_io_strerror((int)w)
+				  w < 0 ? storage__io_strerror((int)w)
 					: "short write");
 		goto out;
 	}
 	int frv = s->vfs->fdatasync(s->vfs->ctx, s->active_fd);
 	if (frv < 0) {
-		rv = storage_fail(s, "%s/%s: fsync failed: %s", s->dir, name,
-				  storage_io_strerror(frv));
+		rv = storage__fail(s, "%s/%s: fsync failed: %s", s->dir, name,
+				  storage__io_strerror(frv));
 		goto out;
 	}
 	pos = seg->end;
@@ -336,7 +336,7 @@ int storage_append(struct storage *s, const struct raft_entry *entries,
 		size_t k = (size_t)(entries[i].index - seg->first);
 		seg->offsets[k] = pos;
 		seg->terms[k] = entries[i].term;
-		pos += storage_record_size(entries[i].len);
+		pos += storage__record_size(entries[i].len);
 	}
 	seg->end = pos;
 	seg->last = entries[n - 1].index;
@@ -348,7 +348,7 @@ out:
 
 int storage_truncate(struct storage *s, raft_index from)
 {
-	int rv = storage_check_usable(s);
+	int rv = storage__check_usable(s);
 	if (rv != STORAGE_OK)
 		return rv;
 	if (from <= s->snap_index || from == 0)
@@ -361,34 +361,34 @@ int storage_truncate(struct storage *s, raft_index from)
 		return STORAGE_OK;
 	/* Whole segments go first, last one first, so that a crash leaves
 	 * a prefix of the log. */
-	rv = storage_drop_tail_segments(s, from);
+	rv = storage__drop_tail_segments(s, from);
 	if (rv != STORAGE_OK || s->n_segs == 0)
 		return rv;
 	struct segment *seg = &s->segs[s->n_segs - 1];
 	if (seg->last < from)
 		return STORAGE_OK;
 	char name[STORAGE_NAME_MAX];
-	storage_segment_name(seg->first, name);
+	storage__segment_name(seg->first, name);
 	uint64_t cut = seg->offsets[from - seg->first];
 	/* Cut the file (one atomic size change, unlike overwriting the old
 	 * records) and reserve the space again; durable before any new entry
 	 * lands after the cut, so that old and new records never mix. */
 	int frv = s->vfs->ftruncate(s->vfs->ctx, s->active_fd, cut);
 	if (frv < 0)
-		return storage_fail(s, "%s/%s: truncate to %llu failed: %s",
+		return storage__fail(s, "%s/%s: truncate to %llu failed: %s",
 				    s->dir, name, (unsigned long long)cut,
-				    storage_io_strerror(frv));
+				    storage__io_strerror(frv));
 	frv =
 	    s->vfs->fallocate(s->vfs->ctx, s->active_fd, cut, seg->size - cut);
 	if (frv < 0 && !is_no_space(frv))
-		return storage_fail(s, "%s/%s: preallocation failed: %s",
-				    s->dir, name, storage_io_strerror(frv));
+		return storage__fail(s, "%s/%s: preallocation failed: %s",
+				    s->dir, name, storage__io_strerror(frv));
 	if (frv < 0)
 		seg->size = cut; /* the next append starts a new segment */
 	frv = s->vfs->fdatasync(s->vfs->ctx, s->active_fd);
 	if (frv < 0)
-		return storage_fail(s, "%s/%s: fsync failed: %s", s->dir, name,
-				    storage_io_strerror(frv));
+		return storage__fail(s, "%s/%s: fsync failed: %s", s->dir, name,
+				    storage__io_strerror(frv));
 	seg->last = from - 1;
 	seg->end = cut;
 	return STORAGE_OK;
@@ -396,7 +396,7 @@ int storage_truncate(struct storage *s, raft_index from)
 
 int storage_compact(struct storage *s, raft_index upto)
 {
-	int rv = storage_check_usable(s);
+	int rv = storage__check_usable(s);
 	if (rv != STORAGE_OK)
 		return rv;
 	if (upto > s->snap_index)
@@ -410,19 +410,19 @@ int storage_compact(struct storage *s, raft_index upto)
 	 * drops segments that the snapshot covers. */
 	for (size_t i = 0; i < k; i++) {
 		char name[STORAGE_NAME_MAX], path[STORAGE_PATH_MAX];
-		storage_segment_name(s->segs[i].first, name);
-		storage_path(s, name, path);
+		storage__segment_name(s->segs[i].first, name);
+		storage__path(s, name, path);
 		rv = s->vfs->unlink(s->vfs->ctx, path);
 		if (rv < 0 && rv != -ENOENT)
-			return storage_fail(s, "%s: cannot remove: %s", path,
-					    storage_io_strerror(rv));
+			return storage__fail(s, "%s: cannot remove: %s", path,
+					    storage__io_strerror(rv));
 	}
 	rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0)
-		return storage_fail(s, "%s: directory fsync failed: %s", s->dir,
-				    storage_io_strerror(rv));
+		return storage__fail(s, "%s: directory fsync failed: %s", s->dir,
+				    storage__io_strerror(rv));
 	for (size_t i = 0; i < k; i++)
-		storage_segment_free(&s->segs[i]);
+		storage__segment_free(&s->segs[i]);
 	memmove(s->segs, s->segs + k, (s->n_segs - k) * sizeof(*s->segs));
 	s->n_segs -= k;
 	return STORAGE_OK;

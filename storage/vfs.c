@@ -9,7 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "raft/storage/vfs.h"
+#include "storage/vfs.h"
 
 static int posix_open(void *ctx, const char *path, int flags)
 {

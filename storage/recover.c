@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/storage/internal.h"
+#include "storage/internal.h"
 
 struct listing {
 	raft_index *segs;
@@ -88,7 +88,7 @@ static int collect(void *arg, const char *name)
 	else if (parse_indexed(name, "snap-", &v))
 		ok = push_index(&l->snaps, &l->n_snaps, v);
 	else
-		storage_note(l->s, STORAGE_LOG_WARNING,
+		storage__note(l->s, STORAGE_LOG_WARNING,
 			     "ignoring unknown file %s/%s", l->s->dir, name);
 	if (!ok) {
 		l->nomem = true;
@@ -120,7 +120,7 @@ static int read_file(struct storage *s, int fd, const char *path, uint8_t **out,
 	int rv = s->vfs->file_size(s->vfs->ctx, fd, &size);
 	if (rv < 0)
 		return storage_error(s, STORAGE_ECORRUPT, "%s: cannot stat: %s",
-				     path, storage_io_strerror(rv));
+				     path, storage__io_strerror(rv));
 	if (size > max)
 		size = max;
 	uint8_t *buf = malloc(size > 0 ? (size_t)size : 1);
@@ -133,7 +133,7 @@ static int read_file(struct storage *s, int fd, const char *path, uint8_t **out,
 		free(buf);
 		return storage_error(
 		    s, STORAGE_ECORRUPT, "%s: read failed: %s", path,
-		    r < 0 ? storage_io_strerror((int)r) : "short read");
+		    r < 0 ? storage__io_strerror((int)r) : "short read");
 	}
 	*out = buf;
 	*len = size;
@@ -146,18 +146,18 @@ static int meta_init(struct storage *s)
 {
 	for (int slot = 0; slot < 2; slot++) {
 		char name[16], path[STORAGE_PATH_MAX];
-		snprintf(name, sizeof(name), "%s.tmp", storage_meta_name(slot));
-		storage_path(s, name, path);
+		snprintf(name, sizeof(name), "%s.tmp", storage__meta_name(slot));
+		storage__path(s, name, path);
 		struct storage_meta m = {.format = STORAGE_FORMAT,
 					 .seq = (uint64_t)slot + 1};
 		uint8_t buf[STORAGE_META_SIZE];
-		storage_meta_encode(&m, buf);
+		storage__meta_encode(&m, buf);
 		int fd =
 		    s->vfs->open(s->vfs->ctx, path, O_RDWR | O_CREAT | O_TRUNC);
 		if (fd < 0)
 			return storage_error(s, STORAGE_EIO,
 					     "%s: cannot create: %s", path,
-					     storage_io_strerror(fd));
+					     storage__io_strerror(fd));
 		ssize_t w =
 		    s->vfs->pwrite(s->vfs->ctx, fd, buf, sizeof(buf), 0);
 		int rv = w == (ssize_t)sizeof(buf)
@@ -167,32 +167,32 @@ static int meta_init(struct storage *s)
 		if (rv < 0)
 			return storage_error(s, STORAGE_EIO,
 					     "%s: write failed: %s", path,
-					     storage_io_strerror(rv));
+					     storage__io_strerror(rv));
 	}
 	for (int slot = 1; slot >= 0; slot--) {
 		char name[16], from[STORAGE_PATH_MAX], to[STORAGE_PATH_MAX];
-		snprintf(name, sizeof(name), "%s.tmp", storage_meta_name(slot));
-		storage_path(s, name, from);
-		storage_path(s, storage_meta_name(slot), to);
+		snprintf(name, sizeof(name), "%s.tmp", storage__meta_name(slot));
+		storage__path(s, name, from);
+		storage__path(s, storage__meta_name(slot), to);
 		int rv = s->vfs->rename(s->vfs->ctx, from, to);
 		if (rv < 0)
 			return storage_error(s, STORAGE_EIO,
 					     "%s: rename failed: %s", from,
-					     storage_io_strerror(rv));
+					     storage__io_strerror(rv));
 	}
 	int rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0)
 		return storage_error(s, STORAGE_EIO,
 				     "%s: directory fsync failed: %s", s->dir,
-				     storage_io_strerror(rv));
+				     storage__io_strerror(rv));
 	for (int slot = 0; slot < 2; slot++) {
 		char path[STORAGE_PATH_MAX];
-		storage_path(s, storage_meta_name(slot), path);
+		storage__path(s, storage__meta_name(slot), path);
 		int fd = s->vfs->open(s->vfs->ctx, path, O_RDWR);
 		if (fd < 0)
 			return storage_error(s, STORAGE_EIO,
 					     "%s: cannot open: %s", path,
-					     storage_io_strerror(fd));
+					     storage__io_strerror(fd));
 		s->meta_fd[slot] = fd;
 	}
 	s->meta_seq = 2;
@@ -211,14 +211,14 @@ static int recover_meta(struct storage *s, const bool present[2], bool has_data,
 	*fresh = false;
 
 	for (int i = 0; i < 2; i++) {
-		storage_path(s, storage_meta_name(i), path[i]);
+		storage__path(s, storage__meta_name(i), path[i]);
 		if (!present[i])
 			continue;
 		int fd = s->vfs->open(s->vfs->ctx, path[i], O_RDWR);
 		if (fd < 0)
 			return storage_error(s, STORAGE_ECORRUPT,
 					     "%s: cannot open: %s", path[i],
-					     storage_io_strerror(fd));
+					     storage__io_strerror(fd));
 		s->meta_fd[i] = fd;
 		uint8_t *buf;
 		uint64_t len;
@@ -226,14 +226,14 @@ static int recover_meta(struct storage *s, const bool present[2], bool has_data,
 		if (rv != STORAGE_OK)
 			return rv;
 		status[i] =
-		    storage_meta_decode(buf, (size_t)len, &m[i], why[i]);
+		    storage__meta_decode(buf, (size_t)len, &m[i], why[i]);
 		free(buf);
 		if (status[i] == STORAGE_EFORMAT)
 			return storage_error(s, STORAGE_EFORMAT,
 					     "%s: %s: refusing to start",
 					     path[i], why[i]);
 		/* A readable copy in the wrong place is no torn write. */
-		if (status[i] == STORAGE_OK && storage_meta_slot(m[i].seq) != i)
+		if (status[i] == STORAGE_OK && storage__meta_slot(m[i].seq) != i)
 			return storage_error(s, STORAGE_ECORRUPT,
 					     "%s: offset 16: sequence %llu "
 					     "belongs in the other copy",
@@ -255,7 +255,7 @@ static int recover_meta(struct storage *s, const bool present[2], bool has_data,
 		 * crash may keep only one of the names. */
 		if (status[i] == STORAGE_OK && m[i].seq <= 2 &&
 		    m[i].term == 0 && m[i].vote == 0 && !has_data) {
-			storage_note(s, STORAGE_LOG_WARNING,
+			storage__note(s, STORAGE_LOG_WARNING,
 				     "%s: completing an interrupted "
 				     "initialization",
 				     s->dir);
@@ -294,7 +294,7 @@ static int recover_meta(struct storage *s, const bool present[2], bool has_data,
 			return storage_error(s, STORAGE_ECORRUPT,
 					     "%s: offset 0: %s", path[1 - pick],
 					     why[1 - pick]);
-		storage_note(s, STORAGE_LOG_WARNING,
+		storage__note(s, STORAGE_LOG_WARNING,
 			     "%s: ignoring an unfinished update (%s); using "
 			     "%s",
 			     path[1 - pick], why[1 - pick], path[pick]);
@@ -313,8 +313,8 @@ static int recover_snapshot(struct storage *s, const raft_index *snaps,
 	char name[STORAGE_NAME_MAX];
 	struct storage_snapshot_header h;
 	struct raft_config cfg;
-	storage_snapshot_name(snaps[n - 1], name);
-	int rv = storage_snapshot_verify(s, name, snaps[n - 1], &h, &cfg);
+	storage__snapshot_name(snaps[n - 1], name);
+	int rv = storage__snapshot_verify(s, name, snaps[n - 1], &h, &cfg);
 	if (rv != STORAGE_OK)
 		return rv;
 	s->snap_index = h.index;
@@ -328,13 +328,13 @@ static int recover_snapshot(struct storage *s, const raft_index *snaps,
 	if (rv < 0)
 		return storage_error(s, STORAGE_EIO,
 				     "%s: directory fsync failed: %s", s->dir,
-				     storage_io_strerror(rv));
+				     storage__io_strerror(rv));
 	for (size_t i = 0; i + 1 < n; i++) {
-		storage_snapshot_name(snaps[i], name);
-		storage_note(s, STORAGE_LOG_INFO,
+		storage__snapshot_name(snaps[i], name);
+		storage__note(s, STORAGE_LOG_INFO,
 			     "removing %s/%s, superseded by snapshot %llu",
 			     s->dir, name, (unsigned long long)h.index);
-		rv = storage_remove_durably(s, name);
+		rv = storage__remove_durably(s, name);
 		if (rv != STORAGE_OK)
 			return rv;
 	}
@@ -353,7 +353,7 @@ static int cut_tail(struct storage *s, int fd, const char *path, uint64_t from,
 	if (rv < 0)
 		return storage_error(
 		    s, STORAGE_EIO, "%s: cannot cut at offset %llu: %s", path,
-		    (unsigned long long)from, storage_io_strerror(rv));
+		    (unsigned long long)from, storage__io_strerror(rv));
 	return STORAGE_OK;
 }
 
@@ -364,13 +364,13 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 {
 	char name[STORAGE_NAME_MAX], path[STORAGE_PATH_MAX];
 	char why[STORAGE_WHY_MAX];
-	storage_segment_name(first, name);
-	storage_path(s, name, path);
+	storage__segment_name(first, name);
+	storage__path(s, name, path);
 	*drop = false;
 	int fd = s->vfs->open(s->vfs->ctx, path, O_RDWR);
 	if (fd < 0)
 		return storage_error(s, STORAGE_ECORRUPT, "%s: cannot open: %s",
-				     path, storage_io_strerror(fd));
+				     path, storage__io_strerror(fd));
 	uint8_t *buf = NULL;
 	uint64_t len;
 	struct storage_scan sc = {0};
@@ -379,7 +379,7 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 		goto out;
 
 	struct storage_segment_header h;
-	rv = storage_segment_header_decode(buf, (size_t)len, &h, why);
+	rv = storage__segment_header_decode(buf, (size_t)len, &h, why);
 	if (rv == STORAGE_EFORMAT) {
 		rv = storage_error(s, rv, "%s: offset 0: %s: refusing to start",
 				   path, why);
@@ -388,10 +388,10 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 	if (rv != STORAGE_OK) {
 		raft_index bf;
 		uint64_t at;
-		if (is_last && !storage_find_record_after(
+		if (is_last && !storage__find_record_after(
 				   buf, (size_t)len,
 				   STORAGE_SEGMENT_HEADER_SIZE, &bf, &at)) {
-			storage_note(s, STORAGE_LOG_WARNING,
+			storage__note(s, STORAGE_LOG_WARNING,
 				     "%s: removing a segment whose allocation "
 				     "did not finish (%s)",
 				     path, why);
@@ -412,7 +412,7 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 				   (unsigned long long)first);
 		goto out;
 	}
-	rv = storage_segment_scan(buf, (size_t)len, first, 0, &sc);
+	rv = storage__segment_scan(buf, (size_t)len, first, 0, &sc);
 	if (rv == STORAGE_ENOMEM) {
 		rv = storage_error(s, rv, "%s: out of memory", path);
 		goto out;
@@ -436,7 +436,7 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 		uint64_t nz = len;
 		while (nz > sc.end && buf[nz - 1] == 0)
 			nz--;
-		storage_note(s, STORAGE_LOG_WARNING,
+		storage__note(s, STORAGE_LOG_WARNING,
 			     "%s: offset %llu: truncating a torn write of the "
 			     "last batch (%s); %llu bytes dropped",
 			     path, (unsigned long long)sc.end, sc.why,
@@ -447,7 +447,7 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 	}
 	if (sc.n == 0) {
 		if (is_last) {
-			storage_note(s, STORAGE_LOG_WARNING,
+			storage__note(s, STORAGE_LOG_WARNING,
 				     "%s: removing a segment that holds no "
 				     "entry (its first batch never completed)",
 				     path);
@@ -473,7 +473,7 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 	sc.terms = NULL;
 	rv = STORAGE_OK;
 out:
-	storage_scan_free(&sc);
+	storage__scan_free(&sc);
 	free(buf);
 	s->vfs->close(s->vfs->ctx, fd);
 	return rv;
@@ -486,16 +486,16 @@ static int drop_head(struct storage *s, size_t k, const char *reason)
 		return STORAGE_OK;
 	for (size_t i = 0; i < k; i++) {
 		char name[STORAGE_NAME_MAX], path[STORAGE_PATH_MAX];
-		storage_segment_name(s->segs[i].first, name);
-		storage_path(s, name, path);
-		storage_note(s, STORAGE_LOG_INFO, "removing %s: %s", path,
+		storage__segment_name(s->segs[i].first, name);
+		storage__path(s, name, path);
+		storage__note(s, STORAGE_LOG_INFO, "removing %s: %s", path,
 			     reason);
 		int rv = s->vfs->unlink(s->vfs->ctx, path);
 		if (rv < 0 && rv != -ENOENT)
 			return storage_error(s, STORAGE_EIO,
 					     "%s: cannot remove: %s", path,
-					     storage_io_strerror(rv));
-		storage_segment_free(&s->segs[i]);
+					     storage__io_strerror(rv));
+		storage__segment_free(&s->segs[i]);
 	}
 	memmove(s->segs, s->segs + k, (s->n_segs - k) * sizeof(*s->segs));
 	s->n_segs -= k;
@@ -503,11 +503,13 @@ static int drop_head(struct storage *s, size_t k, const char *reason)
 	if (rv < 0)
 		return storage_error(s, STORAGE_EIO,
 				     "%s: directory fsync failed: %s", s->dir,
-				     storage_io_strerror(rv));
+				     storage__io_strerror(rv));
 	return STORAGE_OK;
 }
 
-static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
+/* Reads every segment into s->segs, oldest first. */
+static int recover_segments(struct storage *s, const raft_index *firsts,
+			    size_t n)
 {
 	/* Segments at the end that hold no entry are allocations a crash cut
 	 * short (or left over from one that ran out of space, whose removal
@@ -525,8 +527,8 @@ static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 			break;
 		}
 		char name[STORAGE_NAME_MAX];
-		storage_segment_name(firsts[n - 1], name);
-		rv = storage_remove_durably(s, name);
+		storage__segment_name(firsts[n - 1], name);
+		rv = storage__remove_durably(s, name);
 		if (rv != STORAGE_OK)
 			return rv;
 		n--;
@@ -535,28 +537,35 @@ static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 		struct segment seg;
 		bool drop;
 		int rv = recover_segment(s, firsts[i], false, &seg, &drop);
-		if (rv == STORAGE_OK && storage_segments_push(s, &seg) != 0) {
-			storage_segment_free(&seg);
+		if (rv == STORAGE_OK && storage__segments_push(s, &seg) != 0) {
+			storage__segment_free(&seg);
 			rv = storage_error(s, STORAGE_ENOMEM, "out of memory");
 		}
 		if (rv != STORAGE_OK) {
 			if (have_tail)
-				storage_segment_free(&tail);
+				storage__segment_free(&tail);
 			return rv;
 		}
 	}
-	if (have_tail && storage_segments_push(s, &tail) != STORAGE_OK) {
-		storage_segment_free(&tail);
+	if (have_tail && storage__segments_push(s, &tail) != STORAGE_OK) {
+		storage__segment_free(&tail);
 		return storage_error(s, STORAGE_ENOMEM, "out of memory");
 	}
+	return STORAGE_OK;
+}
 
+/* Consecutive segments must continue one another: no overlap, no term going
+ * down, no gap except one the snapshot covers (then the older segments are
+ * what a compaction left behind). */
+static int check_segments_follow(struct storage *s)
+{
 	raft_index snap = s->snap_index;
 	size_t stale = 0;
 	for (size_t i = 1; i < s->n_segs; i++) {
 		struct segment *a = &s->segs[i - 1], *b = &s->segs[i];
 		char na[STORAGE_NAME_MAX], nb[STORAGE_NAME_MAX];
-		storage_segment_name(a->first, na);
-		storage_segment_name(b->first, nb);
+		storage__segment_name(a->first, na);
+		storage__segment_name(b->first, nb);
 		if (b->first <= a->last)
 			return storage_error(s, STORAGE_ECORRUPT,
 					     "%s/%s overlaps %s/%s: entries "
@@ -589,12 +598,16 @@ static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 					     s->dir, na, s->dir, nb);
 		}
 	}
-	int rv = drop_head(s, stale, "left over from a compaction");
-	if (rv != STORAGE_OK || s->n_segs == 0)
-		return rv;
+	return drop_head(s, stale, "left over from a compaction");
+}
 
+/* The log must start at 1, or where the snapshot ends, and agree with the
+ * snapshot's term at its last index. */
+static int check_log_meets_snapshot(struct storage *s)
+{
+	raft_index snap = s->snap_index;
 	char first_name[STORAGE_NAME_MAX];
-	storage_segment_name(s->segs[0].first, first_name);
+	storage__segment_name(s->segs[0].first, first_name);
 	raft_index first = s->segs[0].first, last = storage_last_index(s);
 	if (snap == 0 && first != 1)
 		return storage_error(s, STORAGE_ECORRUPT,
@@ -617,13 +630,13 @@ static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 		    (unsigned long long)(first - 1));
 	if (last < snap)
 		return drop_head(s, s->n_segs, "the snapshot covers it");
-	raft_term t = first <= snap ? storage_term_at(s, snap) : s->snap_term;
+	raft_term t = first <= snap ? storage__term_at(s, snap) : s->snap_term;
 	if (t != s->snap_term) {
 		/* A snapshot received from the leader replaces a log that
 		 * does not hold its last entry; a crash stopped the removal
 		 * of that log (snapshot.c removes it last segment first, so
 		 * what is left still holds the conflicting entry). */
-		storage_note(s, STORAGE_LOG_WARNING,
+		storage__note(s, STORAGE_LOG_WARNING,
 			     "%s: the log has term %llu at the snapshot's "
 			     "index %llu, the snapshot term %llu: finishing "
 			     "an interrupted snapshot installation by "
@@ -633,9 +646,19 @@ static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
 			     (unsigned long long)s->snap_term);
 		/* Last segment first, so that a crash leaves a prefix
 		 * that still shows the conflict. */
-		return storage_drop_tail_segments(s, 1);
+		return storage__drop_tail_segments(s, 1);
 	}
 	return STORAGE_OK;
+}
+
+static int recover_log(struct storage *s, const raft_index *firsts, size_t n)
+{
+	int rv = recover_segments(s, firsts, n);
+	if (rv == STORAGE_OK)
+		rv = check_segments_follow(s);
+	if (rv != STORAGE_OK || s->n_segs == 0)
+		return rv;
+	return check_log_meets_snapshot(s);
 }
 
 /* Reads entries after the snapshot into out; checks their checksums once
@@ -658,13 +681,13 @@ static int load_entries(struct storage *s, struct storage_loaded *out)
 		if (seg->last < from)
 			continue;
 		char name[STORAGE_NAME_MAX], path[STORAGE_PATH_MAX];
-		storage_segment_name(seg->first, name);
-		storage_path(s, name, path);
+		storage__segment_name(seg->first, name);
+		storage__path(s, name, path);
 		int fd = s->vfs->open(s->vfs->ctx, path, O_RDONLY);
 		if (fd < 0)
 			return storage_error(s, STORAGE_ECORRUPT,
 					     "%s: cannot open: %s", path,
-					     storage_io_strerror(fd));
+					     storage__io_strerror(fd));
 		int rv = STORAGE_OK;
 		raft_index idx = seg->first > from ? seg->first : from;
 		for (; idx <= seg->last; idx++) {
@@ -675,7 +698,7 @@ static int load_entries(struct storage *s, struct storage_loaded *out)
 			ssize_t r = s->vfs->pread(s->vfs->ctx, fd, hdr,
 						  sizeof(hdr), off);
 			if (r != (ssize_t)sizeof(hdr) ||
-			    storage_record_header_decode(hdr, sizeof(hdr), &rec,
+			    storage__record_header_decode(hdr, sizeof(hdr), &rec,
 							 why) != STORAGE_OK ||
 			    rec.index != idx) {
 				rv = storage_error(s, STORAGE_ECORRUPT,
@@ -696,7 +719,7 @@ static int load_entries(struct storage *s, struct storage_loaded *out)
 			r = s->vfs->pread(s->vfs->ctx, fd, e->data, rec.len,
 					  off + STORAGE_RECORD_HEADER_SIZE);
 			if (r != (ssize_t)rec.len ||
-			    storage_crc32(0, e->data, rec.len) !=
+			    storage__crc32(0, e->data, rec.len) !=
 				rec.data_crc) {
 				rv = storage_error(s, STORAGE_ECORRUPT,
 						   "%s: offset %llu: data "
@@ -728,20 +751,20 @@ static int recover(struct storage *s, struct storage_loaded *out)
 	}
 	if (rv < 0) {
 		rv = storage_error(s, STORAGE_EIO, "%s: cannot list: %s",
-				   s->dir, storage_io_strerror(rv));
+				   s->dir, storage__io_strerror(rv));
 		goto out;
 	}
 	for (size_t i = 0; i < l.n_tmps; i++) {
 		char path[STORAGE_PATH_MAX];
-		storage_path(s, l.tmps[i], path);
-		storage_note(s, STORAGE_LOG_INFO,
+		storage__path(s, l.tmps[i], path);
+		storage__note(s, STORAGE_LOG_INFO,
 			     "removing %s, left over from an interrupted write",
 			     path);
 		rv = s->vfs->unlink(s->vfs->ctx, path);
 		if (rv < 0 && rv != -ENOENT) {
 			rv = storage_error(s, STORAGE_EIO,
 					   "%s: cannot remove: %s", path,
-					   storage_io_strerror(rv));
+					   storage__io_strerror(rv));
 			goto out;
 		}
 	}
@@ -752,7 +775,7 @@ static int recover(struct storage *s, struct storage_loaded *out)
 		if (rv < 0) {
 			rv = storage_error(s, STORAGE_EIO,
 					   "%s: directory fsync failed: %s",
-					   s->dir, storage_io_strerror(rv));
+					   s->dir, storage__io_strerror(rv));
 			goto out;
 		}
 	}
@@ -770,7 +793,7 @@ static int recover(struct storage *s, struct storage_loaded *out)
 	if (rv == STORAGE_OK && s->failed)
 		rv = STORAGE_EIO;
 	if (rv == STORAGE_OK)
-		rv = storage_open_active(s);
+		rv = storage__open_active(s);
 	if (rv == STORAGE_OK)
 		rv = load_entries(s, out);
 out:
@@ -809,15 +832,15 @@ int storage_open(struct storage *s, struct storage_loaded *out)
 		if (rv < 0)
 			return storage_error(s, STORAGE_EIO,
 					     "%s: directory fsync failed: %s",
-					     parent, storage_io_strerror(rv));
+					     parent, storage__io_strerror(rv));
 	} else if (rv != -EEXIST) {
 		return storage_error(s, STORAGE_EIO,
 				     "%s: cannot create the data folder: %s",
-				     s->dir, storage_io_strerror(rv));
+				     s->dir, storage__io_strerror(rv));
 	}
 	if (s->lock_handle < 0) {
 		char path[STORAGE_PATH_MAX];
-		storage_path(s, "lock", path);
+		storage__path(s, "lock", path);
 		int h = s->vfs->lock(s->vfs->ctx, path);
 		if (h == -EWOULDBLOCK || h == -EAGAIN)
 			return storage_error(s, STORAGE_ELOCKED,
@@ -827,13 +850,13 @@ int storage_open(struct storage *s, struct storage_loaded *out)
 		if (h < 0)
 			return storage_error(s, STORAGE_EIO,
 					     "%s: cannot lock: %s", path,
-					     storage_io_strerror(h));
+					     storage__io_strerror(h));
 		s->lock_handle = h;
 	}
 	rv = recover(s, out);
 	if (rv != STORAGE_OK) {
 		storage_loaded_free(out);
-		storage_close_files(s);
+		storage__close_files(s);
 		s->failed = false;
 		s->meta_seq = 0;
 		s->term = 0;

@@ -6,8 +6,8 @@
 #include <zlib.h>
 
 #include "raft/byteorder.h"
-#include "raft/storage/format.h"
-#include "raft/storage/storage.h"
+#include "storage/format.h"
+#include "storage/storage.h"
 
 static const uint8_t meta_magic[8] = {'M', 'Q', 'H', 'A', 'M', 'E', 'T', 'A'};
 static const uint8_t segment_magic[8] = {'M', 'Q', 'H', 'A',
@@ -15,7 +15,7 @@ static const uint8_t segment_magic[8] = {'M', 'Q', 'H', 'A',
 static const uint8_t snapshot_magic[8] = {'M', 'Q', 'H', 'A',
 					  'S', 'N', 'A', 'P'};
 
-uint32_t storage_crc32(uint32_t crc, const void *buf, size_t len)
+uint32_t storage__crc32(uint32_t crc, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	/* zlib takes uInt lengths; feed large buffers in pieces. */
@@ -31,7 +31,7 @@ uint32_t storage_crc32(uint32_t crc, const void *buf, size_t len)
 /* A checksummed header: the last 4 bytes are the CRC32 of the rest. */
 static uint32_t header_crc(const uint8_t *buf, size_t size)
 {
-	return storage_crc32(0, buf, size - 4);
+	return storage__crc32(0, buf, size - 4);
 }
 
 /* The common shape of file headers: magic, format u32, header size u32, ...,
@@ -59,10 +59,7 @@ static int file_header_check(const uint8_t *buf, size_t len,
 		/* A newer format may grow the header; tell that apart from
 		 * damage only when the version says so and the rest checks. */
 		if (fmt > STORAGE_FORMAT && hsize > size && hsize <= len &&
-		    header_crc(buf, hsize) ==
-			(uint32_t)(buf[hsize - 4] | buf[hsize - 3] << 8 |
-				   buf[hsize - 2] << 16 |
-				   (uint32_t)buf[hsize - 1] << 24)) {
+		    header_crc(buf, hsize) == le32_load(buf + hsize - 4)) {
 			snprintf(why, STORAGE_WHY_MAX,
 				 "written by storage format %u; this build "
 				 "reads formats 1 to %u",
@@ -98,7 +95,7 @@ static void put_crc(uint8_t *buf, size_t size)
 	put_u32(&w, header_crc(buf, size));
 }
 
-void storage_meta_encode(const struct storage_meta *m, uint8_t *buf)
+void storage__meta_encode(const struct storage_meta *m, uint8_t *buf)
 {
 	struct byte_writer w;
 	byte_writer_init(&w, buf, STORAGE_META_SIZE);
@@ -111,7 +108,7 @@ void storage_meta_encode(const struct storage_meta *m, uint8_t *buf)
 	put_crc(buf, STORAGE_META_SIZE);
 }
 
-int storage_meta_decode(const uint8_t *buf, size_t len, struct storage_meta *m,
+int storage__meta_decode(const uint8_t *buf, size_t len, struct storage_meta *m,
 			char *why)
 {
 	uint32_t fmt;
@@ -140,7 +137,7 @@ int storage_meta_decode(const uint8_t *buf, size_t len, struct storage_meta *m,
 	return STORAGE_OK;
 }
 
-void storage_segment_header_encode(const struct storage_segment_header *h,
+void storage__segment_header_encode(const struct storage_segment_header *h,
 				   uint8_t *buf)
 {
 	struct byte_writer w;
@@ -153,7 +150,7 @@ void storage_segment_header_encode(const struct storage_segment_header *h,
 	put_crc(buf, STORAGE_SEGMENT_HEADER_SIZE);
 }
 
-int storage_segment_header_decode(const uint8_t *buf, size_t len,
+int storage__segment_header_decode(const uint8_t *buf, size_t len,
 				  struct storage_segment_header *h, char *why)
 {
 	uint32_t fmt;
@@ -176,7 +173,7 @@ int storage_segment_header_decode(const uint8_t *buf, size_t len,
 	return STORAGE_OK;
 }
 
-uint64_t storage_record_size(uint32_t len)
+uint64_t storage__record_size(uint32_t len)
 {
 	uint64_t padded = ((uint64_t)len + STORAGE_RECORD_ALIGN - 1) &
 			  ~(uint64_t)(STORAGE_RECORD_ALIGN - 1);
@@ -186,7 +183,7 @@ uint64_t storage_record_size(uint32_t len)
 /* Record header: magic u32, format u8, type u8, version u8, reserved u8,
  * term u64, index u64, len u32, batch_pos u32, data_crc u32, crc u32 over
  * the 36 bytes before it. */
-void storage_record_header_encode(const struct storage_record *rec,
+void storage__record_header_encode(const struct storage_record *rec,
 				  uint8_t *buf)
 {
 	struct byte_writer w;
@@ -204,7 +201,7 @@ void storage_record_header_encode(const struct storage_record *rec,
 	put_crc(buf, STORAGE_RECORD_HEADER_SIZE);
 }
 
-int storage_record_header_decode(const uint8_t *buf, size_t len,
+int storage__record_header_decode(const uint8_t *buf, size_t len,
 				 struct storage_record *rec, char *why)
 {
 	struct byte_reader r;
@@ -262,7 +259,7 @@ int storage_record_header_decode(const uint8_t *buf, size_t len,
 /* Snapshot header: magic, format u32, size u32, index u64, term u64,
  * data_len u64, config_len u32, crc of data+config u32, 12 reserved bytes,
  * header crc u32. */
-void storage_snapshot_header_encode(const struct storage_snapshot_header *h,
+void storage__snapshot_header_encode(const struct storage_snapshot_header *h,
 				    uint8_t *buf)
 {
 	struct byte_writer w;
@@ -280,7 +277,7 @@ void storage_snapshot_header_encode(const struct storage_snapshot_header *h,
 	put_crc(buf, STORAGE_SNAPSHOT_HEADER_SIZE);
 }
 
-int storage_snapshot_header_decode(const uint8_t *buf, size_t len,
+int storage__snapshot_header_decode(const uint8_t *buf, size_t len,
 				   struct storage_snapshot_header *h, char *why)
 {
 	uint32_t fmt;
@@ -309,7 +306,7 @@ int storage_snapshot_header_decode(const uint8_t *buf, size_t len,
 	return STORAGE_OK;
 }
 
-void storage_scan_free(struct storage_scan *sc)
+void storage__scan_free(struct storage_scan *sc)
 {
 	free(sc->offsets);
 	free(sc->terms);
@@ -338,7 +335,7 @@ static int scan_push(struct storage_scan *sc, uint64_t off, raft_term term)
 	return STORAGE_OK;
 }
 
-bool storage_find_record_after(const uint8_t *buf, size_t len, uint64_t from,
+bool storage__find_record_after(const uint8_t *buf, size_t len, uint64_t from,
 			       raft_index *batch_first, uint64_t *at)
 {
 	bool found = false;
@@ -351,7 +348,7 @@ bool storage_find_record_after(const uint8_t *buf, size_t len, uint64_t from,
 			continue;
 		struct storage_record rec;
 		char why[STORAGE_WHY_MAX];
-		if (storage_record_header_decode(buf + pos, len - pos, &rec,
+		if (storage__record_header_decode(buf + pos, len - pos, &rec,
 						 why) == STORAGE_ECORRUPT)
 			continue;
 		raft_index bf = rec.index - rec.batch_pos;
@@ -372,7 +369,7 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-int storage_segment_scan(const uint8_t *buf, size_t len, raft_index first,
+int storage__segment_scan(const uint8_t *buf, size_t len, raft_index first,
 			 raft_term min_term, struct storage_scan *sc)
 {
 	memset(sc, 0, sizeof(*sc));
@@ -397,7 +394,7 @@ int storage_segment_scan(const uint8_t *buf, size_t len, raft_index first,
 		if (all_zero(buf + pos, STORAGE_RECORD_HEADER_SIZE))
 			break; /* the end of the written records */
 		struct storage_record rec;
-		int rv = storage_record_header_decode(buf + pos, len - pos,
+		int rv = storage__record_header_decode(buf + pos, len - pos,
 						      &rec, why);
 		if (rv == STORAGE_EFORMAT) {
 			sc->bad_offset = pos;
@@ -431,7 +428,7 @@ int storage_segment_scan(const uint8_t *buf, size_t len, raft_index first,
 		}
 		/* Past the end of the file: a write that extended the file
 		 * was cut short. */
-		if (storage_record_size(rec.len) > len - pos) {
+		if (storage__record_size(rec.len) > len - pos) {
 			snprintf(why, sizeof(why),
 				 "record index %llu runs past the end of the "
 				 "file",
@@ -440,7 +437,7 @@ int storage_segment_scan(const uint8_t *buf, size_t len, raft_index first,
 			break;
 		}
 		const uint8_t *data = buf + pos + STORAGE_RECORD_HEADER_SIZE;
-		if (storage_crc32(0, data, rec.len) != rec.data_crc) {
+		if (storage__crc32(0, data, rec.len) != rec.data_crc) {
 			snprintf(why, sizeof(why),
 				 "data checksum mismatch (index %llu)",
 				 (unsigned long long)rec.index);
@@ -453,7 +450,7 @@ int storage_segment_scan(const uint8_t *buf, size_t len, raft_index first,
 		expect++;
 		prev_term = rec.term;
 		prev_pos = rec.batch_pos;
-		pos += storage_record_size(rec.len);
+		pos += storage__record_size(rec.len);
 	}
 	sc->end = pos;
 	sc->bad_offset = pos;
@@ -464,7 +461,7 @@ int storage_segment_scan(const uint8_t *buf, size_t len, raft_index first,
 	 * write in any order. */
 	raft_index batch_first = 0;
 	uint64_t at = 0;
-	if (storage_find_record_after(buf, len, pos + 1, &batch_first, &at)) {
+	if (storage__find_record_after(buf, len, pos + 1, &batch_first, &at)) {
 		if (batch_first > expect) {
 			snprintf(sc->why, sizeof(sc->why),
 				 "%s, but a later batch (from index %llu at "

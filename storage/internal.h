@@ -3,8 +3,8 @@
 #ifndef RAFT_STORAGE_INTERNAL_H
 #define RAFT_STORAGE_INTERNAL_H
 
-#include "raft/storage/format.h"
-#include "raft/storage/storage.h"
+#include "storage/format.h"
+#include "storage/storage.h"
 
 #define STORAGE_PATH_MAX 4096u
 #define STORAGE_MSG_MAX 768u
@@ -62,33 +62,33 @@ struct storage {
 
 int storage_error(struct storage *s, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-int storage_fail(struct storage *s, const char *fmt, ...)
+int storage__fail(struct storage *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-void storage_note(struct storage *s, enum storage_log_level level,
+void storage__note(struct storage *s, enum storage_log_level level,
 		  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-void storage_path(const struct storage *s, const char *name, char *out);
-const char *storage_io_strerror(int neg_errno);
-int storage_check_usable(struct storage *s);
-void storage_close_files(struct storage *s);
+void storage__path(const struct storage *s, const char *name, char *out);
+const char *storage__io_strerror(int neg_errno);
+int storage__check_usable(struct storage *s);
+void storage__close_files(struct storage *s);
 
-int storage_meta_slot(uint64_t seq);
-const char *storage_meta_name(int slot);
+int storage__meta_slot(uint64_t seq);
+const char *storage__meta_name(int slot);
 
-void storage_segment_name(raft_index first, char *out);
-void storage_snapshot_name(raft_index index, char *out);
-void storage_segment_free(struct segment *seg);
-int storage_segment_reserve(struct segment *seg, size_t n);
-int storage_segments_push(struct storage *s, const struct segment *seg);
-raft_term storage_term_at(const struct storage *s, raft_index index);
+void storage__segment_name(raft_index first, char *out);
+void storage__snapshot_name(raft_index index, char *out);
+void storage__segment_free(struct segment *seg);
+int storage__segment_reserve(struct segment *seg, size_t n);
+int storage__segments_push(struct storage *s, const struct segment *seg);
+raft_term storage__term_at(const struct storage *s, raft_index index);
 /* Removes segments from the last one back while their first index is >=
  * from, each removal made durable before the next so that a crash leaves
  * a prefix of the log. */
-int storage_drop_tail_segments(struct storage *s, raft_index from);
-int storage_open_active(struct storage *s);
+int storage__drop_tail_segments(struct storage *s, raft_index from);
+int storage__open_active(struct storage *s);
 /* Removes a file and makes the removal durable. */
-int storage_remove_durably(struct storage *s, const char *name);
+int storage__remove_durably(struct storage *s, const char *name);
 
-int storage_snapshot_verify(struct storage *s, const char *name,
+int storage__snapshot_verify(struct storage *s, const char *name,
 			    raft_index expect_index,
 			    struct storage_snapshot_header *h,
 			    struct raft_config *config);

@@ -50,7 +50,7 @@
 #include <stdint.h>
 
 #include "raft/raft.h"
-#include "raft/storage/vfs.h"
+#include "storage/vfs.h"
 
 /* The on-disk format this build writes; it reads formats 1..this. */
 #define STORAGE_FORMAT 1u

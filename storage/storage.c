@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "raft/storage/internal.h"
+#include "storage/internal.h"
 
 const char *storage_strerror(int rv)
 {
@@ -47,7 +47,7 @@ int storage_error(struct storage *s, int code, const char *fmt, ...)
 	return code;
 }
 
-int storage_fail(struct storage *s, const char *fmt, ...)
+int storage__fail(struct storage *s, const char *fmt, ...)
 {
 	if (s->failed)
 		return STORAGE_EIO;
@@ -56,11 +56,11 @@ int storage_fail(struct storage *s, const char *fmt, ...)
 	vsnprintf(s->errmsg, sizeof(s->errmsg), fmt, ap);
 	va_end(ap);
 	s->failed = true;
-	storage_note(s, STORAGE_LOG_ERROR, "%s (storage stopped)", s->errmsg);
+	storage__note(s, STORAGE_LOG_ERROR, "%s (storage stopped)", s->errmsg);
 	return STORAGE_EIO;
 }
 
-void storage_note(struct storage *s, enum storage_log_level level,
+void storage__note(struct storage *s, enum storage_log_level level,
 		  const char *fmt, ...)
 {
 	char msg[STORAGE_MSG_MAX];
@@ -78,12 +78,12 @@ void storage_note(struct storage *s, enum storage_log_level level,
 			msg);
 }
 
-void storage_path(const struct storage *s, const char *name, char *out)
+void storage__path(const struct storage *s, const char *name, char *out)
 {
 	snprintf(out, STORAGE_PATH_MAX, "%s/%s", s->dir, name);
 }
 
-const char *storage_io_strerror(int neg_errno)
+const char *storage__io_strerror(int neg_errno)
 {
 	return strerror(-neg_errno);
 }
@@ -128,7 +128,7 @@ static void close_fd(struct storage *s, int *fd)
 	*fd = -1;
 }
 
-void storage_close_files(struct storage *s)
+void storage__close_files(struct storage *s)
 {
 	close_fd(s, &s->meta_fd[0]);
 	close_fd(s, &s->meta_fd[1]);
@@ -136,7 +136,7 @@ void storage_close_files(struct storage *s)
 	close_fd(s, &s->snap_fd);
 	close_fd(s, &s->recv_fd);
 	for (size_t i = 0; i < s->n_segs; i++)
-		storage_segment_free(&s->segs[i]);
+		storage__segment_free(&s->segs[i]);
 	s->n_segs = 0;
 }
 
@@ -144,7 +144,7 @@ void storage_close(struct storage *s)
 {
 	if (s == NULL)
 		return;
-	storage_close_files(s);
+	storage__close_files(s);
 	free(s->segs);
 	if (s->lock_handle >= 0)
 		s->vfs->unlock(s->vfs->ctx, s->lock_handle);
@@ -163,7 +163,7 @@ bool storage_failed(const struct storage *s)
 }
 
 /* Checks shared by every call that changes something. */
-int storage_check_usable(struct storage *s)
+int storage__check_usable(struct storage *s)
 {
 	if (s->failed)
 		return STORAGE_EIO;
@@ -176,19 +176,19 @@ int storage_check_usable(struct storage *s)
 /* meta1 holds odd sequence numbers, meta2 even ones: a write always goes
  * to the copy that does not hold the latest state, so a torn write leaves
  * the previous state readable. */
-int storage_meta_slot(uint64_t seq)
+int storage__meta_slot(uint64_t seq)
 {
 	return (seq & 1) ? 0 : 1;
 }
 
-const char *storage_meta_name(int slot)
+const char *storage__meta_name(int slot)
 {
 	return slot == 0 ? "meta1" : "meta2";
 }
 
 int storage_set_hard_state(struct storage *s, raft_term term, raft_id vote)
 {
-	int rv = storage_check_usable(s);
+	int rv = storage__check_usable(s);
 	if (rv != STORAGE_OK)
 		return rv;
 	if (vote > RAFT_MAX_NODE_ID)
@@ -206,20 +206,20 @@ int storage_set_hard_state(struct storage *s, raft_term term, raft_id vote)
 	    .vote = vote,
 	};
 	uint8_t buf[STORAGE_META_SIZE];
-	storage_meta_encode(&m, buf);
-	int slot = storage_meta_slot(m.seq);
+	storage__meta_encode(&m, buf);
+	int slot = storage__meta_slot(m.seq);
 	ssize_t n =
 	    s->vfs->pwrite(s->vfs->ctx, s->meta_fd[slot], buf, sizeof(buf), 0);
 	if (n != (ssize_t)sizeof(buf))
-		return storage_fail(s, "%s/%s: write failed: %s", s->dir,
-				    storage_meta_name(slot),
-				    n < 0 ? storage_io_strerror((int)n)
+		return storage__fail(s, "%s/%s: write failed: %s", s->dir,
+				    storage__meta_name(slot),
+				    n < 0 ? storage__io_strerror((int)n)
 					  : "short write");
 	int frv = s->vfs->fdatasync(s->vfs->ctx, s->meta_fd[slot]);
 	if (frv < 0)
-		return storage_fail(s, "%s/%s: fsync failed: %s", s->dir,
-				    storage_meta_name(slot),
-				    storage_io_strerror(frv));
+		return storage__fail(s, "%s/%s: fsync failed: %s", s->dir,
+				    storage__meta_name(slot),
+				    storage__io_strerror(frv));
 	s->meta_seq = m.seq;
 	s->term = term;
 	s->vote = vote;
