@@ -147,3 +147,36 @@ def test_with_dynamic_security(make_cluster):
     rest = [n for n in c.nodes.values() if n is not leader]
     new = c.wait_leader(rest, timeout=5)
     h.wait_until("the new leader to serve", new.round_trip, 5)
+
+
+@pytest.mark.parametrize("setting", ["persistence true",
+                                     "retain_available false"])
+def test_member_refuses_broker_settings_that_fight_the_log(make_cluster,
+                                                           setting):
+    """The log holds a member's state: mosquitto.db would bring back older
+    state, and without retained messages there is nothing to replicate. A
+    member refuses to start with either; createCluster refuses a broker
+    that has one; a broker that never joined is not affected."""
+    c = make_cluster()
+    leader = c.form()
+    n = next(x for x in c.nodes.values() if x is not leader)
+    n.stop()
+    n.extra_conf.append(setting)
+    if setting.startswith("persistence"):
+        n.extra_conf.append("persistence_location %s/" % n.dir)
+    expect_refused_start(n, "has %s in its configuration" % setting)
+    # A standalone broker with the setting starts, and refuses to form.
+    c2 = make_cluster()
+    m = c2.add(1)
+    m.extra_conf.append(setting)
+    if setting.startswith("persistence"):
+        m.extra_conf.append("persistence_location %s/" % m.dir)
+    m.start()
+    assert m.round_trip()
+    r = m.cmd("createCluster", clustername=c2.name,
+              nodes=[m.member(mynode=True)] +
+              [{"address": "127.0.0.1", "port": 1, "nodeid": 2},
+               {"address": "127.0.0.1", "port": 2, "nodeid": 3}])
+    assert r.get("error") == ("This broker has persistence true or "
+                              "retain_available false; a cluster member "
+                              "cannot."), r

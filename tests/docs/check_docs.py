@@ -530,6 +530,8 @@ def main():
             print("FAIL " + m)
         print("docs-checks: %d planted mismatches, %d caught" %
               (plants.cases, plants.cases - len(plants.failures)))
+    # The runner's count: checks against the tree and planted mismatches.
+    print("cases: %d" % (res.cases + plants.cases))
     if res.failures or plants.failures or res.cases == 0:
         sys.exit(1)
 
