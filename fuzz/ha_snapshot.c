@@ -16,6 +16,7 @@
 #include <zlib.h>
 
 #include "plugin/state_snapshot.h"
+#include "raft/byteorder.h"
 
 #define CHECK(cond)                                                            \
 	do {                                                                   \
@@ -64,7 +65,7 @@ static void run(const uint8_t *data, size_t size)
 	free(again);
 
 	/* Change it a little and go round once more. */
-	const uint8_t level2[] = {2, 1, 0, 0, 0, 2};
+	const uint8_t level2[] = {2, 1, 2, 0, 0, 0};
 	CHECK(ha_state_apply(s, 1, level2, sizeof(level2), NULL, 0) ==
 	      HA_APPLY_OK);
 	struct ha_record set = {.type = HA_REC_TYPE_RETAIN_SET};
@@ -102,8 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(fixed, data, size);
 	uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), fixed,
 				       (uInt)(size - 4));
-	for (int i = 0; i < 4; i++)
-		fixed[size - 4 + (size_t)i] = (uint8_t)(crc >> (24 - 8 * i));
+	le32_store(fixed + size - 4, crc);
 	run(fixed, size);
 	free(fixed);
 	return 0;

@@ -2,12 +2,14 @@
 /* The record layer: see records.h and docs/records.md. Decoding checks every
  * length against what is left and every value against its range, and the
  * encoding is canonical: a record that decodes re-encodes to the same bytes
- * (but the legacy one-byte deleteCluster, which encodes in today's form). */
+ * (but the legacy one-byte deleteCluster, which encodes in today's form).
+ * Integers are little-endian, read and written with raft/byteorder.h: a
+ * reader that runs short stays failed, so each step checks `ok` once. */
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "plugin/bytes.h"
 #include "plugin/records.h"
+#include "raft/byteorder.h"
 #include "raft/raft.h"
 
 _Static_assert(HA_RECORD_MAX <= RAFT_MAX_ENTRY_BYTES,
@@ -90,44 +92,49 @@ static bool binary_valid(struct ha_bytes b)
 
 /* ---- user properties: {u16 len, name, u16 len, value} each ---- */
 
-static bool read_string16(struct ha_reader *r, struct ha_bytes *out)
+/* A str16; false (and r failed) when it runs past the end. */
+static bool read_string16(struct byte_reader *r, struct ha_bytes *out)
 {
-	uint16_t n;
-	if (!ha_get_u16(r, &n) || !ha_get_bytes(r, n, &out->data))
-		return false;
+	uint16_t n = get_u16(r);
+	out->data = get_bytes(r, n);
 	out->len = n;
-	return true;
+	return r->ok;
 }
 
-static bool read_user_property(struct ha_reader *r,
+static bool read_user_property(struct byte_reader *r,
 			       struct ha_user_property *p)
 {
 	return read_string16(r, &p->name) && string_valid(p->name) &&
 	       read_string16(r, &p->value) && string_valid(p->value);
 }
 
-/* Reads count valid properties from r; raw is where they lie. */
-static bool read_user_properties(struct ha_reader *r, uint32_t count,
+/* Reads count valid properties from r (over a buffer, not NULL); raw is
+ * where they lie. */
+static bool read_user_properties(struct byte_reader *r, uint32_t count,
 				 struct ha_bytes *raw)
 {
-	raw->data = r->p;
+	size_t start = r->pos;
 	for (uint32_t i = 0; i < count; i++) {
 		struct ha_user_property p;
 		if (!read_user_property(r, &p))
 			return false;
 	}
-	raw->len = (size_t)(r->p - raw->data);
+	raw->data = r->p + start;
+	raw->len = r->pos - start;
 	return true;
 }
 
 bool ha_user_property_next(struct ha_bytes *cursor,
 			   struct ha_user_property *out)
 {
-	struct ha_reader r = {cursor->data, cursor->len};
-	if (cursor->len == 0 || !read_user_property(&r, out))
+	struct byte_reader r;
+	if (cursor->len == 0)
 		return false;
-	cursor->data = r.p;
-	cursor->len = r.left;
+	byte_reader_init(&r, cursor->data, cursor->len);
+	if (!read_user_property(&r, out))
+		return false;
+	cursor->data += r.pos;
+	cursor->len -= r.pos;
 	return true;
 }
 
@@ -139,37 +146,40 @@ static int malformed(struct ha_record *out, const char *why)
 	return HA_REC_MALFORMED;
 }
 
-static bool read_origin(struct ha_reader *r, struct ha_origin *o)
+static void read_origin(struct byte_reader *r, struct ha_origin *o)
 {
-	return ha_get_u16(r, &o->node_id) && ha_get_u64(r, &o->incarnation) &&
-	       ha_get_u64(r, &o->captured_ms);
+	o->node_id = get_u16(r);
+	o->incarnation = get_u64(r);
+	o->captured_ms = get_u64(r);
 }
 
-static bool read_topic(struct ha_reader *r, struct ha_bytes *t)
+static bool read_topic(struct byte_reader *r, struct ha_bytes *t)
 {
 	return read_string16(r, t);
 }
 
-static int decode_retain_set(struct ha_reader *r, struct ha_record *out)
+static int decode_retain_set(struct byte_reader *r, struct ha_record *out)
 {
 	struct ha_retain_set *m = &out->u.retain_set;
-	uint8_t flags;
-	uint32_t count, payload_len;
 
-	if (!read_origin(r, &m->origin) || !ha_get_u8(r, &m->qos) ||
-	    !ha_get_u64(r, &m->expiry_ms) || !read_topic(r, &m->topic))
+	read_origin(r, &m->origin);
+	m->qos = get_u8(r);
+	m->expiry_ms = get_u64(r);
+	if (!read_topic(r, &m->topic))
 		return malformed(out, "retained message truncated");
 	if (m->qos > 2)
 		return malformed(out, "QoS above 2");
 	if (!topic_valid(m->topic))
 		return malformed(out, "invalid topic");
-	if (!ha_get_u8(r, &flags))
+	uint8_t flags = get_u8(r);
+	if (!r->ok)
 		return malformed(out, "retained message truncated");
 	if (flags & ~RS_KNOWN_FLAGS)
 		return malformed(out, "unknown property flags");
 	if (flags & RS_PAYLOAD_FORMAT) {
 		m->has_payload_format = true;
-		if (!ha_get_u8(r, &m->payload_format))
+		m->payload_format = get_u8(r);
+		if (!r->ok)
 			return malformed(out, "retained message truncated");
 		if (m->payload_format > 1)
 			return malformed(out, "payload format indicator above 1");
@@ -193,22 +203,25 @@ static int decode_retain_set(struct ha_reader *r, struct ha_record *out)
 		if (!read_string16(r, &m->correlation_data))
 			return malformed(out, "retained message truncated");
 	}
-	if (!ha_get_u32(r, &count))
+	uint32_t count = get_u32(r);
+	if (!r->ok)
 		return malformed(out, "retained message truncated");
 	if (!read_user_properties(r, count, &m->user_properties_raw))
 		return malformed(out, "invalid or truncated user property");
 	m->n_user_properties = count;
-	if (!ha_get_u32(r, &payload_len) ||
-	    !ha_get_bytes(r, payload_len, &m->payload.data))
+	uint32_t payload_len = get_u32(r);
+	m->payload.data = get_bytes(r, payload_len);
+	if (!r->ok)
 		return malformed(out, "retained message truncated");
 	m->payload.len = payload_len;
 	return HA_REC_OK;
 }
 
-static int decode_retain_delete(struct ha_reader *r, struct ha_record *out)
+static int decode_retain_delete(struct byte_reader *r, struct ha_record *out)
 {
 	struct ha_retain_delete *d = &out->u.retain_delete;
-	if (!read_origin(r, &d->origin) || !read_topic(r, &d->topic))
+	read_origin(r, &d->origin);
+	if (!read_topic(r, &d->topic))
 		return malformed(out, "retained delete truncated");
 	if (!topic_valid(d->topic))
 		return malformed(out, "invalid topic");
@@ -256,13 +269,15 @@ int ha_record_decode(const uint8_t *buf, size_t len, struct ha_record *out)
 	if (out->version > current)
 		return HA_REC_NEWER_VERSION;
 
-	struct ha_reader r = {buf + 2, len - 2};
+	struct byte_reader r;
+	byte_reader_init(&r, buf + 2, len - 2);
 	int rv = HA_REC_OK;
 	switch (out->type) {
 	case HA_REC_TYPE_DELETE_CLUSTER:
 		break;
 	case HA_REC_TYPE_FEATURE_LEVEL:
-		if (!ha_get_u32(&r, &out->u.feature_level))
+		out->u.feature_level = get_u32(&r);
+		if (!r.ok)
 			return malformed(out, "feature level truncated");
 		if (out->u.feature_level == 0)
 			return malformed(out, "feature level 0");
@@ -276,7 +291,7 @@ int ha_record_decode(const uint8_t *buf, size_t len, struct ha_record *out)
 	}
 	if (rv != HA_REC_OK)
 		return rv;
-	if (r.left != 0)
+	if (r.pos != r.len)
 		return malformed(out, "bytes after the end of the record");
 	return HA_REC_OK;
 }
@@ -300,15 +315,18 @@ static bool user_properties_valid(const struct ha_retain_set *m)
 				return false;
 		return true;
 	}
-	if (m->user_properties_raw.len > 0 &&
-	    m->user_properties_raw.data == NULL)
+	/* Each property takes 4 bytes at least: none fit in an empty list. */
+	if (m->user_properties_raw.len == 0)
+		return m->n_user_properties == 0;
+	if (m->user_properties_raw.data == NULL)
 		return false;
-	struct ha_reader r = {m->user_properties_raw.data,
-			      m->user_properties_raw.len};
+	struct byte_reader r;
+	byte_reader_init(&r, m->user_properties_raw.data,
+			 m->user_properties_raw.len);
 	struct ha_bytes raw;
 	return read_user_properties(&r, (uint32_t)m->n_user_properties,
 				    &raw) &&
-	       r.left == 0;
+	       r.pos == r.len;
 }
 
 static size_t user_properties_size(const struct ha_retain_set *m)
@@ -391,46 +409,53 @@ size_t ha_record_encoded_size(const struct ha_record *rec,
 	}
 }
 
-static bool write_origin(struct ha_writer *w, const struct ha_origin *o)
+/* The writers are given the size computed above; w.ok is checked once at
+ * the end. */
+static void write_origin(struct byte_writer *w, const struct ha_origin *o)
 {
-	return ha_put_u16(w, o->node_id) && ha_put_u64(w, o->incarnation) &&
-	       ha_put_u64(w, o->captured_ms);
+	put_u16(w, o->node_id);
+	put_u64(w, o->incarnation);
+	put_u64(w, o->captured_ms);
 }
 
-static bool write_string16(struct ha_writer *w, struct ha_bytes s)
+static void write_string16(struct byte_writer *w, struct ha_bytes s)
 {
-	return ha_put_u16(w, (uint16_t)s.len) &&
-	       ha_put_bytes(w, s.data, s.len);
+	put_u16(w, (uint16_t)s.len);
+	put_bytes(w, s.data, s.len);
 }
 
-static bool write_retain_set(struct ha_writer *w, const struct ha_retain_set *m)
+static void write_retain_set(struct byte_writer *w,
+			     const struct ha_retain_set *m)
 {
 	uint8_t flags = (m->has_payload_format ? RS_PAYLOAD_FORMAT : 0) |
 			(m->has_content_type ? RS_CONTENT_TYPE : 0) |
 			(m->has_response_topic ? RS_RESPONSE_TOPIC : 0) |
 			(m->has_correlation_data ? RS_CORRELATION_DATA : 0);
-	bool ok = write_origin(w, &m->origin) && ha_put_u8(w, m->qos) &&
-		  ha_put_u64(w, m->expiry_ms) && write_string16(w, m->topic) &&
-		  ha_put_u8(w, flags);
-	if (ok && m->has_payload_format)
-		ok = ha_put_u8(w, m->payload_format);
-	if (ok && m->has_content_type)
-		ok = write_string16(w, m->content_type);
-	if (ok && m->has_response_topic)
-		ok = write_string16(w, m->response_topic);
-	if (ok && m->has_correlation_data)
-		ok = write_string16(w, m->correlation_data);
-	ok = ok && ha_put_u32(w, (uint32_t)m->n_user_properties);
-	if (ok && m->user_properties != NULL) {
-		for (size_t i = 0; ok && i < m->n_user_properties; i++)
-			ok = write_string16(w, m->user_properties[i].name) &&
-			     write_string16(w, m->user_properties[i].value);
-	} else if (ok) {
-		ok = ha_put_bytes(w, m->user_properties_raw.data,
-				  m->user_properties_raw.len);
+	write_origin(w, &m->origin);
+	put_u8(w, m->qos);
+	put_u64(w, m->expiry_ms);
+	write_string16(w, m->topic);
+	put_u8(w, flags);
+	if (m->has_payload_format)
+		put_u8(w, m->payload_format);
+	if (m->has_content_type)
+		write_string16(w, m->content_type);
+	if (m->has_response_topic)
+		write_string16(w, m->response_topic);
+	if (m->has_correlation_data)
+		write_string16(w, m->correlation_data);
+	put_u32(w, (uint32_t)m->n_user_properties);
+	if (m->user_properties != NULL) {
+		for (size_t i = 0; i < m->n_user_properties; i++) {
+			write_string16(w, m->user_properties[i].name);
+			write_string16(w, m->user_properties[i].value);
+		}
+	} else {
+		put_bytes(w, m->user_properties_raw.data,
+			  m->user_properties_raw.len);
 	}
-	return ok && ha_put_u32(w, (uint32_t)m->payload.len) &&
-	       ha_put_bytes(w, m->payload.data, m->payload.len);
+	put_u32(w, (uint32_t)m->payload.len);
+	put_bytes(w, m->payload.data, m->payload.len);
 }
 
 int ha_record_encode(const struct ha_record *rec, uint8_t **out, size_t *len,
@@ -452,22 +477,23 @@ int ha_record_encode(const struct ha_record *rec, uint8_t **out, size_t *len,
 	uint8_t *buf = malloc(size);
 	if (buf == NULL)
 		return HA_REC_ENOMEM;
-	struct ha_writer w = {buf, size};
-	bool ok = ha_put_u8(&w, rec->type) &&
-		  ha_put_u8(&w, current_version(rec->type));
+	struct byte_writer w;
+	byte_writer_init(&w, buf, size);
+	put_u8(&w, rec->type);
+	put_u8(&w, current_version(rec->type));
 	switch (rec->type) {
 	case HA_REC_TYPE_FEATURE_LEVEL:
-		ok = ok && ha_put_u32(&w, rec->u.feature_level);
+		put_u32(&w, rec->u.feature_level);
 		break;
 	case HA_REC_TYPE_RETAIN_SET:
-		ok = ok && write_retain_set(&w, &rec->u.retain_set);
+		write_retain_set(&w, &rec->u.retain_set);
 		break;
 	case HA_REC_TYPE_RETAIN_DELETE:
-		ok = ok && write_origin(&w, &rec->u.retain_delete.origin) &&
-		     write_string16(&w, rec->u.retain_delete.topic);
+		write_origin(&w, &rec->u.retain_delete.origin);
+		write_string16(&w, rec->u.retain_delete.topic);
 		break;
 	}
-	if (!ok || w.left != 0)
+	if (!w.ok || w.pos != w.len)
 		abort(); /* the size and the writer disagree: a bug here */
 	*out = buf;
 	*len = size;

@@ -3,9 +3,9 @@
  * The records the plugin writes to the Raft log: the replicated broker state
  * travels through these and nothing else. No broker headers, no I/O.
  *
- * Every record: byte 0 its type, byte 1 its version, then a big-endian body
- * whose every length is checked (docs/records.md has the formats byte by
- * byte). The one exception is the legacy deleteCluster record, the single
+ * Every record: byte 0 its type, byte 1 its version, then a body whose
+ * integers are little-endian (raft/byteorder.h) and whose every length is
+ * checked (docs/records.md has the formats byte by byte). The one exception is the legacy deleteCluster record, the single
  * byte [0x01], which still decodes.
  *
  * Usage:

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "plugin/retained_store.h"
+#include "raft/byteorder.h"
 
 struct ha_retained_entry {
 	_Atomic uint32_t refs;
@@ -50,14 +51,6 @@ static uint64_t rotl64(uint64_t x, unsigned b)
 		v2 = rotl64(v2, 32);                                           \
 	} while (0)
 
-static uint64_t load_le64(const uint8_t *p)
-{
-	uint64_t x = 0;
-	for (int i = 7; i >= 0; i--)
-		x = x << 8 | p[i];
-	return x;
-}
-
 static uint64_t siphash13(uint64_t k0, uint64_t k1, const uint8_t *m,
 			  size_t len)
 {
@@ -67,7 +60,7 @@ static uint64_t siphash13(uint64_t k0, uint64_t k1, const uint8_t *m,
 	uint64_t v3 = 0x7465646279746573ull ^ k1;
 	size_t whole = len & ~(size_t)7;
 	for (size_t i = 0; i < whole; i += 8) {
-		uint64_t w = load_le64(m + i);
+		uint64_t w = le64_load(m + i);
 		v3 ^= w;
 		SIP_ROUND();
 		v0 ^= w;

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* Snapshots of the Raft-side state: see state_snapshot.h and
- * docs/records.md. */
+ * docs/records.md. Integers are little-endian (raft/byteorder.h). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <zlib.h>
 
-#include "plugin/bytes.h"
 #include "plugin/state_snapshot.h"
+#include "raft/byteorder.h"
 
 #define MAGIC_LEN 4u
 #define HEADER_LEN (MAGIC_LEN + 1u)
@@ -79,23 +79,29 @@ int ha_state_serialize(struct ha_state_frozen *f, uint8_t **buf, size_t *len)
 	uint8_t *out = malloc((size_t)total);
 	if (out == NULL)
 		return -1;
-	struct ha_writer w = {out, (size_t)total};
-	bool ok = ha_put_bytes(&w, HA_SNAPSHOT_MAGIC, MAGIC_LEN) &&
-		  ha_put_u8(&w, HA_SNAPSHOT_VERSION) &&
-		  ha_put_u8(&w, HA_SNAP_SECTION_FLAGS) && ha_put_u64(&w, 1) &&
-		  ha_put_u8(&w, f->deleted ? FLAG_DELETED : 0) &&
-		  ha_put_u8(&w, HA_SNAP_SECTION_FEATURE_LEVEL) &&
-		  ha_put_u64(&w, 4) && ha_put_u32(&w, f->feature_level) &&
-		  ha_put_u8(&w, HA_SNAP_SECTION_RETAINED) &&
-		  ha_put_u64(&w, retained_len) &&
-		  ha_put_u64(&w, f->n_entries);
-	for (size_t i = 0; ok && i < f->n_entries; i++) {
+	struct byte_writer w;
+	byte_writer_init(&w, out, (size_t)total);
+	put_bytes(&w, HA_SNAPSHOT_MAGIC, MAGIC_LEN);
+	put_u8(&w, HA_SNAPSHOT_VERSION);
+	put_u8(&w, HA_SNAP_SECTION_FLAGS);
+	put_u64(&w, 1);
+	put_u8(&w, f->deleted ? FLAG_DELETED : 0);
+	put_u8(&w, HA_SNAP_SECTION_FEATURE_LEVEL);
+	put_u64(&w, 4);
+	put_u32(&w, f->feature_level);
+	put_u8(&w, HA_SNAP_SECTION_RETAINED);
+	put_u64(&w, retained_len);
+	put_u64(&w, f->n_entries);
+	for (size_t i = 0; i < f->n_entries; i++) {
 		size_t n;
 		const uint8_t *rec = ha_retained_entry_record(f->entries[i], &n);
-		ok = ha_put_u32(&w, (uint32_t)n) && ha_put_bytes(&w, rec, n);
+		put_u32(&w, (uint32_t)n);
+		put_bytes(&w, rec, n);
 	}
-	ok = ok && ha_put_u32(&w, crc32_of(out, (size_t)total - CRC_LEN));
-	if (!ok || w.left != 0)
+	/* The CRC covers every byte before it, so it is computed last. */
+	if (w.ok)
+		put_u32(&w, crc32_of(out, w.pos));
+	if (!w.ok || w.pos != w.len)
 		abort(); /* the size and the writer disagree: a bug here */
 	*buf = out;
 	*len = (size_t)total;
@@ -116,27 +122,27 @@ fail(int rv, char *why, size_t why_len, const char *fmt, ...)
 	return rv;
 }
 
-static int restore_retained(struct ha_state *s, struct ha_reader *r,
+static int restore_retained(struct ha_state *s, struct byte_reader *r,
 			    char *why, size_t why_len)
 {
-	uint64_t count;
 	const uint8_t *prev_topic = NULL;
 	size_t prev_len = 0;
 
-	if (!ha_get_u64(r, &count))
+	uint64_t count = get_u64(r);
+	if (!r->ok)
 		return fail(HA_SNAP_MALFORMED, why, why_len,
 			    "snapshot: retained section truncated");
 	/* Size the table once, but never beyond what the section can hold. */
-	uint64_t room = r->left / (4 + HA_RETAIN_SET_MIN_BYTES);
+	uint64_t room = (r->len - r->pos) / (4 + HA_RETAIN_SET_MIN_BYTES);
 	if (ha_retained_store_reserve(s->retained,
 				      (size_t)(count < room ? count : room)) != 0)
 		return fail(HA_SNAP_ENOMEM, why, why_len,
 			    "snapshot: out of memory");
 	for (uint64_t i = 0; i < count; i++) {
-		uint32_t n;
-		const uint8_t *rec;
 		struct ha_record m;
-		if (!ha_get_u32(r, &n) || !ha_get_bytes(r, n, &rec))
+		uint32_t n = get_u32(r);
+		const uint8_t *rec = get_bytes(r, n);
+		if (!r->ok)
 			return fail(HA_SNAP_MALFORMED, why, why_len,
 				    "snapshot: retained message %llu truncated",
 				    (unsigned long long)i);
@@ -176,22 +182,24 @@ static int restore_retained(struct ha_state *s, struct ha_reader *r,
 			return fail(HA_SNAP_ENOMEM, why, why_len,
 				    "snapshot: out of memory");
 	}
-	if (r->left != 0)
+	if (r->pos != r->len)
 		return fail(HA_SNAP_MALFORMED, why, why_len,
 			    "snapshot: bytes after the retained messages");
 	return HA_SNAP_OK;
 }
 
+/* r holds the whole body of the section, nothing read yet. */
 static int restore_section(struct ha_state *s, uint8_t type,
-			   struct ha_reader *r, char *why, size_t why_len)
+			   struct byte_reader *r, char *why, size_t why_len)
 {
 	uint8_t flags;
 	switch (type) {
 	case HA_SNAP_SECTION_FLAGS:
-		if (r->left != 1 || !ha_get_u8(r, &flags))
+		if (r->len != 1)
 			return fail(HA_SNAP_MALFORMED, why, why_len,
 				    "snapshot: flags section of %zu bytes",
-				    r->left);
+				    r->len);
+		flags = get_u8(r);
 		if (flags & ~FLAG_DELETED)
 			return fail(HA_SNAP_NEWER, why, why_len,
 				    "snapshot: cluster flags 0x%02x need a "
@@ -200,11 +208,12 @@ static int restore_section(struct ha_state *s, uint8_t type,
 		s->deleted = (flags & FLAG_DELETED) != 0;
 		return HA_SNAP_OK;
 	case HA_SNAP_SECTION_FEATURE_LEVEL:
-		if (r->left != 4 || !ha_get_u32(r, &s->feature_level))
+		if (r->len != 4)
 			return fail(HA_SNAP_MALFORMED, why, why_len,
 				    "snapshot: feature level section of %zu "
 				    "bytes",
-				    r->left);
+				    r->len);
+		s->feature_level = get_u32(r);
 		if (s->feature_level == 0)
 			return fail(HA_SNAP_MALFORMED, why, why_len,
 				    "snapshot: feature level 0");
@@ -234,20 +243,17 @@ static int restore_v2(struct ha_state *s, const uint8_t *buf, size_t len,
 	if (len < HEADER_LEN + CRC_LEN)
 		return fail(HA_SNAP_MALFORMED, why, why_len,
 			    "snapshot: truncated");
-	struct ha_reader crc_reader = {buf + len - CRC_LEN, CRC_LEN};
-	uint32_t crc;
-	ha_get_u32(&crc_reader, &crc);
-	if (crc != crc32_of(buf, len - CRC_LEN))
+	if (le32_load(buf + len - CRC_LEN) != crc32_of(buf, len - CRC_LEN))
 		return fail(HA_SNAP_MALFORMED, why, why_len,
 			    "snapshot: checksum mismatch");
 
-	struct ha_reader r = {buf + HEADER_LEN, len - HEADER_LEN - CRC_LEN};
+	struct byte_reader r;
+	byte_reader_init(&r, buf + HEADER_LEN, len - HEADER_LEN - CRC_LEN);
 	unsigned last = 0, sections = 0;
-	while (r.left > 0) {
-		uint8_t type;
-		uint64_t n;
-		const uint8_t *body;
-		if (!ha_get_u8(&r, &type) || !ha_get_u64(&r, &n))
+	while (r.pos < r.len) {
+		uint8_t type = get_u8(&r);
+		uint64_t n = get_u64(&r);
+		if (!r.ok)
 			return fail(HA_SNAP_MALFORMED, why, why_len,
 				    "snapshot: section header truncated");
 		if (type > HA_SNAP_SECTION_RETAINED)
@@ -259,11 +265,12 @@ static int restore_v2(struct ha_state *s, const uint8_t *buf, size_t len,
 			return fail(HA_SNAP_MALFORMED, why, why_len,
 				    "snapshot: section type %u out of order",
 				    type);
-		if (n > r.left || !ha_get_bytes(&r, (size_t)n, &body))
+		if (n > r.len - r.pos)
 			return fail(HA_SNAP_MALFORMED, why, why_len,
 				    "snapshot: section type %u truncated",
 				    type);
-		struct ha_reader section = {body, (size_t)n};
+		struct byte_reader section;
+		byte_reader_init(&section, get_bytes(&r, (size_t)n), (size_t)n);
 		int rv = restore_section(s, type, &section, why, why_len);
 		if (rv != HA_SNAP_OK)
 			return rv;

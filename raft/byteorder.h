@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* The project's one set of byte-order helpers: every codec (core messages,
- * storage records, transport frames and handshakes, ha-kv) is little-endian.
+ * storage records, transport frames and handshakes, ha-kv, the plugin's
+ * records and state snapshots) is little-endian and built on these.
  * Header-only and free of any dependency, so every layer may include it.
  *
  * le*_store and le*_load work on a buffer the caller has checked is long

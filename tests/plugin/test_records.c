@@ -34,17 +34,17 @@ static const struct ha_user_property props[] = {
 /* The example of docs/records.md. */
 static const uint8_t small_set[] = {
 	0x03, 0x01,				/* retained set, version 1 */
-	0x00, 0x03,				/* node 3 */
-	0, 0, 0, 0, 0, 0, 0, 0x09,		/* incarnation */
-	0, 0, 0, 0, 0, 0, 0, 0x0a,		/* captured at */
+	0x03, 0x00,				/* node 3 */
+	0x09, 0, 0, 0, 0, 0, 0, 0,		/* incarnation */
+	0x0a, 0, 0, 0, 0, 0, 0, 0,		/* captured at */
 	0x01,					/* QoS 1 */
 	0, 0, 0, 0, 0, 0, 0, 0,			/* never expires */
-	0x00, 0x03, 'a', '/', 'b',		/* topic */
+	0x03, 0x00, 'a', '/', 'b',		/* topic */
 	0x01,					/* flags: payload format */
 	0x01,					/* UTF-8 */
-	0x00, 0x00, 0x00, 0x01,			/* one user property */
-	0x00, 0x01, 'k', 0x00, 0x01, 'v',	/* k=v */
-	0x00, 0x00, 0x00, 0x02, 'h', 'i',	/* payload */
+	0x01, 0x00, 0x00, 0x00,			/* one user property */
+	0x01, 0x00, 'k', 0x01, 0x00, 'v',	/* k=v */
+	0x02, 0x00, 0x00, 0x00, 'h', 'i',	/* payload */
 };
 
 static struct ha_record small_set_record(void)
@@ -132,7 +132,8 @@ static void test_feature_level(void **state)
 			      .u.feature_level = 0x01020304};
 	size_t len;
 	uint8_t *buf = encode_ok(&r, &len);
-	const uint8_t expected[] = {0x02, 0x01, 0x01, 0x02, 0x03, 0x04};
+	/* Little-endian: the lowest byte first. */
+	const uint8_t expected[] = {0x02, 0x01, 0x04, 0x03, 0x02, 0x01};
 	assert_int_equal(len, sizeof(expected));
 	assert_memory_equal(buf, expected, len);
 	expect_round_trip(buf, len);
@@ -142,7 +143,7 @@ static void test_feature_level(void **state)
 
 	const uint8_t zero[] = {0x02, 0x01, 0, 0, 0, 0};
 	expect_malformed(zero, sizeof(zero), "feature level 0");
-	const uint8_t newer[] = {0x02, 0x02, 0, 0, 0, 1, 0xff};
+	const uint8_t newer[] = {0x02, 0x02, 1, 0, 0, 0, 0xff};
 	struct ha_record d;
 	assert_int_equal(ha_record_decode(newer, sizeof(newer), &d),
 			 HA_REC_NEWER_VERSION);
@@ -218,6 +219,13 @@ static void test_retain_set_all_properties(void **state)
 
 	size_t len;
 	uint8_t *buf = encode_ok(&r, &len);
+	/* The u64 times, lowest byte first. */
+	const uint8_t captured_le[] = {0x00, 0x68, 0xe5, 0xcf,
+				       0x8b, 0x01, 0x00, 0x00};
+	const uint8_t expiry_le[] = {0x60, 0x52, 0xe6, 0xcf,
+				     0x8b, 0x01, 0x00, 0x00};
+	assert_memory_equal(buf + 12, captured_le, 8);
+	assert_memory_equal(buf + 21, expiry_le, 8);
 	struct ha_record d;
 	assert_int_equal(ha_record_decode(buf, len, &d), HA_REC_OK);
 	const struct ha_retain_set *o = &d.u.retain_set;
@@ -371,7 +379,7 @@ static void test_retain_set_invalid_properties(void **state)
 	bad[34] = 0x11;
 	expect_malformed(bad, sizeof(bad), "unknown property flags");
 	memcpy(bad, small_set, sizeof(bad));
-	bad[39] = 0x10;
+	bad[36] = 0x10; /* a count of 16 */
 	expect_malformed(bad, sizeof(bad), "invalid or truncated user property");
 	memcpy(bad, small_set, sizeof(bad));
 	bad[42] = 0; /* the name "k" becomes NUL */
@@ -386,9 +394,9 @@ static void test_retain_delete(void **state)
 	r.u.retain_delete.topic = str("x/y");
 	size_t len;
 	uint8_t *buf = encode_ok(&r, &len);
-	const uint8_t expected[] = {0x04, 0x01, 0, 1, 0, 0, 0, 0, 0, 0,
-				    0,	  2,	0, 0, 0, 0, 0, 0, 0, 3,
-				    0,	  3,	'x', '/', 'y'};
+	const uint8_t expected[] = {0x04, 0x01, 1, 0, 2, 0, 0, 0, 0, 0,
+				    0,	  0,	3, 0, 0, 0, 0, 0, 0, 0,
+				    3,	  0,	'x', '/', 'y'};
 	assert_int_equal(len, sizeof(expected));
 	assert_memory_equal(buf, expected, len);
 	expect_round_trip(buf, len);

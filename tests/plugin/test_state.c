@@ -120,8 +120,8 @@ static void test_apply(void **state)
 	assert_null(payload_of(s, "b", got, sizeof(got)));
 	assert_int_equal(ha_retained_store_count(s->retained), 0);
 
-	const uint8_t level2[] = {2, 1, 0, 0, 0, 2};
-	const uint8_t level1[] = {2, 1, 0, 0, 0, 1};
+	const uint8_t level2[] = {2, 1, 2, 0, 0, 0};
+	const uint8_t level1[] = {2, 1, 1, 0, 0, 0};
 	apply_ok(s, 4, level2, sizeof(level2));
 	assert_int_equal(s->feature_level, 2);
 	apply_ok(s, 5, level1, sizeof(level1)); /* never lowered */
@@ -165,7 +165,7 @@ static void test_apply_stops(void **state)
 	assert_string_equal(why,
 			    "record type 3 (retained message set) version 2 at "
 			    "index 18 needs a newer mosquitto_ha on this node");
-	const uint8_t level3[] = {2, 1, 0, 0, 0, 3};
+	const uint8_t level3[] = {2, 1, 3, 0, 0, 0};
 	assert_int_equal(ha_state_apply(s, 19, level3, sizeof(level3), why,
 					sizeof(why)),
 			 HA_APPLY_NEWER);
@@ -206,16 +206,13 @@ static void test_snapshot_bytes(void **state)
 	uint8_t *buf = snapshot_of(s, &len);
 	uint8_t expected[] = {
 		'M', 'H', 'A', 'S', 2,		  /* magic, version */
-		1, 0, 0, 0, 0, 0, 0, 0, 1, 0x01, /* flags: deleted */
-		2, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 1, /* level 1 */
-		3, 0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, /* none */
-		0, 0, 0, 0, /* CRC32 */
+		1, 1, 0, 0, 0, 0, 0, 0, 0, 0x01, /* flags: deleted */
+		2, 4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* level 1 */
+		3, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* none */
+		0x36, 0xd4, 0x20, 0xec, /* CRC32 0xec20d436 */
 	};
-	uint32_t crc = crc_of(expected, sizeof(expected) - 4);
-	expected[sizeof(expected) - 4] = (uint8_t)(crc >> 24);
-	expected[sizeof(expected) - 3] = (uint8_t)(crc >> 16);
-	expected[sizeof(expected) - 2] = (uint8_t)(crc >> 8);
-	expected[sizeof(expected) - 1] = (uint8_t)crc;
+	/* The CRC above is zlib's crc32 of the bytes before it. */
+	assert_int_equal(crc_of(expected, sizeof(expected) - 4), 0xec20d436);
 	assert_int_equal(len, sizeof(expected));
 	assert_memory_equal(buf, expected, len);
 	free(buf);
@@ -227,7 +224,7 @@ static void test_snapshot_round_trip(void **state)
 	(void)state;
 	struct ha_state *s = ha_state_new(1);
 	assert_non_null(s);
-	const uint8_t level2[] = {2, 1, 0, 0, 0, 2};
+	const uint8_t level2[] = {2, 1, 2, 0, 0, 0};
 	apply_ok(s, 1, level2, sizeof(level2));
 	apply_set(s, "z", "last");
 	apply_set(s, "a/b", "first");
@@ -431,10 +428,11 @@ static void put(struct builder *b, const void *p, size_t n)
 	b->len += n;
 }
 
-static void put_be(struct builder *b, uint64_t v, size_t n)
+/* v in n bytes, little-endian, written out by hand. */
+static void put_le(struct builder *b, uint64_t v, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		uint8_t byte = (uint8_t)(v >> (8 * (n - 1 - i)));
+		uint8_t byte = (uint8_t)(v >> (8 * i));
 		put(b, &byte, 1);
 	}
 }
@@ -443,24 +441,24 @@ static void start(struct builder *b, uint8_t version)
 {
 	b->len = 0;
 	put(b, "MHAS", 4);
-	put_be(b, version, 1);
+	put_le(b, version, 1);
 }
 
 static void section(struct builder *b, uint8_t type, const void *body,
 		    size_t n)
 {
-	put_be(b, type, 1);
-	put_be(b, n, 8);
+	put_le(b, type, 1);
+	put_le(b, n, 8);
 	put(b, body, n);
 }
 
 static void finish(struct builder *b)
 {
-	put_be(b, crc_of(b->buf, b->len), 4);
+	put_le(b, crc_of(b->buf, b->len), 4);
 }
 
 static const uint8_t no_flags[] = {0};
-static const uint8_t level1[] = {0, 0, 0, 1};
+static const uint8_t level1[] = {1, 0, 0, 0};
 static const uint8_t no_messages[] = {0, 0, 0, 0, 0, 0, 0, 0};
 
 /* Retained section with the given records, in the given order. */
@@ -469,16 +467,14 @@ static size_t retained_body(uint8_t *out, size_t cap, const char **topics,
 {
 	size_t len = 0;
 	uint64_t count = n;
-	for (int i = 7; i >= 0; i--)
+	for (int i = 0; i < 8; i++)
 		out[len++] = (uint8_t)(count >> (8 * i));
 	for (size_t i = 0; i < n; i++) {
 		size_t rl;
 		uint8_t *rec = retain_set(topics[i], "v", 0, &rl);
 		assert_true(len + 4 + rl <= cap);
-		out[len++] = (uint8_t)(rl >> 24);
-		out[len++] = (uint8_t)(rl >> 16);
-		out[len++] = (uint8_t)(rl >> 8);
-		out[len++] = (uint8_t)rl;
+		for (int k = 0; k < 4; k++)
+			out[len++] = (uint8_t)(rl >> (8 * k));
 		memcpy(out + len, rec, rl);
 		len += rl;
 		free(rec);
@@ -556,7 +552,7 @@ static void test_snapshot_refusals(void **state)
 		       "snapshot: cluster flags 0x02 need a newer "
 		       "mosquitto_ha on this node");
 
-	const uint8_t level3[] = {0, 0, 0, 3};
+	const uint8_t level3[] = {3, 0, 0, 0};
 	start(&b, 2);
 	section(&b, 1, no_flags, 1);
 	section(&b, 2, level3, 4);
@@ -610,7 +606,7 @@ static void test_snapshot_refusals(void **state)
 
 	/* A count larger than what follows. */
 	n = retained_body(body, sizeof(body), sorted, 1);
-	body[7] = 2;
+	body[0] = 2; /* the count's lowest byte */
 	start(&b, 2);
 	section(&b, 1, no_flags, 1);
 	section(&b, 2, level1, 4);
