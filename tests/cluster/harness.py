@@ -209,6 +209,9 @@ class _PahoSession:
         self.rc = None
         self.messages = []
         self.acks = {}
+        # Message ids of publishes waiting for their PUBACK: ids wrap at
+        # 65535, so those of QoS 0 publishes are never recorded.
+        self.awaiting = set()
         self.lost = False
         cid = client_id or "t%d-%d" % (os.getpid(), next(_cid_counter))
         if protocol == mqtt.MQTTv5:
@@ -260,7 +263,9 @@ class _PahoSession:
         self.acks[("sub", mid)] = granted
 
     def _on_publish(self, client, userdata, mid):
-        self.acks[("pub", mid)] = True
+        if mid in self.awaiting:
+            self.awaiting.discard(mid)
+            self.acks[("pub", mid)] = True
 
     def _wait_ack(self, key, timeout):
         if not self._pump(lambda: key in self.acks, timeout):
@@ -282,6 +287,7 @@ class _PahoSession:
             raise ControlError("publish %s: %s" % (topic, info.rc))
         if qos == 0:
             return True
+        self.awaiting.add(info.mid)
         return self._wait_ack(("pub", info.mid), timeout) is not None
 
     def publish_retained(self, topic, payload, qos=1, timeout=3.0):
@@ -292,6 +298,7 @@ class _PahoSession:
             raise ControlError("publish %s: %s" % (topic, info.rc))
         if qos == 0:
             return self._pump(info.is_published, timeout)
+        self.awaiting.add(info.mid)
         return self._wait_ack(("pub", info.mid), timeout) is not None
 
     def wait_message(self, match, timeout):

@@ -454,11 +454,12 @@ def test_added_node_receives_every_retained_message(make_cluster, report):
     p = Publisher(leader, qos=0)
     try:
         for i in range(count):
-            p.s.client.publish("many/%d/%d" % (i % 100, i), b"m%d" % i, 0,
-                               retain=True)
+            info = p.s.client.publish("many/%d/%d" % (i % 100, i),
+                                      b"m%d" % i, 0, retain=True)
+            assert info.rc == mqtt.MQTT_ERR_SUCCESS, (i, info.rc)
             if i % 500 == 499:
                 # Flush and keep the broker's queue short.
-                assert p.s.publish("many-sync", b"", 1, timeout=30)
+                assert p.s.publish("many-sync", b"", 1, timeout=30), i
     finally:
         p.close()
     committed_through(leader, timeout=60)
