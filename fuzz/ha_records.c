@@ -62,7 +62,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The user properties, one by one, encode the same. */
 	struct ha_retain_set *m = &rec.u.retain_set;
 	struct ha_user_property *props =
-		calloc(m->n_user_properties + 1, sizeof(*props));
+	    calloc(m->n_user_properties + 1, sizeof(*props));
 	CHECK(props != NULL);
 	struct ha_bytes cursor = m->user_properties_raw;
 	size_t n = 0;

@@ -101,8 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *fixed = malloc(size);
 	CHECK(fixed != NULL);
 	memcpy(fixed, data, size);
-	uint32_t crc = (uint32_t)crc32(crc32(0L, Z_NULL, 0), fixed,
-				       (uInt)(size - 4));
+	uint32_t crc =
+	    (uint32_t)crc32(crc32(0L, Z_NULL, 0), fixed, (uInt)(size - 4));
 	le32_store(fixed + size - 4, crc);
 	run(fixed, size);
 	free(fixed);

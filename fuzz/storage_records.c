@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	struct storage_segment_header sh;
 	raft_index first = 1;
-	if (storage__segment_header_decode(data, size, &sh, why) == STORAGE_OK) {
+	if (storage__segment_header_decode(data, size, &sh, why) ==
+	    STORAGE_OK) {
 		storage__segment_header_encode(&sh, out);
 		if (memcmp(out, data, STORAGE_SEGMENT_HEADER_SIZE) != 0)
 			abort();

@@ -40,8 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 		while (off < n) {
 			size_t used = 0;
-			int rv = transport__frame_decoder_feed(&d, data + pos + off,
-						    n - off, &used, &f);
+			int rv = transport__frame_decoder_feed(
+			    &d, data + pos + off, n - off, &used, &f);
 
 			if (used > n - off)
 				abort();

@@ -24,7 +24,8 @@ static void check_hello(const uint8_t *payload, size_t len)
 	n = transport__hs_hello_encode(&h, again, sizeof(again));
 	if (n < 0 || (size_t)n != len || memcmp(again, payload, len) != 0)
 		abort();
-	if (transport__hs_auth_input(input, 'D', 1, &h, &h, transcript) > sizeof(input))
+	if (transport__hs_auth_input(input, 'D', 1, &h, &h, transcript) >
+	    sizeof(input))
 		abort();
 	if (transport__hs_common_version(h.proto_min, h.proto_max, 1, 1) > 1)
 		abort();

@@ -215,8 +215,7 @@ static int set_option(int c, const char *arg, struct kv_options *o)
 	unsigned long long v;
 	switch (c) {
 	case OPT_ID:
-		if (!parse_number(arg, RAFT_MAX_NODE_ID, &v) ||
-		    v == 0) {
+		if (!parse_number(arg, RAFT_MAX_NODE_ID, &v) || v == 0) {
 			fprintf(stderr, "ha-kv: --id must be 1..%u\n",
 				RAFT_MAX_NODE_ID);
 			return -1;

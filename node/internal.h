@@ -134,8 +134,8 @@ struct ha_node {
 	struct deferred_apply *deferred_head, *deferred_tail;
 };
 
-void ha_node__log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
-	      ...) __attribute__((format(printf, 3, 4)));
+void ha_node__log(struct ha_node *n, enum ha_node_log_level level,
+		  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 bool ha_node__emit(struct ha_node *n, const struct ha_node_event *ev);
 /* The owner has more than max_event_bytes to take: take nothing new in. */
 bool ha_node__owner_behind(const struct ha_node *n);
@@ -165,8 +165,8 @@ void ha_node__snapshot_maybe_take(struct ha_node *n);
 /* On the storage worker: rename into place, compact. */
 int ha_node__snapshot_install(struct ha_node *n, struct snapshot_task *t);
 /* Back on the loop: tell the core, or say why not. */
-void ha_node__snapshot_installed(struct ha_node *n, struct snapshot_task *t, int result,
-			const char *errmsg);
+void ha_node__snapshot_installed(struct ha_node *n, struct snapshot_task *t,
+				 int result, const char *errmsg);
 void ha_node__snapshot_task_free(struct ha_node *n, struct snapshot_task *t);
 
 #endif

@@ -410,8 +410,8 @@ static void persist_done(struct ha_node *n, struct job *batch)
 			 * entries: a leader hands over, then the core stops. */
 			n->disk_full = true;
 			ha_node__log(n, HA_NODE_LOG_ERROR,
-				 "disk full: %s; handing leadership over",
-				 failed->errmsg);
+				     "disk full: %s; handing leadership over",
+				     failed->errmsg);
 			if (raft_role(n->raft) == RAFT_LEADER) {
 				raft_transfer_leadership(
 				    n->raft, ha_node_monotonic_ms(), 0, &u);
@@ -419,8 +419,8 @@ static void persist_done(struct ha_node *n, struct job *batch)
 			}
 		}
 		ha_node__fail(n, failed->result == STORAGE_ENOSPC
-				 ? "disk full: no space for new log entries"
-				 : failed->errmsg);
+				     ? "disk full: no space for new log entries"
+				     : failed->errmsg);
 		return;
 	}
 	for (struct job *j = batch; j != NULL; j = j->next) {
@@ -432,15 +432,17 @@ static void persist_done(struct ha_node *n, struct job *batch)
 					   .data = j->restore,
 					   .len = j->restore_len};
 		if (!ha_node__emit(n, &ev)) {
-			ha_node__fail(n, "out of memory handing over a snapshot");
+			ha_node__fail(n,
+				      "out of memory handing over a snapshot");
 			return;
 		}
 		j->restore = NULL; /* the event owns it now */
 		n->applied = j->chunk.index;
 		n->sm_applied = j->chunk.index;
 		n->snapshots_installed++;
-		ha_node__log(n, HA_NODE_LOG_INFO, "installed a snapshot at %llu",
-			 (unsigned long long)j->chunk.index);
+		ha_node__log(n, HA_NODE_LOG_INFO,
+			     "installed a snapshot at %llu",
+			     (unsigned long long)j->chunk.index);
 		raft_snapshot_installed(n->raft, ha_node_monotonic_ms(),
 					j->chunk.index, j->chunk.term, &u);
 		ha_node__handle_update(n, &u);
@@ -470,7 +472,7 @@ static void after_cb(uv_work_t *w, int status)
 	int64_t took = ha_node_monotonic_ms() - n->work_started;
 	if (took > NODE_STALL_WARN_MS && batch->kind != JOB_SNAPSHOT)
 		ha_node__log(n, HA_NODE_LOG_WARNING, "storage: %s took %lld ms",
-			 job_kind_name(batch->kind), (long long)took);
+			     job_kind_name(batch->kind), (long long)took);
 	if (!n->shutting_down) {
 		switch (batch->kind) {
 		case JOB_PERSIST:
@@ -483,8 +485,8 @@ static void after_cb(uv_work_t *w, int status)
 			}
 			break;
 		case JOB_SNAPSHOT:
-			ha_node__snapshot_installed(n, batch->task, batch->result,
-					   batch->errmsg);
+			ha_node__snapshot_installed(
+			    n, batch->task, batch->result, batch->errmsg);
 			break;
 		}
 	}
@@ -545,7 +547,8 @@ void ha_node__jobs_install_snapshot(struct ha_node *n, struct snapshot_task *t)
 {
 	struct job *j = calloc(1, sizeof(*j));
 	if (j == NULL) {
-		ha_node__snapshot_installed(n, t, STORAGE_ENOMEM, "out of memory");
+		ha_node__snapshot_installed(n, t, STORAGE_ENOMEM,
+					    "out of memory");
 		ha_node__snapshot_task_free(n, t);
 		n->snapshot = NULL;
 		return;
@@ -569,15 +572,16 @@ int ha_node__jobs_load_snapshot(struct ha_node *n)
 	size_t len = 0;
 	uint8_t *buf = read_snapshot(n, &len);
 	if (buf == NULL) {
-		ha_node__log(n, HA_NODE_LOG_ERROR, "cannot read the snapshot: %s",
-			 storage_errmsg(n->storage));
+		ha_node__log(n, HA_NODE_LOG_ERROR,
+			     "cannot read the snapshot: %s",
+			     storage_errmsg(n->storage));
 		return HA_NODE_ESTORAGE;
 	}
 	if (n->o.sm.restore(n->o.sm.data, buf, len) != 0) {
 		free(buf);
 		ha_node__log(n, HA_NODE_LOG_ERROR,
-			 "the state machine refused the "
-			 "stored snapshot");
+			     "the state machine refused the "
+			     "stored snapshot");
 		return HA_NODE_ESTORAGE;
 	}
 	struct ha_node_event ev = {.type = HA_EV_RESTORE,

@@ -51,8 +51,8 @@ int64_t ha_node_monotonic_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-void ha_node__log(struct ha_node *n, enum ha_node_log_level level, const char *fmt,
-	      ...)
+void ha_node__log(struct ha_node *n, enum ha_node_log_level level,
+		  const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -79,7 +79,7 @@ bool ha_node__emit(struct ha_node *n, const struct ha_node_event *ev)
 	if (it == NULL) {
 		/* The owner would miss a committed entry: stop instead. */
 		ha_node__log(n, HA_NODE_LOG_ERROR,
-			 "out of memory queueing an event");
+			     "out of memory queueing an event");
 		return false;
 	}
 	it->ev = *ev;
@@ -365,8 +365,9 @@ void ha_node__send(struct ha_node *n, const struct raft_message *m)
 		transport_send(n->transport, m->to, NODE_FRAME_RAFT,
 			       n->send_buf, size);
 	else
-		ha_node__log(n, HA_NODE_LOG_WARNING, "cannot encode a message: %s",
-			 raft_codec_strerror(rv));
+		ha_node__log(n, HA_NODE_LOG_WARNING,
+			     "cannot encode a message: %s",
+			     raft_codec_strerror(rv));
 }
 
 static void apply_entries(struct ha_node *n, const struct raft_update *u)
@@ -375,7 +376,8 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 		const struct raft_entry *e = &u->apply[i];
 		if (e->index <= n->applied)
 			continue;
-		if (e->type == RAFT_ENTRY_COMMAND && !ha_node__snapshot_apply(n, e))
+		if (e->type == RAFT_ENTRY_COMMAND &&
+		    !ha_node__snapshot_apply(n, e))
 			return;
 		struct ha_node_event ev = {.type = HA_EV_COMMITTED,
 					   .index = e->index,
@@ -385,8 +387,8 @@ static void apply_entries(struct ha_node *n, const struct raft_update *u)
 		if (e->len > 0) {
 			ev.data = malloc(e->len);
 			if (ev.data == NULL) {
-				ha_node__fail(n,
-					  "out of memory handing over entries");
+				ha_node__fail(
+				    n, "out of memory handing over entries");
 				return;
 			}
 			memcpy(ev.data, e->data, e->len);
@@ -458,19 +460,20 @@ void ha_node__handle_update(struct ha_node *n, struct raft_update *u)
 					   .term = raft_current_term(n->raft)};
 		ha_node__emit(n, &ev);
 		ha_node__log(n, HA_NODE_LOG_INFO, "%s in term %llu, leader %u",
-			 u->role == RAFT_LEADER
-			     ? "leader"
-			     : (u->role == RAFT_CANDIDATE ? "candidate"
-							  : "follower"),
-			 (unsigned long long)raft_current_term(n->raft),
-			 u->leader);
+			     u->role == RAFT_LEADER
+				 ? "leader"
+				 : (u->role == RAFT_CANDIDATE ? "candidate"
+							      : "follower"),
+			     (unsigned long long)raft_current_term(n->raft),
+			     u->leader);
 	}
 	if (u->error != NULL && !n->stop_reported) {
 		n->stop_reported = true;
 		struct ha_node_event ev = {.type = HA_EV_STOPPED};
 		snprintf(ev.reason, sizeof(ev.reason), "%s", u->error);
 		ha_node__emit(n, &ev);
-		ha_node__log(n, HA_NODE_LOG_ERROR, "raft stopped: %s", u->error);
+		ha_node__log(n, HA_NODE_LOG_ERROR, "raft stopped: %s",
+			     u->error);
 	}
 	sync_peers(n);
 	ha_node__snapshot_maybe_take(n);
@@ -496,11 +499,12 @@ static void on_tick(uv_timer_t *t)
 	 * costs an election, naming how long it was held up. */
 	if (n->last_tick != 0 && now - n->last_tick > NODE_STALL_WARN_MS)
 		ha_node__log(n, HA_NODE_LOG_WARNING,
-			 "the raft thread was held up for %lld ms",
-			 (long long)(now - n->last_tick));
+			     "the raft thread was held up for %lld ms",
+			     (long long)(now - n->last_tick));
 	n->last_tick = now;
 	raft_tick(n->raft, now, &u);
-	ha_node__handle_update(n, &u); /* syncs the peers too: departures expire */
+	ha_node__handle_update(n,
+			       &u); /* syncs the peers too: departures expire */
 	if (n->stopping && (raft_role(n->raft) != RAFT_LEADER ||
 			    ha_node_monotonic_ms() >= n->stop_deadline))
 		ha_node__shutdown(n);
@@ -516,8 +520,8 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 	int rv = raft_codec_decode_message(bytes, len, &m);
 	if (rv != 0) {
 		ha_node__log(n, HA_NODE_LOG_WARNING,
-			 "dropping a malformed message from node %u: %s", peer,
-			 raft_codec_strerror(rv));
+			     "dropping a malformed message from node %u: %s",
+			     peer, raft_codec_strerror(rv));
 		return;
 	}
 	/* The link authenticated the peer: it may only speak for itself. */
@@ -545,10 +549,10 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 		    now - n->owner_behind_logged > 5000) {
 			n->owner_behind_logged = now;
 			ha_node__log(n, HA_NODE_LOG_WARNING,
-				 "the owner is behind (%zu bytes of events "
-				 "not taken for %lld ms): new entries wait",
-				 (size_t)atomic_load(&n->event_bytes),
-				 (long long)(now - n->owner_behind_since));
+				     "the owner is behind (%zu bytes of events "
+				     "not taken for %lld ms): new entries wait",
+				     (size_t)atomic_load(&n->event_bytes),
+				     (long long)(now - n->owner_behind_since));
 		}
 		raft_codec_message_free(&m);
 		return;
@@ -563,7 +567,7 @@ static void on_link(void *data, uint32_t peer, enum transport_link_state state)
 {
 	struct ha_node *n = data;
 	ha_node__log(n, HA_NODE_LOG_DEBUG, "link to node %u %s", peer,
-		 state == TRANSPORT_LINK_UP ? "up" : "down");
+		     state == TRANSPORT_LINK_UP ? "up" : "down");
 }
 
 static void on_transport_log(void *data, enum transport_log_level level,
@@ -604,8 +608,8 @@ static void handle_request(struct ha_node *n, struct request *rq)
 			    .cookie = rq->cookie,
 			    .status = rv,
 			    .index = index,
-			    .term = rv == RAFT_OK ? raft_current_term(n->raft)
-						  : 0};
+			    .term =
+				rv == RAFT_OK ? raft_current_term(n->raft) : 0};
 			ha_node__emit(n, &ev);
 		}
 		ha_node__handle_update(n, &u);
@@ -649,8 +653,8 @@ static void begin_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
 		struct raft_update u;
 		int rv = raft_transfer_leadership(n->raft, now, 0, &u);
 		ha_node__log(n, HA_NODE_LOG_INFO,
-			 "stopping: handing leadership over: %s",
-			 raft_strerror(rv));
+			     "stopping: handing leadership over: %s",
+			     raft_strerror(rv));
 		ha_node__handle_update(n, &u);
 		if (rv == RAFT_OK)
 			return; /* on_tick finishes once it moved or in time */
@@ -825,11 +829,11 @@ static void storage_log(void *ctx, enum storage_log_level level,
 {
 	struct ha_node *n = ctx;
 	ha_node__log(n,
-		 level == STORAGE_LOG_ERROR
-		     ? HA_NODE_LOG_ERROR
-		     : (level == STORAGE_LOG_WARNING ? HA_NODE_LOG_WARNING
-						     : HA_NODE_LOG_INFO),
-		 "storage: %s", msg);
+		     level == STORAGE_LOG_ERROR
+			 ? HA_NODE_LOG_ERROR
+			 : (level == STORAGE_LOG_WARNING ? HA_NODE_LOG_WARNING
+							 : HA_NODE_LOG_INFO),
+		     "storage: %s", msg);
 }
 
 static void node_free(struct ha_node *n)
@@ -917,7 +921,7 @@ static int open_storage(struct ha_node *n, struct storage_loaded *loaded)
 		return HA_NODE_ENOMEM;
 	if (storage_open(n->storage, loaded) != STORAGE_OK) {
 		ha_node__log(n, HA_NODE_LOG_ERROR, "cannot open %s: %s",
-			 n->o.data_dir, storage_errmsg(n->storage));
+			     n->o.data_dir, storage_errmsg(n->storage));
 		return HA_NODE_ESTORAGE;
 	}
 	if (loaded->state.snap_index != 0 && n->o.sm.restore != NULL) {
@@ -990,8 +994,8 @@ static int start_transport(struct ha_node *n, const struct ha_node_options *o,
 	int trv = transport_create(&n->loop, &to, &n->transport);
 	if (trv != TRANSPORT_OK) {
 		ha_node__log(n, HA_NODE_LOG_ERROR,
-			 "cannot start the cluster port %s: %s",
-			 n->o.bind_address, transport_strerror(trv));
+			     "cannot start the cluster port %s: %s",
+			     n->o.bind_address, transport_strerror(trv));
 		return HA_NODE_ETRANSPORT;
 	}
 	n->cluster_id_pinned = known != NULL;
@@ -1035,8 +1039,8 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out)
 	storage_loaded_free(&loaded);
 	if (rrv != RAFT_OK) {
 		ha_node__log(n, HA_NODE_LOG_ERROR,
-			 "raft refused the stored state: %s",
-			 raft_strerror(rrv));
+			     "raft refused the stored state: %s",
+			     raft_strerror(rrv));
 		rv = HA_NODE_ESTORAGE;
 		transport_close(n->transport, NULL);
 		goto err_loop;
@@ -1083,6 +1087,6 @@ void ha_node_stop(struct ha_node *n, bool handover, unsigned timeout_ms)
 	pthread_join(n->thread, NULL);
 	if (uv_loop_close(&n->loop) != 0)
 		ha_node__log(n, HA_NODE_LOG_WARNING,
-			 "loop closed with open handles");
+			     "loop closed with open handles");
 	node_free(n);
 }

@@ -4,8 +4,9 @@
  * libuv loop that drives the Raft core with the monotonic clock, the durable
  * storage (one job at a time on a worker, fsyncs coalesced: node/jobs.c),
  * the snapshots it takes of its state machine (on a worker of their own:
- * node/snapshot.c) and the transport. Its owner (the broker thread in the plugin, the main thread of
- * the key-value program) talks to it through two queues:
+ * node/snapshot.c) and the transport. Its owner (the broker thread in the
+ * plugin, the main thread of the key-value program) talks to it through two
+ * queues:
  *
  *   owner -> node: ha_node_propose(), ha_node_read(), membership and
  *                  transfer requests; thread-safe, they wake the loop;

@@ -169,8 +169,8 @@ static void write_done(uv_work_t *w, int status)
 	if (n->shutting_down || t->result != STORAGE_OK) {
 		if (!n->shutting_down)
 			ha_node__log(n, HA_NODE_LOG_WARNING,
-				 "snapshot at %llu not taken: %s",
-				 (unsigned long long)t->index, t->errmsg);
+				     "snapshot at %llu not taken: %s",
+				     (unsigned long long)t->index, t->errmsg);
 		ha_node__snapshot_task_free(n, t);
 		n->snapshot = NULL;
 		return;
@@ -190,12 +190,14 @@ static void capture_done(uv_work_t *w, int status)
 		return;
 	}
 	ha_node__snapshot_catch_up(n);
-	ha_node__jobs_start_next(n); /* a restore may have waited for the capture */
+	ha_node__jobs_start_next(
+	    n); /* a restore may have waited for the capture */
 	if (t->frozen == NULL) {
-		ha_node__log(n, HA_NODE_LOG_WARNING,
-			 "snapshot at %llu not taken: the state machine could "
-			 "not capture its state",
-			 (unsigned long long)t->index);
+		ha_node__log(
+		    n, HA_NODE_LOG_WARNING,
+		    "snapshot at %llu not taken: the state machine could "
+		    "not capture its state",
+		    (unsigned long long)t->index);
 		ha_node__snapshot_task_free(n, t);
 		n->snapshot = NULL;
 		return;
@@ -257,8 +259,8 @@ int ha_node__snapshot_install(struct ha_node *n, struct snapshot_task *t)
 	return rv;
 }
 
-void ha_node__snapshot_installed(struct ha_node *n, struct snapshot_task *t, int result,
-			const char *errmsg)
+void ha_node__snapshot_installed(struct ha_node *n, struct snapshot_task *t,
+				 int result, const char *errmsg)
 {
 	if (result == STORAGE_EIO || result == STORAGE_ECORRUPT) {
 		ha_node__fail(n, errmsg);
@@ -267,14 +269,14 @@ void ha_node__snapshot_installed(struct ha_node *n, struct snapshot_task *t, int
 	if (result != STORAGE_OK) {
 		/* Not durable damage: the next threshold retries. */
 		ha_node__log(n, HA_NODE_LOG_WARNING,
-			 "snapshot at %llu not taken: %s",
-			 (unsigned long long)t->index, errmsg);
+			     "snapshot at %llu not taken: %s",
+			     (unsigned long long)t->index, errmsg);
 		return;
 	}
 	ha_node__log(n, HA_NODE_LOG_INFO,
-		 "snapshot at %llu taken: %llu bytes in %lld ms",
-		 (unsigned long long)t->index, (unsigned long long)t->size,
-		 (long long)(ha_node_monotonic_ms() - t->started));
+		     "snapshot at %llu taken: %llu bytes in %lld ms",
+		     (unsigned long long)t->index, (unsigned long long)t->size,
+		     (long long)(ha_node_monotonic_ms() - t->started));
 	struct raft_update u;
 	raft_snapshot_taken(n->raft, ha_node_monotonic_ms(), t->index, t->size,
 			    &u);

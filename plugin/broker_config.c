@@ -63,8 +63,7 @@ static void read_dir(const char *dir, struct ha_broker_config *out, int depth)
 	free(names);
 }
 
-static void read_file(const char *path, struct ha_broker_config *out,
-		      int depth)
+static void read_file(const char *path, struct ha_broker_config *out, int depth)
 {
 	if (depth > INCLUDE_DEPTH_MAX)
 		return;
@@ -74,7 +73,8 @@ static void read_file(const char *path, struct ha_broker_config *out,
 	char line[1024];
 	while (fgets(line, sizeof(line), f) != NULL) {
 		char key[64], value[900];
-		if (sscanf(line, " %63s %899s", key, value) != 2 || key[0] == '#')
+		if (sscanf(line, " %63s %899s", key, value) != 2 ||
+		    key[0] == '#')
 			continue;
 		if (strcmp(key, "per_listener_settings") == 0)
 			set_bool(&out->per_listener_settings, value);
@@ -114,7 +114,8 @@ void ha_broker_config_of_process(struct ha_broker_config *out)
 	for (size_t i = 0; i < len;) {
 		const char *arg = buf + i;
 		size_t l = strlen(arg);
-		if ((strcmp(arg, "-c") == 0 || strcmp(arg, "--config-file") == 0) &&
+		if ((strcmp(arg, "-c") == 0 ||
+		     strcmp(arg, "--config-file") == 0) &&
 		    i + l + 1 < len)
 			read_file(arg + l + 1, out, 0);
 		i += l + 1;

@@ -22,8 +22,7 @@ static uint64_t hash(const void *conn)
 }
 
 /* The slot holding conn (found) or the slot where it would go. */
-static size_t find(const struct ha_client_set *s, const void *conn,
-		   bool *found)
+static size_t find(const struct ha_client_set *s, const void *conn, bool *found)
 {
 	size_t i = (size_t)(hash(conn) & (s->cap - 1));
 	size_t first_free = SIZE_MAX;
@@ -65,8 +64,7 @@ static int grow(struct ha_client_set *s)
 	return 0;
 }
 
-int ha_clients_track(struct ha_client_set *s, const void *conn,
-		     const char *id)
+int ha_clients_track(struct ha_client_set *s, const void *conn, const char *id)
 {
 	if (conn == NULL || id == NULL)
 		return 0;

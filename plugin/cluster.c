@@ -84,9 +84,10 @@ static int sm_restore(void *data, const uint8_t *buf, size_t len)
 int ha_member_address(const struct ha_member *m, char *out, size_t len)
 {
 	int n = strchr(m->address, ':') != NULL
-			? snprintf(out, len, "[%s]:%u", m->address, m->port)
-			: snprintf(out, len, "%s:%u", m->address, m->port);
-	return n > 0 && (size_t)n < len && (size_t)n < RAFT_ADDRESS_MAX ? 0 : -1;
+		    ? snprintf(out, len, "[%s]:%u", m->address, m->port)
+		    : snprintf(out, len, "%s:%u", m->address, m->port);
+	return n > 0 && (size_t)n < len && (size_t)n < RAFT_ADDRESS_MAX ? 0
+									: -1;
 }
 
 int ha_cluster_raft_config(const struct ha_cluster_file *cf,
@@ -109,17 +110,16 @@ int ha_cluster_raft_config(const struct ha_cluster_file *cf,
 int ha_cluster_save(struct ha_plugin *ha, const struct ha_cluster_file *cf)
 {
 	json_t *nodes = json_array();
-	json_t *root = json_pack("{s:s, s:s, s:i, s:b, s:o}", "clustername",
-				 cf->clustername, "uuid", cf->uuid, "nodeid",
-				 (int)cf->nodeid, "created", cf->created, "nodes",
-				 nodes);
+	json_t *root =
+	    json_pack("{s:s, s:s, s:i, s:b, s:o}", "clustername",
+		      cf->clustername, "uuid", cf->uuid, "nodeid",
+		      (int)cf->nodeid, "created", cf->created, "nodes", nodes);
 	if (root == NULL)
 		return -1;
 	for (size_t i = 0; i < cf->n_nodes; i++) {
-		json_t *n = json_pack("{s:s, s:i, s:i}", "address",
-				      cf->nodes[i].address, "port",
-				      (int)cf->nodes[i].port, "nodeid",
-				      (int)cf->nodes[i].nodeid);
+		json_t *n = json_pack(
+		    "{s:s, s:i, s:i}", "address", cf->nodes[i].address, "port",
+		    (int)cf->nodes[i].port, "nodeid", (int)cf->nodes[i].nodeid);
 		if (n == NULL || json_array_append_new(nodes, n) != 0) {
 			json_decref(root);
 			return -1;
@@ -170,9 +170,10 @@ int ha_cluster_load(struct ha_plugin *ha)
 	json_error_t jerr;
 	json_t *root = json_load_file(path, 0, &jerr);
 	if (root == NULL) {
-		ha_log_error("%s is damaged (%s, line %d); remove it to leave the "
-			     "cluster",
-			     path, jerr.text, jerr.line);
+		ha_log_error(
+		    "%s is damaged (%s, line %d); remove it to leave the "
+		    "cluster",
+		    path, jerr.text, jerr.line);
 		return -1;
 	}
 	struct ha_cluster_file cf;
@@ -181,10 +182,11 @@ int ha_cluster_load(struct ha_plugin *ha)
 	int nodeid = 0, created = 0;
 	json_t *nodes = NULL;
 	int bad = json_unpack(root, "{s:s, s:s, s:i, s:b, s:o}", "clustername",
-			      &name, "uuid", &uuid, "nodeid", &nodeid, "created",
-			      &created, "nodes", &nodes) != 0 ||
-		  strlen(name) > HA_CLUSTERNAME_MAX || strlen(uuid) > HA_UUID_MAX ||
-		  nodeid < 1 || nodeid > (int)HA_NODEID_MAX || !json_is_array(nodes) ||
+			      &name, "uuid", &uuid, "nodeid", &nodeid,
+			      "created", &created, "nodes", &nodes) != 0 ||
+		  strlen(name) > HA_CLUSTERNAME_MAX ||
+		  strlen(uuid) > HA_UUID_MAX || nodeid < 1 ||
+		  nodeid > (int)HA_NODEID_MAX || !json_is_array(nodes) ||
 		  json_array_size(nodes) > HA_MAX_NODES;
 	if (!bad) {
 		snprintf(cf.clustername, sizeof(cf.clustername), "%s", name);
@@ -197,10 +199,10 @@ int ha_cluster_load(struct ha_plugin *ha)
 		{
 			const char *addr = NULL;
 			int port = 0, id = 0;
-			if (json_unpack(n, "{s:s, s:i, s:i}", "address", &addr, "port",
-					&port, "nodeid", &id) != 0 ||
-			    !ha_address_valid(addr) || port < 1 || port > 65535 ||
-			    id < 1 || id > (int)HA_NODEID_MAX) {
+			if (json_unpack(n, "{s:s, s:i, s:i}", "address", &addr,
+					"port", &port, "nodeid", &id) != 0 ||
+			    !ha_address_valid(addr) || port < 1 ||
+			    port > 65535 || id < 1 || id > (int)HA_NODEID_MAX) {
 				bad = 1;
 				break;
 			}
@@ -213,9 +215,10 @@ int ha_cluster_load(struct ha_plugin *ha)
 	}
 	json_decref(root);
 	if (bad) {
-		ha_log_error("%s does not describe a cluster; remove it to leave "
-			     "the cluster",
-			     path);
+		ha_log_error(
+		    "%s does not describe a cluster; remove it to leave "
+		    "the cluster",
+		    path);
 		return -1;
 	}
 	ha->cluster = cf;
@@ -280,7 +283,8 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 {
 	const struct ha_member *me = ha_cluster_own_member(&ha->cluster);
 	char advertise[RAFT_ADDRESS_MAX];
-	if (me == NULL || ha_member_address(me, advertise, sizeof(advertise)) != 0) {
+	if (me == NULL ||
+	    ha_member_address(me, advertise, sizeof(advertise)) != 0) {
 		ha_log_error("this node (%u) is not in its own cluster list",
 			     ha->cluster.nodeid);
 		return -1;
@@ -292,38 +296,37 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 	ha_state_free(sm_raft_copy.state);
 	sm_raft_copy.ha = ha;
 	sm_raft_copy.state = ha_state_new(ha->incarnation);
-	if (sm_raft_copy.state == NULL ||
-	    ha_retained_reset(ha) != 0) {
+	if (sm_raft_copy.state == NULL || ha_retained_reset(ha) != 0) {
 		ha_log_error("out of memory starting the cluster node");
 		snprintf(ha->errmsg, sizeof(ha->errmsg),
 			 "node did not start: out of memory");
 		return -1;
 	}
 	struct ha_node_options o = {
-		.id = ha->cluster.nodeid,
-		.data_dir = raft_dir,
-		.cluster_name = ha->cluster.clustername,
-		.advertise_address = advertise,
-		.bind_address = ha->opt.cluster_bind,
-		.secret = ha->opt.secret,
-		.secret_len = ha->opt.secret_len,
-		.tls_ca_file = ha->opt.tls_cafile,
-		.tls_cert_file = ha->opt.tls_certfile,
-		.tls_key_file = ha->opt.tls_keyfile,
-		.insecure_plaintext = ha->opt.insecure_plaintext,
-		.election_timeout = ha->opt.election_timeout_ms,
-		.heartbeat_interval = ha->opt.heartbeat_interval_ms,
-		.max_clock_drift_ppm = ha->opt.max_clock_drift_ppm,
-		.snapshot_threshold = ha->opt.snapshot_interval,
-		.sm = {.data = &sm_raft_copy,
-		       .apply = sm_apply,
-		       .capture = sm_capture,
-		       .serialize = sm_serialize,
-		       .release = sm_release,
-		       .restore = sm_restore},
-		.wake = wake_broker,
-		.log = node_log_cb,
-		.data = ha,
+	    .id = ha->cluster.nodeid,
+	    .data_dir = raft_dir,
+	    .cluster_name = ha->cluster.clustername,
+	    .advertise_address = advertise,
+	    .bind_address = ha->opt.cluster_bind,
+	    .secret = ha->opt.secret,
+	    .secret_len = ha->opt.secret_len,
+	    .tls_ca_file = ha->opt.tls_cafile,
+	    .tls_cert_file = ha->opt.tls_certfile,
+	    .tls_key_file = ha->opt.tls_keyfile,
+	    .insecure_plaintext = ha->opt.insecure_plaintext,
+	    .election_timeout = ha->opt.election_timeout_ms,
+	    .heartbeat_interval = ha->opt.heartbeat_interval_ms,
+	    .max_clock_drift_ppm = ha->opt.max_clock_drift_ppm,
+	    .snapshot_threshold = ha->opt.snapshot_interval,
+	    .sm = {.data = &sm_raft_copy,
+		   .apply = sm_apply,
+		   .capture = sm_capture,
+		   .serialize = sm_serialize,
+		   .release = sm_release,
+		   .restore = sm_restore},
+	    .wake = wake_broker,
+	    .log = node_log_cb,
+	    .data = ha,
 	};
 	ha->applied = 0;
 	ha->applied_term = 0;
@@ -335,11 +338,12 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 	ha->errmsg[0] = '\0';
 	int rv = ha_node_start(&o, &ha->node);
 	if (rv != HA_NODE_OK) {
-		ha_log_error("cannot start the cluster node (data in %s, cluster "
-			     "port %s): %s",
-			     raft_dir, advertise, ha_node_strerror(rv));
-		snprintf(ha->errmsg, sizeof(ha->errmsg), "node did not start: %s",
-			 ha_node_strerror(rv));
+		ha_log_error(
+		    "cannot start the cluster node (data in %s, cluster "
+		    "port %s): %s",
+		    raft_dir, advertise, ha_node_strerror(rv));
+		snprintf(ha->errmsg, sizeof(ha->errmsg),
+			 "node did not start: %s", ha_node_strerror(rv));
 		ha->node = NULL;
 		return -1;
 	}
@@ -521,7 +525,8 @@ void ha_cluster_drain(struct ha_plugin *ha)
 		/* Bounded, so that a large backlog never holds the broker's
 		 * loop (and its clients) for long: the rest waits for the
 		 * next pass, which comes at once. */
-		if (events >= HA_DRAIN_MAX_EVENTS || bytes >= HA_DRAIN_MAX_BYTES) {
+		if (events >= HA_DRAIN_MAX_EVENTS ||
+		    bytes >= HA_DRAIN_MAX_BYTES) {
 			ha_wake_later(&ha->wake);
 			break;
 		}
@@ -531,14 +536,17 @@ void ha_cluster_drain(struct ha_plugin *ha)
 		bytes += ev.len;
 		int64_t waited = ha_node_monotonic_us() - ev.queued_us;
 		ha->handoff[ha->handoff_count++ % 512] =
-			(uint32_t)(waited < 0 ? 0 : (waited > UINT32_MAX ? UINT32_MAX : waited));
+		    (uint32_t)(waited < 0 ? 0
+					  : (waited > UINT32_MAX ? UINT32_MAX
+								 : waited));
 		switch (ev.type) {
 		case HA_EV_ROLE:
 			ha->role = ev.role;
 			ha->leader = ev.leader;
 			ha_log_info("node %u is %s in term %llu (leader %u)",
 				    ha->cluster.nodeid,
-				    ev.role == RAFT_LEADER ? "leader" : "follower",
+				    ev.role == RAFT_LEADER ? "leader"
+							   : "follower",
 				    (unsigned long long)ev.term, ev.leader);
 			break;
 		case HA_EV_COMMITTED:
@@ -550,15 +558,19 @@ void ha_cluster_drain(struct ha_plugin *ha)
 				pthread_mutex_unlock(&ha->serve_lock);
 			}
 			if (ev.entry_type == RAFT_ENTRY_COMMAND)
-				ha_state_committed(ha, ev.index, ev.data, ev.len);
+				ha_state_committed(ha, ev.index, ev.data,
+						   ev.len);
 			if (ev.entry_type == RAFT_ENTRY_CONFIG) {
 				struct raft_config c;
-				if (raft_config_decode(ev.data, ev.len, &c) == RAFT_OK) {
+				if (raft_config_decode(ev.data, ev.len, &c) ==
+				    RAFT_OK) {
 					ha_pending_config(ha, &c);
-					/* A member that a committed configuration
-					 * leaves out was removed: back to standalone
-					 * (a node not yet admitted is not one). */
-					if (raft_config_find(&c, ha->cluster.nodeid))
+					/* A member that a committed
+					 * configuration leaves out was removed:
+					 * back to standalone (a node not yet
+					 * admitted is not one). */
+					if (raft_config_find(
+						&c, ha->cluster.nodeid))
 						ha->was_member = true;
 					else if (ha->was_member)
 						ha->removed = true;
@@ -576,7 +588,8 @@ void ha_cluster_drain(struct ha_plugin *ha)
 			break;
 		}
 		case HA_EV_STOPPED:
-			snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", ev.reason);
+			snprintf(ha->errmsg, sizeof(ha->errmsg), "%s",
+				 ev.reason);
 			ha_log_error("the cluster node stopped: %s", ev.reason);
 			break;
 		default:
@@ -602,7 +615,8 @@ void ha_cluster_drain(struct ha_plugin *ha)
 		int64_t now = ha_node_monotonic_ms();
 		if (ha->deleted_at == 0)
 			ha->deleted_at = now;
-		else if (now >= ha->deleted_at + 3 * ha->opt.heartbeat_interval_ms)
+		else if (now >=
+			 ha->deleted_at + 3 * ha->opt.heartbeat_interval_ms)
 			ha_cluster_leave(ha, "the cluster was deleted");
 	}
 }

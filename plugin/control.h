@@ -63,7 +63,7 @@
 #define HA_ERR_NOT_LEADER "This broker is not the cluster leader."
 #define HA_ERR_ALREADY_MEMBER "This broker is already part of a cluster."
 #define HA_ERR_BROKER_SETTING                                                  \
-	"This broker has persistence true or retain_available false; a "      \
+	"This broker has persistence true or retain_available false; a "       \
 	"cluster member cannot."
 #define HA_ERR_NOT_MEMBER "This broker is not part of a cluster."
 #define HA_ERR_WRONG_CLUSTER "The clustername does not match this cluster."

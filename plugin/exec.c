@@ -134,7 +134,8 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 		if (ev->type == HA_EV_COMMITTED) {
 			/* Index and term: a proposal that a new leader
 			 * truncated leaves its index to another entry. */
-			if (p->wait != HA_WAIT_COMMITTED || ev->index < p->index)
+			if (p->wait != HA_WAIT_COMMITTED ||
+			    ev->index < p->index)
 				continue;
 			if (ev->index == p->index && ev->term == p->term)
 				pending_finish(ha, p, NULL, NULL);

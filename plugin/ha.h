@@ -34,7 +34,6 @@
 /* Marks the proposals of captures among the node's cookies. */
 #define HA_CAPTURE_COOKIE (1ull << 63)
 
-
 /* cluster.json: what this node was told at createCluster / joinCluster. */
 struct ha_cluster_file {
 	char clustername[HA_CLUSTERNAME_MAX + 1];
@@ -59,12 +58,12 @@ struct ha_request_ctx {
 };
 
 enum ha_wait {
-	HA_WAIT_CHANGED = 1,   /* a membership/transfer/bootstrap answer */
-	HA_WAIT_CONFIG_HAS,    /* then a committed config with target */
-	HA_WAIT_CONFIG_LACKS,  /* then a committed config without target */
-	HA_WAIT_PROPOSED,      /* a proposal's index */
-	HA_WAIT_COMMITTED,     /* then that index committed */
-	HA_WAIT_READ,          /* a ReadIndex */
+	HA_WAIT_CHANGED = 1,  /* a membership/transfer/bootstrap answer */
+	HA_WAIT_CONFIG_HAS,   /* then a committed config with target */
+	HA_WAIT_CONFIG_LACKS, /* then a committed config without target */
+	HA_WAIT_PROPOSED,     /* a proposal's index */
+	HA_WAIT_COMMITTED,    /* then that index committed */
+	HA_WAIT_READ,	      /* a ReadIndex */
 };
 
 struct ha_pending {
@@ -82,7 +81,7 @@ struct ha_pending {
 
 enum ha_cluster_state {
 	HA_STANDALONE = 0, /* never in a cluster, or left it */
-	HA_MEMBER,         /* holds cluster configuration and runs a node */
+	HA_MEMBER,	   /* holds cluster configuration and runs a node */
 };
 
 struct ha_plugin {
@@ -99,7 +98,7 @@ struct ha_plugin {
 	bool deleted; /* a committed deleteCluster: leave */
 	int64_t deleted_at;
 	bool was_member; /* a committed configuration included this node */
-	bool removed;    /* and a later one does not */
+	bool removed;	 /* and a later one does not */
 	raft_index applied;
 	raft_term applied_term; /* of the latest committed entry applied */
 	enum raft_role role;
@@ -137,10 +136,10 @@ struct ha_plugin {
 	uint64_t next_cookie;
 
 	/* Replicated broker state, broker side (plugin/retained.c). */
-	uint64_t incarnation;		/* random; new at each step-down */
-	struct ha_state *broker_view;	/* the committed state, as applied */
+	uint64_t incarnation;		 /* random; new at each step-down */
+	struct ha_state *broker_view;	 /* the committed state, as applied */
 	struct ha_retained_store *dirty; /* captured, not yet committed */
-	bool capture_registered;	/* the MESSAGE callback that captures */
+	bool capture_registered; /* the MESSAGE callback that captures */
 	uint64_t uncommitted_bytes;
 	uint64_t capture_seq;
 	uint64_t captures_pending; /* proposed, no answer from the node yet */
@@ -152,13 +151,12 @@ struct ha_plugin {
 
 /* plugin.c: logging (broker thread only). */
 void ha_log(int level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void ha_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ha_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ha_publish_reply(const char *payload, size_t len);
 /* Writes what other threads queued for the broker's log. */
 void ha_log_flush(struct ha_plugin *ha);
-
 
 struct ha_plugin;
 void ha_kick_clients(struct ha_plugin *ha);
@@ -202,9 +200,9 @@ void ha_retained_stepped_down(struct ha_plugin *ha);
  * MOSQ_ERR_SUCCESS, or what refuses the publish. */
 int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 			const char *topic, const void *payload,
-			uint32_t payloadlen, uint8_t qos, const void *properties);
-void ha_retained_proposed(struct ha_plugin *ha,
-			  const struct ha_node_event *ev);
+			uint32_t payloadlen, uint8_t qos,
+			const void *properties);
+void ha_retained_proposed(struct ha_plugin *ha, const struct ha_node_event *ev);
 
 /* exec.c */
 void ha_control_handle(struct ha_plugin *ha, const char *payload, size_t len);

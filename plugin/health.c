@@ -95,12 +95,16 @@ static void answer(struct conn *c, int code, const char *text)
 {
 	c->answered = true;
 	uv_read_stop((uv_stream_t *)&c->tcp);
-	int n = snprintf(c->reply, sizeof(c->reply),
-			 "HTTP/1.0 %d %s\r\nContent-Type: text/plain\r\n"
-			 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
-			 code, code == 200 ? "OK" : (code == 404 ? "Not Found" :
-			       (code == 503 ? "Service Unavailable" : "Bad Request")),
-			 strlen(text) + 1, text);
+	int n = snprintf(
+	    c->reply, sizeof(c->reply),
+	    "HTTP/1.0 %d %s\r\nContent-Type: text/plain\r\n"
+	    "Content-Length: %zu\r\nConnection: close\r\n\r\n%s\n",
+	    code,
+	    code == 200 ? "OK"
+			: (code == 404 ? "Not Found"
+				       : (code == 503 ? "Service Unavailable"
+						      : "Bad Request")),
+	    strlen(text) + 1, text);
 	uv_buf_t b = uv_buf_init(c->reply, (unsigned)n);
 	c->write.data = c;
 	if (uv_write(&c->write, (uv_stream_t *)&c->tcp, &b, 1, on_written) != 0)
@@ -111,7 +115,8 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 {
 	struct conn *c = handle->data;
 	(void)suggested;
-	*buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - c->len - 1));
+	*buf = uv_buf_init(c->buf + c->len,
+			   (unsigned)(sizeof(c->buf) - c->len - 1));
 }
 
 static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
@@ -143,7 +148,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (strcmp(path, "/leader") == 0) {
 		bool serving = c->h->serving(c->h->data);
-		answer(c, serving ? 200 : 503, serving ? "serving" : "not serving");
+		answer(c, serving ? 200 : 503,
+		       serving ? "serving" : "not serving");
 		return;
 	}
 	answer(c, 404, "unknown path; try /leader");
@@ -222,15 +228,17 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss)
 }
 
 int ha_health_start(const char *listen, ha_health_serving_fn serving,
-		    void *data, struct ha_health **out, char *err, size_t errlen)
+		    void *data, struct ha_health **out, char *err,
+		    size_t errlen)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
 	if (parse_listen(listen, &ss) != 0) {
-		snprintf(err, errlen,
-			 "plugin_opt_health_listen '%s' is not an IP address and "
-			 "port",
-			 listen);
+		snprintf(
+		    err, errlen,
+		    "plugin_opt_health_listen '%s' is not an IP address and "
+		    "port",
+		    listen);
 		return -1;
 	}
 	struct ha_health *h = calloc(1, sizeof(*h));
@@ -242,14 +250,15 @@ int ha_health_start(const char *listen, ha_health_serving_fn serving,
 	h->data = data;
 	h->max_conns = HEALTH_MAX_CONNS;
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-	    rl.rlim_cur / 32 < h->max_conns)
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 &&
+	    rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur / 32 < h->max_conns)
 		h->max_conns = rl.rlim_cur / 32 < HEALTH_MIN_CONNS
-				       ? HEALTH_MIN_CONNS
-				       : (size_t)(rl.rlim_cur / 32);
+				   ? HEALTH_MIN_CONNS
+				   : (size_t)(rl.rlim_cur / 32);
 	if (uv_loop_init(&h->loop) != 0) {
 		free(h);
-		snprintf(err, errlen, "cannot start the health endpoint's loop");
+		snprintf(err, errlen,
+			 "cannot start the health endpoint's loop");
 		return -1;
 	}
 	uv_tcp_init(&h->loop, &h->server);

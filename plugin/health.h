@@ -14,7 +14,8 @@ struct ha_health;
 
 /* listen: "a.b.c.d:port" or "[v6]:port". Returns 0, or -1 with err set. */
 int ha_health_start(const char *listen, ha_health_serving_fn serving,
-		    void *data, struct ha_health **out, char *err, size_t errlen);
+		    void *data, struct ha_health **out, char *err,
+		    size_t errlen);
 void ha_health_stop(struct ha_health *h);
 
 #endif

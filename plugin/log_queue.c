@@ -46,10 +46,11 @@ void ha_log_queue_drain(struct ha_log_queue *q,
 			pthread_mutex_unlock(&q->lock);
 			if (dropped > 0) {
 				char note[96];
-				snprintf(note, sizeof(note),
-					 "%lu log lines of the cluster node were "
-					 "dropped (the queue was full)",
-					 dropped);
+				snprintf(
+				    note, sizeof(note),
+				    "%lu log lines of the cluster node were "
+				    "dropped (the queue was full)",
+				    dropped);
 				write(-1, note);
 			}
 			return;

@@ -72,21 +72,22 @@ static int parse_bool(const char *key, const char *v, bool *out, char *err,
 		*out = false;
 		return 0;
 	}
-	return fail(err, errlen, "plugin_opt_%s must be true or false, not '%s'",
-		    key, v);
+	return fail(err, errlen,
+		    "plugin_opt_%s must be true or false, not '%s'", key, v);
 }
 
-static int parse_int(const char *key, const char *v, long long lo,
-		     long long hi, long long *out, char *err, size_t errlen)
+static int parse_int(const char *key, const char *v, long long lo, long long hi,
+		     long long *out, char *err, size_t errlen)
 {
 	char *end;
 	errno = 0;
 	long long x = strtoll(v, &end, 10);
 	if (errno != 0 || end == v || *end != '\0' || x < lo || x > hi)
-		return fail(err, errlen,
-			    "plugin_opt_%s must be an integer from %lld to %lld, "
-			    "not '%s'",
-			    key, lo, hi, v);
+		return fail(
+		    err, errlen,
+		    "plugin_opt_%s must be an integer from %lld to %lld, "
+		    "not '%s'",
+		    key, lo, hi, v);
 	*out = x;
 	return 0;
 }
@@ -113,8 +114,8 @@ static int set_address(char **dst, const char *key, const char *v,
 	char why[128];
 	if (transport_address_parse(v, flags, &a, why, sizeof(why)) != 0)
 		return fail(err, errlen,
-			    "plugin_opt_%s must be host:port, not '%s': %s", key,
-			    v, why);
+			    "plugin_opt_%s must be host:port, not '%s': %s",
+			    key, v, why);
 	return set_string(dst, key, v, err, errlen);
 }
 
@@ -127,10 +128,11 @@ static int set_secret(struct ha_options *o, const uint8_t *s, size_t len,
 			    "cluster_secret_file, once",
 			    key);
 	if (len < SECRET_MIN)
-		return fail(err, errlen,
-			    "plugin_opt_%s must hold at least %d bytes of random "
-			    "data",
-			    key, SECRET_MIN);
+		return fail(
+		    err, errlen,
+		    "plugin_opt_%s must hold at least %d bytes of random "
+		    "data",
+		    key, SECRET_MIN);
 	o->secret = malloc(len);
 	if (o->secret == NULL)
 		return fail(err, errlen, "out of memory");
@@ -144,21 +146,24 @@ static int read_secret_file(struct ha_options *o, const char *path, char *err,
 {
 	FILE *f = fopen(path, "rb");
 	if (f == NULL)
-		return fail(err, errlen,
-			    "plugin_opt_cluster_secret_file: cannot open %s: %s",
-			    path, strerror(errno));
+		return fail(
+		    err, errlen,
+		    "plugin_opt_cluster_secret_file: cannot open %s: %s", path,
+		    strerror(errno));
 	uint8_t buf[SECRET_MAX + 1];
 	size_t len = fread(buf, 1, sizeof(buf), f);
 	bool bad = ferror(f);
 	fclose(f);
 	if (bad)
 		return fail(err, errlen,
-			    "plugin_opt_cluster_secret_file: cannot read %s", path);
+			    "plugin_opt_cluster_secret_file: cannot read %s",
+			    path);
 	if (len > SECRET_MAX)
-		return fail(err, errlen,
-			    "plugin_opt_cluster_secret_file: %s is larger than %d "
-			    "bytes",
-			    path, SECRET_MAX);
+		return fail(
+		    err, errlen,
+		    "plugin_opt_cluster_secret_file: %s is larger than %d "
+		    "bytes",
+		    path, SECRET_MAX);
 	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
 		len--; /* the newline an editor adds is not part of it */
 	int rv = set_secret(o, buf, len, "cluster_secret_file", err, errlen);
@@ -197,7 +202,8 @@ static int parse_admins(struct ha_options *o, const char *v, char *err,
 	}
 	free(copy);
 	if (o->n_admin_users == 0)
-		return fail(err, errlen, "plugin_opt_admin_users names no user");
+		return fail(err, errlen,
+			    "plugin_opt_admin_users names no user");
 	return 0;
 }
 
@@ -210,7 +216,8 @@ static int parse_one(struct ha_options *o, const char *k, const char *v,
 	if (strcasecmp(k, "data_dir") == 0)
 		return set_string(&o->data_dir, k, v, err, errlen);
 	if (strcasecmp(k, "cluster_secret") == 0)
-		return set_secret(o, (const uint8_t *)v, strlen(v), k, err, errlen);
+		return set_secret(o, (const uint8_t *)v, strlen(v), k, err,
+				  errlen);
 	if (strcasecmp(k, "cluster_secret_file") == 0)
 		return read_secret_file(o, v, err, errlen);
 	if (strcasecmp(k, "tls_cafile") == 0)
@@ -227,8 +234,7 @@ static int parse_one(struct ha_options *o, const char *k, const char *v,
 		return set_address(&o->cluster_bind, k, v,
 				   TRANSPORT_ADDRESS_NAMES, err, errlen);
 	if (strcasecmp(k, "health_listen") == 0)
-		return set_address(&o->health_listen, k, v, 0, err,
-				   errlen);
+		return set_address(&o->health_listen, k, v, 0, err, errlen);
 	if (strcasecmp(k, "admin_users") == 0)
 		return parse_admins(o, v, err, errlen);
 	if (strcasecmp(k, "admin_port") == 0) {
@@ -298,30 +304,34 @@ int ha_options_parse(const struct ha_option_kv *kv, size_t n,
 			goto bad;
 	}
 	if (o.data_dir == NULL) {
-		fail(err, errlen, "plugin_opt_data_dir is required: the folder "
-				  "that holds the cluster's log");
+		fail(err, errlen,
+		     "plugin_opt_data_dir is required: the folder "
+		     "that holds the cluster's log");
 		goto bad;
 	}
 	int tls = (o.tls_cafile != NULL) + (o.tls_certfile != NULL) +
 		  (o.tls_keyfile != NULL);
 	if (tls != 0 && tls != 3) {
-		fail(err, errlen, "plugin_opt_tls_cafile, plugin_opt_tls_certfile "
-				  "and plugin_opt_tls_keyfile go together");
+		fail(err, errlen,
+		     "plugin_opt_tls_cafile, plugin_opt_tls_certfile "
+		     "and plugin_opt_tls_keyfile go together");
 		goto bad;
 	}
 	if (o.secret == NULL && tls == 0 && !o.insecure_plaintext) {
 		fail(err, errlen,
-		     "cluster links need plugin_opt_cluster_secret(_file) or the "
+		     "cluster links need plugin_opt_cluster_secret(_file) or "
+		     "the "
 		     "plugin_opt_tls_* files (or, on a trusted private network "
 		     "only, plugin_opt_insecure_plaintext true)");
 		goto bad;
 	}
 	if (o.heartbeat_interval_ms * 3 > o.election_timeout_ms) {
-		fail(err, errlen,
-		     "plugin_opt_heartbeat_interval (%lld ms) must be at most a "
-		     "third of plugin_opt_election_timeout (%lld ms)",
-		     (long long)o.heartbeat_interval_ms,
-		     (long long)o.election_timeout_ms);
+		fail(
+		    err, errlen,
+		    "plugin_opt_heartbeat_interval (%lld ms) must be at most a "
+		    "third of plugin_opt_election_timeout (%lld ms)",
+		    (long long)o.heartbeat_interval_ms,
+		    (long long)o.election_timeout_ms);
 		goto bad;
 	}
 	*out = o;

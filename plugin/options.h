@@ -23,15 +23,15 @@ struct ha_options {
 	char *tls_certfile;
 	char *tls_keyfile;
 	bool insecure_plaintext;
-	char *cluster_bind;   /* NULL: listen on the advertised address */
-	char *health_listen;  /* NULL: no HTTP endpoint */
+	char *cluster_bind;  /* NULL: listen on the advertised address */
+	char *health_listen; /* NULL: no HTTP endpoint */
 	char *admin_users[HA_MAX_ADMIN_USERS];
 	size_t n_admin_users;
-	int admin_port;       /* 2.1: clients of this listener are admins */
+	int admin_port; /* 2.1: clients of this listener are admins */
 	int64_t election_timeout_ms;
 	int64_t heartbeat_interval_ms;
 	uint32_t max_clock_drift_ppm;
-	bool acl_fallback_allow; /* no other access control follows us */
+	bool acl_fallback_allow;    /* no other access control follows us */
 	uint64_t snapshot_interval; /* entries between snapshots */
 };
 

@@ -103,8 +103,8 @@ void ha_log_flush(struct ha_plugin *ha)
 
 void ha_publish_reply(const char *payload, size_t len)
 {
-	int rv = mosquitto_broker_publish_copy(NULL, HA_CONTROL_RESPONSE_TOPIC,
-					       (int)len, payload, 0, false, NULL);
+	int rv = mosquitto_broker_publish_copy(
+	    NULL, HA_CONTROL_RESPONSE_TOPIC, (int)len, payload, 0, false, NULL);
 	if (rv != MOSQ_ERR_SUCCESS)
 		ha_log_error("cannot publish a control reply: %s",
 			     mosquitto_strerror(rv));
@@ -210,7 +210,8 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 
 static int acl_fallback(struct ha_plugin *ha)
 {
-	return ha->opt.acl_fallback_allow ? MOSQ_ERR_SUCCESS : MOSQ_ERR_PLUGIN_DEFER;
+	return ha->opt.acl_fallback_allow ? MOSQ_ERR_SUCCESS
+					  : MOSQ_ERR_PLUGIN_DEFER;
 }
 
 /* What an ordinary client's request gets on a node that does not serve.
@@ -334,8 +335,9 @@ static int on_control(int event, void *event_data, void *userdata)
 	(void)event;
 	if (!is_admin(ha, ed->client)) {
 		const char *id = mosquitto_client_id(ed->client);
-		ha_log(MOSQ_LOG_WARNING, "control request from non-administrator "
-					 "client '%s' ignored",
+		ha_log(MOSQ_LOG_WARNING,
+		       "control request from non-administrator "
+		       "client '%s' ignored",
 		       id ? id : "?");
 		/* Always success: an error would disconnect the requester. */
 		return MOSQ_ERR_SUCCESS;
@@ -353,9 +355,9 @@ static int on_tick(int event, void *event_data, void *userdata)
 	ha_cluster_drain(ha);
 	ha_pending_expire(ha, ha_node_monotonic_ms());
 	if (!ha->capture_registered) {
-		int rv = mosquitto_callback_register(ha->identifier,
-						     MOSQ_EVT_MESSAGE,
-						     on_message_capture, NULL, ha);
+		int rv = mosquitto_callback_register(
+		    ha->identifier, MOSQ_EVT_MESSAGE, on_message_capture, NULL,
+		    ha);
 		if (rv != MOSQ_ERR_SUCCESS)
 			ha_log_error("cannot register for retained publishes: "
 				     "%s; they are not replicated",
@@ -364,8 +366,9 @@ static int on_tick(int event, void *event_data, void *userdata)
 	}
 	bool serving = ha_serving(ha);
 	if (ha->was_serving && !serving && ha->state == HA_MEMBER) {
-		ha_log_info("this node stopped serving: disconnecting %zu clients",
-			    ha->clients.n);
+		ha_log_info(
+		    "this node stopped serving: disconnecting %zu clients",
+		    ha->clients.n);
 		ha_kick_clients(ha);
 		ha_retained_stepped_down(ha);
 	}
@@ -399,13 +402,15 @@ static int check_data_dir(const char *dir, char *err, size_t errlen)
 		return -1;
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "plugin_opt_data_dir %s is not a folder", dir);
+		snprintf(err, errlen, "plugin_opt_data_dir %s is not a folder",
+			 dir);
 		return -1;
 	}
 	if (access(dir, W_OK | X_OK) != 0) {
-		snprintf(err, errlen,
-			 "plugin_opt_data_dir %s is not writable by this user (%s)",
-			 dir, strerror(errno));
+		snprintf(
+		    err, errlen,
+		    "plugin_opt_data_dir %s is not writable by this user (%s)",
+		    dir, strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -429,12 +434,12 @@ static const struct {
 	MOSQ_FUNC_generic_callback cb;
 	const char *data;
 } registrations[] = {
-	{MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL},
-	{MOSQ_EVT_ACL_CHECK, on_acl_check, NULL},
-	{MOSQ_EVT_MESSAGE, on_message, NULL},
-	{MOSQ_EVT_CONTROL, on_control, HA_CONTROL_TOPIC},
-	{MOSQ_EVT_TICK, on_tick, NULL},
-	{MOSQ_EVT_DISCONNECT, on_disconnect, NULL},
+    {MOSQ_EVT_BASIC_AUTH, on_basic_auth, NULL},
+    {MOSQ_EVT_ACL_CHECK, on_acl_check, NULL},
+    {MOSQ_EVT_MESSAGE, on_message, NULL},
+    {MOSQ_EVT_CONTROL, on_control, HA_CONTROL_TOPIC},
+    {MOSQ_EVT_TICK, on_tick, NULL},
+    {MOSQ_EVT_DISCONNECT, on_disconnect, NULL},
 };
 #define N_REGISTRATIONS (sizeof(registrations) / sizeof(registrations[0]))
 
@@ -445,12 +450,13 @@ static int unregister_first(struct ha_plugin *ha, mosquitto_plugin_id_t *id,
 {
 	int failed = 0;
 	for (size_t i = n; i-- > 0;) {
-		int rv = mosquitto_callback_unregister(id, registrations[i].event,
-						       registrations[i].cb,
-						       registrations[i].data);
+		int rv = mosquitto_callback_unregister(
+		    id, registrations[i].event, registrations[i].cb,
+		    registrations[i].data);
 		if (rv != MOSQ_ERR_SUCCESS) {
-			ha_log_error("cannot unregister from broker event %d: %s",
-				     registrations[i].event, mosquitto_strerror(rv));
+			ha_log_error(
+			    "cannot unregister from broker event %d: %s",
+			    registrations[i].event, mosquitto_strerror(rv));
 			failed = -1;
 		}
 	}
@@ -458,8 +464,9 @@ static int unregister_first(struct ha_plugin *ha, mosquitto_plugin_id_t *id,
 		int rv = mosquitto_callback_unregister(id, HA_EVT_CONNECT,
 						       on_connect, NULL);
 		if (rv != MOSQ_ERR_SUCCESS) {
-			ha_log_error("cannot unregister from broker event %d: %s",
-				     HA_EVT_CONNECT, mosquitto_strerror(rv));
+			ha_log_error(
+			    "cannot unregister from broker event %d: %s",
+			    HA_EVT_CONNECT, mosquitto_strerror(rv));
 			failed = -1;
 		}
 		ha->broker_21 = false;
@@ -481,14 +488,15 @@ static int register_all(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
 						     registrations[i].data, ha);
 		if (rv != MOSQ_ERR_SUCCESS) {
 			ha_log_error("cannot register for broker event %d: %s",
-				     registrations[i].event, mosquitto_strerror(rv));
+				     registrations[i].event,
+				     mosquitto_strerror(rv));
 			unregister_first(ha, id, i);
 			return rv;
 		}
 	}
 	/* Present from 2.1 on: refused with NOT_SUPPORTED by 2.0. */
-	int rv = mosquitto_callback_register(id, HA_EVT_CONNECT, on_connect, NULL,
-					     ha);
+	int rv = mosquitto_callback_register(id, HA_EVT_CONNECT, on_connect,
+					     NULL, ha);
 	ha->broker_21 = rv == MOSQ_ERR_SUCCESS;
 	return MOSQ_ERR_SUCCESS;
 }
@@ -502,15 +510,16 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		/* With per_listener_settings true the broker loads the plugin
 		 * once per listener, and 2.0 delivers no TICK: one cluster node
 		 * per broker cannot work there. */
-		mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX
-				     "per_listener_settings true is not supported "
-				     "(one cluster node per broker); the broker "
-				     "stops");
+		mosquitto_log_printf(
+		    MOSQ_LOG_ERR,
+		    HA_LOG_PREFIX "per_listener_settings true is not supported "
+				  "(one cluster node per broker); the broker "
+				  "stops");
 		return MOSQ_ERR_NOT_SUPPORTED;
 	}
 	struct ha_plugin *ha = calloc(1, sizeof(*ha));
-	struct ha_option_kv *kv = calloc(opt_count > 0 ? (size_t)opt_count : 1,
-					 sizeof(*kv));
+	struct ha_option_kv *kv =
+	    calloc(opt_count > 0 ? (size_t)opt_count : 1, sizeof(*kv));
 	if (ha == NULL || kv == NULL) {
 		free(ha);
 		free(kv);
@@ -521,23 +530,25 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		kv[i].value = opts[i].value;
 	}
 	char err[512];
-	int rv = ha_options_parse(kv, (size_t)opt_count, &ha->opt, err, sizeof(err));
+	int rv =
+	    ha_options_parse(kv, (size_t)opt_count, &ha->opt, err, sizeof(err));
 	free(kv);
-	if (rv == 0 && check_data_dir(ha->opt.data_dir, err, sizeof(err)) != 0) {
+	if (rv == 0 &&
+	    check_data_dir(ha->opt.data_dir, err, sizeof(err)) != 0) {
 		ha_options_free(&ha->opt);
 		rv = -1;
 	}
 	if (rv != 0) {
-		mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX "%s; the broker stops",
-				     err);
+		mosquitto_log_printf(MOSQ_LOG_ERR,
+				     HA_LOG_PREFIX "%s; the broker stops", err);
 		free(ha);
 		return MOSQ_ERR_INVAL;
 	}
 	ha->identifier = identifier;
 	ha->incarnation = ha_new_incarnation();
 	ha_log_queue_init(&ha->log_queue);
-	ha->client_port = (int (*)(const void *))dlsym(RTLD_DEFAULT,
-						      "mosquitto_client_port");
+	ha->client_port =
+	    (int (*)(const void *))dlsym(RTLD_DEFAULT, "mosquitto_client_port");
 	if (ha_wake_init(&ha->wake, SIGRTMIN + HA_WAKE_SIGNAL_OFFSET) != 0) {
 		ha_log_error("cannot set up waking the broker thread");
 		goto fail;
@@ -545,8 +556,9 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	if (register_all(ha, identifier) != MOSQ_ERR_SUCCESS)
 		goto fail;
 	if (ha->opt.admin_port != 0 && ha->client_port == NULL) {
-		ha_log_error("plugin_opt_admin_port needs mosquitto 2.1 or later; "
-			     "the broker stops");
+		ha_log_error(
+		    "plugin_opt_admin_port needs mosquitto 2.1 or later; "
+		    "the broker stops");
 		goto fail_registered;
 	}
 	pthread_mutex_init(&ha->serve_lock, NULL);
@@ -556,21 +568,23 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		goto fail_registered;
 	const char *conflict = ha_broker_conflict(&ha->broker_conf);
 	if (rv > 0 && conflict != NULL) {
-		ha_log_error("this broker is a member of cluster '%s' and has "
-			     "%s in its configuration: the cluster's log holds "
-			     "its state, which the broker must not keep or drop "
-			     "on its own; remove that line (or leave the "
-			     "cluster first); the broker stops",
-			     ha->cluster.clustername, conflict);
+		ha_log_error(
+		    "this broker is a member of cluster '%s' and has "
+		    "%s in its configuration: the cluster's log holds "
+		    "its state, which the broker must not keep or drop "
+		    "on its own; remove that line (or leave the "
+		    "cluster first); the broker stops",
+		    ha->cluster.clustername, conflict);
 		goto fail_registered;
 	}
 	ha_cluster_publish_node(ha);
 	if (rv > 0 && ha_cluster_start_node(ha, true) != 0) {
 		/* A member that cannot run its node refuses clients rather
 		 * than serving a second copy of the cluster's state. */
-		ha_log_error("cluster '%s' configured but the node is not running: "
-			     "clients are refused until leaveCluster",
-			     ha->cluster.clustername);
+		ha_log_error(
+		    "cluster '%s' configured but the node is not running: "
+		    "clients are refused until leaveCluster",
+		    ha->cluster.clustername);
 	}
 	if (ha->opt.health_listen != NULL &&
 	    ha_health_start(ha->opt.health_listen, ha_serving_any_thread, ha,
@@ -612,8 +626,8 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 							 : MOSQ_ERR_UNKNOWN;
 	if (ha->capture_registered &&
 	    mosquitto_callback_unregister(ha->identifier, MOSQ_EVT_MESSAGE,
-					  on_message_capture, NULL) !=
-		MOSQ_ERR_SUCCESS) {
+					  on_message_capture,
+					  NULL) != MOSQ_ERR_SUCCESS) {
 		ha_log_error("cannot unregister from retained publishes");
 		rv = MOSQ_ERR_UNKNOWN;
 	}

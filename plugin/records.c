@@ -87,7 +87,8 @@ static bool string_valid(struct ha_bytes s)
 
 static bool binary_valid(struct ha_bytes b)
 {
-	return b.len <= HA_PROPERTY_STRING_MAX && (b.len == 0 || b.data != NULL);
+	return b.len <= HA_PROPERTY_STRING_MAX &&
+	       (b.len == 0 || b.data != NULL);
 }
 
 /* ---- user properties: {u16 len, name, u16 len, value} each ---- */
@@ -182,7 +183,8 @@ static int decode_retain_set(struct byte_reader *r, struct ha_record *out)
 		if (!r->ok)
 			return malformed(out, "retained message truncated");
 		if (m->payload_format > 1)
-			return malformed(out, "payload format indicator above 1");
+			return malformed(out,
+					 "payload format indicator above 1");
 	}
 	if (flags & RS_CONTENT_TYPE) {
 		m->has_content_type = true;
@@ -324,8 +326,7 @@ static bool user_properties_valid(const struct ha_retain_set *m)
 	byte_reader_init(&r, m->user_properties_raw.data,
 			 m->user_properties_raw.len);
 	struct ha_bytes raw;
-	return read_user_properties(&r, (uint32_t)m->n_user_properties,
-				    &raw) &&
+	return read_user_properties(&r, (uint32_t)m->n_user_properties, &raw) &&
 	       r.pos == r.len;
 }
 
@@ -354,8 +355,7 @@ static size_t retain_set_size(const struct ha_retain_set *m,
 		why = "invalid content type";
 	else if (m->has_response_topic && !topic_valid(m->response_topic))
 		why = "invalid response topic";
-	else if (m->has_correlation_data &&
-		 !binary_valid(m->correlation_data))
+	else if (m->has_correlation_data && !binary_valid(m->correlation_data))
 		why = "invalid correlation data";
 	else if (!user_properties_valid(m))
 		why = "invalid user property";
@@ -380,8 +380,7 @@ static size_t retain_set_size(const struct ha_retain_set *m,
 	return add_sat(n, m->payload.len);
 }
 
-size_t ha_record_encoded_size(const struct ha_record *rec,
-			      const char **reason)
+size_t ha_record_encoded_size(const struct ha_record *rec, const char **reason)
 {
 	switch (rec->type) {
 	case HA_REC_TYPE_DELETE_CLUSTER:
@@ -551,8 +550,8 @@ const char *ha_record_type_name(uint8_t type)
 }
 
 void ha_record_describe(int status, const uint8_t *buf, size_t len,
-			const struct ha_record *rec, uint64_t index,
-			char *out, size_t out_len)
+			const struct ha_record *rec, uint64_t index, char *out,
+			size_t out_len)
 {
 	unsigned type = len >= 1 ? buf[0] : 0;
 	unsigned version = len >= 2 ? buf[1] : 0;

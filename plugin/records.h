@@ -5,8 +5,8 @@
  *
  * Every record: byte 0 its type, byte 1 its version, then a body whose
  * integers are little-endian (raft/byteorder.h) and whose every length is
- * checked (docs/records.md has the formats byte by byte). The one exception is the legacy deleteCluster record, the single
- * byte [0x01], which still decodes.
+ * checked (docs/records.md has the formats byte by byte). The one exception is
+ * the legacy deleteCluster record, the single byte [0x01], which still decodes.
  *
  * Usage:
  *
@@ -107,7 +107,7 @@ struct ha_origin {
 struct ha_retain_set {
 	struct ha_origin origin;
 	struct ha_bytes topic;
-	uint8_t qos; /* 0..2 */
+	uint8_t qos;	    /* 0..2 */
 	uint64_t expiry_ms; /* absolute, unix milliseconds; 0: never */
 	/* MQTT v5 properties that a retained message keeps. */
 	bool has_payload_format;
@@ -149,8 +149,7 @@ int ha_record_decode(const uint8_t *buf, size_t len, struct ha_record *out);
 
 /* The encoded size of rec (which may exceed HA_RECORD_MAX), or 0 when a
  * field is invalid (reason set then, if not NULL). */
-size_t ha_record_encoded_size(const struct ha_record *rec,
-			      const char **reason);
+size_t ha_record_encoded_size(const struct ha_record *rec, const char **reason);
 
 /* Encodes rec into a new buffer (free()). HA_REC_MALFORMED: a field is
  * invalid (*reason set); HA_REC_TOO_BIG; HA_REC_UNKNOWN_TYPE for a type
@@ -175,8 +174,8 @@ const char *ha_record_type_name(uint8_t type);
  * (session) version 1 at index 12 needs a newer mosquitto_ha on this
  * node", or "record at index 12 is malformed: <reason>". */
 void ha_record_describe(int status, const uint8_t *buf, size_t len,
-			const struct ha_record *rec, uint64_t index,
-			char *out, size_t out_len);
+			const struct ha_record *rec, uint64_t index, char *out,
+			size_t out_len);
 
 /* True for well-formed UTF-8 without U+0000 (no overlong forms, no
  * surrogates, nothing above U+10FFFF). */

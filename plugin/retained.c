@@ -62,7 +62,8 @@ uint64_t ha_new_incarnation(void)
 int ha_retained_reset(struct ha_plugin *ha)
 {
 	struct ha_state *view = ha_state_new(ha->incarnation);
-	struct ha_retained_store *dirty = ha_retained_store_new(ha->incarnation);
+	struct ha_retained_store *dirty =
+	    ha_retained_store_new(ha->incarnation);
 	if (view == NULL || dirty == NULL) {
 		ha_state_free(view);
 		ha_retained_store_free(dirty);
@@ -130,15 +131,15 @@ static int build_properties(const struct ha_retain_set *rs, uint64_t now_ms,
 		    rs->correlation_data.data,
 		    (uint16_t)rs->correlation_data.len);
 	if (rv == MOSQ_ERR_SUCCESS && rs->expiry_ms != 0) {
-		uint64_t left = rs->expiry_ms > now_ms ? rs->expiry_ms - now_ms : 0;
+		uint64_t left =
+		    rs->expiry_ms > now_ms ? rs->expiry_ms - now_ms : 0;
 		rv = mosquitto_property_add_int32(
 		    &props, MQTT_PROP_MESSAGE_EXPIRY_INTERVAL,
 		    (uint32_t)((left + 999) / 1000));
 	}
 	struct ha_bytes cursor = rs->user_properties_raw;
 	struct ha_user_property up;
-	while (rv == MOSQ_ERR_SUCCESS &&
-	       ha_user_property_next(&cursor, &up)) {
+	while (rv == MOSQ_ERR_SUCCESS && ha_user_property_next(&cursor, &up)) {
 		char *name = topic_string(up.name);
 		char *value = topic_string(up.value);
 		rv = name != NULL && value != NULL
@@ -171,8 +172,8 @@ static void broker_set(const struct ha_retain_set *rs)
 	bool expired = rs->expiry_ms != 0 && rs->expiry_ms <= now;
 	int rv = MOSQ_ERR_SUCCESS;
 	if (expired || rs->payload.len == 0) {
-		rv = mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0, true,
-						   NULL);
+		rv = mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0,
+						   true, NULL);
 	} else {
 		rv = build_properties(rs, now, &props);
 		if (rv == MOSQ_ERR_SUCCESS) {
@@ -197,8 +198,8 @@ static void broker_delete(struct ha_bytes topic_bytes)
 		ha_log_error("out of memory deleting a retained message");
 		return;
 	}
-	int rv = mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0, true,
-					       NULL);
+	int rv =
+	    mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0, true, NULL);
 	if (rv != MOSQ_ERR_SUCCESS)
 		ha_log_error("cannot delete the retained message of '%s' in "
 			     "this broker: %s",
@@ -223,17 +224,15 @@ static void broker_put_committed(struct ha_plugin *ha, struct ha_bytes topic)
 		broker_set(&rec.u.retain_set);
 }
 
-static bool captured_here(const struct ha_plugin *ha,
-			  const struct ha_origin *o)
+static bool captured_here(const struct ha_plugin *ha, const struct ha_origin *o)
 {
 	return o->node_id == ha->cluster.nodeid &&
 	       o->incarnation == ha->incarnation;
 }
 
 /* A capture of ours committed: it is no longer at risk. */
-static void own_capture_committed(struct ha_plugin *ha,
-				  struct ha_bytes topic, const uint8_t *raw,
-				  size_t len)
+static void own_capture_committed(struct ha_plugin *ha, struct ha_bytes topic,
+				  const uint8_t *raw, size_t len)
 {
 	ha->uncommitted_bytes =
 	    ha->uncommitted_bytes > len ? ha->uncommitted_bytes - len : 0;
@@ -253,8 +252,8 @@ void ha_state_committed(struct ha_plugin *ha, raft_index index,
 			const uint8_t *data, size_t len)
 {
 	char why[256];
-	int rv = ha_state_apply(ha->broker_view, index, data, len, why,
-				sizeof(why));
+	int rv =
+	    ha_state_apply(ha->broker_view, index, data, len, why, sizeof(why));
 	if (rv != HA_APPLY_OK) {
 		/* The raft thread refused it first and stopped the node. */
 		ha_log_error("%s", why);
@@ -319,7 +318,8 @@ void ha_state_restored(struct ha_plugin *ha, raft_index index,
 		const struct ha_retained_entry *o =
 		    ha_retained_store_get(old, t, tlen);
 		if (o != NULL) {
-			const uint8_t *oraw = ha_retained_entry_record(o, &olen);
+			const uint8_t *oraw =
+			    ha_retained_entry_record(o, &olen);
 			if (olen == nlen && memcmp(oraw, raw, nlen) == 0)
 				continue;
 		}
@@ -493,7 +493,8 @@ static bool read_properties(const mosquitto_property *props,
 
 int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 			const char *topic, const void *payload,
-			uint32_t payloadlen, uint8_t qos, const void *properties)
+			uint32_t payloadlen, uint8_t qos,
+			const void *properties)
 {
 	const char *client_id = mosquitto_client_id(client);
 	struct ha_record rec;
@@ -518,8 +519,9 @@ int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 		c.rs = rs;
 		if (!read_properties(properties, &c)) {
 			captured_free(&c);
-			note_capture_refusal(ha, client_id, topic,
-					     "its properties could not be read");
+			note_capture_refusal(
+			    ha, client_id, topic,
+			    "its properties could not be read");
 			return refusal(ha, client);
 		}
 	}
@@ -529,8 +531,9 @@ int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 	int rv = ha_record_encode(&rec, &buf, &len, &reason);
 	captured_free(&c);
 	if (rv == HA_REC_TOO_BIG) {
-		note_capture_refusal(ha, client_id, topic,
-				     "larger than the largest log entry (4 MiB)");
+		note_capture_refusal(
+		    ha, client_id, topic,
+		    "larger than the largest log entry (4 MiB)");
 		return refusal(ha, client);
 	}
 	if (rv != HA_REC_OK) {
@@ -558,8 +561,8 @@ int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 	struct ha_bytes wt = written.type == HA_REC_TYPE_RETAIN_SET
 				 ? written.u.retain_set.topic
 				 : written.u.retain_delete.topic;
-	if (ha_retained_store_set(ha->dirty, buf, len,
-				  (size_t)(wt.data - buf), wt.len) != 0) {
+	if (ha_retained_store_set(ha->dirty, buf, len, (size_t)(wt.data - buf),
+				  wt.len) != 0) {
 		free(buf);
 		note_capture_refusal(ha, client_id, topic, "out of memory");
 		return refusal(ha, client);
@@ -596,5 +599,6 @@ void ha_retained_proposed(struct ha_plugin *ha, const struct ha_node_event *ev)
 	ha_log(MOSQ_LOG_WARNING,
 	       "a captured retained publish was not taken by the log: %s "
 	       "(%llu so far)",
-	       raft_strerror(ev->status), (unsigned long long)ha->captures_lost);
+	       raft_strerror(ev->status),
+	       (unsigned long long)ha->captures_lost);
 }

@@ -9,8 +9,8 @@
 
 struct ha_retained_entry {
 	_Atomic uint32_t refs;
-	uint32_t len;	   /* of record */
-	uint64_t hash;	   /* of the topic, under the store's key */
+	uint32_t len;  /* of record */
+	uint64_t hash; /* of the topic, under the store's key */
 	uint32_t topic_off;
 	uint16_t topic_len;
 	uint8_t record[];
@@ -174,9 +174,8 @@ static size_t find_slot(const struct ha_retained_store *s, uint64_t hash,
 	size_t i = (size_t)hash & mask;
 	for (;;) {
 		const struct ha_retained_entry *e = s->slots[i];
-		if (e == NULL ||
-		    (e->hash == hash && e->topic_len == len &&
-		     memcmp(entry_topic(e), topic, len) == 0))
+		if (e == NULL || (e->hash == hash && e->topic_len == len &&
+				  memcmp(entry_topic(e), topic, len) == 0))
 			return i;
 		i = (i + 1) & mask;
 	}
@@ -255,11 +254,11 @@ int ha_retained_store_set(struct ha_retained_store *s, const uint8_t *record,
 	return 0;
 }
 
-bool ha_retained_store_delete(struct ha_retained_store *s,
-			      const uint8_t *topic, size_t topic_len)
+bool ha_retained_store_delete(struct ha_retained_store *s, const uint8_t *topic,
+			      size_t topic_len)
 {
-	size_t i = find_slot(s, topic_hash(s, topic, topic_len), topic,
-			     topic_len);
+	size_t i =
+	    find_slot(s, topic_hash(s, topic, topic_len), topic, topic_len);
 	if (s->slots[i] == NULL)
 		return false;
 	s->record_bytes -= s->slots[i]->len;
@@ -354,9 +353,9 @@ int ha_retained_store_share(const struct ha_retained_store *s,
 static int entry_cmp(const void *a, const void *b)
 {
 	const struct ha_retained_entry *x =
-		*(const struct ha_retained_entry *const *)a;
+	    *(const struct ha_retained_entry *const *)a;
 	const struct ha_retained_entry *y =
-		*(const struct ha_retained_entry *const *)b;
+	    *(const struct ha_retained_entry *const *)b;
 	return ha_retained_topic_cmp(entry_topic(x), x->topic_len,
 				     entry_topic(y), y->topic_len);
 }

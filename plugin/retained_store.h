@@ -49,8 +49,8 @@ int ha_retained_store_set(struct ha_retained_store *s, const uint8_t *record,
  * of memory (nothing changed). */
 int ha_retained_store_reserve(struct ha_retained_store *s, size_t n);
 /* True when the topic held a message. */
-bool ha_retained_store_delete(struct ha_retained_store *s,
-			      const uint8_t *topic, size_t topic_len);
+bool ha_retained_store_delete(struct ha_retained_store *s, const uint8_t *topic,
+			      size_t topic_len);
 const struct ha_retained_entry *
 ha_retained_store_get(const struct ha_retained_store *s, const uint8_t *topic,
 		      size_t topic_len);

@@ -28,7 +28,6 @@ void ha_state_free(struct ha_state *s)
 	free(s);
 }
 
-
 int ha_state_apply(struct ha_state *s, uint64_t index, const uint8_t *rec,
 		   size_t len, char *why, size_t why_len)
 {
@@ -48,11 +47,12 @@ int ha_state_apply(struct ha_state *s, uint64_t index, const uint8_t *rec,
 	case HA_REC_TYPE_FEATURE_LEVEL:
 		if (r.u.feature_level > HA_FEATURE_LEVEL_MAX) {
 			if (why != NULL && why_len > 0)
-				snprintf(why, why_len,
-					 "feature level %lu at index %llu needs "
-					 "a newer mosquitto_ha on this node",
-					 (unsigned long)r.u.feature_level,
-					 (unsigned long long)index);
+				snprintf(
+				    why, why_len,
+				    "feature level %lu at index %llu needs "
+				    "a newer mosquitto_ha on this node",
+				    (unsigned long)r.u.feature_level,
+				    (unsigned long long)index);
 			return HA_APPLY_NEWER;
 		}
 		if (r.u.feature_level > s->feature_level)

@@ -94,7 +94,8 @@ int ha_state_serialize(struct ha_state_frozen *f, uint8_t **buf, size_t *len)
 	put_u64(&w, f->n_entries);
 	for (size_t i = 0; i < f->n_entries; i++) {
 		size_t n;
-		const uint8_t *rec = ha_retained_entry_record(f->entries[i], &n);
+		const uint8_t *rec =
+		    ha_retained_entry_record(f->entries[i], &n);
 		put_u32(&w, (uint32_t)n);
 		put_bytes(&w, rec, n);
 	}
@@ -134,8 +135,8 @@ static int restore_retained(struct ha_state *s, struct byte_reader *r,
 			    "snapshot: retained section truncated");
 	/* Size the table once, but never beyond what the section can hold. */
 	uint64_t room = (r->len - r->pos) / (4 + HA_RETAIN_SET_MIN_BYTES);
-	if (ha_retained_store_reserve(s->retained,
-				      (size_t)(count < room ? count : room)) != 0)
+	if (ha_retained_store_reserve(
+		s->retained, (size_t)(count < room ? count : room)) != 0)
 		return fail(HA_SNAP_ENOMEM, why, why_len,
 			    "snapshot: out of memory");
 	for (uint64_t i = 0; i < count; i++) {

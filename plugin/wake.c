@@ -62,7 +62,8 @@ void ha_wake_later(struct ha_wake *w)
 {
 	int pending = 0;
 	/* One pending request is enough. */
-	if (w->running && sem_getvalue(&w->requests, &pending) == 0 && pending == 0)
+	if (w->running && sem_getvalue(&w->requests, &pending) == 0 &&
+	    pending == 0)
 		sem_post(&w->requests);
 }
 

@@ -146,7 +146,7 @@ bool raft__self_voter(const struct raft *r);
 
 /* output.c: building the update. */
 struct raft_message *raft__out_message(struct raft *r, uint8_t type, raft_id to,
-				 bool after_persist);
+				       bool after_persist);
 void raft__out_hard_state(struct raft *r);
 void raft__out_entries_appended(struct raft *r, raft_index first);
 void raft__out_truncated(struct raft *r, raft_index from);
@@ -169,8 +169,10 @@ bool raft__election_in_lease(const struct raft *r);
 /* replication.c */
 void raft__replication_send(struct raft *r, struct progress *p, bool heartbeat);
 void raft__replication_broadcast(struct raft *r, bool heartbeat);
-void raft__replication_recv_append(struct raft *r, const struct raft_message *m);
-void raft__replication_recv_append_resp(struct raft *r, const struct raft_message *m);
+void raft__replication_recv_append(struct raft *r,
+				   const struct raft_message *m);
+void raft__replication_recv_append_resp(struct raft *r,
+					const struct raft_message *m);
 void raft__replication_maybe_commit(struct raft *r);
 void raft__replication_set_commit(struct raft *r, raft_index commit);
 struct progress *raft__progress_find(struct raft *r, raft_id id);
@@ -187,7 +189,8 @@ void raft__snapshot_recv(struct raft *r, const struct raft_message *m);
 void raft__snapshot_recv_resp(struct raft *r, const struct raft_message *m);
 
 /* membership.c */
-void raft__membership_entry_appended(struct raft *r, const struct raft_entry *e);
+void raft__membership_entry_appended(struct raft *r,
+				     const struct raft_entry *e);
 void raft__membership_rebuild(struct raft *r);
 void raft__membership_commit_advanced(struct raft *r, raft_index old_commit);
 void raft__membership_maybe_promote(struct raft *r);

@@ -54,9 +54,9 @@ void raft__election_recv_request(struct raft *r, const struct raft_message *m)
 		raft__role_become_follower(r, m->term, 0);
 
 	raft_term last_term = raft__log_last_term(&r->log);
-	bool up_to_date =
-	    m->hint_term > last_term ||
-	    (m->hint_term == last_term && m->index >= raft__log_last_index(&r->log));
+	bool up_to_date = m->hint_term > last_term ||
+			  (m->hint_term == last_term &&
+			   m->index >= raft__log_last_index(&r->log));
 	bool grant;
 	if (prevote) {
 		grant = up_to_date && m->term > r->term;
@@ -74,7 +74,8 @@ void raft__election_recv_request(struct raft *r, const struct raft_message *m)
 		}
 	}
 	bool after = !prevote && !RAFT_BUG(SEND_BEFORE_PERSIST);
-	struct raft_message *resp = raft__out_message(r, resp_type, m->from, after);
+	struct raft_message *resp =
+	    raft__out_message(r, resp_type, m->from, after);
 	if (resp == NULL)
 		return;
 	resp->reject = grant ? 0 : 1;

@@ -66,7 +66,8 @@ void raft__lease_recompute(struct raft *r)
 		if (s->id == r->id) {
 			rounds[n++] = r->round;
 		} else {
-			const struct progress *p = raft__progress_find(r, s->id);
+			const struct progress *p =
+			    raft__progress_find(r, s->id);
 			rounds[n++] = p != NULL ? p->acked_round : 0;
 		}
 	}
@@ -82,7 +83,8 @@ void raft__lease_recompute(struct raft *r)
 		r->quorum_contact = sent;
 	/* After a TimeoutNow this leader may have a successor: no more lease.
 	 */
-	if (!r->timeout_now_sent && sent + raft__lease_duration(r) > r->lease_until)
+	if (!r->timeout_now_sent &&
+	    sent + raft__lease_duration(r) > r->lease_until)
 		r->lease_until = sent + raft__lease_duration(r);
 	reads_confirm(r);
 }

@@ -48,7 +48,8 @@ raft_term raft__log_last_term(const struct raft_log *l)
 	return raft__log_term_at(l, raft__log_last_index(l));
 }
 
-const struct raft_entry *raft__log_get(const struct raft_log *l, raft_index index)
+const struct raft_entry *raft__log_get(const struct raft_log *l,
+				       raft_index index)
 {
 	if (index > l->offset && index <= l->offset + l->n)
 		return &l->entries[index - l->offset - 1];
@@ -71,7 +72,7 @@ int raft__log_reserve(struct raft_log *l, size_t n)
 }
 
 int raft__log_append(struct raft_log *l, raft_term term, uint8_t type,
-	       uint8_t version, uint8_t *data, uint32_t len)
+		     uint8_t version, uint8_t *data, uint32_t len)
 {
 	if (raft__log_reserve(l, 1) != RAFT_OK) {
 		free(data);
@@ -128,7 +129,8 @@ void raft__log_compact(struct raft_log *l, raft_index upto)
 	l->offset = upto;
 }
 
-void raft__log_restart(struct raft_log *l, raft_index snap_index, raft_term snap_term)
+void raft__log_restart(struct raft_log *l, raft_index snap_index,
+		       raft_term snap_term)
 {
 	free_range(l, 0, l->n);
 	l->n = 0;
@@ -138,7 +140,7 @@ void raft__log_restart(struct raft_log *l, raft_index snap_index, raft_term snap
 }
 
 raft_index raft__log_find_conflict(const struct raft_log *l, raft_index index,
-			     raft_term term)
+				   raft_term term)
 {
 	if (index > raft__log_last_index(l))
 		index = raft__log_last_index(l);

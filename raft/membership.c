@@ -55,7 +55,8 @@ int raft_config_at(const struct raft *r, raft_index index,
 
 void raft__membership_rebuild(struct raft *r)
 {
-	r->config_index = find_config(r, raft__log_last_index(&r->log), &r->config);
+	r->config_index =
+	    find_config(r, raft__log_last_index(&r->log), &r->config);
 	r->config_committed_index =
 	    find_config(r, r->commit, &r->config_committed);
 	if (r->role == RAFT_LEADER)
@@ -134,7 +135,7 @@ int raft__membership_append_config(struct raft *r, const struct raft_config *c)
 		return RAFT_ENOMEM;
 	raft_config_encode(c, buf);
 	int rv = raft__log_append(&r->log, r->term, RAFT_ENTRY_CONFIG,
-			    RAFT_VERSION_MIN, buf, (uint32_t)len);
+				  RAFT_VERSION_MIN, buf, (uint32_t)len);
 	if (rv != RAFT_OK)
 		return rv;
 	raft_index i = raft__log_last_index(&r->log);

@@ -24,7 +24,7 @@ static struct raft_message *grow(struct raft_message **arr, size_t *n,
 }
 
 struct raft_message *raft__out_message(struct raft *r, uint8_t type, raft_id to,
-				 bool after_persist)
+				       bool after_persist)
 {
 	/* Nothing may carry a term or vote this very call has not persisted. */
 	if (r->hs_changed && !RAFT_BUG(SEND_BEFORE_PERSIST))
@@ -154,8 +154,8 @@ void raft__out_finish(struct raft *r, struct raft_update *u)
 	if (r->persist_from != 0 &&
 	    r->persist_from <= raft__log_last_index(&r->log)) {
 		u->entries = raft__log_get(&r->log, r->persist_from);
-		u->n_entries =
-		    (size_t)(raft__log_last_index(&r->log) - r->persist_from + 1);
+		u->n_entries = (size_t)(raft__log_last_index(&r->log) -
+					r->persist_from + 1);
 	}
 	if (r->chunk_out.index != 0)
 		u->snapshot_chunk = &r->chunk_out;

@@ -187,7 +187,8 @@ int raft_start(struct raft *r, raft_time now,
 		if (st->snap_index != 0) {
 			if (st->snap_config == NULL)
 				return finish(r, u, RAFT_EINVAL);
-			raft__log_restart(&r->log, st->snap_index, st->snap_term);
+			raft__log_restart(&r->log, st->snap_index,
+					  st->snap_term);
 			r->snap_config = *st->snap_config;
 			r->snap_size = st->snap_size;
 			r->commit = r->applied = st->snap_index;
@@ -257,8 +258,8 @@ int raft_bootstrap(struct raft *r, raft_time now, const struct raft_config *cfg,
 		r->vote = 0;
 		raft__out_hard_state(r);
 	}
-	rv = raft__log_append(&r->log, r->term, RAFT_ENTRY_CONFIG, RAFT_VERSION_MIN,
-			buf, (uint32_t)len);
+	rv = raft__log_append(&r->log, r->term, RAFT_ENTRY_CONFIG,
+			      RAFT_VERSION_MIN, buf, (uint32_t)len);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
 	raft__out_entries_appended(r, 1);
@@ -327,8 +328,8 @@ int raft_step(struct raft *r, raft_time now, const struct raft_message *m,
 		/* A stale leader learns the new term from our rejection. */
 		if (m->type == RAFT_MSG_APPEND ||
 		    m->type == RAFT_MSG_SNAPSHOT) {
-			struct raft_message *resp =
-			    raft__out_message(r, RAFT_MSG_APPEND_RESP, m->from, true);
+			struct raft_message *resp = raft__out_message(
+			    r, RAFT_MSG_APPEND_RESP, m->from, true);
 			if (resp != NULL) {
 				resp->reject = 1;
 				resp->index = raft__log_last_index(&r->log);
@@ -419,7 +420,7 @@ int raft_propose(struct raft *r, raft_time now, const void *data, uint32_t len,
 		memcpy(copy, data, len);
 	}
 	rv = raft__log_append(&r->log, r->term, RAFT_ENTRY_COMMAND,
-			raft_cluster_version(r), copy, len);
+			      raft_cluster_version(r), copy, len);
 	if (rv != RAFT_OK)
 		return finish(r, u, rv);
 	raft_index i = raft__log_last_index(&r->log);

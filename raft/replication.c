@@ -140,7 +140,8 @@ static uint32_t batch_size(struct raft *r, raft_index next)
 static struct raft_message *append_message(struct raft *r, raft_id to,
 					   raft_index prev, uint32_t n)
 {
-	struct raft_message *m = raft__out_message(r, RAFT_MSG_APPEND, to, false);
+	struct raft_message *m =
+	    raft__out_message(r, RAFT_MSG_APPEND, to, false);
 	if (m == NULL)
 		return NULL;
 	m->prev_index = prev;
@@ -300,7 +301,8 @@ void raft__replication_maybe_commit(struct raft *r)
 		return;
 	/* Section 5.4.2: only an entry of the current term commits by counting
 	 * replicas; earlier ones commit with it (figure 8). */
-	if (raft__log_term_at(&r->log, q) != r->term && !RAFT_BUG(COMMIT_OLD_TERM))
+	if (raft__log_term_at(&r->log, q) != r->term &&
+	    !RAFT_BUG(COMMIT_OLD_TERM))
 		return;
 	raft__replication_set_commit(r, q);
 }
@@ -359,10 +361,11 @@ void raft__replication_recv_append(struct raft *r, const struct raft_message *m)
 		 * our log may diverge so it can skip a whole term at once. */
 		raft_index last = raft__log_last_index(&r->log);
 		if (prev > last) {
-			reply_append(r, m, true, last, raft__log_last_term(&r->log));
+			reply_append(r, m, true, last,
+				     raft__log_last_term(&r->log));
 		} else {
-			raft_index hint =
-			    raft__log_find_conflict(&r->log, prev, m->prev_term);
+			raft_index hint = raft__log_find_conflict(&r->log, prev,
+								  m->prev_term);
 			if (hint < r->commit)
 				hint = r->commit;
 			reply_append(r, m, true, hint,
@@ -415,7 +418,8 @@ void raft__replication_recv_append(struct raft *r, const struct raft_message *m)
 	raft__replication_set_commit(r, commit);
 }
 
-void raft__replication_recv_append_resp(struct raft *r, const struct raft_message *m)
+void raft__replication_recv_append_resp(struct raft *r,
+					const struct raft_message *m)
 {
 	if (r->role != RAFT_LEADER)
 		return;
@@ -437,8 +441,8 @@ void raft__replication_recv_append_resp(struct raft *r, const struct raft_messag
 			return;
 		raft_index next = m->index + 1;
 		if (m->hint_term > 0) {
-			raft_index c =
-			    raft__log_find_conflict(&r->log, m->index, m->hint_term);
+			raft_index c = raft__log_find_conflict(
+			    &r->log, m->index, m->hint_term);
 			next = c + 1;
 		}
 		if (next > m->prev_index)

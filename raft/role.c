@@ -91,8 +91,9 @@ void raft__role_become_leader(struct raft *r)
 	r->term_start = raft__log_last_index(&r->log) + 1;
 	if (!RAFT_BUG(SKIP_NOOP)) {
 		if (raft__log_append(&r->log, r->term, RAFT_ENTRY_NOOP,
-			       RAFT_VERSION_MIN, NULL, 0) == RAFT_OK)
-			raft__out_entries_appended(r, raft__log_last_index(&r->log));
+				     RAFT_VERSION_MIN, NULL, 0) == RAFT_OK)
+			raft__out_entries_appended(
+			    r, raft__log_last_index(&r->log));
 	}
 	raft__lease_new_round(r);
 	raft__replication_broadcast(r, false);

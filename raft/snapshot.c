@@ -201,8 +201,8 @@ int raft_snapshot_installed(struct raft *r, raft_time now, raft_index index,
 	in->active = false;
 	in->complete = false;
 	if (r->leader != 0 && r->role == RAFT_FOLLOWER) {
-		struct raft_message *resp =
-		    raft__out_message(r, RAFT_MSG_SNAPSHOT_RESP, r->leader, true);
+		struct raft_message *resp = raft__out_message(
+		    r, RAFT_MSG_SNAPSHOT_RESP, r->leader, true);
 		if (resp != NULL) {
 			resp->snap_index = index;
 			resp->done = 1;

@@ -5,3 +5,10 @@ SUITES += layout-checks
 .PHONY: suite-layout-checks
 suite-layout-checks:
 	@bash scripts/layout-checks.sh
+
+# Every C file as `make format` (pinned clang-format-14) leaves it.
+SUITES += format
+.PHONY: suite-format
+suite-format:
+	@$(MAKE) --no-print-directory format-check && \
+		echo "cases: $(words $(shell git ls-files '*.c' '*.h'))"

@@ -109,7 +109,7 @@ void storage__meta_encode(const struct storage_meta *m, uint8_t *buf)
 }
 
 int storage__meta_decode(const uint8_t *buf, size_t len, struct storage_meta *m,
-			char *why)
+			 char *why)
 {
 	uint32_t fmt;
 	int rv = file_header_check(buf, len, meta_magic, STORAGE_META_SIZE,
@@ -138,7 +138,7 @@ int storage__meta_decode(const uint8_t *buf, size_t len, struct storage_meta *m,
 }
 
 void storage__segment_header_encode(const struct storage_segment_header *h,
-				   uint8_t *buf)
+				    uint8_t *buf)
 {
 	struct byte_writer w;
 	byte_writer_init(&w, buf, STORAGE_SEGMENT_HEADER_SIZE);
@@ -151,7 +151,7 @@ void storage__segment_header_encode(const struct storage_segment_header *h,
 }
 
 int storage__segment_header_decode(const uint8_t *buf, size_t len,
-				  struct storage_segment_header *h, char *why)
+				   struct storage_segment_header *h, char *why)
 {
 	uint32_t fmt;
 	int rv = file_header_check(buf, len, segment_magic,
@@ -184,7 +184,7 @@ uint64_t storage__record_size(uint32_t len)
  * term u64, index u64, len u32, batch_pos u32, data_crc u32, crc u32 over
  * the 36 bytes before it. */
 void storage__record_header_encode(const struct storage_record *rec,
-				  uint8_t *buf)
+				   uint8_t *buf)
 {
 	struct byte_writer w;
 	byte_writer_init(&w, buf, STORAGE_RECORD_HEADER_SIZE);
@@ -202,7 +202,7 @@ void storage__record_header_encode(const struct storage_record *rec,
 }
 
 int storage__record_header_decode(const uint8_t *buf, size_t len,
-				 struct storage_record *rec, char *why)
+				  struct storage_record *rec, char *why)
 {
 	struct byte_reader r;
 	if (len < STORAGE_RECORD_HEADER_SIZE) {
@@ -260,7 +260,7 @@ int storage__record_header_decode(const uint8_t *buf, size_t len,
  * data_len u64, config_len u32, crc of data+config u32, 12 reserved bytes,
  * header crc u32. */
 void storage__snapshot_header_encode(const struct storage_snapshot_header *h,
-				    uint8_t *buf)
+				     uint8_t *buf)
 {
 	struct byte_writer w;
 	byte_writer_init(&w, buf, STORAGE_SNAPSHOT_HEADER_SIZE);
@@ -278,7 +278,8 @@ void storage__snapshot_header_encode(const struct storage_snapshot_header *h,
 }
 
 int storage__snapshot_header_decode(const uint8_t *buf, size_t len,
-				   struct storage_snapshot_header *h, char *why)
+				    struct storage_snapshot_header *h,
+				    char *why)
 {
 	uint32_t fmt;
 	int rv = file_header_check(buf, len, snapshot_magic,
@@ -336,7 +337,7 @@ static int scan_push(struct storage_scan *sc, uint64_t off, raft_term term)
 }
 
 bool storage__find_record_after(const uint8_t *buf, size_t len, uint64_t from,
-			       raft_index *batch_first, uint64_t *at)
+				raft_index *batch_first, uint64_t *at)
 {
 	bool found = false;
 	uint64_t pos = (from + STORAGE_RECORD_ALIGN - 1) &
@@ -349,7 +350,7 @@ bool storage__find_record_after(const uint8_t *buf, size_t len, uint64_t from,
 		struct storage_record rec;
 		char why[STORAGE_WHY_MAX];
 		if (storage__record_header_decode(buf + pos, len - pos, &rec,
-						 why) == STORAGE_ECORRUPT)
+						  why) == STORAGE_ECORRUPT)
 			continue;
 		raft_index bf = rec.index - rec.batch_pos;
 		if (!found || bf > *batch_first) {
@@ -370,7 +371,7 @@ static bool all_zero(const uint8_t *p, size_t n)
 }
 
 int storage__segment_scan(const uint8_t *buf, size_t len, raft_index first,
-			 raft_term min_term, struct storage_scan *sc)
+			  raft_term min_term, struct storage_scan *sc)
 {
 	memset(sc, 0, sizeof(*sc));
 	uint64_t pos = STORAGE_SEGMENT_HEADER_SIZE;
@@ -395,7 +396,7 @@ int storage__segment_scan(const uint8_t *buf, size_t len, raft_index first,
 			break; /* the end of the written records */
 		struct storage_record rec;
 		int rv = storage__record_header_decode(buf + pos, len - pos,
-						      &rec, why);
+						       &rec, why);
 		if (rv == STORAGE_EFORMAT) {
 			sc->bad_offset = pos;
 			snprintf(sc->why, sizeof(sc->why), "%s", why);

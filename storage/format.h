@@ -68,25 +68,26 @@ uint32_t storage__crc32(uint32_t crc, const void *buf, size_t len);
 
 void storage__meta_encode(const struct storage_meta *m, uint8_t *buf);
 int storage__meta_decode(const uint8_t *buf, size_t len, struct storage_meta *m,
-			char *why);
+			 char *why);
 
 void storage__segment_header_encode(const struct storage_segment_header *h,
-				   uint8_t *buf);
+				    uint8_t *buf);
 int storage__segment_header_decode(const uint8_t *buf, size_t len,
-				  struct storage_segment_header *h, char *why);
+				   struct storage_segment_header *h, char *why);
 
 /* Bytes a record with `len` bytes of data takes in a segment. */
 uint64_t storage__record_size(uint32_t len);
-void storage__record_header_encode(const struct storage_record *r, uint8_t *buf);
+void storage__record_header_encode(const struct storage_record *r,
+				   uint8_t *buf);
 /* Checks magic and header checksum only (not the data). */
 int storage__record_header_decode(const uint8_t *buf, size_t len,
-				 struct storage_record *r, char *why);
+				  struct storage_record *r, char *why);
 
 void storage__snapshot_header_encode(const struct storage_snapshot_header *h,
-				    uint8_t *buf);
+				     uint8_t *buf);
 int storage__snapshot_header_decode(const uint8_t *buf, size_t len,
-				   struct storage_snapshot_header *h,
-				   char *why);
+				    struct storage_snapshot_header *h,
+				    char *why);
 
 /* The result of scanning one segment's bytes. */
 struct storage_scan {
@@ -109,13 +110,13 @@ struct storage_scan {
  * index, ...) at sc->bad_offset. STORAGE_EFORMAT: a newer record format.
  * STORAGE_ENOMEM. Free sc with storage__scan_free(). */
 int storage__segment_scan(const uint8_t *buf, size_t len, raft_index first,
-			 raft_term min_term, struct storage_scan *sc);
+			  raft_term min_term, struct storage_scan *sc);
 void storage__scan_free(struct storage_scan *sc);
 
 /* True when some 8-aligned offset in [from, len) holds a record header with
  * a valid checksum; its batch's first index goes to *batch_first. The
  * largest batch_first found is returned. */
 bool storage__find_record_after(const uint8_t *buf, size_t len, uint64_t from,
-			       raft_index *batch_first, uint64_t *at);
+				raft_index *batch_first, uint64_t *at);
 
 #endif

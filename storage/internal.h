@@ -65,7 +65,7 @@ int storage_error(struct storage *s, int code, const char *fmt, ...)
 int storage__fail(struct storage *s, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void storage__note(struct storage *s, enum storage_log_level level,
-		  const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+		   const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void storage__path(const struct storage *s, const char *name, char *out);
 const char *storage__io_strerror(int neg_errno);
 int storage__check_usable(struct storage *s);
@@ -89,8 +89,8 @@ int storage__open_active(struct storage *s);
 int storage__remove_durably(struct storage *s, const char *name);
 
 int storage__snapshot_verify(struct storage *s, const char *name,
-			    raft_index expect_index,
-			    struct storage_snapshot_header *h,
-			    struct raft_config *config);
+			     raft_index expect_index,
+			     struct storage_snapshot_header *h,
+			     struct raft_config *config);
 
 #endif

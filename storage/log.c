@@ -97,11 +97,11 @@ int storage__remove_durably(struct storage *s, const char *name)
 	int rv = s->vfs->unlink(s->vfs->ctx, path);
 	if (rv < 0 && rv != -ENOENT)
 		return storage__fail(s, "%s: cannot remove: %s", path,
-				    storage__io_strerror(rv));
+				     storage__io_strerror(rv));
 	rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0)
-		return storage__fail(s, "%s: directory fsync failed: %s", s->dir,
-				    storage__io_strerror(rv));
+		return storage__fail(s, "%s: directory fsync failed: %s",
+				     s->dir, storage__io_strerror(rv));
 	return STORAGE_OK;
 }
 
@@ -115,7 +115,7 @@ int storage__open_active(struct storage *s)
 	int fd = s->vfs->open(s->vfs->ctx, path, O_RDWR);
 	if (fd < 0)
 		return storage__fail(s, "%s: cannot open: %s", path,
-				    storage__io_strerror(fd));
+				     storage__io_strerror(fd));
 	s->active_fd = fd;
 	return STORAGE_OK;
 }
@@ -177,7 +177,7 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 			    "entries are refused until space is freed",
 			    path);
 		return storage__fail(s, "%s: cannot create: %s", path,
-				    storage__io_strerror(fd));
+				     storage__io_strerror(fd));
 	}
 	int rv = s->vfs->fallocate(s->vfs->ctx, fd, 0, size);
 	if (rv < 0) {
@@ -194,7 +194,7 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 			    path, (unsigned long long)size);
 		}
 		return storage__fail(s, "%s: preallocation failed: %s", path,
-				    storage__io_strerror(rv));
+				     storage__io_strerror(rv));
 	}
 	uint8_t hdr[STORAGE_SEGMENT_HEADER_SIZE];
 	struct storage_segment_header h = {.format = STORAGE_FORMAT,
@@ -205,8 +205,8 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 		s->vfs->close(s->vfs->ctx, fd);
 		storage__segment_free(&seg);
 		return storage__fail(s, "%s: header write failed: %s", path,
-				    n < 0 ? storage__io_strerror((int)n)
-					  : "short write");
+				     n < 0 ? storage__io_strerror((int)n)
+					   : "short write");
 	}
 	rv = s->vfs->fsync(s->vfs->ctx, fd);
 	if (rv == 0)
@@ -215,7 +215,7 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 		s->vfs->close(s->vfs->ctx, fd);
 		storage__segment_free(&seg);
 		return storage__fail(s, "%s: fsync failed: %s", path,
-				    storage__io_strerror(rv));
+				     storage__io_strerror(rv));
 	}
 	if (s->active_fd >= 0)
 		s->vfs->close(s->vfs->ctx, s->active_fd);
@@ -320,15 +320,15 @@ int storage_append(struct storage *s, const struct raft_entry *entries,
 				   (size_t)total, seg->end);
 	if (w != (ssize_t)total) {
 		rv = storage__fail(s, "%s/%s: write at offset %llu failed: %s",
-				  s->dir, name, (unsigned long long)seg->end,
-				  w < 0 ? storage__io_strerror((int)w)
-					: "short write");
+				   s->dir, name, (unsigned long long)seg->end,
+				   w < 0 ? storage__io_strerror((int)w)
+					 : "short write");
 		goto out;
 	}
 	int frv = s->vfs->fdatasync(s->vfs->ctx, s->active_fd);
 	if (frv < 0) {
 		rv = storage__fail(s, "%s/%s: fsync failed: %s", s->dir, name,
-				  storage__io_strerror(frv));
+				   storage__io_strerror(frv));
 		goto out;
 	}
 	pos = seg->end;
@@ -376,19 +376,19 @@ int storage_truncate(struct storage *s, raft_index from)
 	int frv = s->vfs->ftruncate(s->vfs->ctx, s->active_fd, cut);
 	if (frv < 0)
 		return storage__fail(s, "%s/%s: truncate to %llu failed: %s",
-				    s->dir, name, (unsigned long long)cut,
-				    storage__io_strerror(frv));
+				     s->dir, name, (unsigned long long)cut,
+				     storage__io_strerror(frv));
 	frv =
 	    s->vfs->fallocate(s->vfs->ctx, s->active_fd, cut, seg->size - cut);
 	if (frv < 0 && !is_no_space(frv))
 		return storage__fail(s, "%s/%s: preallocation failed: %s",
-				    s->dir, name, storage__io_strerror(frv));
+				     s->dir, name, storage__io_strerror(frv));
 	if (frv < 0)
 		seg->size = cut; /* the next append starts a new segment */
 	frv = s->vfs->fdatasync(s->vfs->ctx, s->active_fd);
 	if (frv < 0)
 		return storage__fail(s, "%s/%s: fsync failed: %s", s->dir, name,
-				    storage__io_strerror(frv));
+				     storage__io_strerror(frv));
 	seg->last = from - 1;
 	seg->end = cut;
 	return STORAGE_OK;
@@ -415,12 +415,12 @@ int storage_compact(struct storage *s, raft_index upto)
 		rv = s->vfs->unlink(s->vfs->ctx, path);
 		if (rv < 0 && rv != -ENOENT)
 			return storage__fail(s, "%s: cannot remove: %s", path,
-					    storage__io_strerror(rv));
+					     storage__io_strerror(rv));
 	}
 	rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0)
-		return storage__fail(s, "%s: directory fsync failed: %s", s->dir,
-				    storage__io_strerror(rv));
+		return storage__fail(s, "%s: directory fsync failed: %s",
+				     s->dir, storage__io_strerror(rv));
 	for (size_t i = 0; i < k; i++)
 		storage__segment_free(&s->segs[i]);
 	memmove(s->segs, s->segs + k, (s->n_segs - k) * sizeof(*s->segs));

@@ -89,7 +89,7 @@ static int collect(void *arg, const char *name)
 		ok = push_index(&l->snaps, &l->n_snaps, v);
 	else
 		storage__note(l->s, STORAGE_LOG_WARNING,
-			     "ignoring unknown file %s/%s", l->s->dir, name);
+			      "ignoring unknown file %s/%s", l->s->dir, name);
 	if (!ok) {
 		l->nomem = true;
 		return 1;
@@ -146,7 +146,8 @@ static int meta_init(struct storage *s)
 {
 	for (int slot = 0; slot < 2; slot++) {
 		char name[16], path[STORAGE_PATH_MAX];
-		snprintf(name, sizeof(name), "%s.tmp", storage__meta_name(slot));
+		snprintf(name, sizeof(name), "%s.tmp",
+			 storage__meta_name(slot));
 		storage__path(s, name, path);
 		struct storage_meta m = {.format = STORAGE_FORMAT,
 					 .seq = (uint64_t)slot + 1};
@@ -171,7 +172,8 @@ static int meta_init(struct storage *s)
 	}
 	for (int slot = 1; slot >= 0; slot--) {
 		char name[16], from[STORAGE_PATH_MAX], to[STORAGE_PATH_MAX];
-		snprintf(name, sizeof(name), "%s.tmp", storage__meta_name(slot));
+		snprintf(name, sizeof(name), "%s.tmp",
+			 storage__meta_name(slot));
 		storage__path(s, name, from);
 		storage__path(s, storage__meta_name(slot), to);
 		int rv = s->vfs->rename(s->vfs->ctx, from, to);
@@ -233,7 +235,8 @@ static int recover_meta(struct storage *s, const bool present[2], bool has_data,
 					     "%s: %s: refusing to start",
 					     path[i], why[i]);
 		/* A readable copy in the wrong place is no torn write. */
-		if (status[i] == STORAGE_OK && storage__meta_slot(m[i].seq) != i)
+		if (status[i] == STORAGE_OK &&
+		    storage__meta_slot(m[i].seq) != i)
 			return storage_error(s, STORAGE_ECORRUPT,
 					     "%s: offset 16: sequence %llu "
 					     "belongs in the other copy",
@@ -256,9 +259,9 @@ static int recover_meta(struct storage *s, const bool present[2], bool has_data,
 		if (status[i] == STORAGE_OK && m[i].seq <= 2 &&
 		    m[i].term == 0 && m[i].vote == 0 && !has_data) {
 			storage__note(s, STORAGE_LOG_WARNING,
-				     "%s: completing an interrupted "
-				     "initialization",
-				     s->dir);
+				      "%s: completing an interrupted "
+				      "initialization",
+				      s->dir);
 			*fresh = true;
 		} else {
 			return storage_error(
@@ -295,9 +298,9 @@ static int recover_meta(struct storage *s, const bool present[2], bool has_data,
 					     "%s: offset 0: %s", path[1 - pick],
 					     why[1 - pick]);
 		storage__note(s, STORAGE_LOG_WARNING,
-			     "%s: ignoring an unfinished update (%s); using "
-			     "%s",
-			     path[1 - pick], why[1 - pick], path[pick]);
+			      "%s: ignoring an unfinished update (%s); using "
+			      "%s",
+			      path[1 - pick], why[1 - pick], path[pick]);
 	}
 	s->meta_seq = m[pick].seq;
 	s->term = m[pick].term;
@@ -332,8 +335,8 @@ static int recover_snapshot(struct storage *s, const raft_index *snaps,
 	for (size_t i = 0; i + 1 < n; i++) {
 		storage__snapshot_name(snaps[i], name);
 		storage__note(s, STORAGE_LOG_INFO,
-			     "removing %s/%s, superseded by snapshot %llu",
-			     s->dir, name, (unsigned long long)h.index);
+			      "removing %s/%s, superseded by snapshot %llu",
+			      s->dir, name, (unsigned long long)h.index);
 		rv = storage__remove_durably(s, name);
 		if (rv != STORAGE_OK)
 			return rv;
@@ -392,9 +395,9 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 				   buf, (size_t)len,
 				   STORAGE_SEGMENT_HEADER_SIZE, &bf, &at)) {
 			storage__note(s, STORAGE_LOG_WARNING,
-				     "%s: removing a segment whose allocation "
-				     "did not finish (%s)",
-				     path, why);
+				      "%s: removing a segment whose allocation "
+				      "did not finish (%s)",
+				      path, why);
 			*drop = true;
 			rv = STORAGE_OK;
 			goto out;
@@ -437,10 +440,10 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 		while (nz > sc.end && buf[nz - 1] == 0)
 			nz--;
 		storage__note(s, STORAGE_LOG_WARNING,
-			     "%s: offset %llu: truncating a torn write of the "
-			     "last batch (%s); %llu bytes dropped",
-			     path, (unsigned long long)sc.end, sc.why,
-			     (unsigned long long)(nz - sc.end));
+			      "%s: offset %llu: truncating a torn write of the "
+			      "last batch (%s); %llu bytes dropped",
+			      path, (unsigned long long)sc.end, sc.why,
+			      (unsigned long long)(nz - sc.end));
 		rv = cut_tail(s, fd, path, sc.end, len);
 		if (rv != STORAGE_OK)
 			goto out;
@@ -448,9 +451,9 @@ static int recover_segment(struct storage *s, raft_index first, bool is_last,
 	if (sc.n == 0) {
 		if (is_last) {
 			storage__note(s, STORAGE_LOG_WARNING,
-				     "%s: removing a segment that holds no "
-				     "entry (its first batch never completed)",
-				     path);
+				      "%s: removing a segment that holds no "
+				      "entry (its first batch never completed)",
+				      path);
 			*drop = true;
 			rv = STORAGE_OK;
 			goto out;
@@ -489,7 +492,7 @@ static int drop_head(struct storage *s, size_t k, const char *reason)
 		storage__segment_name(s->segs[i].first, name);
 		storage__path(s, name, path);
 		storage__note(s, STORAGE_LOG_INFO, "removing %s: %s", path,
-			     reason);
+			      reason);
 		int rv = s->vfs->unlink(s->vfs->ctx, path);
 		if (rv < 0 && rv != -ENOENT)
 			return storage_error(s, STORAGE_EIO,
@@ -637,13 +640,13 @@ static int check_log_meets_snapshot(struct storage *s)
 		 * of that log (snapshot.c removes it last segment first, so
 		 * what is left still holds the conflicting entry). */
 		storage__note(s, STORAGE_LOG_WARNING,
-			     "%s: the log has term %llu at the snapshot's "
-			     "index %llu, the snapshot term %llu: finishing "
-			     "an interrupted snapshot installation by "
-			     "dropping the log",
-			     s->dir, (unsigned long long)t,
-			     (unsigned long long)snap,
-			     (unsigned long long)s->snap_term);
+			      "%s: the log has term %llu at the snapshot's "
+			      "index %llu, the snapshot term %llu: finishing "
+			      "an interrupted snapshot installation by "
+			      "dropping the log",
+			      s->dir, (unsigned long long)t,
+			      (unsigned long long)snap,
+			      (unsigned long long)s->snap_term);
 		/* Last segment first, so that a crash leaves a prefix
 		 * that still shows the conflict. */
 		return storage__drop_tail_segments(s, 1);
@@ -698,8 +701,8 @@ static int load_entries(struct storage *s, struct storage_loaded *out)
 			ssize_t r = s->vfs->pread(s->vfs->ctx, fd, hdr,
 						  sizeof(hdr), off);
 			if (r != (ssize_t)sizeof(hdr) ||
-			    storage__record_header_decode(hdr, sizeof(hdr), &rec,
-							 why) != STORAGE_OK ||
+			    storage__record_header_decode(
+				hdr, sizeof(hdr), &rec, why) != STORAGE_OK ||
 			    rec.index != idx) {
 				rv = storage_error(s, STORAGE_ECORRUPT,
 						   "%s: offset %llu: record "
@@ -757,9 +760,9 @@ static int recover(struct storage *s, struct storage_loaded *out)
 	for (size_t i = 0; i < l.n_tmps; i++) {
 		char path[STORAGE_PATH_MAX];
 		storage__path(s, l.tmps[i], path);
-		storage__note(s, STORAGE_LOG_INFO,
-			     "removing %s, left over from an interrupted write",
-			     path);
+		storage__note(
+		    s, STORAGE_LOG_INFO,
+		    "removing %s, left over from an interrupted write", path);
 		rv = s->vfs->unlink(s->vfs->ctx, path);
 		if (rv < 0 && rv != -ENOENT) {
 			rv = storage_error(s, STORAGE_EIO,

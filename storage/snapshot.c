@@ -201,11 +201,11 @@ static int install_file(struct storage *s, const char *tmp_name,
 	int rv = s->vfs->rename(s->vfs->ctx, from, to);
 	if (rv < 0)
 		return storage__fail(s, "%s: rename to %s failed: %s", from, to,
-				    storage__io_strerror(rv));
+				     storage__io_strerror(rv));
 	rv = s->vfs->dir_sync(s->vfs->ctx, s->dir);
 	if (rv < 0)
-		return storage__fail(s, "%s: directory fsync failed: %s", s->dir,
-				    storage__io_strerror(rv));
+		return storage__fail(s, "%s: directory fsync failed: %s",
+				     s->dir, storage__io_strerror(rv));
 	raft_index old = s->snap_index;
 	if (s->snap_fd >= 0) {
 		s->vfs->close(s->vfs->ctx, s->snap_fd);
@@ -467,12 +467,13 @@ static int recv_crc(struct storage *s, int fd, uint32_t *crc)
 		ssize_t r = s->vfs->pread(s->vfs->ctx, fd, buf, n,
 					  STORAGE_SNAPSHOT_HEADER_SIZE + off);
 		if (r != (ssize_t)n) {
-			rv = storage__fail(
-			    s,
-			    "%s/%s: read back at offset %llu "
-			    "failed: %s",
-			    s->dir, RECV_TMP_NAME, (unsigned long long)off,
-			    r < 0 ? storage__io_strerror((int)r) : "short read");
+			rv = storage__fail(s,
+					   "%s/%s: read back at offset %llu "
+					   "failed: %s",
+					   s->dir, RECV_TMP_NAME,
+					   (unsigned long long)off,
+					   r < 0 ? storage__io_strerror((int)r)
+						 : "short read");
 			break;
 		}
 		c = storage__crc32(c, buf, n);
@@ -650,9 +651,9 @@ int storage_snapshot_read(struct storage *s, uint64_t offset, void *buf,
 }
 
 int storage__snapshot_verify(struct storage *s, const char *name,
-			    raft_index expect_index,
-			    struct storage_snapshot_header *h,
-			    struct raft_config *config)
+			     raft_index expect_index,
+			     struct storage_snapshot_header *h,
+			     struct raft_config *config)
 {
 	char path[STORAGE_PATH_MAX], why[STORAGE_WHY_MAX];
 	storage__path(s, name, path);
@@ -675,7 +676,8 @@ int storage__snapshot_verify(struct storage *s, const char *name,
 	}
 	ssize_t r = s->vfs->pread(s->vfs->ctx, fd, buf,
 				  STORAGE_SNAPSHOT_HEADER_SIZE, 0);
-	rv = storage__snapshot_header_decode(buf, r < 0 ? 0 : (size_t)r, h, why);
+	rv =
+	    storage__snapshot_header_decode(buf, r < 0 ? 0 : (size_t)r, h, why);
 	if (rv != STORAGE_OK) {
 		rv = storage_error(s, rv, "%s: offset 0: %s", path, why);
 		goto out;

@@ -61,7 +61,7 @@ int storage__fail(struct storage *s, const char *fmt, ...)
 }
 
 void storage__note(struct storage *s, enum storage_log_level level,
-		  const char *fmt, ...)
+		   const char *fmt, ...)
 {
 	char msg[STORAGE_MSG_MAX];
 	va_list ap;
@@ -212,14 +212,14 @@ int storage_set_hard_state(struct storage *s, raft_term term, raft_id vote)
 	    s->vfs->pwrite(s->vfs->ctx, s->meta_fd[slot], buf, sizeof(buf), 0);
 	if (n != (ssize_t)sizeof(buf))
 		return storage__fail(s, "%s/%s: write failed: %s", s->dir,
-				    storage__meta_name(slot),
-				    n < 0 ? storage__io_strerror((int)n)
-					  : "short write");
+				     storage__meta_name(slot),
+				     n < 0 ? storage__io_strerror((int)n)
+					   : "short write");
 	int frv = s->vfs->fdatasync(s->vfs->ctx, s->meta_fd[slot]);
 	if (frv < 0)
 		return storage__fail(s, "%s/%s: fsync failed: %s", s->dir,
-				    storage__meta_name(slot),
-				    storage__io_strerror(frv));
+				     storage__meta_name(slot),
+				     storage__io_strerror(frv));
 	s->meta_seq = m.seq;
 	s->term = term;
 	s->vote = vote;

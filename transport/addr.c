@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int transport__addr_split(const char *address, char *host, size_t host_len, char *port,
-	       size_t port_len, bool allow_zero)
+int transport__addr_split(const char *address, char *host, size_t host_len,
+			  char *port, size_t port_len, bool allow_zero)
 {
 	struct transport_address a;
 	unsigned flags = TRANSPORT_ADDRESS_NAMES |
@@ -25,7 +25,7 @@ int transport__addr_split(const char *address, char *host, size_t host_len, char
 }
 
 int transport__addr_resolve_bind(uv_loop_t *loop, const char *address,
-		      struct sockaddr_storage *out)
+				 struct sockaddr_storage *out)
 {
 	char host[TRANSPORT_ADDRESS_MAX];
 	char port[8];
@@ -33,7 +33,8 @@ int transport__addr_resolve_bind(uv_loop_t *loop, const char *address,
 	uv_getaddrinfo_t req;
 	int rv;
 
-	rv = transport__addr_split(address, host, sizeof(host), port, sizeof(port), true);
+	rv = transport__addr_split(address, host, sizeof(host), port,
+				   sizeof(port), true);
 	if (rv != 0)
 		return rv;
 	memset(out, 0, sizeof(*out));

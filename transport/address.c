@@ -71,7 +71,8 @@ int transport_host_parse(const char *host, size_t len, unsigned flags,
 	if (len == 0)
 		return fail(why, why_len, "the host is empty");
 	if (len >= sizeof(text))
-		return fail(why, why_len, "the host is longer than %u characters",
+		return fail(why, why_len,
+			    "the host is longer than %u characters",
 			    TRANSPORT_ADDRESS_MAX - 1);
 	memcpy(text, host, len);
 	text[len] = '\0';
@@ -106,8 +107,8 @@ static int port_parse(const char *s, bool any, uint16_t *port, char *why,
 		return fail(why, why_len, "no port after ':'");
 	for (size_t i = 0; i < n; i++) {
 		if (s[i] < '0' || s[i] > '9')
-			return fail(why, why_len, "the port '%s' is not a number",
-				    s);
+			return fail(why, why_len,
+				    "the port '%s' is not a number", s);
 	}
 	if (n > 5 || (v = strtoul(s, NULL, 10)) > 65535)
 		return fail(why, why_len, "the port %s is above 65535", s);

@@ -75,8 +75,8 @@ static void conn_on_handle_closed(uv_handle_t *h)
 		conn_free(c);
 }
 
-void transport__conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
-		...)
+void transport__conn_close(struct conn *c, enum transport_log_level level,
+			   const char *fmt, ...)
 {
 	struct transport *t = c->t;
 	struct peer *p = c->peer;
@@ -96,15 +96,15 @@ void transport__conn_close(struct conn *c, enum transport_log_level level, const
 		transport__logf(t, level, "link %s closed: %s", who, reason);
 	else if (was_up && p != NULL)
 		transport__log_limited(t, &p->rl_state, level,
-				      "link %s down: %s", who, reason);
+				       "link %s down: %s", who, reason);
 	else if (c->outbound)
 		transport__log_limited(
 		    t, p != NULL ? &p->rl_fail : &t->rl_inbound, level,
 		    "cannot link to %s: %s", who, reason);
 	else
 		transport__log_limited(t, transport__source_limit(t, c->remote),
-				      level, "refused connection %s: %s", who,
-				      reason);
+				       level, "refused connection %s: %s", who,
+				       reason);
 
 	if (c->counted_pending) {
 		c->counted_pending = false;
@@ -127,8 +127,8 @@ static void conn_on_timeout(uv_timer_t *timer)
 	struct conn *c = timer->data;
 
 	transport__conn_close(c, TRANSPORT_LOG_WARNING,
-		   "handshake did not finish within %u ms",
-		   c->t->handshake_timeout_ms);
+			      "handshake did not finish within %u ms",
+			      c->t->handshake_timeout_ms);
 }
 
 static struct conn *conn_new(struct transport *t, bool outbound)
@@ -198,9 +198,10 @@ static bool conn_put_frame(struct conn *c, uint8_t type, const uint8_t *payload,
 	transport__frame_header_encode(p, &h);
 	if (len > 0)
 		memcpy(p + FRAME_HEADER_LEN, payload, len);
-	if (c->tagged && !transport__tcrypto_mac_frame(c->mac_send, p, FRAME_HEADER_LEN,
-					    p + FRAME_HEADER_LEN, len,
-					    p + FRAME_HEADER_LEN + len))
+	if (c->tagged &&
+	    !transport__tcrypto_mac_frame(c->mac_send, p, FRAME_HEADER_LEN,
+					  p + FRAME_HEADER_LEN, len,
+					  p + FRAME_HEADER_LEN + len))
 		return false;
 	c->out_len += FRAME_HEADER_LEN + len + tag_len;
 	c->seq_send++;
@@ -226,8 +227,8 @@ static void conn_on_write(uv_write_t *req, int status)
 	if (c->closing)
 		return;
 	if (status < 0) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING, "write failed: %s",
-			   uv_strerror(status));
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
+				      "write failed: %s", uv_strerror(status));
 		return;
 	}
 	transport__conn_flush(c);
@@ -254,9 +255,10 @@ void transport__conn_flush(struct conn *c)
 
 			free(f);
 			if (!ok) {
-				transport__conn_close(c, TRANSPORT_LOG_ERROR,
-					   "cannot encode a frame (out of "
-					   "memory or crypto failure)");
+				transport__conn_close(
+				    c, TRANSPORT_LOG_ERROR,
+				    "cannot encode a frame (out of "
+				    "memory or crypto failure)");
 				return;
 			}
 			p->frames_sent++;
@@ -264,9 +266,10 @@ void transport__conn_flush(struct conn *c)
 	}
 	if (c->tls != NULL) {
 		if (c->out_len > 0) {
-			if (!transport__tls_conn_write(c->tls, c->out, c->out_len)) {
+			if (!transport__tls_conn_write(c->tls, c->out,
+						       c->out_len)) {
 				transport__conn_close(c, TRANSPORT_LOG_ERROR,
-					   "TLS write failed");
+						      "TLS write failed");
 				return;
 			}
 			c->out_len = 0;
@@ -277,7 +280,8 @@ void transport__conn_flush(struct conn *c)
 		c->write_buf = malloc(len);
 		c->write_cap = len;
 		if (c->write_buf == NULL) {
-			transport__conn_close(c, TRANSPORT_LOG_ERROR, "out of memory");
+			transport__conn_close(c, TRANSPORT_LOG_ERROR,
+					      "out of memory");
 			return;
 		}
 		len = transport__tls_conn_take(c->tls, c->write_buf, len);
@@ -300,8 +304,8 @@ void transport__conn_flush(struct conn *c)
 		free(c->write_buf);
 		c->write_buf = NULL;
 		c->write_cap = 0;
-		transport__conn_close(c, TRANSPORT_LOG_WARNING, "write failed: %s",
-			   uv_strerror(rv));
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
+				      "write failed: %s", uv_strerror(rv));
 		return;
 	}
 	c->writing = true;
@@ -327,13 +331,16 @@ static bool conn_send_hello(struct conn *c, uint32_t target)
 	snprintf(h->cluster_name, sizeof(h->cluster_name), "%s",
 		 t->cluster_name);
 	if (!transport__tcrypto_random(h->nonce, sizeof(h->nonce))) {
-		transport__conn_close(c, TRANSPORT_LOG_ERROR, "random generator failed");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR,
+				      "random generator failed");
 		return false;
 	}
-	n = transport__hs_hello_encode(h, c->my_hello_raw, sizeof(c->my_hello_raw));
+	n = transport__hs_hello_encode(h, c->my_hello_raw,
+				       sizeof(c->my_hello_raw));
 	if (n < 0 ||
 	    !conn_put_frame(c, FRAME_HELLO, c->my_hello_raw, (size_t)n)) {
-		transport__conn_close(c, TRANSPORT_LOG_ERROR, "cannot build hello");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR,
+				      "cannot build hello");
 		return false;
 	}
 	c->my_hello_len = (size_t)n;
@@ -349,8 +356,10 @@ static bool conn_auth_mac(struct conn *c, char role, uint8_t out[HS_MAC_LEN])
 	uint8_t input[HS_AUTH_INPUT_MAX];
 	size_t len;
 
-	len = transport__hs_auth_input(input, role, c->version, d, a, c->transcript);
-	return transport__tcrypto_hmac(c->t->secret, c->t->secret_len, input, len, out);
+	len = transport__hs_auth_input(input, role, c->version, d, a,
+				       c->transcript);
+	return transport__tcrypto_hmac(c->t->secret, c->t->secret_len, input,
+				       len, out);
 }
 
 static bool conn_send_auth(struct conn *c)
@@ -359,7 +368,8 @@ static bool conn_send_auth(struct conn *c)
 
 	if (!conn_auth_mac(c, c->outbound ? 'D' : 'A', mac) ||
 	    !conn_put_frame(c, FRAME_AUTH, mac, sizeof(mac))) {
-		transport__conn_close(c, TRANSPORT_LOG_ERROR, "cannot build auth proof");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR,
+				      "cannot build auth proof");
 		return false;
 	}
 	transport__conn_flush(c);
@@ -377,16 +387,17 @@ static void conn_on_keepalive(uv_timer_t *timer)
 	if (c->closing)
 		return;
 	if (now - c->last_rx >= t->idle_timeout_ms) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "nothing received for %u ms, link presumed dead",
-			   t->idle_timeout_ms);
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "nothing received for %u ms, link presumed dead",
+		    t->idle_timeout_ms);
 		return;
 	}
 	if (!c->writing && c->out_len == 0 &&
 	    now - c->last_tx >= t->keepalive_ms) {
 		if (!conn_put_frame(c, FRAME_PING, NULL, 0)) {
 			transport__conn_close(c, TRANSPORT_LOG_ERROR,
-				   "cannot encode a ping");
+					      "cannot encode a ping");
 			return;
 		}
 		transport__conn_flush(c);
@@ -413,7 +424,7 @@ static void conn_up(struct conn *c)
 		}
 		if (!t->cluster_id_known)
 			transport__learn_cluster_id(t, c->peer_hello.cluster_id,
-						   p->id);
+						    p->id);
 	}
 	c->state = CONN_UP;
 	uv_timer_stop(&c->timer);
@@ -429,13 +440,14 @@ static void conn_up(struct conn *c)
 	if (old != NULL && old != c) {
 		/* Only an authenticated peer gets here, so a newer link from
 		 * it means it restarted or lost the old one. */
-		transport__conn_close(old, TRANSPORT_LOG_INFO,
-			   "replaced by a newer link from the same node");
+		transport__conn_close(
+		    old, TRANSPORT_LOG_INFO,
+		    "replaced by a newer link from the same node");
 	}
 	transport__log_limited(t, &p->rl_state, TRANSPORT_LOG_INFO,
-			      "link to node %u up (%s, %s, protocol v%u)",
-			      p->id, c->remote, conn_mode_name(t->mode),
-			      c->version);
+			       "link to node %u up (%s, %s, protocol v%u)",
+			       p->id, c->remote, conn_mode_name(t->mode),
+			       c->version);
 	transport__peer_link_up(p, c);
 	transport__conn_flush(c);
 }
@@ -447,77 +459,84 @@ static bool conn_check_hello(struct conn *c, const struct hs_hello *h)
 	struct transport *t = c->t;
 	struct peer *p;
 
-	c->version = transport__hs_common_version(t->proto_min, t->proto_max, h->proto_min,
-				       h->proto_max);
+	c->version = transport__hs_common_version(t->proto_min, t->proto_max,
+						  h->proto_min, h->proto_max);
 	if (c->version == 0) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "no common protocol version (node %u speaks %u..%u, "
-			   "we speak %u..%u)",
-			   h->node_id, h->proto_min, h->proto_max, t->proto_min,
-			   t->proto_max);
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "no common protocol version (node %u speaks %u..%u, "
+		    "we speak %u..%u)",
+		    h->node_id, h->proto_min, h->proto_max, t->proto_min,
+		    t->proto_max);
 		return false;
 	}
 	if (strcmp(h->cluster_name, t->cluster_name) != 0) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "node %u is in cluster '%s', we are in '%s'",
-			   h->node_id, h->cluster_name, t->cluster_name);
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "node %u is in cluster '%s', we are in '%s'", h->node_id,
+		    h->cluster_name, t->cluster_name);
 		return false;
 	}
 	if ((h->flags & HS_FLAG_CLUSTER_ID_KNOWN) != 0 && t->cluster_id_known &&
 	    memcmp(h->cluster_id, t->cluster_id, HS_CLUSTER_ID_LEN) != 0) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "node %u belongs to another cluster named '%s' "
-			   "(cluster id differs)",
-			   h->node_id, h->cluster_name);
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "node %u belongs to another cluster named '%s' "
+		    "(cluster id differs)",
+		    h->node_id, h->cluster_name);
 		return false;
 	}
 	if (h->mode != t->mode) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "node %u uses security mode %s, we use %s",
-			   h->node_id, conn_mode_name(h->mode),
-			   conn_mode_name(t->mode));
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "node %u uses security mode %s, we use %s", h->node_id,
+		    conn_mode_name(h->mode), conn_mode_name(t->mode));
 		return false;
 	}
 	if (h->node_id == t->node_id) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "peer claims our own node id %u (duplicate node id)",
-			   h->node_id);
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "peer claims our own node id %u (duplicate node id)",
+		    h->node_id);
 		return false;
 	}
 	p = transport__find_peer(t, h->node_id);
 	if (p == NULL) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "unknown node id %u (not in the peer list)",
-			   h->node_id);
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "unknown node id %u (not in the peer list)", h->node_id);
 		return false;
 	}
 	if (c->outbound && p != c->peer) {
 		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "answered as node %u, expected node %u", h->node_id,
-			   c->peer->id);
+				      "answered as node %u, expected node %u",
+				      h->node_id, c->peer->id);
 		return false;
 	}
 	if (!c->outbound) {
 		if (h->target_id != t->node_id) {
-			transport__conn_close(c, TRANSPORT_LOG_WARNING,
-				   "node %u meant to reach node %u, we are %u",
-				   h->node_id, h->target_id, t->node_id);
+			transport__conn_close(
+			    c, TRANSPORT_LOG_WARNING,
+			    "node %u meant to reach node %u, we are %u",
+			    h->node_id, h->target_id, t->node_id);
 			return false;
 		}
 		if (p->dials) {
-			transport__conn_close(c, TRANSPORT_LOG_WARNING,
-				   "node %u dialed us, but the lower id (%u) "
-				   "dials",
-				   h->node_id, t->node_id);
+			transport__conn_close(
+			    c, TRANSPORT_LOG_WARNING,
+			    "node %u dialed us, but the lower id (%u) "
+			    "dials",
+			    h->node_id, t->node_id);
 			return false;
 		}
 	}
-	if (c->tls != NULL && !transport__tls_conn_peer_is_node(c->tls, h->node_id)) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "TLS certificate does not name node %u (needs URI "
-			   "subject alternative name " TLS_NODE_URI_PREFIX
-			   "%u)",
-			   h->node_id, h->node_id);
+	if (c->tls != NULL &&
+	    !transport__tls_conn_peer_is_node(c->tls, h->node_id)) {
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "TLS certificate does not name node %u (needs URI "
+		    "subject alternative name " TLS_NODE_URI_PREFIX "%u)",
+		    h->node_id, h->node_id);
 		return false;
 	}
 	/* Other unauthenticated connections may claim the same id: the first
@@ -539,8 +558,9 @@ static void conn_on_hello(struct conn *c, const uint8_t *payload, size_t len)
 
 	rv = transport__hs_hello_decode(payload, len, &h);
 	if (rv != HS_OK) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING, "malformed hello: %s",
-			   transport__hs_strerror(rv));
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
+				      "malformed hello: %s",
+				      transport__hs_strerror(rv));
 		return;
 	}
 	if (!conn_check_hello(c, &h))
@@ -563,7 +583,7 @@ static void conn_on_hello(struct conn *c, const uint8_t *payload, size_t len)
 		second_len = c->my_hello_len;
 	}
 	if (!transport__tcrypto_transcript(first, first_len, second, second_len,
-				c->transcript)) {
+					   c->transcript)) {
 		transport__conn_close(c, TRANSPORT_LOG_ERROR, "hashing failed");
 		return;
 	}
@@ -578,7 +598,8 @@ static void conn_on_hello(struct conn *c, const uint8_t *payload, size_t len)
 	 * acceptor never reports a link its peer refused. */
 	if (c->outbound) {
 		if (!conn_put_frame(c, FRAME_AUTH, NULL, 0)) {
-			transport__conn_close(c, TRANSPORT_LOG_ERROR, "out of memory");
+			transport__conn_close(c, TRANSPORT_LOG_ERROR,
+					      "out of memory");
 			return;
 		}
 		conn_up(c);
@@ -598,31 +619,36 @@ static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
 		/* Only the acceptor waits here: for the dialer's go-ahead. */
 		if (len != 0 || c->outbound) {
 			transport__conn_close(c, TRANSPORT_LOG_WARNING,
-				   "malformed confirmation");
+					      "malformed confirmation");
 			return;
 		}
 		conn_up(c);
 		return;
 	}
 	if (len != HS_MAC_LEN) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING, "malformed auth proof");
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
+				      "malformed auth proof");
 		return;
 	}
 	if (!conn_auth_mac(c, c->outbound ? 'A' : 'D', want)) {
-		transport__conn_close(c, TRANSPORT_LOG_ERROR, "MAC computation failed");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR,
+				      "MAC computation failed");
 		return;
 	}
 	if (!transport__tcrypto_equal(want, payload, HS_MAC_LEN)) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "authentication failed: the peer does not hold our "
-			   "cluster secret");
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "authentication failed: the peer does not hold our "
+		    "cluster secret");
 		return;
 	}
 	if (!c->outbound && !conn_send_auth(c))
 		return;
-	if (!transport__tcrypto_session_keys(t->secret, t->secret_len, d->nonce, a->nonce,
-				  HS_NONCE_LEN, c->transcript, d2a, a2d)) {
-		transport__conn_close(c, TRANSPORT_LOG_ERROR, "key derivation failed");
+	if (!transport__tcrypto_session_keys(t->secret, t->secret_len, d->nonce,
+					     a->nonce, HS_NONCE_LEN,
+					     c->transcript, d2a, a2d)) {
+		transport__conn_close(c, TRANSPORT_LOG_ERROR,
+				      "key derivation failed");
 		return;
 	}
 	c->mac_send = transport__tcrypto_mac_new(c->outbound ? d2a : a2d);
@@ -631,7 +657,7 @@ static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
 	transport__tcrypto_wipe(a2d, sizeof(a2d));
 	if (c->mac_send == NULL || c->mac_recv == NULL) {
 		transport__conn_close(c, TRANSPORT_LOG_ERROR,
-			   "cannot set up frame authentication");
+				      "cannot set up frame authentication");
 		return;
 	}
 	/* Every frame after the two proofs carries a tag. */
@@ -646,24 +672,26 @@ static void conn_on_frame(struct conn *c, const struct frame_view *f)
 	uint8_t tag[FRAME_TAG_LEN];
 
 	if (f->header.seq != c->seq_recv) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING,
-			   "frame out of sequence (got %llu, expected %llu): "
-			   "replayed, dropped or reordered",
-			   (unsigned long long)f->header.seq,
-			   (unsigned long long)c->seq_recv);
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "frame out of sequence (got %llu, expected %llu): "
+		    "replayed, dropped or reordered",
+		    (unsigned long long)f->header.seq,
+		    (unsigned long long)c->seq_recv);
 		return;
 	}
 	if (c->tagged) {
 		if (!transport__tcrypto_mac_frame(c->mac_recv, f->raw_header,
-				       FRAME_HEADER_LEN, f->payload,
-				       f->header.length, tag)) {
+						  FRAME_HEADER_LEN, f->payload,
+						  f->header.length, tag)) {
 			transport__conn_close(c, TRANSPORT_LOG_ERROR,
-				   "MAC computation failed");
+					      "MAC computation failed");
 			return;
 		}
 		if (!transport__tcrypto_equal(tag, f->tag, FRAME_TAG_LEN)) {
-			transport__conn_close(c, TRANSPORT_LOG_WARNING,
-				   "bad frame tag: forged or corrupted frame");
+			transport__conn_close(
+			    c, TRANSPORT_LOG_WARNING,
+			    "bad frame tag: forged or corrupted frame");
 			return;
 		}
 	}
@@ -694,7 +722,8 @@ static void conn_on_frame(struct conn *c, const struct frame_view *f)
 		break;
 	}
 	transport__conn_close(c, TRANSPORT_LOG_WARNING,
-		   "unexpected frame type %u in this state", f->header.type);
+			      "unexpected frame type %u in this state",
+			      f->header.type);
 }
 
 /* Plaintext bytes from the peer: split into frames and handle each. */
@@ -705,12 +734,14 @@ static void conn_input(struct conn *c, const uint8_t *data, size_t len)
 	int rv;
 
 	while (len > 0 && !c->closing) {
-		rv = transport__frame_decoder_feed(&c->dec, data, len, &used, &f);
+		rv = transport__frame_decoder_feed(&c->dec, data, len, &used,
+						   &f);
 		data += used;
 		len -= used;
 		if (rv < 0) {
-			transport__conn_close(c, TRANSPORT_LOG_WARNING, "bad frame: %s",
-				   transport__frame_strerror(rv));
+			transport__conn_close(c, TRANSPORT_LOG_WARNING,
+					      "bad frame: %s",
+					      transport__frame_strerror(rv));
 			return;
 		}
 		if (rv == 1)
@@ -733,14 +764,17 @@ static void conn_tls_input(struct conn *c, const uint8_t *data, size_t len)
 	int rv;
 
 	if (!transport__tls_conn_feed(c->tls, data, len)) {
-		transport__conn_close(c, TRANSPORT_LOG_ERROR, "TLS buffer failure");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR,
+				      "TLS buffer failure");
 		return;
 	}
 	if (c->state == CONN_TLS) {
 		rv = transport__tls_conn_handshake(c->tls, err, sizeof(err));
 		if (rv < 0) {
-			transport__conn_flush(c); /* the alert tells the peer why */
-			transport__conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
+			transport__conn_flush(
+			    c); /* the alert tells the peer why */
+			transport__conn_close(c, TRANSPORT_LOG_WARNING, "%s",
+					      err);
 			return;
 		}
 		transport__conn_flush(c);
@@ -749,10 +783,12 @@ static void conn_tls_input(struct conn *c, const uint8_t *data, size_t len)
 		conn_tls_done(c);
 	}
 	while (!c->closing) {
-		rv = transport__tls_conn_read(c->tls, t->plain_buf, sizeof(t->plain_buf),
-				   err, sizeof(err));
+		rv = transport__tls_conn_read(c->tls, t->plain_buf,
+					      sizeof(t->plain_buf), err,
+					      sizeof(err));
 		if (rv < 0) {
-			transport__conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
+			transport__conn_close(c, TRANSPORT_LOG_WARNING, "%s",
+					      err);
 			return;
 		}
 		if (rv == 0)
@@ -782,12 +818,14 @@ static void conn_on_read(uv_stream_t *stream, ssize_t nread,
 	if (nread < 0) {
 		if (nread == UV_EOF)
 			transport__conn_close(c,
-				   c->state == CONN_UP ? TRANSPORT_LOG_INFO
-						       : TRANSPORT_LOG_WARNING,
-				   "connection closed by the peer");
+					      c->state == CONN_UP
+						  ? TRANSPORT_LOG_INFO
+						  : TRANSPORT_LOG_WARNING,
+					      "connection closed by the peer");
 		else
-			transport__conn_close(c, TRANSPORT_LOG_WARNING, "read failed: %s",
-				   uv_strerror((int)nread));
+			transport__conn_close(c, TRANSPORT_LOG_WARNING,
+					      "read failed: %s",
+					      uv_strerror((int)nread));
 		return;
 	}
 	if (nread == 0)
@@ -809,15 +847,16 @@ static void conn_start(struct conn *c)
 	uv_tcp_keepalive(&c->tcp, 1, 30);
 	rv = uv_read_start((uv_stream_t *)&c->tcp, conn_on_alloc, conn_on_read);
 	if (rv != 0) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING, "cannot read: %s",
-			   uv_strerror(rv));
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
+				      "cannot read: %s", uv_strerror(rv));
 		return;
 	}
 	if (t->tls != NULL) {
 		c->tls = transport__tls_conn_create(t->tls, !c->outbound);
 		if (c->tls == NULL) {
-			transport__conn_close(c, TRANSPORT_LOG_ERROR,
-				   "cannot start TLS (out of memory)");
+			transport__conn_close(
+			    c, TRANSPORT_LOG_ERROR,
+			    "cannot start TLS (out of memory)");
 			return;
 		}
 		c->state = CONN_TLS;
@@ -825,8 +864,10 @@ static void conn_start(struct conn *c)
 			char err[320];
 
 			/* The client speaks first. */
-			if (transport__tls_conn_handshake(c->tls, err, sizeof(err)) < 0) {
-				transport__conn_close(c, TRANSPORT_LOG_WARNING, "%s", err);
+			if (transport__tls_conn_handshake(c->tls, err,
+							  sizeof(err)) < 0) {
+				transport__conn_close(c, TRANSPORT_LOG_WARNING,
+						      "%s", err);
 				return;
 			}
 			transport__conn_flush(c);
@@ -845,8 +886,9 @@ static void conn_on_connect(uv_connect_t *req, int status)
 	if (c->closing)
 		return;
 	if (status < 0) {
-		transport__conn_close(c, TRANSPORT_LOG_WARNING, "cannot connect: %s",
-			   uv_strerror(status));
+		transport__conn_close(c, TRANSPORT_LOG_WARNING,
+				      "cannot connect: %s",
+				      uv_strerror(status));
 		return;
 	}
 	conn_start(c);
@@ -871,8 +913,9 @@ int transport__conn_dial(struct peer *p, const struct sockaddr *addr)
 		 * the caller moves on to the next address itself. */
 		p->link = NULL;
 		c->peer = NULL;
-		transport__conn_close(c, TRANSPORT_LOG_DEBUG, "cannot connect to %s: %s",
-			   p->address, uv_strerror(rv));
+		transport__conn_close(c, TRANSPORT_LOG_DEBUG,
+				      "cannot connect to %s: %s", p->address,
+				      uv_strerror(rv));
 		return rv;
 	}
 	return 0;
@@ -888,7 +931,7 @@ void transport__conn_accept(struct transport *t)
 		/* Without a handle the connection cannot even be refused; it
 		 * waits in the backlog. */
 		transport__log_limited(t, &t->rl_inbound, TRANSPORT_LOG_ERROR,
-				      "out of memory accepting a connection");
+				       "out of memory accepting a connection");
 		return;
 	}
 	if (uv_accept((uv_stream_t *)&t->server, (uv_stream_t *)&c->tcp) != 0) {
@@ -897,7 +940,7 @@ void transport__conn_accept(struct transport *t)
 	}
 	if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
 		transport__addr_format((struct sockaddr *)&ss, c->remote,
-			    sizeof(c->remote));
+				       sizeof(c->remote));
 	if (t->pending_inbound >= t->max_pending) {
 		/* Drop the oldest: a real peer finishes its handshake in a
 		 * round trip or two, so a flood must outpace that to keep it
@@ -909,10 +952,11 @@ void transport__conn_accept(struct transport *t)
 				oldest = o;
 		}
 		if (oldest != NULL)
-			transport__conn_close(oldest, TRANSPORT_LOG_WARNING,
-				   "too many unauthenticated connections "
-				   "(%u), dropping the oldest",
-				   t->max_pending);
+			transport__conn_close(
+			    oldest, TRANSPORT_LOG_WARNING,
+			    "too many unauthenticated connections "
+			    "(%u), dropping the oldest",
+			    t->max_pending);
 	}
 	c->counted_pending = true;
 	t->pending_inbound++;

@@ -21,8 +21,9 @@ bool transport__tcrypto_random(void *out, size_t len)
 	return len <= 0x7fffffff && RAND_bytes(out, (int)len) == 1;
 }
 
-bool transport__tcrypto_transcript(const uint8_t *a, size_t a_len, const uint8_t *b,
-			size_t b_len, uint8_t out[CRYPTO_HASH_LEN])
+bool transport__tcrypto_transcript(const uint8_t *a, size_t a_len,
+				   const uint8_t *b, size_t b_len,
+				   uint8_t out[CRYPTO_HASH_LEN])
 {
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 	unsigned int n = 0;
@@ -38,8 +39,9 @@ bool transport__tcrypto_transcript(const uint8_t *a, size_t a_len, const uint8_t
 	return ok;
 }
 
-bool transport__tcrypto_hmac(const uint8_t *key, size_t key_len, const uint8_t *data,
-		  size_t len, uint8_t out[CRYPTO_TAG_LEN])
+bool transport__tcrypto_hmac(const uint8_t *key, size_t key_len,
+			     const uint8_t *data, size_t len,
+			     uint8_t out[CRYPTO_TAG_LEN])
 {
 	unsigned int n = 0;
 
@@ -51,11 +53,12 @@ bool transport__tcrypto_hmac(const uint8_t *key, size_t key_len, const uint8_t *
 }
 
 bool transport__tcrypto_session_keys(const uint8_t *secret, size_t secret_len,
-			  const uint8_t *dialer_nonce,
-			  const uint8_t *acceptor_nonce, size_t nonce_len,
-			  const uint8_t transcript[CRYPTO_HASH_LEN],
-			  uint8_t d2a[CRYPTO_KEY_LEN],
-			  uint8_t a2d[CRYPTO_KEY_LEN])
+				     const uint8_t *dialer_nonce,
+				     const uint8_t *acceptor_nonce,
+				     size_t nonce_len,
+				     const uint8_t transcript[CRYPTO_HASH_LEN],
+				     uint8_t d2a[CRYPTO_KEY_LEN],
+				     uint8_t a2d[CRYPTO_KEY_LEN])
 {
 	uint8_t salt[2 * 64];
 	uint8_t info[sizeof(SESSION_INFO) - 1 + CRYPTO_HASH_LEN];
@@ -98,9 +101,10 @@ bool transport__tcrypto_session_keys(const uint8_t *secret, size_t secret_len,
 	return ok;
 }
 
-bool transport__tcrypto_frame_tag(const uint8_t key[CRYPTO_KEY_LEN], const uint8_t *header,
-		       size_t header_len, const uint8_t *payload, size_t len,
-		       uint8_t out[CRYPTO_TAG_LEN])
+bool transport__tcrypto_frame_tag(const uint8_t key[CRYPTO_KEY_LEN],
+				  const uint8_t *header, size_t header_len,
+				  const uint8_t *payload, size_t len,
+				  uint8_t out[CRYPTO_TAG_LEN])
 {
 	EVP_MAC *mac = EVP_MAC_fetch(NULL, "HMAC", NULL);
 	EVP_MAC_CTX *ctx = NULL;
@@ -131,7 +135,8 @@ struct tcrypto_mac {
 	EVP_MAC_CTX *ctx;
 };
 
-struct tcrypto_mac *transport__tcrypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN])
+struct tcrypto_mac *
+transport__tcrypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN])
 {
 	struct tcrypto_mac *m = calloc(1, sizeof(*m));
 	EVP_MAC *mac;
@@ -156,8 +161,8 @@ struct tcrypto_mac *transport__tcrypto_mac_new(const uint8_t key[CRYPTO_KEY_LEN]
 }
 
 bool transport__tcrypto_mac_frame(struct tcrypto_mac *m, const uint8_t *header,
-		       size_t header_len, const uint8_t *payload, size_t len,
-		       uint8_t out[CRYPTO_TAG_LEN])
+				  size_t header_len, const uint8_t *payload,
+				  size_t len, uint8_t out[CRYPTO_TAG_LEN])
 {
 	size_t n = 0;
 

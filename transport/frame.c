@@ -33,7 +33,7 @@ const char *transport__frame_strerror(int err)
 }
 
 void transport__frame_header_encode(uint8_t out[FRAME_HEADER_LEN],
-			 const struct frame_header *h)
+				    const struct frame_header *h)
 {
 	out[0] = h->version;
 	out[1] = h->type;
@@ -42,8 +42,9 @@ void transport__frame_header_encode(uint8_t out[FRAME_HEADER_LEN],
 	le64_store(out + 8, h->seq);
 }
 
-int transport__frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
-			struct frame_header *out)
+int transport__frame_header_decode(const uint8_t *buf, size_t len,
+				   uint32_t max_payload,
+				   struct frame_header *out)
 {
 	struct frame_header h;
 
@@ -66,8 +67,8 @@ int transport__frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_
 	return FRAME_OK;
 }
 
-void transport__frame_decoder_init(struct frame_decoder *d, uint32_t max_payload,
-			size_t tag_len)
+void transport__frame_decoder_init(struct frame_decoder *d,
+				   uint32_t max_payload, size_t tag_len)
 {
 	memset(d, 0, sizeof(*d));
 	d->max_payload = max_payload;
@@ -107,8 +108,9 @@ static void frame_decoder_reset(struct frame_decoder *d)
 		transport__frame_decoder_free(d);
 }
 
-int transport__frame_decoder_feed(struct frame_decoder *d, const uint8_t *in, size_t len,
-		       size_t *used, struct frame_view *out)
+int transport__frame_decoder_feed(struct frame_decoder *d, const uint8_t *in,
+				  size_t len, size_t *used,
+				  struct frame_view *out)
 {
 	size_t pos = 0;
 	size_t n;
@@ -133,7 +135,7 @@ int transport__frame_decoder_feed(struct frame_decoder *d, const uint8_t *in, si
 			return 0;
 		}
 		rv = transport__frame_header_decode(d->header, FRAME_HEADER_LEN,
-					 d->max_payload, &d->h);
+						    d->max_payload, &d->h);
 		if (rv == FRAME_OK) {
 			d->body_need = (size_t)d->h.length + d->tag_len;
 			rv = frame_decoder_reserve(d, d->body_need);

@@ -75,19 +75,21 @@ struct frame_decoder {
 const char *transport__frame_strerror(int err);
 
 void transport__frame_header_encode(uint8_t out[FRAME_HEADER_LEN],
-			 const struct frame_header *h);
+				    const struct frame_header *h);
 /* Checks version and flags and the length against max_payload. */
-int transport__frame_header_decode(const uint8_t *buf, size_t len, uint32_t max_payload,
-			struct frame_header *out);
+int transport__frame_header_decode(const uint8_t *buf, size_t len,
+				   uint32_t max_payload,
+				   struct frame_header *out);
 
-void transport__frame_decoder_init(struct frame_decoder *d, uint32_t max_payload,
-			size_t tag_len);
+void transport__frame_decoder_init(struct frame_decoder *d,
+				   uint32_t max_payload, size_t tag_len);
 void transport__frame_decoder_free(struct frame_decoder *d);
 /* Consumes input up to the end of the next whole frame. Returns 1 with
  * *out filled when a frame is complete, 0 when all input was consumed
  * without completing one, or a negative enum frame_error. *used says how
  * many bytes of `in` were taken in every case. */
-int transport__frame_decoder_feed(struct frame_decoder *d, const uint8_t *in, size_t len,
-		       size_t *used, struct frame_view *out);
+int transport__frame_decoder_feed(struct frame_decoder *d, const uint8_t *in,
+				  size_t len, size_t *used,
+				  struct frame_view *out);
 
 #endif

@@ -53,7 +53,8 @@ static bool hs_fields_valid(const struct hs_hello *h)
 	return true;
 }
 
-int transport__hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap)
+int transport__hs_hello_encode(const struct hs_hello *h, uint8_t *out,
+			       size_t cap)
 {
 	size_t name_len;
 	uint8_t *p = out;
@@ -87,7 +88,8 @@ int transport__hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t ca
 	return (int)(p - out);
 }
 
-int transport__hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out)
+int transport__hs_hello_decode(const uint8_t *buf, size_t len,
+			       struct hs_hello *out)
 {
 	struct hs_hello h;
 	const uint8_t *p = buf;
@@ -131,8 +133,8 @@ int transport__hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *
 	return HS_OK;
 }
 
-uint16_t transport__hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
-			   uint16_t b_max)
+uint16_t transport__hs_common_version(uint16_t a_min, uint16_t a_max,
+				      uint16_t b_min, uint16_t b_max)
 {
 	uint16_t lo = a_min > b_min ? a_min : b_min;
 	uint16_t hi = a_max < b_max ? a_max : b_max;
@@ -143,9 +145,9 @@ uint16_t transport__hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b
 }
 
 size_t transport__hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
-		     uint16_t version, const struct hs_hello *dialer,
-		     const struct hs_hello *acceptor,
-		     const uint8_t transcript[HS_TRANSCRIPT_LEN])
+				uint16_t version, const struct hs_hello *dialer,
+				const struct hs_hello *acceptor,
+				const uint8_t transcript[HS_TRANSCRIPT_LEN])
 {
 	/* Both names are equal once hellos are accepted; the dialer's is used.
 	 */

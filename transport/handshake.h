@@ -65,12 +65,14 @@ bool transport__hs_name_valid(const char *name);
 
 /* Writes the hello into out (at least HS_HELLO_MAX_LEN bytes) and returns
  * its length, or a negative enum hs_error if a field cannot be encoded. */
-int transport__hs_hello_encode(const struct hs_hello *h, uint8_t *out, size_t cap);
-int transport__hs_hello_decode(const uint8_t *buf, size_t len, struct hs_hello *out);
+int transport__hs_hello_encode(const struct hs_hello *h, uint8_t *out,
+			       size_t cap);
+int transport__hs_hello_decode(const uint8_t *buf, size_t len,
+			       struct hs_hello *out);
 
 /* The highest protocol version both ranges contain, or 0 if none. */
-uint16_t transport__hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b_min,
-			   uint16_t b_max);
+uint16_t transport__hs_common_version(uint16_t a_min, uint16_t a_max,
+				      uint16_t b_min, uint16_t b_max);
 
 /*
  * The bytes each side MACs with the cluster secret to prove it holds it:
@@ -82,8 +84,8 @@ uint16_t transport__hs_common_version(uint16_t a_min, uint16_t a_max, uint16_t b
  * Returns the length written (at most HS_AUTH_INPUT_MAX).
  */
 size_t transport__hs_auth_input(uint8_t out[HS_AUTH_INPUT_MAX], char role,
-		     uint16_t version, const struct hs_hello *dialer,
-		     const struct hs_hello *acceptor,
-		     const uint8_t transcript[HS_TRANSCRIPT_LEN]);
+				uint16_t version, const struct hs_hello *dialer,
+				const struct hs_hello *acceptor,
+				const uint8_t transcript[HS_TRANSCRIPT_LEN]);
 
 #endif

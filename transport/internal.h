@@ -194,35 +194,37 @@ struct transport {
 
 /* transport.c */
 void transport__logf(struct transport *t, enum transport_log_level level,
-		    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+		     const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void transport__vlog_limited(struct transport *t, struct ratelimit *rl,
-			    enum transport_log_level level, const char *fmt,
-			    va_list ap);
+			     enum transport_log_level level, const char *fmt,
+			     va_list ap);
 void transport__log_limited(struct transport *t, struct ratelimit *rl,
-			   enum transport_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+			    enum transport_log_level level, const char *fmt,
+			    ...) __attribute__((format(printf, 4, 5)));
 /* The rate limit of the source address of remote ("ip:port", "[ip]:port"). */
 struct ratelimit *transport__source_limit(struct transport *t,
-					 const char *remote);
+					  const char *remote);
 /* A handle or request finished; frees the transport once closing and idle. */
 void transport__release(struct transport *t);
 uint64_t transport__random(struct transport *t);
 struct peer *transport__find_peer(const struct transport *t, uint32_t id);
 /* Pins a cluster id learned from an authenticated peer. */
 void transport__learn_cluster_id(struct transport *t, const uint8_t *id,
-				uint32_t from);
+				 uint32_t from);
 
 /* addr.c */
 /* Splits "host:port" or "[v6]:port"; port 0 allowed only if allow_zero. */
-int transport__addr_split(const char *address, char *host, size_t host_len, char *port,
-	       size_t port_len, bool allow_zero);
+int transport__addr_split(const char *address, char *host, size_t host_len,
+			  char *port, size_t port_len, bool allow_zero);
 /* Resolves a bind address (blocking, done once at creation). */
 int transport__addr_resolve_bind(uv_loop_t *loop, const char *address,
-		      struct sockaddr_storage *out);
+				 struct sockaddr_storage *out);
 void transport__addr_format(const struct sockaddr *sa, char *out, size_t len);
 
 /* peer.c */
-struct peer *transport__peer_create(struct transport *t, uint32_t id, const char *address);
+struct peer *transport__peer_create(struct transport *t, uint32_t id,
+				    const char *address);
 void transport__peer_remove(struct peer *p);
 void transport__peer_start(struct peer *p);
 /* The link (or dial attempt) to p ended; retry if we dial this peer. */
@@ -234,8 +236,9 @@ void transport__peer_drop_queue(struct peer *p);
 /* conn.c */
 int transport__conn_dial(struct peer *p, const struct sockaddr *addr);
 void transport__conn_accept(struct transport *t);
-void transport__conn_close(struct conn *c, enum transport_log_level level, const char *fmt,
-		...) __attribute__((format(printf, 3, 4)));
+void transport__conn_close(struct conn *c, enum transport_log_level level,
+			   const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 void transport__conn_flush(struct conn *c);
 
 #endif

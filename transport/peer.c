@@ -38,7 +38,8 @@ static void peer_on_retry_closed(uv_handle_t *h)
 	peer_maybe_free(p);
 }
 
-struct peer *transport__peer_create(struct transport *t, uint32_t id, const char *address)
+struct peer *transport__peer_create(struct transport *t, uint32_t id,
+				    const char *address)
 {
 	struct peer *p = calloc(1, sizeof(*p));
 
@@ -48,7 +49,7 @@ struct peer *transport__peer_create(struct transport *t, uint32_t id, const char
 	p->id = id;
 	snprintf(p->address, sizeof(p->address), "%s", address);
 	if (transport__addr_split(address, p->host, sizeof(p->host), p->port,
-		       sizeof(p->port), false) != 0) {
+				  sizeof(p->port), false) != 0) {
 		free(p);
 		return NULL;
 	}
@@ -81,7 +82,8 @@ void transport__peer_remove(struct peer *p)
 	for (struct conn *c = p->t->conns; c != NULL; c = c->next) {
 		if (c->peer == p && !c->closing)
 			transport__conn_close(c, TRANSPORT_LOG_INFO,
-				   "node %u left the peer list", p->id);
+					      "node %u left the peer list",
+					      p->id);
 	}
 	transport__peer_drop_queue(p);
 	uv_timer_stop(&p->retry);
@@ -126,9 +128,10 @@ static void peer_on_resolved(uv_getaddrinfo_t *req, int status,
 		return;
 	}
 	if (status != 0) {
-		transport__log_limited(t, &p->rl_fail, TRANSPORT_LOG_WARNING,
-				      "cannot resolve node %u's address %s: %s",
-				      p->id, p->address, uv_strerror(status));
+		transport__log_limited(
+		    t, &p->rl_fail, TRANSPORT_LOG_WARNING,
+		    "cannot resolve node %u's address %s: %s", p->id,
+		    p->address, uv_strerror(status));
 		peer_dial_later(p);
 		return;
 	}
@@ -137,8 +140,8 @@ static void peer_on_resolved(uv_getaddrinfo_t *req, int status,
 	p->next_addr = res;
 	if (!peer_dial_next(p)) {
 		transport__log_limited(t, &p->rl_fail, TRANSPORT_LOG_WARNING,
-				      "cannot connect to node %u at %s", p->id,
-				      p->address);
+				       "cannot connect to node %u at %s", p->id,
+				       p->address);
 		peer_free_addrs(p);
 		peer_dial_later(p);
 	}
@@ -162,9 +165,10 @@ static void peer_on_retry(uv_timer_t *timer)
 	rv = uv_getaddrinfo(t->loop, &p->gai, peer_on_resolved, p->host,
 			    p->port, &hints);
 	if (rv != 0) {
-		transport__log_limited(t, &p->rl_fail, TRANSPORT_LOG_WARNING,
-				      "cannot resolve node %u's address %s: %s",
-				      p->id, p->address, uv_strerror(rv));
+		transport__log_limited(
+		    t, &p->rl_fail, TRANSPORT_LOG_WARNING,
+		    "cannot resolve node %u's address %s: %s", p->id,
+		    p->address, uv_strerror(rv));
 		peer_dial_later(p);
 		return;
 	}

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* TLS 1.3 with mandatory client certificates, both sides verified against
- * the cluster CA; the node identity check is separate (transport__tls_conn_peer_is_node)
- * because it needs the node id the peer claims in its hello. */
+ * the cluster CA; the node identity check is separate
+ * (transport__tls_conn_peer_is_node) because it needs the node id the peer
+ * claims in its hello. */
 #include "transport/tls.h"
 
 #include <stdio.h>
@@ -37,9 +38,10 @@ static void tls_error(char *err, size_t err_len, const char *what)
 	ERR_clear_error();
 }
 
-struct tls_config *transport__tls_config_create(const char *ca_file, const char *cert_file,
-				     const char *key_file, char *err,
-				     size_t err_len)
+struct tls_config *transport__tls_config_create(const char *ca_file,
+						const char *cert_file,
+						const char *key_file, char *err,
+						size_t err_len)
 {
 	struct tls_config *cfg;
 	SSL_CTX *ctx;
@@ -137,7 +139,8 @@ void transport__tls_conn_free(struct tls_conn *tc)
 	free(tc);
 }
 
-bool transport__tls_conn_feed(struct tls_conn *tc, const uint8_t *buf, size_t len)
+bool transport__tls_conn_feed(struct tls_conn *tc, const uint8_t *buf,
+			      size_t len)
 {
 	while (len > 0) {
 		int chunk = len > 0x40000000 ? 0x40000000 : (int)len;
@@ -169,7 +172,8 @@ static void tls_conn_error(struct tls_conn *tc, int rv, char *err,
 	}
 }
 
-int transport__tls_conn_handshake(struct tls_conn *tc, char *err, size_t err_len)
+int transport__tls_conn_handshake(struct tls_conn *tc, char *err,
+				  size_t err_len)
 {
 	int rv = SSL_do_handshake(tc->ssl);
 
@@ -185,8 +189,8 @@ int transport__tls_conn_handshake(struct tls_conn *tc, char *err, size_t err_len
 	}
 }
 
-int transport__tls_conn_read(struct tls_conn *tc, uint8_t *buf, size_t cap, char *err,
-		  size_t err_len)
+int transport__tls_conn_read(struct tls_conn *tc, uint8_t *buf, size_t cap,
+			     char *err, size_t err_len)
 {
 	int chunk = cap > 0x40000000 ? 0x40000000 : (int)cap;
 	int rv = SSL_read(tc->ssl, buf, chunk);
@@ -203,7 +207,8 @@ int transport__tls_conn_read(struct tls_conn *tc, uint8_t *buf, size_t cap, char
 	}
 }
 
-bool transport__tls_conn_write(struct tls_conn *tc, const uint8_t *buf, size_t len)
+bool transport__tls_conn_write(struct tls_conn *tc, const uint8_t *buf,
+			       size_t len)
 {
 	while (len > 0) {
 		int chunk = len > 0x40000000 ? 0x40000000 : (int)len;

@@ -66,7 +66,7 @@ static void transport_emit(struct transport *t, enum transport_log_level level,
 }
 
 void transport__logf(struct transport *t, enum transport_log_level level,
-		    const char *fmt, ...)
+		     const char *fmt, ...)
 {
 	va_list ap;
 
@@ -76,8 +76,8 @@ void transport__logf(struct transport *t, enum transport_log_level level,
 }
 
 void transport__vlog_limited(struct transport *t, struct ratelimit *rl,
-			    enum transport_log_level level, const char *fmt,
-			    va_list ap)
+			     enum transport_log_level level, const char *fmt,
+			     va_list ap)
 {
 	uint64_t now = uv_now(t->loop);
 	char note[80];
@@ -101,7 +101,7 @@ void transport__vlog_limited(struct transport *t, struct ratelimit *rl,
 }
 
 struct ratelimit *transport__source_limit(struct transport *t,
-					 const char *remote)
+					  const char *remote)
 {
 	char ip[64];
 	const char *colon = strrchr(remote, ':');
@@ -132,7 +132,8 @@ struct ratelimit *transport__source_limit(struct transport *t,
 }
 
 void transport__log_limited(struct transport *t, struct ratelimit *rl,
-			   enum transport_log_level level, const char *fmt, ...)
+			    enum transport_log_level level, const char *fmt,
+			    ...)
 {
 	va_list ap;
 
@@ -166,7 +167,7 @@ static void transport_hex(const uint8_t *id, char out[33])
 }
 
 void transport__learn_cluster_id(struct transport *t, const uint8_t *id,
-				uint32_t from)
+				 uint32_t from)
 {
 	char hex[33];
 
@@ -174,9 +175,9 @@ void transport__learn_cluster_id(struct transport *t, const uint8_t *id,
 	t->cluster_id_known = true;
 	transport_hex(id, hex);
 	transport__logf(t, TRANSPORT_LOG_INFO,
-		       "learned cluster id %s from authenticated node %u and "
-		       "pinned it",
-		       hex, from);
+			"learned cluster id %s from authenticated node %u and "
+			"pinned it",
+			hex, from);
 	if (t->on_cluster_id != NULL)
 		t->on_cluster_id(t->data, t->cluster_id);
 }
@@ -214,7 +215,8 @@ static void transport_on_connection(uv_stream_t *server, int status)
 
 	if (status < 0) {
 		transport__log_limited(t, &t->rl_inbound, TRANSPORT_LOG_WARNING,
-				      "accept failed: %s", uv_strerror(status));
+				       "accept failed: %s",
+				       uv_strerror(status));
 		return;
 	}
 	transport__conn_accept(t);
@@ -226,14 +228,14 @@ static int transport_configure(struct transport *t,
 {
 	if (o->node_id == 0) {
 		transport__logf(t, TRANSPORT_LOG_ERROR,
-			       "node id 0 is not valid");
+				"node id 0 is not valid");
 		return TRANSPORT_EINVAL;
 	}
 	if (!transport__hs_name_valid(o->cluster_name)) {
 		transport__logf(t, TRANSPORT_LOG_ERROR,
-			       "cluster name must be 1 to %u printable "
-			       "characters without spaces",
-			       HS_NAME_MAX);
+				"cluster name must be 1 to %u printable "
+				"characters without spaces",
+				HS_NAME_MAX);
 		return TRANSPORT_EINVAL;
 	}
 	snprintf(t->cluster_name, sizeof(t->cluster_name), "%s",
@@ -245,9 +247,9 @@ static int transport_configure(struct transport *t,
 		if (o->secret == NULL || o->secret_len < TRANSPORT_SECRET_MIN ||
 		    o->secret_len > 1024) {
 			transport__logf(t, TRANSPORT_LOG_ERROR,
-				       "the cluster secret must be %u to 1024 "
-				       "bytes",
-				       TRANSPORT_SECRET_MIN);
+					"the cluster secret must be %u to 1024 "
+					"bytes",
+					TRANSPORT_SECRET_MIN);
 			return TRANSPORT_EINVAL;
 		}
 		t->secret = malloc(o->secret_len);
@@ -261,8 +263,9 @@ static int transport_configure(struct transport *t,
 	    o->tls_key_file != NULL) {
 		char err[320];
 
-		t->tls = transport__tls_config_create(o->tls_ca_file, o->tls_cert_file,
-					   o->tls_key_file, err, sizeof(err));
+		t->tls = transport__tls_config_create(
+		    o->tls_ca_file, o->tls_cert_file, o->tls_key_file, err,
+		    sizeof(err));
 		if (t->tls == NULL) {
 			transport__logf(t, TRANSPORT_LOG_ERROR, "%s", err);
 			return TRANSPORT_ETLS;
@@ -271,22 +274,22 @@ static int transport_configure(struct transport *t,
 	}
 	if (t->mode == HS_MODE_PLAINTEXT && !o->insecure_plaintext) {
 		transport__logf(t, TRANSPORT_LOG_ERROR,
-			       "no cluster secret and no TLS: refusing to run "
-			       "unauthenticated unless insecure_plaintext is "
-			       "set");
+				"no cluster secret and no TLS: refusing to run "
+				"unauthenticated unless insecure_plaintext is "
+				"set");
 		return TRANSPORT_EINVAL;
 	}
 	if (t->mode == HS_MODE_PLAINTEXT)
 		transport__logf(t, TRANSPORT_LOG_WARNING,
-			       "insecure_plaintext: node links are neither "
-			       "authenticated nor encrypted");
+				"insecure_plaintext: node links are neither "
+				"authenticated nor encrypted");
 
 	t->proto_min = o->proto_min ? o->proto_min : TRANSPORT_PROTO_MIN;
 	t->proto_max = o->proto_max ? o->proto_max : TRANSPORT_PROTO_MAX;
 	if (t->proto_min > t->proto_max) {
 		transport__logf(t, TRANSPORT_LOG_ERROR,
-			       "protocol version range %u..%u is empty",
-			       t->proto_min, t->proto_max);
+				"protocol version range %u..%u is empty",
+				t->proto_min, t->proto_max);
 		return TRANSPORT_EINVAL;
 	}
 	t->handshake_timeout_ms = o->handshake_timeout_ms
@@ -311,9 +314,9 @@ static int transport_configure(struct transport *t,
 	    o->idle_timeout_ms ? o->idle_timeout_ms : DEFAULT_IDLE_TIMEOUT_MS;
 	if (t->idle_timeout_ms <= t->keepalive_ms) {
 		transport__logf(t, TRANSPORT_LOG_ERROR,
-			       "idle_timeout_ms (%u) must exceed keepalive_ms "
-			       "(%u)",
-			       t->idle_timeout_ms, t->keepalive_ms);
+				"idle_timeout_ms (%u) must exceed keepalive_ms "
+				"(%u)",
+				t->idle_timeout_ms, t->keepalive_ms);
 		return TRANSPORT_EINVAL;
 	}
 	return TRANSPORT_OK;
@@ -329,14 +332,14 @@ static int transport_listen(struct transport *t, const char *bind_address)
 	rv = transport__addr_resolve_bind(t->loop, bind_address, &ss);
 	if (rv != 0) {
 		transport__logf(t, TRANSPORT_LOG_ERROR,
-			       "bind address '%s' is not usable: %s",
-			       bind_address, uv_strerror(rv));
+				"bind address '%s' is not usable: %s",
+				bind_address, uv_strerror(rv));
 		return TRANSPORT_EADDR;
 	}
 	rv = uv_tcp_init(t->loop, &t->server);
 	if (rv != 0) {
 		transport__logf(t, TRANSPORT_LOG_ERROR,
-			       "cannot create socket: %s", uv_strerror(rv));
+				"cannot create socket: %s", uv_strerror(rv));
 		return TRANSPORT_EADDR;
 	}
 	t->open_handles++;
@@ -351,8 +354,8 @@ static int transport_listen(struct transport *t, const char *bind_address)
 					&len);
 	if (rv != 0) {
 		transport__logf(t, TRANSPORT_LOG_ERROR,
-			       "cannot listen on '%s': %s", bind_address,
-			       uv_strerror(rv));
+				"cannot listen on '%s': %s", bind_address,
+				uv_strerror(rv));
 		return TRANSPORT_EADDR;
 	}
 	if (bound.ss_family == AF_INET6)
@@ -360,7 +363,7 @@ static int transport_listen(struct transport *t, const char *bind_address)
 	else
 		t->port = ntohs(((struct sockaddr_in *)&bound)->sin_port);
 	transport__logf(t, TRANSPORT_LOG_INFO, "listening on %s (port %u)",
-		       bind_address, t->port);
+			bind_address, t->port);
 	return TRANSPORT_OK;
 }
 
@@ -412,7 +415,8 @@ void transport_close(struct transport *t, transport_close_cb cb)
 	}
 	for (struct conn *c = t->conns; c != NULL; c = c->next) {
 		if (!c->closing)
-			transport__conn_close(c, TRANSPORT_LOG_DEBUG, "transport closing");
+			transport__conn_close(c, TRANSPORT_LOG_DEBUG,
+					      "transport closing");
 	}
 	while (t->peers != NULL) {
 		struct peer *p = t->peers;
@@ -445,8 +449,8 @@ int transport_set_peers(struct transport *t, const struct transport_peer *peers,
 		    peers[i].address == NULL ||
 		    strlen(peers[i].address) >= TRANSPORT_ADDRESS_MAX)
 			return TRANSPORT_EINVAL;
-		if (transport__addr_split(peers[i].address, host, sizeof(host), port,
-			       sizeof(port), false) != 0)
+		if (transport__addr_split(peers[i].address, host, sizeof(host),
+					  port, sizeof(port), false) != 0)
 			return TRANSPORT_EADDR;
 		for (size_t j = 0; j < i; j++) {
 			if (peers[j].id == peers[i].id)
@@ -468,7 +472,7 @@ int transport_set_peers(struct transport *t, const struct transport_peer *peers,
 		}
 		*pp = p->next;
 		transport__logf(t, TRANSPORT_LOG_INFO,
-			       "node %u left the peer list", p->id);
+				"node %u left the peer list", p->id);
 		transport__peer_remove(p);
 	}
 
@@ -478,13 +482,13 @@ int transport_set_peers(struct transport *t, const struct transport_peer *peers,
 		if (p != NULL) {
 			if (strcmp(p->address, peers[i].address) != 0) {
 				transport__addr_split(peers[i].address, p->host,
-					   sizeof(p->host), p->port,
-					   sizeof(p->port), false);
+						      sizeof(p->host), p->port,
+						      sizeof(p->port), false);
 				snprintf(p->address, sizeof(p->address), "%s",
 					 peers[i].address);
 				transport__logf(t, TRANSPORT_LOG_INFO,
-					       "node %u now at %s", p->id,
-					       p->address);
+						"node %u now at %s", p->id,
+						p->address);
 			}
 			continue;
 		}

@@ -559,8 +559,9 @@ static bool settle(unsigned leader)
 		drain_all(leader);
 	}
 	if (!settled)
-		fprintf(stderr, "big snapshot: the nodes did not settle at the "
-				"leader's state within %d s\n",
+		fprintf(stderr,
+			"big snapshot: the nodes did not settle at the "
+			"leader's state within %d s\n",
 			SETTLE_MS / 1000);
 	return settled;
 }

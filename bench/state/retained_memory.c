@@ -48,12 +48,14 @@ int main(int argc, char **argv)
 		snprintf(topic, sizeof(topic), "building/floor/room/%012ld", i);
 		struct ha_record r = {.type = HA_REC_TYPE_RETAIN_SET};
 		r.u.retain_set.origin = (struct ha_origin){1, 42, 1000};
-		r.u.retain_set.topic = (struct ha_bytes){(const uint8_t *)topic, 32};
+		r.u.retain_set.topic =
+		    (struct ha_bytes){(const uint8_t *)topic, 32};
 		r.u.retain_set.payload =
-			(struct ha_bytes){(const uint8_t *)payload, 64};
+		    (struct ha_bytes){(const uint8_t *)payload, 64};
 		r.u.retain_set.qos = 1;
 		uint8_t *rec;
-		if (ha_record_encode(&r, &rec, &record_len, NULL) != HA_REC_OK ||
+		if (ha_record_encode(&r, &rec, &record_len, NULL) !=
+			HA_REC_OK ||
 		    ha_state_apply(s, (uint64_t)i + 1, rec, record_len, NULL,
 				   0) != HA_APPLY_OK) {
 			fprintf(stderr, "apply failed at %ld\n", i);

@@ -275,10 +275,10 @@ static void wait_applied(uint64_t count, unsigned timeout_ms)
 	while (!all_applied(count)) {
 		if (ha_node_monotonic_ms() > deadline) {
 			for (unsigned i = 1; i <= NODES; i++)
-				fprintf(stderr, "  node %u applied %llu of %llu\n",
-					i,
-					(unsigned long long)nodes[i].owner.count,
-					(unsigned long long)count);
+				fprintf(
+				    stderr, "  node %u applied %llu of %llu\n",
+				    i, (unsigned long long)nodes[i].owner.count,
+				    (unsigned long long)count);
 			fail_msg("not every node applied %llu commands within "
 				 "%u ms",
 				 (unsigned long long)count, timeout_ms);
@@ -420,11 +420,12 @@ static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
 			if (other.snapshot_index > before.last_index + 10)
 				break;
 			if (ha_node_monotonic_ms() > deadline)
-				fail_msg("node %u did not compact past index %llu "
-					 "(its snapshot covers %llu)",
-					 i,
-					 (unsigned long long)before.last_index + 10,
-					 (unsigned long long)other.snapshot_index);
+				fail_msg(
+				    "node %u did not compact past index %llu "
+				    "(its snapshot covers %llu)",
+				    i,
+				    (unsigned long long)before.last_index + 10,
+				    (unsigned long long)other.snapshot_index);
 			propose_n(next, 10, 3 + (unsigned)proposed);
 			proposed += 10;
 			usleep(20000);

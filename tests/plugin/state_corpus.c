@@ -94,13 +94,13 @@ static struct ha_record retain_set(const char *topic, const char *payload,
 }
 
 static const struct ha_user_property one_property[] = {
-	{{(const uint8_t *)"k", 1}, {(const uint8_t *)"v", 1}},
+    {{(const uint8_t *)"k", 1}, {(const uint8_t *)"v", 1}},
 };
 
 static const struct ha_user_property three_properties[] = {
-	{{(const uint8_t *)"b", 1}, {(const uint8_t *)"2", 1}},
-	{{(const uint8_t *)"a", 1}, {(const uint8_t *)"1", 1}},
-	{{(const uint8_t *)"b", 1}, {(const uint8_t *)"", 0}},
+    {{(const uint8_t *)"b", 1}, {(const uint8_t *)"2", 1}},
+    {{(const uint8_t *)"a", 1}, {(const uint8_t *)"1", 1}},
+    {{(const uint8_t *)"b", 1}, {(const uint8_t *)"", 0}},
 };
 
 static int write_records(const char *dir)
@@ -213,8 +213,8 @@ static int write_snapshot(const char *dir, const char *name,
 	int rv = ha_state_restore(buf, len, 1, &back, why, sizeof(why));
 	ha_state_free(back);
 	if (rv != HA_SNAP_OK) {
-		fprintf(stderr, "state_corpus: %s does not restore: %s\n",
-			name, why);
+		fprintf(stderr, "state_corpus: %s does not restore: %s\n", name,
+			why);
 		free(buf);
 		return -1;
 	}
@@ -237,7 +237,8 @@ static int write_snapshots(const char *dir)
 	}
 	const struct ha_record level2 = {.type = HA_REC_TYPE_FEATURE_LEVEL,
 					 .u.feature_level = 2};
-	const struct ha_record delete_cluster = {.type = HA_REC_TYPE_DELETE_CLUSTER};
+	const struct ha_record delete_cluster = {
+	    .type = HA_REC_TYPE_DELETE_CLUSTER};
 	int rv = write_snapshot(dir, "v2-level-1-empty", s);
 	if (rv == 0)
 		rv = apply(s, &level2);
@@ -245,9 +246,9 @@ static int write_snapshots(const char *dir)
 	/* Three messages: plain, with a user property, with the other
 	 * properties; applied out of topic order. */
 	static const uint8_t correlation[] = {0x01};
-	struct ha_record z = retain_set(
-		"z/\xc3\xa9", "33333333333333333333333333333333333333333333333333",
-		2);
+	struct ha_record z =
+	    retain_set("z/\xc3\xa9",
+		       "33333333333333333333333333333333333333333333333333", 2);
 	z.u.retain_set.has_content_type = true;
 	z.u.retain_set.content_type = str("text/plain");
 	z.u.retain_set.has_response_topic = true;

@@ -28,23 +28,23 @@ static bool bytes_eq(struct ha_bytes a, const char *s)
 }
 
 static const struct ha_user_property props[] = {
-	{{(const uint8_t *)"k", 1}, {(const uint8_t *)"v", 1}},
+    {{(const uint8_t *)"k", 1}, {(const uint8_t *)"v", 1}},
 };
 
 /* The example of docs/records.md. */
 static const uint8_t small_set[] = {
-	0x03, 0x01,				/* retained set, version 1 */
-	0x03, 0x00,				/* node 3 */
-	0x09, 0, 0, 0, 0, 0, 0, 0,		/* incarnation */
-	0x0a, 0, 0, 0, 0, 0, 0, 0,		/* captured at */
-	0x01,					/* QoS 1 */
-	0, 0, 0, 0, 0, 0, 0, 0,			/* never expires */
-	0x03, 0x00, 'a', '/', 'b',		/* topic */
-	0x01,					/* flags: payload format */
-	0x01,					/* UTF-8 */
-	0x01, 0x00, 0x00, 0x00,			/* one user property */
-	0x01, 0x00, 'k', 0x01, 0x00, 'v',	/* k=v */
-	0x02, 0x00, 0x00, 0x00, 'h', 'i',	/* payload */
+    0x03, 0x01,				     /* retained set, version 1 */
+    0x03, 0x00,				     /* node 3 */
+    0x09, 0,	0,    0,    0,	  0,   0, 0, /* incarnation */
+    0x0a, 0,	0,    0,    0,	  0,   0, 0, /* captured at */
+    0x01,				     /* QoS 1 */
+    0,	  0,	0,    0,    0,	  0,   0, 0, /* never expires */
+    0x03, 0x00, 'a',  '/',  'b',	     /* topic */
+    0x01,				     /* flags: payload format */
+    0x01,				     /* UTF-8 */
+    0x01, 0x00, 0x00, 0x00,		     /* one user property */
+    0x01, 0x00, 'k',  0x01, 0x00, 'v',	     /* k=v */
+    0x02, 0x00, 0x00, 0x00, 'h',  'i',	     /* payload */
 };
 
 static struct ha_record small_set_record(void)
@@ -190,10 +190,10 @@ static void test_retain_set_all_properties(void **state)
 {
 	(void)state;
 	static const struct ha_user_property many[] = {
-		{{(const uint8_t *)"b", 1}, {(const uint8_t *)"2", 1}},
-		{{(const uint8_t *)"a", 1}, {(const uint8_t *)"1", 1}},
-		{{(const uint8_t *)"b", 1}, {(const uint8_t *)"", 0}},
-		{{(const uint8_t *)"", 0}, {(const uint8_t *)"\xc3\xa9", 2}},
+	    {{(const uint8_t *)"b", 1}, {(const uint8_t *)"2", 1}},
+	    {{(const uint8_t *)"a", 1}, {(const uint8_t *)"1", 1}},
+	    {{(const uint8_t *)"b", 1}, {(const uint8_t *)"", 0}},
+	    {{(const uint8_t *)"", 0}, {(const uint8_t *)"\xc3\xa9", 2}},
 	};
 	const uint8_t corr[] = {0x00, 0xff, 0x00};
 	struct ha_record r = {.type = HA_REC_TYPE_RETAIN_SET};
@@ -338,7 +338,7 @@ static void test_retain_set_invalid_properties(void **state)
 
 	r.u.retain_set.has_content_type = true;
 	r.u.retain_set.content_type =
-		(struct ha_bytes){(const uint8_t *)"a\0", 2};
+	    (struct ha_bytes){(const uint8_t *)"a\0", 2};
 	assert_int_equal(ha_record_encode(&r, &buf, &len, &reason),
 			 HA_REC_MALFORMED);
 	assert_string_equal(reason, "invalid content type");
@@ -351,7 +351,7 @@ static void test_retain_set_invalid_properties(void **state)
 	assert_string_equal(reason, "invalid response topic");
 
 	static const struct ha_user_property surrogate[] = {
-		{{(const uint8_t *)"\xed\xa0\x80", 3}, {(const uint8_t *)"", 0}},
+	    {{(const uint8_t *)"\xed\xa0\x80", 3}, {(const uint8_t *)"", 0}},
 	};
 	r = small_set_record();
 	r.u.retain_set.user_properties = surrogate;
@@ -363,7 +363,7 @@ static void test_retain_set_invalid_properties(void **state)
 	r = small_set_record();
 	r.u.retain_set.user_properties = NULL;
 	r.u.retain_set.user_properties_raw =
-		(struct ha_bytes){small_set + 40, 6};
+	    (struct ha_bytes){small_set + 40, 6};
 	r.u.retain_set.n_user_properties = 2;
 	assert_int_equal(ha_record_encode(&r, &buf, &len, &reason),
 			 HA_REC_MALFORMED);
@@ -380,10 +380,12 @@ static void test_retain_set_invalid_properties(void **state)
 	expect_malformed(bad, sizeof(bad), "unknown property flags");
 	memcpy(bad, small_set, sizeof(bad));
 	bad[36] = 0x10; /* a count of 16 */
-	expect_malformed(bad, sizeof(bad), "invalid or truncated user property");
+	expect_malformed(bad, sizeof(bad),
+			 "invalid or truncated user property");
 	memcpy(bad, small_set, sizeof(bad));
 	bad[42] = 0; /* the name "k" becomes NUL */
-	expect_malformed(bad, sizeof(bad), "invalid or truncated user property");
+	expect_malformed(bad, sizeof(bad),
+			 "invalid or truncated user property");
 }
 
 static void test_retain_delete(void **state)
@@ -394,9 +396,9 @@ static void test_retain_delete(void **state)
 	r.u.retain_delete.topic = str("x/y");
 	size_t len;
 	uint8_t *buf = encode_ok(&r, &len);
-	const uint8_t expected[] = {0x04, 0x01, 1, 0, 2, 0, 0, 0, 0, 0,
-				    0,	  0,	3, 0, 0, 0, 0, 0, 0, 0,
-				    3,	  0,	'x', '/', 'y'};
+	const uint8_t expected[] = {0x04, 0x01, 1, 0, 2,   0,	0,  0, 0,
+				    0,	  0,	0, 3, 0,   0,	0,  0, 0,
+				    0,	  0,	3, 0, 'x', '/', 'y'};
 	assert_int_equal(len, sizeof(expected));
 	assert_memory_equal(buf, expected, len);
 	expect_round_trip(buf, len);
@@ -418,7 +420,7 @@ static void test_size_limit(void **state)
 	uint8_t *payload = calloc(1, HA_RECORD_MAX);
 	assert_non_null(payload);
 	r.u.retain_set.payload =
-		(struct ha_bytes){payload, HA_RECORD_MAX - overhead};
+	    (struct ha_bytes){payload, HA_RECORD_MAX - overhead};
 	size_t len;
 	uint8_t *buf = encode_ok(&r, &len);
 	assert_int_equal(len, HA_RECORD_MAX);
@@ -511,18 +513,18 @@ static void test_utf8(void **state)
 		const char *s;
 		bool ok;
 	} cases[] = {
-		{"plain", true},
-		{"\xc3\xa9", true},
-		{"\xe2\x82\xac", true},
-		{"\xf0\x9f\x98\x80", true},
-		{"\xf4\x8f\xbf\xbf", true},  /* U+10FFFF */
-		{"\xf4\x90\x80\x80", false}, /* above U+10FFFF */
-		{"\xc0\xaf", false},	     /* overlong */
-		{"\xe0\x80\xaf", false},     /* overlong */
-		{"\xed\xa0\x80", false},     /* surrogate */
-		{"\xc3", false},	     /* truncated */
-		{"\x80", false},	     /* continuation first */
-		{"\xff", false},
+	    {"plain", true},
+	    {"\xc3\xa9", true},
+	    {"\xe2\x82\xac", true},
+	    {"\xf0\x9f\x98\x80", true},
+	    {"\xf4\x8f\xbf\xbf", true},	 /* U+10FFFF */
+	    {"\xf4\x90\x80\x80", false}, /* above U+10FFFF */
+	    {"\xc0\xaf", false},	 /* overlong */
+	    {"\xe0\x80\xaf", false},	 /* overlong */
+	    {"\xed\xa0\x80", false},	 /* surrogate */
+	    {"\xc3", false},		 /* truncated */
+	    {"\x80", false},		 /* continuation first */
+	    {"\xff", false},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		assert_int_equal(ha_utf8_valid((const uint8_t *)cases[i].s,
@@ -546,20 +548,19 @@ static void test_encode_out_of_memory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_delete_cluster),
-		cmocka_unit_test(test_feature_level),
-		cmocka_unit_test(test_retain_set_bytes),
-		cmocka_unit_test(test_retain_set_all_properties),
-		cmocka_unit_test(test_retain_set_minimal),
-		cmocka_unit_test(test_retain_set_invalid),
-		cmocka_unit_test(test_retain_set_invalid_properties),
-		cmocka_unit_test(test_retain_delete),
-		cmocka_unit_test(test_size_limit),
-		cmocka_unit_test(test_unknown_types),
-		cmocka_unit_test(test_levels),
-		cmocka_unit_test(test_utf8),
-		cmocka_unit_test(test_encode_out_of_memory),
+	    cmocka_unit_test(test_delete_cluster),
+	    cmocka_unit_test(test_feature_level),
+	    cmocka_unit_test(test_retain_set_bytes),
+	    cmocka_unit_test(test_retain_set_all_properties),
+	    cmocka_unit_test(test_retain_set_minimal),
+	    cmocka_unit_test(test_retain_set_invalid),
+	    cmocka_unit_test(test_retain_set_invalid_properties),
+	    cmocka_unit_test(test_retain_delete),
+	    cmocka_unit_test(test_size_limit),
+	    cmocka_unit_test(test_unknown_types),
+	    cmocka_unit_test(test_levels),
+	    cmocka_unit_test(test_utf8),
+	    cmocka_unit_test(test_encode_out_of_memory),
 	};
-	return cmocka_run_group_tests_name("plugin records", tests, NULL,
-					   NULL);
+	return cmocka_run_group_tests_name("plugin records", tests, NULL, NULL);
 }

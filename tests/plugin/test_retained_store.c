@@ -37,7 +37,7 @@ static const char *get_kv(const struct ha_retained_store *s, const char *topic,
 			  char *out, size_t out_len)
 {
 	const struct ha_retained_entry *e =
-		ha_retained_store_get(s, (const uint8_t *)topic, strlen(topic));
+	    ha_retained_store_get(s, (const uint8_t *)topic, strlen(topic));
 	if (e == NULL)
 		return NULL;
 	size_t len, tlen;
@@ -89,9 +89,8 @@ static void test_basics(void **state)
 	assert_int_equal(ha_retained_store_record_bytes(s), 4 + 4);
 
 	/* A topic outside its record is refused. */
-	assert_int_equal(ha_retained_store_set(s, (const uint8_t *)"ab", 2, 1,
-					       2),
-			 -1);
+	assert_int_equal(
+	    ha_retained_store_set(s, (const uint8_t *)"ab", 2, 1, 2), -1);
 	ha_retained_store_free(s);
 }
 
@@ -177,15 +176,15 @@ static void test_many(void **state)
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (int i = 0; i < N; i++) {
 		snprintf(topic, sizeof(topic), "building/floor/room/%012d", i);
-		assert_non_null(ha_retained_store_get(
-			s, (const uint8_t *)topic, 32));
+		assert_non_null(
+		    ha_retained_store_get(s, (const uint8_t *)topic, 32));
 	}
 	double lookup = seconds_since(&t0);
 	printf("    200000 messages (sanitized build): insert %.3f s, "
 	       "lookup %.3f s; store memory %.1f bytes per message "
 	       "(record %zu bytes)\n",
-	       insert, lookup,
-	       (double)ha_retained_store_memory(s) / N, sizeof(rec));
+	       insert, lookup, (double)ha_retained_store_memory(s) / N,
+	       sizeof(rec));
 
 	const struct ha_retained_entry **sorted;
 	size_t n;
@@ -193,7 +192,8 @@ static void test_many(void **state)
 	assert_int_equal(n, N);
 	for (size_t i = 1; i < n; i++) {
 		size_t a_len, b_len;
-		const uint8_t *a = ha_retained_entry_topic(sorted[i - 1], &a_len);
+		const uint8_t *a =
+		    ha_retained_entry_topic(sorted[i - 1], &a_len);
 		const uint8_t *b = ha_retained_entry_topic(sorted[i], &b_len);
 		assert_true(ha_retained_topic_cmp(a, a_len, b, b_len) < 0);
 	}
@@ -206,8 +206,9 @@ static void test_many(void **state)
 	assert_int_equal(ha_retained_store_count(s), N / 2);
 	for (int i = 0; i < N; i++) {
 		snprintf(topic, sizeof(topic), "building/floor/room/%012d", i);
-		assert_true((ha_retained_store_get(s, (const uint8_t *)topic,
-						   32) != NULL) == (i % 2 == 1));
+		assert_true(
+		    (ha_retained_store_get(s, (const uint8_t *)topic, 32) !=
+		     NULL) == (i % 2 == 1));
 	}
 	/* Deleting the rest gives the table back. */
 	uint64_t full = ha_retained_store_memory(s);
@@ -330,12 +331,12 @@ static void test_out_of_memory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_basics),
-		cmocka_unit_test(test_model),
-		cmocka_unit_test(test_many),
-		cmocka_unit_test(test_shared_view),
-		cmocka_unit_test(test_out_of_memory),
+	    cmocka_unit_test(test_basics),
+	    cmocka_unit_test(test_model),
+	    cmocka_unit_test(test_many),
+	    cmocka_unit_test(test_shared_view),
+	    cmocka_unit_test(test_out_of_memory),
 	};
-	return cmocka_run_group_tests_name("plugin retained store", tests,
-					   NULL, NULL);
+	return cmocka_run_group_tests_name("plugin retained store", tests, NULL,
+					   NULL);
 }

@@ -30,9 +30,9 @@ static uint8_t *retain_set(const char *topic, const char *payload,
 	struct ha_record r = {.type = HA_REC_TYPE_RETAIN_SET};
 	r.u.retain_set.origin = (struct ha_origin){1, 42, 1000};
 	r.u.retain_set.topic =
-		(struct ha_bytes){(const uint8_t *)topic, strlen(topic)};
+	    (struct ha_bytes){(const uint8_t *)topic, strlen(topic)};
 	r.u.retain_set.payload =
-		(struct ha_bytes){(const uint8_t *)payload, strlen(payload)};
+	    (struct ha_bytes){(const uint8_t *)payload, strlen(payload)};
 	r.u.retain_set.qos = 1;
 	r.u.retain_set.expiry_ms = expiry;
 	uint8_t *buf;
@@ -45,7 +45,7 @@ static uint8_t *retain_delete(const char *topic, size_t *len)
 	struct ha_record r = {.type = HA_REC_TYPE_RETAIN_DELETE};
 	r.u.retain_delete.origin = (struct ha_origin){2, 43, 2000};
 	r.u.retain_delete.topic =
-		(struct ha_bytes){(const uint8_t *)topic, strlen(topic)};
+	    (struct ha_bytes){(const uint8_t *)topic, strlen(topic)};
 	uint8_t *buf;
 	assert_int_equal(ha_record_encode(&r, &buf, len, NULL), HA_REC_OK);
 	return buf;
@@ -75,7 +75,7 @@ static const char *payload_of(const struct ha_state *s, const char *topic,
 			      char *out, size_t out_len)
 {
 	const struct ha_retained_entry *e = ha_retained_store_get(
-		s->retained, (const uint8_t *)topic, strlen(topic));
+	    s->retained, (const uint8_t *)topic, strlen(topic));
 	if (e == NULL)
 		return NULL;
 	size_t len;
@@ -153,9 +153,9 @@ static void test_apply_stops(void **state)
 	char why[200];
 
 	const uint8_t session[] = {5, 1, 0, 0};
-	assert_int_equal(ha_state_apply(s, 17, session, sizeof(session), why,
-					sizeof(why)),
-			 HA_APPLY_NEWER);
+	assert_int_equal(
+	    ha_state_apply(s, 17, session, sizeof(session), why, sizeof(why)),
+	    HA_APPLY_NEWER);
 	assert_string_equal(why, "record type 5 (session) version 1 at index "
 				 "17 needs a newer mosquitto_ha on this node");
 	const uint8_t newer_set[] = {3, 2, 0xff};
@@ -166,15 +166,15 @@ static void test_apply_stops(void **state)
 			    "record type 3 (retained message set) version 2 at "
 			    "index 18 needs a newer mosquitto_ha on this node");
 	const uint8_t level3[] = {2, 1, 3, 0, 0, 0};
-	assert_int_equal(ha_state_apply(s, 19, level3, sizeof(level3), why,
-					sizeof(why)),
-			 HA_APPLY_NEWER);
+	assert_int_equal(
+	    ha_state_apply(s, 19, level3, sizeof(level3), why, sizeof(why)),
+	    HA_APPLY_NEWER);
 	assert_string_equal(why, "feature level 3 at index 19 needs a newer "
 				 "mosquitto_ha on this node");
 	const uint8_t bad[] = {4, 1, 0};
 	assert_int_equal(
-		ha_state_apply(s, 20, bad, sizeof(bad), why, sizeof(why)),
-		HA_APPLY_MALFORMED);
+	    ha_state_apply(s, 20, bad, sizeof(bad), why, sizeof(why)),
+	    HA_APPLY_MALFORMED);
 	assert_string_equal(why, "record type 4 (retained message delete) at "
 				 "index 20 is malformed: retained delete "
 				 "truncated");
@@ -205,11 +205,12 @@ static void test_snapshot_bytes(void **state)
 	size_t len;
 	uint8_t *buf = snapshot_of(s, &len);
 	uint8_t expected[] = {
-		'M', 'H', 'A', 'S', 2,		  /* magic, version */
-		1, 1, 0, 0, 0, 0, 0, 0, 0, 0x01, /* flags: deleted */
-		2, 4, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, /* level 1 */
-		3, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* none */
-		0x36, 0xd4, 0x20, 0xec, /* CRC32 0xec20d436 */
+	    'M',  'H',	'A',  'S',  2,			 /* magic, version */
+	    1,	  1,	0,    0,    0, 0, 0, 0, 0, 0x01, /* flags: deleted */
+	    2,	  4,	0,    0,    0, 0, 0, 0, 0, 1,	 0, 0, 0, /* level 1 */
+	    3,	  8,	0,    0,    0, 0, 0, 0, 0, 0,	 0, 0, 0,
+	    0,	  0,	0,    0,    /* none */
+	    0x36, 0xd4, 0x20, 0xec, /* CRC32 0xec20d436 */
 	};
 	/* The CRC above is zlib's crc32 of the bytes before it. */
 	assert_int_equal(crc_of(expected, sizeof(expected) - 4), 0xec20d436);
@@ -444,8 +445,7 @@ static void start(struct builder *b, uint8_t version)
 	put_le(b, version, 1);
 }
 
-static void section(struct builder *b, uint8_t type, const void *body,
-		    size_t n)
+static void section(struct builder *b, uint8_t type, const void *body, size_t n)
 {
 	put_le(b, type, 1);
 	put_le(b, n, 8);
@@ -500,16 +500,14 @@ static void test_snapshot_refusals(void **state)
 	for (size_t i = 5; i < b.len; i++) {
 		b.buf[i] ^= 0x40;
 		struct ha_state *r;
-		assert_int_not_equal(ha_state_restore(b.buf, b.len, 1, &r,
-						      NULL, 0),
-				     HA_SNAP_OK);
+		assert_int_not_equal(
+		    ha_state_restore(b.buf, b.len, 1, &r, NULL, 0), HA_SNAP_OK);
 		b.buf[i] ^= 0x40;
 	}
 	for (size_t cut = 0; cut < b.len; cut++) {
 		struct ha_state *r;
 		assert_int_not_equal(
-			ha_state_restore(b.buf, cut, 1, &r, NULL, 0),
-			HA_SNAP_OK);
+		    ha_state_restore(b.buf, cut, 1, &r, NULL, 0), HA_SNAP_OK);
 	}
 
 	start(&b, 3);
@@ -712,8 +710,8 @@ static void test_out_of_memory(void **state)
 	}
 	for (long n = 0;; n++) {
 		alloc_fail_after(n);
-		int rv = ha_state_restore_into(s, expected, expected_len, NULL,
-					       0);
+		int rv =
+		    ha_state_restore_into(s, expected, expected_len, NULL, 0);
 		if (!alloc_fail_off()) {
 			assert_int_equal(rv, HA_SNAP_OK);
 			break;
@@ -740,16 +738,16 @@ static void test_out_of_memory(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_apply),
-		cmocka_unit_test(test_apply_stops),
-		cmocka_unit_test(test_snapshot_bytes),
-		cmocka_unit_test(test_snapshot_round_trip),
-		cmocka_unit_test(test_capture_frozen),
-		cmocka_unit_test(test_serialize_while_applying),
-		cmocka_unit_test(test_snapshot_v1),
-		cmocka_unit_test(test_snapshot_refusals),
-		cmocka_unit_test(test_many),
-		cmocka_unit_test(test_out_of_memory),
+	    cmocka_unit_test(test_apply),
+	    cmocka_unit_test(test_apply_stops),
+	    cmocka_unit_test(test_snapshot_bytes),
+	    cmocka_unit_test(test_snapshot_round_trip),
+	    cmocka_unit_test(test_capture_frozen),
+	    cmocka_unit_test(test_serialize_while_applying),
+	    cmocka_unit_test(test_snapshot_v1),
+	    cmocka_unit_test(test_snapshot_refusals),
+	    cmocka_unit_test(test_many),
+	    cmocka_unit_test(test_out_of_memory),
 	};
 	return cmocka_run_group_tests_name("plugin state", tests, NULL, NULL);
 }

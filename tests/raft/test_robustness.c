@@ -847,10 +847,11 @@ static void test_random_faults_keep_safety(void **state)
 	uint64_t seeds = seed_knob("CHAOS_SEEDS", 1, 10);
 	uint64_t first = seed_knob("CHAOS_FIRST", 0, 1);
 	if (getenv("CHAOS_SEEDS") != NULL || getenv("CHAOS_FIRST") != NULL)
-		print_message("chaos: seeds %llu to %llu, chosen by CHAOS_FIRST "
-			      "and CHAOS_SEEDS\n",
-			      (unsigned long long)first,
-			      (unsigned long long)(first + seeds - 1));
+		print_message(
+		    "chaos: seeds %llu to %llu, chosen by CHAOS_FIRST "
+		    "and CHAOS_SEEDS\n",
+		    (unsigned long long)first,
+		    (unsigned long long)(first + seeds - 1));
 	size_t acked = 0;
 	for (uint64_t seed = first; seed < first + seeds; seed++) {
 		acked += chaos(seed, (struct chaos_mode){false, false});

@@ -29,10 +29,13 @@ static void *grow_zero(void *p, size_t old_n, size_t new_n, size_t size)
 void checks_init(struct world *w)
 {
 	w->committed_cap = 1024;
-	w->committed_term = grow_zero(NULL, 0, w->committed_cap, sizeof(raft_term));
-	w->committed_hash = grow_zero(NULL, 0, w->committed_cap, sizeof(uint64_t));
+	w->committed_term =
+	    grow_zero(NULL, 0, w->committed_cap, sizeof(raft_term));
+	w->committed_hash =
+	    grow_zero(NULL, 0, w->committed_cap, sizeof(uint64_t));
 	w->sm_hash_at = grow_zero(NULL, 0, w->committed_cap, sizeof(uint64_t));
-	w->committed_in = grow_zero(NULL, 0, w->committed_cap, sizeof(raft_term));
+	w->committed_in =
+	    grow_zero(NULL, 0, w->committed_cap, sizeof(raft_term));
 	w->n_terms = 64;
 	w->leader_of_term = grow_zero(NULL, 0, w->n_terms, sizeof(raft_id));
 	w->n_vote_terms = 64;
@@ -75,8 +78,8 @@ static void ensure_index(struct world *w, raft_index i)
 				      sizeof(raft_term));
 	w->committed_hash = grow_zero(w->committed_hash, w->committed_cap, cap,
 				      sizeof(uint64_t));
-	w->sm_hash_at = grow_zero(w->sm_hash_at, w->committed_cap, cap,
-				  sizeof(uint64_t));
+	w->sm_hash_at =
+	    grow_zero(w->sm_hash_at, w->committed_cap, cap, sizeof(uint64_t));
 	w->committed_in = grow_zero(w->committed_in, w->committed_cap, cap,
 				    sizeof(raft_term));
 	w->committed_cap = cap;
@@ -120,14 +123,17 @@ static void check_log_matching(struct world *w, struct node *n,
 		struct registry_slot *r = &w->registry[s];
 		if (r->index == e->index && r->term == e->term) {
 			if (r->hash != h)
-				sim_violation(w, "log matching: n%u holds a different "
-						 "entry at index %llu term %llu",
-					      n->id, (unsigned long long)e->index,
-					      (unsigned long long)e->term);
+				sim_violation(
+				    w,
+				    "log matching: n%u holds a different "
+				    "entry at index %llu term %llu",
+				    n->id, (unsigned long long)e->index,
+				    (unsigned long long)e->term);
 			else if (prev != 0 && r->prev_term != 0 &&
 				 r->prev_term != prev)
-				sim_violation(w, "log matching: n%u has term %llu "
-						 "before %llu/%llu, others %llu",
+				sim_violation(w,
+					      "log matching: n%u has term %llu "
+					      "before %llu/%llu, others %llu",
 					      n->id, (unsigned long long)prev,
 					      (unsigned long long)e->index,
 					      (unsigned long long)e->term,
@@ -138,10 +144,8 @@ static void check_log_matching(struct world *w, struct node *n,
 		}
 		s = (s + 1) % w->registry_cap;
 	}
-	w->registry[s] = (struct registry_slot){.index = e->index,
-						.term = e->term,
-						.hash = h,
-						.prev_term = prev};
+	w->registry[s] = (struct registry_slot){
+	    .index = e->index, .term = e->term, .hash = h, .prev_term = prev};
 	w->registry_n++;
 }
 
@@ -150,8 +154,9 @@ void check_update(struct world *w, struct node *n, const struct raft_update *u)
 	struct raft *r = n->r;
 	bool leader = raft_role(r) == RAFT_LEADER;
 	if (u->truncate_from != 0 && leader)
-		sim_violation(w, "n%u truncated its log from %llu while leader of "
-				 "term %llu",
+		sim_violation(w,
+			      "n%u truncated its log from %llu while leader of "
+			      "term %llu",
 			      n->id, (unsigned long long)u->truncate_from,
 			      (unsigned long long)raft_current_term(r));
 	for (size_t i = 0; i < u->n_entries; i++) {
@@ -165,9 +170,10 @@ void check_update(struct world *w, struct node *n, const struct raft_update *u)
 		raft_index c = raft_commit_index(r);
 		raft_term ct = raft_term_at(r, c);
 		if (ct != e->term)
-			sim_violation(w, "n%u appended a configuration at %llu in "
-					 "term %llu before committing an entry of "
-					 "its term (commit %llu of term %llu)",
+			sim_violation(w,
+				      "n%u appended a configuration at %llu in "
+				      "term %llu before committing an entry of "
+				      "its term (commit %llu of term %llu)",
 				      n->id, (unsigned long long)e->index,
 				      (unsigned long long)e->term,
 				      (unsigned long long)c,
@@ -175,10 +181,12 @@ void check_update(struct world *w, struct node *n, const struct raft_update *u)
 		for (raft_index k = c + 1; k < e->index; k++) {
 			const struct raft_entry *o = raft_entry_at(r, k);
 			if (o != NULL && o->type == RAFT_ENTRY_CONFIG)
-				sim_violation(w, "n%u appended a configuration at "
-						 "%llu while the one at %llu is "
-						 "uncommitted",
-					      n->id, (unsigned long long)e->index,
+				sim_violation(w,
+					      "n%u appended a configuration at "
+					      "%llu while the one at %llu is "
+					      "uncommitted",
+					      n->id,
+					      (unsigned long long)e->index,
 					      (unsigned long long)k);
 		}
 	}
@@ -190,9 +198,9 @@ static raft_id *vote_slot(struct world *w, raft_term t, raft_id voter)
 		size_t n = w->n_vote_terms;
 		while (n <= t)
 			n *= 2;
-		w->vote_of = grow_zero(w->vote_of,
-				       w->n_vote_terms * (SIM_MAX_NODES + 1),
-				       n * (SIM_MAX_NODES + 1), sizeof(raft_id));
+		w->vote_of =
+		    grow_zero(w->vote_of, w->n_vote_terms * (SIM_MAX_NODES + 1),
+			      n * (SIM_MAX_NODES + 1), sizeof(raft_id));
 		w->n_vote_terms = n;
 	}
 	return &w->vote_of[t * (SIM_MAX_NODES + 1) + voter];
@@ -204,36 +212,43 @@ void check_message_sent(struct world *w, struct node *n,
 {
 	if (m->type != RAFT_MSG_PREVOTE && m->type != RAFT_MSG_PREVOTE_RESP &&
 	    m->term > n->d_term)
-		sim_violation(w, "n%u sent a message (type %u) of term %llu while "
-				 "its durable term is %llu",
+		sim_violation(w,
+			      "n%u sent a message (type %u) of term %llu while "
+			      "its durable term is %llu",
 			      n->id, m->type, (unsigned long long)m->term,
 			      (unsigned long long)n->d_term);
 	if (m->type == RAFT_MSG_VOTE_RESP && !m->reject) {
 		raft_id *v = vote_slot(w, m->term, n->id);
 		if (*v != 0 && *v != m->to)
-			sim_violation(w, "n%u voted twice in term %llu: n%u and n%u",
-				      n->id, (unsigned long long)m->term, *v, m->to);
+			sim_violation(
+			    w, "n%u voted twice in term %llu: n%u and n%u",
+			    n->id, (unsigned long long)m->term, *v, m->to);
 		*v = m->to;
 		if (n->d_term != m->term || n->d_vote != m->to)
-			sim_violation(w, "n%u granted its vote in term %llu to n%u "
-					 "before persisting it (disk: term %llu "
-					 "vote n%u)",
-				      n->id, (unsigned long long)m->term, m->to,
-				      (unsigned long long)n->d_term, n->d_vote);
+			sim_violation(
+			    w,
+			    "n%u granted its vote in term %llu to n%u "
+			    "before persisting it (disk: term %llu "
+			    "vote n%u)",
+			    n->id, (unsigned long long)m->term, m->to,
+			    (unsigned long long)n->d_term, n->d_vote);
 	}
 	if ((m->type == RAFT_MSG_APPEND_RESP && !m->reject && m->index != 0) ||
 	    (m->type == RAFT_MSG_SNAPSHOT_RESP && m->done)) {
 		if (!durable_has(n, m->index, 0))
-			sim_violation(w, "n%u acknowledged index %llu that is not on "
-					 "its disk",
-				      n->id, (unsigned long long)m->index);
+			sim_violation(
+			    w,
+			    "n%u acknowledged index %llu that is not on "
+			    "its disk",
+			    n->id, (unsigned long long)m->index);
 	}
 }
 
 void check_message_delivered(struct world *w, struct node *n,
 			     const struct raft_message *m)
 {
-	if ((m->type == RAFT_MSG_APPEND_RESP || m->type == RAFT_MSG_SNAPSHOT_RESP) &&
+	if ((m->type == RAFT_MSG_APPEND_RESP ||
+	     m->type == RAFT_MSG_SNAPSHOT_RESP) &&
 	    m->term == raft_current_term(n->r) && m->from <= SIM_MAX_NODES)
 		n->heard_from[m->from] = w->now;
 }
@@ -246,15 +261,16 @@ void check_applied(struct world *w, struct node *n, const struct raft_entry *e)
 	if (*h == 0)
 		*h = n->sm_hash;
 	else if (*h != n->sm_hash)
-		sim_violation(w, "n%u applied a different history up to index %llu",
-			      n->id, (unsigned long long)e->index);
+		sim_violation(
+		    w, "n%u applied a different history up to index %llu",
+		    n->id, (unsigned long long)e->index);
 }
 
 void check_read_issued(struct world *w, struct node *n, uint64_t id)
 {
 	(void)n;
-	w->reads[id % 1024] = (struct pending_read_check){.id = id,
-							  .must_see = w->commit_max};
+	w->reads[id % 1024] =
+	    (struct pending_read_check){.id = id, .must_see = w->commit_max};
 }
 
 /* A read must reflect every write committed before it was issued. */
@@ -265,8 +281,9 @@ void check_read(struct world *w, struct node *n, const struct raft_read *rd)
 	w->totals.reads++;
 	struct pending_read_check *p = &w->reads[rd->id % 1024];
 	if (p->id == rd->id && rd->index < p->must_see)
-		sim_violation(w, "n%u answered read %llu at index %llu, but %llu "
-				 "was committed before the read began",
+		sim_violation(w,
+			      "n%u answered read %llu at index %llu, but %llu "
+			      "was committed before the read began",
 			      n->id, (unsigned long long)rd->id,
 			      (unsigned long long)rd->index,
 			      (unsigned long long)p->must_see);
@@ -286,13 +303,14 @@ static void check_leader(struct world *w, struct node *n)
 		size_t size = w->n_terms;
 		while (size <= t)
 			size *= 2;
-		w->leader_of_term = grow_zero(w->leader_of_term, w->n_terms, size,
-					      sizeof(raft_id));
+		w->leader_of_term = grow_zero(w->leader_of_term, w->n_terms,
+					      size, sizeof(raft_id));
 		w->n_terms = size;
 	}
 	if (w->leader_of_term[t] != 0 && w->leader_of_term[t] != n->id)
 		sim_violation(w, "two leaders in term %llu: n%u and n%u",
-			      (unsigned long long)t, w->leader_of_term[t], n->id);
+			      (unsigned long long)t, w->leader_of_term[t],
+			      n->id);
 	w->leader_of_term[t] = n->id;
 	if (n->was_leader_term != t) {
 		n->was_leader_term = t;
@@ -306,15 +324,18 @@ static void check_leader(struct world *w, struct node *n)
 			  (unsigned long long)raft_commit_index(r));
 		/* Leader completeness: it holds every committed entry. */
 		raft_index from = raft_snapshot_index(r) + 1;
-		for (raft_index i = raft_last_index(r) + 1; i <= w->commit_max; i++)
+		for (raft_index i = raft_last_index(r) + 1; i <= w->commit_max;
+		     i++)
 			if (w->committed_in[i] < t) {
-				sim_violation(w, "n%u leads term %llu with last index "
-						 "%llu but %llu was committed in term "
-						 "%llu",
-					      n->id, (unsigned long long)t,
-					      (unsigned long long)raft_last_index(r),
-					      (unsigned long long)i,
-					      (unsigned long long)w->committed_in[i]);
+				sim_violation(
+				    w,
+				    "n%u leads term %llu with last index "
+				    "%llu but %llu was committed in term "
+				    "%llu",
+				    n->id, (unsigned long long)t,
+				    (unsigned long long)raft_last_index(r),
+				    (unsigned long long)i,
+				    (unsigned long long)w->committed_in[i]);
 				break;
 			}
 		for (raft_index i = from; i <= w->commit_max; i++) {
@@ -325,8 +346,9 @@ static void check_leader(struct world *w, struct node *n)
 				continue;
 			if (e->term != w->committed_term[i] ||
 			    entry_hash(e) != w->committed_hash[i]) {
-				sim_violation(w, "n%u leads term %llu without the "
-						 "committed entry %llu",
+				sim_violation(w,
+					      "n%u leads term %llu without the "
+					      "committed entry %llu",
 					      n->id, (unsigned long long)t,
 					      (unsigned long long)i);
 				break;
@@ -353,18 +375,22 @@ static void check_leader(struct world *w, struct node *n)
 		if (c->servers[i].role != RAFT_VOTER)
 			continue;
 		raft_id v = c->servers[i].id;
-		int64_t h = v == n->id ? w->now
-				       : (v <= SIM_MAX_NODES ? n->heard_from[v] : 0);
-		contact[nv++] = h > n->voters_changed_at ? h : n->voters_changed_at;
+		int64_t h = v == n->id
+				? w->now
+				: (v <= SIM_MAX_NODES ? n->heard_from[v] : 0);
+		contact[nv++] =
+		    h > n->voters_changed_at ? h : n->voters_changed_at;
 	}
 	if (nv > 0) {
 		qsort(contact, nv, sizeof(contact[0]), cmp_desc_i64);
 		int64_t q = contact[nv / 2];
 		if (w->now - q > ELECTION_TIMEOUT * 14 / 10 + 5)
-			sim_violation(w, "n%u still leads term %llu without hearing "
-					 "from a majority for %lld ms",
-				      n->id, (unsigned long long)t,
-				      (long long)(w->now - q));
+			sim_violation(
+			    w,
+			    "n%u still leads term %llu without hearing "
+			    "from a majority for %lld ms",
+			    n->id, (unsigned long long)t,
+			    (long long)(w->now - q));
 	}
 }
 
@@ -383,11 +409,12 @@ static void check_commit(struct world *w, struct node *n)
 	if (leader) {
 		raft_term t = raft_term_at(r, c);
 		if (t != raft_current_term(r))
-			sim_violation(w, "n%u committed %llu of term %llu by counting "
-					 "replicas in term %llu",
-				      n->id, (unsigned long long)c,
-				      (unsigned long long)t,
-				      (unsigned long long)raft_current_term(r));
+			sim_violation(
+			    w,
+			    "n%u committed %llu of term %llu by counting "
+			    "replicas in term %llu",
+			    n->id, (unsigned long long)c, (unsigned long long)t,
+			    (unsigned long long)raft_current_term(r));
 		/* Committed means: on the disks of a majority of voters. */
 		const struct raft_config *cfg = raft_config(r);
 		unsigned voters = 0, stored = 0;
@@ -400,10 +427,12 @@ static void check_commit(struct world *w, struct node *n)
 				stored++;
 		}
 		if (stored * 2 <= voters)
-			sim_violation(w, "n%u committed %llu (term %llu) stored on "
-					 "only %u of %u voters' disks",
-				      n->id, (unsigned long long)c,
-				      (unsigned long long)t, stored, voters);
+			sim_violation(
+			    w,
+			    "n%u committed %llu (term %llu) stored on "
+			    "only %u of %u voters' disks",
+			    n->id, (unsigned long long)c, (unsigned long long)t,
+			    stored, voters);
 	}
 	raft_index from = n->seen_commit + 1;
 	if (from <= raft_snapshot_index(r))
@@ -422,11 +451,13 @@ static void check_commit(struct world *w, struct node *n)
 				w->totals.membership_changes++;
 		} else if (w->committed_term[i] != e->term ||
 			   w->committed_hash[i] != h) {
-			sim_violation(w, "committed entry %llu (term %llu) lost: n%u "
-					 "committed term %llu there",
-				      (unsigned long long)i,
-				      (unsigned long long)w->committed_term[i],
-				      n->id, (unsigned long long)e->term);
+			sim_violation(
+			    w,
+			    "committed entry %llu (term %llu) lost: n%u "
+			    "committed term %llu there",
+			    (unsigned long long)i,
+			    (unsigned long long)w->committed_term[i], n->id,
+			    (unsigned long long)e->term);
 			break;
 		}
 	}
@@ -441,14 +472,16 @@ void check_after_event(struct world *w, struct node *n)
 		return;
 	if ((int)raft_role(n->r) != n->last_role ||
 	    raft_current_term(n->r) != n->last_term) {
-		static const char *names[] = {"?", "follower", "candidate", "leader"};
+		static const char *names[] = {"?", "follower", "candidate",
+					      "leader"};
 		n->last_role = raft_role(n->r);
 		n->last_term = raft_current_term(n->r);
 		sim_trace(w, "n%u %s in term %llu (last %llu/%llu commit %llu)",
 			  n->id, names[n->last_role],
 			  (unsigned long long)n->last_term,
 			  (unsigned long long)raft_last_index(n->r),
-			  (unsigned long long)raft_term_at(n->r, raft_last_index(n->r)),
+			  (unsigned long long)raft_term_at(
+			      n->r, raft_last_index(n->r)),
 			  (unsigned long long)raft_commit_index(n->r));
 	}
 	check_commit(w, n);
@@ -472,12 +505,13 @@ void check_world(struct world *w)
 		if (!holds)
 			continue;
 		if (holder != NULL)
-			sim_violation(w, "two leases at once: n%u (term %llu) and n%u "
-					 "(term %llu)",
-				      holder->id,
-				      (unsigned long long)raft_current_term(holder->r),
-				      n->id,
-				      (unsigned long long)raft_current_term(n->r));
+			sim_violation(
+			    w,
+			    "two leases at once: n%u (term %llu) and n%u "
+			    "(term %llu)",
+			    holder->id,
+			    (unsigned long long)raft_current_term(holder->r),
+			    n->id, (unsigned long long)raft_current_term(n->r));
 		holder = n;
 	}
 }

@@ -54,15 +54,18 @@ static int run_range(uint64_t first, uint64_t n, unsigned jobs, bool quiet,
 						       .size = size_for_seed(s),
 						       .quiet = quiet,
 						       .bug = bug};
-				if (sim_run(&c, &mine) != 0 && fail == UINT64_MAX) {
+				if (sim_run(&c, &mine) != 0 &&
+				    fail == UINT64_MAX) {
 					fail = s;
 					if (bug != 0)
 						break;
 				}
 				fflush(stdout);
 			}
-			if (write(fds[j][1], &mine, sizeof(mine)) != sizeof(mine) ||
-			    write(fds[j][1], &fail, sizeof(fail)) != sizeof(fail))
+			if (write(fds[j][1], &mine, sizeof(mine)) !=
+				sizeof(mine) ||
+			    write(fds[j][1], &fail, sizeof(fail)) !=
+				sizeof(fail))
 				_exit(3);
 			_exit(0);
 		}
@@ -86,7 +89,8 @@ static int run_range(uint64_t first, uint64_t n, unsigned jobs, bool quiet,
 		int status;
 		waitpid(pids[j], &status, 0);
 		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-			fprintf(stderr, "sim: worker %u exited abnormally\n", j);
+			fprintf(stderr, "sim: worker %u exited abnormally\n",
+				j);
 			rv = -1;
 		}
 	}
@@ -95,9 +99,11 @@ static int run_range(uint64_t first, uint64_t n, unsigned jobs, bool quiet,
 
 static void print_totals(const struct sim_totals *t)
 {
-	printf("sim totals: %llu seeds, %llu events (%.0f a seed), %llu elections, "
+	printf("sim totals: %llu seeds, %llu events (%.0f a seed), %llu "
+	       "elections, "
 	       "%llu commits, %llu crashes, %llu pauses, %llu partitions, "
-	       "%llu disk failures, %llu snapshots taken, %llu snapshots installed, "
+	       "%llu disk failures, %llu snapshots taken, %llu snapshots "
+	       "installed, "
 	       "%llu membership changes, %llu leadership transfers, "
 	       "%llu lease expiries, %llu linearizable reads\n",
 	       (unsigned long long)t->seeds, (unsigned long long)t->events,
@@ -122,18 +128,19 @@ static bool deep_enough(const struct sim_totals *t)
 		const char *name;
 		uint64_t v;
 	} need[] = {
-		{"elections", t->elections},
-		{"commits", t->commits},
-		{"crashes", t->crashes},
-		{"snapshots installed", t->snapshots_installed},
-		{"membership changes", t->membership_changes},
-		{"leadership transfers", t->transfers},
-		{"lease expiries", t->lease_expiries},
+	    {"elections", t->elections},
+	    {"commits", t->commits},
+	    {"crashes", t->crashes},
+	    {"snapshots installed", t->snapshots_installed},
+	    {"membership changes", t->membership_changes},
+	    {"leadership transfers", t->transfers},
+	    {"lease expiries", t->lease_expiries},
 	};
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		if (need[i].v == 0) {
-			printf("sim: no %s happened: the history is too shallow\n",
-			       need[i].name);
+			printf(
+			    "sim: no %s happened: the history is too shallow\n",
+			    need[i].name);
 			ok = false;
 		}
 	}
@@ -171,7 +178,8 @@ static int bug_by_name(const char *name)
 		if (strcmp(raft_bug_name(b), name) == 0)
 			return b;
 #endif
-	fprintf(stderr, "sim: unknown bug '%s' (or not a self-check build)\n", name);
+	fprintf(stderr, "sim: unknown bug '%s' (or not a self-check build)\n",
+		name);
 	exit(2);
 }
 
@@ -220,13 +228,15 @@ int main(int argc, char **argv)
 		struct sim_totals t;
 		memset(&t, 0, sizeof(t));
 		struct sim_config c = {.seed = one_seed,
-				       .size = size ? size : size_for_seed(one_seed),
+				       .size = size ? size
+						    : size_for_seed(one_seed),
 				       .trace = trace,
 				       .bug = bug};
 		int rv = sim_run(&c, &t);
 		print_totals(&t);
 		printf("sim: seed %llu: %s\n", (unsigned long long)one_seed,
-		       rv == 0 ? "ok" : (rv == 1 ? "VIOLATION" : "LIVENESS FAILURE"));
+		       rv == 0 ? "ok"
+			       : (rv == 1 ? "VIOLATION" : "LIVENESS FAILURE"));
 		return rv == 0 ? 0 : 1;
 	}
 	if (seeds == 0)
@@ -234,7 +244,8 @@ int main(int argc, char **argv)
 
 	if (selfcheck) {
 #ifndef RAFT_SELFCHECK
-		fprintf(stderr, "sim: --selfcheck needs the self-check build\n");
+		fprintf(stderr,
+			"sim: --selfcheck needs the self-check build\n");
 		return 2;
 #else
 		int missed = 0;
@@ -242,10 +253,12 @@ int main(int argc, char **argv)
 			struct sim_totals t;
 			memset(&t, 0, sizeof(t));
 			uint64_t caught;
-			if (run_range(first, seeds, jobs, true, b, &t, &caught) != 0)
+			if (run_range(first, seeds, jobs, true, b, &t,
+				      &caught) != 0)
 				return 1;
 			if (caught != UINT64_MAX) {
-				printf("caught %s at seed %llu\n", raft_bug_name(b),
+				printf("caught %s at seed %llu\n",
+				       raft_bug_name(b),
 				       (unsigned long long)caught);
 			} else {
 				printf("MISSED %s\n", raft_bug_name(b));
@@ -267,5 +280,7 @@ int main(int argc, char **argv)
 	printf("sim: %llu seeds, %llu violations, %llu liveness failures\n",
 	       (unsigned long long)t.seeds, (unsigned long long)t.violations,
 	       (unsigned long long)t.liveness_failures);
-	return rv == 0 && deep && t.violations == 0 && t.liveness_failures == 0 ? 0 : 1;
+	return rv == 0 && deep && t.violations == 0 && t.liveness_failures == 0
+		   ? 0
+		   : 1;
 }

@@ -34,10 +34,10 @@ struct sim_totals {
 
 struct sim_config {
 	uint64_t seed;
-	unsigned size;     /* voters at start: 3, 5 or 7 */
-	bool trace;        /* print every event */
-	bool quiet;        /* print nothing on failure either */
-	int bug;           /* planted bug (self-check builds only) */
+	unsigned size; /* voters at start: 3, 5 or 7 */
+	bool trace;    /* print every event */
+	bool quiet;    /* print nothing on failure either */
+	int bug;       /* planted bug (self-check builds only) */
 };
 
 /* Runs one seed. Returns 0 when every check held, 1 on a safety violation,

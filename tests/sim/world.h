@@ -175,7 +175,7 @@ uint64_t sim_rand(struct world *w);
 int64_t sim_range(struct world *w, int64_t lo, int64_t hi);
 bool sim_chance(struct world *w, unsigned per_mille);
 void sim_trace(struct world *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 raft_time sim_local(const struct node *n, int64_t real);
 void sim_schedule(struct world *w, int64_t at, int type, int node,
 		  struct raft_message *msg);
@@ -191,7 +191,7 @@ uint64_t entry_hash(const struct raft_entry *e);
 void checks_init(struct world *w);
 void checks_free(struct world *w);
 void sim_violation(struct world *w, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 void check_update(struct world *w, struct node *n, const struct raft_update *u);
 void check_message_sent(struct world *w, struct node *n,
 			const struct raft_message *m);

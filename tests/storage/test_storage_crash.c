@@ -523,11 +523,12 @@ static void test_random_crashes(void **state)
 		in_recovery += r.recovery_crashes;
 		enospc += r.enospc;
 	}
-	printf("storage crash: %llu seeds from %llu, %lu crash points exercised "
-	       "(+%lu inside recovery), %lu clean restarts, %lu ENOSPC "
-	       "refusals\n",
-	       (unsigned long long)seeds, (unsigned long long)first, crashes,
-	       in_recovery, clean, enospc);
+	printf(
+	    "storage crash: %llu seeds from %llu, %lu crash points exercised "
+	    "(+%lu inside recovery), %lu clean restarts, %lu ENOSPC "
+	    "refusals\n",
+	    (unsigned long long)seeds, (unsigned long long)first, crashes,
+	    in_recovery, clean, enospc);
 	assert_true(crashes > seeds);
 }
 

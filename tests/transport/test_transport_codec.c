@@ -42,14 +42,15 @@ static void test_header_round_trip(void **state)
 	assert_int_equal(buf[1], 77);
 	assert_int_equal(buf[4], 0x40);
 	assert_int_equal(buf[8], 0x08);
-	assert_int_equal(
-	    transport__frame_header_decode(buf, sizeof(buf), FRAME_MAX_PAYLOAD, &back),
-	    FRAME_OK);
+	assert_int_equal(transport__frame_header_decode(
+			     buf, sizeof(buf), FRAME_MAX_PAYLOAD, &back),
+			 FRAME_OK);
 	assert_int_equal(back.type, 77);
 	assert_int_equal(back.length, 123456);
 	assert_true(back.seq == h.seq);
-	assert_int_equal(transport__frame_header_decode(buf, 15, FRAME_MAX_PAYLOAD, &back),
-			 FRAME_ESHORT);
+	assert_int_equal(
+	    transport__frame_header_decode(buf, 15, FRAME_MAX_PAYLOAD, &back),
+	    FRAME_ESHORT);
 }
 
 static void test_header_rejects_bad_fields(void **state)
@@ -61,20 +62,24 @@ static void test_header_rejects_bad_fields(void **state)
 	(void)state;
 	transport__frame_header_encode(buf, &h);
 	buf[0] = 2;
-	assert_int_equal(transport__frame_header_decode(buf, sizeof(buf), 100, &out),
-			 FRAME_EVERSION);
+	assert_int_equal(
+	    transport__frame_header_decode(buf, sizeof(buf), 100, &out),
+	    FRAME_EVERSION);
 	transport__frame_header_encode(buf, &h);
 	buf[2] = 1;
-	assert_int_equal(transport__frame_header_decode(buf, sizeof(buf), 100, &out),
-			 FRAME_EFLAGS);
+	assert_int_equal(
+	    transport__frame_header_decode(buf, sizeof(buf), 100, &out),
+	    FRAME_EFLAGS);
 	transport__frame_header_encode(buf, &h);
 	buf[1] = 0;
-	assert_int_equal(transport__frame_header_decode(buf, sizeof(buf), 100, &out),
-			 FRAME_ETYPE);
+	assert_int_equal(
+	    transport__frame_header_decode(buf, sizeof(buf), 100, &out),
+	    FRAME_ETYPE);
 	h.length = 101;
 	transport__frame_header_encode(buf, &h);
-	assert_int_equal(transport__frame_header_decode(buf, sizeof(buf), 100, &out),
-			 FRAME_ETOOBIG);
+	assert_int_equal(
+	    transport__frame_header_decode(buf, sizeof(buf), 100, &out),
+	    FRAME_ETOOBIG);
 	h.length = FRAME_MAX_PAYLOAD + 1;
 	transport__frame_header_encode(buf, &h);
 	assert_int_equal(
@@ -83,7 +88,8 @@ static void test_header_rejects_bad_fields(void **state)
 	h.length = FRAME_MAX_PAYLOAD;
 	transport__frame_header_encode(buf, &h);
 	assert_int_equal(
-	    transport__frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out), FRAME_OK);
+	    transport__frame_header_decode(buf, sizeof(buf), UINT32_MAX, &out),
+	    FRAME_OK);
 }
 
 /* Any split of a stream of frames decodes to the same frames. */
@@ -177,12 +183,14 @@ static void test_decoder_tag_switch(void **state)
 	len = encode_frame(stream, FRAME_AUTH, 0, p, 3, 0);
 	len += encode_frame(stream + len, 16, 1, p, 3, FRAME_TAG_LEN);
 	transport__frame_decoder_init(&d, 100, 0);
-	assert_int_equal(transport__frame_decoder_feed(&d, stream, len, &used, &f), 1);
+	assert_int_equal(
+	    transport__frame_decoder_feed(&d, stream, len, &used, &f), 1);
 	assert_int_equal(used, FRAME_HEADER_LEN + 3);
 	assert_null(f.tag);
 	d.tag_len = FRAME_TAG_LEN;
-	assert_int_equal(
-	    transport__frame_decoder_feed(&d, stream + used, len - used, &used, &f), 1);
+	assert_int_equal(transport__frame_decoder_feed(&d, stream + used,
+						       len - used, &used, &f),
+			 1);
 	assert_non_null(f.tag);
 	assert_int_equal(f.header.type, 16);
 	transport__frame_decoder_free(&d);
@@ -216,12 +224,13 @@ static void test_hello_round_trip(void **state)
 	n = transport__hs_hello_encode(&h, buf, sizeof(buf));
 	assert_int_equal(n, HS_HELLO_FIXED_LEN + 7);
 	assert_memory_equal(buf, "MQHA", 4);
-	assert_int_equal(transport__hs_hello_decode(buf, (size_t)n, &back), HS_OK);
+	assert_int_equal(transport__hs_hello_decode(buf, (size_t)n, &back),
+			 HS_OK);
 	assert_memory_equal(&back, &h, sizeof(h));
 	/* Every shorter prefix and a longer buffer are refused. */
 	for (int i = 0; i < n; i++)
-		assert_int_not_equal(transport__hs_hello_decode(buf, (size_t)i, &back),
-				     HS_OK);
+		assert_int_not_equal(
+		    transport__hs_hello_decode(buf, (size_t)i, &back), HS_OK);
 	buf[n] = 0;
 	assert_int_equal(transport__hs_hello_decode(buf, (size_t)n + 1, &back),
 			 HS_ELENGTH);
@@ -240,43 +249,55 @@ static void test_hello_rejects_bad_fields(void **state)
 	assert_true(n > 0);
 	memcpy(bad, buf, (size_t)n);
 	bad[0] = 'X';
-	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_EMAGIC);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back),
+			 HS_EMAGIC);
 	memcpy(bad, buf, (size_t)n);
 	bad[8] = 0; /* node id 0 */
-	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back),
+			 HS_EFIELD);
 	memcpy(bad, buf, (size_t)n);
 	bad[4] = 9; /* min 9 > max 4 */
-	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back),
+			 HS_EFIELD);
 	memcpy(bad, buf, (size_t)n);
 	bad[16] |= 0x80; /* reserved mode bit */
-	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back),
+			 HS_EFIELD);
 	memcpy(bad, buf, (size_t)n);
 	bad[17] |= 0x02; /* reserved flag */
-	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_EFIELD);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back),
+			 HS_EFIELD);
 	memcpy(bad, buf, (size_t)n);
 	bad[HS_HELLO_FIXED_LEN + 2] = ' '; /* space in the name */
-	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_ENAME);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back),
+			 HS_ENAME);
 	memcpy(bad, buf, (size_t)n);
 	bad[HS_HELLO_FIXED_LEN + 3] = 0; /* a NUL must not shorten the name */
-	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_ENAME);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back),
+			 HS_ENAME);
 	memcpy(bad, buf, (size_t)n);
 	bad[HS_HELLO_FIXED_LEN - 1] = 8; /* name length says 8, has 7 */
-	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back), HS_ELENGTH);
+	assert_int_equal(transport__hs_hello_decode(bad, (size_t)n, &back),
+			 HS_ELENGTH);
 	memcpy(bad, buf, (size_t)n);
 	bad[HS_HELLO_FIXED_LEN - 1] = 0;
-	assert_int_not_equal(transport__hs_hello_decode(bad, HS_HELLO_FIXED_LEN, &back),
-			     HS_OK);
+	assert_int_not_equal(
+	    transport__hs_hello_decode(bad, HS_HELLO_FIXED_LEN, &back), HS_OK);
 	strcpy(h.cluster_name, "");
-	assert_int_equal(transport__hs_hello_encode(&h, buf, sizeof(buf)), HS_ENAME);
+	assert_int_equal(transport__hs_hello_encode(&h, buf, sizeof(buf)),
+			 HS_ENAME);
 	h = sample_hello();
 	h.node_id = 0;
-	assert_int_equal(transport__hs_hello_encode(&h, buf, sizeof(buf)), HS_EFIELD);
+	assert_int_equal(transport__hs_hello_encode(&h, buf, sizeof(buf)),
+			 HS_EFIELD);
 	h = sample_hello();
 	assert_int_equal(transport__hs_hello_encode(&h, buf, 20), HS_ELENGTH);
-	assert_false(transport__hs_name_valid("0123456789012345678901234567890123456789012"
-				   "3456789012345678901234"));
-	assert_true(transport__hs_name_valid("01234567890123456789012345678901234567890123"
-				  "45678901234567890123"));
+	assert_false(transport__hs_name_valid(
+	    "0123456789012345678901234567890123456789012"
+	    "3456789012345678901234"));
+	assert_true(transport__hs_name_valid(
+	    "01234567890123456789012345678901234567890123"
+	    "45678901234567890123"));
 }
 
 static void test_common_version(void **state)
@@ -345,25 +366,26 @@ static void test_session_keys_and_tags(void **state)
 	memset(n1, 1, sizeof(n1));
 	memset(n2, 2, sizeof(n2));
 	memset(tr, 3, sizeof(tr));
-	assert_true(transport__tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a, a2d));
+	assert_true(transport__tcrypto_session_keys(secret, 32, n1, n2, 32, tr,
+						    d2a, a2d));
 	assert_memory_not_equal(d2a, a2d, 32);
-	assert_true(
-	    transport__tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2, a2d2));
+	assert_true(transport__tcrypto_session_keys(secret, 32, n1, n2, 32, tr,
+						    d2a2, a2d2));
 	assert_memory_equal(d2a, d2a2, 32);
 	/* Fresh nonces give fresh keys: old frames cannot be replayed into a
 	 * new link. */
 	n2[0] ^= 1;
-	assert_true(
-	    transport__tcrypto_session_keys(secret, 32, n1, n2, 32, tr, d2a2, a2d2));
+	assert_true(transport__tcrypto_session_keys(secret, 32, n1, n2, 32, tr,
+						    d2a2, a2d2));
 	assert_memory_not_equal(d2a, d2a2, 32);
 
 	transport__frame_header_encode(hdr, &h);
-	assert_true(transport__tcrypto_frame_tag(d2a, hdr, sizeof(hdr),
-				      (const uint8_t *)"abc", 3, t1));
+	assert_true(transport__tcrypto_frame_tag(
+	    d2a, hdr, sizeof(hdr), (const uint8_t *)"abc", 3, t1));
 	h.seq = 6;
 	transport__frame_header_encode(hdr, &h);
-	assert_true(transport__tcrypto_frame_tag(d2a, hdr, sizeof(hdr),
-				      (const uint8_t *)"abc", 3, t2));
+	assert_true(transport__tcrypto_frame_tag(
+	    d2a, hdr, sizeof(hdr), (const uint8_t *)"abc", 3, t2));
 	assert_memory_not_equal(t1, t2, 32);
 	/* The per-link context gives the same tags, frame after frame. */
 	{
@@ -372,14 +394,15 @@ static void test_session_keys_and_tags(void **state)
 
 		assert_non_null(m);
 		for (int i = 0; i < 3; i++) {
-			assert_true(transport__tcrypto_mac_frame(m, hdr, sizeof(hdr),
-						      (const uint8_t *)"abc", 3,
-						      t3));
+			assert_true(transport__tcrypto_mac_frame(
+			    m, hdr, sizeof(hdr), (const uint8_t *)"abc", 3,
+			    t3));
 			assert_memory_equal(t3, t2, 32);
 		}
 		transport__tcrypto_mac_free(m);
 	}
-	assert_true(transport__tcrypto_frame_tag(d2a, hdr, sizeof(hdr), NULL, 0, t2));
+	assert_true(
+	    transport__tcrypto_frame_tag(d2a, hdr, sizeof(hdr), NULL, 0, t2));
 	assert_true(transport__tcrypto_random(n1, sizeof(n1)));
 }
 
@@ -410,7 +433,8 @@ static void expect_refused(const char *text, unsigned flags, const char *why)
 static void test_address_parse(void **state)
 {
 	const unsigned names = TRANSPORT_ADDRESS_NAMES;
-	const unsigned bind = TRANSPORT_ADDRESS_NAMES | TRANSPORT_ADDRESS_ANY_PORT;
+	const unsigned bind =
+	    TRANSPORT_ADDRESS_NAMES | TRANSPORT_ADDRESS_ANY_PORT;
 	char longest[TRANSPORT_ADDRESS_MAX];
 	char over[TRANSPORT_ADDRESS_MAX + 1];
 	char label[80];
@@ -490,7 +514,8 @@ static void test_address_parse(void **state)
 	memset(over, 'a', sizeof(over) - 1);
 	over[sizeof(over) - 1] = '\0';
 	over[sizeof(over) - 3] = ':';
-	expect_refused(over, names, "the address is longer than 255 characters");
+	expect_refused(over, names,
+		       "the address is longer than 255 characters");
 	/* A host given alone (the control API) has the same limits. */
 	enum transport_host_kind kind;
 	assert_int_equal(transport_host_parse("fe80::1", 7, 0, &kind, NULL, 0),
@@ -509,17 +534,20 @@ static void test_address_split(void **state)
 	char port[8];
 
 	(void)state;
-	assert_int_equal(transport__addr_split("[::1]:7000", host, sizeof(host), port,
-				    sizeof(port), false),
+	assert_int_equal(transport__addr_split("[::1]:7000", host, sizeof(host),
+					       port, sizeof(port), false),
 			 0);
 	assert_string_equal(host, "::1");
 	assert_string_equal(port, "7000");
-	assert_int_equal(
-	    transport__addr_split("h:0", host, sizeof(host), port, sizeof(port), true), 0);
-	assert_int_not_equal(
-	    transport__addr_split("h:0", host, sizeof(host), port, sizeof(port), false), 0);
-	assert_int_not_equal(
-	    transport__addr_split("abcdef:1", host, 4, port, sizeof(port), false), 0);
+	assert_int_equal(transport__addr_split("h:0", host, sizeof(host), port,
+					       sizeof(port), true),
+			 0);
+	assert_int_not_equal(transport__addr_split("h:0", host, sizeof(host),
+						   port, sizeof(port), false),
+			     0);
+	assert_int_not_equal(transport__addr_split("abcdef:1", host, 4, port,
+						   sizeof(port), false),
+			     0);
 }
 
 int main(void)

@@ -96,8 +96,8 @@ static void raw_connect(struct raw *r, const char *ip, uint16_t port)
 
 /* The same from a source address of our choice on loopback, so that one
  * test can show two different peers. */
-static void raw_connect_from(struct raw *r, const char *source,
-			     const char *ip, uint16_t port)
+static void raw_connect_from(struct raw *r, const char *source, const char *ip,
+			     uint16_t port)
 {
 	struct sockaddr_in sa, src;
 
@@ -167,7 +167,8 @@ static size_t build_hello_frame(uint8_t *out, uint32_t from, uint32_t to,
 	h.flags = HS_FLAG_CLUSTER_ID_KNOWN;
 	memcpy(h.cluster_id, cluster_a, sizeof(cluster_a));
 	strcpy(h.cluster_name, "test");
-	n = transport__hs_hello_encode(&h, out + FRAME_HEADER_LEN, HS_HELLO_MAX_LEN);
+	n = transport__hs_hello_encode(&h, out + FRAME_HEADER_LEN,
+				       HS_HELLO_MAX_LEN);
 	assert_true(n > 0);
 	fh.length = (uint32_t)n;
 	transport__frame_header_encode(out, &fh);
@@ -246,7 +247,8 @@ static void proxy_from_a(struct proxy *p, const uint8_t *data, size_t len)
 		size_t whole;
 
 		if (transport__frame_header_decode(p->pending, p->pending_len,
-					FRAME_MAX_PAYLOAD, &h) != FRAME_OK)
+						   FRAME_MAX_PAYLOAD,
+						   &h) != FRAME_OK)
 			return;
 		whole = FRAME_HEADER_LEN + h.length + tag;
 		if (p->pending_len < whole)
@@ -1732,8 +1734,10 @@ int main(void)
 	 * refuses to start with it set. */
 	const char *filter = getenv("TRANSPORT_TEST_FILTER");
 	if (filter != NULL) {
-		fprintf(stderr, "TRANSPORT_TEST_FILTER=%s: only the tests "
-				"matching it run\n", filter);
+		fprintf(stderr,
+			"TRANSPORT_TEST_FILTER=%s: only the tests "
+			"matching it run\n",
+			filter);
 		cmocka_set_test_filter(filter);
 	}
 	failed =
