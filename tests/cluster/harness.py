@@ -676,6 +676,7 @@ class Node:
             "heartbeat_interval": str(HEARTBEAT_MS),
         }
         self.with_plugin = True
+        self.broker = None  # another version's broker than the cluster's
         self.head_conf = []  # lines before everything else
         self.extra_conf = []  # lines after the plugins
 
@@ -722,7 +723,8 @@ class Node:
                     f.write(str(os.getpid()))
 
         self.proc = subprocess.Popen(
-            [self.cluster.broker, "-c", self.conf], stdin=subprocess.DEVNULL,
+            [self.broker or self.cluster.broker, "-c", self.conf],
+            stdin=subprocess.DEVNULL,
             stdout=logf, stderr=subprocess.STDOUT, start_new_session=True,
             preexec_fn=enter_cgroup, env=self.broker_env())
         logf.close()

@@ -7,9 +7,10 @@ Values are read from each broker through an administrator's subscription
 status: a publish acknowledged before a getRaftStatus reply with
 captures_pending 0 and commit_index >= last_captured_index is committed."""
 
-import os
 import random
 import signal
+import socket
+import struct
 import threading
 import time
 
@@ -485,3 +486,121 @@ def test_added_node_receives_every_retained_message(make_cluster, report):
     report("%d retained messages published in %.1f s; the added node held "
            "them all %.1f s after addNode" % (count, published_s,
                                               caught_up_s))
+
+
+def test_mixed_broker_versions(make_cluster, version, report):
+    """A cluster may mix 2.0 and 2.1 brokers (an upgrade node by node):
+    both capture and apply retained messages through the same records and
+    broker calls. Node 3 runs the other version; leadership moves to it and
+    away, and every node holds the same set."""
+    other = "2.1" if version == "2.0" else "2.0"
+    c = make_cluster()
+    for i in (1, 2, 3):
+        c.add(i)
+    c.nodes[3].broker = h.broker_path(other)
+    leader = c.form()
+    p = Publisher(leader)
+    expected = {}
+    try:
+        for i in range(20):
+            assert p.set("mixed/a/%d" % i, b"%d" % i)
+            expected["mixed/a/%d" % i] = b"%d" % i
+    finally:
+        p.close()
+    committed_through(leader)
+    wait_same(list(c.nodes.values()), expected)
+    # Leadership to the other version's node, and retained publishes there.
+    mixed = c.nodes[3]
+    if leader is not mixed:
+        r = leader.cmd("setLeader", clustername=c.name, nodeid=3)
+        assert "error" not in r, r
+        assert c.wait_leader(timeout=5) is mixed
+    h.wait_until("node 3 to serve", mixed.round_trip, 5)
+    p = Publisher(mixed)
+    try:
+        for i in range(20):
+            assert p.set("mixed/b/%d" % i, b"%d" % i)
+            expected["mixed/b/%d" % i] = b"%d" % i
+        assert p.set("mixed/a/0", b"")
+        del expected["mixed/a/0"]
+    finally:
+        p.close()
+    committed_through(mixed)
+    wait_same(list(c.nodes.values()), expected)
+    report("nodes 1 and 2 on %s, node 3 on %s: %d retained messages on "
+           "every node" % (version, other, len(expected)))
+
+
+# The whole record of a retained set without properties: 40 bytes of type,
+# version, origin, QoS, expiry and lengths, then the topic and the payload
+# (docs/records.md); at most 4 MiB, the largest log entry.
+def record_bytes(topic, payload_len):
+    return 40 + len(topic.encode()) + payload_len
+
+
+def v5_retained_publish(node, topic, payload, timeout=30.0):
+    """A v5 client's retained QoS 1 publish: the PUBACK's reason code, or
+    "closed" when the broker closed the connection instead."""
+    sock = socket.create_connection((node.host, node.mqtt_port),
+                                    timeout=timeout)
+    try:
+        sock.sendall(h.v5_connect_packet("big-v5", h.USER, h.USER_PW))
+        first, body = h._read_packet(sock)
+        assert first >> 4 == 2 and body[1] == 0, "CONNACK %r" % body
+        sock.sendall(h._packet(0x33, h._mqtt_str(topic) +
+                               struct.pack(">H", 1) + b"\x00" + payload))
+        while True:
+            first, body = h._read_packet(sock)
+            if first >> 4 == 4:
+                return body[2] if len(body) >= 3 else 0
+            if first >> 4 == 14:
+                return "closed"
+    except (ConnectionError, OSError):
+        return "closed"
+    finally:
+        sock.close()
+
+
+def test_retained_publish_at_the_entry_size_limit(make_cluster):
+    """The largest retained message the log takes is taken; one byte more
+    is refused without an acknowledgement: a v5 client of 2.1 gets reason
+    0x97, any other is disconnected and must resend."""
+    c = make_cluster()
+    for i in (1, 2, 3):
+        # 2.1 takes packets of 2,000,000 bytes at most unless told.
+        c.add(i).extra_conf.append("max_packet_size 8388608")
+    leader = c.form()
+    limit = 4 * 1024 * 1024
+    topic = "big"
+    largest = limit - record_bytes(topic, 0)
+    p = Publisher(leader, qos=1)
+    try:
+        assert p.s.publish_retained(topic, b"x" * largest, 1, timeout=30), \
+            "the largest retained message that fits was refused"
+    finally:
+        p.close()
+    committed_through(leader)
+    assert leader.raft_status()["retain_msg"] == 1
+    # One byte more: a v5 client, on a socket to read the exact answer.
+    answer = v5_retained_publish(leader, topic, b"y" * (largest + 1))
+    if c.version == "2.1":
+        assert answer == 0x97, "expected PUBACK 0x97 (quota exceeded), " \
+            "got %r" % (answer,)
+    else:
+        assert answer == "closed", "expected the connection closed, got " \
+            "%r" % (answer,)
+    # And a v3.1.1 client.
+    s = h._PahoSession(leader.host, leader.mqtt_port, h.USER, h.USER_PW)
+    try:
+        try:
+            ok = s.publish_retained(topic, b"z" * (largest + 1), 1,
+                                    timeout=30)
+        except h.ControlError:
+            ok = False  # the write failed: the broker closed first
+            s.lost = True
+        assert not ok, "a retained message over the limit was acknowledged"
+        assert s.lost, "the v3.1.1 client was not disconnected"
+    finally:
+        s.close()
+    held = read_retained(leader)
+    assert held == {topic: b"x" * largest}

@@ -173,6 +173,26 @@ def handover(c, leader):
     return target
 
 
+def hand_over_and_reconnect(c, leader, conn, what, reconnect):
+    """Moves leadership away while conn is connected to leader: conn must
+    be disconnected at step-down without taking a publish, and the same
+    client (reconnect(new leader) -> (client, rc)) is served by the new
+    leader."""
+    try:
+        new = handover(c, leader)
+        assert conn.wait_closed(CLOSE_WITHIN_S), \
+            "%s: not disconnected at step-down" % what
+        assert_refused_after_handover(conn, what)
+    finally:
+        conn.close()
+    again, rc = reconnect(new)
+    try:
+        assert rc == 0 and served(again), \
+            "%s: not served by the new leader" % what
+    finally:
+        again.close()
+
+
 def test_session_takeover_then_step_down(make_cluster):
     """Client id c1 connects; a second connection with c1 takes the session
     over. The DISCONNECT of the first must not hide the second."""
@@ -183,18 +203,11 @@ def test_session_takeover_then_step_down(make_cluster):
     second, rc = Raw.connect(leader.host, leader.mqtt_port, "c1", clean=False)
     assert rc == 0
     assert first.wait_closed(3.0), "the taken-over connection stayed up"
+    first.close()
     assert served(second)
-    try:
-        new = handover(c, leader)
-        assert second.wait_closed(CLOSE_WITHIN_S), \
-            "the connection that took the session over was not disconnected"
-        assert_refused_after_handover(second, "takeover")
-    finally:
-        first.close()
-        second.close()
-    again, rc = Raw.connect(new.host, new.mqtt_port, "c1", clean=False)
-    assert rc == 0 and served(again)
-    again.close()
+    hand_over_and_reconnect(
+        c, leader, second, "the connection that took the session over",
+        lambda new: Raw.connect(new.host, new.mqtt_port, "c1", clean=False))
 
 
 @pytest.mark.parametrize("protocol", [4, 5])
@@ -213,16 +226,10 @@ def test_refused_connect_with_same_id_then_step_down(make_cluster, protocol):
     assert live.ping() and live.wait_for(PINGRESP), \
         "the refused CONNECT disconnected the live client"
     assert served(live)
-    try:
-        new = handover(c, leader)
-        assert live.wait_closed(CLOSE_WITHIN_S), \
-            "the live client was not disconnected at step-down"
-        assert_refused_after_handover(live, "refused duplicate")
-    finally:
-        live.close()
-    again, rc = Raw.connect(new.host, new.mqtt_port, "c1", version=protocol)
-    assert rc == 0 and served(again)
-    again.close()
+    hand_over_and_reconnect(
+        c, leader, live, "the live client beside a refused duplicate",
+        lambda new: Raw.connect(new.host, new.mqtt_port, "c1",
+                                version=protocol))
 
 
 # ---- clients that bypass BASIC_AUTH ----
@@ -352,17 +359,11 @@ def test_enhanced_auth_clients(make_cluster):
     e, rc = Raw.connect(leader.host, leader.mqtt_port, "ext-1",
                         username=None, password=None, version=5, auth=auth)
     assert rc == 0 and served(e)
-    try:
-        new = handover(c, leader)
-        assert e.wait_closed(CLOSE_WITHIN_S), \
-            "an enhanced-auth client was not disconnected at step-down"
-        assert_refused_after_handover(e, "enhanced-auth client")
-    finally:
-        e.close()
-    again, rc = Raw.connect(new.host, new.mqtt_port, "ext-1", username=None,
-                            password=None, version=5, auth=auth)
-    assert rc == 0 and served(again)
-    again.close()
+    hand_over_and_reconnect(
+        c, leader, e, "an enhanced-auth client",
+        lambda new: Raw.connect(new.host, new.mqtt_port, "ext-1",
+                                username=None, password=None, version=5,
+                                auth=auth))
 
 
 def test_v311_publish_to_a_follower_is_never_acknowledged(make_cluster):

@@ -11,40 +11,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "plugin/records.h"
 #include "plugin/state.h"
 #include "plugin/state_snapshot.h"
+#include "tests/corpus_files.h"
 
 #define CAPTURED_MS 1700000000000ull
 
 static int write_file(const char *dir, const char *name, const uint8_t *buf,
 		      size_t len)
 {
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (f == NULL) {
-		fprintf(stderr, "state_corpus: %s: %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	size_t n = fwrite(buf, 1, len, f);
-	if (fclose(f) != 0 || n != len) {
-		fprintf(stderr, "state_corpus: %s: write failed\n", path);
-		return -1;
-	}
-	return 0;
+	return corpus_write_file("state_corpus", dir, name, buf, len);
 }
 
 static int make_dir(const char *dir)
 {
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "state_corpus: %s: %s\n", dir, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return corpus_make_dir("state_corpus", dir);
 }
 
 static struct ha_bytes str(const char *s)

@@ -6,37 +6,20 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "raft/codec.h"
+#include "tests/corpus_files.h"
 #include "tests/raft/codec_samples.h"
 
 static int write_file(const char *dir, const char *name, const uint8_t *buf,
 		      size_t len)
 {
-	char path[512];
-	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	FILE *f = fopen(path, "wb");
-	if (f == NULL) {
-		fprintf(stderr, "codec_corpus: %s: %s\n", path,
-			strerror(errno));
-		return -1;
-	}
-	size_t n = fwrite(buf, 1, len, f);
-	if (fclose(f) != 0 || n != len) {
-		fprintf(stderr, "codec_corpus: %s: write failed\n", path);
-		return -1;
-	}
-	return 0;
+	return corpus_write_file("codec_corpus", dir, name, buf, len);
 }
 
 static int make_dir(const char *dir)
 {
-	if (mkdir(dir, 0755) != 0 && errno != EEXIST) {
-		fprintf(stderr, "codec_corpus: %s: %s\n", dir, strerror(errno));
-		return -1;
-	}
-	return 0;
+	return corpus_make_dir("codec_corpus", dir);
 }
 
 static int write_messages(const char *dir)
