@@ -121,3 +121,14 @@ void ha_broker_config_of_process(struct ha_broker_config *out)
 		i += l + 1;
 	}
 }
+
+const char *ha_broker_conflict(const struct ha_broker_config *conf)
+{
+	/* mosquitto.db would bring back state older than the log's, and
+	 * without retained messages there is nothing to replicate. */
+	if (conf->persistence)
+		return "persistence true";
+	if (!conf->retain_available)
+		return "retain_available false";
+	return NULL;
+}

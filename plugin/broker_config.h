@@ -20,4 +20,8 @@ void ha_broker_config_read(const char *path, struct ha_broker_config *out);
  * (from /proc/self/cmdline); the defaults when there is none. */
 void ha_broker_config_of_process(struct ha_broker_config *out);
 
+/* The setting a cluster member cannot run with, as it would appear in
+ * mosquitto.conf, or NULL. */
+const char *ha_broker_conflict(const struct ha_broker_config *conf);
+
 #endif

@@ -42,7 +42,7 @@ static void ctx_send(struct ha_request_ctx *ctx)
 	size_t len = 0;
 	char *text = ok ? ha_reply_dump(reply, &len) : NULL;
 	if (text != NULL) {
-		ha_publish_reply(text, len);
+		ha_publish_reply(ctx->ha, text, len);
 		ha_reply_dump_free(text);
 	} else {
 		ha_log_error("out of memory building a control reply");
@@ -646,6 +646,7 @@ void ha_control_handle(struct ha_plugin *ha, const char *payload, size_t len)
 		ha_log_error("out of memory parsing a control request");
 		return;
 	}
+	ctx->ha = ha;
 	ctx->slots = calloc(ctx->req.n_commands ? ctx->req.n_commands : 1,
 			    sizeof(*ctx->slots));
 	if (ctx->slots == NULL) {

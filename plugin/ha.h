@@ -52,6 +52,7 @@ struct ha_reply_slot {
 };
 
 struct ha_request_ctx {
+	struct ha_plugin *ha;
 	struct ha_request req;
 	struct ha_reply_slot *slots;
 	size_t remaining;
@@ -149,20 +150,17 @@ struct ha_plugin {
 	int64_t capture_refusal_log_at;
 };
 
-/* plugin.c: logging (broker thread only). */
+/* broker_log.c: logging and control replies (broker thread only). */
 void ha_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void ha_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ha_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void ha_publish_reply(const char *payload, size_t len);
+void ha_publish_reply(struct ha_plugin *ha, const char *payload, size_t len);
 /* Writes what other threads queued for the broker's log. */
 void ha_log_flush(struct ha_plugin *ha);
 
 struct ha_plugin;
 void ha_kick_clients(struct ha_plugin *ha);
-/* The broker setting that a cluster member cannot run with, as it would
- * appear in mosquitto.conf, or NULL. */
-const char *ha_broker_conflict(const struct ha_broker_config *conf);
 
 /* cluster.c */
 int ha_cluster_load(struct ha_plugin *ha);

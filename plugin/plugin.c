@@ -45,75 +45,6 @@ struct ha_evt_connect {
 
 static struct ha_plugin *instance;
 
-void ha_log(int level, const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	mosquitto_log_printf(level, HA_LOG_PREFIX "%s", msg);
-}
-
-void ha_log_info(const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	mosquitto_log_printf(MOSQ_LOG_NOTICE, HA_LOG_PREFIX "%s", msg);
-}
-
-void ha_log_error(const char *fmt, ...)
-{
-	char msg[600];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX "%s", msg);
-}
-
-static void write_node_line(int level, const char *text)
-{
-	int mosq_level;
-	switch (level) {
-	case HA_NODE_LOG_ERROR:
-		mosq_level = MOSQ_LOG_ERR;
-		break;
-	case HA_NODE_LOG_WARNING:
-	case -1: /* lines were dropped */
-		mosq_level = MOSQ_LOG_WARNING;
-		break;
-	case HA_NODE_LOG_INFO:
-		mosq_level = MOSQ_LOG_NOTICE;
-		break;
-	default:
-		mosq_level = MOSQ_LOG_DEBUG;
-		break;
-	}
-	mosquitto_log_printf(mosq_level, HA_LOG_PREFIX "%s", text);
-}
-
-void ha_log_flush(struct ha_plugin *ha)
-{
-	ha_log_queue_drain(&ha->log_queue, write_node_line);
-}
-
-void ha_publish_reply(const char *payload, size_t len)
-{
-	int rv = mosquitto_broker_publish_copy(
-	    NULL, HA_CONTROL_RESPONSE_TOPIC, (int)len, payload, 0, false, NULL);
-	if (rv != MOSQ_ERR_SUCCESS)
-		ha_log_error("cannot publish a control reply: %s",
-			     mosquitto_strerror(rv));
-	/* The broker sends queued messages on its next loop pass: make that
-	 * pass come now rather than at its next idle tick. */
-	if (instance != NULL)
-		ha_wake_later(&instance->wake);
-}
-
 static void kick_one(const char *id)
 {
 	/* Without its will: the session lives on with the next leader. */
@@ -381,17 +312,6 @@ static int on_tick(int event, void *event_data, void *userdata)
 }
 
 /* ---- checks at start ---- */
-
-const char *ha_broker_conflict(const struct ha_broker_config *conf)
-{
-	/* mosquitto.db would bring back state older than the log's, and
-	 * without retained messages there is nothing to replicate. */
-	if (conf->persistence)
-		return "persistence true";
-	if (!conf->retain_available)
-		return "retain_available false";
-	return NULL;
-}
 
 static int check_data_dir(const char *dir, char *err, size_t errlen)
 {
