@@ -526,9 +526,15 @@ void ha_cluster_drain(struct ha_plugin *ha)
 		 * loop (and its clients) for long: the rest waits for the
 		 * next pass, which comes at once. */
 		if (events >= HA_DRAIN_MAX_EVENTS ||
-		    bytes >= HA_DRAIN_MAX_BYTES) {
+		    bytes >= HA_DRAIN_MAX_BYTES ||
+		    ha_node_monotonic_us() - started_us >= HA_DRAIN_MAX_US) {
 			ha_wake_later(&ha->wake);
 			break;
+		}
+		/* Committed events wait behind a restore being applied. */
+		if (!ha_state_restore_step(ha, HA_RESTORE_SLICE)) {
+			events += HA_RESTORE_SLICE;
+			continue;
 		}
 		if (!ha_node_poll(ha->node, &ev))
 			break;

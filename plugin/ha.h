@@ -28,6 +28,11 @@
  * at most; the rest follows on the next pass. */
 #define HA_DRAIN_MAX_EVENTS 512
 #define HA_DRAIN_MAX_BYTES (4u << 20)
+/* ... and the time it takes at most, checked between events: a client of
+ * this broker waits no longer for its own traffic. */
+#define HA_DRAIN_MAX_US 4000
+/* Topics of a restored snapshot applied between two checks of the time. */
+#define HA_RESTORE_SLICE 32
 /* Captured retained publishes not yet committed, in record bytes, at most:
  * past it (a majority slow or unreachable) new ones are refused. */
 #define HA_UNCOMMITTED_MAX (64u << 20)
@@ -140,6 +145,9 @@ struct ha_plugin {
 	uint64_t incarnation;		 /* random; new at each step-down */
 	struct ha_state *broker_view;	 /* the committed state, as applied */
 	struct ha_retained_store *dirty; /* captured, not yet committed */
+	struct ha_state *restore_old;	 /* what a restore is replacing */
+	int restore_phase;		 /* 0 none, 1 deletes, 2 sets */
+	size_t restore_cursor;
 	bool capture_registered; /* the MESSAGE callback that captures */
 	uint64_t uncommitted_bytes;
 	uint64_t capture_seq;
@@ -193,6 +201,9 @@ void ha_state_committed(struct ha_plugin *ha, raft_index index,
 			const uint8_t *data, size_t len);
 void ha_state_restored(struct ha_plugin *ha, raft_index index,
 		       const uint8_t *data, size_t len);
+/* Goes on applying a restored snapshot to the broker, at most budget
+ * topics; true once none is left to apply. */
+bool ha_state_restore_step(struct ha_plugin *ha, size_t budget);
 void ha_retained_stepped_down(struct ha_plugin *ha);
 /* properties: the publish's mosquitto_property list. Returns
  * MOSQ_ERR_SUCCESS, or what refuses the publish. */

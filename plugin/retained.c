@@ -17,6 +17,7 @@
  * (ha->dirty); when the node stops serving, each such topic is put back to
  * its committed value, and the process incarnation changes, so that any of
  * those records that still commits later is applied like anyone else's. */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,6 +60,8 @@ uint64_t ha_new_incarnation(void)
 	return v;
 }
 
+static void restore_finish(struct ha_plugin *ha);
+
 int ha_retained_reset(struct ha_plugin *ha)
 {
 	struct ha_state *view = ha_state_new(ha->incarnation);
@@ -78,6 +81,7 @@ int ha_retained_reset(struct ha_plugin *ha)
 
 void ha_retained_free(struct ha_plugin *ha)
 {
+	restore_finish(ha);
 	ha_state_free(ha->broker_view);
 	ha_retained_store_free(ha->dirty);
 	ha->broker_view = NULL;
@@ -288,31 +292,40 @@ void ha_state_committed(struct ha_plugin *ha, raft_index index,
 	}
 }
 
-void ha_state_restored(struct ha_plugin *ha, raft_index index,
-		       const uint8_t *data, size_t len)
+/* A restored snapshot is applied to the broker a slice at a time (the
+ * topics it no longer holds, then those that differ), so that a large one
+ * never holds the broker's loop for long; committed events wait behind it. */
+static void restore_finish(struct ha_plugin *ha)
 {
-	struct ha_state *next = NULL;
-	char why[256];
-	if (ha_state_restore(data, len, ha->incarnation, &next, why,
-			     sizeof(why)) != HA_SNAP_OK) {
-		ha_log_error("cannot restore the snapshot at index %llu: %s",
-			     (unsigned long long)index, why);
-		snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", why);
-		return;
-	}
-	/* What the snapshot no longer holds goes; what differs is set. */
-	struct ha_retained_store *old = ha->broker_view->retained;
-	size_t cursor = 0;
+	ha_state_free(ha->restore_old);
+	ha->restore_old = NULL;
+	ha->restore_phase = 0;
+}
+
+bool ha_state_restore_step(struct ha_plugin *ha, size_t budget)
+{
 	const struct ha_retained_entry *e;
-	while (ha_retained_store_next(old, &cursor, &e)) {
+	while (ha->restore_phase != 0 && budget-- > 0) {
+		struct ha_retained_store *old = ha->restore_old->retained;
+		struct ha_retained_store *now = ha->broker_view->retained;
 		size_t tlen;
-		const uint8_t *t = ha_retained_entry_topic(e, &tlen);
-		if (ha_retained_store_get(next->retained, t, tlen) == NULL)
-			broker_delete((struct ha_bytes){t, tlen});
-	}
-	cursor = 0;
-	while (ha_retained_store_next(next->retained, &cursor, &e)) {
-		size_t tlen, nlen, olen;
+		if (ha->restore_phase == 1) {
+			if (!ha_retained_store_next(old, &ha->restore_cursor,
+						    &e)) {
+				ha->restore_phase = 2;
+				ha->restore_cursor = 0;
+				continue;
+			}
+			const uint8_t *t = ha_retained_entry_topic(e, &tlen);
+			if (ha_retained_store_get(now, t, tlen) == NULL)
+				broker_delete((struct ha_bytes){t, tlen});
+			continue;
+		}
+		if (!ha_retained_store_next(now, &ha->restore_cursor, &e)) {
+			restore_finish(ha);
+			break;
+		}
+		size_t nlen, olen;
 		const uint8_t *t = ha_retained_entry_topic(e, &tlen);
 		const uint8_t *raw = ha_retained_entry_record(e, &nlen);
 		const struct ha_retained_entry *o =
@@ -328,8 +341,27 @@ void ha_state_restored(struct ha_plugin *ha, raft_index index,
 		    rec.type == HA_REC_TYPE_RETAIN_SET)
 			broker_set(&rec.u.retain_set);
 	}
-	ha_state_free(ha->broker_view);
+	return ha->restore_phase == 0;
+}
+
+void ha_state_restored(struct ha_plugin *ha, raft_index index,
+		       const uint8_t *data, size_t len)
+{
+	struct ha_state *next = NULL;
+	char why[256];
+	if (ha_state_restore(data, len, ha->incarnation, &next, why,
+			     sizeof(why)) != HA_SNAP_OK) {
+		ha_log_error("cannot restore the snapshot at index %llu: %s",
+			     (unsigned long long)index, why);
+		snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", why);
+		return;
+	}
+	/* A restore still being applied finishes first, in one go. */
+	ha_state_restore_step(ha, SIZE_MAX);
+	ha->restore_old = ha->broker_view;
 	ha->broker_view = next;
+	ha->restore_phase = 1;
+	ha->restore_cursor = 0;
 	if (next->deleted)
 		ha->deleted = true;
 }
