@@ -15,34 +15,35 @@
 
 #include "plugin/ha.h"
 
-void ha_log(int level, const char *fmt, ...)
+static void log_line(int level, const char *fmt, va_list ap)
 {
 	char msg[600];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	mosquitto_log_printf(level, HA_LOG_PREFIX "%s", msg);
+}
+
+void ha_log(int level, const char *fmt, ...)
+{
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_line(level, fmt, ap);
 	va_end(ap);
-	mosquitto_log_printf(level, HA_LOG_PREFIX "%s", msg);
 }
 
 void ha_log_info(const char *fmt, ...)
 {
-	char msg[600];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_line(MOSQ_LOG_NOTICE, fmt, ap);
 	va_end(ap);
-	mosquitto_log_printf(MOSQ_LOG_NOTICE, HA_LOG_PREFIX "%s", msg);
 }
 
 void ha_log_error(const char *fmt, ...)
 {
-	char msg[600];
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	log_line(MOSQ_LOG_ERR, fmt, ap);
 	va_end(ap);
-	mosquitto_log_printf(MOSQ_LOG_ERR, HA_LOG_PREFIX "%s", msg);
 }
 
 static void write_node_line(int level, const char *text)

@@ -78,24 +78,9 @@ static bool raw_eof(void *arg)
 	return ((struct raw *)arg)->eof;
 }
 
-static void raw_connect(struct raw *r, const char *ip, uint16_t port)
-{
-	struct sockaddr_in sa;
-
-	memset(r, 0, sizeof(*r));
-	assert_int_equal(uv_ip4_addr(ip, port, &sa), 0);
-	uv_tcp_init(&test_loop, &r->tcp);
-	r->tcp.data = r;
-	r->req.data = r;
-	assert_int_equal(uv_tcp_connect(&r->req, &r->tcp,
-					(struct sockaddr *)&sa, raw_on_connect),
-			 0);
-	assert_true(run_until(raw_ready, r, 2000));
-	assert_true(r->connected);
-}
-
-/* The same from a source address of our choice on loopback, so that one
- * test can show two different peers. */
+/* Connects a raw client, from a source address of our choice on loopback
+ * (so that one test can show two different peers) or, with source NULL,
+ * from the one the kernel picks. */
 static void raw_connect_from(struct raw *r, const char *source, const char *ip,
 			     uint16_t port)
 {
@@ -103,16 +88,24 @@ static void raw_connect_from(struct raw *r, const char *source, const char *ip,
 
 	memset(r, 0, sizeof(*r));
 	assert_int_equal(uv_ip4_addr(ip, port, &sa), 0);
-	assert_int_equal(uv_ip4_addr(source, 0, &src), 0);
 	uv_tcp_init(&test_loop, &r->tcp);
 	r->tcp.data = r;
 	r->req.data = r;
-	assert_int_equal(uv_tcp_bind(&r->tcp, (struct sockaddr *)&src, 0), 0);
+	if (source != NULL) {
+		assert_int_equal(uv_ip4_addr(source, 0, &src), 0);
+		assert_int_equal(
+		    uv_tcp_bind(&r->tcp, (struct sockaddr *)&src, 0), 0);
+	}
 	assert_int_equal(uv_tcp_connect(&r->req, &r->tcp,
 					(struct sockaddr *)&sa, raw_on_connect),
 			 0);
 	assert_true(run_until(raw_ready, r, 2000));
 	assert_true(r->connected);
+}
+
+static void raw_connect(struct raw *r, const char *ip, uint16_t port)
+{
+	raw_connect_from(r, NULL, ip, port);
 }
 
 static void raw_on_write(uv_write_t *req, int status)
