@@ -26,6 +26,21 @@ static void *grow_zero(void *p, size_t old_n, size_t new_n, size_t size)
 	return q;
 }
 
+static uint32_t voter_mask(const struct raft_config *c)
+{
+	uint32_t m = 0;
+	for (uint32_t i = 0; i < c->n; i++)
+		if (c->servers[i].role == RAFT_VOTER && c->servers[i].id < 32)
+			m |= 1u << c->servers[i].id;
+	return m;
+}
+
+static bool majority_of(uint32_t set, uint32_t voters)
+{
+	return voters != 0 && (unsigned)__builtin_popcount(set & voters) * 2 >
+				  (unsigned)__builtin_popcount(voters);
+}
+
 void checks_init(struct world *w)
 {
 	w->committed_cap = 1024;
@@ -244,13 +259,104 @@ void check_message_sent(struct world *w, struct node *n,
 	}
 }
 
+/* Whether node n, on its own clock now, is inside its promise not to help
+ * elect anyone: it started less than an election timeout ago, or heard from
+ * a leader less than one ago. */
+static bool in_no_vote_window(const struct world *w, const struct node *n)
+{
+	raft_time local = sim_local(n, w->now);
+	if (local < n->start_local + ELECTION_TIMEOUT)
+		return true;
+	return n->has_contact && local < n->contact_local + ELECTION_TIMEOUT;
+}
+
 void check_message_delivered(struct world *w, struct node *n,
-			     const struct raft_message *m)
+			     const struct raft_message *m,
+			     struct before_step *before)
 {
 	if ((m->type == RAFT_MSG_APPEND_RESP ||
 	     m->type == RAFT_MSG_SNAPSHOT_RESP) &&
 	    m->term == raft_current_term(n->r) && m->from <= SIM_MAX_NODES)
 		n->heard_from[m->from] = w->now;
+	/* A leader is left out: one that lost its quorum steps down before
+	 * it handles the request, and its promises are its own lease. */
+	before->term = raft_current_term(n->r);
+	before->vote_window = in_no_vote_window(w, n);
+	/* A pre-vote changes no term, so only the promise to the leader it
+	 * still follows (heard in this process, in its current term) holds
+	 * it back; a restarted node remembers none. */
+	before->prevote_window =
+	    n->has_contact && n->contact_term == before->term &&
+	    n->contact_local >= n->start_local &&
+	    sim_local(n, w->now) < n->contact_local + ELECTION_TIMEOUT;
+}
+
+static const struct raft_message *find_grant(const struct raft_update *u,
+					     uint8_t type, raft_id to)
+{
+	for (size_t i = 0; i < u->n_send_now; i++)
+		if (u->send_now[i].type == type && u->send_now[i].to == to &&
+		    !u->send_now[i].reject)
+			return &u->send_now[i];
+	for (size_t i = 0; i < u->n_send_after_persist; i++)
+		if (u->send_after_persist[i].type == type &&
+		    u->send_after_persist[i].to == to &&
+		    !u->send_after_persist[i].reject)
+			return &u->send_after_persist[i];
+	return NULL;
+}
+
+/* After the node handled the message: a leader's AppendEntries or snapshot
+ * chunk it accepted starts a new no-vote window; a (pre-)vote it granted
+ * must lie outside the window it was in. */
+void check_message_stepped(struct world *w, struct node *n,
+			   const struct raft_message *m,
+			   const struct before_step *before,
+			   const struct raft_update *u)
+{
+	if (!n->up || n->r == NULL)
+		return;
+	if ((m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) &&
+	    m->term >= before->term && raft_current_term(n->r) == m->term &&
+	    raft_role(n->r) != RAFT_LEADER) {
+		n->has_contact = true;
+		n->contact_local = sim_local(n, w->now);
+		n->contact_leader = m->from;
+		n->contact_term = m->term;
+	}
+	if ((m->type != RAFT_MSG_VOTE && m->type != RAFT_MSG_PREVOTE) ||
+	    w->cfg.end_to_end_only)
+		return;
+	bool prevote = m->type == RAFT_MSG_PREVOTE;
+	bool window = prevote ? before->prevote_window : before->vote_window;
+	const struct raft_message *grant = find_grant(
+	    u, prevote ? RAFT_MSG_PREVOTE_RESP : RAFT_MSG_VOTE_RESP, m->from);
+	if (!window)
+		return;
+	if (m->transfer) {
+		if (grant != NULL)
+			w->totals.transfer_votes_in_window++;
+		return;
+	}
+	if (grant == NULL) {
+		if (prevote)
+			w->totals.prevotes_refused_in_window++;
+		else
+			w->totals.votes_refused_in_window++;
+		return;
+	}
+	raft_time local = sim_local(n, w->now);
+	sim_violation(
+	    w,
+	    "no-vote window: n%u granted a %s to n%u for term %llu "
+	    "%lld ms after it started and %lld ms after it heard "
+	    "from leader n%u (term %llu), both on its clock, "
+	    "inside the election timeout %d",
+	    n->id, prevote ? "pre-vote" : "vote", m->from,
+	    (unsigned long long)m->term, (long long)(local - n->start_local),
+	    n->has_contact ? (long long)(local - n->contact_local) : -1LL,
+	    n->contact_leader, (unsigned long long)n->contact_term,
+	    ELECTION_TIMEOUT);
 }
 
 /* Every node applies the same command at the same index. */
@@ -484,6 +590,11 @@ void check_after_event(struct world *w, struct node *n)
 			      n->r, raft_last_index(n->r)),
 			  (unsigned long long)raft_commit_index(n->r));
 	}
+	uint32_t voters = voter_mask(raft_config(n->r));
+	if (voters != n->cfg_voters) {
+		n->prev_voters = n->cfg_voters;
+		n->cfg_voters = voters;
+	}
 	check_commit(w, n);
 	if (raft_role(n->r) == RAFT_LEADER)
 		check_leader(w, n);
@@ -491,7 +602,46 @@ void check_after_event(struct world *w, struct node *n)
 		n->was_leader_term = 0;
 }
 
-/* Leases: at no real instant do two nodes believe they may act alone. */
+/* The lease promise, checked directly: while a node holds a lease (by its
+ * own clock), a majority of the voters of its configuration are inside
+ * their no-vote window with respect to it, in its current term. A node that
+ * is down counts: it grants nothing until an election timeout after it
+ * restarts. */
+static void check_lease_promise(struct world *w, struct node *l)
+{
+	raft_term t = raft_current_term(l->r);
+	uint32_t bound = 0;
+	for (unsigned v = 1; v <= w->n_nodes; v++) {
+		const struct node *n = &w->nodes[v];
+		if (v == l->id || !n->up) {
+			bound |= 1u << v;
+			continue;
+		}
+		raft_time local = sim_local(n, w->now);
+		if (local < n->start_local + ELECTION_TIMEOUT + CLOCK_SLACK ||
+		    (n->has_contact && n->contact_leader == l->id &&
+		     n->contact_term == t &&
+		     local < n->contact_local + ELECTION_TIMEOUT + CLOCK_SLACK))
+			bound |= 1u << v;
+	}
+	w->totals.lease_checks++;
+	/* A candidate counts votes in the leader's latest configuration or
+	 * the one before; a majority of either meets a majority of both. */
+	if (!majority_of(bound, l->cfg_voters) &&
+	    !majority_of(bound, l->prev_voters))
+		sim_violation(
+		    w,
+		    "lease promise: n%u holds a lease in term %llu "
+		    "for %lld ms more on its clock, but only %d of "
+		    "%d voters are inside their no-vote window for it",
+		    l->id, (unsigned long long)t,
+		    (long long)(raft_lease_until(l->r) - sim_local(l, w->now)),
+		    __builtin_popcount(bound & l->cfg_voters),
+		    __builtin_popcount(l->cfg_voters));
+}
+
+/* Leases: at no real instant do two nodes believe they may act alone, and
+ * each holder is covered by a majority's promises. */
 void check_world(struct world *w)
 {
 	struct node *holder = NULL;
@@ -504,6 +654,8 @@ void check_world(struct world *w)
 		n->held_lease = holds;
 		if (!holds)
 			continue;
+		if (!w->cfg.end_to_end_only)
+			check_lease_promise(w, n);
 		if (holder != NULL)
 			sim_violation(
 			    w,

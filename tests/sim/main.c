@@ -5,6 +5,7 @@
  *   sim --seed S [--size N] [--trace]      replay one seed
  *   sim --selfcheck --seeds N              (self-check build) plant each known
  *                                          bug and find a seed that catches it
+ *   --end-to-end-only                      leave out the direct checks
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@ static unsigned size_for_seed(uint64_t seed)
 	static const unsigned sizes[] = {3, 5, 7};
 	return sizes[seed % 3];
 }
+
+static bool end_to_end_only;
 
 static int run_range(uint64_t first, uint64_t n, unsigned jobs, bool quiet,
 		     int bug, struct sim_totals *t, uint64_t *first_failure)
@@ -53,7 +56,9 @@ static int run_range(uint64_t first, uint64_t n, unsigned jobs, bool quiet,
 				struct sim_config c = {.seed = s,
 						       .size = size_for_seed(s),
 						       .quiet = quiet,
-						       .bug = bug};
+						       .bug = bug,
+						       .end_to_end_only =
+							   end_to_end_only};
 				if (sim_run(&c, &mine) != 0 &&
 				    fail == UINT64_MAX) {
 					fail = s;
@@ -157,7 +162,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: sim --seeds N [--first S] [--jobs J]\n"
 		"       sim --seed S [--size 3|5|7] [--trace] [--bug NAME]\n"
-		"       sim --selfcheck --seeds N [--jobs J]\n");
+		"       sim --selfcheck --seeds N [--jobs J]\n"
+		"       (any of them: --end-to-end-only)\n");
 	exit(2);
 }
 
@@ -215,6 +221,8 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--trace") == 0) {
 			trace = true;
+		} else if (strcmp(a, "--end-to-end-only") == 0) {
+			end_to_end_only = true;
 		} else if (strcmp(a, "--selfcheck") == 0) {
 			selfcheck = true;
 		} else {
@@ -231,7 +239,8 @@ int main(int argc, char **argv)
 				       .size = size ? size
 						    : size_for_seed(one_seed),
 				       .trace = trace,
-				       .bug = bug};
+				       .bug = bug,
+				       .end_to_end_only = end_to_end_only};
 		int rv = sim_run(&c, &t);
 		print_totals(&t);
 		printf("sim: seed %llu: %s\n", (unsigned long long)one_seed,

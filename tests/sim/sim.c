@@ -407,6 +407,8 @@ void node_start(struct world *w, struct node *n)
 	n->paused = false;
 	n->epoch++;
 	n->held_lease = false;
+	n->start_local = sim_local(n, w->now);
+	n->cfg_voters = n->prev_voters = 0;
 	n->seen_commit = raft_commit_index(n->r);
 	n->was_leader_term = 0;
 	struct raft_update u;
@@ -859,8 +861,10 @@ static void process(struct world *w, struct event *e)
 			sim_message_free(m);
 			return;
 		}
-		check_message_delivered(w, n, m);
+		struct before_step before;
+		check_message_delivered(w, n, m, &before);
 		raft_step(n->r, sim_local(n, w->now), m, &u);
+		check_message_stepped(w, n, m, &before, &u);
 		sim_message_free(m);
 		node_handle_update(w, n, &u);
 		break;

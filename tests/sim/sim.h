@@ -30,6 +30,11 @@ struct sim_totals {
 	uint64_t reads;
 	uint64_t violations;
 	uint64_t liveness_failures;
+	/* How often the direct checks met what they check. */
+	uint64_t lease_checks;		     /* events with a lease held */
+	uint64_t votes_refused_in_window;    /* vote requests ignored */
+	uint64_t prevotes_refused_in_window; /* pre-vote requests ignored */
+	uint64_t transfer_votes_in_window;   /* granted for a TimeoutNow */
 };
 
 struct sim_config {
@@ -38,6 +43,9 @@ struct sim_config {
 	bool trace;    /* print every event */
 	bool quiet;    /* print nothing on failure either */
 	int bug;       /* planted bug (self-check builds only) */
+	/* Only the end-to-end checks: shows what the direct ones (the lease
+	 * promise, no-vote windows, read rounds, configurations) add. */
+	bool end_to_end_only;
 };
 
 /* Runs one seed. Returns 0 when every check held, 1 on a safety violation,

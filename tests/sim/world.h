@@ -14,6 +14,10 @@
  * within this bound. */
 #define LIVENESS_BOUND (30 * ELECTION_TIMEOUT)
 
+/* Clocks are whole milliseconds: a node's reading of an interval can be
+ * off by one either way, on both the leader's clock and a voter's. */
+#define CLOCK_SLACK 1
+
 #define TRACE_LINES 400
 #define TRACE_LINE 160
 
@@ -111,6 +115,27 @@ struct node {
 	int last_role;
 	raft_term last_term;
 	int64_t voters_changed_at;
+
+	/* The no-vote window, on this node's own clock: it promised to help
+	 * elect no one for an election timeout after it last heard from a
+	 * leader, and grants no vote for one after it starts. Known from the
+	 * messages delivered, never from the core. */
+	bool has_contact;
+	raft_time contact_local;
+	raft_id contact_leader;
+	raft_term contact_term;
+	raft_time start_local;
+	/* Voters of its latest configuration and of the one before (one
+	 * change apart, any majorities of the two intersect). */
+	uint32_t cfg_voters;
+	uint32_t prev_voters;
+};
+
+/* A node's state just before it handles a delivered message. */
+struct before_step {
+	raft_term term;
+	bool vote_window;    /* it may grant no vote but a transfer's */
+	bool prevote_window; /* it may grant no pre-vote either */
 };
 
 struct pending_read_check {
@@ -196,7 +221,12 @@ void check_update(struct world *w, struct node *n, const struct raft_update *u);
 void check_message_sent(struct world *w, struct node *n,
 			const struct raft_message *m);
 void check_message_delivered(struct world *w, struct node *n,
-			     const struct raft_message *m);
+			     const struct raft_message *m,
+			     struct before_step *before);
+void check_message_stepped(struct world *w, struct node *n,
+			   const struct raft_message *m,
+			   const struct before_step *before,
+			   const struct raft_update *u);
 void check_applied(struct world *w, struct node *n, const struct raft_entry *e);
 void check_read_issued(struct world *w, struct node *n, uint64_t id);
 void check_read(struct world *w, struct node *n, const struct raft_read *rd);
