@@ -164,9 +164,31 @@ static void check_log_matching(struct world *w, struct node *n,
 	w->registry_n++;
 }
 
+static void note_rounds_sent(struct node *n, const struct raft_message *m,
+			     size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if ((m[i].type == RAFT_MSG_APPEND ||
+		     m[i].type == RAFT_MSG_SNAPSHOT) &&
+		    m[i].round > n->round_sent_max)
+			n->round_sent_max = m[i].round;
+}
+
+/* A leader's round bookkeeping starts afresh in each term. */
+static void rounds_in_term(struct node *n, raft_term t)
+{
+	if (n->rounds_term == t)
+		return;
+	n->rounds_term = t;
+	memset(n->round_delivered, 0, sizeof(n->round_delivered));
+	memset(n->round_acked, 0, sizeof(n->round_acked));
+}
+
 void check_update(struct world *w, struct node *n, const struct raft_update *u)
 {
 	struct raft *r = n->r;
+	note_rounds_sent(n, u->send_now, u->n_send_now);
+	note_rounds_sent(n, u->send_after_persist, u->n_send_after_persist);
 	bool leader = raft_role(r) == RAFT_LEADER;
 	if (u->truncate_from != 0 && leader)
 		sim_violation(w,
@@ -278,6 +300,29 @@ void check_message_delivered(struct world *w, struct node *n,
 	     m->type == RAFT_MSG_SNAPSHOT_RESP) &&
 	    m->term == raft_current_term(n->r) && m->from <= SIM_MAX_NODES)
 		n->heard_from[m->from] = w->now;
+	/* Rounds: what a follower received from the leader of that term,
+	 * and what the leader got back (never more than was received). */
+	if ((m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) &&
+	    m->from <= w->n_nodes) {
+		struct node *l = &w->nodes[m->from];
+		if (l->up && raft_role(l->r) == RAFT_LEADER &&
+		    raft_current_term(l->r) == m->term) {
+			rounds_in_term(l, m->term);
+			if (m->round > l->round_delivered[n->id])
+				l->round_delivered[n->id] = m->round;
+		}
+	}
+	if ((m->type == RAFT_MSG_APPEND_RESP ||
+	     m->type == RAFT_MSG_SNAPSHOT_RESP) &&
+	    m->from <= SIM_MAX_NODES && raft_role(n->r) == RAFT_LEADER &&
+	    m->term == raft_current_term(n->r)) {
+		rounds_in_term(n, m->term);
+		uint64_t acked = m->round < n->round_delivered[m->from]
+				     ? m->round
+				     : n->round_delivered[m->from];
+		if (acked > n->round_acked[m->from])
+			n->round_acked[m->from] = acked;
+	}
 	/* A leader is left out: one that lost its quorum steps down before
 	 * it handles the request, and its promises are its own lease. */
 	before->term = raft_current_term(n->r);
@@ -374,25 +419,80 @@ void check_applied(struct world *w, struct node *n, const struct raft_entry *e)
 
 void check_read_issued(struct world *w, struct node *n, uint64_t id)
 {
-	(void)n;
 	w->reads[id % 1024] =
-	    (struct pending_read_check){.id = id, .must_see = w->commit_max};
+	    (struct pending_read_check){.id = id,
+					.must_see = w->commit_max,
+					.leader = n->id,
+					.epoch = n->epoch,
+					.term = raft_current_term(n->r),
+					.must_round = n->round_sent_max + 1};
+	raft_term ct = raft_term_at(n->r, raft_commit_index(n->r));
+	if (ct != raft_current_term(n->r))
+		w->totals.reads_waited_for_commit++;
 }
 
-/* A read must reflect every write committed before it was issued. */
+/* A read answered must reflect every write committed before it was issued,
+ * and rest on what ReadIndex promises: the leader that took it answers in
+ * the same term, at an index of that term (it committed in its term), after
+ * a majority of its voters answered a round that began after the read
+ * arrived. */
 void check_read(struct world *w, struct node *n, const struct raft_read *rd)
 {
 	if (rd->status != RAFT_OK)
 		return;
 	w->totals.reads++;
 	struct pending_read_check *p = &w->reads[rd->id % 1024];
-	if (p->id == rd->id && rd->index < p->must_see)
+	if (p->id != rd->id)
+		return;
+	if (rd->index < p->must_see)
 		sim_violation(w,
 			      "n%u answered read %llu at index %llu, but %llu "
 			      "was committed before the read began",
 			      n->id, (unsigned long long)rd->id,
 			      (unsigned long long)rd->index,
 			      (unsigned long long)p->must_see);
+	if (w->cfg.end_to_end_only)
+		return;
+	raft_term t = raft_current_term(n->r);
+	/* The same event may have ended its leadership (a committed removal)
+	 * after it confirmed the read: the term must not have moved. */
+	if (p->leader != n->id || p->epoch != n->epoch || p->term != t) {
+		sim_violation(w,
+			      "read %llu taken by n%u in term %llu was "
+			      "answered by n%u in term %llu",
+			      (unsigned long long)rd->id, p->leader,
+			      (unsigned long long)p->term, n->id,
+			      (unsigned long long)t);
+		return;
+	}
+	raft_term it = raft_term_at(n->r, rd->index);
+	if (it == 0) {
+		ensure_index(w, rd->index);
+		it = w->committed_term[rd->index];
+	}
+	if (it != t)
+		sim_violation(
+		    w,
+		    "n%u answered read %llu at index %llu of term "
+		    "%llu before committing an entry of its term %llu",
+		    n->id, (unsigned long long)rd->id,
+		    (unsigned long long)rd->index, (unsigned long long)it,
+		    (unsigned long long)t);
+	rounds_in_term(n, t);
+	uint32_t acked = n->id < 32 ? 1u << n->id : 0;
+	for (unsigned v = 1; v <= w->n_nodes; v++)
+		if (n->round_acked[v] >= p->must_round)
+			acked |= 1u << v;
+	if (!majority_of(acked, n->cfg_voters))
+		sim_violation(w,
+			      "n%u answered read %llu in term %llu with only "
+			      "%d of %d voters answering a round from %llu on "
+			      "(begun after the read arrived)",
+			      n->id, (unsigned long long)rd->id,
+			      (unsigned long long)t,
+			      __builtin_popcount(acked & n->cfg_voters),
+			      __builtin_popcount(n->cfg_voters),
+			      (unsigned long long)p->must_round);
 }
 
 static int cmp_desc_i64(const void *a, const void *b)

@@ -409,6 +409,8 @@ void node_start(struct world *w, struct node *n)
 	n->held_lease = false;
 	n->start_local = sim_local(n, w->now);
 	n->cfg_voters = n->prev_voters = 0;
+	n->round_sent_max = 0;
+	n->rounds_term = 0;
 	n->seen_commit = raft_commit_index(n->r);
 	n->was_leader_term = 0;
 	struct raft_update u;

@@ -129,6 +129,13 @@ struct node {
 	 * change apart, any majorities of the two intersect). */
 	uint32_t cfg_voters;
 	uint32_t prev_voters;
+	/* Heartbeat rounds as the messages show them: the highest round this
+	 * process sent, and in rounds_term the highest each follower received
+	 * and the highest it answered. */
+	uint64_t round_sent_max;
+	raft_term rounds_term;
+	uint64_t round_delivered[SIM_MAX_NODES + 1];
+	uint64_t round_acked[SIM_MAX_NODES + 1];
 };
 
 /* A node's state just before it handles a delivered message. */
@@ -141,6 +148,10 @@ struct before_step {
 struct pending_read_check {
 	uint64_t id;
 	raft_index must_see;
+	raft_id leader;
+	uint64_t epoch;
+	raft_term term;
+	uint64_t must_round; /* no message of this round left before */
 };
 
 struct world {
