@@ -22,6 +22,8 @@ enum raft_bug {
 					 a leader heard before a new term */
 	RAFT_BUG_READ_STALE_ROUND,    /* ReadIndex confirmed by a round that
 					 began before the read */
+	RAFT_BUG_CONFIG_KEPT,	      /* truncating a configuration entry
+					 leaves it active */
 	RAFT_BUG_COUNT
 };
 

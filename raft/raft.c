@@ -26,6 +26,7 @@ const char *raft_bug_name(int bug)
 	    "lease-one-sided",
 	    "vote-in-window",
 	    "read-stale-round",
+	    "config-kept",
 	};
 	return bug >= 0 && bug < RAFT_BUG_COUNT ? names[bug] : "?";
 }

@@ -187,6 +187,15 @@ static void rounds_in_term(struct node *n, raft_term t)
 void check_update(struct world *w, struct node *n, const struct raft_update *u)
 {
 	struct raft *r = n->r;
+	if (u->truncate_from != 0) {
+		w->totals.truncations++;
+		if (n->config_known && u->truncate_from <= n->config_index)
+			w->totals.config_truncations++;
+		n->config_rescan = true;
+	}
+	for (size_t i = 0; i < u->n_entries; i++)
+		if (u->entries[i].type == RAFT_ENTRY_CONFIG)
+			n->config_rescan = true;
 	note_rounds_sent(n, u->send_now, u->n_send_now);
 	note_rounds_sent(n, u->send_after_persist, u->n_send_after_persist);
 	bool leader = raft_role(r) == RAFT_LEADER;
@@ -672,6 +681,67 @@ static void check_commit(struct world *w, struct node *n)
 		w->commit_max = c;
 }
 
+static bool config_equal(const struct raft_config *a,
+			 const struct raft_config *b)
+{
+	if (a->n != b->n ||
+	    memcmp(a->cluster_id, b->cluster_id, sizeof(a->cluster_id)) != 0)
+		return false;
+	for (uint32_t i = 0; i < a->n; i++)
+		if (a->servers[i].id != b->servers[i].id ||
+		    a->servers[i].role != b->servers[i].role ||
+		    strcmp(a->servers[i].address, b->servers[i].address) != 0)
+			return false;
+	return true;
+}
+
+/* Membership: the active configuration is the latest configuration entry
+ * in the node's own log or, with none above its snapshot, the snapshot's;
+ * also after a truncation removed the newest one. */
+static void check_config(struct world *w, struct node *n)
+{
+	struct raft *r = n->r;
+	if (n->config_rescan) {
+		n->config_rescan = false;
+		n->config_known = false;
+		raft_index snap = raft_snapshot_index(r);
+		for (raft_index i = raft_last_index(r); i > snap; i--) {
+			const struct raft_entry *e = raft_entry_at(r, i);
+			if (e == NULL || e->type != RAFT_ENTRY_CONFIG)
+				continue;
+			if (raft_config_decode(e->data, e->len, &n->config) !=
+			    RAFT_OK) {
+				sim_violation(w,
+					      "n%u holds an undecodable "
+					      "configuration at %llu",
+					      n->id, (unsigned long long)i);
+				return;
+			}
+			n->config_index = i;
+			n->config_known = true;
+			break;
+		}
+		if (!n->config_known && snap == 0) {
+			memset(&n->config, 0, sizeof(n->config));
+			n->config_index = 0;
+			n->config_known = true;
+		} else if (!n->config_known && snap == n->dsnap.index) {
+			n->config = n->dsnap.config;
+			n->config_index = snap;
+			n->config_known = true;
+		}
+	}
+	if (n->config_known && !config_equal(raft_config(r), &n->config))
+		sim_violation(w,
+			      "n%u is active in a configuration of %u servers "
+			      "(%u voters) but the latest in its log, at %llu, "
+			      "has %u (%u voters)",
+			      n->id, raft_config(r)->n,
+			      raft_config_voters(raft_config(r)),
+			      (unsigned long long)n->config_index, n->config.n,
+			      raft_config_voters(&n->config));
+}
+
 void check_after_event(struct world *w, struct node *n)
 {
 	if (!n->up || n->r == NULL)
@@ -690,6 +760,8 @@ void check_after_event(struct world *w, struct node *n)
 			      n->r, raft_last_index(n->r)),
 			  (unsigned long long)raft_commit_index(n->r));
 	}
+	if (!w->cfg.end_to_end_only)
+		check_config(w, n);
 	uint32_t voters = voter_mask(raft_config(n->r));
 	if (voters != n->cfg_voters) {
 		n->prev_voters = n->cfg_voters;

@@ -411,6 +411,7 @@ void node_start(struct world *w, struct node *n)
 	n->cfg_voters = n->prev_voters = 0;
 	n->round_sent_max = 0;
 	n->rounds_term = 0;
+	n->config_rescan = true;
 	n->seen_commit = raft_commit_index(n->r);
 	n->was_leader_term = 0;
 	struct raft_update u;
@@ -640,6 +641,7 @@ static void complete_job(struct world *w, struct node *n)
 		if (rv == RAFT_OK)
 			w->totals.snapshots_installed++;
 		n->seen_commit = raft_commit_index(n->r);
+		n->config_rescan = true;
 		node_handle_update(w, n, &u);
 	}
 }

@@ -35,6 +35,8 @@ struct sim_totals {
 	uint64_t votes_refused_in_window;    /* vote requests ignored */
 	uint64_t prevotes_refused_in_window; /* pre-vote requests ignored */
 	uint64_t transfer_votes_in_window;   /* granted for a TimeoutNow */
+	uint64_t truncations;		     /* of a node's log */
+	uint64_t config_truncations;	     /* that removed a configuration */
 	uint64_t reads_waited_for_commit;    /* issued before the leader
 						committed in its term */
 };

@@ -136,6 +136,12 @@ struct node {
 	raft_term rounds_term;
 	uint64_t round_delivered[SIM_MAX_NODES + 1];
 	uint64_t round_acked[SIM_MAX_NODES + 1];
+	/* The latest configuration in its own log (or snapshot), found again
+	 * after a start, a truncation, an install or a configuration entry. */
+	bool config_rescan;
+	bool config_known;
+	raft_index config_index;
+	struct raft_config config;
 };
 
 /* A node's state just before it handles a delivered message. */
