@@ -840,6 +840,52 @@ void check_world(struct world *w)
 	}
 }
 
+/* Disruption: once faults stop and a leader with a lease is up that no node
+ * is ahead of, with no membership change pending, no term moves again. A
+ * failure of its own kind: nothing unsafe happened, but clients lost their
+ * leader for nothing. */
+void check_disruption(struct world *w)
+{
+	if (w->phase == PHASE_FAULTS || w->now < w->quiet_from ||
+	    w->cfg.end_to_end_only || w->failure[0] != 0)
+		return;
+	if (w->stable_term == 0) {
+		raft_term max = 0;
+		struct node *l = NULL;
+		for (unsigned i = 1; i <= w->n_nodes; i++) {
+			struct node *n = &w->nodes[i];
+			if (!n->up)
+				continue;
+			if (raft_current_term(n->r) > max)
+				max = raft_current_term(n->r);
+			if (n->held_lease)
+				l = n;
+		}
+		if (l == NULL || raft_current_term(l->r) != max ||
+		    !config_equal(raft_config(l->r),
+				  raft_committed_config(l->r)))
+			return;
+		w->stable_term = max;
+		w->stable_leader = l->id;
+		sim_trace(w, "STABLE: n%u leads term %llu", l->id,
+			  (unsigned long long)max);
+		return;
+	}
+	for (unsigned i = 1; i <= w->n_nodes; i++) {
+		struct node *n = &w->nodes[i];
+		if (!n->up || raft_current_term(n->r) <= w->stable_term)
+			continue;
+		snprintf(w->failure, sizeof(w->failure),
+			 "n%u moved to term %llu after n%u led term %llu with "
+			 "every fault healed",
+			 n->id, (unsigned long long)raft_current_term(n->r),
+			 w->stable_leader, (unsigned long long)w->stable_term);
+		sim_trace(w, "DISRUPTION: %s", w->failure);
+		w->disrupted = true;
+		return;
+	}
+}
+
 /* After the faults: a leader with a lease committed a new proposal and
  * every member applied it. */
 bool liveness_reached(struct world *w)

@@ -244,8 +244,10 @@ int main(int argc, char **argv)
 		int rv = sim_run(&c, &t);
 		print_totals(&t);
 		printf("sim: seed %llu: %s\n", (unsigned long long)one_seed,
-		       rv == 0 ? "ok"
-			       : (rv == 1 ? "VIOLATION" : "LIVENESS FAILURE"));
+		       rv == 0	 ? "ok"
+		       : rv == 1 ? "VIOLATION"
+		       : rv == 2 ? "LIVENESS FAILURE"
+				 : "DISRUPTION");
 		return rv == 0 ? 0 : 1;
 	}
 	if (seeds == 0)
@@ -286,10 +288,13 @@ int main(int argc, char **argv)
 	int rv = run_range(first, seeds, jobs, false, 0, &t, &fail);
 	print_totals(&t);
 	bool deep = deep_enough(&t);
-	printf("sim: %llu seeds, %llu violations, %llu liveness failures\n",
+	printf("sim: %llu seeds, %llu violations, %llu liveness failures, "
+	       "%llu disruptions\n",
 	       (unsigned long long)t.seeds, (unsigned long long)t.violations,
-	       (unsigned long long)t.liveness_failures);
-	return rv == 0 && deep && t.violations == 0 && t.liveness_failures == 0
+	       (unsigned long long)t.liveness_failures,
+	       (unsigned long long)t.disruptions);
+	return rv == 0 && deep && t.violations == 0 &&
+		       t.liveness_failures == 0 && t.disruptions == 0
 		   ? 0
 		   : 1;
 }

@@ -827,8 +827,11 @@ static void heal_everything(struct world *w)
 	w->dup_per_mille = 0;
 	w->delay_max = 5;
 	w->disk_max = 3;
+	w->quiet_from = w->now;
 	for (unsigned i = 1; i <= w->n_nodes; i++) {
 		struct node *n = &w->nodes[i];
+		if (n->up && n->paused && n->pause_until > w->quiet_from)
+			w->quiet_from = n->pause_until;
 		n->fail_next_job = false;
 		if (!n->up)
 			node_start(w, n);
@@ -917,6 +920,7 @@ static void process(struct world *w, struct event *e)
 		break;
 	}
 	check_world(w);
+	check_disruption(w);
 }
 
 static void world_free(struct world *w)
@@ -1056,7 +1060,7 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 	sim_schedule(w, 10, EV_CLIENT, 0, NULL);
 	sim_schedule(w, 300, EV_FAULT, 0, NULL);
 	w->phase = PHASE_FAULTS;
-	int64_t deadline = 0;
+	int64_t deadline = 0, tail_end = 0;
 	int result = 0;
 	while (w->n_events > 0 && w->failure[0] == 0) {
 		struct event e = pop_event(w);
@@ -1067,9 +1071,11 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 			deadline = w->now + LIVENESS_BOUND;
 		}
 		process(w, &e);
+		if (w->phase == PHASE_DONE && w->now > tail_end)
+			break;
 		if (w->phase == PHASE_HEALED && liveness_reached(w)) {
 			w->phase = PHASE_DONE;
-			break;
+			tail_end = w->now + QUIET_TAIL;
 		}
 		if (w->phase == PHASE_HEALED && w->now > deadline) {
 			snprintf(w->failure, sizeof(w->failure),
@@ -1084,7 +1090,11 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 		}
 	}
 	if (w->failure[0] != 0) {
-		if (w->liveness_failed) {
+		if (w->disrupted) {
+			print_failure(w, "DISRUPTION");
+			result = 3;
+			w->totals.disruptions++;
+		} else if (w->liveness_failed) {
 			print_failure(w, "LIVENESS FAILURE");
 			result = 2;
 			w->totals.liveness_failures++;

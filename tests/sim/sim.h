@@ -30,6 +30,7 @@ struct sim_totals {
 	uint64_t reads;
 	uint64_t violations;
 	uint64_t liveness_failures;
+	uint64_t disruptions; /* a term moved in a healed, led cluster */
 	/* How often the direct checks met what they check. */
 	uint64_t lease_checks;		     /* events with a lease held */
 	uint64_t votes_refused_in_window;    /* vote requests ignored */
@@ -53,7 +54,7 @@ struct sim_config {
 };
 
 /* Runs one seed. Returns 0 when every check held, 1 on a safety violation,
- * 2 on a liveness failure. Adds to totals. */
+ * 2 on a liveness failure, 3 on a disruption. Adds to totals. */
 int sim_run(const struct sim_config *cfg, struct sim_totals *totals);
 
 /* Adds one run's totals to another's. */

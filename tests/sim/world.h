@@ -13,6 +13,9 @@
 /* Once faults stop, a leader must commit a new proposal on every member
  * within this bound. */
 #define LIVENESS_BOUND (30 * ELECTION_TIMEOUT)
+/* After that, the healed cluster runs on quietly this long: no term may
+ * move (no pre-vote that raises a term, no needless election). */
+#define QUIET_TAIL (3 * ELECTION_TIMEOUT)
 
 /* Clocks are whole milliseconds: a node's reading of an interval can be
  * off by one either way, on both the leader's clock and a voter's. */
@@ -204,8 +207,15 @@ struct world {
 	size_t registry_cap, registry_n;
 	struct pending_read_check reads[1024];
 
+	/* Once faults stop: the term of the first leader with a lease that no
+	 * node is ahead of, and its id. */
+	raft_term stable_term;
+	raft_id stable_leader;
+	int64_t quiet_from; /* a paused node's events wait past the heal */
+
 	char failure[512];
 	bool liveness_failed;
+	bool disrupted;
 
 	struct sim_totals totals;
 	char trace[TRACE_LINES][TRACE_LINE];
@@ -249,6 +259,7 @@ void check_read_issued(struct world *w, struct node *n, uint64_t id);
 void check_read(struct world *w, struct node *n, const struct raft_read *rd);
 void check_after_event(struct world *w, struct node *n);
 void check_world(struct world *w);
+void check_disruption(struct world *w);
 bool liveness_reached(struct world *w);
 
 #endif
