@@ -309,6 +309,10 @@ void check_message_delivered(struct world *w, struct node *n,
 	     m->type == RAFT_MSG_SNAPSHOT_RESP) &&
 	    m->term == raft_current_term(n->r) && m->from <= SIM_MAX_NODES)
 		n->heard_from[m->from] = w->now;
+	if ((m->type == RAFT_MSG_APPEND_RESP ||
+	     m->type == RAFT_MSG_SNAPSHOT_RESP) &&
+	    raft_role(n->r) == RAFT_LEADER && m->term < raft_current_term(n->r))
+		w->totals.stale_responses++;
 	/* Rounds: what a follower received from the leader of that term,
 	 * and what the leader got back (never more than was received). */
 	if ((m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) &&
@@ -867,6 +871,7 @@ void check_disruption(struct world *w)
 			return;
 		w->stable_term = max;
 		w->stable_leader = l->id;
+		w->totals.stable_leaders++;
 		sim_trace(w, "STABLE: n%u leads term %llu", l->id,
 			  (unsigned long long)max);
 		return;

@@ -123,6 +123,25 @@ static void print_totals(const struct sim_totals *t)
 	       (unsigned long long)t->transfers,
 	       (unsigned long long)t->lease_expiries,
 	       (unsigned long long)t->reads);
+	/* What the direct checks met: a count of zero means a check that
+	 * never fired. */
+	printf("sim direct checks: %llu events with a lease held, %llu votes "
+	       "and %llu pre-votes refused inside the no-vote window, %llu "
+	       "transfer votes granted inside it, %llu reads answered (%llu "
+	       "taken before a commit in the term), %llu stale responses "
+	       "reaching a leader, %llu truncations (%llu removing a "
+	       "configuration), %llu healed clusters watched for "
+	       "disruption\n",
+	       (unsigned long long)t->lease_checks,
+	       (unsigned long long)t->votes_refused_in_window,
+	       (unsigned long long)t->prevotes_refused_in_window,
+	       (unsigned long long)t->transfer_votes_in_window,
+	       (unsigned long long)t->reads,
+	       (unsigned long long)t->reads_waited_for_commit,
+	       (unsigned long long)t->stale_responses,
+	       (unsigned long long)t->truncations,
+	       (unsigned long long)t->config_truncations,
+	       (unsigned long long)t->stable_leaders);
 }
 
 /* The depth of the check must be visible and sufficient. */
@@ -140,6 +159,19 @@ static bool deep_enough(const struct sim_totals *t)
 	    {"membership changes", t->membership_changes},
 	    {"leadership transfers", t->transfers},
 	    {"lease expiries", t->lease_expiries},
+	    {"events with a lease held", t->lease_checks},
+	    {"votes refused inside the no-vote window",
+	     t->votes_refused_in_window},
+	    {"pre-votes refused inside the no-vote window",
+	     t->prevotes_refused_in_window},
+	    {"transfer votes granted inside the no-vote window",
+	     t->transfer_votes_in_window},
+	    {"linearizable reads", t->reads},
+	    {"reads taken before a commit in the term",
+	     t->reads_waited_for_commit},
+	    {"truncations", t->truncations},
+	    {"truncations removing a configuration", t->config_truncations},
+	    {"healed clusters watched for disruption", t->stable_leaders},
 	};
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		if (need[i].v == 0) {

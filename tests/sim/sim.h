@@ -38,8 +38,10 @@ struct sim_totals {
 	uint64_t transfer_votes_in_window;   /* granted for a TimeoutNow */
 	uint64_t truncations;		     /* of a node's log */
 	uint64_t config_truncations;	     /* that removed a configuration */
-	uint64_t reads_waited_for_commit;    /* issued before the leader
-						committed in its term */
+	uint64_t stale_responses; /* of an older term, reaching a leader */
+	uint64_t stable_leaders;  /* healed clusters watched for disruption */
+	uint64_t reads_waited_for_commit; /* issued before the leader
+					     committed in its term */
 };
 
 struct sim_config {
