@@ -869,6 +869,19 @@ void check_disruption(struct world *w)
 		    !config_equal(raft_config(l->r),
 				  raft_committed_config(l->r)))
 			return;
+		if (w->candidate_leader != l->id || w->candidate_term != max) {
+			w->candidate_leader = l->id;
+			w->candidate_term = max;
+			w->candidate_round = l->round_sent_max + 1;
+			return;
+		}
+		rounds_in_term(l, max);
+		uint32_t acked = 1u << l->id;
+		for (unsigned v = 1; v <= w->n_nodes; v++)
+			if (l->round_acked[v] >= w->candidate_round)
+				acked |= 1u << v;
+		if (!majority_of(acked, l->cfg_voters))
+			return;
 		w->stable_term = max;
 		w->stable_leader = l->id;
 		w->totals.stable_leaders++;

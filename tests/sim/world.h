@@ -212,6 +212,12 @@ struct world {
 	raft_term stable_term;
 	raft_id stable_leader;
 	int64_t quiet_from; /* a paused node's events wait past the heal */
+	/* A leader counts as up once a majority answered a round it began
+	 * after the faults (its check-quorum then rests on the healed
+	 * network, not on what came before). */
+	raft_id candidate_leader;
+	raft_term candidate_term;
+	uint64_t candidate_round;
 
 	char failure[512];
 	bool liveness_failed;
