@@ -685,16 +685,18 @@ static void check_commit(struct world *w, struct node *n)
 		w->commit_max = c;
 }
 
+/* Members and roles; with `whole`, addresses and cluster id as well. */
 static bool config_equal(const struct raft_config *a,
-			 const struct raft_config *b)
+			 const struct raft_config *b, bool whole)
 {
-	if (a->n != b->n ||
-	    memcmp(a->cluster_id, b->cluster_id, sizeof(a->cluster_id)) != 0)
+	if (a->n != b->n || (whole && memcmp(a->cluster_id, b->cluster_id,
+					     sizeof(a->cluster_id)) != 0))
 		return false;
 	for (uint32_t i = 0; i < a->n; i++)
 		if (a->servers[i].id != b->servers[i].id ||
 		    a->servers[i].role != b->servers[i].role ||
-		    strcmp(a->servers[i].address, b->servers[i].address) != 0)
+		    (whole &&
+		     strcmp(a->servers[i].address, b->servers[i].address) != 0))
 			return false;
 	return true;
 }
@@ -705,6 +707,7 @@ static bool config_equal(const struct raft_config *a,
 static void check_config(struct world *w, struct node *n)
 {
 	struct raft *r = n->r;
+	bool rescanned = n->config_rescan;
 	if (n->config_rescan) {
 		n->config_rescan = false;
 		n->config_known = false;
@@ -735,7 +738,8 @@ static void check_config(struct world *w, struct node *n)
 			n->config_known = true;
 		}
 	}
-	if (n->config_known && !config_equal(raft_config(r), &n->config))
+	if (n->config_known &&
+	    !config_equal(raft_config(r), &n->config, rescanned))
 		sim_violation(w,
 			      "n%u is active in a configuration of %u servers "
 			      "(%u voters) but the latest in its log, at %llu, "
@@ -867,7 +871,7 @@ void check_disruption(struct world *w)
 		}
 		if (l == NULL || raft_current_term(l->r) != max ||
 		    !config_equal(raft_config(l->r),
-				  raft_committed_config(l->r)))
+				  raft_committed_config(l->r), false))
 			return;
 		if (w->candidate_leader != l->id || w->candidate_term != max) {
 			w->candidate_leader = l->id;

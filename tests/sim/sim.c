@@ -73,11 +73,6 @@ void sim_trace(struct world *w, const char *fmt, ...)
 	w->trace_pos++;
 }
 
-raft_time sim_local(const struct node *n, int64_t real)
-{
-	return n->clock_offset + real + real * n->drift_ppm / 1000000;
-}
-
 /* ---- the event queue: a binary heap ordered by time, then sequence ---- */
 
 static bool ev_before(const struct event *a, const struct event *b)

@@ -15,7 +15,7 @@
 #define LIVENESS_BOUND (30 * ELECTION_TIMEOUT)
 /* After that, the healed cluster runs on quietly this long: no term may
  * move (no pre-vote that raises a term, no needless election). */
-#define QUIET_TAIL (3 * ELECTION_TIMEOUT)
+#define QUIET_TAIL (2 * ELECTION_TIMEOUT)
 
 /* Clocks are whole milliseconds: a node's reading of an interval can be
  * off by one either way, on both the leader's clock and a voter's. */
@@ -228,13 +228,18 @@ struct world {
 	uint64_t trace_pos;
 };
 
+/* A node's clock at a real instant: its own offset and rate. */
+static inline raft_time sim_local(const struct node *n, int64_t real)
+{
+	return n->clock_offset + real + real * n->drift_ppm / 1000000;
+}
+
 /* sim.c */
 uint64_t sim_rand(struct world *w);
 int64_t sim_range(struct world *w, int64_t lo, int64_t hi);
 bool sim_chance(struct world *w, unsigned per_mille);
 void sim_trace(struct world *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-raft_time sim_local(const struct node *n, int64_t real);
 void sim_schedule(struct world *w, int64_t at, int type, int node,
 		  struct raft_message *msg);
 void sim_message_free(struct raft_message *m);
