@@ -24,6 +24,8 @@ enum raft_bug {
 					 began before the read */
 	RAFT_BUG_CONFIG_KEPT,	      /* truncating a configuration entry
 					 leaves it active */
+	RAFT_BUG_STEP_DOWN_EARLY,     /* check-quorum after a quarter election
+					 timeout: needless elections */
 	RAFT_BUG_COUNT
 };
 

@@ -27,6 +27,7 @@ const char *raft_bug_name(int bug)
 	    "vote-in-window",
 	    "read-stale-round",
 	    "config-kept",
+	    "step-down-early",
 	};
 	return bug >= 0 && bug < RAFT_BUG_COUNT ? names[bug] : "?";
 }
