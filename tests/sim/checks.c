@@ -392,8 +392,15 @@ void check_message_stepped(struct world *w, struct node *n,
 	if (!window)
 		return;
 	if (m->transfer) {
-		if (grant != NULL)
+		/* The leader asked for this election: the promise to it
+		 * ends here (a duplicate request reaching the node after the
+		 * candidate won changes nothing), and its lease must have
+		 * ended before. */
+		if (grant != NULL) {
 			w->totals.transfer_votes_in_window++;
+			if (n->contact_leader != m->from)
+				n->contact_leader = 0;
+		}
 		return;
 	}
 	if (grant == NULL) {
@@ -768,6 +775,12 @@ void check_after_event(struct world *w, struct node *n)
 			      n->r, raft_last_index(n->r)),
 			  (unsigned long long)raft_commit_index(n->r));
 	}
+	/* A node that campaigns (voted for itself in a newer term) keeps no
+	 * promise to the leader it heard before: only a TimeoutNow makes a
+	 * node inside its window do so, and that leader's lease has ended. */
+	if (n->contact_leader != 0 && raft_voted_for(n->r) == n->id &&
+	    raft_current_term(n->r) > n->contact_term)
+		n->contact_leader = 0;
 	if (!w->cfg.end_to_end_only)
 		check_config(w, n);
 	uint32_t voters = voter_mask(raft_config(n->r));
