@@ -16,6 +16,16 @@ enum raft_bug {
 	RAFT_BUG_LEARNER_QUORUM,      /* learners counted toward commit */
 	RAFT_BUG_NO_TRUNCATE,	      /* conflicting suffix kept */
 	RAFT_BUG_LEASE_NO_DRIFT,      /* lease ignores clock drift */
+	RAFT_BUG_LEASE_ONE_SIDED,     /* lease allows for the leader's drift
+					 only, not the voters' */
+	RAFT_BUG_VOTE_IN_WINDOW,      /* votes ignore the restart window and
+					 a leader heard before a new term */
+	RAFT_BUG_READ_STALE_ROUND,    /* ReadIndex confirmed by a round that
+					 began before the read */
+	RAFT_BUG_CONFIG_KEPT,	      /* truncating a configuration entry
+					 leaves it active */
+	RAFT_BUG_STEP_DOWN_EARLY,     /* check-quorum after a quarter election
+					 timeout: needless elections */
 	RAFT_BUG_COUNT
 };
 

@@ -20,7 +20,7 @@ static bool in_lease(const struct raft *r, bool prevote)
 	if (r->leader_contact != 0 && r->now < r->leader_contact + e &&
 	    r->leader != 0)
 		return true;
-	if (prevote)
+	if (prevote || RAFT_BUG(VOTE_IN_WINDOW))
 		return false;
 	if (r->leader_contact != 0 && r->now < r->leader_contact + e)
 		return true;

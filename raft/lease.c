@@ -23,6 +23,8 @@ raft_time raft__lease_duration(const struct raft *r)
 	if (RAFT_BUG(LEASE_NO_DRIFT))
 		return e;
 	int64_t rho = r->opt.max_clock_drift_ppm;
+	if (RAFT_BUG(LEASE_ONE_SIDED))
+		return e * (1000000 - rho) / 1000000;
 	return e * (1000000 - rho) / (1000000 + rho);
 }
 
@@ -154,7 +156,7 @@ int raft_read_index_batch(struct raft *r, raft_time now, const uint64_t *ids,
 			rd->id = ids[i];
 			rd->waiting_commit = !raft__committed_in_term(r);
 			rd->index = r->commit;
-			rd->round = r->round + 1;
+			rd->round = r->round + !RAFT_BUG(READ_STALE_ROUND);
 		}
 		raft__lease_new_round(r);
 		raft__replication_broadcast(r, true);

@@ -13,10 +13,21 @@ int raft_planted_bug = RAFT_BUG_NONE;
 const char *raft_bug_name(int bug)
 {
 	static const char *names[RAFT_BUG_COUNT] = {
-	    "none",	      "commit-old-term", "send-before-persist",
-	    "double-vote",    "skip-noop",	 "no-step-down",
-	    "read-no-quorum", "learner-quorum",	 "no-truncate",
+	    "none",
+	    "commit-old-term",
+	    "send-before-persist",
+	    "double-vote",
+	    "skip-noop",
+	    "no-step-down",
+	    "read-no-quorum",
+	    "learner-quorum",
+	    "no-truncate",
 	    "lease-no-drift",
+	    "lease-one-sided",
+	    "vote-in-window",
+	    "read-stale-round",
+	    "config-kept",
+	    "step-down-early",
 	};
 	return bug >= 0 && bug < RAFT_BUG_COUNT ? names[bug] : "?";
 }

@@ -398,7 +398,7 @@ void raft__replication_recv_append(struct raft *r, const struct raft_message *m)
 			bool had_config = r->config_index >= idx;
 			raft__log_truncate(&r->log, idx);
 			raft__out_truncated(r, idx);
-			if (had_config)
+			if (had_config && !RAFT_BUG(CONFIG_KEPT))
 				raft__membership_rebuild(r);
 		}
 		if (e->term > r->term || e->term < raft__log_last_term(&r->log))

@@ -105,6 +105,9 @@ void raft__role_step_down_if_no_quorum(struct raft *r)
 	if (r->role != RAFT_LEADER || !r->opt.check_quorum ||
 	    RAFT_BUG(NO_STEP_DOWN))
 		return;
-	if (r->now - r->quorum_contact >= r->opt.election_timeout)
+	raft_time limit = r->opt.election_timeout;
+	if (RAFT_BUG(STEP_DOWN_EARLY))
+		limit /= 4;
+	if (r->now - r->quorum_contact >= limit)
 		raft__role_become_follower(r, r->term, 0);
 }

@@ -5,6 +5,7 @@
  *   sim --seed S [--size N] [--trace]      replay one seed
  *   sim --selfcheck --seeds N              (self-check build) plant each known
  *                                          bug and find a seed that catches it
+ *   --end-to-end-only                      leave out the direct checks
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +22,8 @@ static unsigned size_for_seed(uint64_t seed)
 	static const unsigned sizes[] = {3, 5, 7};
 	return sizes[seed % 3];
 }
+
+static bool end_to_end_only;
 
 static int run_range(uint64_t first, uint64_t n, unsigned jobs, bool quiet,
 		     int bug, struct sim_totals *t, uint64_t *first_failure)
@@ -53,7 +56,9 @@ static int run_range(uint64_t first, uint64_t n, unsigned jobs, bool quiet,
 				struct sim_config c = {.seed = s,
 						       .size = size_for_seed(s),
 						       .quiet = quiet,
-						       .bug = bug};
+						       .bug = bug,
+						       .end_to_end_only =
+							   end_to_end_only};
 				if (sim_run(&c, &mine) != 0 &&
 				    fail == UINT64_MAX) {
 					fail = s;
@@ -118,6 +123,25 @@ static void print_totals(const struct sim_totals *t)
 	       (unsigned long long)t->transfers,
 	       (unsigned long long)t->lease_expiries,
 	       (unsigned long long)t->reads);
+	/* What the direct checks met: a count of zero means a check that
+	 * never fired. */
+	printf("sim direct checks: %llu events with a lease held, %llu votes "
+	       "and %llu pre-votes refused inside the no-vote window, %llu "
+	       "transfer votes granted inside it, %llu reads answered (%llu "
+	       "taken before a commit in the term), %llu stale responses "
+	       "reaching a leader, %llu truncations (%llu removing a "
+	       "configuration), %llu healed clusters watched for "
+	       "disruption\n",
+	       (unsigned long long)t->lease_checks,
+	       (unsigned long long)t->votes_refused_in_window,
+	       (unsigned long long)t->prevotes_refused_in_window,
+	       (unsigned long long)t->transfer_votes_in_window,
+	       (unsigned long long)t->reads,
+	       (unsigned long long)t->reads_waited_for_commit,
+	       (unsigned long long)t->stale_responses,
+	       (unsigned long long)t->truncations,
+	       (unsigned long long)t->config_truncations,
+	       (unsigned long long)t->stable_leaders);
 }
 
 /* The depth of the check must be visible and sufficient. */
@@ -127,17 +151,32 @@ static bool deep_enough(const struct sim_totals *t)
 	const struct {
 		const char *name;
 		uint64_t v;
+		bool direct; /* counted by a direct check only */
 	} need[] = {
-	    {"elections", t->elections},
-	    {"commits", t->commits},
-	    {"crashes", t->crashes},
-	    {"snapshots installed", t->snapshots_installed},
-	    {"membership changes", t->membership_changes},
-	    {"leadership transfers", t->transfers},
-	    {"lease expiries", t->lease_expiries},
+	    {"elections", t->elections, false},
+	    {"commits", t->commits, false},
+	    {"crashes", t->crashes, false},
+	    {"snapshots installed", t->snapshots_installed, false},
+	    {"membership changes", t->membership_changes, false},
+	    {"leadership transfers", t->transfers, false},
+	    {"lease expiries", t->lease_expiries, false},
+	    {"events with a lease held", t->lease_checks, true},
+	    {"votes refused inside the no-vote window",
+	     t->votes_refused_in_window, true},
+	    {"pre-votes refused inside the no-vote window",
+	     t->prevotes_refused_in_window, true},
+	    {"transfer votes granted inside the no-vote window",
+	     t->transfer_votes_in_window, true},
+	    {"linearizable reads", t->reads, false},
+	    {"reads taken before a commit in the term",
+	     t->reads_waited_for_commit, false},
+	    {"truncations", t->truncations, false},
+	    {"truncations removing a configuration", t->config_truncations,
+	     true},
+	    {"healed clusters watched for disruption", t->stable_leaders, true},
 	};
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
-		if (need[i].v == 0) {
+		if (need[i].v == 0 && !(need[i].direct && end_to_end_only)) {
 			printf(
 			    "sim: no %s happened: the history is too shallow\n",
 			    need[i].name);
@@ -157,7 +196,8 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: sim --seeds N [--first S] [--jobs J]\n"
 		"       sim --seed S [--size 3|5|7] [--trace] [--bug NAME]\n"
-		"       sim --selfcheck --seeds N [--jobs J]\n");
+		"       sim --selfcheck --seeds N [--jobs J]\n"
+		"       (any of them: --end-to-end-only)\n");
 	exit(2);
 }
 
@@ -215,6 +255,8 @@ int main(int argc, char **argv)
 			i++;
 		} else if (strcmp(a, "--trace") == 0) {
 			trace = true;
+		} else if (strcmp(a, "--end-to-end-only") == 0) {
+			end_to_end_only = true;
 		} else if (strcmp(a, "--selfcheck") == 0) {
 			selfcheck = true;
 		} else {
@@ -231,12 +273,15 @@ int main(int argc, char **argv)
 				       .size = size ? size
 						    : size_for_seed(one_seed),
 				       .trace = trace,
-				       .bug = bug};
+				       .bug = bug,
+				       .end_to_end_only = end_to_end_only};
 		int rv = sim_run(&c, &t);
 		print_totals(&t);
 		printf("sim: seed %llu: %s\n", (unsigned long long)one_seed,
-		       rv == 0 ? "ok"
-			       : (rv == 1 ? "VIOLATION" : "LIVENESS FAILURE"));
+		       rv == 0	 ? "ok"
+		       : rv == 1 ? "VIOLATION"
+		       : rv == 2 ? "LIVENESS FAILURE"
+				 : "DISRUPTION");
 		return rv == 0 ? 0 : 1;
 	}
 	if (seeds == 0)
@@ -277,10 +322,13 @@ int main(int argc, char **argv)
 	int rv = run_range(first, seeds, jobs, false, 0, &t, &fail);
 	print_totals(&t);
 	bool deep = deep_enough(&t);
-	printf("sim: %llu seeds, %llu violations, %llu liveness failures\n",
+	printf("sim: %llu seeds, %llu violations, %llu liveness failures, "
+	       "%llu disruptions\n",
 	       (unsigned long long)t.seeds, (unsigned long long)t.violations,
-	       (unsigned long long)t.liveness_failures);
-	return rv == 0 && deep && t.violations == 0 && t.liveness_failures == 0
+	       (unsigned long long)t.liveness_failures,
+	       (unsigned long long)t.disruptions);
+	return rv == 0 && deep && t.violations == 0 &&
+		       t.liveness_failures == 0 && t.disruptions == 0
 		   ? 0
 		   : 1;
 }

@@ -73,11 +73,6 @@ void sim_trace(struct world *w, const char *fmt, ...)
 	w->trace_pos++;
 }
 
-raft_time sim_local(const struct node *n, int64_t real)
-{
-	return n->clock_offset + real + real * n->drift_ppm / 1000000;
-}
-
 /* ---- the event queue: a binary heap ordered by time, then sequence ---- */
 
 static bool ev_before(const struct event *a, const struct event *b)
@@ -407,6 +402,11 @@ void node_start(struct world *w, struct node *n)
 	n->paused = false;
 	n->epoch++;
 	n->held_lease = false;
+	n->start_local = sim_local(n, w->now);
+	n->cfg_voters = n->prev_voters = 0;
+	n->round_sent_max = 0;
+	n->rounds_term = 0;
+	n->config_rescan = true;
 	n->seen_commit = raft_commit_index(n->r);
 	n->was_leader_term = 0;
 	struct raft_update u;
@@ -636,6 +636,7 @@ static void complete_job(struct world *w, struct node *n)
 		if (rv == RAFT_OK)
 			w->totals.snapshots_installed++;
 		n->seen_commit = raft_commit_index(n->r);
+		n->config_rescan = true;
 		node_handle_update(w, n, &u);
 	}
 }
@@ -821,8 +822,11 @@ static void heal_everything(struct world *w)
 	w->dup_per_mille = 0;
 	w->delay_max = 5;
 	w->disk_max = 3;
+	w->quiet_from = w->now;
 	for (unsigned i = 1; i <= w->n_nodes; i++) {
 		struct node *n = &w->nodes[i];
+		if (n->up && n->paused && n->pause_until > w->quiet_from)
+			w->quiet_from = n->pause_until;
 		n->fail_next_job = false;
 		if (!n->up)
 			node_start(w, n);
@@ -859,8 +863,10 @@ static void process(struct world *w, struct event *e)
 			sim_message_free(m);
 			return;
 		}
-		check_message_delivered(w, n, m);
+		struct before_step before;
+		check_message_delivered(w, n, m, &before);
 		raft_step(n->r, sim_local(n, w->now), m, &u);
+		check_message_stepped(w, n, m, &before, &u);
 		sim_message_free(m);
 		node_handle_update(w, n, &u);
 		break;
@@ -909,6 +915,7 @@ static void process(struct world *w, struct event *e)
 		break;
 	}
 	check_world(w);
+	check_disruption(w);
 }
 
 static void world_free(struct world *w)
@@ -1048,7 +1055,7 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 	sim_schedule(w, 10, EV_CLIENT, 0, NULL);
 	sim_schedule(w, 300, EV_FAULT, 0, NULL);
 	w->phase = PHASE_FAULTS;
-	int64_t deadline = 0;
+	int64_t deadline = 0, tail_end = 0;
 	int result = 0;
 	while (w->n_events > 0 && w->failure[0] == 0) {
 		struct event e = pop_event(w);
@@ -1059,9 +1066,11 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 			deadline = w->now + LIVENESS_BOUND;
 		}
 		process(w, &e);
+		if (w->phase == PHASE_DONE && w->now > tail_end)
+			break;
 		if (w->phase == PHASE_HEALED && liveness_reached(w)) {
 			w->phase = PHASE_DONE;
-			break;
+			tail_end = w->now + QUIET_TAIL;
 		}
 		if (w->phase == PHASE_HEALED && w->now > deadline) {
 			snprintf(w->failure, sizeof(w->failure),
@@ -1076,7 +1085,11 @@ int sim_run(const struct sim_config *cfg, struct sim_totals *totals)
 		}
 	}
 	if (w->failure[0] != 0) {
-		if (w->liveness_failed) {
+		if (w->disrupted) {
+			print_failure(w, "DISRUPTION");
+			result = 3;
+			w->totals.disruptions++;
+		} else if (w->liveness_failed) {
 			print_failure(w, "LIVENESS FAILURE");
 			result = 2;
 			w->totals.liveness_failures++;

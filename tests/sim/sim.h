@@ -30,6 +30,18 @@ struct sim_totals {
 	uint64_t reads;
 	uint64_t violations;
 	uint64_t liveness_failures;
+	uint64_t disruptions; /* a term moved in a healed, led cluster */
+	/* How often the direct checks met what they check. */
+	uint64_t lease_checks;		     /* events with a lease held */
+	uint64_t votes_refused_in_window;    /* vote requests ignored */
+	uint64_t prevotes_refused_in_window; /* pre-vote requests ignored */
+	uint64_t transfer_votes_in_window;   /* granted for a TimeoutNow */
+	uint64_t truncations;		     /* of a node's log */
+	uint64_t config_truncations;	     /* that removed a configuration */
+	uint64_t stale_responses; /* of an older term, reaching a leader */
+	uint64_t stable_leaders;  /* healed clusters watched for disruption */
+	uint64_t reads_waited_for_commit; /* issued before the leader
+					     committed in its term */
 };
 
 struct sim_config {
@@ -38,10 +50,13 @@ struct sim_config {
 	bool trace;    /* print every event */
 	bool quiet;    /* print nothing on failure either */
 	int bug;       /* planted bug (self-check builds only) */
+	/* Only the end-to-end checks: shows what the direct ones (the lease
+	 * promise, no-vote windows, read rounds, configurations) add. */
+	bool end_to_end_only;
 };
 
 /* Runs one seed. Returns 0 when every check held, 1 on a safety violation,
- * 2 on a liveness failure. Adds to totals. */
+ * 2 on a liveness failure, 3 on a disruption. Adds to totals. */
 int sim_run(const struct sim_config *cfg, struct sim_totals *totals);
 
 /* Adds one run's totals to another's. */

@@ -13,6 +13,13 @@
 /* Once faults stop, a leader must commit a new proposal on every member
  * within this bound. */
 #define LIVENESS_BOUND (30 * ELECTION_TIMEOUT)
+/* After that, the healed cluster runs on quietly this long: no term may
+ * move (no pre-vote that raises a term, no needless election). */
+#define QUIET_TAIL (2 * ELECTION_TIMEOUT)
+
+/* Clocks are whole milliseconds: a node's reading of an interval can be
+ * off by one either way, on both the leader's clock and a voter's. */
+#define CLOCK_SLACK 1
 
 #define TRACE_LINES 400
 #define TRACE_LINE 160
@@ -111,11 +118,49 @@ struct node {
 	int last_role;
 	raft_term last_term;
 	int64_t voters_changed_at;
+
+	/* The no-vote window, on this node's own clock: it promised to help
+	 * elect no one for an election timeout after it last heard from a
+	 * leader, and grants no vote for one after it starts. Known from the
+	 * messages delivered, never from the core. */
+	bool has_contact;
+	raft_time contact_local;
+	raft_id contact_leader;
+	raft_term contact_term;
+	raft_time start_local;
+	/* Voters of its latest configuration and of the one before (one
+	 * change apart, any majorities of the two intersect). */
+	uint32_t cfg_voters;
+	uint32_t prev_voters;
+	/* Heartbeat rounds as the messages show them: the highest round this
+	 * process sent, and in rounds_term the highest each follower received
+	 * and the highest it answered. */
+	uint64_t round_sent_max;
+	raft_term rounds_term;
+	uint64_t round_delivered[SIM_MAX_NODES + 1];
+	uint64_t round_acked[SIM_MAX_NODES + 1];
+	/* The latest configuration in its own log (or snapshot), found again
+	 * after a start, a truncation, an install or a configuration entry. */
+	bool config_rescan;
+	bool config_known;
+	raft_index config_index;
+	struct raft_config config;
+};
+
+/* A node's state just before it handles a delivered message. */
+struct before_step {
+	raft_term term;
+	bool vote_window;    /* it may grant no vote but a transfer's */
+	bool prevote_window; /* it may grant no pre-vote either */
 };
 
 struct pending_read_check {
 	uint64_t id;
 	raft_index must_see;
+	raft_id leader;
+	uint64_t epoch;
+	raft_term term;
+	uint64_t must_round; /* no message of this round left before */
 };
 
 struct world {
@@ -162,13 +207,32 @@ struct world {
 	size_t registry_cap, registry_n;
 	struct pending_read_check reads[1024];
 
+	/* Once faults stop: the term of the first leader with a lease that no
+	 * node is ahead of, and its id. */
+	raft_term stable_term;
+	raft_id stable_leader;
+	int64_t quiet_from; /* a paused node's events wait past the heal */
+	/* A leader counts as up once a majority answered a round it began
+	 * after the faults (its check-quorum then rests on the healed
+	 * network, not on what came before). */
+	raft_id candidate_leader;
+	raft_term candidate_term;
+	uint64_t candidate_round;
+
 	char failure[512];
 	bool liveness_failed;
+	bool disrupted;
 
 	struct sim_totals totals;
 	char trace[TRACE_LINES][TRACE_LINE];
 	uint64_t trace_pos;
 };
+
+/* A node's clock at a real instant: its own offset and rate. */
+static inline raft_time sim_local(const struct node *n, int64_t real)
+{
+	return n->clock_offset + real + real * n->drift_ppm / 1000000;
+}
 
 /* sim.c */
 uint64_t sim_rand(struct world *w);
@@ -176,7 +240,6 @@ int64_t sim_range(struct world *w, int64_t lo, int64_t hi);
 bool sim_chance(struct world *w, unsigned per_mille);
 void sim_trace(struct world *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
-raft_time sim_local(const struct node *n, int64_t real);
 void sim_schedule(struct world *w, int64_t at, int type, int node,
 		  struct raft_message *msg);
 void sim_message_free(struct raft_message *m);
@@ -196,12 +259,18 @@ void check_update(struct world *w, struct node *n, const struct raft_update *u);
 void check_message_sent(struct world *w, struct node *n,
 			const struct raft_message *m);
 void check_message_delivered(struct world *w, struct node *n,
-			     const struct raft_message *m);
+			     const struct raft_message *m,
+			     struct before_step *before);
+void check_message_stepped(struct world *w, struct node *n,
+			   const struct raft_message *m,
+			   const struct before_step *before,
+			   const struct raft_update *u);
 void check_applied(struct world *w, struct node *n, const struct raft_entry *e);
 void check_read_issued(struct world *w, struct node *n, uint64_t id);
 void check_read(struct world *w, struct node *n, const struct raft_read *rd);
 void check_after_event(struct world *w, struct node *n);
 void check_world(struct world *w);
+void check_disruption(struct world *w);
 bool liveness_reached(struct world *w);
 
 #endif
