@@ -112,11 +112,6 @@ static int track(struct ha_plugin *ha, struct mosquitto *client)
 	return MOSQ_ERR_SUCCESS;
 }
 
-static bool serves_ordinary_clients(struct ha_plugin *ha)
-{
-	return ha->state == HA_STANDALONE || ha_serving(ha);
-}
-
 static int on_basic_auth(int event, void *event_data, void *userdata)
 {
 	struct ha_plugin *ha = userdata;
@@ -128,7 +123,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	    (ha->opt.admin_port != 0 && ha->client_port != NULL &&
 	     ha->client_port(ed->client) == ha->opt.admin_port))
 		return MOSQ_ERR_PLUGIN_DEFER;
-	if (serves_ordinary_clients(ha)) {
+	if (ha_serving(ha)) {
 		/* Remembered now, before the broker's own password check: a
 		 * connection it refuses is forgotten at its DISCONNECT. */
 		if (track(ha, ed->client) != MOSQ_ERR_SUCCESS)
@@ -179,7 +174,7 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	}
 	if (admin)
 		return acl_fallback(ha);
-	if (serves_ordinary_clients(ha)) {
+	if (ha_serving(ha)) {
 		/* On 2.0 a client that bypassed BASIC_AUTH (a certificate's
 		 * identity, enhanced authentication) is first seen here. */
 		if (track(ha, ed->client) != MOSQ_ERR_SUCCESS)
@@ -199,14 +194,14 @@ static int on_message(int event, void *event_data, void *userdata)
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_message *ed = event_data;
 	(void)event;
-	if (ha->state == HA_STANDALONE || ha_serving(ha))
+	if (ha_serving(ha)) /* standalone brokers serve too */
 		return MOSQ_ERR_SUCCESS;
 	/* Nothing changes state on a node that does not serve: not even an
 	 * administrator's retained message, which would be this broker's
 	 * alone, outside the log. */
-	if (is_admin(ha, ed->client) && !is_retained_replicated(ed))
-		return MOSQ_ERR_SUCCESS;
 	if (is_admin(ha, ed->client)) {
+		if (!is_retained_replicated(ed))
+			return MOSQ_ERR_SUCCESS;
 		note_refusal(ha, ed->client, "a retained publish");
 		return MOSQ_ERR_ACL_DENIED;
 	}
@@ -239,7 +234,7 @@ static int on_connect(int event, void *event_data, void *userdata)
 	 * certificate). */
 	if (is_admin(ha, ed->client))
 		return MOSQ_ERR_SUCCESS;
-	if (serves_ordinary_clients(ha)) {
+	if (ha_serving(ha)) {
 		track(ha, ed->client);
 		return MOSQ_ERR_SUCCESS;
 	}

@@ -417,6 +417,17 @@ static void write_origin(struct byte_writer *w, const struct ha_origin *o)
 	put_u64(w, o->captured_ms);
 }
 
+size_t ha_record_topic_offset(uint8_t type)
+{
+	/* Type, version, origin, then for a set its QoS and expiry, then the
+	 * topic's length (write_retain_set and the delete's writer). */
+	if (type == HA_REC_TYPE_RETAIN_SET)
+		return 2 + ORIGIN_BYTES + 1 + 8 + 2;
+	if (type == HA_REC_TYPE_RETAIN_DELETE)
+		return 2 + ORIGIN_BYTES + 2;
+	return 0;
+}
+
 static void write_string16(struct byte_writer *w, struct ha_bytes s)
 {
 	put_u16(w, (uint16_t)s.len);

@@ -157,6 +157,11 @@ size_t ha_record_encoded_size(const struct ha_record *rec, const char **reason);
 int ha_record_encode(const struct ha_record *rec, uint8_t **out, size_t *len,
 		     const char **reason);
 
+/* Where the topic of an encoded retained set or retained delete starts
+ * (after its 16-bit length): both layouts put it at a fixed offset. 0 for
+ * any other type. */
+size_t ha_record_topic_offset(uint8_t type);
+
 /* The next user property of a decoded (or validated) encoded list; false
  * at the end. cursor starts as a copy of user_properties_raw. */
 bool ha_user_property_next(struct ha_bytes *cursor,

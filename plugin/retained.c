@@ -256,17 +256,22 @@ void ha_state_committed(struct ha_plugin *ha, raft_index index,
 			const uint8_t *data, size_t len)
 {
 	char why[256];
-	int rv =
-	    ha_state_apply(ha->broker_view, index, data, len, why, sizeof(why));
-	if (rv != HA_APPLY_OK) {
+	struct ha_record rec;
+	int rv = ha_record_decode(data, len, &rec);
+	bool applied = false;
+	if (rv != HA_REC_OK)
+		ha_record_describe(rv, data, len, &rec, index, why,
+				   sizeof(why));
+	else
+		applied = ha_state_apply_decoded(ha->broker_view, index, &rec,
+						 data, len, why,
+						 sizeof(why)) == HA_APPLY_OK;
+	if (!applied) {
 		/* The raft thread refused it first and stopped the node. */
 		ha_log_error("%s", why);
 		snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", why);
 		return;
 	}
-	struct ha_record rec;
-	if (ha_record_decode(data, len, &rec) != HA_REC_OK)
-		return;
 	switch (rec.type) {
 	case HA_REC_TYPE_DELETE_CLUSTER:
 		ha->deleted = true;
@@ -583,18 +588,9 @@ int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 		return refusal(ha, client);
 	}
 	/* Remembered until it commits, to be undone if it never does. */
-	struct ha_record written;
-	if (ha_record_decode(buf, len, &written) != HA_REC_OK) {
-		free(buf);
-		note_capture_refusal(ha, client_id, topic,
-				     "it cannot be written to the log");
-		return refusal(ha, client);
-	}
-	struct ha_bytes wt = written.type == HA_REC_TYPE_RETAIN_SET
-				 ? written.u.retain_set.topic
-				 : written.u.retain_delete.topic;
-	if (ha_retained_store_set(ha->dirty, buf, len, (size_t)(wt.data - buf),
-				  wt.len) != 0) {
+	if (ha_retained_store_set(ha->dirty, buf, len,
+				  ha_record_topic_offset(rec.type),
+				  t.len) != 0) {
 		free(buf);
 		note_capture_refusal(ha, client_id, topic, "out of memory");
 		return refusal(ha, client);

@@ -40,6 +40,14 @@ int ha_state_apply(struct ha_state *s, uint64_t index, const uint8_t *rec,
 		return rv == HA_REC_MALFORMED ? HA_APPLY_MALFORMED
 					      : HA_APPLY_NEWER;
 	}
+	return ha_state_apply_decoded(s, index, &r, rec, len, why, why_len);
+}
+
+int ha_state_apply_decoded(struct ha_state *s, uint64_t index,
+			   const struct ha_record *rp, const uint8_t *rec,
+			   size_t len, char *why, size_t why_len)
+{
+	const struct ha_record r = *rp;
 	switch (r.type) {
 	case HA_REC_TYPE_DELETE_CLUSTER:
 		s->deleted = true;

@@ -76,5 +76,9 @@ void ha_state_free(struct ha_state *s);
  * MQTT retained publish does). */
 int ha_state_apply(struct ha_state *s, uint64_t index, const uint8_t *rec,
 		   size_t len, char *why, size_t why_len);
+/* The same for a record the caller decoded (HA_REC_OK) from rec. */
+int ha_state_apply_decoded(struct ha_state *s, uint64_t index,
+			   const struct ha_record *r, const uint8_t *rec,
+			   size_t len, char *why, size_t why_len);
 
 #endif

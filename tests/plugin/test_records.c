@@ -183,6 +183,7 @@ static void test_retain_set_bytes(void **state)
 	assert_true(bytes_eq(m->payload, "hi"));
 	/* Zero-copy: the fields point into the input. */
 	assert_ptr_equal(m->topic.data, small_set + 31);
+	assert_int_equal(ha_record_topic_offset(HA_REC_TYPE_RETAIN_SET), 31);
 	expect_round_trip(small_set, sizeof(small_set));
 }
 
@@ -401,6 +402,8 @@ static void test_retain_delete(void **state)
 				    0,	  0,	3, 0, 'x', '/', 'y'};
 	assert_int_equal(len, sizeof(expected));
 	assert_memory_equal(buf, expected, len);
+	assert_int_equal(ha_record_topic_offset(HA_REC_TYPE_RETAIN_DELETE),
+			 len - 3);
 	expect_round_trip(buf, len);
 	for (size_t n = 0; n < len; n++)
 		expect_malformed(buf, n, NULL);
