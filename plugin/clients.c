@@ -91,15 +91,6 @@ int ha_clients_track(struct ha_client_set *s, const void *conn, const char *id)
 	return 0;
 }
 
-int ha_clients_has(const struct ha_client_set *s, const void *conn)
-{
-	if (conn == NULL || s->cap == 0)
-		return 0;
-	bool found;
-	find(s, conn, &found);
-	return found;
-}
-
 void ha_clients_forget(struct ha_client_set *s, const void *conn)
 {
 	if (conn == NULL || s->cap == 0)

@@ -29,8 +29,6 @@ struct ha_client_set {
 /* Remembers conn with a copy of its id, replacing what an earlier
  * connection at the same address left. -1 when out of memory. */
 int ha_clients_track(struct ha_client_set *s, const void *conn, const char *id);
-/* Whether conn is remembered. */
-int ha_clients_has(const struct ha_client_set *s, const void *conn);
 void ha_clients_forget(struct ha_client_set *s, const void *conn);
 /* Calls fn with the id of every connection, then empties the set. */
 void ha_clients_drain(struct ha_client_set *s, void (*fn)(const char *id));

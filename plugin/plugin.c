@@ -101,8 +101,7 @@ static void note_refusal(struct ha_plugin *ha, struct mosquitto *client,
  * node stops serving. */
 static int track(struct ha_plugin *ha, struct mosquitto *client)
 {
-	if (ha_clients_has(&ha->clients, client))
-		return MOSQ_ERR_SUCCESS;
+	/* Already known with this id: nothing is allocated. */
 	const char *id = mosquitto_client_id(client);
 	if (ha_clients_track(&ha->clients, client, id) != 0) {
 		ha_log_error("out of memory remembering client '%s'",
