@@ -16,6 +16,12 @@
 
 /* The transport frame type that carries encoded Raft messages. */
 #define NODE_FRAME_RAFT TRANSPORT_TYPE_MIN
+/* The frame that carries the owner's advertised level: u8 version (1), u32
+ * level, little-endian. A later version may append; nodes read what they
+ * know and ignore frame types they do not know. */
+#define NODE_FRAME_INFO (TRANSPORT_TYPE_MIN + 1u)
+#define NODE_INFO_VERSION 1
+#define NODE_INFO_LEN 5
 #define NODE_SNAPSHOT_TRAILING_DEFAULT 1024
 #define NODE_MAX_EVENT_BYTES_DEFAULT (64u * 1024u * 1024u)
 #define NODE_SNAPSHOT_CHUNK_BYTES (4u * 1024u * 1024u)
@@ -107,6 +113,8 @@ struct ha_node {
 	_Atomic uint64_t lease_term;
 	pthread_mutex_t status_lock;
 	struct ha_node_status status;
+	struct ha_node_peer_level peer_levels[RAFT_MAX_SERVERS];
+	size_t n_peer_levels;
 
 	raft_index applied;    /* handed over to the owner */
 	raft_index sm_applied; /* applied to the state machine's copy */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "node/internal.h"
+#include "raft/byteorder.h"
 #include "raft/codec.h"
 
 const char *ha_node_strerror(int rv)
@@ -337,6 +338,8 @@ static void refresh_status(struct ha_node *n)
 	s->event_bytes = atomic_load(&n->event_bytes);
 	s->has_config = raft_has_config(r);
 	s->config = *raft_config(r);
+	memcpy(s->peer_levels, n->peer_levels, sizeof(s->peer_levels));
+	s->n_peer_levels = n->n_peer_levels;
 	if (raft_stop_reason(r) != NULL) {
 		s->stopped = true;
 		snprintf(s->stop_reason, sizeof(s->stop_reason), "%s",
@@ -510,11 +513,52 @@ static void on_tick(uv_timer_t *t)
 		ha_node__shutdown(n);
 }
 
+/* The entry of a peer in the advertised levels; create adds one (NULL
+ * when the table is full, which a configuration never makes it). */
+static struct ha_node_peer_level *peer_level_slot(struct ha_node *n,
+						  uint32_t peer, bool create)
+{
+	for (size_t i = 0; i < n->n_peer_levels; i++) {
+		if (n->peer_levels[i].id == peer)
+			return &n->peer_levels[i];
+	}
+	if (!create || n->n_peer_levels == RAFT_MAX_SERVERS)
+		return NULL;
+	struct ha_node_peer_level *p = &n->peer_levels[n->n_peer_levels++];
+	memset(p, 0, sizeof(*p));
+	p->id = peer;
+	return p;
+}
+
+static void on_info(struct ha_node *n, uint32_t peer, const uint8_t *bytes,
+		    size_t len)
+{
+	if (len < NODE_INFO_LEN || bytes[0] < NODE_INFO_VERSION) {
+		ha_node__log(n, HA_NODE_LOG_WARNING,
+			     "dropping a malformed info frame from node %u",
+			     peer);
+		return;
+	}
+	struct ha_node_peer_level *p = peer_level_slot(n, peer, true);
+	if (p == NULL)
+		return;
+	p->level = le32_load(bytes + 1);
+	p->linked = true;
+	refresh_status(n);
+	wake_owner(n);
+}
+
 static void on_recv(void *data, uint32_t peer, uint8_t type,
 		    const uint8_t *bytes, size_t len)
 {
 	struct ha_node *n = data;
-	if (type != NODE_FRAME_RAFT || n->shutting_down)
+	if (n->shutting_down)
+		return;
+	if (type == NODE_FRAME_INFO) {
+		on_info(n, peer, bytes, len);
+		return;
+	}
+	if (type != NODE_FRAME_RAFT)
 		return;
 	struct raft_message m;
 	int rv = raft_codec_decode_message(bytes, len, &m);
@@ -566,8 +610,25 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 static void on_link(void *data, uint32_t peer, enum transport_link_state state)
 {
 	struct ha_node *n = data;
+	bool up = state == TRANSPORT_LINK_UP;
 	ha_node__log(n, HA_NODE_LOG_DEBUG, "link to node %u %s", peer,
-		     state == TRANSPORT_LINK_UP ? "up" : "down");
+		     up ? "up" : "down");
+	struct ha_node_peer_level *p = peer_level_slot(n, peer, false);
+	if (p != NULL && p->linked != up) {
+		p->linked = up;
+		refresh_status(n);
+	}
+	if (!up || n->o.advertised_level == 0 || n->shutting_down)
+		return;
+	uint8_t info[NODE_INFO_LEN];
+	info[0] = NODE_INFO_VERSION;
+	le32_store(info + 1, n->o.advertised_level);
+	int rv = transport_send(n->transport, peer, NODE_FRAME_INFO, info,
+				sizeof(info));
+	if (rv != TRANSPORT_OK)
+		ha_node__log(n, HA_NODE_LOG_WARNING,
+			     "could not tell node %u this node's level: %s",
+			     peer, transport_strerror(rv));
 }
 
 static void on_transport_log(void *data, enum transport_log_level level,

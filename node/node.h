@@ -108,6 +108,10 @@ struct ha_node_options {
 	size_t max_requests;	/* 0: 65536 */
 	size_t max_event_bytes; /* 0: 64 MB */
 	struct ha_node_sm sm;
+	/* What the owner tells every peer about itself when a link comes up
+	 * (its feature level, for the plugin); 0: nothing. Old nodes ignore
+	 * the frame that carries it. */
+	uint32_t advertised_level;
 	/* Called from the raft thread whenever events were queued. */
 	void (*wake)(void *data);
 	void (*log)(void *data, enum ha_node_log_level level, const char *msg);
@@ -143,6 +147,14 @@ struct ha_node_event {
 
 void ha_node_event_free(struct ha_node_event *ev);
 
+/* What a peer's owner advertised (ha_node_options.advertised_level), as
+ * last heard; linked: its link is up now. */
+struct ha_node_peer_level {
+	raft_id id;
+	uint32_t level;
+	bool linked;
+};
+
 struct ha_node_status {
 	raft_id id;
 	enum raft_role role;
@@ -164,6 +176,9 @@ struct ha_node_status {
 	size_t event_bytes; /* queued for the owner */
 	bool has_config;
 	struct raft_config config;
+	/* Peers heard advertising a level, in the order first heard. */
+	struct ha_node_peer_level peer_levels[RAFT_MAX_SERVERS];
+	size_t n_peer_levels;
 	bool stopped;
 	char stop_reason[160];
 };

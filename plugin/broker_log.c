@@ -38,6 +38,14 @@ void ha_log_info(const char *fmt, ...)
 	va_end(ap);
 }
 
+void ha_log_warning(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	log_line(MOSQ_LOG_WARNING, fmt, ap);
+	va_end(ap);
+}
+
 void ha_log_error(const char *fmt, ...)
 {
 	va_list ap;

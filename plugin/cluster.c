@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plugin/feature_level.h"
 #include "plugin/ha.h"
 #include "plugin/state_snapshot.h"
 
@@ -318,6 +319,7 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 	    .heartbeat_interval = ha->opt.heartbeat_interval_ms,
 	    .max_clock_drift_ppm = ha->opt.max_clock_drift_ppm,
 	    .snapshot_threshold = ha->opt.snapshot_interval,
+	    .advertised_level = ha->opt.feature_level,
 	    .sm = {.data = &sm_raft_copy,
 		   .apply = sm_apply,
 		   .capture = sm_capture,
@@ -547,6 +549,8 @@ void ha_cluster_drain(struct ha_plugin *ha)
 								 : waited));
 		switch (ev.type) {
 		case HA_EV_ROLE:
+			if (ev.role == RAFT_LEADER && ha->role != RAFT_LEADER)
+				ha->leader_since_ms = ha_node_monotonic_ms();
 			ha->role = ev.role;
 			ha->leader = ev.leader;
 			ha_log_info("node %u is %s in term %llu (leader %u)",
@@ -625,4 +629,112 @@ void ha_cluster_drain(struct ha_plugin *ha)
 			 ha->deleted_at + 3 * ha->opt.heartbeat_interval_ms)
 			ha_cluster_leave(ha, "the cluster was deleted");
 	}
+}
+
+/* ---- the committed feature level ---- */
+
+/* When the link of voter id was last seen up; 0 if never. */
+static int64_t *level_seen_slot(struct ha_plugin *ha, raft_id id)
+{
+	for (size_t i = 0; i < ha->n_level_seen; i++) {
+		if (ha->level_seen[i].id == id)
+			return &ha->level_seen[i].ms;
+	}
+	if (ha->n_level_seen == HA_MAX_NODES)
+		return NULL;
+	ha->level_seen[ha->n_level_seen].id = id;
+	ha->level_seen[ha->n_level_seen].ms = 0;
+	return &ha->level_seen[ha->n_level_seen++].ms;
+}
+
+static const struct ha_node_peer_level *
+peer_level(const struct ha_node_status *st, raft_id id)
+{
+	for (size_t i = 0; i < st->n_peer_levels; i++) {
+		if (st->peer_levels[i].id == id)
+			return &st->peer_levels[i];
+	}
+	return NULL;
+}
+
+/* What the leader knows of each other voter, for the rule. */
+static size_t voter_levels(struct ha_plugin *ha,
+			   const struct ha_node_status *st, int64_t now,
+			   struct ha_voter_level *out)
+{
+	uint32_t committed = ha->broker_view->feature_level;
+	size_t n = 0;
+	for (uint32_t i = 0; i < st->config.n; i++) {
+		const struct raft_server *s = &st->config.servers[i];
+		if (s->role != RAFT_VOTER || s->id == ha->cluster.nodeid)
+			continue;
+		const struct ha_node_peer_level *p = peer_level(st, s->id);
+		int64_t *seen = level_seen_slot(ha, s->id);
+		struct ha_voter_level v = {0};
+		if (p != NULL && p->linked) {
+			v.level = p->level;
+			if (seen != NULL)
+				*seen = now;
+			if (p->level < committed &&
+			    now - ha->level_low_log_at >= 60000) {
+				ha->level_low_log_at = now;
+				ha_log_warning(
+				    "node %u advertises feature level %u, "
+				    "below the cluster's %u (set by "
+				    "plugin_opt_feature_level, or an older "
+				    "mosquitto_ha, which stops applying: "
+				    "upgrade it)",
+				    s->id, p->level, committed);
+			}
+		} else {
+			int64_t since = ha->leader_since_ms;
+			if (seen != NULL && *seen > since)
+				since = *seen;
+			v.waiting = now - since < HA_LEVEL_WAIT_MS;
+		}
+		out[n++] = v;
+	}
+	return n;
+}
+
+void ha_cluster_level_tick(struct ha_plugin *ha)
+{
+	if (ha->state != HA_MEMBER || ha->node == NULL ||
+	    ha->broker_view == NULL || ha->role != RAFT_LEADER)
+		return;
+	int64_t now = ha_node_monotonic_ms();
+	if (now < ha->level_check_at)
+		return;
+	ha->level_check_at = now + 200;
+	/* Serving: the committed level applied here is the cluster's. */
+	if (!ha_serving(ha))
+		return;
+	struct ha_node_status st;
+	ha_node_get_status(ha->node, &st);
+	struct ha_voter_level voters[RAFT_MAX_SERVERS];
+	size_t n = voter_levels(ha, &st, now, voters);
+	uint32_t committed = ha->broker_view->feature_level;
+	uint32_t target = ha_feature_level_target(
+	    committed, ha->opt.feature_level, voters, n);
+	if (target == 0 || (ha->level_proposed == target &&
+			    now - ha->level_proposed_at < 1000))
+		return;
+	struct ha_record rec = {.type = HA_REC_TYPE_FEATURE_LEVEL};
+	rec.u.feature_level = target;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (ha_record_encode(&rec, &buf, &len, NULL) != HA_REC_OK) {
+		ha_log_error("cannot write the feature level record: out of "
+			     "memory");
+		return;
+	}
+	int rv = ha_node_propose(ha->node, buf, len, ++ha->next_cookie);
+	free(buf);
+	if (rv != HA_NODE_OK)
+		return; /* tried again at a later TICK */
+	ha->level_proposed = target;
+	ha->level_proposed_at = now;
+	ha_log_info("raising the cluster's feature level from %u to %u, the "
+		    "lowest that the voters it hears from advertise",
+		    committed, target);
 }

@@ -260,6 +260,10 @@ struct ha_raft_status {
 	uint64_t handoff_queue_bytes;
 	uint64_t snapshot_index;
 	uint64_t snapshots_installed;
+	/* Ours: the cluster's committed feature level, and the highest this
+	 * node advertises. */
+	uint64_t feature_level;
+	uint64_t feature_level_advertised;
 };
 
 /* The data objects of the three commands that return data. NULL when memory

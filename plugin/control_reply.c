@@ -317,6 +317,9 @@ json_t *ha_data_raft_status(const struct ha_raft_status *status)
 	    put(data, "captures_pending", counter(status->captures_pending)) !=
 		0 ||
 	    put(data, "captures_lost", counter(status->captures_lost)) != 0 ||
+	    put(data, "feature_level", counter(status->feature_level)) != 0 ||
+	    put(data, "feature_level_advertised",
+		counter(status->feature_level_advertised)) != 0 ||
 	    put(data, "handoff_queue_bytes",
 		counter(status->handoff_queue_bytes)) != 0)
 		goto err;

@@ -326,6 +326,10 @@ static json_t *raft_status_data(struct ha_plugin *ha)
 	s.last_captured_index = ha->last_captured_index;
 	s.captures_pending = ha->captures_pending;
 	s.captures_lost = ha->captures_lost;
+	s.feature_level = ha->broker_view != NULL
+			      ? ha->broker_view->feature_level
+			      : HA_FEATURE_LEVEL_BASE;
+	s.feature_level_advertised = ha->opt.feature_level;
 	s.last_stored = st.stable;
 	s.current_term = st.term;
 	s.state = st.stopped

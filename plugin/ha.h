@@ -156,12 +156,26 @@ struct ha_plugin {
 	uint64_t captures_lost;
 	uint64_t capture_refusals;
 	int64_t capture_refusal_log_at;
+	int64_t unreplicated_log_at; /* retained kept local: level too low */
+
+	/* Raising the committed feature level (cluster.c). */
+	int64_t leader_since_ms;
+	int64_t level_check_at;
+	uint32_t level_proposed;
+	int64_t level_proposed_at;
+	int64_t level_low_log_at;
+	struct {
+		raft_id id;
+		int64_t ms;
+	} level_seen[HA_MAX_NODES]; /* when each voter's link was last up */
+	size_t n_level_seen;
 };
 
 /* broker_log.c: logging and control replies (broker thread only). */
 void ha_log(int level, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 void ha_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void ha_log_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ha_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void ha_publish_reply(struct ha_plugin *ha, const char *payload, size_t len);
 /* Writes what other threads queued for the broker's log. */
@@ -186,6 +200,10 @@ bool ha_serving(struct ha_plugin *ha);
 void ha_serving_close(struct ha_plugin *ha);
 bool ha_serving_any_thread(void *ha);
 void ha_cluster_publish_node(struct ha_plugin *ha);
+/* The leader raises the committed feature level when every voter
+ * advertises a higher one (feature_level.h); called at every TICK, it
+ * looks a few times a second. */
+void ha_cluster_level_tick(struct ha_plugin *ha);
 int ha_cluster_raft_config(const struct ha_cluster_file *cf,
 			   const uint8_t *cluster_id, struct raft_config *out);
 int ha_member_address(const struct ha_member *m, char *out, size_t len);
@@ -212,6 +230,9 @@ int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 			uint32_t payloadlen, uint8_t qos,
 			const void *properties);
 void ha_retained_proposed(struct ha_plugin *ha, const struct ha_node_event *ev);
+/* Whether the committed feature level has retained messages; if not, the
+ * leader's broker keeps them alone (said in the log, rate-limited). */
+bool ha_retained_replicable(struct ha_plugin *ha);
 
 /* exec.c */
 void ha_control_handle(struct ha_plugin *ha, const char *payload, size_t len);

@@ -55,6 +55,7 @@ SUITES += fuzz-ha_control
 # zlib's crc32), no broker headers: unit-tested with the sanitizers and
 # fuzzed here, linked into the plugin below.
 HA_STATE_SRCS := plugin/records.c plugin/retained_store.c plugin/state.c \
+	plugin/feature_level.c \
 	plugin/state_snapshot.c
 
 $(BUILD)/san/libha_state.a: $(HA_STATE_SRCS:plugin/%.c=$(BUILD)/san/plugin/%.o)
@@ -63,7 +64,8 @@ $(BUILD)/san/libha_state.a: $(HA_STATE_SRCS:plugin/%.c=$(BUILD)/san/plugin/%.o)
 
 # The tests fail allocations on purpose: malloc, calloc and realloc of the
 # code under test go through tests/plugin/alloc_fail.h.
-HA_STATE_TESTS := test_records test_retained_store test_state
+HA_STATE_TESTS := test_records test_retained_store test_state \
+	test_feature_level
 HA_STATE_TEST_BINS := $(HA_STATE_TESTS:%=$(BUILD)/tests/plugin/%)
 $(HA_STATE_TEST_BINS): $(BUILD)/tests/plugin/%: tests/plugin/%.c \
 		$(BUILD)/san/libha_state.a

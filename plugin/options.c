@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "plugin/options.h"
+#include "plugin/records.h"
 #include "transport/address.h"
 
 #define SECRET_MIN 16
@@ -40,6 +41,8 @@ static const struct option_spec {
     {"acl_fallback", "defer"},
     /* Entries between snapshots of the replicated state. */
     {"snapshot_interval", "10000"},
+    /* NULL: the highest level this code implements (set after parsing). */
+    {"feature_level", NULL},
 };
 
 #define N_OPTION_SPECS (sizeof(option_specs) / sizeof(option_specs[0]))
@@ -267,6 +270,13 @@ static int parse_one(struct ha_options *o, const char *k, const char *v,
 		o->snapshot_interval = (uint64_t)x;
 		return 0;
 	}
+	if (strcasecmp(k, "feature_level") == 0) {
+		if (parse_int(k, v, HA_FEATURE_LEVEL_BASE, HA_FEATURE_LEVEL_MAX,
+			      &x, err, errlen))
+			return -1;
+		o->feature_level = (uint32_t)x;
+		return 0;
+	}
 	if (strcasecmp(k, "acl_fallback") == 0) {
 		if (strcasecmp(v, "allow") == 0)
 			o->acl_fallback_allow = true;
@@ -303,6 +313,8 @@ int ha_options_parse(const struct ha_option_kv *kv, size_t n,
 		if (parse_one(&o, kv[i].key, kv[i].value, err, errlen) != 0)
 			goto bad;
 	}
+	if (o.feature_level == 0)
+		o.feature_level = HA_FEATURE_LEVEL_MAX;
 	if (o.data_dir == NULL) {
 		fail(err, errlen,
 		     "plugin_opt_data_dir is required: the folder "

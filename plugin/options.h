@@ -33,6 +33,9 @@ struct ha_options {
 	uint32_t max_clock_drift_ppm;
 	bool acl_fallback_allow;    /* no other access control follows us */
 	uint64_t snapshot_interval; /* entries between snapshots */
+	/* The highest cluster feature level this node advertises (and so
+	 * lets the cluster raise to); HA_FEATURE_LEVEL_MAX by default. */
+	uint32_t feature_level;
 };
 
 /* Returns 0, or -1 with a sentence in err that names the option. */

@@ -219,6 +219,8 @@ static int on_message_capture(int event, void *event_data, void *userdata)
 		return MOSQ_ERR_SUCCESS;
 	if (!ha_serving(ha))
 		return MOSQ_ERR_ACL_DENIED; /* on_message answered already */
+	if (!ha_retained_replicable(ha))
+		return MOSQ_ERR_SUCCESS;
 	return ha_retained_capture(ha, ed->client, ed->topic, ed->payload,
 				   ed->payloadlen, ed->qos, ed->properties);
 }
@@ -279,6 +281,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	ha_log_flush(ha);
 	ha_cluster_drain(ha);
 	ha_pending_expire(ha, ha_node_monotonic_ms());
+	ha_cluster_level_tick(ha);
 	if (!ha->capture_registered) {
 		int rv = mosquitto_callback_register(
 		    ha->identifier, MOSQ_EVT_MESSAGE, on_message_capture, NULL,

@@ -424,6 +424,24 @@ static void note_capture_refusal(struct ha_plugin *ha, const char *client,
 	ha->capture_refusal_log_at = now;
 }
 
+bool ha_retained_replicable(struct ha_plugin *ha)
+{
+	uint32_t level = ha->broker_view->feature_level;
+	if (ha_record_writable(HA_REC_TYPE_RETAIN_SET, level))
+		return true;
+	int64_t now = ha_node_monotonic_ms();
+	if (now - ha->unreplicated_log_at >= 60000) {
+		ha->unreplicated_log_at = now;
+		ha_log(MOSQ_LOG_WARNING,
+		       "retained messages are not replicated: the cluster's "
+		       "feature level is %u, and they need %u (a voter "
+		       "advertises a lower level); this broker keeps them "
+		       "alone until every voter advertises it",
+		       level, ha_record_type_level(HA_REC_TYPE_RETAIN_SET));
+	}
+	return false;
+}
+
 /* What refuses a publish so that no client believes it taken: a v5 client
  * of 2.1 gets "quota exceeded"; any other is disconnected without an
  * acknowledgement (2.0, and 2.1 for v3.1.1, would acknowledge a refusal). */

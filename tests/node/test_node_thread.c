@@ -174,6 +174,7 @@ static void start(unsigned i, uint64_t threshold)
 	    .election_timeout = 300,
 	    .heartbeat_interval = 30,
 	    .snapshot_threshold = threshold,
+	    .advertised_level = 100 + i,
 	    .snapshot_trailing = 10,
 	    .max_event_bytes = t->max_event_bytes,
 	    .sm = {.data = &t->sm,
@@ -385,6 +386,50 @@ static void bootstrap_all(uint64_t threshold)
 	for (unsigned i = 2; i <= NODES; i++)
 		assert_int_equal(ha_node_set_peers(nodes[i].node, &cfg),
 				 HA_NODE_OK);
+}
+
+/* Every node tells each peer its level when their link comes up; a peer
+ * whose link is down keeps its last level, marked unlinked. */
+static bool levels_seen(unsigned i, unsigned down)
+{
+	struct ha_node_status st;
+	ha_node_get_status(nodes[i].node, &st);
+	unsigned seen = 0;
+	for (size_t k = 0; k < st.n_peer_levels; k++) {
+		const struct ha_node_peer_level *p = &st.peer_levels[k];
+		assert_true(p->id >= 1 && p->id <= NODES && p->id != i);
+		assert_int_equal(p->level, 100 + p->id);
+		if (p->linked == (p->id != down))
+			seen++;
+	}
+	return seen == NODES - 1;
+}
+
+static void test_peers_advertise_their_levels(void **state)
+{
+	(void)state;
+	bootstrap_all(1000);
+	assert_int_not_equal(wait_leader(0, 10000), 0);
+	for (unsigned i = 1; i <= NODES; i++) {
+		int64_t deadline = ha_node_monotonic_ms() + 5000;
+		while (!levels_seen(i, 0)) {
+			if (ha_node_monotonic_ms() > deadline)
+				fail_msg("node %u did not hear every level", i);
+			usleep(10000);
+		}
+	}
+	ha_node_stop(nodes[NODES].node, false, 0);
+	nodes[NODES].node = NULL;
+	for (unsigned i = 1; i < NODES; i++) {
+		int64_t deadline = ha_node_monotonic_ms() + 5000;
+		while (!levels_seen(i, NODES)) {
+			if (ha_node_monotonic_ms() > deadline)
+				fail_msg(
+				    "node %u did not see node %u's link go", i,
+				    NODES);
+			usleep(10000);
+		}
+	}
 }
 
 static void test_cluster_forms_commits_fails_over_and_catches_up(void **state)
@@ -599,6 +644,8 @@ static void test_owner_behind_holds_new_entries_back(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_peers_advertise_their_levels,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_cluster_forms_commits_fails_over_and_catches_up, setup,
 		teardown),

@@ -92,6 +92,8 @@ static void fill_raft_status(struct ha_raft_status *status)
 	status->retain_msg = 2;
 	status->subscription = 5;
 	status->syncmode = HA_SYNCMODE_DYNSEC;
+	status->feature_level = 2;
+	status->feature_level_advertised = 2;
 }
 
 static void test_empty_reply(void **state)
@@ -268,6 +270,7 @@ static void test_data_raft_status(void **state)
 		    "\"longest_pass\":420},"
 		    "\"last_captured_index\":0,\"captures_pending\":0,"
 		    "\"captures_lost\":0,"
+		    "\"feature_level\":2,\"feature_level_advertised\":2,"
 		    "\"handoff_queue_bytes\":4096,"
 		    "\"snapshot\":{\"index\":100,\"installed\":1}}");
 
@@ -287,6 +290,7 @@ static void test_data_raft_status(void **state)
 		    "\"longest_pass\":0},"
 		    "\"last_captured_index\":0,\"captures_pending\":0,"
 		    "\"captures_lost\":0,"
+		    "\"feature_level\":2,\"feature_level_advertised\":2,"
 		    "\"handoff_queue_bytes\":0,"
 		    "\"snapshot\":{\"index\":0,\"installed\":0}}");
 }
