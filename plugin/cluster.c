@@ -549,8 +549,10 @@ void ha_cluster_drain(struct ha_plugin *ha)
 								 : waited));
 		switch (ev.type) {
 		case HA_EV_ROLE:
-			if (ev.role == RAFT_LEADER && ha->role != RAFT_LEADER)
+			if (ev.role == RAFT_LEADER && ha->role != RAFT_LEADER) {
 				ha->leader_since_ms = ha_node_monotonic_ms();
+				ha->level_check_at = 0; /* at once */
+			}
 			ha->role = ev.role;
 			ha->leader = ev.leader;
 			ha_log_info("node %u is %s in term %llu (leader %u)",

@@ -650,6 +650,10 @@ class Prober:
 # ---- brokers ----
 
 
+# The highest cluster feature level the plugin implements (records.h).
+FEATURE_LEVEL_MAX = 2
+
+
 class Node:
     """One broker: its folder, config, ports and process."""
 
@@ -1028,6 +1032,13 @@ class Cluster:
                                   nodes=self.members(ids, i))
             assert "error" not in r, r
         leader = self.wait_leader([self.nodes[i] for i in ids], timeout)
+        # The first leader raises the new cluster's feature level at once
+        # (docs/plugin.md): before that, retained messages stay local.
+        level = min(int(self.nodes[i].plugin_opts.get(
+            "feature_level", FEATURE_LEVEL_MAX)) for i in ids)
+        wait_until("feature level %d" % level,
+                   lambda: leader.raft_status()["feature_level"] == level,
+                   timeout)
         self.wait_settled([self.nodes[i] for i in ids], leader, timeout)
         return leader
 
