@@ -157,6 +157,9 @@ struct ha_plugin {
 	uint64_t capture_refusals;
 	int64_t capture_refusal_log_at;
 	int64_t unreplicated_log_at; /* retained kept local: level too low */
+	bool strays_pending; /* topics changed while not serving: revert */
+	struct ha_persist *persist; /* 2.1's persistence events (persist.c) */
+	bool persist_tried;
 
 	/* Raising the committed feature level (cluster.c). */
 	int64_t leader_since_ms;
@@ -230,9 +233,34 @@ int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 			uint32_t payloadlen, uint8_t qos,
 			const void *properties);
 void ha_retained_proposed(struct ha_plugin *ha, const struct ha_node_event *ev);
+/* 2.1: what the broker stored (PERSIST_RETAIN_MSG_SET, or with no payload
+ * _DELETE), captured on the serving leader; changed on a node that does
+ * not serve, put back at the next TICK (ha_retained_strays). known: false
+ * when the base message was never announced to this plugin. */
+void ha_retained_stored(struct ha_plugin *ha, const char *topic,
+			const void *payload, uint32_t payloadlen, uint8_t qos,
+			const void *properties, uint64_t expiry_ms,
+			const char *client_id, bool known);
+void ha_retained_strays(struct ha_plugin *ha);
 /* Whether the committed feature level has retained messages; if not, the
  * leader's broker keeps them alone (said in the log, rate-limited). */
 bool ha_retained_replicable(struct ha_plugin *ha);
+
+/* persist.c: 2.1's persistence interface. Start registers for its events
+ * (once a member; the broker then refuses `persistence true`, which members
+ * refuse anyway) and gives the broker this node's id; 0, or -1 when the
+ * broker lacks it (2.0) or it failed (logged): capture stays at publish. */
+struct mqtt5__property;
+int ha_persist_start(struct ha_plugin *ha);
+void ha_persist_stop(struct ha_plugin *ha);
+bool ha_persist_capturing(const struct ha_plugin *ha);
+/* Sets a retained message with its absolute expiry (0: none); takes
+ * properties. Returns a MOSQ_ERR_ value. */
+int ha_persist_retain_set(struct ha_plugin *ha, const char *topic,
+			  const void *payload, uint32_t payloadlen, uint8_t qos,
+			  struct mqtt5__property *properties,
+			  uint64_t expiry_ms);
+int ha_persist_retain_delete(struct ha_plugin *ha, const char *topic);
 
 /* exec.c */
 void ha_control_handle(struct ha_plugin *ha, const char *payload, size_t len);

@@ -292,6 +292,13 @@ static int on_tick(int event, void *event_data, void *userdata)
 				     mosquitto_strerror(rv));
 		ha->capture_registered = true;
 	}
+	/* 2.1: capture where the broker stores, once a member (a broker that
+	 * never joined keeps its own persistence). */
+	if (ha->state == HA_MEMBER && ha->broker_21 && !ha->persist_tried) {
+		ha->persist_tried = true;
+		ha_persist_start(ha);
+	}
+	ha_retained_strays(ha);
 	bool serving = ha_serving(ha);
 	if (ha->was_serving && !serving && ha->state == HA_MEMBER) {
 		ha_log_info(
@@ -548,6 +555,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 		ha_log_error("cannot unregister from retained publishes");
 		rv = MOSQ_ERR_UNKNOWN;
 	}
+	ha_persist_stop(ha);
 	ha_serving_close(ha);
 	ha_pending_fail_all(ha, HA_ERR_INTERNAL);
 	ha_health_stop(ha->health);

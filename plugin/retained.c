@@ -162,9 +162,10 @@ static int build_properties(const struct ha_retain_set *rs, uint64_t now_ms,
 }
 
 /* Sets (or with an empty payload, or past its expiry, deletes) a retained
- * message in this broker. The broker stores it on its next loop pass;
- * no MESSAGE event fires for it, so it is never captured again. */
-static void broker_set(const struct ha_retain_set *rs)
+ * message in this broker. On 2.1 the persistence calls set it at once and
+ * fire no event; on 2.0 the broker stores it on its next loop pass, and no
+ * MESSAGE event fires for it. Either way it is never captured again. */
+static void broker_set(struct ha_plugin *ha, const struct ha_retain_set *rs)
 {
 	uint64_t now = wall_ms();
 	char *topic = topic_string(rs->topic);
@@ -174,13 +175,23 @@ static void broker_set(const struct ha_retain_set *rs)
 	}
 	mosquitto_property *props = NULL;
 	bool expired = rs->expiry_ms != 0 && rs->expiry_ms <= now;
+	bool persist = ha_persist_capturing(ha);
 	int rv = MOSQ_ERR_SUCCESS;
 	if (expired || rs->payload.len == 0) {
-		rv = mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0,
-						   true, NULL);
+		rv = persist ? ha_persist_retain_delete(ha, topic)
+			     : mosquitto_broker_publish_copy(
+				   NULL, topic, 0, NULL, 0, true, NULL);
 	} else {
-		rv = build_properties(rs, now, &props);
-		if (rv == MOSQ_ERR_SUCCESS) {
+		/* 2.1 keeps the expiry apart, as an absolute time. */
+		struct ha_retain_set no_expiry = *rs;
+		no_expiry.expiry_ms = 0;
+		rv = build_properties(persist ? &no_expiry : rs, now, &props);
+		if (rv == MOSQ_ERR_SUCCESS && persist) {
+			rv = ha_persist_retain_set(ha, topic, rs->payload.data,
+						   (uint32_t)rs->payload.len,
+						   rs->qos, props,
+						   rs->expiry_ms);
+		} else if (rv == MOSQ_ERR_SUCCESS) {
 			rv = mosquitto_broker_publish_copy(
 			    NULL, topic, (int)rs->payload.len, rs->payload.data,
 			    rs->qos, true, props);
@@ -195,15 +206,17 @@ static void broker_set(const struct ha_retain_set *rs)
 	free(topic);
 }
 
-static void broker_delete(struct ha_bytes topic_bytes)
+static void broker_delete(struct ha_plugin *ha, struct ha_bytes topic_bytes)
 {
 	char *topic = topic_string(topic_bytes);
 	if (topic == NULL) {
 		ha_log_error("out of memory deleting a retained message");
 		return;
 	}
-	int rv =
-	    mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0, true, NULL);
+	int rv = ha_persist_capturing(ha)
+		     ? ha_persist_retain_delete(ha, topic)
+		     : mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0,
+						     true, NULL);
 	if (rv != MOSQ_ERR_SUCCESS)
 		ha_log_error("cannot delete the retained message of '%s' in "
 			     "this broker: %s",
@@ -217,7 +230,7 @@ static void broker_put_committed(struct ha_plugin *ha, struct ha_bytes topic)
 	const struct ha_retained_entry *e = ha_retained_store_get(
 	    ha->broker_view->retained, topic.data, topic.len);
 	if (e == NULL) {
-		broker_delete(topic);
+		broker_delete(ha, topic);
 		return;
 	}
 	size_t len;
@@ -225,7 +238,7 @@ static void broker_put_committed(struct ha_plugin *ha, struct ha_bytes topic)
 	struct ha_record rec;
 	if (ha_record_decode(raw, len, &rec) == HA_REC_OK &&
 	    rec.type == HA_REC_TYPE_RETAIN_SET)
-		broker_set(&rec.u.retain_set);
+		broker_set(ha, &rec.u.retain_set);
 }
 
 static bool captured_here(const struct ha_plugin *ha, const struct ha_origin *o)
@@ -282,7 +295,7 @@ void ha_state_committed(struct ha_plugin *ha, raft_index index,
 					      len);
 			break;
 		}
-		broker_set(&rec.u.retain_set);
+		broker_set(ha, &rec.u.retain_set);
 		break;
 	case HA_REC_TYPE_RETAIN_DELETE:
 		if (captured_here(ha, &rec.u.retain_delete.origin)) {
@@ -290,7 +303,7 @@ void ha_state_committed(struct ha_plugin *ha, raft_index index,
 					      data, len);
 			break;
 		}
-		broker_delete(rec.u.retain_delete.topic);
+		broker_delete(ha, rec.u.retain_delete.topic);
 		break;
 	default:
 		break;
@@ -323,7 +336,7 @@ bool ha_state_restore_step(struct ha_plugin *ha, size_t budget)
 			}
 			const uint8_t *t = ha_retained_entry_topic(e, &tlen);
 			if (ha_retained_store_get(now, t, tlen) == NULL)
-				broker_delete((struct ha_bytes){t, tlen});
+				broker_delete(ha, (struct ha_bytes){t, tlen});
 			continue;
 		}
 		if (!ha_retained_store_next(now, &ha->restore_cursor, &e)) {
@@ -344,7 +357,7 @@ bool ha_state_restore_step(struct ha_plugin *ha, size_t budget)
 		struct ha_record rec;
 		if (ha_record_decode(raw, nlen, &rec) == HA_REC_OK &&
 		    rec.type == HA_REC_TYPE_RETAIN_SET)
-			broker_set(&rec.u.retain_set);
+			broker_set(ha, &rec.u.retain_set);
 	}
 	return ha->restore_phase == 0;
 }
@@ -371,14 +384,10 @@ void ha_state_restored(struct ha_plugin *ha, raft_index index,
 		ha->deleted = true;
 }
 
-void ha_retained_stepped_down(struct ha_plugin *ha)
+/* Puts every topic captured and not committed (or changed while not
+ * serving) back to its committed value, and forgets them. */
+static void revert_dirty(struct ha_plugin *ha)
 {
-	size_t n = ha_retained_store_count(ha->dirty);
-	if (n > 0)
-		ha_log_info("stopped serving with %zu retained messages not "
-			    "committed: each topic goes back to its committed "
-			    "value",
-			    n);
 	size_t cursor = 0;
 	const struct ha_retained_entry *e;
 	while (ha_retained_store_next(ha->dirty, &cursor, &e)) {
@@ -391,17 +400,29 @@ void ha_retained_stepped_down(struct ha_plugin *ha)
 	if (fresh != NULL) {
 		ha_retained_store_free(ha->dirty);
 		ha->dirty = fresh;
-	} else {
-		/* Out of memory: empty it one by one instead. */
-		for (;;) {
-			cursor = 0;
-			if (!ha_retained_store_next(ha->dirty, &cursor, &e))
-				break;
-			size_t tlen;
-			const uint8_t *t = ha_retained_entry_topic(e, &tlen);
-			ha_retained_store_delete(ha->dirty, t, tlen);
-		}
+		return;
 	}
+	/* Out of memory: empty it one by one instead. */
+	for (;;) {
+		cursor = 0;
+		if (!ha_retained_store_next(ha->dirty, &cursor, &e))
+			break;
+		size_t tlen;
+		const uint8_t *t = ha_retained_entry_topic(e, &tlen);
+		ha_retained_store_delete(ha->dirty, t, tlen);
+	}
+}
+
+void ha_retained_stepped_down(struct ha_plugin *ha)
+{
+	size_t n = ha_retained_store_count(ha->dirty);
+	if (n > 0)
+		ha_log_info("stopped serving with %zu retained messages not "
+			    "committed: each topic goes back to its committed "
+			    "value",
+			    n);
+	revert_dirty(ha);
+	ha->strays_pending = false;
 	/* Records captured until now are someone else's from here on. */
 	ha->incarnation = ha_new_incarnation();
 	ha->uncommitted_bytes = 0;
@@ -546,12 +567,13 @@ static bool read_properties(const mosquitto_property *props,
 	return true;
 }
 
-int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
-			const char *topic, const void *payload,
-			uint32_t payloadlen, uint8_t qos,
-			const void *properties)
+/* The record of a retained set (or, with an empty payload, a delete) as
+ * captured here now; HA_REC_OK or why it cannot be written. */
+static int encode_capture(struct ha_plugin *ha, const char *topic,
+			  const void *payload, uint32_t payloadlen, uint8_t qos,
+			  const void *properties, uint64_t expiry_ms,
+			  uint8_t **buf, size_t *len, const char **why)
 {
-	const char *client_id = mosquitto_client_id(client);
 	struct ha_record rec;
 	memset(&rec, 0, sizeof(rec));
 	struct captured_props c;
@@ -570,32 +592,64 @@ int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 		rs->origin = origin;
 		rs->topic = t;
 		rs->qos = qos;
+		rs->expiry_ms = expiry_ms;
 		rs->payload = (struct ha_bytes){payload, payloadlen};
 		c.rs = rs;
 		if (!read_properties(properties, &c)) {
 			captured_free(&c);
-			note_capture_refusal(
-			    ha, client_id, topic,
-			    "its properties could not be read");
-			return refusal(ha, client);
+			*why = "its properties could not be read";
+			return HA_REC_MALFORMED;
 		}
 	}
+	const char *reason = NULL;
+	int rv = ha_record_encode(&rec, buf, len, &reason);
+	captured_free(&c);
+	if (rv == HA_REC_TOO_BIG)
+		*why = "larger than the largest log entry (4 MiB)";
+	else if (rv != HA_REC_OK)
+		*why =
+		    reason != NULL ? reason : "it cannot be written to the log";
+	return rv;
+}
+
+/* Proposes a captured record (taking buf), remembered until it commits so
+ * that it can be undone if it never does; NULL or why it was not
+ * proposed. */
+static const char *propose_capture(struct ha_plugin *ha, const char *topic,
+				   uint8_t *buf, size_t len)
+{
+	size_t tlen = strlen(topic);
+	if (ha_retained_store_set(ha->dirty, buf, len,
+				  ha_record_topic_offset(buf[0]), tlen) != 0) {
+		free(buf);
+		return "out of memory";
+	}
+	int rv = ha_node_propose(ha->node, buf, len,
+				 HA_CAPTURE_COOKIE | ++ha->capture_seq);
+	free(buf);
+	if (rv != HA_NODE_OK) {
+		ha_retained_store_delete(ha->dirty, (const uint8_t *)topic,
+					 tlen);
+		return rv == HA_NODE_EBUSY ? "the queue to the log is full"
+					   : ha_node_strerror(rv);
+	}
+	ha->uncommitted_bytes += len;
+	ha->captures_pending++;
+	return NULL;
+}
+
+int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
+			const char *topic, const void *payload,
+			uint32_t payloadlen, uint8_t qos,
+			const void *properties)
+{
+	const char *client_id = mosquitto_client_id(client);
 	uint8_t *buf = NULL;
 	size_t len = 0;
-	const char *reason = NULL;
-	int rv = ha_record_encode(&rec, &buf, &len, &reason);
-	captured_free(&c);
-	if (rv == HA_REC_TOO_BIG) {
-		note_capture_refusal(
-		    ha, client_id, topic,
-		    "larger than the largest log entry (4 MiB)");
-		return refusal(ha, client);
-	}
-	if (rv != HA_REC_OK) {
-		note_capture_refusal(ha, client_id, topic,
-				     reason != NULL ? reason
-						    : "it cannot be written to "
-						      "the log");
+	const char *why = NULL;
+	if (encode_capture(ha, topic, payload, payloadlen, qos, properties, 0,
+			   &buf, &len, &why) != HA_REC_OK) {
+		note_capture_refusal(ha, client_id, topic, why);
 		return refusal(ha, client);
 	}
 	if (ha->uncommitted_bytes + len > HA_UNCOMMITTED_MAX) {
@@ -605,28 +659,82 @@ int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 				     "majority is slow or unreachable)");
 		return refusal(ha, client);
 	}
-	/* Remembered until it commits, to be undone if it never does. */
-	if (ha_retained_store_set(ha->dirty, buf, len,
-				  ha_record_topic_offset(rec.type),
-				  t.len) != 0) {
+	/* 2.1: admitted here, captured once the broker stores it (with its
+	 * expiry, and for QoS 2 at PUBREL): ha_retained_stored(). */
+	if (ha_persist_capturing(ha)) {
 		free(buf);
-		note_capture_refusal(ha, client_id, topic, "out of memory");
+		return MOSQ_ERR_SUCCESS;
+	}
+	why = propose_capture(ha, topic, buf, len);
+	if (why != NULL) {
+		note_capture_refusal(ha, client_id, topic, why);
 		return refusal(ha, client);
 	}
-	rv = ha_node_propose(ha->node, buf, len,
-			     HA_CAPTURE_COOKIE | ++ha->capture_seq);
-	free(buf);
-	if (rv != HA_NODE_OK) {
-		ha_retained_store_delete(ha->dirty, t.data, t.len);
-		note_capture_refusal(ha, client_id, topic,
-				     rv == HA_NODE_EBUSY
-					 ? "the queue to the log is full"
-					 : ha_node_strerror(rv));
-		return refusal(ha, client);
-	}
-	ha->uncommitted_bytes += len;
-	ha->captures_pending++;
 	return MOSQ_ERR_SUCCESS;
+}
+
+/* A topic this broker changed on its own while not serving (a client's
+ * late PUBREL, another plugin's publish): put back at the next TICK. */
+static void note_stray(struct ha_plugin *ha, const char *topic)
+{
+	struct ha_record rec = {.type = HA_REC_TYPE_RETAIN_DELETE};
+	rec.u.retain_delete.topic =
+	    (struct ha_bytes){(const uint8_t *)topic, strlen(topic)};
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	if (ha_record_encode(&rec, &buf, &len, NULL) != HA_REC_OK ||
+	    ha_retained_store_set(ha->dirty, buf, len,
+				  ha_record_topic_offset(rec.type),
+				  rec.u.retain_delete.topic.len) != 0) {
+		ha_log_error("out of memory: the retained message of '%s' "
+			     "may differ from the cluster's until it is set "
+			     "again",
+			     topic);
+	}
+	free(buf);
+	ha->strays_pending = true;
+}
+
+void ha_retained_stored(struct ha_plugin *ha, const char *topic,
+			const void *payload, uint32_t payloadlen, uint8_t qos,
+			const void *properties, uint64_t expiry_ms,
+			const char *client_id, bool known)
+{
+	/* Serving at the last TICK is enough: a publish admitted at MESSAGE
+	 * may be stored just after the lease ran out, and if this node lost
+	 * leadership the next TICK puts the topic back (stepped down). */
+	if (!ha_serving(ha) && !ha->was_serving) {
+		note_stray(ha, topic);
+		return;
+	}
+	if (!known || !ha_retained_replicable(ha))
+		return;
+	uint8_t *buf = NULL;
+	size_t len = 0;
+	const char *why = NULL;
+	if (encode_capture(ha, topic, payload, payloadlen, qos, properties,
+			   expiry_ms, &buf, &len, &why) == HA_REC_OK)
+		why = propose_capture(ha, topic, buf, len);
+	if (why == NULL)
+		return;
+	/* Admitted at publish, and yet not proposed: this broker holds it
+	 * alone, until the topic is put back when it stops serving. */
+	note_stray(ha, topic);
+	ha->strays_pending = false;
+	ha->captures_lost++;
+	note_capture_refusal(ha, client_id, topic, why);
+}
+
+void ha_retained_strays(struct ha_plugin *ha)
+{
+	if (!ha->strays_pending || ha_serving(ha))
+		return;
+	ha->strays_pending = false;
+	size_t n = ha_retained_store_count(ha->dirty);
+	ha_log_info("%zu retained messages changed in this broker while it "
+		    "does not serve: each goes back to the cluster's value",
+		    n);
+	revert_dirty(ha);
 }
 
 void ha_retained_proposed(struct ha_plugin *ha, const struct ha_node_event *ev)

@@ -208,6 +208,7 @@ class _PahoSession:
         self.connected = False
         self.rc = None
         self.messages = []
+        self.expiry = {}
         self.acks = {}
         # Message ids of publishes waiting for their PUBACK: ids wrap at
         # 65535, so those of QoS 0 publishes are never recorded.
@@ -258,6 +259,10 @@ class _PahoSession:
     def _on_message(self, client, userdata, msg):
         self.messages.append((msg.topic, msg.payload, msg.qos,
                               bool(msg.retain)))
+        # v5: the message expiry interval each topic last came with.
+        props = getattr(msg, "properties", None)
+        self.expiry[msg.topic] = getattr(props, "MessageExpiryInterval",
+                                         None)
 
     def _on_subscribe(self, client, userdata, mid, granted, properties=None):
         self.acks[("sub", mid)] = granted
@@ -290,10 +295,12 @@ class _PahoSession:
         self.awaiting.add(info.mid)
         return self._wait_ack(("pub", info.mid), timeout) is not None
 
-    def publish_retained(self, topic, payload, qos=1, timeout=3.0):
+    def publish_retained(self, topic, payload, qos=1, timeout=3.0,
+                         properties=None):
         """A retained publish; True once acknowledged (QoS 0: once
         written to the socket)."""
-        info = self.client.publish(topic, payload, qos, retain=True)
+        info = self.client.publish(topic, payload, qos, retain=True,
+                                   properties=properties)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise ControlError("publish %s: %s" % (topic, info.rc))
         if qos == 0:
