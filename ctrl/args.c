@@ -391,7 +391,9 @@ int ctrl_args_parse(int argc, char **argv, struct ctrl_args *out,
 	rc = parse_argv(count, file_args, out, &file_nodes, true);
 	if (rc != 0)
 		return rc;
-	return parse_argv(argc, argv, out, &file_nodes, false);
+	rc = parse_argv(argc, argv, out, &file_nodes, false);
+	out->nodes_from_file = file_nodes;
+	return rc;
 }
 
 void ctrl_default_endpoint(const struct ctrl_args *a,

@@ -285,8 +285,10 @@ static void print_words(const struct ctrl_args *a, const struct single *c,
 		print_is_leader(where, data);
 }
 
-int ctrl_run_single(const struct ctrl_args *a)
+int ctrl_run_single(const struct ctrl_args *given)
 {
+	static struct ctrl_args args;
+	const struct ctrl_args *a = &args;
 	const struct single *c = NULL;
 	const struct ctrl_node_spec *fallback = NULL;
 	struct ctrl_endpoint ep;
@@ -297,10 +299,15 @@ int ctrl_run_single(const struct ctrl_args *a)
 	int rc;
 
 	for (i = 0; i < sizeof singles / sizeof *singles; i++)
-		if (!strcmp(a->command, singles[i].name))
+		if (!strcmp(given->command, singles[i].name))
 			c = &singles[i];
 	if (c == NULL)
 		return CTRL_EXIT_USAGE;
+	/* The options file's node list is a cluster's membership: it serves
+	 * create and join, not the commands about one node or none. */
+	args = *given;
+	if (args.nodes_from_file && c->nodes != NODES_LIST)
+		args.node_count = 0;
 	rc = check_args(a, c);
 	if (rc != 0)
 		return rc;

@@ -62,6 +62,7 @@ struct ctrl_args {
 	const char *name;
 	struct ctrl_node_spec nodes[CTRL_MAX_NODES];
 	size_t node_count;
+	bool nodes_from_file; /* the --node of the options file only */
 	long me; /* 0: not given */
 	long id; /* 0: not given */
 	bool json;

@@ -266,13 +266,19 @@ static int one_round(const struct ctrl_args *a, bool clear)
 		fprintf(stderr, "mosquitto_ha_ctrl: out of memory\n");
 		return CTRL_EXIT_REFUSED;
 	}
-	if (clear)
-		fputs("\033[H\033[2J", stdout);
-	if (a->json)
-		print_json(rows, n);
-	else
-		print_table(stdout, rows, n);
-	fflush(stdout);
+	/* A round cut short by an interrupt shows nothing: its nodes did
+	 * not fail to answer. */
+	if (ctrl_interrupted() && a->watch_s > 0) {
+		rc = -1;
+	} else {
+		if (clear)
+			fputs("\033[H\033[2J", stdout);
+		if (a->json)
+			print_json(rows, n);
+		else
+			print_table(stdout, rows, n);
+		fflush(stdout);
+	}
 	for (i = 0; i < n; i++) {
 		if (rows[i].reachable)
 			reachable++;
@@ -281,7 +287,7 @@ static int one_round(const struct ctrl_args *a, bool clear)
 		json_decref(rows[i].raft);
 		json_decref(rows[i].leader);
 	}
-	if (reachable && reachable < n)
+	if (rc >= 0 && reachable && reachable < n)
 		rc = CTRL_EXIT_PARTIAL;
 	return rc;
 }
@@ -290,7 +296,7 @@ int ctrl_run_status(const struct ctrl_args *a)
 {
 	bool tty = isatty(STDOUT_FILENO);
 	size_t i;
-	int rc;
+	int rc, round_rc;
 
 	if (a->name || a->me || a->id) {
 		fprintf(stderr, "mosquitto_ha_ctrl: status takes no --name, "
@@ -306,6 +312,8 @@ int ctrl_run_status(const struct ctrl_args *a)
 			return CTRL_EXIT_USAGE;
 		}
 	rc = one_round(a, tty && a->watch_s > 0 && !a->json);
+	if (rc < 0)
+		rc = CTRL_EXIT_TIMEOUT; /* interrupted before any answer */
 	while (a->watch_s > 0 && !ctrl_interrupted()) {
 		double next = ctrl_now() + a->watch_s;
 		while (ctrl_now() < next && !ctrl_interrupted()) {
@@ -316,7 +324,9 @@ int ctrl_run_status(const struct ctrl_args *a)
 			break;
 		if (!tty && !a->json)
 			putchar('\n'); /* rounds apart in a log */
-		rc = one_round(a, tty && !a->json);
+		round_rc = one_round(a, tty && !a->json);
+		if (round_rc >= 0)
+			rc = round_rc;
 	}
 	return rc;
 }
