@@ -111,8 +111,10 @@ static int collect(const struct ctrl_args *a, struct row *rows, size_t *n)
 	memset(rows, 0, sizeof *rows * *n);
 	for (i = 0; i < *n; i++) {
 		struct ctrl_endpoint ep;
-		ctrl_default_endpoint(a, a->node_count ? &a->nodes[i] : NULL,
-				      &ep);
+		if (a->node_count)
+			ep = a->nodes[i].mqtt;
+		else
+			ctrl_default_endpoint(a, NULL, &ep);
 		if (a->node_count) {
 			rows[i].id = a->nodes[i].id;
 			ctrl_endpoint_format(&a->nodes[i].cluster,
