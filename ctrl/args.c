@@ -35,21 +35,21 @@ enum long_only {
 };
 
 static const struct option long_options[] = {
-	{"cafile", required_argument, NULL, OPT_CAFILE},
-	{"capath", required_argument, NULL, OPT_CAPATH},
-	{"cert", required_argument, NULL, OPT_CERT},
-	{"key", required_argument, NULL, OPT_KEY},
-	{"tls-version", required_argument, NULL, OPT_TLS_VERSION},
-	{"insecure", no_argument, NULL, OPT_INSECURE},
-	{"name", required_argument, NULL, OPT_NAME},
-	{"node", required_argument, NULL, OPT_NODE},
-	{"me", required_argument, NULL, OPT_ME},
-	{"id", required_argument, NULL, OPT_ID},
-	{"json", no_argument, NULL, OPT_JSON},
-	{"timeout", required_argument, NULL, OPT_TIMEOUT},
-	{"watch", required_argument, NULL, OPT_WATCH},
-	{"help", no_argument, NULL, OPT_HELP},
-	{NULL, 0, NULL, 0},
+    {"cafile", required_argument, NULL, OPT_CAFILE},
+    {"capath", required_argument, NULL, OPT_CAPATH},
+    {"cert", required_argument, NULL, OPT_CERT},
+    {"key", required_argument, NULL, OPT_KEY},
+    {"tls-version", required_argument, NULL, OPT_TLS_VERSION},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"name", required_argument, NULL, OPT_NAME},
+    {"node", required_argument, NULL, OPT_NODE},
+    {"me", required_argument, NULL, OPT_ME},
+    {"id", required_argument, NULL, OPT_ID},
+    {"json", no_argument, NULL, OPT_JSON},
+    {"timeout", required_argument, NULL, OPT_TIMEOUT},
+    {"watch", required_argument, NULL, OPT_WATCH},
+    {"help", no_argument, NULL, OPT_HELP},
+    {NULL, 0, NULL, 0},
 };
 
 static int usage_error(const char *fmt, const char *what)
@@ -60,8 +60,7 @@ static int usage_error(const char *fmt, const char *what)
 	return CTRL_EXIT_USAGE;
 }
 
-void ctrl_endpoint_format(const struct ctrl_endpoint *ep, char *out,
-			  size_t len)
+void ctrl_endpoint_format(const struct ctrl_endpoint *ep, char *out, size_t len)
 {
 	if (strchr(ep->host, ':'))
 		snprintf(out, len, "[%s]:%u", ep->host, (unsigned)ep->port);
@@ -108,7 +107,8 @@ int ctrl_node_spec_parse(const char *text, struct ctrl_node_spec *out,
 	}
 	out->id = (unsigned)id;
 	comma = strchr(at + 1, ',');
-	if (endpoint_parse(at + 1, comma ? (size_t)(comma - at - 1) : strlen(at + 1),
+	if (endpoint_parse(at + 1,
+			   comma ? (size_t)(comma - at - 1) : strlen(at + 1),
 			   &out->cluster, why, why_len) != 0)
 		return -1;
 	if (comma == NULL)
@@ -131,8 +131,8 @@ static int number(const char *text, double min, double max, double *out)
 	errno = 0;
 	*out = strtod(text, &end);
 	return errno || end == text || *end || !(*out >= min && *out <= max)
-		       ? -1
-		       : 0;
+		   ? -1
+		   : 0;
 }
 
 static int protocol_parse(const char *text, int *out)
@@ -408,7 +408,5 @@ void ctrl_default_endpoint(const struct ctrl_args *a,
 	}
 	snprintf(out->host, sizeof out->host, "%s",
 		 a->conn.host ? a->conn.host : "localhost");
-	out->port = (uint16_t)(a->conn.port ? a->conn.port
-				: tls	    ? 8883
-					    : 1883);
+	out->port = (uint16_t)(a->conn.port ? a->conn.port : tls ? 8883 : 1883);
 }

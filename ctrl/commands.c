@@ -21,15 +21,15 @@ struct single {
 };
 
 static const struct single singles[] = {
-	{"create", "createCluster", true, NODES_LIST, true, false},
-	{"join", "joinCluster", true, NODES_LIST, true, false},
-	{"add-node", "addNode", true, NODES_ONE, false, false},
-	{"remove-node", "removeNode", true, NODES_ONE, false, false},
-	{"leave", "leaveCluster", true, NODES_ONE, false, false},
-	{"delete", "deleteCluster", true, NODES_NONE, false, false},
-	{"cluster", "getCluster", false, NODES_NONE, false, false},
-	{"is-leader", "isLeader", false, NODES_NONE, false, false},
-	{"set-leader", "setLeader", true, NODES_NONE, false, true},
+    {"create", "createCluster", true, NODES_LIST, true, false},
+    {"join", "joinCluster", true, NODES_LIST, true, false},
+    {"add-node", "addNode", true, NODES_ONE, false, false},
+    {"remove-node", "removeNode", true, NODES_ONE, false, false},
+    {"leave", "leaveCluster", true, NODES_ONE, false, false},
+    {"delete", "deleteCluster", true, NODES_NONE, false, false},
+    {"cluster", "getCluster", false, NODES_NONE, false, false},
+    {"is-leader", "isLeader", false, NODES_NONE, false, false},
+    {"set-leader", "setLeader", true, NODES_NONE, false, true},
 };
 
 void ctrl_print_json(json_t *value)
@@ -58,9 +58,9 @@ json_t *ctrl_node_list(const struct ctrl_args *a, unsigned mine)
 
 	for (i = 0; list && i < a->node_count; i++) {
 		const struct ctrl_node_spec *n = &a->nodes[i];
-		json_t *o = json_pack("{s:s,s:i,s:i}", "address",
-				      n->cluster.host, "port",
-				      (int)n->cluster.port, "nodeid", (int)n->id);
+		json_t *o = json_pack(
+		    "{s:s,s:i,s:i}", "address", n->cluster.host, "port",
+		    (int)n->cluster.port, "nodeid", (int)n->id);
 		if (o && n->id == mine &&
 		    json_object_set_new(o, "mynode", json_true())) {
 			json_decref(o);
@@ -102,8 +102,9 @@ static void say_failure(const struct ctrl_session *s)
 }
 
 /* Sends `commands` to one broker; the responses, or an exit code. */
-static int request_one(const struct ctrl_args *a, const struct ctrl_endpoint *ep,
-		       json_t *commands, json_t **responses)
+static int request_one(const struct ctrl_args *a,
+		       const struct ctrl_endpoint *ep, json_t *commands,
+		       json_t **responses)
 {
 	double deadline = ctrl_now() + a->timeout_s;
 	struct ctrl_session *s = ctrl_session_open(&a->conn, ep);
@@ -215,16 +216,19 @@ static void print_cluster(json_t *data)
 	{
 		struct ctrl_endpoint ep;
 		char text[TRANSPORT_ADDRESS_MAX + 8];
-		json_int_t id = json_integer_value(json_object_get(n, "nodeid"));
+		json_int_t id =
+		    json_integer_value(json_object_get(n, "nodeid"));
 
 		snprintf(ep.host, sizeof ep.host, "%s",
 			 json_string_value(json_object_get(n, "address")));
-		ep.port = (uint16_t)json_integer_value(json_object_get(n, "port"));
+		ep.port =
+		    (uint16_t)json_integer_value(json_object_get(n, "port"));
 		ctrl_endpoint_format(&ep, text, sizeof text);
 		printf("  %4" JSON_INTEGER_FORMAT "  %s%s\n", id, text,
-		       json_is_integer(leader) && json_integer_value(leader) == id
-			       ? "  (leader)"
-			       : "");
+		       json_is_integer(leader) &&
+			       json_integer_value(leader) == id
+			   ? "  (leader)"
+			   : "");
 	}
 }
 
@@ -239,11 +243,10 @@ static void print_is_leader(const char *where, json_t *data)
 		printf("%s (node %" JSON_INTEGER_FORMAT ") is the leader.\n",
 		       where, json_integer_value(id));
 	} else if (json_is_integer(leader)) {
-		printf("%s (node %" JSON_INTEGER_FORMAT
-		       ") is not the leader; node %" JSON_INTEGER_FORMAT
-		       " is.\n",
-		       where, json_integer_value(id),
-		       json_integer_value(leader));
+		printf(
+		    "%s (node %" JSON_INTEGER_FORMAT
+		    ") is not the leader; node %" JSON_INTEGER_FORMAT " is.\n",
+		    where, json_integer_value(id), json_integer_value(leader));
 	} else {
 		printf("%s (node %" JSON_INTEGER_FORMAT
 		       ") is not the leader; it knows of none.\n",
@@ -261,8 +264,8 @@ static void print_words(const struct ctrl_args *a, const struct single *c,
 	if (a->node_count)
 		ctrl_endpoint_format(&n->cluster, addr, sizeof addr);
 	if (!strcmp(c->name, "create"))
-		printf("Cluster %s created on %s (node %ld).\n", a->name,
-		       where, a->me);
+		printf("Cluster %s created on %s (node %ld).\n", a->name, where,
+		       a->me);
 	else if (!strcmp(c->name, "join"))
 		printf("%s (node %ld) joined cluster %s.\n", where, a->me,
 		       a->name);

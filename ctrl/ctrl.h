@@ -43,7 +43,7 @@ struct ctrl_node_spec {
 
 struct ctrl_conn_opts {
 	const char *host; /* NULL: localhost */
-	unsigned port;    /* 0: 1883, or 8883 with TLS */
+	unsigned port;	  /* 0: 1883, or 8883 with TLS */
 	const char *username;
 	const char *password;
 	const char *cafile;
@@ -63,8 +63,8 @@ struct ctrl_args {
 	struct ctrl_node_spec nodes[CTRL_MAX_NODES];
 	size_t node_count;
 	bool nodes_from_file; /* the --node of the options file only */
-	long me; /* 0: not given */
-	long id; /* 0: not given */
+	long me;	      /* 0: not given */
+	long id;	      /* 0: not given */
 	bool json;
 	double timeout_s;
 	double watch_s; /* 0: no --watch */
@@ -91,7 +91,7 @@ void ctrl_default_endpoint(const struct ctrl_args *a,
 enum ctrl_session_state {
 	CTRL_S_CONNECTING,
 	CTRL_S_SUBSCRIBING,
-	CTRL_S_READY,   /* subscribed to the response topic, idle */
+	CTRL_S_READY,	/* subscribed to the response topic, idle */
 	CTRL_S_WAITING, /* a request is out */
 	CTRL_S_FAILED,
 };
@@ -99,7 +99,7 @@ enum ctrl_session_state {
 enum ctrl_failure {
 	CTRL_FAIL_NONE,
 	CTRL_FAIL_CONNECT, /* no connection, or it was lost */
-	CTRL_FAIL_AUTH,    /* refused at CONNACK or SUBACK */
+	CTRL_FAIL_AUTH,	   /* refused at CONNACK or SUBACK */
 	CTRL_FAIL_TIMEOUT, /* no CONNACK, SUBACK or reply in time */
 	CTRL_FAIL_MEMORY,
 };

@@ -49,8 +49,7 @@ static void set_out(struct fnode *f, enum member m, int exit_code,
 
 static void lost(struct fnode *f)
 {
-	set_out(f, M_UNREACHABLE,
-		ctrl_failure_exit(ctrl_session_failure(f->s)),
+	set_out(f, M_UNREACHABLE, ctrl_failure_exit(ctrl_session_failure(f->s)),
 		ctrl_session_error(f->s));
 }
 
@@ -88,8 +87,8 @@ static void classify(struct form *F)
 	for (i = 0; i < F->n; i++) {
 		struct fnode *f = &F->nodes[i];
 		json_t *reply, *r = answer(f, &reply);
-		json_t *id = json_object_get(json_object_get(r, "data"),
-					     "nodeid");
+		json_t *id =
+		    json_object_get(json_object_get(r, "data"), "nodeid");
 		char why[120];
 
 		if (r == NULL && f->m == M_UNREACHABLE)
@@ -104,7 +103,8 @@ static void classify(struct form *F)
 			f->how = "already in";
 		} else {
 			snprintf(why, sizeof why,
-				 "in a cluster already, as node %" JSON_INTEGER_FORMAT,
+				 "in a cluster already, as node "
+				 "%" JSON_INTEGER_FORMAT,
 				 json_integer_value(id));
 			set_out(f, M_OUT, CTRL_EXIT_REFUSED, why);
 		}
@@ -139,12 +139,12 @@ static int wait_leader(struct form *F)
 			if (json_is_true(json_object_get(d, "leader"))) {
 				leaders++;
 				leader = json_integer_value(
-					json_object_get(d, "nodeid"));
+				    json_object_get(d, "nodeid"));
 			}
 			if (named == -1 || json_integer_value(json_object_get(
-						   d, "leader_nodeid")) == named) {
+					       d, "leader_nodeid")) == named) {
 				named = json_integer_value(
-					json_object_get(d, "leader_nodeid"));
+				    json_object_get(d, "leader_nodeid"));
 				agree++;
 			}
 			json_decref(reply);
@@ -167,11 +167,11 @@ static bool is_member(json_t *members, const struct ctrl_node_spec *spec)
 	json_array_foreach(members, i, m)
 	{
 		const char *host =
-			json_string_value(json_object_get(m, "address"));
+		    json_string_value(json_object_get(m, "address"));
 		if (json_integer_value(json_object_get(m, "nodeid")) ==
-			    spec->id &&
+			spec->id &&
 		    json_integer_value(json_object_get(m, "port")) ==
-			    spec->cluster.port &&
+			spec->cluster.port &&
 		    host && !strcasecmp(host, spec->cluster.host))
 			return true;
 	}
@@ -204,16 +204,18 @@ static int check_existing(struct form *F)
 	data = json_object_get(r, "data");
 	name = json_string_value(json_object_get(data, "clustername"));
 	if (r == NULL || ctrl_response_error(r) || name == NULL) {
-		fprintf(stderr, "mosquitto_ha_ctrl: form: getCluster on node "
-				"%u: %s\n",
+		fprintf(stderr,
+			"mosquitto_ha_ctrl: form: getCluster on node "
+			"%u: %s\n",
 			leader->spec->id,
 			r ? ctrl_response_error(r) : leader->why);
 		json_decref(reply);
 		return r ? CTRL_EXIT_REFUSED : leader->exit_code;
 	}
 	if (strcmp(name, F->a->name) != 0) {
-		fprintf(stderr, "mosquitto_ha_ctrl: form: the nodes are in "
-				"cluster '%s', not '%s'\n",
+		fprintf(stderr,
+			"mosquitto_ha_ctrl: form: the nodes are in "
+			"cluster '%s', not '%s'\n",
 			name, F->a->name);
 		json_decref(reply);
 		return CTRL_EXIT_REFUSED;
@@ -288,7 +290,7 @@ static void report_words(const struct form *F, bool ok)
 		       f->m == M_IN ? "in, " : "not in: ",
 		       f->m == M_IN ? f->how : f->why,
 		       f->m == M_IN && f->spec->id == F->leader ? ", leader"
-								 : "");
+								: "");
 	}
 	if (ok && F->leader)
 		printf("Cluster %s: node %" JSON_INTEGER_FORMAT
@@ -304,8 +306,8 @@ static void report_words(const struct form *F, bool ok)
 
 static void report_json(const struct form *F)
 {
-	json_t *doc = json_pack("{s:s,s:[]}", "clustername", F->a->name,
-				"nodes");
+	json_t *doc =
+	    json_pack("{s:s,s:[]}", "clustername", F->a->name, "nodes");
 	size_t i;
 	int bad = doc == NULL ||
 		  json_object_set_new(doc, "leader",
@@ -314,10 +316,10 @@ static void report_json(const struct form *F)
 
 	for (i = 0; !bad && i < F->n; i++) {
 		const struct fnode *f = &F->nodes[i];
-		json_t *o = json_pack("{s:i,s:b,s:s}", "nodeid",
-				      (int)f->spec->id, "in", f->m == M_IN,
-				      f->m == M_IN ? "how" : "error",
-				      f->m == M_IN ? f->how : f->why);
+		json_t *o =
+		    json_pack("{s:i,s:b,s:s}", "nodeid", (int)f->spec->id, "in",
+			      f->m == M_IN, f->m == M_IN ? "how" : "error",
+			      f->m == M_IN ? f->how : f->why);
 		bad = json_array_append_new(json_object_get(doc, "nodes"), o);
 	}
 	if (bad)
@@ -332,9 +334,10 @@ static int check_form_args(const struct ctrl_args *a)
 	size_t i;
 
 	if (a->name == NULL || a->node_count < 3 || a->me || a->id) {
-		fprintf(stderr, "mosquitto_ha_ctrl: form needs --name NAME "
-				"and at least three --node "
-				"ID@HOST:PORT,mqtt=HOST:PORT (no --me, --id)\n");
+		fprintf(stderr,
+			"mosquitto_ha_ctrl: form needs --name NAME "
+			"and at least three --node "
+			"ID@HOST:PORT,mqtt=HOST:PORT (no --me, --id)\n");
 		return CTRL_EXIT_USAGE;
 	}
 	for (i = 0; i < a->node_count; i++)
@@ -372,8 +375,9 @@ static int form_steps(struct form *F)
 		struct fnode *creator = send_membership(F, true);
 		/* Refused, or no reply: nothing was formed. */
 		if (creator && creator->m != M_IN) {
-			fprintf(stderr, "mosquitto_ha_ctrl: createCluster on "
-					"node %u: %s\n",
+			fprintf(stderr,
+				"mosquitto_ha_ctrl: createCluster on "
+				"node %u: %s\n",
 				creator->spec->id, creator->why);
 			return creator->exit_code;
 		}

@@ -111,8 +111,8 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 	if (rc != 0) {
 		snprintf(why, sizeof why, "connection refused: %s",
 			 s->protocol == MQTT_PROTOCOL_V5
-				 ? mosquitto_reason_string(rc)
-				 : mosquitto_connack_string(rc));
+			     ? mosquitto_reason_string(rc)
+			     : mosquitto_connack_string(rc));
 		fail(s, CTRL_FAIL_AUTH, why);
 		return;
 	}
@@ -258,8 +258,9 @@ struct ctrl_session *ctrl_session_open(const struct ctrl_conn_opts *conn,
 	if (rc != MOSQ_ERR_SUCCESS) {
 		char why[200];
 		snprintf(why, sizeof why, "%s",
-			 rc == MOSQ_ERR_ERRNO && errno ? strerror(errno)
-						       : mosquitto_strerror(rc));
+			 rc == MOSQ_ERR_ERRNO && errno
+			     ? strerror(errno)
+			     : mosquitto_strerror(rc));
 		fail(s, CTRL_FAIL_CONNECT, why);
 	}
 	return s;
@@ -365,8 +366,9 @@ static void step(struct ctrl_session *s)
 	if (rc != MOSQ_ERR_SUCCESS && busy(s)) {
 		char why[200];
 		snprintf(why, sizeof why, "%s",
-			 rc == MOSQ_ERR_ERRNO && errno ? strerror(errno)
-						       : mosquitto_strerror(rc));
+			 rc == MOSQ_ERR_ERRNO && errno
+			     ? strerror(errno)
+			     : mosquitto_strerror(rc));
 		fail(s, CTRL_FAIL_CONNECT, why);
 	}
 }
@@ -374,9 +376,9 @@ static void step(struct ctrl_session *s)
 static void time_out(struct ctrl_session *s)
 {
 	static const char *const what[] = {
-		[CTRL_S_CONNECTING] = "no answer to the connection (CONNACK)",
-		[CTRL_S_SUBSCRIBING] = "no answer to the subscription (SUBACK)",
-		[CTRL_S_WAITING] = "no reply to the request",
+	    [CTRL_S_CONNECTING] = "no answer to the connection (CONNACK)",
+	    [CTRL_S_SUBSCRIBING] = "no answer to the subscription (SUBACK)",
+	    [CTRL_S_WAITING] = "no reply to the request",
 	};
 
 	fail(s, CTRL_FAIL_TIMEOUT, what[s->state]);

@@ -62,8 +62,9 @@ static void own_address(struct row *r)
 	json_array_foreach(json_object_get(r->raft, "nodes"), i, n)
 	{
 		if (field(n, "id") == r->id)
-			snprintf(r->cluster, sizeof r->cluster, "%s",
-				 json_string_value(json_object_get(n, "address")));
+			snprintf(
+			    r->cluster, sizeof r->cluster, "%s",
+			    json_string_value(json_object_get(n, "address")));
 	}
 }
 
@@ -73,7 +74,8 @@ static void fill_row(struct row *r, struct ctrl_session *s)
 	const char *error;
 
 	if (ctrl_session_state(s) == CTRL_S_FAILED) {
-		snprintf(r->error, sizeof r->error, "%s", ctrl_session_error(s));
+		snprintf(r->error, sizeof r->error, "%s",
+			 ctrl_session_error(s));
 		r->exit_code = ctrl_failure_exit(ctrl_session_failure(s));
 		return;
 	}
@@ -88,10 +90,10 @@ static void fill_row(struct row *r, struct ctrl_session *s)
 		return;
 	}
 	r->reachable = true;
-	r->raft = json_incref(
-		json_object_get(json_array_get(responses, 0), "data"));
-	r->leader = json_incref(
-		json_object_get(json_array_get(responses, 1), "data"));
+	r->raft =
+	    json_incref(json_object_get(json_array_get(responses, 0), "data"));
+	r->leader =
+	    json_incref(json_object_get(json_array_get(responses, 1), "data"));
 	json_decref(responses);
 	if (r->id == 0)
 		r->id = field(r->leader, "nodeid");
@@ -153,7 +155,7 @@ static const struct row *leader_row(const struct row *rows, size_t n)
 		    !json_is_true(json_object_get(rows[i].leader, "leader")))
 			continue;
 		if (best == NULL || field(rows[i].raft, "current_term") >
-					    field(best->raft, "current_term"))
+					field(best->raft, "current_term"))
 			best = &rows[i];
 	}
 	return best;
@@ -184,9 +186,11 @@ static void print_table(FILE *out, const struct row *rows, size_t n)
 		if (r->id)
 			snprintf(id, sizeof id, "%" JSON_INTEGER_FORMAT, r->id);
 		if (!r->reachable) {
-			fprintf(out, "%-5s %-22s %-22s %-18s %6s %8s %8s %6s  no: %s\n",
-				id, r->cluster[0] ? r->cluster : "-", r->mqtt,
-				"-", "-", "-", "-", "-", r->error);
+			fprintf(
+			    out,
+			    "%-5s %-22s %-22s %-18s %6s %8s %8s %6s  no: %s\n",
+			    id, r->cluster[0] ? r->cluster : "-", r->mqtt, "-",
+			    "-", "-", "-", "-", r->error);
 			continue;
 		}
 		char lag[24] = "-";
@@ -206,26 +210,26 @@ static void print_table(FILE *out, const struct row *rows, size_t n)
 
 static json_t *row_json(const struct row *r, const struct row *leader)
 {
-	json_t *o = json_pack("{s:s,s:b}", "mqtt", r->mqtt, "reachable",
-			      r->reachable);
+	json_t *o =
+	    json_pack("{s:s,s:b}", "mqtt", r->mqtt, "reachable", r->reachable);
 	json_int_t lag = lag_of(r, leader);
 	int bad = o == NULL;
 
 	if (!bad)
-		bad = json_object_set_new(o, "nodeid",
-					  r->id ? json_integer(r->id)
-						: json_null()) ||
-		      json_object_set_new(o, "address",
-					  r->cluster[0] ? json_string(r->cluster)
-							: json_null());
+		bad =
+		    json_object_set_new(o, "nodeid",
+					r->id ? json_integer(r->id)
+					      : json_null()) ||
+		    json_object_set_new(o, "address",
+					r->cluster[0] ? json_string(r->cluster)
+						      : json_null());
 	if (!bad && !r->reachable)
 		bad = json_object_set_new(o, "error", json_string(r->error));
 	if (!bad && r->reachable)
 		bad = json_object_set_new(o, "role", json_string(role_of(r))) ||
 		      json_object_set(o, "raft", r->raft) ||
-		      json_object_set_new(o, "lag",
-					  lag >= 0 ? json_integer(lag)
-						   : json_null());
+		      json_object_set_new(
+			  o, "lag", lag >= 0 ? json_integer(lag) : json_null());
 	if (bad) {
 		json_decref(o);
 		return NULL;
@@ -307,10 +311,11 @@ int ctrl_run_status(const struct ctrl_args *a)
 	}
 	for (i = 0; i < a->node_count; i++)
 		if (!a->nodes[i].has_mqtt) {
-			fprintf(stderr,
-				"mosquitto_ha_ctrl: status: --node %u needs "
-				"its administrative endpoint (,mqtt=HOST:PORT)\n",
-				a->nodes[i].id);
+			fprintf(
+			    stderr,
+			    "mosquitto_ha_ctrl: status: --node %u needs "
+			    "its administrative endpoint (,mqtt=HOST:PORT)\n",
+			    a->nodes[i].id);
 			return CTRL_EXIT_USAGE;
 		}
 	rc = one_round(a, tty && a->watch_s > 0 && !a->json);
