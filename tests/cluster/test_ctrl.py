@@ -296,6 +296,9 @@ def test_refused_commands_and_credentials(cl):
     r = expect(run("-h", leader.host, "-p", leader.mqtt_port, "-u", h.ADMIN,
                    "-P", "wrong", "is-leader", auth=False), 3)
     assert "connection refused" in r.stderr.lower(), explain(r)
+    r = expect(run("-h", leader.host, "-p", leader.mqtt_port, "-V", "mqttv5",
+                   "-u", h.ADMIN, "-P", "wrong", "is-leader", auth=False), 3)
+    assert "connection refused" in r.stderr.lower(), explain(r)
     r = expect(run("-h", leader.host, "-p", leader.mqtt_port, "-u", h.USER,
                    "-P", h.USER_PW, "is-leader", auth=False), 3)
     assert "not authorised" in r.stderr, explain(r)
@@ -373,15 +376,43 @@ def test_form_without_a_leader_then_leave(cl):
 
 def test_two_programs_at_once_get_their_own_replies(cl):
     """Replies go to every administrator: each program must take only its
-    own. Two loops of different commands, and a status --watch, at once."""
+    own. Another administrator keeps the response topic busy with isLeader
+    replies of its own, while two loops of different commands and a status
+    --watch run at once; every program prints a response that carries its
+    own correlationData (which names its process)."""
     leader = cl.leader()
     results = {"isLeader": [], "getCluster": []}
+    stop = threading.Event()
+    noise = {"sent": 0, "seen": 0}
+
+    def make_noise():
+        s = h._PahoSession(leader.host, leader.mqtt_port, h.ADMIN,
+                           h.ADMIN_PW)
+        try:
+            s.subscribe(h.RESPONSE_TOPIC)
+            while not stop.is_set():
+                s.publish(h.CONTROL_TOPIC, json.dumps({"commands": [
+                    {"command": "isLeader",
+                     "correlationData": "noise-%d" % noise["sent"]}]}),
+                    qos=0)
+                noise["sent"] += 1
+                s._pump(lambda: False, 0.005)
+            noise["seen"] = sum(1 for m in s.messages if b"noise-" in m[1])
+        finally:
+            s.close()
 
     def loop(cmd, key):
         for _ in range(8):
-            r = at(leader, cmd, "--json")
-            results[key].append((r.returncode, r.stdout, r.stderr))
+            p = subprocess.Popen([CTRL, "-u", h.ADMIN, "-P", h.ADMIN_PW,
+                                  "-h", leader.host, "-p",
+                                  str(leader.mqtt_port), cmd, "--json"],
+                                 stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            out, err = p.communicate(timeout=30)
+            results[key].append((p.pid, p.returncode, out, err))
 
+    noiser = threading.Thread(target=make_noise)
+    noiser.start()
     watch = subprocess.Popen([CTRL, "-u", h.ADMIN, "-P", h.ADMIN_PW,
                               "status", "--json", "--watch", "0.1"] +
                              node_args(cl.three), stdout=subprocess.PIPE,
@@ -394,11 +425,16 @@ def test_two_programs_at_once_get_their_own_replies(cl):
         t.join(60)
     watch.send_signal(signal.SIGINT)
     out, err = watch.communicate(timeout=10)
+    stop.set()
+    noiser.join(10)
+    assert noise["seen"] >= 50, noise
     for key, runs in results.items():
         assert len(runs) == 8
-        for code, stdout, stderr in runs:
+        for pid, code, stdout, stderr in runs:
             assert code == 0 and stderr == "", (key, stdout, stderr)
-            assert json.loads(stdout)["command"] == key, (key, stdout)
+            resp = json.loads(stdout)
+            assert resp["command"] == key, (key, stdout)
+            assert resp["correlationData"].startswith("ha-ctrl-%d-" % pid)
     assert watch.returncode == 0 and not SANITIZER_REPORT.search(err), err
     docs = [json.loads(line) for line in out.splitlines()]
     assert len(docs) >= 3
