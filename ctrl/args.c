@@ -279,25 +279,22 @@ static int parse_argv(int argc, char **argv, struct ctrl_args *a,
 
 /* A file that holds a password must be readable by its owner only, as
  * ssh insists for its keys. */
-static int check_secret_file(const char *path, int fd)
+static int check_secret_file(const char *path, mode_t mode)
 {
-	struct stat st;
-
-	if (fstat(fd, &st) != 0)
-		return usage_error("%s: cannot stat", path);
-	if (st.st_mode & (S_IRWXG | S_IRWXO)) {
+	if (mode & (S_IRWXG | S_IRWXO)) {
 		fprintf(stderr,
 			"mosquitto_ha_ctrl: %s holds a password (-P) but "
 			"others may read it (mode %04o); chmod 600 %s\n",
-			path, (unsigned)(st.st_mode & 07777), path);
+			path, (unsigned)(mode & 07777), path);
 		return CTRL_EXIT_USAGE;
 	}
 	return 0;
 }
 
-static int read_file(const char *path, char **text)
+static int read_file(const char *path, char **text, mode_t *mode)
 {
 	FILE *f = fopen(path, "r");
+	struct stat st;
 	size_t n;
 
 	if (f == NULL) {
@@ -306,10 +303,11 @@ static int read_file(const char *path, char **text)
 		return CTRL_EXIT_USAGE;
 	}
 	*text = malloc(OPTIONS_FILE_MAX + 1);
-	if (*text == NULL) {
+	if (*text == NULL || fstat(fileno(f), &st) != 0) {
 		fclose(f);
-		return usage_error("%s: out of memory", path);
+		return usage_error("%s: out of memory, or cannot stat", path);
 	}
+	*mode = st.st_mode;
 	n = fread(*text, 1, OPTIONS_FILE_MAX + 1, f);
 	if (n > OPTIONS_FILE_MAX || ferror(f)) {
 		fclose(f);
@@ -317,17 +315,13 @@ static int read_file(const char *path, char **text)
 				   path);
 	}
 	(*text)[n] = '\0';
-	if (strstr(*text, "-P") && check_secret_file(path, fileno(f))) {
-		fclose(f);
-		return CTRL_EXIT_USAGE;
-	}
 	fclose(f);
 	return 0;
 }
 
 /* Splits the file into an argument vector: each line is an option and,
  * after the first run of blanks, its value (which may hold blanks). */
-static int split_lines(char *text, char **args, int *count)
+static int split_lines(char *text, char **args, int *count, bool *has_password)
 {
 	char *line, *save = NULL;
 
@@ -346,6 +340,8 @@ static int split_lines(char *text, char **args, int *count)
 		if (*count + 2 >= OPTIONS_FILE_ARGS)
 			return -1;
 		value = line + strcspn(line, " \t");
+		if (!strncmp(line, "-P", 2))
+			*has_password = true;
 		args[(*count)++] = line;
 		if (*value) {
 			*value++ = '\0';
@@ -368,8 +364,9 @@ int ctrl_args_parse(int argc, char **argv, struct ctrl_args *out,
 		    char **storage)
 {
 	static char *file_args[OPTIONS_FILE_ARGS];
-	bool file_nodes = false;
+	bool file_nodes = false, has_password = false;
 	int rc, count = 0;
+	mode_t mode;
 
 	*storage = NULL;
 	defaults(out);
@@ -382,11 +379,13 @@ int ctrl_args_parse(int argc, char **argv, struct ctrl_args *out,
 		defaults(out);
 		out->options_file = path;
 	}
-	rc = read_file(out->options_file, storage);
+	rc = read_file(out->options_file, storage, &mode);
 	if (rc != 0)
 		return rc;
-	if (split_lines(*storage, file_args, &count) != 0)
+	if (split_lines(*storage, file_args, &count, &has_password) != 0)
 		return usage_error("%s: too many lines", out->options_file);
+	if (has_password && check_secret_file(out->options_file, mode))
+		return CTRL_EXIT_USAGE;
 	opterr = 1;
 	rc = parse_argv(count, file_args, out, &file_nodes, true);
 	if (rc != 0)

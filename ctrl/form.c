@@ -298,7 +298,7 @@ static void report_words(const struct form *F, bool ok)
 		       F->a->name, F->leader, in, F->n);
 	else
 		fprintf(stderr,
-			"mosquitto_ha_ctrl: form: cluster %s not formed: %zu "
+			"mosquitto_ha_ctrl: form: cluster %s: %zu "
 			"of %zu nodes in, %s\n",
 			F->a->name, in, F->n,
 			F->leader ? "leader agreed" : "no leader agreed");
