@@ -5,7 +5,9 @@
 #
 #   scripts/demo.sh start   (make demo)       stop any earlier demo, install
 #                                             what is missing, build, start
-#                                             three brokers, create the cluster
+#                                             three brokers, form the cluster
+#                                             with mosquitto_ha_ctrl and show
+#                                             its status table
 #   scripts/demo.sh stop    (make demo-stop)  stop the brokers it started
 #
 # Brokers (Debian's mosquitto 2.0) listen for clients on 127.0.0.1:18831,
@@ -21,6 +23,7 @@ broker=/usr/sbin/mosquitto
 build=${BUILD:-build}
 [[ $build == /* ]] || build="$root/$build"
 plugin="$build/mosquitto_ha.so"
+ctrl="$build/mosquitto_ha_ctrl"
 host=127.0.0.1
 # HA_DEMO_CLIENT_BASE / HA_DEMO_CLUSTER_BASE move the ports (base + 1..3).
 client_base=${HA_DEMO_CLIENT_BASE:-18830}
@@ -28,8 +31,6 @@ cluster_base=${HA_DEMO_CLUSTER_BASE:-17000}
 client_ports=($((client_base + 1)) $((client_base + 2)) $((client_base + 3)))
 cluster_ports=($((cluster_base + 1)) $((cluster_base + 2)) $((cluster_base + 3)))
 clustername=demo
-request_topic='$CONTROL/cedalo/ha/v1'
-response_topic='$CONTROL/cedalo/ha/v1/response'
 
 say() { echo "demo: $*"; }
 die() {
@@ -65,55 +66,14 @@ stop_demo() {
 	say "stopped ${#pids[@]} broker(s)"
 }
 
-# ctl PORT JSON CORRELATION: sends one control request as the administrator
-# and prints the reply that carries CORRELATION.
-ctl() {
-	local port=$1 payload=$2 corr=$3
-	local out="$demo/ctl.out" sub i
-	: >"$out"
-	# Line-buffered, so that SUBACK shows before the request goes out.
-	stdbuf -oL -eL mosquitto_sub -d -h "$host" -p "$port" -u admin -P "$admin_pw" \
-		-t "$response_topic" -W 15 >"$out" 2>&1 &
-	sub=$!
-	for i in $(seq 100); do
-		grep -qi "received SUBACK" "$out" && break
-		sleep 0.05
-	done
-	mosquitto_pub -h "$host" -p "$port" -u admin -P "$admin_pw" -q 1 \
-		-t "$request_topic" -m "$payload"
-	for i in $(seq 200); do
-		grep -qF "\"correlationData\":\"$corr\"" "$out" && break
-		sleep 0.05
-	done
-	kill "$sub" 2>/dev/null || true
-	wait "$sub" 2>/dev/null || true
-	grep -m1 -F "\"correlationData\":\"$corr\"" "$out" ||
-		die "no reply from the broker on port $port to: $payload"
-}
-
-# The error of the first response in a reply, or nothing.
-reply_error() {
-	python3 -c 'import json,sys; r=json.loads(sys.stdin.read())["responses"][0]; print(r.get("error",""))'
-}
-
-nodes_json() {
-	local mine=$1 i sep="" out="["
-	for i in 1 2 3; do
-		out+="$sep{\"address\":\"$host\",\"port\":${cluster_ports[$((i - 1))]},\"nodeid\":$i"
-		[[ $i == "$mine" ]] && out+=",\"mynode\":true"
-		out+="}"
-		sep=","
-	done
-	echo "$out]"
-}
-
 start_demo() {
 	stop_demo
 	say "checking Debian packages"
 	bash "$root/scripts/deps.sh"
-	say "building the plugin"
-	make -C "$root" --no-print-directory BUILD="$build" "$plugin" >/dev/null
+	say "building the plugin and mosquitto_ha_ctrl"
+	make -C "$root" --no-print-directory BUILD="$build" "$plugin" "$ctrl" >/dev/null
 	[[ -f $plugin ]] || die "$plugin was not built"
+	[[ -x $ctrl ]] || die "$ctrl was not built"
 
 	local port
 	for port in "${client_ports[@]}" "${cluster_ports[@]}"; do
@@ -133,6 +93,18 @@ start_demo() {
 	chmod 0600 "$demo/passwords"
 	printf 'admin %s\nclient %s\n' "$admin_pw" "$client_pw" >"$demo/credentials"
 	chmod 0600 "$demo/credentials"
+	# mosquitto_ha_ctrl's options: the administrator and every node's
+	# cluster address and MQTT listener. It holds a password: mode 0600.
+	(
+		umask 077
+		{
+			printf -- '-h %s\n-u admin\n-P %s\n' "$host" "$admin_pw"
+			for i in 1 2 3; do
+				printf -- '--node %d@%s:%d,mqtt=%s:%d\n' "$i" "$host" \
+					"${cluster_ports[$((i - 1))]}" "$host" "${client_ports[$((i - 1))]}"
+			done
+		} >"$demo/ctrl.options"
+	)
 
 	local i d
 	for i in 1 2 3; do
@@ -166,36 +138,17 @@ EOF
 	done
 	say "three brokers running"
 
-	local reply err
-	reply=$(ctl "${client_ports[0]}" "{\"commands\":[{\"command\":\"createCluster\",\"clustername\":\"$clustername\",\"nodes\":$(nodes_json 1),\"correlationData\":\"create\"}]}" create)
-	err=$(reply_error <<<"$reply")
-	[[ -z $err ]] || die "createCluster on node 1: $err"
-	for i in 2 3; do
-		reply=$(ctl "${client_ports[$((i - 1))]}" "{\"commands\":[{\"command\":\"joinCluster\",\"clustername\":\"$clustername\",\"nodes\":$(nodes_json $i),\"correlationData\":\"join$i\"}]}" "join$i")
-		err=$(reply_error <<<"$reply")
-		[[ -z $err ]] || die "joinCluster on node $i: $err"
-	done
-	say "cluster '$clustername' created; waiting for a leader"
-
-	local leader="" try
-	for try in $(seq 50); do
-		for i in 1 2 3; do
-			reply=$(ctl "${client_ports[$((i - 1))]}" "{\"commands\":[{\"command\":\"isLeader\",\"correlationData\":\"lead$try$i\"}]}" "lead$try$i")
-			if python3 -c 'import json,sys; sys.exit(0 if json.loads(sys.stdin.read())["responses"][0]["data"]["leader"] else 1)' <<<"$reply"; then
-				leader=$i
-			fi
-		done
-		[[ -n $leader ]] && break
-		sleep 0.2
-	done
-	[[ -n $leader ]] || die "no leader after 10 s; see the logs in $demo/n*/mosquitto.log"
-
-	for i in 1 2 3; do
-		echo
-		echo "getRaftStatus of node $i (127.0.0.1:${client_ports[$((i - 1))]}):"
-		ctl "${client_ports[$((i - 1))]}" "{\"commands\":[{\"command\":\"getRaftStatus\",\"correlationData\":\"status$i\"}]}" "status$i" |
-			python3 -c 'import json,sys; print(json.dumps(json.loads(sys.stdin.read())["responses"][0]["data"], indent=2))'
-	done
+	local opts="$demo/ctrl.options" leader status
+	echo
+	echo "\$ mosquitto_ha_ctrl -o $opts form --name $clustername"
+	"$ctrl" -o "$opts" form --name "$clustername" --timeout 15 ||
+		die "the cluster did not form; see the logs in $demo/n*/mosquitto.log"
+	echo
+	echo "\$ mosquitto_ha_ctrl -o $opts status"
+	status=$("$ctrl" -o "$opts" status) || die "status: not every node answered"
+	echo "$status"
+	leader=$(awk '$4 == "leader" { print $1 }' <<<"$status")
+	[[ -n $leader ]] || die "no leader in the status table"
 
 	local lp=${client_ports[$((leader - 1))]}
 	cat <<EOF
@@ -208,11 +161,12 @@ ordinary clients (the others refuse them with "not authorised" until they lead).
       mosquitto_pub -h 127.0.0.1 -p $lp -u client -P $client_pw -t demo/hello -m hi
 
   administrator:    user admin, password $admin_pw (every node, control API)
-      mosquitto_rr -h 127.0.0.1 -p ${client_ports[1]} -u admin -P $admin_pw \\
-          -t '$request_topic' -e '$response_topic' \\
-          -m '{"commands":[{"command":"isLeader"}]}'
+      $ctrl -o $opts status --watch 1
+      $ctrl -o $opts -p $lp cluster
+      $ctrl -o $opts -p ${client_ports[1]} is-leader
 
-  (passwords also in $demo/credentials; logs in $demo/n1..n3/mosquitto.log)
+  (passwords also in $demo/credentials, the administrator's options in
+   $opts; logs in $demo/n1..n3/mosquitto.log)
 
 Stop it with:  make demo-stop
 EOF

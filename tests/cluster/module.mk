@@ -22,9 +22,11 @@ $(BUILD)/tests/cluster/%.so: tests/cluster/plugins/%.c
 
 SUITES += cluster
 .PHONY: suite-cluster
-suite-cluster: $(BUILD)/san/mosquitto_ha.so mosquitto21 $(CLUSTER_TEST_PLUGINS)
+suite-cluster: $(BUILD)/san/mosquitto_ha.so mosquitto21 $(CLUSTER_TEST_PLUGINS) \
+		$(BUILD)/san/mosquitto_ha_ctrl
 	BUILD=$(abspath $(BUILD)) \
 	HA_PLUGIN=$(abspath $(BUILD)/san/mosquitto_ha.so) \
+	HA_CTRL=$(abspath $(BUILD)/san/mosquitto_ha_ctrl) \
 	HA_EXT_AUTH_PLUGIN=$(abspath $(BUILD)/tests/cluster/ext_auth.so) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/cluster
 
