@@ -405,6 +405,51 @@ def test_message_expiry_across_a_failover(make_cluster, version, report):
     report("expiry interval left on the new leader: %s" % got["exp/short"])
 
 
+def test_lost_majority_bounds_what_is_acknowledged(make_cluster, version,
+                                                  report):
+    """Both followers stopped: nothing can commit, so every retained publish
+    the leader still acknowledges is at risk. It stops acknowledging within
+    its lease (an election timeout after it last heard a majority), refuses
+    new clients, and once the followers are back every broker equals the
+    log again."""
+    c = make_cluster()
+    leader = c.form()
+    followers = [n for n in c.nodes.values() if n is not leader]
+    p = Publisher(leader, qos=1)
+    try:
+        assert p.set("maj/before", b"committed")
+        committed_through(leader)
+        for n in followers:
+            n.signal(signal.SIGSTOP)
+        t_stop = time.monotonic()
+        after = 0
+        deadline = t_stop + 10
+        refused_at = None
+        while time.monotonic() < deadline:
+            if not p.set("maj/%d" % (after % 50), b"v%d" % after):
+                refused_at = time.monotonic()
+                break
+            after += 1
+        assert refused_at is not None, \
+            "the leader went on acknowledging without a majority"
+        # Generous: the lease is one election timeout; the machine is shared.
+        assert refused_at - t_stop < 10 * h.ELECTION_TIMEOUT_MS / 1000.0
+        assert h.client_connack(leader.host, leader.mqtt_port) not in (0, None)
+    finally:
+        for n in followers:
+            n.signal(signal.SIGCONT)
+        p.close()
+    new = c.wait_leader(timeout=10)
+    h.wait_until("a leader to serve", new.round_trip, 10)
+    committed_through(new)
+    held = read_retained(new)
+    assert held.get("maj/before") == b"committed"
+    wait_same(list(c.nodes.values()), held)
+    report("majority lost: %d retained publishes acknowledged without it, "
+           "the last %.0f ms after the followers stopped" % (
+               after, (refused_at - t_stop) * 1000))
+
+
 def test_follower_catches_up_by_snapshot_without_deleted_topics(
         make_cluster, report):
     """A follower that missed sets and deletes while it was down comes back
