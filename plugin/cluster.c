@@ -533,7 +533,10 @@ void ha_cluster_drain(struct ha_plugin *ha)
 			ha_wake_later(&ha->wake);
 			break;
 		}
-		/* Committed events wait behind a restore being applied. */
+		/* Committed events wait behind a restore being decoded (its
+		 * thread wakes this one when done) or applied. */
+		if (ha_state_restore_decoding(ha))
+			break;
 		if (!ha_state_restore_step(ha, HA_RESTORE_SLICE)) {
 			events += HA_RESTORE_SLICE;
 			continue;
@@ -597,6 +600,7 @@ void ha_cluster_drain(struct ha_plugin *ha)
 			if (raft_config_find(&st.config, ha->cluster.nodeid))
 				ha->was_member = true;
 			ha_state_restored(ha, ev.index, ev.data, ev.len);
+			ev.data = NULL; /* the decoder's now */
 			break;
 		}
 		case HA_EV_STOPPED:

@@ -146,7 +146,8 @@ struct ha_plugin {
 	struct ha_state *broker_view;	 /* the committed state, as applied */
 	struct ha_retained_store *dirty; /* captured, not yet committed */
 	struct ha_state *restore_old;	 /* what a restore is replacing */
-	int restore_phase;		 /* 0 none, 1 deletes, 2 sets */
+	struct ha_restore_job *restore_job; /* a snapshot being decoded */
+	int restore_phase;		    /* 0 none, 1 deletes, 2 sets */
 	size_t restore_cursor;
 	bool capture_registered; /* the MESSAGE callback that captures */
 	uint64_t uncommitted_bytes;
@@ -220,8 +221,14 @@ int ha_retained_reset(struct ha_plugin *ha);
 void ha_retained_free(struct ha_plugin *ha);
 void ha_state_committed(struct ha_plugin *ha, raft_index index,
 			const uint8_t *data, size_t len);
-void ha_state_restored(struct ha_plugin *ha, raft_index index,
-		       const uint8_t *data, size_t len);
+/* Takes data (malloc()ed): it is decoded on a thread of its own. */
+void ha_state_restored(struct ha_plugin *ha, raft_index index, uint8_t *data,
+		       size_t len);
+/* True while a received snapshot is being decoded (committed events wait);
+ * installs it once decoded. */
+bool ha_state_restore_decoding(struct ha_plugin *ha);
+/* Stops waiting for a decode (joins it, drops its result). */
+void ha_state_restore_cancel(struct ha_plugin *ha);
 /* Goes on applying a restored snapshot to the broker, at most budget
  * topics; true once none is left to apply. */
 bool ha_state_restore_step(struct ha_plugin *ha, size_t budget);

@@ -556,6 +556,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 		rv = MOSQ_ERR_UNKNOWN;
 	}
 	ha_persist_stop(ha);
+	ha_state_restore_cancel(ha); /* its thread wakes this one */
 	ha_serving_close(ha);
 	ha_pending_fail_all(ha, HA_ERR_INTERNAL);
 	ha_health_stop(ha->health);

@@ -17,6 +17,8 @@
  * (ha->dirty); when the node stops serving, each such topic is put back to
  * its committed value, and the process incarnation changes, so that any of
  * those records that still commits later is applied like anyone else's. */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,6 +83,7 @@ int ha_retained_reset(struct ha_plugin *ha)
 
 void ha_retained_free(struct ha_plugin *ha)
 {
+	ha_state_restore_cancel(ha);
 	restore_finish(ha);
 	ha_state_free(ha->broker_view);
 	ha_retained_store_free(ha->dirty);
@@ -362,26 +365,114 @@ bool ha_state_restore_step(struct ha_plugin *ha, size_t budget)
 	return ha->restore_phase == 0;
 }
 
-void ha_state_restored(struct ha_plugin *ha, raft_index index,
-		       const uint8_t *data, size_t len)
-{
-	struct ha_state *next = NULL;
+/* A received snapshot is decoded on a thread of its own (hundreds of MB
+ * take far longer than a pass of the broker's loop may); the broker thread
+ * installs the result when it is done, and committed events wait behind
+ * it. */
+struct ha_restore_job {
+	pthread_t thread;
+	atomic_bool done;
+	uint8_t *data;
+	size_t len;
+	raft_index index;
+	uint64_t seed;
+	struct ha_wake *wake;
+	struct ha_state *state;
+	int rv;
 	char why[256];
-	if (ha_state_restore(data, len, ha->incarnation, &next, why,
-			     sizeof(why)) != HA_SNAP_OK) {
+};
+
+static void *restore_decode(void *arg)
+{
+	struct ha_restore_job *job = arg;
+	job->rv = ha_state_restore(job->data, job->len, job->seed, &job->state,
+				   job->why, sizeof(job->why));
+	free(job->data);
+	job->data = NULL;
+	atomic_store(&job->done, true);
+	ha_wake_broker(job->wake);
+	return NULL;
+}
+
+static void restore_install(struct ha_plugin *ha, struct ha_restore_job *job)
+{
+	if (job->rv != HA_SNAP_OK) {
 		ha_log_error("cannot restore the snapshot at index %llu: %s",
-			     (unsigned long long)index, why);
-		snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", why);
+			     (unsigned long long)job->index, job->why);
+		snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", job->why);
 		return;
 	}
 	/* A restore still being applied finishes first, in one go. */
 	ha_state_restore_step(ha, SIZE_MAX);
 	ha->restore_old = ha->broker_view;
-	ha->broker_view = next;
+	ha->broker_view = job->state;
+	job->state = NULL;
 	ha->restore_phase = 1;
 	ha->restore_cursor = 0;
-	if (next->deleted)
+	if (ha->broker_view->deleted)
 		ha->deleted = true;
+}
+
+/* Joins the decoding thread (waiting for it) and installs what it made,
+ * or with install false, drops it. */
+static void restore_job_end(struct ha_plugin *ha, bool install)
+{
+	struct ha_restore_job *job = ha->restore_job;
+	if (job == NULL)
+		return;
+	ha->restore_job = NULL;
+	pthread_join(job->thread, NULL);
+	if (install)
+		restore_install(ha, job);
+	ha_state_free(job->state);
+	free(job->data);
+	free(job);
+}
+
+bool ha_state_restore_decoding(struct ha_plugin *ha)
+{
+	if (ha->restore_job == NULL)
+		return false;
+	if (!atomic_load(&ha->restore_job->done))
+		return true;
+	restore_job_end(ha, true);
+	return false;
+}
+
+void ha_state_restore_cancel(struct ha_plugin *ha)
+{
+	restore_job_end(ha, false);
+}
+
+void ha_state_restored(struct ha_plugin *ha, raft_index index, uint8_t *data,
+		       size_t len)
+{
+	restore_job_end(ha, true); /* an earlier one first (rare) */
+	struct ha_restore_job *job = calloc(1, sizeof(*job));
+	if (job == NULL) {
+		free(data);
+		ha_log_error("out of memory restoring the snapshot at index "
+			     "%llu",
+			     (unsigned long long)index);
+		snprintf(ha->errmsg, sizeof(ha->errmsg),
+			 "out of memory restoring a snapshot");
+		return;
+	}
+	job->data = data;
+	job->len = len;
+	job->index = index;
+	job->seed = ha->incarnation;
+	job->wake = &ha->wake;
+	atomic_init(&job->done, false);
+	if (pthread_create(&job->thread, NULL, restore_decode, job) != 0) {
+		/* No thread to spare: decode here, holding this pass. */
+		restore_decode(job);
+		restore_install(ha, job);
+		ha_state_free(job->state);
+		free(job);
+		return;
+	}
+	ha->restore_job = job;
 }
 
 /* Puts every topic captured and not committed (or changed while not
