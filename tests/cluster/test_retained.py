@@ -11,6 +11,7 @@ import random
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 
@@ -448,6 +449,62 @@ def test_lost_majority_bounds_what_is_acknowledged(make_cluster, version,
     report("majority lost: %d retained publishes acknowledged without it, "
            "the last %.0f ms after the followers stopped" % (
                after, (refused_at - t_stop) * 1000))
+
+
+def test_full_disk_on_the_leader_bounds_what_is_acknowledged(
+        make_cluster, version, tmp_path, report):
+    """The leader's data folder on a small tmpfs that fills up: the leader
+    finds that it cannot append, hands leadership over and stops, so what it
+    acknowledged and could not write is bounded by the last batch it tried;
+    every value the new leader committed is on both other brokers."""
+    c = make_cluster()
+    for i in (1, 2, 3):
+        c.add(i)
+    first = c.nodes[1]
+    # Two 8 MiB log segments do not fit: the second one fails.
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=12m", "tmpfs",
+                    first.data_dir], check=True)
+    try:
+        leader = c.form()
+        if leader is not first:
+            r = leader.cmd("setLeader", clustername=c.name, nodeid=1)
+            assert "error" not in r, r
+            leader = c.wait_leader(timeout=5)
+            assert leader is first
+        p = Publisher(first, qos=1)
+        payload = b"d" * 4000
+        sent = 0
+        try:
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and sent < 20000:
+                if not p.set("disk/%d" % (sent % 200), payload):
+                    break
+                sent += 1
+        finally:
+            p.close()
+        assert sent < 20000, "the leader never found its disk full"
+        h.wait_until("node 1 to say its disk is full",
+                     lambda: "disk full" in first.log_text(), 10)
+        rest = [n for n in c.nodes.values() if n is not first]
+        new = c.wait_leader(rest, timeout=10)
+        h.wait_until("the new leader to serve", new.round_trip, 10)
+        q = Publisher(new, qos=1)
+        try:
+            assert q.set("disk/after", b"written")
+        finally:
+            q.close()
+        committed_through(new)
+        held = read_retained(new)
+        assert held.get("disk/after") == b"written"
+        wait_same(rest, held)
+        lost = sum(1 for i in range(min(sent, 200))
+                   if held.get("disk/%d" % i) != payload)
+        report("full disk: %d retained publishes of 4 KB acknowledged by "
+               "node 1 before it stopped; %d of its 200 topics missing on "
+               "the new leader" % (sent, lost))
+    finally:
+        c.teardown()
+        subprocess.run(["umount", "-l", first.data_dir], check=False)
 
 
 def test_follower_catches_up_by_snapshot_without_deleted_topics(
