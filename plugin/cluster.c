@@ -320,6 +320,7 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 	    .max_clock_drift_ppm = ha->opt.max_clock_drift_ppm,
 	    .snapshot_threshold = ha->opt.snapshot_interval,
 	    .advertised_level = ha->opt.feature_level,
+	    .max_event_bytes = (size_t)ha->opt.backlog_limit_bytes,
 	    .sm = {.data = &sm_raft_copy,
 		   .apply = sm_apply,
 		   .capture = sm_capture,

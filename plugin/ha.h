@@ -33,9 +33,6 @@
 #define HA_DRAIN_MAX_US 4000
 /* Topics of a restored snapshot applied between two checks of the time. */
 #define HA_RESTORE_SLICE 32
-/* Captured retained publishes not yet committed, in record bytes, at most:
- * past it (a majority slow or unreachable) new ones are refused. */
-#define HA_UNCOMMITTED_MAX (64u << 20)
 /* Marks the proposals of captures among the node's cookies. */
 #define HA_CAPTURE_COOKIE (1ull << 63)
 

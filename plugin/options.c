@@ -41,6 +41,9 @@ static const struct option_spec {
     {"acl_fallback", "defer"},
     /* Entries between snapshots of the replicated state. */
     {"snapshot_interval", "10000"},
+    /* Megabytes of backlog: acknowledged and not committed (leader), or
+     * committed and not applied by this broker (every node). */
+    {"backlog_limit", "64"},
     /* NULL: the highest level this code implements (set after parsing). */
     {"feature_level", NULL},
 };
@@ -268,6 +271,12 @@ static int parse_one(struct ha_options *o, const char *k, const char *v,
 		if (parse_int(k, v, 16, 100000000, &x, err, errlen))
 			return -1;
 		o->snapshot_interval = (uint64_t)x;
+		return 0;
+	}
+	if (strcasecmp(k, "backlog_limit") == 0) {
+		if (parse_int(k, v, 1, 4096, &x, err, errlen))
+			return -1;
+		o->backlog_limit_bytes = (uint64_t)x << 20;
 		return 0;
 	}
 	if (strcasecmp(k, "feature_level") == 0) {

@@ -33,6 +33,10 @@ struct ha_options {
 	uint32_t max_clock_drift_ppm;
 	bool acl_fallback_allow;    /* no other access control follows us */
 	uint64_t snapshot_interval; /* entries between snapshots */
+	/* Retained changes acknowledged and not committed (on the leader),
+	 * and committed work waiting for this broker (every node), in bytes
+	 * at most each. */
+	uint64_t backlog_limit_bytes;
 	/* The highest cluster feature level this node advertises (and so
 	 * lets the cluster raise to); HA_FEATURE_LEVEL_MAX by default. */
 	uint32_t feature_level;

@@ -743,7 +743,8 @@ int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 		note_capture_refusal(ha, client_id, topic, why);
 		return refusal(ha, client);
 	}
-	if (ha->uncommitted_bytes + len > HA_UNCOMMITTED_MAX) {
+	/* Past the limit (a majority slow or unreachable), refused. */
+	if (ha->uncommitted_bytes + len > ha->opt.backlog_limit_bytes) {
 		free(buf);
 		note_capture_refusal(ha, client_id, topic,
 				     "too much is waiting to be committed (a "

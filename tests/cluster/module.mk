@@ -14,8 +14,10 @@
 CLUSTER_TEST_FILES := $(wildcard tests/cluster/*.py)
 
 # A v5 enhanced-authentication plugin that the tests load after
-# mosquitto_ha.so: its clients bypass BASIC_AUTH.
-CLUSTER_TEST_PLUGINS := $(BUILD)/tests/cluster/ext_auth.so
+# mosquitto_ha.so: its clients bypass BASIC_AUTH; and one that stalls the
+# broker thread while a file exists.
+CLUSTER_TEST_PLUGINS := $(BUILD)/tests/cluster/ext_auth.so \
+	$(BUILD)/tests/cluster/stall.so
 $(BUILD)/tests/cluster/%.so: tests/cluster/plugins/%.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -g -O1 $(WARN) -fPIC -shared $< -o $@
@@ -28,6 +30,7 @@ suite-cluster: $(BUILD)/san/mosquitto_ha.so mosquitto21 $(CLUSTER_TEST_PLUGINS) 
 	HA_PLUGIN=$(abspath $(BUILD)/san/mosquitto_ha.so) \
 	HA_CTRL=$(abspath $(BUILD)/san/mosquitto_ha_ctrl) \
 	HA_EXT_AUTH_PLUGIN=$(abspath $(BUILD)/tests/cluster/ext_auth.so) \
+	HA_STALL_PLUGIN=$(abspath $(BUILD)/tests/cluster/stall.so) \
 		/usr/bin/python3 -m pytest -q -p no:cacheprovider tests/cluster
 
 .PHONY: demo demo-stop

@@ -7,6 +7,7 @@ Values are read from each broker through an administrator's subscription
 status: a publish acknowledged before a getRaftStatus reply with
 captures_pending 0 and commit_index >= last_captured_index is committed."""
 
+import os
 import random
 import signal
 import socket
@@ -449,6 +450,63 @@ def test_lost_majority_bounds_what_is_acknowledged(make_cluster, version,
     report("majority lost: %d retained publishes acknowledged without it, "
            "the last %.0f ms after the followers stopped" % (
                after, (refused_at - t_stop) * 1000))
+
+
+STALL_PLUGIN = os.environ.get("HA_STALL_PLUGIN") or os.path.join(
+    h.REPO, os.environ.get("BUILD", "build"), "tests", "cluster", "stall.so")
+
+
+def test_stalled_follower_brokers_bound_what_is_acknowledged(
+        make_cluster, version, report):
+    """Both followers' broker threads stalled (their raft threads run on):
+    each takes committed entries until its hand-off holds the backlog limit,
+    then no new ones, so commits stop; the leader then acknowledges at most
+    the limit more before it refuses retained publishes. Once the brokers
+    run again, every broker equals the log."""
+    if not os.path.isfile(STALL_PLUGIN):
+        pytest.fail("test plugin missing at %s: run `make suite-cluster`" %
+                    STALL_PLUGIN)
+    limit_mb = 2
+    c = make_cluster()
+    for i in (1, 2, 3):
+        n = c.add(i)
+        n.plugin_opts["backlog_limit"] = str(limit_mb)
+        n.extra_conf += ["plugin %s" % STALL_PLUGIN,
+                         "plugin_opt_stall_file %s" %
+                         os.path.join(n.dir, "stall")]
+    leader = c.form()
+    followers = [n for n in c.nodes.values() if n is not leader]
+    payload = b"s" * 16384
+    p = Publisher(leader, qos=1)
+    sent = 0
+    try:
+        assert p.set("stall/first", b"committed")
+        committed_through(leader)
+        for n in followers:
+            open(os.path.join(n.dir, "stall"), "w").close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and sent < 5000:
+            if not p.set("stall/%d" % (sent % 100), payload):
+                break
+            sent += 1
+    finally:
+        p.close()
+        for n in followers:
+            os.unlink(os.path.join(n.dir, "stall"))
+    acked_mb = sent * len(payload) / float(1 << 20)
+    assert sent < 5000, "the leader never refused"
+    # What the followers' hand-offs took (committed) and what the leader
+    # held uncommitted, a limit each, and a record's overhead.
+    assert acked_mb <= 3 * limit_mb + 1, acked_mb
+    new = c.wait_leader(timeout=10)
+    h.wait_until("a leader to serve", new.round_trip, 10)
+    committed_through(new)
+    held = read_retained(new)
+    assert held.get("stall/first") == b"committed"
+    wait_same(list(c.nodes.values()), held, timeout=30)
+    report("follower brokers stalled, backlog limit %d MB: %.1f MB of "
+           "retained publishes acknowledged before the leader refused" % (
+               limit_mb, acked_mb))
 
 
 def test_full_disk_on_the_leader_bounds_what_is_acknowledged(
