@@ -1,0 +1,454 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/* The stock plugin's JSON file: read as it reads it (keys in any case,
+ * entries it would skip skipped, hashes kept as they are) and written as it
+ * writes it. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "plugin/dynsec/internal.h"
+
+json_t *ha_dynsec__get(const json_t *obj, const char *key)
+{
+	if (!json_is_object(obj))
+		return NULL;
+	json_t *v = json_object_get(obj, key);
+	if (v != NULL)
+		return v;
+	const char *k;
+	json_object_foreach((json_t *)obj, k, v)
+	{
+		if (strcasecmp(k, key) == 0)
+			return v;
+	}
+	return NULL;
+}
+
+/* A string member, or NULL when absent or not a string. Strings longer
+ * than a record can carry count as absent. */
+static const char *get_string(const json_t *obj, const char *key)
+{
+	json_t *v = ha_dynsec__get(obj, key);
+	if (!json_is_string(v) || json_string_length(v) > UINT16_MAX ||
+	    strlen(json_string_value(v)) != json_string_length(v))
+		return NULL;
+	return json_string_value(v);
+}
+
+static int32_t get_priority(const json_t *obj, int32_t absent)
+{
+	json_t *v = ha_dynsec__get(obj, "priority");
+	if (!json_is_number(v))
+		return absent;
+	double d = json_number_value(v);
+	if (d != d || d >= 2147483648.0 || d < -2147483648.0)
+		return absent;
+	return (int32_t)d;
+}
+
+static bool get_bool(const json_t *obj, const char *key)
+{
+	return json_is_true(ha_dynsec__get(obj, key));
+}
+
+/* ---- loading ---- */
+
+static bool load_acls(struct ha_dynsec_role *r, const json_t *acls)
+{
+	size_t i;
+	json_t *a;
+	/* Type by type, as the stock plugin does: the order within a type is
+	 * the file's, among equal priorities. */
+	for (int type = 0; type < HA_DYNSEC_ACL_TYPES; type++) {
+		json_array_foreach(acls, i, a)
+		{
+			const char *t = get_string(a, "acltype");
+			const char *topic = get_string(a, "topic");
+			if (t == NULL || topic == NULL ||
+			    ha_dynsec_acl_type_from_name(t) != type ||
+			    ha_dynsec__acl_find(r, (uint8_t)type, topic) >= 0)
+				continue;
+			if (!ha_dynsec__acl_add(r, (uint8_t)type, topic,
+						get_priority(a, 0),
+						get_bool(a, "allow")))
+				return false;
+		}
+	}
+	return true;
+}
+
+static bool load_roles(struct ha_dynsec *s, const json_t *roles)
+{
+	size_t i;
+	json_t *j;
+	json_array_foreach(roles, i, j)
+	{
+		const char *name = get_string(j, "rolename");
+		bool exists;
+		if (name == NULL)
+			continue;
+		struct ha_dynsec_role *r = ha_dynsec__add_role(s, name, &exists);
+		if (exists)
+			continue;
+		if (r == NULL ||
+		    !ha_dynsec__set_string(&r->textname,
+					   get_string(j, "textname")) ||
+		    !ha_dynsec__set_string(&r->textdescription,
+					   get_string(j, "textdescription")))
+			return false;
+		json_t *acls = ha_dynsec__get(j, "acls");
+		if (json_is_array(acls) && !load_acls(r, acls))
+			return false;
+	}
+	return true;
+}
+
+/* Roles or groups of an entry that exist, each once. */
+static bool load_refs(struct ha_dynsec *s, struct ha_dynsec_refs *l,
+		      const json_t *list)
+{
+	size_t i;
+	json_t *j;
+	if (!json_is_array(list))
+		return true;
+	json_array_foreach(list, i, j)
+	{
+		const char *name = get_string(j, "rolename");
+		if (name == NULL || ha_dynsec_find_role(s, name) == NULL ||
+		    ha_dynsec__refs_find(l, name) >= 0)
+			continue;
+		if (!ha_dynsec__refs_add(l, name, get_priority(j, -1),
+					 HA_DYNSEC__BY_PRIORITY))
+			return false;
+	}
+	return true;
+}
+
+/* The password: all three fields valid, or none (no password); a client
+ * whose salt or hash does not decode is skipped, as the stock plugin does. */
+static bool load_password(struct ha_dynsec_pw *pw, const json_t *j,
+			  bool *skip)
+{
+	const char *salt = get_string(j, "salt");
+	const char *hash = get_string(j, "password");
+	json_t *it = ha_dynsec__get(j, "iterations");
+	*skip = false;
+	if (salt == NULL || hash == NULL || !json_is_number(it) ||
+	    json_number_value(it) < 1 || json_number_value(it) > INT32_MAX)
+		return true;
+	pw->iterations = (int32_t)json_number_value(it);
+	if (!ha_dynsec__base64_decode(salt, pw->salt, sizeof(pw->salt)) ||
+	    !ha_dynsec__base64_decode(hash, pw->hash, sizeof(pw->hash))) {
+		*skip = true;
+		return true;
+	}
+	pw->valid = true;
+	return true;
+}
+
+static bool load_clients(struct ha_dynsec *s, const json_t *clients)
+{
+	size_t i;
+	json_t *j;
+	json_array_foreach(clients, i, j)
+	{
+		const char *name = get_string(j, "username");
+		struct ha_dynsec_pw pw = {0};
+		bool exists, skip;
+		if (name == NULL || ha_dynsec_find_client(s, name) != NULL)
+			continue;
+		load_password(&pw, j, &skip);
+		if (skip)
+			continue;
+		struct ha_dynsec_client *c =
+		    ha_dynsec__add_client(s, name, &exists);
+		if (c == NULL)
+			return false;
+		c->pw = pw;
+		c->disabled = get_bool(j, "disabled");
+		const char *clientid = get_string(j, "clientid");
+		if (!ha_dynsec__set_string(&c->clientid, clientid) ||
+		    !ha_dynsec__set_string(&c->textname,
+					   get_string(j, "textname")) ||
+		    !ha_dynsec__set_string(&c->textdescription,
+					   get_string(j, "textdescription")) ||
+		    !load_refs(s, &c->roles, ha_dynsec__get(j, "roles")))
+			return false;
+	}
+	return true;
+}
+
+static bool load_group_clients(struct ha_dynsec *s, struct ha_dynsec_group *g,
+			       const json_t *list)
+{
+	size_t i;
+	json_t *j;
+	if (!json_is_array(list))
+		return true;
+	json_array_foreach(list, i, j)
+	{
+		const char *name = get_string(j, "username");
+		struct ha_dynsec_client *c =
+		    name ? ha_dynsec_find_client(s, name) : NULL;
+		if (c == NULL || ha_dynsec__refs_find(&g->clients, name) >= 0)
+			continue;
+		if (!ha_dynsec__join_group(s, c, g, get_priority(j, -1)))
+			return false;
+	}
+	return true;
+}
+
+static bool load_groups(struct ha_dynsec *s, const json_t *groups)
+{
+	size_t i;
+	json_t *j;
+	json_array_foreach(groups, i, j)
+	{
+		const char *name = get_string(j, "groupname");
+		bool exists;
+		if (name == NULL)
+			continue;
+		struct ha_dynsec_group *g = ha_dynsec__add_group(s, name, &exists);
+		if (exists)
+			continue;
+		if (g == NULL ||
+		    !ha_dynsec__set_string(&g->textname,
+					   get_string(j, "textname")) ||
+		    !ha_dynsec__set_string(&g->textdescription,
+					   get_string(j, "textdescription")) ||
+		    !load_refs(s, &g->roles, ha_dynsec__get(j, "roles")) ||
+		    !load_group_clients(s, g, ha_dynsec__get(j, "clients")))
+			return false;
+	}
+	return true;
+}
+
+static bool load_tree(struct ha_dynsec *s, const json_t *tree)
+{
+	json_t *access = ha_dynsec__get(tree, "defaultACLAccess");
+	if (json_is_object(access))
+		for (int k = 0; k < HA_DYNSEC_ACCESS_KINDS; k++)
+			s->default_access[k] =
+			    get_bool(access, ha_dynsec_access_name(k));
+	json_t *roles = ha_dynsec__get(tree, "roles");
+	json_t *clients = ha_dynsec__get(tree, "clients");
+	json_t *groups = ha_dynsec__get(tree, "groups");
+	if ((json_is_array(roles) && !load_roles(s, roles)) ||
+	    (json_is_array(clients) && !load_clients(s, clients)) ||
+	    (json_is_array(groups) && !load_groups(s, groups)))
+		return false;
+	const char *anonymous = get_string(tree, "anonymousGroup");
+	if (anonymous != NULL && ha_dynsec_find_group(s, anonymous) != NULL)
+		return ha_dynsec__set_string(&s->anonymous_group, anonymous);
+	return true;
+}
+
+int ha_dynsec_load_json(struct ha_dynsec *s, const json_t *tree)
+{
+	if (!json_is_object(tree))
+		return HA_DYNSEC_MALFORMED;
+	struct ha_dynsec *next = ha_dynsec_new();
+	if (next == NULL)
+		return HA_DYNSEC_ENOMEM;
+	if (!load_tree(next, tree)) {
+		ha_dynsec_free(next);
+		return HA_DYNSEC_ENOMEM;
+	}
+	ha_dynsec_replace(s, next);
+	return HA_DYNSEC_OK;
+}
+
+/* ---- writing ---- */
+
+/* Adds key: value to obj, taking value's reference; false on failure. */
+static bool add(json_t *obj, const char *key, json_t *value)
+{
+	return value != NULL && json_object_set_new(obj, key, value) == 0;
+}
+
+static bool add_string(json_t *obj, const char *key, const char *value)
+{
+	return value == NULL || add(obj, key, json_string(value));
+}
+
+json_t *ha_dynsec__refs_json(const struct ha_dynsec_refs *l, const char *key)
+{
+	json_t *list = json_array();
+	for (size_t i = 0; list != NULL && i < l->n; i++) {
+		json_t *j = json_object();
+		bool ok = j != NULL && add_string(j, key, l->v[i].name) &&
+			  (l->v[i].priority == -1 ||
+			   add(j, "priority", json_integer(l->v[i].priority)));
+		if (!ok || json_array_append_new(list, j) != 0) {
+			json_decref(list);
+			return NULL;
+		}
+	}
+	return list;
+}
+
+static bool add_password(json_t *j, const struct ha_dynsec_pw *pw)
+{
+	char *hash = ha_dynsec__base64_encode(pw->hash, sizeof(pw->hash));
+	char *salt = ha_dynsec__base64_encode(pw->salt, sizeof(pw->salt));
+	bool ok = hash != NULL && salt != NULL && add_string(j, "password", hash) &&
+		  add_string(j, "salt", salt) &&
+		  add(j, "iterations", json_integer(pw->iterations));
+	free(hash);
+	free(salt);
+	return ok;
+}
+
+json_t *ha_dynsec__client_json(const struct ha_dynsec_client *c, bool file)
+{
+	json_t *j = json_object();
+	bool ok = j != NULL && add_string(j, "username", c->username) &&
+		  add_string(j, "clientid", c->clientid) &&
+		  add_string(j, "textname", c->textname) &&
+		  add_string(j, "textdescription", c->textdescription) &&
+		  (!c->disabled || add(j, "disabled", json_true())) &&
+		  add(j, "roles", ha_dynsec__refs_json(&c->roles, "rolename"));
+	if (ok && file && c->pw.valid)
+		ok = add_password(j, &c->pw);
+	if (ok && !file)
+		ok = add(j, "groups",
+			 ha_dynsec__refs_json(&c->groups, "groupname"));
+	if (!ok) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+json_t *ha_dynsec__group_json(const struct ha_dynsec_group *g)
+{
+	json_t *j = json_object();
+	if (j != NULL && add_string(j, "groupname", g->groupname) &&
+	    add_string(j, "textname", g->textname) &&
+	    add_string(j, "textdescription", g->textdescription) &&
+	    add(j, "roles", ha_dynsec__refs_json(&g->roles, "rolename")) &&
+	    add(j, "clients", ha_dynsec__refs_json(&g->clients, "username")))
+		return j;
+	json_decref(j);
+	return NULL;
+}
+
+json_t *ha_dynsec__role_json(const struct ha_dynsec_role *r)
+{
+	json_t *j = json_object(), *acls = json_array();
+	bool ok = j != NULL && acls != NULL &&
+		  add_string(j, "rolename", r->rolename) &&
+		  add_string(j, "textname", r->textname) &&
+		  add_string(j, "textdescription", r->textdescription);
+	for (size_t i = 0; ok && i < r->n_acls; i++) {
+		const struct ha_dynsec_acl *a = &r->acls[i];
+		json_t *ja = json_object();
+		ok = ja != NULL &&
+		     add_string(ja, "acltype", ha_dynsec_acl_type_name(a->type)) &&
+		     add_string(ja, "topic", a->topic) &&
+		     add(ja, "priority", json_integer(a->priority)) &&
+		     add(ja, "allow", json_boolean(a->allow)) &&
+		     json_array_append_new(acls, ja) == 0;
+	}
+	if (ok && json_object_set_new(j, "acls", acls) == 0)
+		return j;
+	json_decref(acls);
+	json_decref(j);
+	return NULL;
+}
+
+/* Appends each entry's JSON to a new array added to tree under key. */
+static bool add_list(json_t *tree, const char *key, size_t n,
+		     json_t *(*entry)(const struct ha_dynsec *, size_t),
+		     const struct ha_dynsec *s)
+{
+	json_t *list = json_array();
+	if (list == NULL || json_object_set_new(tree, key, list) != 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (json_array_append_new(list, entry(s, i)) != 0)
+			return false;
+	return true;
+}
+
+static json_t *client_entry(const struct ha_dynsec *s, size_t i)
+{
+	return ha_dynsec__client_json(&s->clients[i], true);
+}
+
+static json_t *group_entry(const struct ha_dynsec *s, size_t i)
+{
+	return ha_dynsec__group_json(&s->groups[i]);
+}
+
+static json_t *role_entry(const struct ha_dynsec *s, size_t i)
+{
+	return ha_dynsec__role_json(&s->roles[i]);
+}
+
+json_t *ha_dynsec_save_json(const struct ha_dynsec *s)
+{
+	json_t *tree = json_object(), *access = json_object();
+	bool ok = tree != NULL && access != NULL;
+	for (int k = 0; ok && k < HA_DYNSEC_ACCESS_KINDS; k++)
+		ok = add(access, ha_dynsec_access_name(k),
+			 json_boolean(s->default_access[k]));
+	if (ok && json_object_set_new(tree, "defaultACLAccess", access) == 0) {
+		ok = add_list(tree, "clients", s->n_clients, client_entry, s) &&
+		     add_list(tree, "groups", s->n_groups, group_entry, s) &&
+		     add_string(tree, "anonymousGroup", s->anonymous_group) &&
+		     add_list(tree, "roles", s->n_roles, role_entry, s);
+		if (ok)
+			return tree;
+	} else {
+		json_decref(access);
+	}
+	json_decref(tree);
+	return NULL;
+}
+
+int ha_dynsec_load_file(struct ha_dynsec *s, const char *path, char *why,
+			size_t why_len)
+{
+	json_error_t err;
+	json_t *tree = json_load_file(path, 0, &err);
+	if (tree == NULL) {
+		snprintf(why, why_len, "%s: %s (line %d)", path, err.text,
+			 err.line);
+		return HA_DYNSEC_MALFORMED;
+	}
+	int rv = ha_dynsec_load_json(s, tree);
+	json_decref(tree);
+	if (rv == HA_DYNSEC_MALFORMED)
+		snprintf(why, why_len, "%s: not a JSON object", path);
+	else if (rv != HA_DYNSEC_OK)
+		snprintf(why, why_len, "%s: out of memory", path);
+	return rv;
+}
+
+int ha_dynsec_save_file(const struct ha_dynsec *s, const char *path,
+			char *why, size_t why_len)
+{
+	json_t *tree = ha_dynsec_save_json(s);
+	if (tree == NULL) {
+		snprintf(why, why_len, "%s: out of memory", path);
+		return HA_DYNSEC_ENOMEM;
+	}
+	/* Written beside the target and renamed over it: never half a file. */
+	char tmp[4096];
+	int n = snprintf(tmp, sizeof(tmp), "%s.new", path);
+	int rv = HA_DYNSEC_OK;
+	if (n < 0 || (size_t)n >= sizeof(tmp)) {
+		snprintf(why, why_len, "%s: path too long", path);
+		rv = HA_DYNSEC_MALFORMED;
+	} else if (json_dump_file(tree, tmp, JSON_INDENT(1)) !=
+		       0 ||
+		   rename(tmp, path) != 0) {
+		snprintf(why, why_len, "%s: %s", path, strerror(errno));
+		remove(tmp);
+		rv = HA_DYNSEC_MALFORMED;
+	}
+	json_decref(tree);
+	return rv;
+}

@@ -1,0 +1,45 @@
+# SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
+#
+# Access control without the broker (plugin/dynsec/): the data model, the
+# stock dynamic-security file, authentication and ACL checks, the command
+# set, the change records and the snapshot section. jansson and OpenSSL,
+# no broker headers: unit-tested with the sanitizers and fuzzed here.
+HA_DYNSEC_SRCS := $(sort $(wildcard plugin/dynsec/*.c))
+HA_DYNSEC_LIBS := -ljansson -lcrypto
+
+$(BUILD)/san/libha_dynsec.a: $(HA_DYNSEC_SRCS:%.c=$(BUILD)/san/%.o) \
+		$(BUILD)/san/plugin/records.o
+	@rm -f $@
+	ar rcs $@ $^
+$(BUILD)/opt/libha_dynsec.a: $(HA_DYNSEC_SRCS:%.c=$(BUILD)/opt/%.o) \
+		$(BUILD)/opt/plugin/records.o
+	@rm -f $@
+	ar rcs $@ $^
+
+# Position-independent like the rest of the plugin's objects.
+$(BUILD)/opt/plugin/dynsec/%.o: plugin/dynsec/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(OPT_CFLAGS) -fPIC -c $< -o $@
+
+ALL_TARGETS += $(BUILD)/opt/libha_dynsec.a
+
+HA_DYNSEC_TESTS := test_dynsec_model test_dynsec_commands
+HA_DYNSEC_TEST_BINS := $(HA_DYNSEC_TESTS:%=$(BUILD)/tests/plugin/%)
+$(HA_DYNSEC_TEST_BINS): $(BUILD)/tests/plugin/%: tests/plugin/%.c \
+		tests/plugin/dynsec_test.h $(BUILD)/san/libha_dynsec.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_dynsec.a $(HA_DYNSEC_LIBS) \
+		-lcmocka -o $@
+
+ALL_TARGETS += $(HA_DYNSEC_TEST_BINS)
+SUITES += plugin-dynsec
+.PHONY: suite-plugin-dynsec
+suite-plugin-dynsec: $(HA_DYNSEC_TEST_BINS)
+	@set -e; for t in $(HA_DYNSEC_TEST_BINS); do $$t; done
+
+# Any bytes as a change record, a snapshot section or a dynamic-security
+# file: what decodes encodes again to the same bytes.
+FUZZERS += ha_dynsec
+FUZZ_SRCS_ha_dynsec := $(HA_DYNSEC_SRCS) plugin/records.c
+FUZZ_LIBS_ha_dynsec := $(HA_DYNSEC_LIBS)
+SUITES += fuzz-ha_dynsec
