@@ -1,2 +1,567 @@
-/* placeholder replaced below */
-int main(void) { return 0; }
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/*
+ * The $CONTROL/dynamic-security/v1 commands without the broker: every
+ * command's success and its error sentences, in the stock plugin's order;
+ * a rejected command changes nothing and writes no record; each change's
+ * record, applied to a follower that started equal, leaves it equal to the
+ * leader; only password hashes reach a record; a stale change is refused
+ * alike everywhere; the payload envelope and the query shapes.
+ */
+#include "tests/plugin/dynsec_test.h"
+
+/* One step: a command, the error it must get (NULL: success), whether a
+ * success is a change (a record) or a query. */
+struct step {
+	const char *cmd;
+	const char *error;
+	bool change;
+};
+
+#define OK_CHANGE(c) {c, NULL, true}
+#define OK_QUERY(c) {c, NULL, false}
+#define ERR(c, e) {c, e, false}
+
+static const struct step steps[] = {
+    /* Envelope. */
+    ERR("[1]", "Command not an object"),
+    ERR("{\"x\": 1}", "Missing command"),
+    ERR("{\"command\": \"fly\"}", "Unknown command"),
+    ERR("{\"command\": \"getClient\", \"correlationData\": 5}",
+	"Invalid correlationData data type."),
+    /* Default access. */
+    ERR("{\"command\": \"setDefaultACLAccess\"}",
+	"Missing/invalid actions array"),
+    OK_CHANGE("{\"command\": \"setDefaultACLAccess\", \"acls\": ["
+	      "{\"acltype\": \"publishClientSend\", \"allow\": true},"
+	      "{\"acltype\": \"SUBSCRIBE\", \"allow\": true},"
+	      "{\"acltype\": \"bogus\", \"allow\": true}, {\"allow\": 1}]}"),
+    OK_QUERY("{\"command\": \"getDefaultACLAccess\"}"),
+    /* Roles. */
+    ERR("{\"command\": \"createRole\"}", "Invalid/missing rolename"),
+    ERR("{\"command\": \"createRole\", \"rolename\": \"r1\", \"textname\": "
+	"1}",
+	"Invalid/missing textname"),
+    ERR("{\"command\": \"createRole\", \"rolename\": \"r1\", "
+	"\"textdescription\": []}",
+	"Invalid/missing textdescription"),
+    OK_CHANGE("{\"command\": \"createRole\", \"rolename\": \"r1\", "
+	      "\"textname\": \"One\", \"acls\": [{\"acltype\": "
+	      "\"publishClientSend\", \"topic\": \"a/#\", \"priority\": 2, "
+	      "\"allow\": true}]}"),
+    OK_CHANGE("{\"command\": \"createRole\", \"rolename\": \"r2\"}"),
+    ERR("{\"command\": \"createRole\", \"rolename\": \"r1\"}",
+	"Role already exists"),
+    ERR("{\"command\": \"modifyRole\", \"rolename\": \"zz\"}",
+	"Role does not exist"),
+    OK_CHANGE("{\"command\": \"modifyRole\", \"rolename\": \"r2\", "
+	      "\"textdescription\": \"Two\", \"acls\": [{\"acltype\": "
+	      "\"subscribeLiteral\", \"topic\": \"s\", \"allow\": true}]}"),
+    ERR("{\"command\": \"addRoleACL\", \"rolename\": \"zz\"}",
+	"Role not found"),
+    ERR("{\"command\": \"addRoleACL\", \"rolename\": \"r1\"}",
+	"Invalid/missing acltype"),
+    ERR("{\"command\": \"addRoleACL\", \"rolename\": \"r1\", \"acltype\": "
+	"\"subscribe\"}",
+	"Unknown acltype"),
+    ERR("{\"command\": \"addRoleACL\", \"rolename\": \"r1\", \"acltype\": "
+	"\"subscribePattern\"}",
+	"Invalid/missing topic"),
+    ERR("{\"command\": \"addRoleACL\", \"rolename\": \"r1\", \"acltype\": "
+	"\"subscribePattern\", \"topic\": \"a/#/b\"}",
+	"Invalid ACL topic"),
+    ERR("{\"command\": \"addRoleACL\", \"rolename\": \"r1\", \"acltype\": "
+	"\"publishClientSend\", \"topic\": \"a/#\"}",
+	"ACL with this topic already exists"),
+    OK_CHANGE("{\"command\": \"addRoleACL\", \"rolename\": \"r1\", "
+	      "\"acltype\": \"subscribePattern\", \"topic\": \"a/+\", "
+	      "\"priority\": 4, \"allow\": true}"),
+    ERR("{\"command\": \"removeRoleACL\", \"rolename\": \"r1\", "
+	"\"acltype\": \"subscribePattern\", \"topic\": \"nope\"}",
+	"ACL not found"),
+    OK_CHANGE("{\"command\": \"removeRoleACL\", \"rolename\": \"r1\", "
+	      "\"acltype\": \"subscribePattern\", \"topic\": \"a/+\"}"),
+    ERR("{\"command\": \"getRole\"}", "Invalid/missing rolename"),
+    ERR("{\"command\": \"getRole\", \"rolename\": \"zz\"}", "Role not found"),
+    OK_QUERY("{\"command\": \"getRole\", \"rolename\": \"r1\"}"),
+    OK_QUERY("{\"command\": \"listRoles\", \"verbose\": true}"),
+    /* Clients. */
+    ERR("{\"command\": \"createClient\"}", "Invalid/missing username"),
+    ERR("{\"command\": \"createClient\", \"username\": \"u\", \"password\": "
+	"1}",
+	"Invalid/missing password"),
+    ERR("{\"command\": \"createClient\", \"username\": \"u\", \"clientid\": "
+	"1}",
+	"Invalid/missing client id"),
+    ERR("{\"command\": \"createClient\", \"username\": \"u\", \"roles\": "
+	"{}}",
+	"'roles' not an array or missing/invalid rolename"),
+    ERR("{\"command\": \"createClient\", \"username\": \"u\", \"roles\": "
+	"[{\"rolename\": \"zz\"}]}",
+	"Role not found"),
+    ERR("{\"command\": \"createClient\", \"username\": \"u\", \"groups\": "
+	"[{\"groupname\": \"zz\"}]}",
+	"Group not found"),
+    OK_CHANGE("{\"command\": \"createClient\", \"username\": \"u\", "
+	      "\"password\": \"first pw\", \"clientid\": \"\", \"roles\": "
+	      "[{\"rolename\": \"r1\", \"priority\": 3}, {\"rolename\": "
+	      "\"r2\"}]}"),
+    OK_CHANGE("{\"command\": \"createClient\", \"username\": \"v\"}"),
+    ERR("{\"command\": \"createClient\", \"username\": \"u\"}",
+	"Client already exists"),
+    ERR("{\"command\": \"modifyClient\", \"username\": \"zz\"}",
+	"Client not found"),
+    ERR("{\"command\": \"modifyClient\", \"username\": \"u\", \"roles\": "
+	"[{\"x\": 1}]}",
+	"'roles' not an array or missing/invalid rolename"),
+    ERR("{\"command\": \"modifyClient\", \"username\": \"u\", \"groups\": "
+	"[{\"priority\": 1}]}",
+	"'groups' contains an object with an invalid 'groupname'"),
+    ERR("{\"command\": \"modifyClient\", \"username\": \"u\", \"groups\": "
+	"[{\"groupname\": \"zz\"}]}",
+	"'groups' contains an object with a 'groupname' that does not exist"),
+    OK_CHANGE("{\"command\": \"modifyClient\", \"username\": \"u\", "
+	      "\"textname\": \"You\", \"clientid\": \"dev\", \"password\": "
+	      "\"second pw\"}"),
+    ERR("{\"command\": \"setClientPassword\", \"username\": \"u\"}",
+	"Invalid/missing password"),
+    ERR("{\"command\": \"setClientPassword\", \"username\": \"u\", "
+	"\"password\": \"\"}",
+	"Empty password is not allowed"),
+    ERR("{\"command\": \"setClientPassword\", \"username\": \"zz\", "
+	"\"password\": \"p\"}",
+	"Client not found"),
+    OK_CHANGE("{\"command\": \"setClientPassword\", \"username\": \"v\", "
+	      "\"password\": \"third pw\"}"),
+    ERR("{\"command\": \"setClientId\", \"username\": \"u\", \"clientid\": "
+	"2}",
+	"Invalid/missing client ID"),
+    OK_CHANGE("{\"command\": \"setClientId\", \"username\": \"v\", "
+	      "\"clientid\": \"vid\"}"),
+    ERR("{\"command\": \"addClientRole\", \"username\": \"u\"}",
+	"Invalid/missing rolename"),
+    ERR("{\"command\": \"addClientRole\", \"username\": \"zz\", "
+	"\"rolename\": \"r1\"}",
+	"Client not found"),
+    ERR("{\"command\": \"addClientRole\", \"username\": \"v\", "
+	"\"rolename\": \"zz\"}",
+	"Role not found"),
+    OK_CHANGE("{\"command\": \"addClientRole\", \"username\": \"v\", "
+	      "\"rolename\": \"r2\", \"priority\": 8}"),
+    ERR("{\"command\": \"addClientRole\", \"username\": \"v\", "
+	"\"rolename\": \"r2\"}",
+	"Internal error"),
+    ERR("{\"command\": \"removeClientRole\", \"username\": \"v\", "
+	"\"rolename\": \"zz\"}",
+	"Role not found"),
+    OK_CHANGE("{\"command\": \"removeClientRole\", \"username\": \"u\", "
+	      "\"rolename\": \"r2\"}"),
+    ERR("{\"command\": \"disableClient\"}", "Invalid/missing username"),
+    ERR("{\"command\": \"disableClient\", \"username\": \"zz\"}",
+	"Client not found"),
+    OK_CHANGE("{\"command\": \"disableClient\", \"username\": \"v\"}"),
+    OK_CHANGE("{\"command\": \"enableClient\", \"username\": \"v\"}"),
+    ERR("{\"command\": \"enableClient\", \"username\": \"zz\"}",
+	"Client not found"),
+    /* Groups. */
+    ERR("{\"command\": \"createGroup\"}", "Invalid/missing groupname"),
+    ERR("{\"command\": \"createGroup\", \"groupname\": \"g\", \"roles\": "
+	"[{\"rolename\": \"zz\"}]}",
+	"Role not found"),
+    OK_CHANGE("{\"command\": \"createGroup\", \"groupname\": \"g\", "
+	      "\"textname\": \"Gee\", \"roles\": [{\"rolename\": \"r2\"}]}"),
+    OK_CHANGE("{\"command\": \"createGroup\", \"groupname\": \"anon\"}"),
+    ERR("{\"command\": \"createGroup\", \"groupname\": \"g\"}",
+	"Group already exists"),
+    ERR("{\"command\": \"addGroupClient\", \"username\": \"u\"}",
+	"Invalid/missing groupname"),
+    ERR("{\"command\": \"addGroupClient\", \"username\": \"zz\", "
+	"\"groupname\": \"g\"}",
+	"Client not found"),
+    ERR("{\"command\": \"addGroupClient\", \"username\": \"u\", "
+	"\"groupname\": \"zz\"}",
+	"Group not found"),
+    OK_CHANGE("{\"command\": \"addGroupClient\", \"username\": \"u\", "
+	      "\"groupname\": \"g\", \"priority\": 5}"),
+    ERR("{\"command\": \"addGroupClient\", \"username\": \"u\", "
+	"\"groupname\": \"g\"}",
+	"Client is already in this group"),
+    OK_CHANGE("{\"command\": \"removeGroupClient\", \"username\": \"u\", "
+	      "\"groupname\": \"g\"}"),
+    ERR("{\"command\": \"removeGroupClient\", \"username\": \"u\", "
+	"\"groupname\": \"zz\"}",
+	"Group not found"),
+    ERR("{\"command\": \"addGroupRole\", \"groupname\": \"zz\", "
+	"\"rolename\": \"r1\"}",
+	"Group not found"),
+    ERR("{\"command\": \"addGroupRole\", \"groupname\": \"g\", "
+	"\"rolename\": \"zz\"}",
+	"Role not found"),
+    ERR("{\"command\": \"addGroupRole\", \"groupname\": \"g\", "
+	"\"rolename\": \"r2\"}",
+	"Group is already in this role"),
+    OK_CHANGE("{\"command\": \"addGroupRole\", \"groupname\": \"g\", "
+	      "\"rolename\": \"r1\", \"priority\": 9}"),
+    OK_CHANGE("{\"command\": \"removeGroupRole\", \"groupname\": \"g\", "
+	      "\"rolename\": \"r2\"}"),
+    ERR("{\"command\": \"modifyGroup\", \"groupname\": \"zz\"}",
+	"Group not found"),
+    ERR("{\"command\": \"modifyGroup\", \"groupname\": \"g\", \"clients\": "
+	"[{\"username\": \"zz\"}]}",
+	"'clients' contains an object with a 'username' that does not exist"),
+    ERR("{\"command\": \"modifyGroup\", \"groupname\": \"g\", \"clients\": "
+	"[{\"priority\": 1}]}",
+	"'clients' contains an object with an invalid 'username'"),
+    OK_CHANGE("{\"command\": \"modifyGroup\", \"groupname\": \"g\", "
+	      "\"textdescription\": \"d\", \"clients\": [{\"username\": "
+	      "\"v\", \"priority\": 2}, {\"username\": \"u\"}]}"),
+    OK_CHANGE("{\"command\": \"modifyClient\", \"username\": \"u\", "
+	      "\"groups\": [{\"groupname\": \"anon\", \"priority\": 1}]}"),
+    ERR("{\"command\": \"setAnonymousGroup\", \"groupname\": \"zz\"}",
+	"Group not found"),
+    OK_CHANGE("{\"command\": \"setAnonymousGroup\", \"groupname\": "
+	      "\"anon\"}"),
+    OK_QUERY("{\"command\": \"getAnonymousGroup\"}"),
+    ERR("{\"command\": \"deleteGroup\", \"groupname\": \"anon\"}",
+	"Deleting the anonymous group is forbidden"),
+    ERR("{\"command\": \"getGroup\", \"groupname\": \"zz\"}",
+	"Group not found"),
+    OK_QUERY("{\"command\": \"getGroup\", \"groupname\": \"g\"}"),
+    OK_QUERY("{\"command\": \"listGroups\"}"),
+    ERR("{\"command\": \"getClient\", \"username\": \"zz\"}",
+	"Client not found"),
+    OK_QUERY("{\"command\": \"getClient\", \"username\": \"u\"}"),
+    OK_QUERY("{\"command\": \"listClients\", \"verbose\": true}"),
+    /* Deletions, with what refers to them. */
+    OK_CHANGE("{\"command\": \"deleteRole\", \"rolename\": \"r1\"}"),
+    ERR("{\"command\": \"deleteRole\", \"rolename\": \"r1\"}",
+	"Role not found"),
+    OK_CHANGE("{\"command\": \"deleteGroup\", \"groupname\": \"g\"}"),
+    ERR("{\"command\": \"deleteGroup\", \"groupname\": \"g\"}",
+	"Group not found"),
+    OK_CHANGE("{\"command\": \"deleteClient\", \"username\": \"v\"}"),
+    ERR("{\"command\": \"deleteClient\", \"username\": \"v\"}",
+	"Client not found"),
+};
+
+/* Every step on a leader, and each change's record on a follower. */
+static void test_every_command(void **unused)
+{
+	(void)unused;
+	struct ha_dynsec *leader = ha_dynsec_new(), *follower = ha_dynsec_new();
+	size_t changes = 0;
+	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+		const struct step *st = &steps[i];
+		struct section before = section_of(leader);
+		uint8_t *rec = NULL;
+		size_t len = 0;
+		json_t *r = run(leader, st->cmd, &rec, &len);
+		const char *err = reply_error(r);
+		if ((err == NULL) != (st->error == NULL) ||
+		    (err != NULL && strcmp(err, st->error) != 0))
+			fail_msg("step %zu %s: error \"%s\", expected \"%s\"",
+				 i, st->cmd, err ? err : "none",
+				 st->error ? st->error : "none");
+		if (st->change != (rec != NULL))
+			fail_msg("step %zu %s: %s record", i, st->cmd,
+				 rec ? "an unexpected" : "no");
+		if (st->error != NULL || !st->change)
+			assert_section(leader, before);
+		if (st->error == NULL && !st->change)
+			assert_non_null(json_object_get(r, "data"));
+		free(before.buf);
+		if (rec != NULL) {
+			const char *why = NULL;
+			assert_int_equal(ha_dynsec_apply(follower, rec, len,
+							 &why),
+					 HA_DYNSEC_OK);
+			assert_true(ha_dynsec_equal(leader, follower));
+			uint8_t *again;
+			size_t again_len;
+			assert_int_equal(ha_dynsec_record_check(rec, len, &why,
+								&again,
+								&again_len),
+					 HA_DYNSEC_OK);
+			assert_int_equal(again_len, len);
+			assert_memory_equal(again, rec, len);
+			free(again);
+			changes++;
+		}
+		free(rec);
+		json_decref(r);
+	}
+	assert_int_equal(changes, 27); /* every OK_CHANGE step */
+	/* What is left: u in anon (the anonymous group), r2, the defaults. */
+	assert_int_equal(leader->n_clients, 1);
+	assert_int_equal(leader->n_roles, 1);
+	assert_string_equal(leader->anonymous_group, "anon");
+	assert_int_equal(leader->clients[0].groups.n, 1);
+	assert_true(leader->default_access[HA_DYNSEC_ACCESS_PUB_SEND]);
+	assert_true(leader->default_access[HA_DYNSEC_ACCESS_SUBSCRIBE]);
+	assert_false(leader->default_access[HA_DYNSEC_ACCESS_PUB_RECV]);
+	assert_int_equal(ha_dynsec_authenticate(follower, "u", "second pw",
+						"dev"),
+			 HA_DYNSEC_AUTH_OK);
+	ha_dynsec_free(leader);
+	ha_dynsec_free(follower);
+}
+
+static bool contains(const uint8_t *buf, size_t len, const char *s)
+{
+	return memmem(buf, len, s, strlen(s)) != NULL;
+}
+
+/* Only the hash and salt reach the log: the password itself never. */
+static void test_records_carry_no_password(void **unused)
+{
+	(void)unused;
+	struct ha_dynsec *s = ha_dynsec_new();
+	uint8_t *rec;
+	size_t len;
+	const char *cmds[] = {
+	    "{\"command\": \"createClient\", \"username\": \"u\", "
+	    "\"password\": \"correct horse\"}",
+	    "{\"command\": \"setClientPassword\", \"username\": \"u\", "
+	    "\"password\": \"correct horse\"}",
+	    "{\"command\": \"modifyClient\", \"username\": \"u\", "
+	    "\"password\": \"correct horse\"}",
+	};
+	for (size_t i = 0; i < 3; i++) {
+		json_t *r = run(s, cmds[i], &rec, &len);
+		assert_null(reply_error(r));
+		assert_non_null(rec);
+		assert_false(contains(rec, len, "correct horse"));
+		const struct ha_dynsec_client *c = ha_dynsec_find_client(s, "u");
+		assert_true(contains(rec, len, (const char *)c->pw.hash) ||
+			    memmem(rec, len, c->pw.hash, sizeof(c->pw.hash)));
+		free(rec);
+		json_decref(r);
+	}
+	assert_int_equal(ha_dynsec_authenticate(s, "u", "correct horse", "c"),
+			 HA_DYNSEC_AUTH_OK);
+	ha_dynsec_free(s);
+}
+
+/* Two changes validated against the same state, the second committed
+ * after the first made it invalid: refused on apply with the stock
+ * sentence, nothing changed. */
+static void test_stale_change_refused(void **unused)
+{
+	(void)unused;
+	struct ha_dynsec *a = ha_dynsec_new(), *b = ha_dynsec_new();
+	uint8_t *ra, *rb;
+	size_t la, lb;
+	const char *why = NULL;
+	json_t *r1 = run(a, "{\"command\": \"createClient\", \"username\": "
+			    "\"x\", \"password\": \"one\"}",
+			 &ra, &la);
+	json_t *r2 = run(b, "{\"command\": \"createClient\", \"username\": "
+			    "\"x\", \"password\": \"two\"}",
+			 &rb, &lb);
+	struct ha_dynsec *node = ha_dynsec_new();
+	assert_int_equal(ha_dynsec_apply(node, ra, la, &why), HA_DYNSEC_OK);
+	struct section before = section_of(node);
+	assert_int_equal(ha_dynsec_apply(node, rb, lb, &why),
+			 HA_DYNSEC_REJECTED);
+	assert_string_equal(why, "Client already exists");
+	assert_section(node, before);
+	assert_int_equal(ha_dynsec_authenticate(node, "x", "one", "c"),
+			 HA_DYNSEC_AUTH_OK);
+	free(before.buf);
+	free(ra);
+	free(rb);
+	json_decref(r1);
+	json_decref(r2);
+	ha_dynsec_free(a);
+	ha_dynsec_free(b);
+	ha_dynsec_free(node);
+}
+
+/* A payload: replies in order with their correlation data, changes in
+ * order, a later command sees an earlier one; the envelope errors. */
+static void test_payload(void **unused)
+{
+	(void)unused;
+	struct ha_dynsec *s = ha_dynsec_new();
+	uint8_t **recs;
+	size_t *lens, n;
+	const char *p =
+	    "{\"commands\": [{\"command\": \"createRole\", \"rolename\": \"r\","
+	    " \"correlationData\": \"c1\"}, {\"command\": \"createClient\", "
+	    "\"username\": \"u\", \"roles\": [{\"rolename\": \"r\"}]}, "
+	    "{\"command\": \"getClient\", \"username\": \"u\"}, "
+	    "{\"command\": \"listClients\", \"correlationData\": {}}, "
+	    "{\"command\": \"deleteRole\", \"rolename\": \"r\"}]}";
+	json_t *top = ha_dynsec_payload(s, p, strlen(p), &recs, &lens, &n);
+	assert_non_null(top);
+	json_t *resp = json_object_get(top, "responses");
+	assert_int_equal(json_array_size(resp), 4); /* stops at bad data */
+	assert_string_equal(json_string_value(json_object_get(
+				json_array_get(resp, 0), "correlationData")),
+			    "c1");
+	json_t *client = json_object_get(
+	    json_object_get(json_array_get(resp, 2), "data"), "client");
+	assert_string_equal(
+	    json_string_value(json_object_get(
+		json_array_get(json_object_get(client, "roles"), 0),
+		"rolename")),
+	    "r");
+	assert_int_equal(n, 2);
+	struct ha_dynsec *f = ha_dynsec_new();
+	const char *why;
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(ha_dynsec_apply(f, recs[i], lens[i], &why),
+				 HA_DYNSEC_OK);
+		free(recs[i]);
+	}
+	assert_true(ha_dynsec_equal(s, f));
+	free(recs);
+	free(lens);
+	json_decref(top);
+	static const struct {
+		const char *payload, *error;
+	} bad[] = {
+	    {"{not json", "Payload not valid JSON"},
+	    {"{\"commands\": 1}", "Invalid/missing commands"},
+	};
+	for (size_t i = 0; i < 2; i++) {
+		top = ha_dynsec_payload(s, bad[i].payload,
+					strlen(bad[i].payload), &recs, &lens,
+					&n);
+		json_t *one = json_array_get(json_object_get(top, "responses"),
+					     0);
+		assert_string_equal(
+		    json_string_value(json_object_get(one, "command")),
+		    "Unknown command");
+		assert_string_equal(reply_error(one), bad[i].error);
+		assert_int_equal(n, 0);
+		json_decref(top);
+	}
+	ha_dynsec_free(f);
+	ha_dynsec_free(s);
+}
+
+/* The shapes of the queries, and the paging of the lists (the stock
+ * plugin answers a count of 0 with one entry). */
+static void test_queries(void **unused)
+{
+	(void)unused;
+	struct ha_dynsec *s = state_from(
+	    "{\"clients\": [{\"username\": \"a\"}, {\"username\": \"b\", "
+	    "\"clientid\": \"x\", \"disabled\": true}, {\"username\": \"c\"}],"
+	    "\"defaultACLAccess\": {\"unsubscribe\": true}}");
+	static const struct {
+		const char *cmd;
+		size_t n;
+		const char *first;
+	} pages[] = {
+	    {"{\"command\": \"listClients\"}", 3, "a"},
+	    {"{\"command\": \"listClients\", \"offset\": 1}", 2, "b"},
+	    {"{\"command\": \"listClients\", \"count\": 2, \"offset\": 1}", 2,
+	     "b"},
+	    {"{\"command\": \"listClients\", \"count\": 0}", 1, "a"},
+	    {"{\"command\": \"listClients\", \"offset\": 7}", 0, NULL},
+	};
+	for (size_t i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		json_t *r = run(s, pages[i].cmd, NULL, NULL);
+		json_t *data = json_object_get(r, "data");
+		assert_int_equal(
+		    json_integer_value(json_object_get(data, "totalCount")), 3);
+		json_t *list = json_object_get(data, "clients");
+		assert_int_equal(json_array_size(list), pages[i].n);
+		if (pages[i].first != NULL)
+			assert_string_equal(
+			    json_string_value(json_array_get(list, 0)),
+			    pages[i].first);
+		json_decref(r);
+	}
+	json_t *r = run(s, "{\"command\": \"getclient\", \"USERNAME\": \"b\"}",
+			NULL, NULL);
+	assert_string_equal(json_string_value(json_object_get(r, "command")),
+			    "getClient");
+	json_t *c = json_object_get(json_object_get(r, "data"), "client");
+	assert_true(json_is_true(json_object_get(c, "disabled")));
+	assert_string_equal(json_string_value(json_object_get(c, "clientid")),
+			    "x");
+	assert_true(json_is_array(json_object_get(c, "groups")));
+	assert_null(json_object_get(c, "password"));
+	json_decref(r);
+	r = run(s, "{\"command\": \"getDefaultACLAccess\"}", NULL, NULL);
+	json_t *acls = json_object_get(json_object_get(r, "data"), "acls");
+	assert_int_equal(json_array_size(acls), 4);
+	json_t *unsub = json_array_get(acls, 3);
+	assert_string_equal(
+	    json_string_value(json_object_get(unsub, "acltype")),
+	    "unsubscribe");
+	assert_true(json_is_true(json_object_get(unsub, "allow")));
+	json_decref(r);
+	r = run(s, "{\"command\": \"getAnonymousGroup\"}", NULL, NULL);
+	assert_string_equal(
+	    json_string_value(json_object_get(
+		json_object_get(json_object_get(r, "data"), "group"),
+		"groupname")),
+	    "");
+	json_decref(r);
+	ha_dynsec_free(s);
+}
+
+/* Malformed change records: every field that does not fit its change. */
+static void test_record_refusals(void **unused)
+{
+	(void)unused;
+	struct ha_dynsec *s = ha_dynsec_new();
+	uint8_t *rec;
+	size_t len;
+	const char *why = NULL;
+	json_t *r = run(s, "{\"command\": \"addRoleACL\", \"rolename\": \"r\"}",
+			&rec, &len);
+	json_decref(r);
+	assert_null(rec);
+	r = run(s, "{\"command\": \"createRole\", \"rolename\": \"r\"}", &rec,
+		&len);
+	json_decref(r);
+	/* type, version, op 19 (createRole), fields 0x0004, str16 "r" */
+	static const uint8_t want[] = {10, 1, 19, 4, 0, 1, 0, 'r'};
+	assert_int_equal(len, sizeof(want));
+	assert_memory_equal(rec, want, sizeof(want));
+	struct ha_dynsec *f = ha_dynsec_new();
+	rec[3] = 0x05; /* a username too: not part of createRole */
+	assert_int_equal(ha_dynsec_apply(f, rec, len, &why),
+			 HA_DYNSEC_MALFORMED);
+	assert_string_equal(why, "fields that do not fit the change");
+	rec[3] = 0x00; /* no role name */
+	assert_int_equal(ha_dynsec_apply(f, rec, len, &why),
+			 HA_DYNSEC_MALFORMED);
+	rec[3] = 0x04;
+	rec[1] = 0;
+	assert_int_equal(ha_dynsec_apply(f, rec, len, &why),
+			 HA_DYNSEC_MALFORMED);
+	assert_string_equal(why, "version 0");
+	rec[1] = 1;
+	uint8_t longer[sizeof(want) + 1];
+	memcpy(longer, rec, len);
+	longer[len] = 0;
+	assert_int_equal(ha_dynsec_apply(f, longer, sizeof(longer), &why),
+			 HA_DYNSEC_MALFORMED);
+	assert_string_equal(why, "bytes after the end of the record");
+	rec[7] = 0xff; /* not UTF-8 */
+	assert_int_equal(ha_dynsec_apply(f, rec, len, &why),
+			 HA_DYNSEC_MALFORMED);
+	assert_int_equal(f->n_roles, 0);
+	free(rec);
+	ha_dynsec_free(f);
+	ha_dynsec_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_every_command),
+	    cmocka_unit_test(test_records_carry_no_password),
+	    cmocka_unit_test(test_stale_change_refused),
+	    cmocka_unit_test(test_payload),
+	    cmocka_unit_test(test_queries),
+	    cmocka_unit_test(test_record_refusals),
+	};
+	return cmocka_run_group_tests_name("dynsec commands", tests, NULL,
+					   NULL);
+}
