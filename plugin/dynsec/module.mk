@@ -43,3 +43,17 @@ FUZZERS += ha_dynsec
 FUZZ_SRCS_ha_dynsec := $(HA_DYNSEC_SRCS) plugin/records.c
 FUZZ_LIBS_ha_dynsec := $(HA_DYNSEC_LIBS)
 SUITES += fuzz-ha_dynsec
+
+# The fuzz target's seed corpus, written by the encoders themselves:
+#   make ha-dynsec-corpus   replace fuzz/corpus/ha_dynsec
+$(BUILD)/tests/plugin/dynsec_corpus: tests/plugin/dynsec_corpus.c \
+		$(BUILD)/san/libha_dynsec.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_dynsec.a $(HA_DYNSEC_LIBS) -o $@
+ALL_TARGETS += $(BUILD)/tests/plugin/dynsec_corpus
+
+.PHONY: ha-dynsec-corpus
+ha-dynsec-corpus: $(BUILD)/tests/plugin/dynsec_corpus
+	rm -rf fuzz/corpus/ha_dynsec
+	mkdir -p fuzz/corpus/ha_dynsec
+	$(BUILD)/tests/plugin/dynsec_corpus fuzz/corpus/ha_dynsec
