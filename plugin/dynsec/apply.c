@@ -97,8 +97,7 @@ static int create_client(struct ha_dynsec *s, const struct ha_dynsec__op *op,
 		c->pw = op->pw;
 	NOMEM(ha_dynsec__set_string(&c->clientid, id_or_null(op)) &&
 	      ha_dynsec__set_string(&c->textname, op->textname) &&
-	      ha_dynsec__set_string(&c->textdescription,
-				    op->textdescription) &&
+	      ha_dynsec__set_string(&c->textdescription, op->textdescription) &&
 	      ha_dynsec__refs_copy(&c->roles, &op->roles));
 	NOMEM(join_groups(s, op->username, &op->groups));
 	return HA_DYNSEC_OK;
@@ -164,8 +163,7 @@ static int client_change(struct ha_dynsec *s, const struct ha_dynsec__op *op,
 		/* The stock plugin's answer to a role the client has. */
 		if (ha_dynsec__refs_find(&c->roles, op->rolename) >= 0)
 			REJECT("Internal error");
-		NOMEM(ha_dynsec__refs_add(&c->roles, op->rolename,
-					  op->priority,
+		NOMEM(ha_dynsec__refs_add(&c->roles, op->rolename, op->priority,
 					  HA_DYNSEC__BY_PRIORITY));
 		return HA_DYNSEC_OK;
 	default: /* HA_DYNSEC__OP_REMOVE_CLIENT_ROLE */
@@ -188,8 +186,7 @@ static int create_group(struct ha_dynsec *s, const struct ha_dynsec__op *op,
 	    ha_dynsec__add_group(s, op->groupname, &exists);
 	NOMEM(g != NULL);
 	NOMEM(ha_dynsec__set_string(&g->textname, op->textname) &&
-	      ha_dynsec__set_string(&g->textdescription,
-				    op->textdescription) &&
+	      ha_dynsec__set_string(&g->textdescription, op->textdescription) &&
 	      ha_dynsec__refs_copy(&g->roles, &op->roles));
 	return HA_DYNSEC_OK;
 }
@@ -266,7 +263,8 @@ static int group_change(struct ha_dynsec *s, const struct ha_dynsec__op *op,
 		ha_dynsec__remove_group(s, op->groupname);
 		return HA_DYNSEC_OK;
 	case HA_DYNSEC__OP_SET_ANONYMOUS_GROUP:
-		NOMEM(ha_dynsec__set_string(&s->anonymous_group, op->groupname));
+		NOMEM(
+		    ha_dynsec__set_string(&s->anonymous_group, op->groupname));
 		return HA_DYNSEC_OK;
 	default:
 		break;
@@ -329,7 +327,8 @@ static int role_change(struct ha_dynsec *s, const struct ha_dynsec__op *op,
 		return HA_DYNSEC_OK;
 	case HA_DYNSEC__OP_MODIFY_ROLE:
 		if (op->present & HA_DYNSEC__F_TEXTNAME)
-			NOMEM(ha_dynsec__set_string(&r->textname, op->textname));
+			NOMEM(
+			    ha_dynsec__set_string(&r->textname, op->textname));
 		if (op->present & HA_DYNSEC__F_TEXTDESCRIPTION)
 			NOMEM(ha_dynsec__set_string(&r->textdescription,
 						    op->textdescription));

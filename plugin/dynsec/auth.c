@@ -140,8 +140,8 @@ static const char *pattern_value(const char *l, size_t n, bool patterns,
 				 const char *clientid, const char *username,
 				 bool *is_pattern)
 {
-	*is_pattern = patterns && n == 2 && l[0] == '%' &&
-		      (l[1] == 'c' || l[1] == 'u');
+	*is_pattern =
+	    patterns && n == 2 && l[0] == '%' && (l[1] == 'c' || l[1] == 'u');
 	if (!*is_pattern)
 		return NULL;
 	return l[1] == 'c' ? clientid : username;
@@ -220,8 +220,8 @@ static bool sub_matches_20(const char *acl, const char *sub)
 		while (se < sub_len && sub[se] != '/')
 			se++;
 		bool plus = ae - a == 1 && acl[a] == '+';
-		if (!plus && (ae - a != se - s || memcmp(acl + a, sub + s,
-							 ae - a) != 0))
+		if (!plus &&
+		    (ae - a != se - s || memcmp(acl + a, sub + s, ae - a) != 0))
 			return false;
 		a = ae + 1;
 		s = se + 1;
@@ -284,29 +284,29 @@ static int role_decides(const struct check *k, const struct ha_dynsec_role *r)
 	bool sub = k->access == HA_DYNSEC_ACCESS_SUBSCRIBE;
 	bool unsub = k->access == HA_DYNSEC_ACCESS_UNSUBSCRIBE;
 	if (sub || unsub) {
-		uint8_t literal = sub ? HA_DYNSEC_SUB_LITERAL
-				      : HA_DYNSEC_UNSUB_LITERAL;
+		uint8_t literal =
+		    sub ? HA_DYNSEC_SUB_LITERAL : HA_DYNSEC_UNSUB_LITERAL;
 		long i = ha_dynsec__acl_find(r, literal, k->topic);
 		if (i >= 0)
 			return r->acls[i].allow ? HA_DYNSEC_ACL_ALLOW
 						: HA_DYNSEC_ACL_DENY;
 	}
-	uint8_t type = sub	  ? HA_DYNSEC_SUB_PATTERN
-		       : unsub	  ? HA_DYNSEC_UNSUB_PATTERN
-		       : k->access == HA_DYNSEC_ACCESS_PUB_SEND ? HA_DYNSEC_PUB_SEND
-								: HA_DYNSEC_PUB_RECV;
+	uint8_t type = sub     ? HA_DYNSEC_SUB_PATTERN
+		       : unsub ? HA_DYNSEC_UNSUB_PATTERN
+		       : k->access == HA_DYNSEC_ACCESS_PUB_SEND
+			   ? HA_DYNSEC_PUB_SEND
+			   : HA_DYNSEC_PUB_RECV;
 	for (size_t i = 0; i < r->n_acls; i++) {
 		const struct ha_dynsec_acl *a = &r->acls[i];
 		if (a->type != type)
 			continue;
-		bool match = sub || unsub
-				 ? ha_dynsec_sub_matches(a->topic, k->topic,
-							 k->clientid,
-							 k->username,
-							 k->s->patterns)
-				 : ha_dynsec_topic_matches(
-				       a->topic, k->topic, k->clientid,
-				       k->username, k->s->patterns);
+		bool match =
+		    sub || unsub
+			? ha_dynsec_sub_matches(a->topic, k->topic, k->clientid,
+						k->username, k->s->patterns)
+			: ha_dynsec_topic_matches(a->topic, k->topic,
+						  k->clientid, k->username,
+						  k->s->patterns);
 		if (match)
 			return a->allow ? HA_DYNSEC_ACL_ALLOW
 					: HA_DYNSEC_ACL_DENY;

@@ -476,7 +476,8 @@ static bool r_state(struct in *in, struct ha_dynsec *s)
 	if (!r_count(in, 7, &n))
 		return false;
 	for (uint32_t i = 0; i < n; i++)
-		if (!r_role(in, s, i ? s->roles[s->n_roles - 1].rolename : NULL))
+		if (!r_role(in, s,
+			    i ? s->roles[s->n_roles - 1].rolename : NULL))
 			return false;
 	if (!r_count(in, 7, &n))
 		return false;
@@ -704,8 +705,8 @@ static bool r_acls(struct in *in, struct ha_dynsec__op *op)
 		op->n_acls = i + 1;
 		if (!r_acl(in, &op->acls[i]))
 			return false;
-		if (op->acls[i].type >= (access ? HA_DYNSEC_ACCESS_KINDS
-						: HA_DYNSEC_ACL_TYPES))
+		if (op->acls[i].type >=
+		    (access ? HA_DYNSEC_ACCESS_KINDS : HA_DYNSEC_ACL_TYPES))
 			return in_fail(in, "unknown ACL type");
 		if (access &&
 		    (op->acls[i].topic[0] != '\0' || op->acls[i].priority != 0))
@@ -785,8 +786,7 @@ int ha_dynsec__op_decode(const uint8_t *buf, size_t len,
 	else if (in.r.ok && version > HA_DYNSEC_RECORD_VERSION) {
 		*why = "a newer access-control record version";
 		return HA_DYNSEC_NEWER;
-	} else if (in.r.ok &&
-		   (op->code == 0 || op->code > HA_DYNSEC__OP_MAX)) {
+	} else if (in.r.ok && (op->code == 0 || op->code > HA_DYNSEC__OP_MAX)) {
 		*why = "an access-control change this code does not know";
 		return HA_DYNSEC_NEWER;
 	} else if (!in.r.ok)

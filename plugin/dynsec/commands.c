@@ -25,8 +25,7 @@ int ha_dynsec__cmd_string(const json_t *cmd, const char *key, bool optional,
 	return 0;
 }
 
-int32_t ha_dynsec__cmd_int(const json_t *cmd, const char *key,
-			   int32_t absent)
+int32_t ha_dynsec__cmd_int(const json_t *cmd, const char *key, int32_t absent)
 {
 	json_t *v = ha_dynsec__get(cmd, key);
 	if (!json_is_number(v))
@@ -136,17 +135,19 @@ static bool read_acls(const json_t *cmd, struct ha_dynsec__op *op)
 		json_array_foreach(list, i, j)
 		{
 			const char *t, *topic;
-			if (ha_dynsec__cmd_string(j, "acltype", false, &t) != 0 ||
+			if (ha_dynsec__cmd_string(j, "acltype", false, &t) !=
+				0 ||
 			    ha_dynsec__cmd_string(j, "topic", false, &topic) !=
 				0 ||
 			    ha_dynsec_acl_type_from_name(t) != type ||
-			    ha_dynsec__acl_find(&tmp, (uint8_t)type, topic) >= 0)
+			    ha_dynsec__acl_find(&tmp, (uint8_t)type, topic) >=
+				0)
 				continue;
 			json_t *allow = ha_dynsec__get(j, "allow");
-			ok = ha_dynsec__acl_add(&tmp, (uint8_t)type, topic,
-						ha_dynsec__cmd_int(j, "priority",
-								   0),
-						json_is_true(allow));
+			ok = ha_dynsec__acl_add(
+			    &tmp, (uint8_t)type, topic,
+			    ha_dynsec__cmd_int(j, "priority", 0),
+			    json_is_true(allow));
 			if (!ok)
 				break;
 		}
@@ -639,8 +640,8 @@ static const char *role_acl(struct ha_dynsec__ctx *x, uint8_t code)
 		FAIL("Unknown acltype");
 	x->op.present |= HA_DYNSEC__F_ACLTYPE;
 	x->op.acltype = (uint8_t)t;
-	NEED("topic", "Invalid/missing topic", HA_DYNSEC__F_TOPIC,
-	     &x->op.topic, &topic);
+	NEED("topic", "Invalid/missing topic", HA_DYNSEC__F_TOPIC, &x->op.topic,
+	     &topic);
 	if (!ha_dynsec_filter_valid(topic))
 		FAIL("Invalid ACL topic");
 	bool exists = ha_dynsec__acl_find(r, (uint8_t)t, topic) >= 0;
@@ -727,12 +728,11 @@ static json_t *reply(const char *name, const char *error, json_t *data,
 /* Runs a handler's change on work and encodes it: NULL, or the sentence
  * of a failure (work unchanged). */
 static const char *commit_change(struct ha_dynsec__ctx *x,
-				 struct ha_dynsec_cmd_result *out,
-				 bool *nomem)
+				 struct ha_dynsec_cmd_result *out, bool *nomem)
 {
 	const char *why = NULL;
-	int rv = ha_dynsec__op_encode(&x->op, &out->record, &out->record_len,
-				      &why);
+	int rv =
+	    ha_dynsec__op_encode(&x->op, &out->record, &out->record_len, &why);
 	if (rv != HA_DYNSEC_OK) {
 		*nomem = rv == HA_DYNSEC_ENOMEM;
 		return "Internal error";
@@ -758,12 +758,12 @@ int ha_dynsec_command(struct ha_dynsec *work, const json_t *cmd,
 		return out->reply ? HA_DYNSEC_OK : HA_DYNSEC_ENOMEM;
 	}
 	if (ha_dynsec__cmd_string(cmd, "command", false, &name) != 0) {
-		out->reply = reply("Unknown command", "Missing command", NULL,
-				   NULL);
+		out->reply =
+		    reply("Unknown command", "Missing command", NULL, NULL);
 		return out->reply ? HA_DYNSEC_OK : HA_DYNSEC_ENOMEM;
 	}
-	if (ha_dynsec__cmd_string(cmd, "correlationData", true,
-				  &correlation) != 0) {
+	if (ha_dynsec__cmd_string(cmd, "correlationData", true, &correlation) !=
+	    0) {
 		out->reply = reply(name, "Invalid correlationData data type.",
 				   NULL, NULL);
 		return out->reply ? HA_DYNSEC_OK : HA_DYNSEC_ENOMEM;
@@ -779,7 +779,8 @@ int ha_dynsec_command(struct ha_dynsec *work, const json_t *cmd,
 	bool nomem = false;
 	error = commands[i].handle(&x);
 	if (error == NULL && x.op.code != 0) {
-		/* The reply first: once the change is in work, nothing fails. */
+		/* The reply first: once the change is in work, nothing fails.
+		 */
 		out->reply = reply(commands[i].name, NULL, NULL, correlation);
 		if (out->reply != NULL)
 			error = commit_change(&x, out, &nomem);
@@ -799,7 +800,8 @@ int ha_dynsec_command(struct ha_dynsec *work, const json_t *cmd,
 			json_decref(x.data);
 			x.data = NULL;
 		}
-		out->reply = reply(commands[i].name, error, x.data, correlation);
+		out->reply =
+		    reply(commands[i].name, error, x.data, correlation);
 	}
 	return out->reply ? HA_DYNSEC_OK : HA_DYNSEC_ENOMEM;
 }
@@ -819,14 +821,15 @@ json_t *ha_dynsec_payload(struct ha_dynsec *work, const char *payload,
 	json_t *cmds = tree ? ha_dynsec__get(tree, "commands") : NULL;
 	json_t *single = NULL;
 	if (tree == NULL)
-		single = reply("Unknown command", "Payload not valid JSON", NULL,
-			       NULL);
+		single = reply("Unknown command", "Payload not valid JSON",
+			       NULL, NULL);
 	else if (!json_is_array(cmds))
 		single = reply("Unknown command", "Invalid/missing commands",
 			       NULL, NULL);
 	if (tree == NULL || !json_is_array(cmds)) {
 		json_decref(tree);
-		if (single == NULL || json_array_append_new(responses, single)) {
+		if (single == NULL ||
+		    json_array_append_new(responses, single)) {
 			json_decref(top);
 			return NULL;
 		}

@@ -19,8 +19,7 @@ struct ha_dynsec__ctx {
 int ha_dynsec__cmd_string(const json_t *cmd, const char *key, bool optional,
 			  const char **out);
 /* A number member as the stock plugin reads it, or absent. */
-int32_t ha_dynsec__cmd_int(const json_t *cmd, const char *key,
-			   int32_t absent);
+int32_t ha_dynsec__cmd_int(const json_t *cmd, const char *key, int32_t absent);
 
 /* The queries (queries.c). */
 const char *ha_dynsec__get_client(struct ha_dynsec__ctx *x);

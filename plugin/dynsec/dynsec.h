@@ -95,7 +95,7 @@ struct ha_dynsec_acl {
 
 struct ha_dynsec_client {
 	char *username;
-	char *clientid; /* NULL: any client id */
+	char *clientid;			  /* NULL: any client id */
 	char *textname, *textdescription; /* NULL: none */
 	bool disabled;
 	struct ha_dynsec_pw pw;
@@ -215,8 +215,8 @@ json_t *ha_dynsec_save_json(const struct ha_dynsec *s);
 /* The same through a file; why: one line on failure. */
 int ha_dynsec_load_file(struct ha_dynsec *s, const char *path, char *why,
 			size_t why_len);
-int ha_dynsec_save_file(const struct ha_dynsec *s, const char *path,
-			char *why, size_t why_len);
+int ha_dynsec_save_file(const struct ha_dynsec *s, const char *path, char *why,
+			size_t why_len);
 
 /* ---- commands (commands.c, queries.c) ---- */
 

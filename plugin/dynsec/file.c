@@ -88,7 +88,8 @@ static bool load_roles(struct ha_dynsec *s, const json_t *roles)
 		bool exists;
 		if (name == NULL)
 			continue;
-		struct ha_dynsec_role *r = ha_dynsec__add_role(s, name, &exists);
+		struct ha_dynsec_role *r =
+		    ha_dynsec__add_role(s, name, &exists);
 		if (exists)
 			continue;
 		if (r == NULL ||
@@ -127,8 +128,7 @@ static bool load_refs(struct ha_dynsec *s, struct ha_dynsec_refs *l,
 
 /* The password: all three fields valid, or none (no password); a client
  * whose salt or hash does not decode is skipped, as the stock plugin does. */
-static bool load_password(struct ha_dynsec_pw *pw, const json_t *j,
-			  bool *skip)
+static bool load_password(struct ha_dynsec_pw *pw, const json_t *j, bool *skip)
 {
 	const char *salt = get_string(j, "salt");
 	const char *hash = get_string(j, "password");
@@ -209,7 +209,8 @@ static bool load_groups(struct ha_dynsec *s, const json_t *groups)
 		bool exists;
 		if (name == NULL)
 			continue;
-		struct ha_dynsec_group *g = ha_dynsec__add_group(s, name, &exists);
+		struct ha_dynsec_group *g =
+		    ha_dynsec__add_group(s, name, &exists);
 		if (exists)
 			continue;
 		if (g == NULL ||
@@ -292,7 +293,8 @@ static bool add_password(json_t *j, const struct ha_dynsec_pw *pw)
 {
 	char *hash = ha_dynsec__base64_encode(pw->hash, sizeof(pw->hash));
 	char *salt = ha_dynsec__base64_encode(pw->salt, sizeof(pw->salt));
-	bool ok = hash != NULL && salt != NULL && add_string(j, "password", hash) &&
+	bool ok = hash != NULL && salt != NULL &&
+		  add_string(j, "password", hash) &&
 		  add_string(j, "salt", salt) &&
 		  add(j, "iterations", json_integer(pw->iterations));
 	free(hash);
@@ -345,7 +347,8 @@ json_t *ha_dynsec__role_json(const struct ha_dynsec_role *r)
 		const struct ha_dynsec_acl *a = &r->acls[i];
 		json_t *ja = json_object();
 		ok = ja != NULL &&
-		     add_string(ja, "acltype", ha_dynsec_acl_type_name(a->type)) &&
+		     add_string(ja, "acltype",
+				ha_dynsec_acl_type_name(a->type)) &&
 		     add_string(ja, "topic", a->topic) &&
 		     add(ja, "priority", json_integer(a->priority)) &&
 		     add(ja, "allow", json_boolean(a->allow)) &&
@@ -427,8 +430,8 @@ int ha_dynsec_load_file(struct ha_dynsec *s, const char *path, char *why,
 	return rv;
 }
 
-int ha_dynsec_save_file(const struct ha_dynsec *s, const char *path,
-			char *why, size_t why_len)
+int ha_dynsec_save_file(const struct ha_dynsec *s, const char *path, char *why,
+			size_t why_len)
 {
 	json_t *tree = ha_dynsec_save_json(s);
 	if (tree == NULL) {
@@ -442,8 +445,7 @@ int ha_dynsec_save_file(const struct ha_dynsec *s, const char *path,
 	if (n < 0 || (size_t)n >= sizeof(tmp)) {
 		snprintf(why, why_len, "%s: path too long", path);
 		rv = HA_DYNSEC_MALFORMED;
-	} else if (json_dump_file(tree, tmp, JSON_INDENT(1)) !=
-		       0 ||
+	} else if (json_dump_file(tree, tmp, JSON_INDENT(1)) != 0 ||
 		   rename(tmp, path) != 0) {
 		snprintf(why, why_len, "%s: %s", path, strerror(errno));
 		remove(tmp);

@@ -22,12 +22,10 @@ bool ha_dynsec__refs_copy(struct ha_dynsec_refs *dst,
 
 /* Inserts a new, zeroed entry named name (copied) at its sorted place;
  * NULL when it exists already or out of memory (*exists tells which). */
-struct ha_dynsec_client *ha_dynsec__add_client(struct ha_dynsec *s,
-					       const char *username,
-					       bool *exists);
-struct ha_dynsec_group *ha_dynsec__add_group(struct ha_dynsec *s,
-					     const char *groupname,
-					     bool *exists);
+struct ha_dynsec_client *
+ha_dynsec__add_client(struct ha_dynsec *s, const char *username, bool *exists);
+struct ha_dynsec_group *
+ha_dynsec__add_group(struct ha_dynsec *s, const char *groupname, bool *exists);
 struct ha_dynsec_role *ha_dynsec__add_role(struct ha_dynsec *s,
 					   const char *rolename, bool *exists);
 /* Removes and frees; also every reference to it. */

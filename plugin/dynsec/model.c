@@ -9,8 +9,8 @@
 #include "plugin/dynsec/internal.h"
 
 static const char *const acl_type_names[HA_DYNSEC_ACL_TYPES] = {
-    "publishClientSend",  "publishClientReceive", "subscribeLiteral",
-    "subscribePattern",	  "unsubscribeLiteral",	  "unsubscribePattern",
+    "publishClientSend", "publishClientReceive", "subscribeLiteral",
+    "subscribePattern",	 "unsubscribeLiteral",	 "unsubscribePattern",
 };
 
 static const char *const access_names[HA_DYNSEC_ACCESS_KINDS] = {
@@ -275,15 +275,15 @@ struct ha_dynsec_role *ha_dynsec_find_role(const struct ha_dynsec *s,
 					   const char *rolename)
 {
 	bool found;
-	size_t i = find_index(s->roles, s->n_roles, sizeof(*s->roles),
-			      rolename, &found);
+	size_t i = find_index(s->roles, s->n_roles, sizeof(*s->roles), rolename,
+			      &found);
 	return found ? &s->roles[i] : NULL;
 }
 
 /* Makes room for a zeroed entry named name in *base (n entries of size);
  * NULL when it exists (*exists) or out of memory. */
-static void *insert_entry(void **base, size_t *n, size_t size,
-			  const char *name, bool *exists)
+static void *insert_entry(void **base, size_t *n, size_t size, const char *name,
+			  bool *exists)
 {
 	bool found;
 	size_t at = find_index(*base, *n, size, name, &found);
@@ -306,17 +306,15 @@ static void *insert_entry(void **base, size_t *n, size_t size,
 	return v + at * size;
 }
 
-struct ha_dynsec_client *ha_dynsec__add_client(struct ha_dynsec *s,
-					       const char *username,
-					       bool *exists)
+struct ha_dynsec_client *
+ha_dynsec__add_client(struct ha_dynsec *s, const char *username, bool *exists)
 {
 	return insert_entry((void **)&s->clients, &s->n_clients,
 			    sizeof(*s->clients), username, exists);
 }
 
-struct ha_dynsec_group *ha_dynsec__add_group(struct ha_dynsec *s,
-					     const char *groupname,
-					     bool *exists)
+struct ha_dynsec_group *
+ha_dynsec__add_group(struct ha_dynsec *s, const char *groupname, bool *exists)
 {
 	return insert_entry((void **)&s->groups, &s->n_groups,
 			    sizeof(*s->groups), groupname, exists);
@@ -422,7 +420,8 @@ bool ha_dynsec__acl_add(struct ha_dynsec_role *r, uint8_t type,
 	char *copy = strdup(topic);
 	if (copy == NULL)
 		return false;
-	struct ha_dynsec_acl *v = realloc(r->acls, (r->n_acls + 1) * sizeof(*v));
+	struct ha_dynsec_acl *v =
+	    realloc(r->acls, (r->n_acls + 1) * sizeof(*v));
 	if (v == NULL) {
 		free(copy);
 		return false;

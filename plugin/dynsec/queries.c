@@ -90,8 +90,8 @@ static const char *list(struct ha_dynsec__ctx *x, char kind, const char *key,
 	}
 	json_decref(items);
 	for (size_t i = offset > 0 ? (size_t)offset : 0; i < total; i++) {
-		if (json_array_append_new(items, entry(x->work, kind, i,
-						       verbose)) != 0)
+		if (json_array_append_new(
+			items, entry(x->work, kind, i, verbose)) != 0)
 			return "Internal error";
 		if (count >= 0 && --count <= 0)
 			break;

@@ -97,8 +97,8 @@ int main(int argc, char **argv)
 		return 1;
 	write_seed(dir, "record-import", 0, rec, len);
 	free(rec);
-	json_t *reply = ha_dynsec_payload(s, payload, strlen(payload), &recs,
-					  &lens, &n);
+	json_t *reply =
+	    ha_dynsec_payload(s, payload, strlen(payload), &recs, &lens, &n);
 	if (reply == NULL)
 		return 1;
 	/* Every command of the payload is meant to succeed. */
@@ -108,7 +108,8 @@ int main(int argc, char **argv)
 	{
 		if (json_object_get(resp, "error") != NULL) {
 			char *t = json_dumps(resp, 0);
-			fprintf(stderr, "seed command %zu failed: %s\n", idx, t);
+			fprintf(stderr, "seed command %zu failed: %s\n", idx,
+				t);
 			free(t);
 			return 1;
 		}

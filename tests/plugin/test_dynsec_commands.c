@@ -17,9 +17,18 @@ struct step {
 	bool change;
 };
 
-#define OK_CHANGE(c) {c, NULL, true}
-#define OK_QUERY(c) {c, NULL, false}
-#define ERR(c, e) {c, e, false}
+#define OK_CHANGE(c)                                                           \
+	{                                                                      \
+		c, NULL, true                                                  \
+	}
+#define OK_QUERY(c)                                                            \
+	{                                                                      \
+		c, NULL, false                                                 \
+	}
+#define ERR(c, e)                                                              \
+	{                                                                      \
+		c, e, false                                                    \
+	}
 
 static const struct step steps[] = {
     /* Envelope. */
@@ -271,9 +280,9 @@ static void test_every_command(void **unused)
 		free(before.buf);
 		if (rec != NULL) {
 			const char *why = NULL;
-			assert_int_equal(ha_dynsec_apply(follower, rec, len,
-							 &why),
-					 HA_DYNSEC_OK);
+			assert_int_equal(
+			    ha_dynsec_apply(follower, rec, len, &why),
+			    HA_DYNSEC_OK);
 			assert_true(ha_dynsec_equal(leader, follower));
 			uint8_t *again;
 			size_t again_len;
@@ -298,9 +307,9 @@ static void test_every_command(void **unused)
 	assert_true(leader->default_access[HA_DYNSEC_ACCESS_PUB_SEND]);
 	assert_true(leader->default_access[HA_DYNSEC_ACCESS_SUBSCRIBE]);
 	assert_false(leader->default_access[HA_DYNSEC_ACCESS_PUB_RECV]);
-	assert_int_equal(ha_dynsec_authenticate(follower, "u", "second pw",
-						"dev"),
-			 HA_DYNSEC_AUTH_OK);
+	assert_int_equal(
+	    ha_dynsec_authenticate(follower, "u", "second pw", "dev"),
+	    HA_DYNSEC_AUTH_OK);
 	ha_dynsec_free(leader);
 	ha_dynsec_free(follower);
 }
@@ -330,7 +339,8 @@ static void test_records_carry_no_password(void **unused)
 		assert_null(reply_error(r));
 		assert_non_null(rec);
 		assert_false(contains(rec, len, "correct horse"));
-		const struct ha_dynsec_client *c = ha_dynsec_find_client(s, "u");
+		const struct ha_dynsec_client *c =
+		    ha_dynsec_find_client(s, "u");
 		assert_true(contains(rec, len, (const char *)c->pw.hash) ||
 			    memmem(rec, len, c->pw.hash, sizeof(c->pw.hash)));
 		free(rec);
@@ -351,11 +361,13 @@ static void test_stale_change_refused(void **unused)
 	uint8_t *ra, *rb;
 	size_t la, lb;
 	const char *why = NULL;
-	json_t *r1 = run(a, "{\"command\": \"createClient\", \"username\": "
-			    "\"x\", \"password\": \"one\"}",
+	json_t *r1 = run(a,
+			 "{\"command\": \"createClient\", \"username\": "
+			 "\"x\", \"password\": \"one\"}",
 			 &ra, &la);
-	json_t *r2 = run(b, "{\"command\": \"createClient\", \"username\": "
-			    "\"x\", \"password\": \"two\"}",
+	json_t *r2 = run(b,
+			 "{\"command\": \"createClient\", \"username\": "
+			 "\"x\", \"password\": \"two\"}",
 			 &rb, &lb);
 	struct ha_dynsec *node = ha_dynsec_new();
 	assert_int_equal(ha_dynsec_apply(node, ra, la, &why), HA_DYNSEC_OK);
@@ -424,11 +436,11 @@ static void test_payload(void **unused)
 	    {"{\"commands\": 1}", "Invalid/missing commands"},
 	};
 	for (size_t i = 0; i < 2; i++) {
-		top = ha_dynsec_payload(s, bad[i].payload,
-					strlen(bad[i].payload), &recs, &lens,
-					&n);
-		json_t *one = json_array_get(json_object_get(top, "responses"),
-					     0);
+		top =
+		    ha_dynsec_payload(s, bad[i].payload, strlen(bad[i].payload),
+				      &recs, &lens, &n);
+		json_t *one =
+		    json_array_get(json_object_get(top, "responses"), 0);
 		assert_string_equal(
 		    json_string_value(json_object_get(one, "command")),
 		    "Unknown command");

@@ -95,9 +95,9 @@ static void test_mosquitto_ctrl_init(void **unused)
 	ha_dynsec_free(s);
 	unlink(path);
 	rmdir(dir);
-	assert_int_equal(ha_dynsec_load_file(s = ha_dynsec_new(), path, why,
-					     sizeof(why)),
-			 HA_DYNSEC_MALFORMED);
+	assert_int_equal(
+	    ha_dynsec_load_file(s = ha_dynsec_new(), path, why, sizeof(why)),
+	    HA_DYNSEC_MALFORMED);
 	assert_non_null(strstr(why, path));
 	ha_dynsec_free(s);
 }
@@ -157,7 +157,8 @@ static void test_load_skips_like_stock(void **unused)
 	    "{\"rolename\": \"r\", \"priority\": 3}, {\"rolename\": \"zz\"}]},"
 	    "{\"username\": \"u\", \"textname\": \"second\"}],"
 	    "\"groups\": [{\"groupname\": \"g\", \"clients\": ["
-	    "{\"username\": \"u\", \"priority\": 2}, {\"username\": \"nobody\"}]}],"
+	    "{\"username\": \"u\", \"priority\": 2}, {\"username\": "
+	    "\"nobody\"}]}],"
 	    "\"anonymousGroup\": \"missing\"}");
 	assert_int_equal(s->n_roles, 1);
 	assert_int_equal(s->roles[0].n_acls, 1);
@@ -286,8 +287,7 @@ static void test_acl_priorities(void **unused)
 	bob->roles = (struct ha_dynsec_refs){0};
 	assert_int_equal(ha_dynsec_acl_check(s, SEND, "bob", "c", "secret/x"),
 			 DENY);
-	assert_int_equal(ha_dynsec_acl_check(s, SEND, "bob", "c", "rw"),
-			 ALLOW);
+	assert_int_equal(ha_dynsec_acl_check(s, SEND, "bob", "c", "rw"), ALLOW);
 	bob->roles = saved;
 	assert_int_equal(ha_dynsec_acl_check(s, 9, "bob", "c", "rw"), DEFER);
 	ha_dynsec_free(s);
@@ -299,29 +299,26 @@ static void test_acl_patterns(void **unused)
 	struct ha_dynsec *s = state_from(people);
 	/* mosquitto 2.0: %u and %c are literal text. */
 	s->patterns = false;
-	assert_int_equal(ha_dynsec_acl_check(s, SEND, "carol", "c1",
-					     "users/carol/x"),
-			 DEFER);
-	assert_int_equal(ha_dynsec_acl_check(s, SEND, "carol", "c1",
-					     "users/%u/x"),
-			 ALLOW);
+	assert_int_equal(
+	    ha_dynsec_acl_check(s, SEND, "carol", "c1", "users/carol/x"),
+	    DEFER);
+	assert_int_equal(
+	    ha_dynsec_acl_check(s, SEND, "carol", "c1", "users/%u/x"), ALLOW);
 	/* mosquitto 2.1: they stand for the user and the client id. */
 	s->patterns = true;
-	assert_int_equal(ha_dynsec_acl_check(s, SEND, "carol", "c1",
-					     "users/carol/x"),
-			 ALLOW);
-	assert_int_equal(ha_dynsec_acl_check(s, SEND, "carol", "c1",
-					     "users/carol"),
-			 ALLOW);
-	assert_int_equal(ha_dynsec_acl_check(s, SEND, "carol", "c1",
-					     "users/dave/x"),
-			 DEFER);
+	assert_int_equal(
+	    ha_dynsec_acl_check(s, SEND, "carol", "c1", "users/carol/x"),
+	    ALLOW);
+	assert_int_equal(
+	    ha_dynsec_acl_check(s, SEND, "carol", "c1", "users/carol"), ALLOW);
+	assert_int_equal(
+	    ha_dynsec_acl_check(s, SEND, "carol", "c1", "users/dave/x"), DEFER);
 	assert_int_equal(
 	    ha_dynsec_acl_check(s, SUB, "carol", "c1", "dev/c1/temp"), ALLOW);
-	assert_int_equal(
-	    ha_dynsec_acl_check(s, SUB, "carol", "c1", "dev/c1/+"), ALLOW);
-	assert_int_equal(
-	    ha_dynsec_acl_check(s, SUB, "carol", "c1", "dev/c1/#"), DEFER);
+	assert_int_equal(ha_dynsec_acl_check(s, SUB, "carol", "c1", "dev/c1/+"),
+			 ALLOW);
+	assert_int_equal(ha_dynsec_acl_check(s, SUB, "carol", "c1", "dev/c1/#"),
+			 DEFER);
 	assert_int_equal(
 	    ha_dynsec_acl_check(s, SUB, "carol", "c2", "dev/c1/temp"), DEFER);
 	ha_dynsec_free(s);
@@ -334,13 +331,13 @@ static void test_topic_matching(void **unused)
 		const char *filter, *topic;
 		bool want;
 	} cases[] = {
-	    {"#", "a/b", true},	      {"#", "$SYS/x", false},
+	    {"#", "a/b", true},		{"#", "$SYS/x", false},
 	    {"$SYS/#", "$SYS/x", true}, {"+/#", "$x/y", false},
-	    {"a/#", "a", true},	      {"a/+", "a/b", true},
-	    {"a/+", "a/b/c", false},    {"a/+", "a/", true},
-	    {"+", "a/b", false},	      {"a/b", "a/b", true},
-	    {"a/b", "a/c", false},      {"a/#/b", "a/x/b", false},
-	    {"a+", "a+", false},	      {"a/b", "a/#", false},
+	    {"a/#", "a", true},		{"a/+", "a/b", true},
+	    {"a/+", "a/b/c", false},	{"a/+", "a/", true},
+	    {"+", "a/b", false},	{"a/b", "a/b", true},
+	    {"a/b", "a/c", false},	{"a/#/b", "a/x/b", false},
+	    {"a+", "a+", false},	{"a/b", "a/#", false},
 	    {"", "a", false},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
@@ -352,7 +349,8 @@ static void test_topic_matching(void **unused)
 	    ha_dynsec_topic_matches("x/%c/%u", "x/c/u", "c", "u", true));
 	assert_false(ha_dynsec_topic_matches("x/%c", "x/c", NULL, "u", true));
 	assert_false(ha_dynsec_topic_matches("x/%c", "x/", "", "u", true));
-	assert_false(ha_dynsec_topic_matches("x/%c", "x/a/b", "a/b", "u", true));
+	assert_false(
+	    ha_dynsec_topic_matches("x/%c", "x/a/b", "a/b", "u", true));
 	assert_false(ha_dynsec_topic_matches("x%c", "xc", "c", "u", true));
 }
 
@@ -389,12 +387,12 @@ static void test_subscription_matching(void **unused)
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		if (ha_dynsec_sub_matches(cases[i].acl, cases[i].sub, NULL,
 					  NULL, false) != cases[i].want20)
-			fail_msg("2.0 case %zu: %s against %s", i,
-				 cases[i].acl, cases[i].sub);
+			fail_msg("2.0 case %zu: %s against %s", i, cases[i].acl,
+				 cases[i].sub);
 		if (ha_dynsec_sub_matches(cases[i].acl, cases[i].sub, NULL,
 					  NULL, true) != cases[i].want21)
-			fail_msg("2.1 case %zu: %s against %s", i,
-				 cases[i].acl, cases[i].sub);
+			fail_msg("2.1 case %zu: %s against %s", i, cases[i].acl,
+				 cases[i].sub);
 	}
 	assert_true(ha_dynsec_sub_matches("u/%u/#", "u/me/x", "c", "me", true));
 	assert_false(ha_dynsec_sub_matches("u/%u/#", "u/me/x", "c", "+", true));
@@ -406,11 +404,12 @@ static void test_authentication(void **unused)
 {
 	(void)unused;
 	struct ha_dynsec *s = state_from(
-	    "{\"clients\": [{\"username\": \"nopw\"}, {\"username\": \"pinned\","
+	    "{\"clients\": [{\"username\": \"nopw\"}, {\"username\": "
+	    "\"pinned\","
 	    " \"clientid\": \"dev-1\"}, {\"username\": \"off\", \"disabled\": "
 	    "true}]}");
-	assert_true(ha_dynsec_pw_set(&ha_dynsec_find_client(s, "pinned")->pw,
-				     "pw"));
+	assert_true(
+	    ha_dynsec_pw_set(&ha_dynsec_find_client(s, "pinned")->pw, "pw"));
 	assert_true(
 	    ha_dynsec_pw_set(&ha_dynsec_find_client(s, "off")->pw, "pw"));
 	assert_int_equal(ha_dynsec_authenticate(s, "pinned", "pw", "dev-1"),
@@ -444,13 +443,14 @@ static void test_section_round_trip(void **unused)
 {
 	(void)unused;
 	struct ha_dynsec *s = state_from(people);
-	assert_true(ha_dynsec_pw_set(&ha_dynsec_find_client(s, "bob")->pw,
-				     "pw"));
+	assert_true(
+	    ha_dynsec_pw_set(&ha_dynsec_find_client(s, "bob")->pw, "pw"));
 	struct section sec = section_of(s);
 	struct ha_dynsec *back = NULL;
 	const char *why = NULL;
-	assert_int_equal(ha_dynsec_section_decode(sec.buf, sec.len, &back, &why),
-			 HA_DYNSEC_OK);
+	assert_int_equal(
+	    ha_dynsec_section_decode(sec.buf, sec.len, &back, &why),
+	    HA_DYNSEC_OK);
 	assert_section(back, sec);
 	assert_int_equal(ha_dynsec_authenticate(back, "bob", "pw", "c"),
 			 HA_DYNSEC_AUTH_OK);
@@ -458,15 +458,16 @@ static void test_section_round_trip(void **unused)
 	ha_dynsec_free(back);
 	for (size_t n = 0; n < sec.len; n++) {
 		back = NULL;
-		assert_int_equal(ha_dynsec_section_decode(sec.buf, n, &back,
-							  &why),
-				 HA_DYNSEC_MALFORMED);
+		assert_int_equal(
+		    ha_dynsec_section_decode(sec.buf, n, &back, &why),
+		    HA_DYNSEC_MALFORMED);
 		assert_null(back);
 		assert_non_null(why);
 	}
 	sec.buf[0] = 2;
-	assert_int_equal(ha_dynsec_section_decode(sec.buf, sec.len, &back, &why),
-			 HA_DYNSEC_NEWER);
+	assert_int_equal(
+	    ha_dynsec_section_decode(sec.buf, sec.len, &back, &why),
+	    HA_DYNSEC_NEWER);
 	free(sec.buf);
 	struct ha_dynsec *copy = ha_dynsec_clone(s);
 	assert_true(ha_dynsec_equal(s, copy));
@@ -486,20 +487,27 @@ static void test_section_refusals(void **unused)
 		size_t len;
 		uint8_t bytes[40];
 	} cases[] = {
-	    {"section version 0", 14, {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
-	    {"unknown default access bits", 15,
+	    {"section version 0",
+	     14,
+	     {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
+	    {"unknown default access bits",
+	     15,
 	     {1, 0x10, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
-	    {"the anonymous group does not exist", 18,
+	    {"the anonymous group does not exist",
+	     18,
 	     {1, 0, 1, 1, 0, 'g', 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
-	    {"roles out of order", 29,
-	     {1, 0, 0, 2, 0, 0, 0, 1, 0, 'b', 0, 0, 0, 0, 0, 1, 0, 'a', 0, 0,
-	      0, 0, 0, 0, 0, 0, 0, 0, 0}},
-	    {"a client names a role that does not exist", 29,
-	     {1, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1, 0, 'u', 0, 1, 0, 0, 0, 1, 0,
-	      'r', 0xff, 0xff, 0xff, 0xff, 0, 0, 0}},
-	    {"bytes after the end of the section", 16,
+	    {"roles out of order", 29, {1, 0, 0, 2, 0, 0, 0, 1,	  0, 'b',
+					0, 0, 0, 0, 0, 1, 0, 'a', 0, 0,
+					0, 0, 0, 0, 0, 0, 0, 0,	  0}},
+	    {"a client names a role that does not exist",
+	     29,
+	     {1, 0, 0, 0, 0, 0, 0,   1,	   0,	 0,    0,    1, 0, 'u', 0,
+	      1, 0, 0, 0, 1, 0, 'r', 0xff, 0xff, 0xff, 0xff, 0, 0, 0}},
+	    {"bytes after the end of the section",
+	     16,
 	     {1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}},
-	    {"a count larger than the data", 15,
+	    {"a count larger than the data",
+	     15,
 	     {1, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0}},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -516,8 +524,8 @@ static void test_section_refusals(void **unused)
 	/* The empty state, for the record: 15 bytes. */
 	struct ha_dynsec *empty = ha_dynsec_new();
 	struct section sec = section_of(empty);
-	static const uint8_t want[] = {1, 0, 0, 0, 0, 0, 0, 0, 0,
-				       0, 0, 0, 0, 0, 0};
+	static const uint8_t want[] = {1, 0, 0, 0, 0, 0, 0, 0,
+				       0, 0, 0, 0, 0, 0, 0};
 	assert_int_equal(sec.len, sizeof(want));
 	assert_memory_equal(sec.buf, want, sizeof(want));
 	free(sec.buf);
@@ -531,7 +539,8 @@ static void test_import_record(void **unused)
 	uint8_t *rec;
 	size_t len;
 	const char *why = NULL;
-	assert_int_equal(ha_dynsec_import_record(src, &rec, &len), HA_DYNSEC_OK);
+	assert_int_equal(ha_dynsec_import_record(src, &rec, &len),
+			 HA_DYNSEC_OK);
 	assert_int_equal(rec[0], 10);
 	assert_int_equal(rec[1], 1);
 	assert_int_equal(ha_dynsec_apply(dst, rec, len, &why), HA_DYNSEC_OK);
