@@ -310,6 +310,9 @@ static int role_change(struct ha_dynsec *s, const struct ha_dynsec__op *op,
 		if (r != NULL)
 			REJECT("Role already exists");
 		r = ha_dynsec__add_role(s, op->rolename, &exists);
+		if (r != NULL)
+			r->deny_wildcard_subs =
+			    (op->present & HA_DYNSEC__F_ALLOW) && !op->allow;
 		NOMEM(r != NULL && replace_acls(r, op) &&
 		      ha_dynsec__set_string(&r->textname, op->textname) &&
 		      ha_dynsec__set_string(&r->textdescription,
@@ -334,6 +337,8 @@ static int role_change(struct ha_dynsec *s, const struct ha_dynsec__op *op,
 						    op->textdescription));
 		if (op->present & HA_DYNSEC__F_ACLS)
 			NOMEM(replace_acls(r, op));
+		if (op->present & HA_DYNSEC__F_ALLOW)
+			r->deny_wildcard_subs = !op->allow;
 		return HA_DYNSEC_OK;
 	case HA_DYNSEC__OP_ADD_ROLE_ACL:
 		if (ha_dynsec__acl_find(r, op->acltype, op->topic) >= 0)
@@ -398,6 +403,10 @@ int ha_dynsec__op_apply(struct ha_dynsec *s, const struct ha_dynsec__op *op,
 	if (copy == NULL)
 		return HA_DYNSEC_ENOMEM;
 	int rv = ha_dynsec__op_run(copy, op, error);
+	/* Every change counts, as the stock plugin's changeIndex; an import
+	 * brings its own count. */
+	if (rv == HA_DYNSEC_OK && op->code != HA_DYNSEC__OP_IMPORT)
+		copy->change_index++;
 	if (rv == HA_DYNSEC_OK)
 		ha_dynsec_replace(s, copy);
 	else

@@ -283,6 +283,10 @@ static int role_decides(const struct check *k, const struct ha_dynsec_role *r)
 {
 	bool sub = k->access == HA_DYNSEC_ACCESS_SUBSCRIBE;
 	bool unsub = k->access == HA_DYNSEC_ACCESS_UNSUBSCRIBE;
+	/* mosquitto 2.1: such a role refuses any wildcard subscription. */
+	if (sub && k->s->v21 && r->deny_wildcard_subs &&
+	    strpbrk(k->topic, "+#") != NULL)
+		return HA_DYNSEC_ACL_DENY;
 	if (sub || unsub) {
 		uint8_t literal =
 		    sub ? HA_DYNSEC_SUB_LITERAL : HA_DYNSEC_UNSUB_LITERAL;
@@ -303,10 +307,10 @@ static int role_decides(const struct check *k, const struct ha_dynsec_role *r)
 		bool match =
 		    sub || unsub
 			? ha_dynsec_sub_matches(a->topic, k->topic, k->clientid,
-						k->username, k->s->patterns)
+						k->username, k->s->v21)
 			: ha_dynsec_topic_matches(a->topic, k->topic,
 						  k->clientid, k->username,
-						  k->s->patterns);
+						  k->s->v21);
 		if (match)
 			return a->allow ? HA_DYNSEC_ACL_ALLOW
 					: HA_DYNSEC_ACL_DENY;

@@ -237,6 +237,7 @@ static bool r_acl(struct in *in, struct ha_dynsec_acl *a)
 
 #define T_TEXTNAME 0x01u
 #define T_TEXTDESCRIPTION 0x02u
+#define T_DENY_WILDCARD_SUBS 0x04u /* roles only */
 
 #define C_DISABLED 0x01u
 #define C_CLIENTID 0x02u
@@ -244,9 +245,11 @@ static bool r_acl(struct in *in, struct ha_dynsec_acl *a)
 #define C_TEXTDESCRIPTION 0x08u
 #define C_PASSWORD 0x10u
 
-static void w_texts(struct out *o, const char *name, const char *desc)
+static void w_texts(struct out *o, const char *name, const char *desc,
+		    uint8_t more)
 {
-	w_u8(o, (name ? T_TEXTNAME : 0) | (desc ? T_TEXTDESCRIPTION : 0));
+	w_u8(o,
+	     (name ? T_TEXTNAME : 0) | (desc ? T_TEXTDESCRIPTION : 0) | more);
 	if (name != NULL)
 		w_str(o, name);
 	if (desc != NULL)
@@ -267,7 +270,8 @@ static void w_state(struct out *o, const struct ha_dynsec *s)
 	for (size_t i = 0; i < s->n_roles; i++) {
 		const struct ha_dynsec_role *r = &s->roles[i];
 		w_str(o, r->rolename);
-		w_texts(o, r->textname, r->textdescription);
+		w_texts(o, r->textname, r->textdescription,
+			r->deny_wildcard_subs ? T_DENY_WILDCARD_SUBS : 0);
 		w_u32(o, (uint32_t)r->n_acls);
 		for (size_t k = 0; k < r->n_acls; k++)
 			w_acl(o, &r->acls[k]);
@@ -295,10 +299,12 @@ static void w_state(struct out *o, const struct ha_dynsec *s)
 	for (size_t i = 0; i < s->n_groups; i++) {
 		const struct ha_dynsec_group *g = &s->groups[i];
 		w_str(o, g->groupname);
-		w_texts(o, g->textname, g->textdescription);
+		w_texts(o, g->textname, g->textdescription, 0);
 		w_refs(o, &g->roles);
 		w_refs(o, &g->clients);
 	}
+	w_u32(o, (uint32_t)s->change_index);
+	w_u32(o, (uint32_t)(s->change_index >> 32));
 }
 
 int ha_dynsec_section_encode(const struct ha_dynsec *s, uint8_t **buf,
@@ -309,13 +315,17 @@ int ha_dynsec_section_encode(const struct ha_dynsec *s, uint8_t **buf,
 	return out_finish(&o, buf, len, NULL);
 }
 
-static bool r_texts(struct in *in, char **name, char **desc)
+/* The text flags, and the texts they announce; extra: the other flags
+ * allowed (their value in *flags_out). */
+static bool r_texts(struct in *in, char **name, char **desc, uint8_t extra,
+		    uint8_t *flags_out)
 {
 	uint8_t flags = get_u8(&in->r);
 	if (!in->r.ok)
 		return in_fail(in, "truncated");
-	if (flags & ~(T_TEXTNAME | T_TEXTDESCRIPTION))
+	if (flags & ~(T_TEXTNAME | T_TEXTDESCRIPTION | extra))
 		return in_fail(in, "unknown text flags");
+	*flags_out = flags;
 	if ((flags & T_TEXTNAME) && !r_str(in, name))
 		return false;
 	return !(flags & T_TEXTDESCRIPTION) || r_str(in, desc);
@@ -349,9 +359,12 @@ static bool r_role(struct in *in, struct ha_dynsec *s, const char *prev)
 		return in_fail(in, "out of memory");
 	}
 	uint32_t n;
-	if (!r_texts(in, &r->textname, &r->textdescription) ||
+	uint8_t flags;
+	if (!r_texts(in, &r->textname, &r->textdescription,
+		     T_DENY_WILDCARD_SUBS, &flags) ||
 	    !r_count(in, 8, &n))
 		return false;
+	r->deny_wildcard_subs = flags & T_DENY_WILDCARD_SUBS;
 	for (uint32_t k = 0; k < n; k++) {
 		struct ha_dynsec_acl a = {0};
 		bool ok = r_acl(in, &a);
@@ -432,7 +445,8 @@ static bool r_group(struct in *in, struct ha_dynsec *s, const char *prev)
 		return in_fail(in, "out of memory");
 	}
 	struct ha_dynsec_refs clients = {0};
-	if (!r_texts(in, &g->textname, &g->textdescription) ||
+	uint8_t flags;
+	if (!r_texts(in, &g->textname, &g->textdescription, 0, &flags) ||
 	    !r_refs(in, &g->roles, HA_DYNSEC__BY_PRIORITY) ||
 	    !r_refs(in, &clients, HA_DYNSEC__BY_NAME)) {
 		ha_dynsec__refs_clear(&clients);
@@ -494,7 +508,9 @@ static bool r_state(struct in *in, struct ha_dynsec *s)
 	if (s->anonymous_group != NULL &&
 	    ha_dynsec_find_group(s, s->anonymous_group) == NULL)
 		return in_fail(in, "the anonymous group does not exist");
-	return true;
+	uint64_t low = get_u32(&in->r), high = get_u32(&in->r);
+	s->change_index = low | high << 32;
+	return in->r.ok || in_fail(in, "truncated");
 }
 
 /* A state from exactly the bytes of r (nothing may follow). */
@@ -538,7 +554,7 @@ struct ha_dynsec *ha_dynsec_clone(const struct ha_dynsec *s)
 		copy = NULL;
 	free(buf);
 	if (copy != NULL)
-		copy->patterns = s->patterns;
+		copy->v21 = s->v21;
 	return copy;
 }
 
@@ -590,9 +606,11 @@ static const struct {
     [HA_DYNSEC__OP_ADD_GROUP_ROLE] = {G | R | HA_DYNSEC__F_PRIORITY, 0},
     [HA_DYNSEC__OP_REMOVE_GROUP_ROLE] = {G | R, 0},
     [HA_DYNSEC__OP_SET_ANONYMOUS_GROUP] = {G, 0},
-    [HA_DYNSEC__OP_CREATE_ROLE] = {R, TEXTS | HA_DYNSEC__F_ACLS},
+    [HA_DYNSEC__OP_CREATE_ROLE] = {R, TEXTS | HA_DYNSEC__F_ACLS |
+					  HA_DYNSEC__F_ALLOW},
     [HA_DYNSEC__OP_DELETE_ROLE] = {R, 0},
-    [HA_DYNSEC__OP_MODIFY_ROLE] = {R, TEXTS | HA_DYNSEC__F_ACLS},
+    [HA_DYNSEC__OP_MODIFY_ROLE] = {R, TEXTS | HA_DYNSEC__F_ACLS |
+					  HA_DYNSEC__F_ALLOW},
     [HA_DYNSEC__OP_ADD_ROLE_ACL] = {R | HA_DYNSEC__F_ACLTYPE |
 					HA_DYNSEC__F_TOPIC |
 					HA_DYNSEC__F_PRIORITY |

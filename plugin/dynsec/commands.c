@@ -40,6 +40,17 @@ int32_t ha_dynsec__cmd_int(const json_t *cmd, const char *key, int32_t absent)
 	return (int32_t)d;
 }
 
+/* The bounds mosquitto 2.1 puts on the priorities it reads. */
+static enum ha_dynsec__clamp above(const struct ha_dynsec *s)
+{
+	return s->v21 ? HA_DYNSEC__CLAMP_ABOVE : HA_DYNSEC__CLAMP_NONE;
+}
+
+static enum ha_dynsec__clamp both(const struct ha_dynsec *s)
+{
+	return s->v21 ? HA_DYNSEC__CLAMP_BOTH : HA_DYNSEC__CLAMP_NONE;
+}
+
 /* Sets *slot to a copy of s; false when out of memory. */
 static bool take(char **slot, const char *s)
 {
@@ -68,7 +79,7 @@ static int read_roles(const struct ha_dynsec *s, const json_t *cmd,
 		if (ha_dynsec__refs_find(out, name) >= 0)
 			continue;
 		if (!ha_dynsec__refs_add(out, name,
-					 ha_dynsec__cmd_int(j, "priority", -1),
+					 ha_dynsec__priority(j, -1, above(s)),
 					 HA_DYNSEC__BY_PRIORITY))
 			return -3;
 	}
@@ -111,9 +122,11 @@ static int read_members(const struct ha_dynsec *s, const json_t *cmd,
 			return -2;
 		if (ha_dynsec__refs_find(out, name) >= 0)
 			continue;
-		if (!ha_dynsec__refs_add(out, name,
-					 ha_dynsec__cmd_int(j, "priority", -1),
-					 order))
+		/* mosquitto 2.1 bounds a group's priority from above only. */
+		enum ha_dynsec__clamp clamp =
+		    order == HA_DYNSEC__BY_PRIORITY ? above(s) : both(s);
+		if (!ha_dynsec__refs_add(
+			out, name, ha_dynsec__priority(j, -1, clamp), order))
 			return -3;
 	}
 	return 1;
@@ -122,7 +135,8 @@ static int read_members(const struct ha_dynsec *s, const json_t *cmd,
 /* "acls" of createRole and modifyRole, read as the file's are: entries of
  * an unknown type or without a topic are skipped, the first of a topic
  * kept, type by type. */
-static bool read_acls(const json_t *cmd, struct ha_dynsec__op *op)
+static bool read_acls(const struct ha_dynsec *s, const json_t *cmd,
+		      struct ha_dynsec__op *op)
 {
 	json_t *list = ha_dynsec__get(cmd, "acls"), *j;
 	size_t i;
@@ -146,7 +160,7 @@ static bool read_acls(const json_t *cmd, struct ha_dynsec__op *op)
 			json_t *allow = ha_dynsec__get(j, "allow");
 			ok = ha_dynsec__acl_add(
 			    &tmp, (uint8_t)type, topic,
-			    ha_dynsec__cmd_int(j, "priority", 0),
+			    ha_dynsec__priority(j, 0, both(s)),
 			    json_is_true(allow));
 			if (!ok)
 				break;
@@ -202,6 +216,8 @@ static const char *create_client(struct ha_dynsec__ctx *x)
 	struct ha_dynsec__op *op = &x->op;
 	if (ha_dynsec__cmd_string(x->cmd, "username", false, &user) != 0)
 		FAIL("Invalid/missing username");
+	if (x->work->v21 && user[0] == '\0')
+		FAIL("Empty username");
 	if (ha_dynsec__cmd_string(x->cmd, "password", true, &pw) != 0)
 		FAIL("Invalid/missing password");
 	if (ha_dynsec__cmd_string(x->cmd, "clientid", true, &clientid) != 0)
@@ -395,7 +411,8 @@ static const char *client_role(struct ha_dynsec__ctx *x, uint8_t code)
 	     &x->op.rolename, &role);
 	if (code == HA_DYNSEC__OP_ADD_CLIENT_ROLE) {
 		x->op.present |= HA_DYNSEC__F_PRIORITY;
-		x->op.priority = ha_dynsec__cmd_int(x->cmd, "priority", -1);
+		x->op.priority =
+		    ha_dynsec__priority(x->cmd, -1, above(x->work));
 	}
 	const struct ha_dynsec_client *c = ha_dynsec_find_client(x->work, user);
 	if (c == NULL)
@@ -445,6 +462,8 @@ static const char *create_group(struct ha_dynsec__ctx *x)
 	x->op.code = HA_DYNSEC__OP_CREATE_GROUP;
 	NEED("groupname", "Invalid/missing groupname", HA_DYNSEC__F_GROUPNAME,
 	     &x->op.groupname, &group);
+	if (x->work->v21 && group[0] == '\0')
+		FAIL("Empty groupname");
 	const char *e = texts(x, false);
 	if (e != NULL)
 		return e;
@@ -525,7 +544,7 @@ static const char *group_client(struct ha_dynsec__ctx *x, uint8_t code)
 	     &x->op.groupname, &group);
 	if (code == HA_DYNSEC__OP_ADD_GROUP_CLIENT) {
 		x->op.present |= HA_DYNSEC__F_PRIORITY;
-		x->op.priority = ha_dynsec__cmd_int(x->cmd, "priority", -1);
+		x->op.priority = ha_dynsec__priority(x->cmd, -1, both(x->work));
 	}
 	if (ha_dynsec_find_client(x->work, user) == NULL)
 		FAIL("Client not found");
@@ -559,7 +578,7 @@ static const char *group_role(struct ha_dynsec__ctx *x, uint8_t code)
 	     &x->op.rolename, &role);
 	if (code == HA_DYNSEC__OP_ADD_GROUP_ROLE) {
 		x->op.present |= HA_DYNSEC__F_PRIORITY;
-		x->op.priority = ha_dynsec__cmd_int(x->cmd, "priority", -1);
+		x->op.priority = ha_dynsec__priority(x->cmd, -1, both(x->work));
 	}
 	const struct ha_dynsec_group *g = ha_dynsec_find_group(x->work, group);
 	if (g == NULL)
@@ -582,18 +601,36 @@ static const char *remove_group_role(struct ha_dynsec__ctx *x)
 	return group_role(x, HA_DYNSEC__OP_REMOVE_GROUP_ROLE);
 }
 
+/* mosquitto 2.1's "allowwildcardsubs" of a role: into the op when it is
+ * a boolean; false when it is there but not one (strict: an error). */
+static bool wildcard_subs(struct ha_dynsec__ctx *x, bool strict)
+{
+	json_t *v = ha_dynsec__get(x->cmd, "allowwildcardsubs");
+	if (!x->work->v21 || v == NULL)
+		return true;
+	if (!json_is_boolean(v))
+		return !strict;
+	x->op.present |= HA_DYNSEC__F_ALLOW;
+	x->op.allow = json_is_true(v);
+	return true;
+}
+
 static const char *create_role(struct ha_dynsec__ctx *x)
 {
 	const char *role;
 	x->op.code = HA_DYNSEC__OP_CREATE_ROLE;
 	NEED("rolename", "Invalid/missing rolename", HA_DYNSEC__F_ROLENAME,
 	     &x->op.rolename, &role);
+	if (x->work->v21 && role[0] == '\0')
+		FAIL("Empty rolename");
 	const char *e = texts(x, false);
 	if (e != NULL)
 		return e;
+	if (!wildcard_subs(x, true))
+		FAIL("Invalid allowwildcardsubs");
 	if (ha_dynsec_find_role(x->work, role) != NULL)
 		FAIL("Role already exists");
-	NOMEM_IF(!read_acls(x->cmd, &x->op));
+	NOMEM_IF(!read_acls(x->work, x->cmd, &x->op));
 	return NULL;
 }
 
@@ -608,7 +645,8 @@ static const char *modify_role(struct ha_dynsec__ctx *x)
 	const char *e = texts(x, true);
 	if (e != NULL)
 		return e;
-	NOMEM_IF(!read_acls(x->cmd, &x->op));
+	wildcard_subs(x, false);
+	NOMEM_IF(!read_acls(x->work, x->cmd, &x->op));
 	return NULL;
 }
 
@@ -650,7 +688,7 @@ static const char *role_acl(struct ha_dynsec__ctx *x, uint8_t code)
 	if (exists)
 		FAIL("ACL with this topic already exists");
 	x->op.present |= HA_DYNSEC__F_PRIORITY | HA_DYNSEC__F_ALLOW;
-	x->op.priority = ha_dynsec__cmd_int(x->cmd, "priority", 0);
+	x->op.priority = ha_dynsec__priority(x->cmd, 0, both(x->work));
 	x->op.allow = json_is_true(ha_dynsec__get(x->cmd, "allow"));
 	return NULL;
 }
@@ -673,6 +711,7 @@ static const struct {
 } commands[] = {
     {"setDefaultACLAccess", set_default_access},
     {"getDefaultACLAccess", ha_dynsec__get_default_access},
+    {"getDetails", ha_dynsec__get_details},
     {"createClient", create_client},
     {"deleteClient", delete_client},
     {"getClient", ha_dynsec__get_client},
@@ -771,6 +810,9 @@ int ha_dynsec_command(struct ha_dynsec *work, const json_t *cmd,
 	size_t i = 0, n = sizeof(commands) / sizeof(commands[0]);
 	while (i < n && strcasecmp(commands[i].name, name) != 0)
 		i++;
+	/* getDetails came with mosquitto 2.1. */
+	if (i < n && commands[i].handle == ha_dynsec__get_details && !work->v21)
+		i = n;
 	if (i == n) {
 		out->reply = reply(name, "Unknown command", NULL, correlation);
 		return out->reply ? HA_DYNSEC_OK : HA_DYNSEC_ENOMEM;

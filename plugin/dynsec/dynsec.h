@@ -113,6 +113,8 @@ struct ha_dynsec_group {
 struct ha_dynsec_role {
 	char *rolename;
 	char *textname, *textdescription;
+	/* mosquitto 2.1: subscriptions with + or # refused by this role. */
+	bool deny_wildcard_subs;
 	/* By type, then priority high first, then the order they were added. */
 	size_t n_acls;
 	struct ha_dynsec_acl *acls;
@@ -126,10 +128,14 @@ struct ha_dynsec {
 	struct ha_dynsec_role *roles;
 	bool default_access[HA_DYNSEC_ACCESS_KINDS];
 	char *anonymous_group; /* NULL: none */
-	/* Not replicated: the broker's own matching rules. true (mosquitto
-	 * 2.1): ACL topics may use %c and %u, and a pattern never matches
-	 * across the $ boundary; false: the 2.0 rules. */
-	bool patterns;
+	/* Changes applied since the file began (the stock 2.1 plugin's
+	 * "changeIndex"; getDetails). */
+	uint64_t change_index;
+	/* Not replicated: the broker the plugin runs in. true (mosquitto
+	 * 2.1): its matching rules (ACL topics may use %c and %u, a pattern
+	 * never matches across the $ boundary), roles that refuse wildcard
+	 * subscriptions, its commands and replies; false: those of 2.0. */
+	bool v21;
 };
 
 enum ha_dynsec_result_code {

@@ -36,15 +36,31 @@ static const char *get_string(const json_t *obj, const char *key)
 	return json_string_value(v);
 }
 
-static int32_t get_priority(const json_t *obj, int32_t absent)
+int32_t ha_dynsec__priority(const json_t *obj, int32_t absent,
+			    enum ha_dynsec__clamp clamp)
 {
 	json_t *v = ha_dynsec__get(obj, "priority");
 	if (!json_is_number(v))
 		return absent;
 	double d = json_number_value(v);
-	if (d != d || d >= 2147483648.0 || d < -2147483648.0)
-		return absent;
-	return (int32_t)d;
+	int32_t p = d != d		 ? absent
+		    : d >= 2147483647.0	 ? INT32_MAX
+		    : d <= -2147483648.0 ? INT32_MIN
+					 : (int32_t)d;
+	if (clamp != HA_DYNSEC__CLAMP_NONE && p > HA_DYNSEC__PRIORITY_MAX)
+		p = HA_DYNSEC__PRIORITY_MAX;
+	if (clamp == HA_DYNSEC__CLAMP_BOTH && p < -HA_DYNSEC__PRIORITY_MAX)
+		p = -HA_DYNSEC__PRIORITY_MAX;
+	return p;
+}
+
+/* Loading clamps on both sides with mosquitto 2.1. */
+static int32_t get_priority(const struct ha_dynsec *s, const json_t *obj,
+			    int32_t absent)
+{
+	return ha_dynsec__priority(obj, absent,
+				   s->v21 ? HA_DYNSEC__CLAMP_BOTH
+					  : HA_DYNSEC__CLAMP_NONE);
 }
 
 static bool get_bool(const json_t *obj, const char *key)
@@ -54,7 +70,8 @@ static bool get_bool(const json_t *obj, const char *key)
 
 /* ---- loading ---- */
 
-static bool load_acls(struct ha_dynsec_role *r, const json_t *acls)
+static bool load_acls(const struct ha_dynsec *s, struct ha_dynsec_role *r,
+		      const json_t *acls)
 {
 	size_t i;
 	json_t *a;
@@ -70,7 +87,7 @@ static bool load_acls(struct ha_dynsec_role *r, const json_t *acls)
 			    ha_dynsec__acl_find(r, (uint8_t)type, topic) >= 0)
 				continue;
 			if (!ha_dynsec__acl_add(r, (uint8_t)type, topic,
-						get_priority(a, 0),
+						get_priority(s, a, 0),
 						get_bool(a, "allow")))
 				return false;
 		}
@@ -98,8 +115,10 @@ static bool load_roles(struct ha_dynsec *s, const json_t *roles)
 		    !ha_dynsec__set_string(&r->textdescription,
 					   get_string(j, "textdescription")))
 			return false;
+		json_t *wild = ha_dynsec__get(j, "allowwildcardsubs");
+		r->deny_wildcard_subs = json_is_false(wild);
 		json_t *acls = ha_dynsec__get(j, "acls");
-		if (json_is_array(acls) && !load_acls(r, acls))
+		if (json_is_array(acls) && !load_acls(s, r, acls))
 			return false;
 	}
 	return true;
@@ -119,21 +138,47 @@ static bool load_refs(struct ha_dynsec *s, struct ha_dynsec_refs *l,
 		if (name == NULL || ha_dynsec_find_role(s, name) == NULL ||
 		    ha_dynsec__refs_find(l, name) >= 0)
 			continue;
-		if (!ha_dynsec__refs_add(l, name, get_priority(j, -1),
+		if (!ha_dynsec__refs_add(l, name, get_priority(s, j, -1),
 					 HA_DYNSEC__BY_PRIORITY))
 			return false;
 	}
 	return true;
 }
 
+/* mosquitto 2.1's "encoded_password" of PBKDF2-SHA512:
+ * "$7$<iterations>$<salt>$<hash>"; any other form (another scheme) leaves
+ * the client without a password. */
+static void parse_encoded(const char *enc, struct ha_dynsec_pw *pw)
+{
+	char salt[64], hash[128];
+	long iterations;
+	int used = 0;
+	if (sscanf(enc, "$7$%ld$%63[^$]$%127[^$]%n", &iterations, salt, hash,
+		   &used) != 3 ||
+	    enc[used] != '\0' || iterations < 1 || iterations > INT32_MAX)
+		return;
+	pw->iterations = (int32_t)iterations;
+	pw->valid =
+	    ha_dynsec__base64_decode(salt, pw->salt, sizeof(pw->salt)) &&
+	    ha_dynsec__base64_decode(hash, pw->hash, sizeof(pw->hash));
+	if (!pw->valid)
+		memset(pw, 0, sizeof(*pw));
+}
+
 /* The password: all three fields valid, or none (no password); a client
- * whose salt or hash does not decode is skipped, as the stock plugin does. */
+ * whose salt or hash does not decode is skipped, as the 2.0 plugin does.
+ * Or a 2.1 file's "encoded_password". */
 static bool load_password(struct ha_dynsec_pw *pw, const json_t *j, bool *skip)
 {
 	const char *salt = get_string(j, "salt");
 	const char *hash = get_string(j, "password");
+	const char *encoded = get_string(j, "encoded_password");
 	json_t *it = ha_dynsec__get(j, "iterations");
 	*skip = false;
+	if (encoded != NULL) {
+		parse_encoded(encoded, pw);
+		return true;
+	}
 	if (salt == NULL || hash == NULL || !json_is_number(it) ||
 	    json_number_value(it) < 1 || json_number_value(it) > INT32_MAX)
 		return true;
@@ -193,7 +238,7 @@ static bool load_group_clients(struct ha_dynsec *s, struct ha_dynsec_group *g,
 		    name ? ha_dynsec_find_client(s, name) : NULL;
 		if (c == NULL || ha_dynsec__refs_find(&g->clients, name) >= 0)
 			continue;
-		if (!ha_dynsec__join_group(s, c, g, get_priority(j, -1)))
+		if (!ha_dynsec__join_group(s, c, g, get_priority(s, j, -1)))
 			return false;
 	}
 	return true;
@@ -227,6 +272,9 @@ static bool load_groups(struct ha_dynsec *s, const json_t *groups)
 
 static bool load_tree(struct ha_dynsec *s, const json_t *tree)
 {
+	json_t *index = ha_dynsec__get(tree, "changeIndex");
+	if (json_is_integer(index) && json_integer_value(index) > 0)
+		s->change_index = (uint64_t)json_integer_value(index);
 	json_t *access = ha_dynsec__get(tree, "defaultACLAccess");
 	if (json_is_object(access))
 		for (int k = 0; k < HA_DYNSEC_ACCESS_KINDS; k++)
@@ -252,6 +300,7 @@ int ha_dynsec_load_json(struct ha_dynsec *s, const json_t *tree)
 	struct ha_dynsec *next = ha_dynsec_new();
 	if (next == NULL)
 		return HA_DYNSEC_ENOMEM;
+	next->v21 = s->v21;
 	if (!load_tree(next, tree)) {
 		ha_dynsec_free(next);
 		return HA_DYNSEC_ENOMEM;
@@ -323,26 +372,44 @@ json_t *ha_dynsec__client_json(const struct ha_dynsec_client *c, bool file)
 	return j;
 }
 
-json_t *ha_dynsec__group_json(const struct ha_dynsec_group *g)
+json_t *ha_dynsec__group_json(const struct ha_dynsec_group *g, bool file)
 {
-	json_t *j = json_object();
-	if (j != NULL && add_string(j, "groupname", g->groupname) &&
+	json_t *j = json_object(), *clients;
+	if (j == NULL)
+		return NULL;
+	if (file) {
+		clients = ha_dynsec__refs_json(&g->clients, "username");
+	} else {
+		clients = json_array();
+		for (size_t i = 0; clients != NULL && i < g->clients.n; i++)
+			if (json_array_append_new(
+				clients, json_pack("{ss}", "username",
+						   g->clients.v[i].name)) !=
+			    0) {
+				json_decref(clients);
+				clients = NULL;
+			}
+	}
+	if (add_string(j, "groupname", g->groupname) &&
 	    add_string(j, "textname", g->textname) &&
 	    add_string(j, "textdescription", g->textdescription) &&
 	    add(j, "roles", ha_dynsec__refs_json(&g->roles, "rolename")) &&
-	    add(j, "clients", ha_dynsec__refs_json(&g->clients, "username")))
+	    add(j, "clients", clients))
 		return j;
 	json_decref(j);
 	return NULL;
 }
 
-json_t *ha_dynsec__role_json(const struct ha_dynsec_role *r)
+json_t *ha_dynsec__role_json(const struct ha_dynsec_role *r, bool v21)
 {
 	json_t *j = json_object(), *acls = json_array();
-	bool ok = j != NULL && acls != NULL &&
-		  add_string(j, "rolename", r->rolename) &&
-		  add_string(j, "textname", r->textname) &&
-		  add_string(j, "textdescription", r->textdescription);
+	bool ok =
+	    j != NULL && acls != NULL &&
+	    add_string(j, "rolename", r->rolename) &&
+	    add_string(j, "textname", r->textname) &&
+	    add_string(j, "textdescription", r->textdescription) &&
+	    (!(v21 || r->deny_wildcard_subs) ||
+	     add(j, "allowwildcardsubs", json_boolean(!r->deny_wildcard_subs)));
 	for (size_t i = 0; ok && i < r->n_acls; i++) {
 		const struct ha_dynsec_acl *a = &r->acls[i];
 		json_t *ja = json_object();
@@ -382,12 +449,12 @@ static json_t *client_entry(const struct ha_dynsec *s, size_t i)
 
 static json_t *group_entry(const struct ha_dynsec *s, size_t i)
 {
-	return ha_dynsec__group_json(&s->groups[i]);
+	return ha_dynsec__group_json(&s->groups[i], true);
 }
 
 static json_t *role_entry(const struct ha_dynsec *s, size_t i)
 {
-	return ha_dynsec__role_json(&s->roles[i]);
+	return ha_dynsec__role_json(&s->roles[i], s->v21);
 }
 
 json_t *ha_dynsec_save_json(const struct ha_dynsec *s)
@@ -397,6 +464,10 @@ json_t *ha_dynsec_save_json(const struct ha_dynsec *s)
 	for (int k = 0; ok && k < HA_DYNSEC_ACCESS_KINDS; k++)
 		ok = add(access, ha_dynsec_access_name(k),
 			 json_boolean(s->default_access[k]));
+	if (ok && (s->v21 || s->change_index > 0))
+		ok = add(tree, "changeIndex",
+			 json_integer((json_int_t)(s->change_index &
+						   (uint64_t)INT64_MAX)));
 	if (ok && json_object_set_new(tree, "defaultACLAccess", access) == 0) {
 		ok = add_list(tree, "clients", s->n_clients, client_entry, s) &&
 		     add_list(tree, "groups", s->n_groups, group_entry, s) &&

@@ -61,14 +61,30 @@ void ha_dynsec__acl_remove(struct ha_dynsec_role *r, size_t index);
 char *ha_dynsec__base64_encode(const uint8_t *in, size_t len);
 bool ha_dynsec__base64_decode(const char *in, uint8_t *out, size_t out_len);
 
+/* How mosquitto 2.1 bounds a priority it reads: to +-100000, or only
+ * from above in some places (none with 2.0). */
+enum ha_dynsec__clamp {
+	HA_DYNSEC__CLAMP_NONE,
+	HA_DYNSEC__CLAMP_ABOVE,
+	HA_DYNSEC__CLAMP_BOTH,
+};
+#define HA_DYNSEC__PRIORITY_MAX 100000
+
+/* obj's "priority" as the stock plugin reads a number, absent when it is
+ * missing or not a number, bounded as clamp says. */
+int32_t ha_dynsec__priority(const json_t *obj, int32_t absent,
+			    enum ha_dynsec__clamp clamp);
+
 /* A key of an object, case ignored (the stock plugin's lookups). */
 json_t *ha_dynsec__get(const json_t *obj, const char *key);
 
 /* The JSON of an entry, as the stock plugin's file (file: passwords, no
  * groups for a client) or its replies (groups); NULL when out of memory. */
 json_t *ha_dynsec__client_json(const struct ha_dynsec_client *c, bool file);
-json_t *ha_dynsec__group_json(const struct ha_dynsec_group *g);
-json_t *ha_dynsec__role_json(const struct ha_dynsec_role *r);
+/* file: the clients with their priorities; a reply names them only. */
+json_t *ha_dynsec__group_json(const struct ha_dynsec_group *g, bool file);
+/* allowwildcardsubs is written for mosquitto 2.1 (v21), or when false. */
+json_t *ha_dynsec__role_json(const struct ha_dynsec_role *r, bool v21);
 /* [{"<key>": name, "priority": p (left out when -1)}, ...] */
 json_t *ha_dynsec__refs_json(const struct ha_dynsec_refs *l, const char *key);
 

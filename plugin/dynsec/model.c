@@ -200,9 +200,9 @@ static void dynsec_clear(struct ha_dynsec *s)
 	free(s->groups);
 	free(s->roles);
 	free(s->anonymous_group);
-	bool patterns = s->patterns;
+	bool v21 = s->v21;
 	memset(s, 0, sizeof(*s));
-	s->patterns = patterns;
+	s->v21 = v21;
 }
 
 void ha_dynsec_free(struct ha_dynsec *s)
@@ -215,10 +215,10 @@ void ha_dynsec_free(struct ha_dynsec *s)
 
 void ha_dynsec_replace(struct ha_dynsec *dst, struct ha_dynsec *src)
 {
-	bool patterns = dst->patterns;
+	bool v21 = dst->v21;
 	dynsec_clear(dst);
 	*dst = *src;
-	dst->patterns = patterns;
+	dst->v21 = v21;
 	free(src);
 }
 

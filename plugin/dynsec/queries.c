@@ -39,7 +39,7 @@ const char *ha_dynsec__get_group(struct ha_dynsec__ctx *x)
 	const struct ha_dynsec_group *g = ha_dynsec_find_group(x->work, name);
 	if (g == NULL)
 		return "Group not found";
-	return set_data(x, "group", ha_dynsec__group_json(g));
+	return set_data(x, "group", ha_dynsec__group_json(g, false));
 }
 
 const char *ha_dynsec__get_role(struct ha_dynsec__ctx *x)
@@ -50,7 +50,7 @@ const char *ha_dynsec__get_role(struct ha_dynsec__ctx *x)
 	const struct ha_dynsec_role *r = ha_dynsec_find_role(x->work, name);
 	if (r == NULL)
 		return "Role not found";
-	return set_data(x, "role", ha_dynsec__role_json(r));
+	return set_data(x, "role", ha_dynsec__role_json(r, x->work->v21));
 }
 
 /* One entry of a list: its name, or all of it when verbose. */
@@ -62,10 +62,10 @@ static json_t *entry(const struct ha_dynsec *s, char kind, size_t i,
 		return verbose ? ha_dynsec__client_json(&s->clients[i], false)
 			       : json_string(s->clients[i].username);
 	case 'g':
-		return verbose ? ha_dynsec__group_json(&s->groups[i])
+		return verbose ? ha_dynsec__group_json(&s->groups[i], false)
 			       : json_string(s->groups[i].groupname);
 	default:
-		return verbose ? ha_dynsec__role_json(&s->roles[i])
+		return verbose ? ha_dynsec__role_json(&s->roles[i], s->v21)
 			       : json_string(s->roles[i].rolename);
 	}
 }
@@ -134,4 +134,15 @@ const char *ha_dynsec__get_anonymous_group(struct ha_dynsec__ctx *x)
 	const char *name = x->work->anonymous_group;
 	return set_data(x, "group",
 			json_pack("{ss}", "groupname", name ? name : ""));
+}
+
+/* mosquitto 2.1: the counts and the change index. */
+const char *ha_dynsec__get_details(struct ha_dynsec__ctx *x)
+{
+	x->data = json_pack(
+	    "{sIsIsIsI}", "clientCount", (json_int_t)x->work->n_clients,
+	    "groupCount", (json_int_t)x->work->n_groups, "roleCount",
+	    (json_int_t)x->work->n_roles, "changeIndex",
+	    (json_int_t)(x->work->change_index & (uint64_t)INT64_MAX));
+	return x->data != NULL ? NULL : "Internal error";
 }

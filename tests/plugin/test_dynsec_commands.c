@@ -564,6 +564,118 @@ static void test_record_refusals(void **unused)
 	ha_dynsec_free(s);
 }
 
+/* With mosquitto 2.1 the stock plugin adds: empty names refused,
+ * "allowwildcardsubs" on roles, getDetails with the change index. With
+ * 2.0 none of it. */
+static void test_mosquitto21_commands(void **unused)
+{
+	(void)unused;
+	static const struct {
+		const char *cmd, *error21, *error20;
+	} cases[] = {
+	    {"{\"command\": \"createClient\", \"username\": \"\"}",
+	     "Empty username", NULL},
+	    {"{\"command\": \"createGroup\", \"groupname\": \"\"}",
+	     "Empty groupname", NULL},
+	    {"{\"command\": \"createRole\", \"rolename\": \"\"}",
+	     "Empty rolename", NULL},
+	    {"{\"command\": \"createRole\", \"rolename\": \"w\", "
+	     "\"allowwildcardsubs\": 3}",
+	     "Invalid allowwildcardsubs", NULL},
+	    {"{\"command\": \"getDetails\"}", NULL, "Unknown command"},
+	};
+	for (int v21 = 0; v21 <= 1; v21++) {
+		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+			struct ha_dynsec *s = ha_dynsec_new();
+			s->v21 = v21;
+			json_t *r = run(s, cases[i].cmd, NULL, NULL);
+			const char *want =
+			    v21 ? cases[i].error21 : cases[i].error20;
+			const char *got = reply_error(r);
+			if ((got == NULL) != (want == NULL) ||
+			    (got != NULL && strcmp(got, want) != 0))
+				fail_msg("%s with 2.%d: \"%s\"", cases[i].cmd,
+					 v21, got ? got : "none");
+			json_decref(r);
+			ha_dynsec_free(s);
+		}
+	}
+	struct ha_dynsec *s = ha_dynsec_new(), *f = ha_dynsec_new();
+	s->v21 = true;
+	uint8_t *rec;
+	size_t len;
+	const char *why;
+	json_t *r = run(s,
+			"{\"command\": \"createRole\", \"rolename\": \"w\", "
+			"\"allowwildcardsubs\": false}",
+			&rec, &len);
+	assert_int_equal(ha_dynsec_apply(f, rec, len, &why), HA_DYNSEC_OK);
+	assert_true(f->roles[0].deny_wildcard_subs);
+	assert_true(ha_dynsec_equal(s, f));
+	free(rec);
+	json_decref(r);
+	r = run(s,
+		"{\"command\": \"modifyRole\", \"rolename\": \"w\", "
+		"\"allowwildcardsubs\": true}",
+		&rec, &len);
+	assert_int_equal(ha_dynsec_apply(f, rec, len, &why), HA_DYNSEC_OK);
+	assert_false(f->roles[0].deny_wildcard_subs);
+	free(rec);
+	json_decref(r);
+	r = run(s, "{\"command\": \"getRole\", \"rolename\": \"w\"}", NULL,
+		NULL);
+	assert_true(json_is_true(
+	    json_object_get(json_object_get(json_object_get(r, "data"), "role"),
+			    "allowwildcardsubs")));
+	json_decref(r);
+	r = run(s, "{\"command\": \"getDetails\"}", NULL, NULL);
+	json_t *d = json_object_get(r, "data");
+	assert_int_equal(json_integer_value(json_object_get(d, "roleCount")),
+			 1);
+	assert_int_equal(json_integer_value(json_object_get(d, "changeIndex")),
+			 2);
+	json_decref(r);
+	/* The follower counted the same changes. */
+	assert_int_equal(f->change_index, 2);
+	/* Priorities bounded as 2.1 bounds them: +-100000, but a client's
+	 * roles from above only. */
+	static const char *const bounded[] = {
+	    "{\"command\": \"createClient\", \"username\": \"u\"}",
+	    "{\"command\": \"createGroup\", \"groupname\": \"g\"}",
+	    "{\"command\": \"addClientRole\", \"username\": \"u\", "
+	    "\"rolename\": \"w\", \"priority\": -200000}",
+	    "{\"command\": \"addGroupRole\", \"groupname\": \"g\", "
+	    "\"rolename\": \"w\", \"priority\": 200000}",
+	    "{\"command\": \"addGroupClient\", \"groupname\": \"g\", "
+	    "\"username\": \"u\", \"priority\": -200000}",
+	};
+	for (size_t i = 0; i < 5; i++) {
+		r = run(s, bounded[i], NULL, NULL);
+		assert_null(reply_error(r));
+		json_decref(r);
+	}
+	assert_int_equal(ha_dynsec_find_client(s, "u")->roles.v[0].priority,
+			 -200000);
+	assert_int_equal(ha_dynsec_find_group(s, "g")->roles.v[0].priority,
+			 100000);
+	assert_int_equal(ha_dynsec_find_client(s, "u")->groups.v[0].priority,
+			 -100000);
+	/* A group's reply names its clients without their priorities. */
+	r = run(s, "{\"command\": \"getGroup\", \"groupname\": \"g\"}", NULL,
+		NULL);
+	json_t *member = json_array_get(
+	    json_object_get(
+		json_object_get(json_object_get(r, "data"), "group"),
+		"clients"),
+	    0);
+	assert_string_equal(
+	    json_string_value(json_object_get(member, "username")), "u");
+	assert_null(json_object_get(member, "priority"));
+	json_decref(r);
+	ha_dynsec_free(s);
+	ha_dynsec_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -573,6 +685,7 @@ int main(void)
 	    cmocka_unit_test(test_payload),
 	    cmocka_unit_test(test_queries),
 	    cmocka_unit_test(test_record_refusals),
+	    cmocka_unit_test(test_mosquitto21_commands),
 	};
 	return cmocka_run_group_tests_name("dynsec commands", tests, NULL,
 					   NULL);
