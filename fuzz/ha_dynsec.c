@@ -8,6 +8,7 @@
  *   2  a dynamic-security file: what loads saves and loads again equal;
  *   3  a $CONTROL/dynamic-security/v1 payload run on a small state: every
  *      record it gives, applied in order to a copy, makes the copy equal.
+ * With bit 7 of that byte set, the states follow mosquitto 2.1's rules.
  * A refusal must say why.
  */
 #include <stdint.h>
@@ -33,11 +34,14 @@ static const char base_file[] =
     "\"r\"}]}], \"groups\": [{\"groupname\": \"g\", \"clients\": "
     "[{\"username\": \"u\"}]}], \"anonymousGroup\": \"g\"}";
 
+static bool v21;
+
 static struct ha_dynsec *base_state(void)
 {
 	json_t *tree = json_loads(base_file, 0, NULL);
 	struct ha_dynsec *s = ha_dynsec_new();
 	CHECK(tree != NULL && s != NULL);
+	s->v21 = v21;
 	CHECK(ha_dynsec_load_json(s, tree) == HA_DYNSEC_OK);
 	json_decref(tree);
 	return s;
@@ -103,6 +107,7 @@ static void fuzz_file(const uint8_t *data, size_t size)
 		return;
 	struct ha_dynsec *s = ha_dynsec_new(), *again = ha_dynsec_new();
 	CHECK(s != NULL && again != NULL);
+	s->v21 = again->v21 = v21;
 	if (ha_dynsec_load_json(s, tree) == HA_DYNSEC_OK) {
 		json_t *saved = ha_dynsec_save_json(s);
 		CHECK(saved != NULL);
@@ -143,7 +148,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
 		return 0;
-	switch (data[0]) {
+	v21 = data[0] & 0x80;
+	switch (data[0] & 0x7f) {
 	case 0:
 		fuzz_record(data + 1, size - 1);
 		break;

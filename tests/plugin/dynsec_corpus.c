@@ -3,7 +3,8 @@
  * Writes the seed corpus of the ha_dynsec fuzz target (fuzz/ha_dynsec.c)
  * into the folder named by its argument: a payload of every change, the
  * record of each change, the section and the file of the state they make.
- * Each seed starts with the byte that says what it is.
+ * Each seed starts with the byte that says what it is (bit 7: with
+ * mosquitto 2.1's rules, for the payload and the file).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,6 +92,8 @@ int main(int argc, char **argv)
 		return 1;
 	write_seed(dir, "file-base", 2, base_file, strlen(base_file));
 	write_seed(dir, "payload-every-change", 3, payload, strlen(payload));
+	write_seed(dir, "payload-every-change-21", 0x83, payload,
+		   strlen(payload));
 	uint8_t *rec, **recs;
 	size_t len, *lens, n;
 	if (ha_dynsec_import_record(s, &rec, &len) != 0)
@@ -131,6 +134,7 @@ int main(int argc, char **argv)
 	json_t *saved = ha_dynsec_save_json(s);
 	char *text = json_dumps(saved, JSON_INDENT(1));
 	write_seed(dir, "file-after-changes", 2, text, strlen(text));
+	write_seed(dir, "file-after-changes-21", 0x82, text, strlen(text));
 	free(text);
 	json_decref(saved);
 	json_decref(tree);
