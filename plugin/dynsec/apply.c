@@ -212,15 +212,18 @@ static int modify_group(struct ha_dynsec *s, const struct ha_dynsec__op *op,
 		NOMEM(ha_dynsec__refs_copy(&g->roles, &op->roles));
 	}
 	if (op->present & HA_DYNSEC__F_CLIENTS) {
-		while (g->clients.n > 0) {
-			struct ha_dynsec_client *c =
-			    ha_dynsec_find_client(s, g->clients.v[0].name);
-			ha_dynsec__leave_group(c, g);
-		}
+		/* Each member leaves through its own (short) list, then the
+		 * group's list goes at once. */
+		for (size_t i = 0; i < g->clients.n; i++)
+			ha_dynsec__refs_remove(
+			    &ha_dynsec_find_client(s, g->clients.v[i].name)
+				 ->groups,
+			    g->groupname);
+		ha_dynsec__refs_clear(&g->clients);
 		for (size_t i = 0; i < op->clients.n; i++) {
 			struct ha_dynsec_client *c =
 			    ha_dynsec_find_client(s, op->clients.v[i].name);
-			if (ha_dynsec__refs_find(&g->clients, c->username) < 0)
+			if (ha_dynsec__refs_find(&c->groups, g->groupname) < 0)
 				NOMEM(ha_dynsec__join_group(
 				    s, c, g, op->clients.v[i].priority));
 		}
@@ -237,7 +240,7 @@ static int group_client(struct ha_dynsec *s, const struct ha_dynsec__op *op,
 	struct ha_dynsec_group *g = ha_dynsec_find_group(s, op->groupname);
 	if (g == NULL)
 		REJECT("Group not found");
-	bool member = ha_dynsec__refs_find(&g->clients, op->username) >= 0;
+	bool member = ha_dynsec__refs_find(&c->groups, op->groupname) >= 0;
 	if (op->code == HA_DYNSEC__OP_REMOVE_GROUP_CLIENT) {
 		ha_dynsec__leave_group(c, g);
 		return HA_DYNSEC_OK;

@@ -552,7 +552,8 @@ static const char *group_client(struct ha_dynsec__ctx *x, uint8_t code)
 	if (g == NULL)
 		FAIL("Group not found");
 	if (code == HA_DYNSEC__OP_ADD_GROUP_CLIENT &&
-	    ha_dynsec__refs_find(&g->clients, user) >= 0)
+	    ha_dynsec__refs_find(&ha_dynsec_find_client(x->work, user)->groups,
+				 group) >= 0)
 		FAIL("Client is already in this group");
 	return NULL;
 }

@@ -236,7 +236,10 @@ static bool load_group_clients(struct ha_dynsec *s, struct ha_dynsec_group *g,
 		const char *name = get_string(j, "username");
 		struct ha_dynsec_client *c =
 		    name ? ha_dynsec_find_client(s, name) : NULL;
-		if (c == NULL || ha_dynsec__refs_find(&g->clients, name) >= 0)
+		/* The client's list of groups is short; the group's may not be.
+		 */
+		if (c == NULL ||
+		    ha_dynsec__refs_find(&c->groups, g->groupname) >= 0)
 			continue;
 		if (!ha_dynsec__join_group(s, c, g, get_priority(s, j, -1)))
 			return false;
