@@ -16,11 +16,8 @@ $(BUILD)/opt/libha_dynsec.a: $(HA_DYNSEC_SRCS:%.c=$(BUILD)/opt/%.o) \
 	@rm -f $@
 	ar rcs $@ $^
 
-# Position-independent like the rest of the plugin's objects.
-$(BUILD)/opt/plugin/dynsec/%.o: plugin/dynsec/%.c
-	@mkdir -p $(dir $@)
-	$(CC) $(OPT_CFLAGS) -fPIC -c $< -o $@
-
+# The objects are built position-independent by plugin/module.mk's rules
+# for plugin/, ready for mosquitto_ha.so.
 ALL_TARGETS += $(BUILD)/opt/libha_dynsec.a
 
 HA_DYNSEC_TESTS := test_dynsec_model test_dynsec_commands
