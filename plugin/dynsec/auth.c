@@ -25,14 +25,13 @@ char *ha_dynsec__base64_encode(const uint8_t *in, size_t len)
 
 bool ha_dynsec__base64_decode(const char *in, uint8_t *out, size_t out_len)
 {
+	/* Padded base64 of out_len bytes is exactly this long. */
 	size_t n = strlen(in);
-	if (n == 0 || n % 4 != 0 || n / 4 * 3 > 3 * out_len + 3)
+	uint8_t buf[3 * (HA_DYNSEC_HASH_LEN / 3 + 1)];
+	if (n < 4 || n != 4 * ((out_len + 2) / 3) || n / 4 * 3 > sizeof(buf))
 		return false;
-	size_t pad = (in[n - 1] == '=') + (n >= 2 && in[n - 2] == '=');
+	size_t pad = (size_t)(in[n - 1] == '=') + (in[n - 2] == '=');
 	if (n / 4 * 3 - pad != out_len)
-		return false;
-	uint8_t buf[3 * (HA_DYNSEC_HASH_LEN / 3 + 2)];
-	if (n / 4 * 3 > sizeof(buf))
 		return false;
 	if (EVP_DecodeBlock(buf, (const unsigned char *)in, (int)n) < 0)
 		return false;
