@@ -28,6 +28,16 @@ $(HA_DYNSEC_TEST_BINS): $(BUILD)/tests/plugin/%: tests/plugin/%.c \
 	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_dynsec.a $(HA_DYNSEC_LIBS) \
 		-lcmocka -o $@
 
+# Out of memory: the allocations of the code under test fail on demand
+# (tests/plugin/alloc_fail.h, and strdup here).
+HA_DYNSEC_TEST_BINS += $(BUILD)/tests/plugin/test_dynsec_alloc
+$(BUILD)/tests/plugin/test_dynsec_alloc: tests/plugin/test_dynsec_alloc.c \
+		tests/plugin/dynsec_test.h $(BUILD)/san/libha_dynsec.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_dynsec.a $(HA_DYNSEC_LIBS) \
+		-lcmocka -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup \
+		-o $@
+
 ALL_TARGETS += $(HA_DYNSEC_TEST_BINS)
 SUITES += plugin-dynsec
 .PHONY: suite-plugin-dynsec
