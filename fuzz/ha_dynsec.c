@@ -74,6 +74,9 @@ static void fuzz_record(const uint8_t *data, size_t size)
 	}
 	struct ha_dynsec *s = base_state(), *before = ha_dynsec_clone(s);
 	CHECK(before != NULL);
+	struct ha_dynsec_kicks kicks;
+	if (ha_dynsec_record_kicks(s, data, size, &kicks) == HA_DYNSEC_OK)
+		ha_dynsec_kicks_clear(&kicks);
 	why = NULL;
 	rv = ha_dynsec_apply(s, data, size, &why);
 	if (rv == HA_DYNSEC_OK)

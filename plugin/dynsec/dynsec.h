@@ -262,6 +262,19 @@ int ha_dynsec_apply(struct ha_dynsec *s, const uint8_t *rec, size_t len,
 int ha_dynsec_record_check(const uint8_t *rec, size_t len, const char **why,
 			   uint8_t **reencoded, size_t *reencoded_len);
 
+/* Whom a change makes the broker disconnect, as the stock plugin does to
+ * enforce it at once: computed from the state before the change is
+ * applied (ha_dynsec_record_kicks, then ha_dynsec_apply). anonymous: every
+ * client without a username; everyone: all clients (an import). */
+struct ha_dynsec_kicks {
+	bool anonymous, everyone;
+	size_t n;
+	char **usernames; /* each once */
+};
+int ha_dynsec_record_kicks(const struct ha_dynsec *before, const uint8_t *rec,
+			   size_t len, struct ha_dynsec_kicks *out);
+void ha_dynsec_kicks_clear(struct ha_dynsec_kicks *k);
+
 int ha_dynsec_section_encode(const struct ha_dynsec *s, uint8_t **out,
 			     size_t *len);
 int ha_dynsec_section_decode(const uint8_t *buf, size_t len,

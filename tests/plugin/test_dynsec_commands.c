@@ -676,6 +676,71 @@ static void test_mosquitto21_commands(void **unused)
 	ha_dynsec_free(f);
 }
 
+/* Whom each change disconnects, from the state before it: as the stock
+ * plugin kicks. */
+static void test_kicks(void **unused)
+{
+	(void)unused;
+	static const struct {
+		const char *cmd, *users;
+		bool anonymous;
+	} cases[] = {
+	    {"{\"command\": \"disableClient\", \"username\": \"a\"}", "a",
+	     false},
+	    {"{\"command\": \"enableClient\", \"username\": \"a\"}", "", false},
+	    {"{\"command\": \"addGroupRole\", \"groupname\": \"g\", "
+	     "\"rolename\": \"r\"}",
+	     "a b", false},
+	    {"{\"command\": \"removeGroupRole\", \"groupname\": \"anon\", "
+	     "\"rolename\": \"r\"}",
+	     "", true},
+	    {"{\"command\": \"modifyGroup\", \"groupname\": \"g\", "
+	     "\"clients\": [{\"username\": \"c\"}]}",
+	     "c a b", false},
+	    {"{\"command\": \"addRoleACL\", \"rolename\": \"r\", "
+	     "\"acltype\": \"publishClientSend\", \"topic\": \"x\"}",
+	     "c", true},
+	    {"{\"command\": \"deleteRole\", \"rolename\": \"r\"}", "c", true},
+	    {"{\"command\": \"modifyRole\", \"rolename\": \"r\"}", "", false},
+	    {"{\"command\": \"setAnonymousGroup\", \"groupname\": \"g\"}", "",
+	     true},
+	    {"{\"command\": \"setDefaultACLAccess\", \"acls\": []}", "", false},
+	};
+	const char *file =
+	    "{\"roles\": [{\"rolename\": \"r\"}], \"clients\": [{\"username\": "
+	    "\"a\"}, {\"username\": \"b\"}, {\"username\": \"c\", \"roles\": "
+	    "[{\"rolename\": \"r\"}]}], \"groups\": [{\"groupname\": \"g\", "
+	    "\"clients\": [{\"username\": \"a\"}, {\"username\": \"b\"}]}, "
+	    "{\"groupname\": \"anon\", \"roles\": [{\"rolename\": \"r\"}]}], "
+	    "\"anonymousGroup\": \"anon\"}";
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ha_dynsec *s = state_from(file),
+				 *before = state_from(file);
+		uint8_t *rec;
+		size_t len;
+		json_t *r = run(s, cases[i].cmd, &rec, &len);
+		assert_null(reply_error(r));
+		assert_non_null(rec);
+		struct ha_dynsec_kicks k;
+		assert_int_equal(ha_dynsec_record_kicks(before, rec, len, &k),
+				 HA_DYNSEC_OK);
+		char got[64] = "";
+		for (size_t u = 0; u < k.n; u++) {
+			strcat(got, u ? " " : "");
+			strcat(got, k.usernames[u]);
+		}
+		if (strcmp(got, cases[i].users) != 0 ||
+		    k.anonymous != cases[i].anonymous || k.everyone)
+			fail_msg("%s: kicks \"%s\"%s", cases[i].cmd, got,
+				 k.anonymous ? " and anonymous" : "");
+		ha_dynsec_kicks_clear(&k);
+		free(rec);
+		json_decref(r);
+		ha_dynsec_free(s);
+		ha_dynsec_free(before);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -686,6 +751,7 @@ int main(void)
 	    cmocka_unit_test(test_queries),
 	    cmocka_unit_test(test_record_refusals),
 	    cmocka_unit_test(test_mosquitto21_commands),
+	    cmocka_unit_test(test_kicks),
 	};
 	return cmocka_run_group_tests_name("dynsec commands", tests, NULL,
 					   NULL);
