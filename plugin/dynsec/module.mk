@@ -44,6 +44,20 @@ SUITES += plugin-dynsec
 suite-plugin-dynsec: $(HA_DYNSEC_TEST_BINS)
 	@set -e; for t in $(HA_DYNSEC_TEST_BINS); do $$t; done
 
+# Against the stock plugin: the same commands sent to a broker running it
+# (Debian's 2.0 and the 2.1 build) and run through this code, every reply
+# compared (tests/plugin/dynsec_stock.py).
+$(BUILD)/tests/plugin/dynsec_replay: tests/plugin/dynsec_replay.c \
+		$(BUILD)/san/libha_dynsec.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_dynsec.a $(HA_DYNSEC_LIBS) -o $@
+ALL_TARGETS += $(BUILD)/tests/plugin/dynsec_replay
+
+SUITES += plugin-dynsec-stock
+.PHONY: suite-plugin-dynsec-stock
+suite-plugin-dynsec-stock: $(BUILD)/tests/plugin/dynsec_replay mosquitto21
+	BUILD=$(BUILD) /usr/bin/python3 tests/plugin/dynsec_stock.py
+
 # Any bytes as a change record, a snapshot section or a dynamic-security
 # file: what decodes encodes again to the same bytes.
 FUZZERS += ha_dynsec
