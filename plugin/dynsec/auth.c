@@ -23,20 +23,28 @@ char *ha_dynsec__base64_encode(const uint8_t *in, size_t len)
 	return out;
 }
 
-bool ha_dynsec__base64_decode(const char *in, uint8_t *out, size_t out_len)
+bool ha_dynsec__base64_decode_range(const char *in, uint8_t *out, size_t min,
+				    size_t max, size_t *len)
 {
-	/* Padded base64 of out_len bytes is exactly this long. */
+	/* Padded base64: a multiple of 4 characters, up to two '='. */
 	size_t n = strlen(in);
 	uint8_t buf[3 * (HA_DYNSEC_HASH_LEN / 3 + 1)];
-	if (n < 4 || n != 4 * ((out_len + 2) / 3) || n / 4 * 3 > sizeof(buf))
+	if (n < 4 || n % 4 != 0 || n / 4 * 3 > sizeof(buf))
 		return false;
 	size_t pad = (size_t)(in[n - 1] == '=') + (in[n - 2] == '=');
-	if (n / 4 * 3 - pad != out_len)
+	*len = n / 4 * 3 - pad;
+	if (*len < min || *len > max)
 		return false;
 	if (EVP_DecodeBlock(buf, (const unsigned char *)in, (int)n) < 0)
 		return false;
-	memcpy(out, buf, out_len);
+	memcpy(out, buf, *len);
 	return true;
+}
+
+bool ha_dynsec__base64_decode(const char *in, uint8_t *out, size_t out_len)
+{
+	size_t len;
+	return ha_dynsec__base64_decode_range(in, out, out_len, out_len, &len);
 }
 
 /* ---- passwords ---- */
@@ -47,15 +55,21 @@ static bool pw_hash(const struct ha_dynsec_pw *pw, const char *password,
 	size_t n = strlen(password);
 	if (pw->iterations < 1 || n > INT32_MAX)
 		return false;
-	return PKCS5_PBKDF2_HMAC(password, (int)n, pw->salt, sizeof(pw->salt),
+	if (pw->salt_len < 1 || pw->salt_len > HA_DYNSEC_SALT_MAX)
+		return false;
+	return PKCS5_PBKDF2_HMAC(password, (int)n, pw->salt, pw->salt_len,
 				 pw->iterations, EVP_sha512(),
 				 HA_DYNSEC_HASH_LEN, hash) == 1;
 }
 
-bool ha_dynsec_pw_set(struct ha_dynsec_pw *pw, const char *password)
+bool ha_dynsec_pw_set(struct ha_dynsec_pw *pw, const char *password, bool v21)
 {
-	struct ha_dynsec_pw next = {.iterations = HA_DYNSEC_DEFAULT_ITERATIONS};
-	if (RAND_bytes(next.salt, sizeof(next.salt)) != 1 ||
+	struct ha_dynsec_pw next = {
+	    .iterations = v21 ? HA_DYNSEC_DEFAULT_ITERATIONS_21
+			      : HA_DYNSEC_DEFAULT_ITERATIONS,
+	    .salt_len = v21 ? HA_DYNSEC_SALT_LEN_21 : HA_DYNSEC_SALT_LEN,
+	};
+	if (RAND_bytes(next.salt, next.salt_len) != 1 ||
 	    !pw_hash(&next, password, next.hash))
 		return false;
 	next.valid = true;

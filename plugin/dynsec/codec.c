@@ -82,7 +82,8 @@ static void w_str(struct out *o, const char *s)
 static void w_pw(struct out *o, const struct ha_dynsec_pw *pw)
 {
 	w_u32(o, (uint32_t)pw->iterations);
-	w_bytes(o, pw->salt, sizeof(pw->salt));
+	w_u8(o, pw->salt_len);
+	w_bytes(o, pw->salt, pw->salt_len);
 	w_bytes(o, pw->hash, sizeof(pw->hash));
 }
 
@@ -155,15 +156,19 @@ static bool r_str(struct in *in, char **out)
 static bool r_pw(struct in *in, struct ha_dynsec_pw *pw)
 {
 	uint32_t iterations = get_u32(&in->r);
-	const uint8_t *salt = get_bytes(&in->r, sizeof(pw->salt));
+	uint8_t salt_len = get_u8(&in->r);
+	const uint8_t *salt = get_bytes(&in->r, salt_len);
 	const uint8_t *hash = get_bytes(&in->r, sizeof(pw->hash));
 	if (!in->r.ok)
 		return in_fail(in, "truncated");
 	if (iterations < 1 || iterations > INT32_MAX)
 		return in_fail(in, "password iterations out of range");
+	if (salt_len < 1 || salt_len > HA_DYNSEC_SALT_MAX)
+		return in_fail(in, "salt length out of range");
 	pw->valid = true;
 	pw->iterations = (int32_t)iterations;
-	memcpy(pw->salt, salt, sizeof(pw->salt));
+	pw->salt_len = salt_len;
+	memcpy(pw->salt, salt, salt_len);
 	memcpy(pw->hash, hash, sizeof(pw->hash));
 	return true;
 }

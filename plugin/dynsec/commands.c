@@ -233,7 +233,7 @@ static const char *create_client(struct ha_dynsec__ctx *x)
 	NOMEM_IF(!take(&op->username, user));
 	if (pw != NULL) {
 		op->present |= HA_DYNSEC__F_PASSWORD;
-		NOMEM_IF(!ha_dynsec_pw_set(&op->pw, pw));
+		NOMEM_IF(!ha_dynsec_pw_set(&op->pw, pw, x->work->v21));
 	}
 	if (clientid != NULL && clientid[0] != '\0') {
 		op->present |= HA_DYNSEC__F_CLIENTID;
@@ -274,7 +274,7 @@ static const char *modify_client_fields(struct ha_dynsec__ctx *x)
 	if (ha_dynsec__cmd_string(x->cmd, "password", false, &s) == 0 &&
 	    s[0] != '\0') {
 		op->present |= HA_DYNSEC__F_PASSWORD;
-		NOMEM_IF(!ha_dynsec_pw_set(&op->pw, s));
+		NOMEM_IF(!ha_dynsec_pw_set(&op->pw, s, x->work->v21));
 	}
 	if (ha_dynsec__cmd_string(x->cmd, "textname", false, &s) == 0) {
 		op->present |= HA_DYNSEC__F_TEXTNAME;
@@ -369,7 +369,7 @@ static const char *client_simple(struct ha_dynsec__ctx *x, uint8_t code)
 		FAIL("Client not found");
 	if (code == HA_DYNSEC__OP_SET_CLIENT_PASSWORD) {
 		op->present |= HA_DYNSEC__F_PASSWORD;
-		NOMEM_IF(!ha_dynsec_pw_set(&op->pw, s));
+		NOMEM_IF(!ha_dynsec_pw_set(&op->pw, s, x->work->v21));
 	}
 	return NULL;
 }

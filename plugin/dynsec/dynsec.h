@@ -42,10 +42,14 @@
 
 #include <jansson.h>
 
+/* A new password's salt and iteration count, as the stock plugin of each
+ * version makes them; a salt read from a file is 1..64 bytes. */
 #define HA_DYNSEC_SALT_LEN 12
+#define HA_DYNSEC_SALT_LEN_21 64
+#define HA_DYNSEC_SALT_MAX 64
 #define HA_DYNSEC_HASH_LEN 64
-/* What the stock plugin uses for a new password. */
 #define HA_DYNSEC_DEFAULT_ITERATIONS 101
+#define HA_DYNSEC_DEFAULT_ITERATIONS_21 1000
 
 /* The ACL types a role holds, in the order the stock plugin writes them. */
 enum ha_dynsec_acl_type {
@@ -70,7 +74,8 @@ enum ha_dynsec_access {
 struct ha_dynsec_pw {
 	bool valid; /* false: the client has no password and cannot log in */
 	int32_t iterations;
-	uint8_t salt[HA_DYNSEC_SALT_LEN];
+	uint8_t salt_len; /* 1..HA_DYNSEC_SALT_MAX */
+	uint8_t salt[HA_DYNSEC_SALT_MAX];
 	uint8_t hash[HA_DYNSEC_HASH_LEN];
 };
 
@@ -172,9 +177,9 @@ int ha_dynsec_access_from_name(const char *name);
 
 /* ---- passwords, authentication, ACL checks (auth.c) ---- */
 
-/* A new salt and hash of password (HA_DYNSEC_DEFAULT_ITERATIONS). false:
- * OpenSSL failed. */
-bool ha_dynsec_pw_set(struct ha_dynsec_pw *pw, const char *password);
+/* A new salt and hash of password, with the salt length and iterations
+ * of mosquitto 2.0 or (v21) 2.1. false: OpenSSL failed. */
+bool ha_dynsec_pw_set(struct ha_dynsec_pw *pw, const char *password, bool v21);
 bool ha_dynsec_pw_matches(const struct ha_dynsec_pw *pw, const char *password);
 
 enum ha_dynsec_auth {

@@ -150,17 +150,19 @@ static bool load_refs(struct ha_dynsec *s, struct ha_dynsec_refs *l,
  * the client without a password. */
 static void parse_encoded(const char *enc, struct ha_dynsec_pw *pw)
 {
-	char salt[64], hash[128];
+	char salt[128], hash[128];
 	long iterations;
 	int used = 0;
-	if (sscanf(enc, "$7$%ld$%63[^$]$%127[^$]%n", &iterations, salt, hash,
+	if (sscanf(enc, "$7$%ld$%127[^$]$%127[^$]%n", &iterations, salt, hash,
 		   &used) != 3 ||
 	    enc[used] != '\0' || iterations < 1 || iterations > INT32_MAX)
 		return;
 	pw->iterations = (int32_t)iterations;
-	pw->valid =
-	    ha_dynsec__base64_decode(salt, pw->salt, sizeof(pw->salt)) &&
-	    ha_dynsec__base64_decode(hash, pw->hash, sizeof(pw->hash));
+	size_t salt_len = 0;
+	pw->valid = ha_dynsec__base64_decode_range(
+			salt, pw->salt, 1, HA_DYNSEC_SALT_MAX, &salt_len) &&
+		    ha_dynsec__base64_decode(hash, pw->hash, sizeof(pw->hash));
+	pw->salt_len = (uint8_t)salt_len;
 	if (!pw->valid)
 		memset(pw, 0, sizeof(*pw));
 }
@@ -183,11 +185,16 @@ static bool load_password(struct ha_dynsec_pw *pw, const json_t *j, bool *skip)
 	    json_number_value(it) < 1 || json_number_value(it) > INT32_MAX)
 		return true;
 	pw->iterations = (int32_t)json_number_value(it);
-	if (!ha_dynsec__base64_decode(salt, pw->salt, sizeof(pw->salt)) ||
+	/* 12 bytes from mosquitto 2.0, 64 from 2.1 (which reads these
+	 * fields too). */
+	size_t salt_len = 0;
+	if (!ha_dynsec__base64_decode_range(salt, pw->salt, 1,
+					    HA_DYNSEC_SALT_MAX, &salt_len) ||
 	    !ha_dynsec__base64_decode(hash, pw->hash, sizeof(pw->hash))) {
 		*skip = true;
 		return true;
 	}
+	pw->salt_len = (uint8_t)salt_len;
 	pw->valid = true;
 	return true;
 }
@@ -275,7 +282,8 @@ static bool load_groups(struct ha_dynsec *s, const json_t *groups)
 
 static bool load_tree(struct ha_dynsec *s, const json_t *tree)
 {
-	json_t *index = ha_dynsec__get(tree, "changeIndex");
+	/* A 2.0 plugin neither reads nor writes the change index. */
+	json_t *index = s->v21 ? ha_dynsec__get(tree, "changeIndex") : NULL;
 	if (json_is_integer(index) && json_integer_value(index) > 0)
 		s->change_index = (uint64_t)json_integer_value(index);
 	json_t *access = ha_dynsec__get(tree, "defaultACLAccess");
@@ -341,20 +349,31 @@ json_t *ha_dynsec__refs_json(const struct ha_dynsec_refs *l, const char *key)
 	return list;
 }
 
-static bool add_password(json_t *j, const struct ha_dynsec_pw *pw)
+/* mosquitto 2.1 writes "encoded_password"; 2.0 the three fields (which
+ * 2.1 reads as well). */
+static bool add_password(json_t *j, const struct ha_dynsec_pw *pw, bool v21)
 {
 	char *hash = ha_dynsec__base64_encode(pw->hash, sizeof(pw->hash));
-	char *salt = ha_dynsec__base64_encode(pw->salt, sizeof(pw->salt));
-	bool ok = hash != NULL && salt != NULL &&
-		  add_string(j, "password", hash) &&
-		  add_string(j, "salt", salt) &&
-		  add(j, "iterations", json_integer(pw->iterations));
+	char *salt = ha_dynsec__base64_encode(pw->salt, pw->salt_len);
+	bool ok = hash != NULL && salt != NULL;
+	if (ok && v21) {
+		char *enc = NULL;
+		ok = asprintf(&enc, "$7$%d$%s$%s", (int)pw->iterations, salt,
+			      hash) >= 0 &&
+		     add_string(j, "encoded_password", enc);
+		free(enc);
+	} else if (ok) {
+		ok = add_string(j, "password", hash) &&
+		     add_string(j, "salt", salt) &&
+		     add(j, "iterations", json_integer(pw->iterations));
+	}
 	free(hash);
 	free(salt);
 	return ok;
 }
 
-json_t *ha_dynsec__client_json(const struct ha_dynsec_client *c, bool file)
+json_t *ha_dynsec__client_json(const struct ha_dynsec_client *c, bool file,
+			       bool v21)
 {
 	json_t *j = json_object();
 	bool ok = j != NULL && add_string(j, "username", c->username) &&
@@ -364,7 +383,7 @@ json_t *ha_dynsec__client_json(const struct ha_dynsec_client *c, bool file)
 		  (!c->disabled || add(j, "disabled", json_true())) &&
 		  add(j, "roles", ha_dynsec__refs_json(&c->roles, "rolename"));
 	if (ok && file && c->pw.valid)
-		ok = add_password(j, &c->pw);
+		ok = add_password(j, &c->pw, v21);
 	if (ok && !file)
 		ok = add(j, "groups",
 			 ha_dynsec__refs_json(&c->groups, "groupname"));
@@ -447,7 +466,7 @@ static bool add_list(json_t *tree, const char *key, size_t n,
 
 static json_t *client_entry(const struct ha_dynsec *s, size_t i)
 {
-	return ha_dynsec__client_json(&s->clients[i], true);
+	return ha_dynsec__client_json(&s->clients[i], true, s->v21);
 }
 
 static json_t *group_entry(const struct ha_dynsec *s, size_t i)
@@ -467,7 +486,7 @@ json_t *ha_dynsec_save_json(const struct ha_dynsec *s)
 	for (int k = 0; ok && k < HA_DYNSEC_ACCESS_KINDS; k++)
 		ok = add(access, ha_dynsec_access_name(k),
 			 json_boolean(s->default_access[k]));
-	if (ok && (s->v21 || s->change_index > 0))
+	if (ok && s->v21)
 		ok = add(tree, "changeIndex",
 			 json_integer((json_int_t)(s->change_index &
 						   (uint64_t)INT64_MAX)));

@@ -60,6 +60,9 @@ void ha_dynsec__acl_remove(struct ha_dynsec_role *r, size_t index);
  * unless in is valid and decodes to exactly out_len bytes. */
 char *ha_dynsec__base64_encode(const uint8_t *in, size_t len);
 bool ha_dynsec__base64_decode(const char *in, uint8_t *out, size_t out_len);
+/* The same for min..max bytes; *len: how many. */
+bool ha_dynsec__base64_decode_range(const char *in, uint8_t *out, size_t min,
+				    size_t max, size_t *len);
 
 /* How mosquitto 2.1 bounds a priority it reads: to +-100000, or only
  * from above in some places (none with 2.0). */
@@ -80,7 +83,8 @@ json_t *ha_dynsec__get(const json_t *obj, const char *key);
 
 /* The JSON of an entry, as the stock plugin's file (file: passwords, no
  * groups for a client) or its replies (groups); NULL when out of memory. */
-json_t *ha_dynsec__client_json(const struct ha_dynsec_client *c, bool file);
+json_t *ha_dynsec__client_json(const struct ha_dynsec_client *c, bool file,
+			       bool v21);
 /* file: the clients with their priorities; a reply names them only. */
 json_t *ha_dynsec__group_json(const struct ha_dynsec_group *g, bool file);
 /* allowwildcardsubs is written for mosquitto 2.1 (v21), or when false. */

@@ -28,7 +28,7 @@ const char *ha_dynsec__get_client(struct ha_dynsec__ctx *x)
 	const struct ha_dynsec_client *c = ha_dynsec_find_client(x->work, user);
 	if (c == NULL)
 		return "Client not found";
-	return set_data(x, "client", ha_dynsec__client_json(c, false));
+	return set_data(x, "client", ha_dynsec__client_json(c, false, false));
 }
 
 const char *ha_dynsec__get_group(struct ha_dynsec__ctx *x)
@@ -59,7 +59,8 @@ static json_t *entry(const struct ha_dynsec *s, char kind, size_t i,
 {
 	switch (kind) {
 	case 'c':
-		return verbose ? ha_dynsec__client_json(&s->clients[i], false)
+		return verbose ? ha_dynsec__client_json(&s->clients[i], false,
+							false)
 			       : json_string(s->clients[i].username);
 	case 'g':
 		return verbose ? ha_dynsec__group_json(&s->groups[i], false)

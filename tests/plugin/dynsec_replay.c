@@ -9,6 +9,13 @@
  *
  * With 2.0 the steps that mosquitto 2.0.11 answers otherwise are left out;
  * with 2.1 the rules of 2.1 apply and its additions follow the sequence.
+ * The last line, "END <file>", is the state it leaves, in the file format.
+ *
+ *   dynsec_replay FILE 2.0|2.1 USER PASSWORD CLIENTID
+ *
+ * loads FILE (the one the stock plugin saved) and prints "END <file>" of
+ * what it read and "LOGIN ok" or "LOGIN refused" for USER, PASSWORD and
+ * CLIENTID.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,20 +24,23 @@
 #include "plugin/dynsec/dynsec.h"
 #include "tests/plugin/dynsec_steps.h"
 
-/* What mosquitto 2.1 adds: empty names, allowwildcardsubs, getDetails. */
+/* What mosquitto 2.1 adds: empty names, allowwildcardsubs, getDetails.
+ * No role is created here: mosquitto 2.1.2 leaves a deleted role (r1 of
+ * the sequence) in its clients' lists, and a new role would take its
+ * place there (this code drops it, as 2.0 does). */
 static const char *const steps21[] = {
     "{\"command\": \"createClient\", \"username\": \"\"}",
     "{\"command\": \"createGroup\", \"groupname\": \"\"}",
     "{\"command\": \"createRole\", \"rolename\": \"\"}",
     "{\"command\": \"createRole\", \"rolename\": \"w\", "
     "\"allowwildcardsubs\": 3}",
-    "{\"command\": \"createRole\", \"rolename\": \"w\", "
+    "{\"command\": \"modifyRole\", \"rolename\": \"r2\", "
     "\"allowwildcardsubs\": false}",
-    "{\"command\": \"getRole\", \"rolename\": \"w\"}",
-    "{\"command\": \"modifyRole\", \"rolename\": \"w\", "
+    "{\"command\": \"getRole\", \"rolename\": \"r2\"}",
+    "{\"command\": \"modifyRole\", \"rolename\": \"r2\", "
     "\"allowwildcardsubs\": true}",
     "{\"command\": \"addGroupRole\", \"groupname\": \"anon\", \"rolename\": "
-    "\"w\", \"priority\": 200000}",
+    "\"r2\", \"priority\": 200000}",
     "{\"command\": \"getGroup\", \"groupname\": \"anon\"}",
     "{\"command\": \"listRoles\", \"verbose\": true}",
     "{\"command\": \"getDetails\"}",
@@ -59,12 +69,27 @@ static int replay(struct ha_dynsec *s, const char *cmd)
 	return 0;
 }
 
+/* The state in the file format, keys sorted, on one line. */
+static int print_end(const struct ha_dynsec *s)
+{
+	json_t *tree = ha_dynsec_save_json(s);
+	char *text =
+	    tree ? json_dumps(tree, JSON_SORT_KEYS | JSON_COMPACT) : NULL;
+	json_decref(tree);
+	if (text == NULL)
+		return 1;
+	printf("END %s\n", text);
+	free(text);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	char why[512];
-	if (argc != 3 ||
+	if ((argc != 3 && argc != 6) ||
 	    (strcmp(argv[2], "2.0") != 0 && strcmp(argv[2], "2.1") != 0)) {
-		fprintf(stderr, "usage: dynsec_replay FILE 2.0|2.1\n");
+		fprintf(stderr, "usage: dynsec_replay FILE 2.0|2.1 [USER "
+				"PASSWORD CLIENTID]\n");
 		return 2;
 	}
 	struct ha_dynsec *s = ha_dynsec_new();
@@ -75,6 +100,16 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dynsec_replay: %s\n", why);
 		return 1;
 	}
+	if (argc == 6) {
+		int rv = print_end(s);
+		printf("LOGIN %s\n",
+		       ha_dynsec_authenticate(s, argv[3], argv[4], argv[5]) ==
+			       HA_DYNSEC_AUTH_OK
+			   ? "ok"
+			   : "refused");
+		ha_dynsec_free(s);
+		return rv;
+	}
 	for (size_t i = 0; i < DYNSEC_STEPS; i++)
 		if ((s->v21 || !dynsec_steps[i].not_2011) &&
 		    replay(s, dynsec_steps[i].cmd) != 0)
@@ -83,6 +118,7 @@ int main(int argc, char **argv)
 	     i++)
 		if (replay(s, steps21[i]) != 0)
 			return 1;
+	int rv = print_end(s);
 	ha_dynsec_free(s);
-	return 0;
+	return rv;
 }

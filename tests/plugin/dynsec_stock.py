@@ -8,7 +8,9 @@ plugin on it, and the sequence of tests/plugin/dynsec_steps.h sent to it one
 payload at a time by its admin; every reply must equal the one this code
 gives from the same file (build/tests/plugin/dynsec_replay), leaving out
 only the "connections" of a client, which the broker supplies. Then a
-planted difference in one reply must be caught.
+planted difference in one reply must be caught. Last, the file the stock
+plugin saved, read by this code, must hold what this code holds (but the
+salts and hashes, random), and the password the sequence set must log in.
 
 Needs mosquitto, mosquitto-clients (mosquitto_ctrl), python3-paho-mqtt and
 `make mosquitto21`; a missing one fails the suite.
@@ -65,9 +67,37 @@ def ours(path, version):
     lines = out.splitlines()
     payloads = [l[4:] for l in lines if l.startswith("CMD ")]
     replies = [normalize(l[4:]) for l in lines if l.startswith("OUT ")]
-    if not payloads or len(payloads) != len(replies):
+    end = [l[4:] for l in lines if l.startswith("END ")]
+    if not payloads or len(payloads) != len(replies) or len(end) != 1:
         fail("dynsec_replay gave no usable output")
-    return payloads, replies
+    return payloads, replies, without_hashes(end[0])
+
+
+def without_hashes(text):
+    """A saved state without what a new password makes at random: of
+    mosquitto 2.1's "$7$<iterations>$<salt>$<hash>" the iterations and the
+    salt's length stay."""
+    tree = json.loads(text)
+    for c in tree.get("clients", []):
+        for k in ("password", "salt"):
+            c.pop(k, None)
+        enc = c.get("encoded_password")
+        if isinstance(enc, str) and enc.count("$") == 4:
+            _, scheme, iterations, salt, _ = enc.split("$")
+            c["encoded_password"] = f"${scheme}${iterations}$salt of {len(salt)} characters"
+    return json.dumps(tree, sort_keys=True)
+
+
+def stock_file(path, version, user, password, clientid):
+    """The stock plugin's saved file as this code reads it, and whether
+    user logs in with password and client id."""
+    out = subprocess.run([REPLAY, path, version, user, password, clientid], check=True,
+                         capture_output=True, text=True).stdout.splitlines()
+    end = [l[4:] for l in out if l.startswith("END ")]
+    login = [l[6:] for l in out if l.startswith("LOGIN ")]
+    if len(end) != 1 or len(login) != 1:
+        fail("dynsec_replay gave no usable output for " + path)
+    return without_hashes(end[0]), login[0] == "ok"
 
 
 def stock(work, version, payloads):
@@ -141,7 +171,7 @@ def main():
         subprocess.run(["mosquitto_ctrl", "dynsec", "init", init, ADMIN, ADMIN_PW],
                        check=True, stdout=subprocess.DEVNULL)
         for version in ("2.0", "2.1"):
-            payloads, mine = ours(init, version)
+            payloads, mine, my_end = ours(init, version)
             theirs = stock(work, version, payloads)
             bad = compare(version, payloads, mine, theirs)
             for p, x, y in bad:
@@ -156,6 +186,17 @@ def main():
             if not compare(version, payloads, planted, theirs):
                 fail(f"mosquitto {version}: a planted difference went unseen")
             print(f"dynsec-stock: mosquitto {version}: planted difference caught")
+            cases += 1
+            # The stock plugin's file after the sequence: the same data, and
+            # "u" logs in with the password and client id modifyClient gave it.
+            saved, login = stock_file(os.path.join(work, f"stock-{version}.json"),
+                                      version, "u", "second pw", "dev")
+            if saved != my_end:
+                fail(f"mosquitto {version}: its saved file differs from this code's state:\n"
+                     f"  this code: {my_end}\n  stock:     {saved}")
+            if not login:
+                fail(f"mosquitto {version}: the password set by the stock plugin does not log in")
+            print(f"dynsec-stock: mosquitto {version}: its saved file read equal, its password logs in")
             cases += 1
     print(f"cases: {cases}")
 

@@ -17,8 +17,9 @@
 
 #include "plugin/dynsec/dynsec.h"
 
-/* A state loaded from the text of a dynamic-security file. */
-static inline struct ha_dynsec *state_from(const char *text)
+/* A state loaded from the text of a dynamic-security file, with the rules
+ * of mosquitto 2.0 or 2.1. */
+static inline struct ha_dynsec *state_from_version(const char *text, bool v21)
 {
 	json_error_t err;
 	json_t *tree = json_loads(text, 0, &err);
@@ -26,9 +27,20 @@ static inline struct ha_dynsec *state_from(const char *text)
 		fail_msg("bad test JSON: %s: %s", err.text, text);
 	struct ha_dynsec *s = ha_dynsec_new();
 	assert_non_null(s);
+	s->v21 = v21;
 	assert_int_equal(ha_dynsec_load_json(s, tree), HA_DYNSEC_OK);
 	json_decref(tree);
 	return s;
+}
+
+static inline struct ha_dynsec *state_from(const char *text)
+{
+	return state_from_version(text, false);
+}
+
+static inline struct ha_dynsec *state_from21(const char *text)
+{
+	return state_from_version(text, true);
 }
 
 /* The section bytes of s, to compare two states byte for byte. */

@@ -408,10 +408,10 @@ static void test_authentication(void **unused)
 	    "\"pinned\","
 	    " \"clientid\": \"dev-1\"}, {\"username\": \"off\", \"disabled\": "
 	    "true}]}");
-	assert_true(
-	    ha_dynsec_pw_set(&ha_dynsec_find_client(s, "pinned")->pw, "pw"));
-	assert_true(
-	    ha_dynsec_pw_set(&ha_dynsec_find_client(s, "off")->pw, "pw"));
+	assert_true(ha_dynsec_pw_set(&ha_dynsec_find_client(s, "pinned")->pw,
+				     "pw", false));
+	assert_true(ha_dynsec_pw_set(&ha_dynsec_find_client(s, "off")->pw, "pw",
+				     false));
 	assert_int_equal(ha_dynsec_authenticate(s, "pinned", "pw", "dev-1"),
 			 HA_DYNSEC_AUTH_OK);
 	assert_int_equal(ha_dynsec_authenticate(s, "pinned", "pw", "dev-2"),
@@ -430,8 +430,8 @@ static void test_authentication(void **unused)
 			 HA_DYNSEC_AUTH_DEFER);
 	/* A new password gets a new salt each time. */
 	struct ha_dynsec_pw a, b;
-	assert_true(ha_dynsec_pw_set(&a, "same"));
-	assert_true(ha_dynsec_pw_set(&b, "same"));
+	assert_true(ha_dynsec_pw_set(&a, "same", false));
+	assert_true(ha_dynsec_pw_set(&b, "same", false));
 	assert_memory_not_equal(a.salt, b.salt, sizeof(a.salt));
 	assert_true(ha_dynsec_pw_matches(&b, "same"));
 	ha_dynsec_free(s);
@@ -443,8 +443,8 @@ static void test_section_round_trip(void **unused)
 {
 	(void)unused;
 	struct ha_dynsec *s = state_from(people);
-	assert_true(
-	    ha_dynsec_pw_set(&ha_dynsec_find_client(s, "bob")->pw, "pw"));
+	assert_true(ha_dynsec_pw_set(&ha_dynsec_find_client(s, "bob")->pw, "pw",
+				     false));
 	struct section sec = section_of(s);
 	struct ha_dynsec *back = NULL;
 	const char *why = NULL;
@@ -582,7 +582,7 @@ static void test_import_record(void **unused)
 static void test_mosquitto21_file(void **unused)
 {
 	(void)unused;
-	struct ha_dynsec *s = state_from(
+	struct ha_dynsec *s = state_from21(
 	    "{\"changeIndex\": 41, \"roles\": [{\"rolename\": \"r\", "
 	    "\"allowwildcardsubs\": false, \"acls\": [{\"acltype\": "
 	    "\"subscribePattern\", \"topic\": \"#\", \"allow\": true}]}],"
@@ -608,14 +608,45 @@ static void test_mosquitto21_file(void **unused)
 	/* mosquitto 2.0 knows no such refusal. */
 	s->v21 = false;
 	assert_int_equal(ha_dynsec_acl_check(s, SUB, "u", "c", "a/+"), ALLOW);
+	s->v21 = true;
 	json_t *tree = ha_dynsec_save_json(s);
 	assert_int_equal(
 	    json_integer_value(json_object_get(tree, "changeIndex")), 41);
 	json_t *role = json_array_get(json_object_get(tree, "roles"), 0);
 	assert_true(json_is_false(json_object_get(role, "allowwildcardsubs")));
 	struct ha_dynsec *again = ha_dynsec_new();
+	again->v21 = true;
 	assert_int_equal(ha_dynsec_load_json(again, tree), HA_DYNSEC_OK);
 	assert_true(ha_dynsec_equal(s, again));
+	json_decref(tree);
+	/* A password set with 2.1's parameters (a 64-byte salt, 1000
+	 * iterations), written as 2.1 writes it, read back. */
+	struct ha_dynsec_client *u = ha_dynsec_find_client(s, "u");
+	assert_true(ha_dynsec_pw_set(&u->pw, "new one", true));
+	assert_int_equal(u->pw.salt_len, 64);
+	assert_int_equal(u->pw.iterations, 1000);
+	tree = ha_dynsec_save_json(s);
+	json_t *c = json_array_get(json_object_get(tree, "clients"), 1);
+	assert_string_equal(json_string_value(json_object_get(c, "username")),
+			    "u");
+	assert_true(
+	    strncmp(json_string_value(json_object_get(c, "encoded_password")),
+		    "$7$1000$", 8) == 0);
+	assert_null(json_object_get(c, "salt"));
+	ha_dynsec_free(again);
+	again = ha_dynsec_new();
+	again->v21 = true;
+	assert_int_equal(ha_dynsec_load_json(again, tree), HA_DYNSEC_OK);
+	assert_int_equal(ha_dynsec_authenticate(again, "u", "new one", "c"),
+			 HA_DYNSEC_AUTH_OK);
+	json_decref(tree);
+	/* With 2.0 the change index is neither read nor written. */
+	ha_dynsec_free(again);
+	again = state_from("{\"changeIndex\": 41}");
+	assert_int_equal(again->change_index, 0);
+	again->change_index = 5;
+	tree = ha_dynsec_save_json(again);
+	assert_null(json_object_get(tree, "changeIndex"));
 	json_decref(tree);
 	ha_dynsec_free(again);
 	ha_dynsec_free(s);
