@@ -620,8 +620,17 @@ void ha_cluster_drain(struct ha_plugin *ha)
 		ha_node_event_free(&ev);
 	}
 	int64_t took_us = ha_node_monotonic_us() - started_us;
-	if (events > 0 && took_us > ha->drain_max_us)
+	if (events > 0 && took_us > ha->drain_max_us) {
 		ha->drain_max_us = took_us;
+		/* Each new longest pass past twice the budget, with what it
+		 * held: an operator sees what stalls the broker's loop. */
+		if (took_us > 2 * HA_DRAIN_MAX_US)
+			ha_log_warning("a pass over the raft thread's hand-off "
+				       "took %lld us (%zu events, %zu bytes, "
+				       "restore phase %d)",
+				       (long long)took_us, events, bytes,
+				       ha->restore_phase);
+	}
 	if (ha->removed && ha->state == HA_MEMBER) {
 		ha_cluster_leave(ha, "this node was removed from the cluster");
 		return;
