@@ -288,6 +288,50 @@ static void print_words(const struct ctrl_args *a, const struct single *c,
 		print_is_leader(where, data);
 }
 
+/* The sentence of a command sent to a node that does not lead (the
+ * control API's, docs/api.md). */
+#define NOT_LEADER "This broker is not the cluster leader."
+
+static bool leader_only(const struct single *c)
+{
+	return !strcmp(c->name, "add-node") ||
+	       !strcmp(c->name, "remove-node") || !strcmp(c->name, "delete") ||
+	       !strcmp(c->name, "cluster") || !strcmp(c->name, "set-leader");
+}
+
+/* Where the leader serves administrators, if the node asked at ep names
+ * one that the membership list (the options file's, or --node given for
+ * the cluster) gives an MQTT endpoint; false otherwise. */
+static bool find_leader(const struct ctrl_args *a,
+			const struct ctrl_node_spec *members, size_t n,
+			const struct ctrl_endpoint *ep,
+			struct ctrl_endpoint *out, unsigned *leader_id)
+{
+	json_t *commands = json_pack("[{s:s}]", "command", "isLeader");
+	json_t *responses = NULL;
+	bool found = false;
+
+	if (commands == NULL)
+		return false;
+	if (request_one(a, ep, commands, &responses) == CTRL_EXIT_OK) {
+		json_t *data =
+		    json_object_get(json_array_get(responses, 0), "data");
+		json_t *id = json_object_get(data, "leader_nodeid");
+		for (size_t i = 0; json_is_integer(id) && i < n; i++) {
+			if ((json_int_t)members[i].id ==
+				json_integer_value(id) &&
+			    members[i].has_mqtt) {
+				*out = members[i].mqtt;
+				*leader_id = members[i].id;
+				found = true;
+			}
+		}
+	}
+	json_decref(commands);
+	json_decref(responses);
+	return found;
+}
+
 int ctrl_run_single(const struct ctrl_args *given)
 {
 	static struct ctrl_args args;
@@ -327,11 +371,36 @@ int ctrl_run_single(const struct ctrl_args *given)
 		return CTRL_EXIT_REFUSED;
 	}
 	rc = request_one(a, &ep, commands, &responses);
-	json_decref(commands);
-	if (rc != 0)
+	if (rc != 0) {
+		json_decref(commands);
 		return rc;
+	}
 	response = json_array_get(responses, 0);
 	error = ctrl_response_error(response);
+	/* Sent to a follower: once more to the leader, when the membership
+	 * list says where it serves (as etcdctl follows its endpoints). */
+	struct ctrl_endpoint leader_ep;
+	unsigned leader_id;
+	if (error != NULL && !strcmp(error, NOT_LEADER) && leader_only(c) &&
+	    (given->nodes_from_file || c->nodes != NODES_ONE) &&
+	    find_leader(a, given->nodes, given->node_count, &ep, &leader_ep,
+			&leader_id)) {
+		json_decref(responses);
+		responses = NULL;
+		ep = leader_ep;
+		ctrl_endpoint_format(&ep, where, sizeof where);
+		rc = request_one(a, &ep, commands, &responses);
+		if (rc != 0) {
+			json_decref(commands);
+			return rc;
+		}
+		if (!a->json)
+			printf("sent to node %u, the leader, at %s\n",
+			       leader_id, where);
+		response = json_array_get(responses, 0);
+		error = ctrl_response_error(response);
+	}
+	json_decref(commands);
 	if (a->json)
 		ctrl_print_json(response);
 	if (error) {

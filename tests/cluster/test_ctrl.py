@@ -479,6 +479,17 @@ def test_options_file(cl, tmp_path):
     assert len(r.stdout.splitlines()) == 2, explain(r)
     # The command line wins over the file.
     expect(run("-o", path, "-P", "wrong", "is-leader", auth=False), 3)
+    # A leader-only command sent to a follower follows it to the leader,
+    # whose administrative endpoint the file's node list gives.
+    follower = next(n for n in cl.three if n is not leader)
+    r = expect(run("-o", path, "-h", follower.host, "-p", follower.mqtt_port,
+                   "cluster", auth=False), 0)
+    assert r.stdout.startswith("sent to node %d, the leader, at %s:%d\n" % (
+        leader.nodeid, leader.host, leader.mqtt_port)), explain(r)
+    assert "leader     node %d\n" % leader.nodeid in r.stdout, explain(r)
+    # Without the file's endpoints there is nowhere to follow it.
+    r = expect(at(follower, "cluster"), 1)
+    assert NOT_LEADER in r.stderr
 
 
 def test_delete(cl):
