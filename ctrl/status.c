@@ -95,6 +95,17 @@ static void fill_row(struct row *r, struct ctrl_session *s)
 	r->leader =
 	    json_incref(json_object_get(json_array_get(responses, 1), "data"));
 	json_decref(responses);
+	/* An endpoint of another node (a list that swapped two): what it
+	 * says is not this node's status. */
+	json_int_t said = field(r->leader, "nodeid");
+	if (r->id != 0 && said != 0 && said != r->id) {
+		snprintf(r->error, sizeof r->error,
+			 "this endpoint answers as node %" JSON_INTEGER_FORMAT,
+			 said);
+		r->reachable = false;
+		r->exit_code = CTRL_EXIT_PARTIAL;
+		return;
+	}
 	if (r->id == 0)
 		r->id = field(r->leader, "nodeid");
 	if (r->cluster[0] == '\0')

@@ -215,6 +215,16 @@ def test_status_table_json_and_unreachable(cl):
     r = expect(run("status", "--json", "--node", ghost), 3)
     assert json.loads(r.stdout)["nodes"][0]["reachable"] is False
 
+    # A list whose endpoint belongs to another node: said, and exit 5.
+    n1, n3 = cl.c.nodes[1], cl.c.nodes[3]
+    swapped = "1@%s:%d,mqtt=%s:%d" % (n1.host, n1.cluster_port, n3.host,
+                                       n3.mqtt_port)
+    r = expect(run("status", "--node", swapped, "--node", spec(n2)), 5)
+    rows = r.stdout.splitlines()
+    assert rows[1].startswith("1 ") and \
+        "no: this endpoint answers as node 3" in rows[1], explain(r)
+    assert rows[2].endswith("yes"), explain(r)
+
 
 def test_status_watch_redraws(cl):
     p = subprocess.Popen([CTRL, "-u", h.ADMIN, "-P", h.ADMIN_PW, "status",
