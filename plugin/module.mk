@@ -51,12 +51,17 @@ FUZZ_LIBS_ha_control := $(HA_CONTROL_LIBS)
 SUITES += fuzz-ha_control
 
 # The replicated broker state on the Raft side: the record layer, the
-# retained-message map, the state object and its snapshots. Pure C (libc and
-# zlib's crc32), no broker headers: unit-tested with the sanitizers and
-# fuzzed here, linked into the plugin below.
+# retained-message map, the access-control data (the part of plugin/dynsec/
+# that applies changes and encodes the snapshot section: it calls neither
+# jansson nor OpenSSL, whose headers it only includes), the state object and
+# its snapshots. Pure C (libc and zlib's crc32), no broker headers:
+# unit-tested with the sanitizers and fuzzed here, linked into the plugin
+# below.
+HA_STATE_DYNSEC_SRCS := plugin/dynsec/model.c plugin/dynsec/codec.c \
+	plugin/dynsec/apply.c
 HA_STATE_SRCS := plugin/records.c plugin/retained_store.c plugin/state.c \
 	plugin/feature_level.c \
-	plugin/state_snapshot.c
+	plugin/state_snapshot.c $(HA_STATE_DYNSEC_SRCS)
 
 $(BUILD)/san/libha_state.a: $(HA_STATE_SRCS:plugin/%.c=$(BUILD)/san/plugin/%.o)
 	@rm -f $@

@@ -91,6 +91,12 @@ static bool binary_valid(struct ha_bytes b)
 	       (b.len == 0 || b.data != NULL);
 }
 
+/* Bytes of any length (the record's size is checked as a whole). */
+static bool binary_valid_any(struct ha_bytes b)
+{
+	return b.len == 0 || b.data != NULL;
+}
+
 /* ---- user properties: {u16 len, name, u16 len, value} each ---- */
 
 /* A str16; false (and r failed) when it runs past the end. */
@@ -241,6 +247,8 @@ static uint8_t current_version(uint8_t type)
 		return HA_REC_VERSION_RETAIN_SET;
 	case HA_REC_TYPE_RETAIN_DELETE:
 		return HA_REC_VERSION_RETAIN_DELETE;
+	case HA_REC_TYPE_ACCESS_CONTROL:
+		return HA_REC_VERSION_ACCESS_CONTROL;
 	default:
 		return 0; /* not read by this code */
 	}
@@ -289,6 +297,11 @@ int ha_record_decode(const uint8_t *buf, size_t len, struct ha_record *out)
 		break;
 	case HA_REC_TYPE_RETAIN_DELETE:
 		rv = decode_retain_delete(&r, out);
+		break;
+	case HA_REC_TYPE_ACCESS_CONTROL:
+		/* Read on apply, by the dynsec decoder (records.h). */
+		out->u.access_control.len = r.len;
+		out->u.access_control.data = get_bytes(&r, r.len);
 		break;
 	}
 	if (rv != HA_REC_OK)
@@ -401,6 +414,13 @@ size_t ha_record_encoded_size(const struct ha_record *rec, const char **reason)
 			return 0;
 		}
 		return 2 + ORIGIN_BYTES + 2 + rec->u.retain_delete.topic.len;
+	case HA_REC_TYPE_ACCESS_CONTROL:
+		if (!binary_valid_any(rec->u.access_control)) {
+			if (reason != NULL)
+				*reason = "access-control body without data";
+			return 0;
+		}
+		return add_sat(2, rec->u.access_control.len);
 	default:
 		if (reason != NULL)
 			*reason = "a record type this code does not write";
@@ -502,6 +522,10 @@ int ha_record_encode(const struct ha_record *rec, uint8_t **out, size_t *len,
 		write_origin(&w, &rec->u.retain_delete.origin);
 		write_string16(&w, rec->u.retain_delete.topic);
 		break;
+	case HA_REC_TYPE_ACCESS_CONTROL:
+		put_bytes(&w, rec->u.access_control.data,
+			  rec->u.access_control.len);
+		break;
 	}
 	if (!w.ok || w.pos != w.len)
 		abort(); /* the size and the writer disagree: a bug here */
@@ -521,6 +545,8 @@ uint32_t ha_record_type_level(uint8_t type)
 	case HA_REC_TYPE_RETAIN_SET:
 	case HA_REC_TYPE_RETAIN_DELETE:
 		return 2;
+	case HA_REC_TYPE_ACCESS_CONTROL:
+		return 3;
 	default:
 		return 0;
 	}

@@ -49,6 +49,8 @@ enum ha_record_type {
 	HA_REC_TYPE_CLIENT_MSG = 7, /* a message queued for one client */
 	HA_REC_TYPE_BASE_MSG = 8,   /* a stored message, shared by queues */
 	HA_REC_TYPE_WILL = 9,
+	/* A change of the access-control data (plugin/dynsec/, whose code
+	 * writes and reads its body). */
 	HA_REC_TYPE_ACCESS_CONTROL = 10,
 };
 
@@ -57,13 +59,15 @@ enum ha_record_type {
 #define HA_REC_VERSION_FEATURE_LEVEL 1
 #define HA_REC_VERSION_RETAIN_SET 1
 #define HA_REC_VERSION_RETAIN_DELETE 1
+#define HA_REC_VERSION_ACCESS_CONTROL 1
 
 /* Cluster feature levels. Level 1 is a cluster that never committed a
  * feature level record: deleteCluster only. Level 2 adds the feature level
- * record itself and retained messages. HA_FEATURE_LEVEL_MAX is the level
- * this code implements (what a node advertises). */
+ * record itself and retained messages; level 3 access-control changes
+ * (and the snapshot's access-control section). HA_FEATURE_LEVEL_MAX is the
+ * level this code implements (what a node advertises). */
 #define HA_FEATURE_LEVEL_BASE 1u
-#define HA_FEATURE_LEVEL_MAX 2u
+#define HA_FEATURE_LEVEL_MAX 3u
 
 enum ha_record_status {
 	HA_REC_OK = 0,
@@ -141,6 +145,12 @@ struct ha_record {
 		uint32_t feature_level; /* >= 1 */
 		struct ha_retain_set retain_set;
 		struct ha_retain_delete retain_delete;
+		/* Type 10: the body after the type and version bytes, as
+		 * it is. This layer checks only the version; the dynsec
+		 * decoder reads the body when the record is applied
+		 * (ha_state_apply_decoded, which refuses a malformed one
+		 * then): it allocates, and its header needs jansson's. */
+		struct ha_bytes access_control;
 	} u;
 	const char *reason; /* HA_REC_MALFORMED: a static sentence */
 };

@@ -2,7 +2,8 @@
 /*
  * The replicated broker state as the Raft side keeps it (the node's state
  * machine copy, for snapshots): the cluster's deleted flag, the committed
- * feature level and the retained messages. No broker headers, no I/O.
+ * feature level, the retained messages and the access-control data
+ * (plugin/dynsec/). No broker headers, no I/O.
  *
  * Usage (the node's struct ha_node_sm callbacks become thin wrappers):
  *
@@ -50,10 +51,27 @@
 #include "plugin/records.h"
 #include "plugin/retained_store.h"
 
+struct ha_dynsec; /* plugin/dynsec/dynsec.h */
+
+/* What the last access-control record applied did. A change that the
+ * dynsec apply refuses (HA_DYNSEC_REJECTED: a stale change, refused alike
+ * on every node) is a no-op that still applies (HA_APPLY_OK), so the
+ * broker reads this to answer the requester with the stock sentence. */
+struct ha_access_control_outcome {
+	uint64_t index; /* of that record; 0: none applied yet */
+	int result;	/* HA_DYNSEC_OK or HA_DYNSEC_REJECTED */
+	const char *error; /* REJECTED: the stock sentence (static); or NULL */
+};
+
 struct ha_state {
 	bool deleted;		/* a committed deleteCluster */
 	uint32_t feature_level; /* committed; never lowered */
 	struct ha_retained_store *retained;
+	/* Clients, groups, roles (record type 10, snapshot section 4);
+	 * empty until a change applies. Its v21 flag (not replicated) is
+	 * the plugin's to set, and survives ha_state_restore_into. */
+	struct ha_dynsec *access_control;
+	struct ha_access_control_outcome access_control_outcome;
 	uint64_t seed;
 };
 
@@ -73,7 +91,11 @@ void ha_state_free(struct ha_state *s);
  * as it was and writes one line into why (if not NULL), such as "record
  * type 5 (session) version 1 at index 12 needs a newer mosquitto_ha on this
  * node". A retained set with an empty payload deletes the topic (as an
- * MQTT retained publish does). */
+ * MQTT retained publish does). An access-control record (type 10) is read
+ * and run by ha_dynsec_apply(): one it finds malformed or from a newer
+ * version stops applying like any other, as does one committed below
+ * feature level 3 (a level-2 snapshot could not carry its data); one it
+ * refuses is a no-op (HA_APPLY_OK, s->access_control_outcome says so). */
 int ha_state_apply(struct ha_state *s, uint64_t index, const uint8_t *rec,
 		   size_t len, char *why, size_t why_len);
 /* The same for a record the caller decoded (HA_REC_OK) from rec. */

@@ -7,6 +7,7 @@
 
 #include <zlib.h>
 
+#include "plugin/dynsec/dynsec.h"
 #include "plugin/state_snapshot.h"
 #include "raft/byteorder.h"
 
@@ -22,7 +23,19 @@ struct ha_state_frozen {
 	uint32_t feature_level;
 	const struct ha_retained_entry **entries;
 	size_t n_entries;
+	/* The access-control section's body, encoded at capture (the live
+	 * state changes in place under later applies); NULL below level 3,
+	 * where the section is not written. */
+	uint8_t *access_control;
+	size_t access_control_len;
 };
+
+/* The level from which a snapshot holds the access-control section: the
+ * one at which its records may be written. */
+static bool has_access_control(uint32_t feature_level)
+{
+	return ha_record_writable(HA_REC_TYPE_ACCESS_CONTROL, feature_level);
+}
 
 /* ---- capture, serialize, release ---- */
 
@@ -33,8 +46,15 @@ struct ha_state_frozen *ha_state_capture(const struct ha_state *s)
 		return NULL;
 	f->deleted = s->deleted;
 	f->feature_level = s->feature_level;
+	if (has_access_control(s->feature_level) &&
+	    ha_dynsec_section_encode(s->access_control, &f->access_control,
+				     &f->access_control_len) != HA_DYNSEC_OK) {
+		free(f);
+		return NULL;
+	}
 	if (ha_retained_store_share(s->retained, &f->entries, &f->n_entries) !=
 	    0) {
+		free(f->access_control);
 		free(f);
 		return NULL;
 	}
@@ -46,6 +66,7 @@ void ha_state_release(struct ha_state_frozen *f)
 	if (f == NULL)
 		return;
 	ha_retained_entries_release(f->entries, f->n_entries);
+	free(f->access_control);
 	free(f);
 }
 
@@ -74,6 +95,8 @@ int ha_state_serialize(struct ha_state_frozen *f, uint8_t **buf, size_t *len)
 	uint64_t total = HEADER_LEN + (SECTION_HEADER_LEN + 1) +
 			 (SECTION_HEADER_LEN + 4) +
 			 (SECTION_HEADER_LEN + retained_len) + CRC_LEN;
+	if (f->access_control != NULL)
+		total += SECTION_HEADER_LEN + (uint64_t)f->access_control_len;
 	if (total > SIZE_MAX)
 		return -1;
 	uint8_t *out = malloc((size_t)total);
@@ -98,6 +121,11 @@ int ha_state_serialize(struct ha_state_frozen *f, uint8_t **buf, size_t *len)
 		    ha_retained_entry_record(f->entries[i], &n);
 		put_u32(&w, (uint32_t)n);
 		put_bytes(&w, rec, n);
+	}
+	if (f->access_control != NULL) {
+		put_u8(&w, HA_SNAP_SECTION_ACCESS_CONTROL);
+		put_u64(&w, f->access_control_len);
+		put_bytes(&w, f->access_control, f->access_control_len);
 	}
 	/* The CRC covers every byte before it, so it is computed last. */
 	if (w.ok)
@@ -189,6 +217,43 @@ static int restore_retained(struct ha_state *s, struct byte_reader *r,
 	return HA_SNAP_OK;
 }
 
+static int restore_access_control(struct ha_state *s, struct byte_reader *r,
+				  char *why, size_t why_len)
+{
+	/* Written from level 3 on, and only then (the feature level
+	 * section comes first). */
+	if (!has_access_control(s->feature_level))
+		return fail(HA_SNAP_MALFORMED, why, why_len,
+			    "snapshot: access-control section at feature "
+			    "level %lu",
+			    (unsigned long)s->feature_level);
+	struct ha_dynsec *ac = NULL;
+	const char *reason = NULL;
+	int rv = ha_dynsec_section_decode(get_bytes(r, r->len), r->len, &ac,
+					  &reason);
+	if (reason == NULL)
+		reason = "unreadable";
+	switch (rv) {
+	case HA_DYNSEC_OK:
+		ha_dynsec_free(s->access_control);
+		s->access_control = ac;
+		return HA_SNAP_OK;
+	case HA_DYNSEC_NEWER:
+		return fail(HA_SNAP_NEWER, why, why_len,
+			    "snapshot: access-control section version %u "
+			    "needs a newer mosquitto_ha on this node",
+			    r->len > 0 ? r->p[0] : 0u);
+	case HA_DYNSEC_ENOMEM:
+		return fail(HA_SNAP_ENOMEM, why, why_len,
+			    "snapshot: out of memory");
+	default:
+		return fail(HA_SNAP_MALFORMED, why, why_len,
+			    "snapshot: access-control section is malformed: "
+			    "%s",
+			    reason);
+	}
+}
+
 /* r holds the whole body of the section, nothing read yet. */
 static int restore_section(struct ha_state *s, uint8_t type,
 			   struct byte_reader *r, char *why, size_t why_len)
@@ -224,8 +289,10 @@ static int restore_section(struct ha_state *s, uint8_t type,
 				    "mosquitto_ha on this node",
 				    (unsigned long)s->feature_level);
 		return HA_SNAP_OK;
-	default: /* HA_SNAP_SECTION_RETAINED */
+	case HA_SNAP_SECTION_RETAINED:
 		return restore_retained(s, r, why, why_len);
+	default: /* HA_SNAP_SECTION_ACCESS_CONTROL */
+		return restore_access_control(s, r, why, why_len);
 	}
 }
 
@@ -257,7 +324,7 @@ static int restore_v2(struct ha_state *s, const uint8_t *buf, size_t len,
 		if (!r.ok)
 			return fail(HA_SNAP_MALFORMED, why, why_len,
 				    "snapshot: section header truncated");
-		if (type > HA_SNAP_SECTION_RETAINED)
+		if (type > HA_SNAP_SECTION_ACCESS_CONTROL)
 			return fail(HA_SNAP_NEWER, why, why_len,
 				    "snapshot section type %u needs a newer "
 				    "mosquitto_ha on this node",
@@ -278,8 +345,13 @@ static int restore_v2(struct ha_state *s, const uint8_t *buf, size_t len,
 		last = type;
 		sections++;
 	}
-	/* Ascending and unique: all three when there are three. */
-	if (sections != HA_SNAP_SECTION_RETAINED)
+	/* Ascending and unique: all of them when there are as many as the
+	 * last type. The access-control section is there from level 3 on
+	 * (its restore refused it below). */
+	unsigned expected = has_access_control(s->feature_level)
+				? HA_SNAP_SECTION_ACCESS_CONTROL
+				: HA_SNAP_SECTION_RETAINED;
+	if (sections != expected)
 		return fail(HA_SNAP_MALFORMED, why, why_len,
 			    "snapshot: a section is missing");
 	return HA_SNAP_OK;
@@ -329,7 +401,10 @@ int ha_state_restore_into(struct ha_state *s, const uint8_t *buf, size_t len,
 	int rv = ha_state_restore(buf, len, s->seed, &fresh, why, why_len);
 	if (rv != HA_SNAP_OK)
 		return rv;
+	/* The broker's version is the plugin's setting, not replicated. */
+	fresh->access_control->v21 = s->access_control->v21;
 	ha_retained_store_free(s->retained);
+	ha_dynsec_free(s->access_control);
 	*s = *fresh;
 	free(fresh);
 	return HA_SNAP_OK;

@@ -7,12 +7,15 @@
  *
  * Usage:
  *
- *   f = ha_state_capture(s);   a frozen view: the flags, the level and a
+ *   f = ha_state_capture(s);   a frozen view: the flags, the level, a
  *                              reference to every retained entry (entries
  *                              are immutable and counted by reference, so
  *                              no message is copied: O(n) pointer work,
- *                              about 10 ms for 200,000 messages). NULL:
- *                              out of memory.
+ *                              about 10 ms for 200,000 messages) and, from
+ *                              feature level 3, the access-control data
+ *                              encoded as its section (changed in place by
+ *                              applies, so copied now). NULL: out of
+ *                              memory.
  *   ha_state_serialize(f, &buf, &len);  any thread, while s changes; buf
  *                              is malloc()ed; -1: out of memory. Retained
  *                              messages are written sorted by topic, so
@@ -27,7 +30,8 @@
  *   feature level from a newer mosquitto_ha: why names it);
  *   HA_SNAP_MALFORMED (why says what); HA_SNAP_ENOMEM.
  *   A version 2 snapshot is accepted only in its canonical form (sections
- *   once each, in order, messages sorted and unique), so that one that
+ *   once each, in order, messages sorted and unique, the access-control
+ *   section present exactly from feature level 3), so that one that
  *   restores serializes again to the same bytes.
  */
 #ifndef HA_PLUGIN_STATE_SNAPSHOT_H
@@ -45,6 +49,8 @@ enum ha_snapshot_section {
 	HA_SNAP_SECTION_FLAGS = 1,	   /* u8: bit 0 deleted */
 	HA_SNAP_SECTION_FEATURE_LEVEL = 2, /* u32 */
 	HA_SNAP_SECTION_RETAINED = 3,	   /* u64 count, {u32 len, record}* */
+	/* From feature level 3 on: the dynsec section (plugin/dynsec/). */
+	HA_SNAP_SECTION_ACCESS_CONTROL = 4,
 };
 
 enum ha_snapshot_result {

@@ -455,7 +455,7 @@ static void test_unknown_types(void **state)
 	(void)state;
 	struct ha_record d;
 	for (unsigned t = 0; t < 256; t++) {
-		if (t >= 1 && t <= 4)
+		if ((t >= 1 && t <= 4) || t == HA_REC_TYPE_ACCESS_CONTROL)
 			continue;
 		uint8_t rec[] = {(uint8_t)t, 1, 0xaa};
 		assert_int_equal(ha_record_decode(rec, sizeof(rec), &d),
@@ -492,6 +492,47 @@ static void test_unknown_types(void **state)
 			 HA_REC_UNKNOWN_TYPE);
 }
 
+/* Type 10: this layer checks the framing and hands the body on as it is
+ * (the dynsec decoder reads it on apply: test_state_dynsec.c). */
+static void test_access_control_framing(void **state)
+{
+	(void)state;
+	struct ha_record d;
+	const uint8_t create_role[] = {0x0a, 0x01, 0x13, 0x04,
+				       0x00, 0x01, 0x00, 0x72};
+	assert_int_equal(ha_record_decode(create_role, sizeof(create_role), &d),
+			 HA_REC_OK);
+	assert_int_equal(d.type, HA_REC_TYPE_ACCESS_CONTROL);
+	assert_int_equal(d.version, 1);
+	assert_int_equal(d.u.access_control.len, sizeof(create_role) - 2);
+	assert_ptr_equal(d.u.access_control.data, create_role + 2);
+	uint8_t *buf;
+	size_t len;
+	assert_int_equal(ha_record_encode(&d, &buf, &len, NULL), HA_REC_OK);
+	assert_int_equal(len, sizeof(create_role));
+	assert_memory_equal(buf, create_role, len);
+	free(buf);
+
+	const uint8_t newer[] = {0x0a, 0x02, 0x13};
+	char line[200];
+	int rv = ha_record_decode(newer, sizeof(newer), &d);
+	assert_int_equal(rv, HA_REC_NEWER_VERSION);
+	ha_record_describe(rv, newer, sizeof(newer), &d, 7, line,
+			   sizeof(line));
+	assert_string_equal(line, "record type 10 (access-control data) "
+				  "version 2 at index 7 needs a newer "
+				  "mosquitto_ha on this node");
+	const uint8_t version0[] = {0x0a, 0x00};
+	expect_malformed(version0, sizeof(version0), "version 0");
+	const uint8_t no_version[] = {0x0a};
+	expect_malformed(no_version, sizeof(no_version), "no version byte");
+
+	struct ha_record w = {.type = HA_REC_TYPE_ACCESS_CONTROL};
+	w.u.access_control.len = 3; /* no data */
+	assert_int_equal(ha_record_encode(&w, &buf, &len, NULL),
+			 HA_REC_MALFORMED);
+}
+
 static void test_levels(void **state)
 {
 	(void)state;
@@ -501,8 +542,13 @@ static void test_levels(void **state)
 	assert_false(ha_record_writable(HA_REC_TYPE_FEATURE_LEVEL, 1));
 	assert_true(ha_record_writable(HA_REC_TYPE_RETAIN_SET, 2));
 	assert_true(ha_record_writable(HA_REC_TYPE_RETAIN_DELETE, 2));
-	for (unsigned t = HA_REC_TYPE_SESSION; t <= HA_REC_TYPE_ACCESS_CONTROL;
-	     t++)
+	/* Access control from level 3: not at 2, at 3 and above. */
+	assert_int_equal(ha_record_type_level(HA_REC_TYPE_ACCESS_CONTROL), 3);
+	assert_false(ha_record_writable(HA_REC_TYPE_ACCESS_CONTROL, 2));
+	assert_true(ha_record_writable(HA_REC_TYPE_ACCESS_CONTROL, 3));
+	assert_true(ha_record_writable(HA_REC_TYPE_ACCESS_CONTROL, UINT32_MAX));
+	assert_int_equal(HA_FEATURE_LEVEL_MAX, 3);
+	for (unsigned t = HA_REC_TYPE_SESSION; t <= HA_REC_TYPE_WILL; t++)
 		assert_false(ha_record_writable((uint8_t)t, UINT32_MAX));
 	for (unsigned t = 0; t < 256; t++)
 		assert_true(ha_record_type_level((uint8_t)t) <=
@@ -561,6 +607,7 @@ int main(void)
 	    cmocka_unit_test(test_retain_delete),
 	    cmocka_unit_test(test_size_limit),
 	    cmocka_unit_test(test_unknown_types),
+	    cmocka_unit_test(test_access_control_framing),
 	    cmocka_unit_test(test_levels),
 	    cmocka_unit_test(test_utf8),
 	    cmocka_unit_test(test_encode_out_of_memory),

@@ -165,11 +165,11 @@ static void test_apply_stops(void **state)
 	assert_string_equal(why,
 			    "record type 3 (retained message set) version 2 at "
 			    "index 18 needs a newer mosquitto_ha on this node");
-	const uint8_t level3[] = {2, 1, 3, 0, 0, 0};
+	const uint8_t level4[] = {2, 1, 4, 0, 0, 0};
 	assert_int_equal(
-	    ha_state_apply(s, 19, level3, sizeof(level3), why, sizeof(why)),
+	    ha_state_apply(s, 19, level4, sizeof(level4), why, sizeof(why)),
 	    HA_APPLY_NEWER);
-	assert_string_equal(why, "feature level 3 at index 19 needs a newer "
+	assert_string_equal(why, "feature level 4 at index 19 needs a newer "
 				 "mosquitto_ha on this node");
 	const uint8_t bad[] = {4, 1, 0};
 	assert_int_equal(
@@ -521,10 +521,10 @@ static void test_snapshot_refusals(void **state)
 	section(&b, 1, no_flags, 1);
 	section(&b, 2, level1, 4);
 	section(&b, 3, no_messages, 8);
-	section(&b, 4, "x", 1);
+	section(&b, 5, "x", 1);
 	finish(&b);
 	expect_restore(b.buf, b.len, HA_SNAP_NEWER,
-		       "snapshot section type 4 needs a newer mosquitto_ha on "
+		       "snapshot section type 5 needs a newer mosquitto_ha on "
 		       "this node");
 
 	start(&b, 2);
@@ -550,13 +550,13 @@ static void test_snapshot_refusals(void **state)
 		       "snapshot: cluster flags 0x02 need a newer "
 		       "mosquitto_ha on this node");
 
-	const uint8_t level3[] = {3, 0, 0, 0};
+	const uint8_t level4[] = {4, 0, 0, 0};
 	start(&b, 2);
 	section(&b, 1, no_flags, 1);
-	section(&b, 2, level3, 4);
+	section(&b, 2, level4, 4);
 	finish(&b);
 	expect_restore(b.buf, b.len, HA_SNAP_NEWER,
-		       "snapshot: feature level 3 needs a newer mosquitto_ha "
+		       "snapshot: feature level 4 needs a newer mosquitto_ha "
 		       "on this node");
 
 	const char *sorted[] = {"a", "b"};
