@@ -78,6 +78,19 @@ $(HA_STATE_TEST_BINS): $(BUILD)/tests/plugin/%: tests/plugin/%.c \
 	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_state.a -lz -lcmocka \
 		-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc -o $@
 
+# The access-control data in the state: its changes are made with the
+# whole of plugin/dynsec/ (commands: jansson, OpenSSL), and strdup fails on
+# demand too.
+HA_STATE_TEST_BINS += $(BUILD)/tests/plugin/test_state_dynsec
+$(BUILD)/tests/plugin/test_state_dynsec: tests/plugin/test_state_dynsec.c \
+		tests/plugin/dynsec_test.h $(BUILD)/san/libha_state.a \
+		$(BUILD)/san/libha_dynsec.a
+	@mkdir -p $(dir $@)
+	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_state.a \
+		$(BUILD)/san/libha_dynsec.a -ljansson -lcrypto -lz -lcmocka \
+		-Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=strdup \
+		-o $@
+
 ALL_TARGETS += $(HA_STATE_TEST_BINS)
 SUITES += plugin-records
 .PHONY: suite-plugin-records
