@@ -3,8 +3,11 @@
  * Fuzz target for state snapshots: any bytes are restored. A version 2
  * snapshot that restores must serialize again to the same bytes; a
  * version 1 one must come back the same through version 2. A refusal must
- * say why. Then a feature level and a retained message carrying the input
- * are applied to the restored state, which must go round once more. Each
+ * say why. Then feature level 3, a retained message carrying the input and
+ * the input itself as a record (an access-control change, say: applied or
+ * refused, it must leave a state that goes round) are applied to the
+ * restored state, which must go round once more; the access-control data
+ * comes back equal. Each
  * input is tried as it is and with its checksum made right, so that the
  * sections behind it are reached.
  */
@@ -15,6 +18,7 @@
 
 #include <zlib.h>
 
+#include "plugin/dynsec/dynsec.h"
 #include "plugin/state_snapshot.h"
 #include "raft/byteorder.h"
 
@@ -59,14 +63,15 @@ static void run(const uint8_t *data, size_t size)
 		      HA_SNAP_OK);
 		CHECK(back->deleted == s->deleted);
 		CHECK(back->feature_level == s->feature_level);
+		CHECK(ha_dynsec_equal(back->access_control, s->access_control));
 		CHECK(ha_retained_store_count(back->retained) == 0);
 		ha_state_free(back);
 	}
 	free(again);
 
 	/* Change it a little and go round once more. */
-	const uint8_t level2[] = {2, 1, 2, 0, 0, 0};
-	CHECK(ha_state_apply(s, 1, level2, sizeof(level2), NULL, 0) ==
+	const uint8_t level3[] = {2, 1, 3, 0, 0, 0};
+	CHECK(ha_state_apply(s, 1, level3, sizeof(level3), NULL, 0) ==
 	      HA_APPLY_OK);
 	struct ha_record set = {.type = HA_REC_TYPE_RETAIN_SET};
 	set.u.retain_set.topic = (struct ha_bytes){(const uint8_t *)"f/z", 3};
@@ -78,11 +83,17 @@ static void run(const uint8_t *data, size_t size)
 		      HA_APPLY_OK);
 		free(rec);
 	}
+	char line[256] = "";
+	rv = ha_state_apply(s, 3, data, size, line, sizeof(line));
+	CHECK(rv == HA_APPLY_OK || rv == HA_APPLY_NEWER ||
+	      rv == HA_APPLY_MALFORMED);
+	CHECK(rv == HA_APPLY_OK || strlen(line) > 0);
 	size_t count = ha_retained_store_count(s->retained);
 	again = serialize(s, &len);
 	struct ha_state *back = NULL;
 	CHECK(ha_state_restore(again, len, 3, &back, NULL, 0) == HA_SNAP_OK);
 	CHECK(ha_retained_store_count(back->retained) == count);
+	CHECK(ha_dynsec_equal(back->access_control, s->access_control));
 	size_t len2;
 	uint8_t *twice = serialize(back, &len2);
 	CHECK(len2 == len && memcmp(twice, again, len) == 0);

@@ -6,10 +6,13 @@
 #   make ha-state-corpus   replace fuzz/corpus/ha_records and
 #                          fuzz/corpus/ha_snapshot with freshly encoded seeds
 
+# The access-control data of its level 3 seeds is made with the command set
+# (plugin/dynsec/: jansson, OpenSSL).
 $(BUILD)/tests/plugin/state_corpus: tests/plugin/state_corpus.c \
-		$(BUILD)/san/libha_state.a
+		$(BUILD)/san/libha_state.a $(BUILD)/san/libha_dynsec.a
 	@mkdir -p $(dir $@)
-	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_state.a -lz -o $@
+	$(CC) $(SAN_CFLAGS) $< $(BUILD)/san/libha_state.a \
+		$(BUILD)/san/libha_dynsec.a -ljansson -lcrypto -lz -o $@
 
 ALL_TARGETS += $(BUILD)/tests/plugin/state_corpus
 

@@ -4,14 +4,16 @@
  * holds. Every record of each type the code reads (and the refusals a
  * decoder meets first: an unknown type, a newer version, a truncated
  * record), and snapshots of
- * both versions, empty and with retained messages. Each seed is decoded
- * again here and must give the expected result.
+ * both versions, empty, with retained messages and (level 3) with
+ * access-control data made by the dynamic-security commands. Each seed is
+ * decoded again here and must give the expected result.
  *   state_corpus RECORDS_DIR SNAPSHOT_DIR */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "plugin/dynsec/dynsec.h"
 #include "plugin/records.h"
 #include "plugin/state.h"
 #include "plugin/state_snapshot.h"
@@ -91,12 +93,27 @@ static int write_records(const char *dir)
 	static const uint8_t legacy_delete[] = {HA_REC_TYPE_DELETE_CLUSTER};
 	static const uint8_t session[] = {HA_REC_TYPE_SESSION, 1, 0};
 	static const uint8_t newer_set[] = {HA_REC_TYPE_RETAIN_SET, 2, 0};
+	/* createRole of r (docs/access-control.md), and a newer version. */
+	static const uint8_t create_role[] = {HA_REC_TYPE_ACCESS_CONTROL,
+					      1,
+					      0x13,
+					      0x04,
+					      0x00,
+					      0x01,
+					      0x00,
+					      'r'};
+	static const uint8_t newer_access[] = {HA_REC_TYPE_ACCESS_CONTROL, 2,
+					       0x13};
 	if (write_raw(dir, "delete-cluster-legacy", legacy_delete,
 		      sizeof(legacy_delete), HA_REC_OK) != 0 ||
 	    write_raw(dir, "session-unknown-type", session, sizeof(session),
 		      HA_REC_UNKNOWN_TYPE) != 0 ||
 	    write_raw(dir, "retain-set-newer-version", newer_set,
-		      sizeof(newer_set), HA_REC_NEWER_VERSION) != 0)
+		      sizeof(newer_set), HA_REC_NEWER_VERSION) != 0 ||
+	    write_raw(dir, "access-control-create-role", create_role,
+		      sizeof(create_role), HA_REC_OK) != 0 ||
+	    write_raw(dir, "access-control-newer-version", newer_access,
+		      sizeof(newer_access), HA_REC_NEWER_VERSION) != 0)
 		return -1;
 
 	struct ha_record r = {.type = HA_REC_TYPE_DELETE_CLUSTER};
@@ -206,6 +223,86 @@ static int write_snapshot(const char *dir, const char *name,
 	return rv;
 }
 
+/* Commands of the dynamic-security API, whose changes a leader proposes. */
+static const char access_commands[] =
+    "{\"commands\": ["
+    "{\"command\": \"createRole\", \"rolename\": \"r\", \"textname\": "
+    "\"reader\", \"acls\": [{\"acltype\": \"subscribePattern\", "
+    "\"topic\": \"a/#\", \"priority\": 2, \"allow\": true}, "
+    "{\"acltype\": \"publishClientSend\", \"topic\": \"a/+\", "
+    "\"allow\": false}]},"
+    "{\"command\": \"createRole\", \"rolename\": \"w\"},"
+    "{\"command\": \"createClient\", \"username\": \"u\", "
+    "\"password\": \"p\", \"clientid\": \"c\", \"textdescription\": "
+    "\"d\", \"roles\": [{\"rolename\": \"r\", \"priority\": 1}]},"
+    "{\"command\": \"createClient\", \"username\": \"v\"},"
+    "{\"command\": \"disableClient\", \"username\": \"v\"},"
+    "{\"command\": \"createGroup\", \"groupname\": \"g\", \"roles\": "
+    "[{\"rolename\": \"w\", \"priority\": 3}]},"
+    "{\"command\": \"addGroupClient\", \"groupname\": \"g\", "
+    "\"username\": \"u\", \"priority\": 5},"
+    "{\"command\": \"setAnonymousGroup\", \"groupname\": \"g\"},"
+    "{\"command\": \"setDefaultACLAccess\", \"acls\": [{\"acltype\": "
+    "\"publishClientReceive\", \"allow\": true}]}"
+    "]}";
+
+/* Level 3: empty, then with the data of access_commands and a retained
+ * message. */
+static int write_access_control_snapshots(const char *dir)
+{
+	struct ha_state *s = ha_state_new(1);
+	struct ha_dynsec *work = ha_dynsec_new();
+	if (s == NULL || work == NULL) {
+		fprintf(stderr, "state_corpus: out of memory\n");
+		ha_state_free(s);
+		ha_dynsec_free(work);
+		return -1;
+	}
+	const struct ha_record level3 = {.type = HA_REC_TYPE_FEATURE_LEVEL,
+					 .u.feature_level = 3};
+	int rv = apply(s, &level3);
+	if (rv == 0)
+		rv = write_snapshot(dir, "v2-level-3-empty", s);
+	uint8_t **records = NULL;
+	size_t *lens = NULL, n = 0;
+	json_t *reply = NULL;
+	if (rv == 0) {
+		reply = ha_dynsec_payload(work, access_commands,
+					  strlen(access_commands), &records,
+					  &lens, &n);
+		if (reply == NULL || n != 9) {
+			fprintf(stderr, "state_corpus: access-control "
+					"commands: %zu changes\n",
+				n);
+			rv = -1;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		char why[256] = "";
+		if (rv == 0 && ha_state_apply(s, 2 + i, records[i], lens[i],
+					      why, sizeof(why)) != HA_APPLY_OK) {
+			fprintf(stderr, "state_corpus: apply: %s\n", why);
+			rv = -1;
+		}
+		free(records[i]);
+	}
+	free(records);
+	free(lens);
+	json_decref(reply);
+	struct ha_record m = retain_set("a/b", "1", 0);
+	if (rv == 0)
+		rv = apply(s, &m);
+	if (rv == 0 && !ha_dynsec_equal(s->access_control, work)) {
+		fprintf(stderr, "state_corpus: the applied changes differ\n");
+		rv = -1;
+	}
+	if (rv == 0)
+		rv = write_snapshot(dir, "v2-level-3-access-control", s);
+	ha_dynsec_free(work);
+	ha_state_free(s);
+	return rv;
+}
+
 static int write_snapshots(const char *dir)
 {
 	static const uint8_t v1_alive[] = {1, 0}, v1_deleted[] = {1, 1};
@@ -267,7 +364,9 @@ static int write_snapshots(const char *dir)
 	if (rv == 0)
 		rv = write_snapshot(dir, "v2-level-2-deleted", s);
 	ha_state_free(s);
-	return rv;
+	if (rv != 0)
+		return -1;
+	return write_access_control_snapshots(dir);
 }
 
 int main(int argc, char **argv)
