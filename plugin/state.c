@@ -49,16 +49,17 @@ static int apply_access_control(struct ha_state *s, uint64_t index,
 		 * access-control section, so the change would be lost by
 		 * the nodes that restore one. Stop alike everywhere. */
 		if (say)
-			snprintf(why, why_len,
-				 "record type %u (%s) at index %llu is "
-				 "malformed: committed at feature level %lu, "
-				 "below %lu",
-				 HA_REC_TYPE_ACCESS_CONTROL,
-				 ha_record_type_name(HA_REC_TYPE_ACCESS_CONTROL),
-				 (unsigned long long)index,
-				 (unsigned long)s->feature_level,
-				 (unsigned long)ha_record_type_level(
-				     HA_REC_TYPE_ACCESS_CONTROL));
+			snprintf(
+			    why, why_len,
+			    "record type %u (%s) at index %llu is "
+			    "malformed: committed at feature level %lu, "
+			    "below %lu",
+			    HA_REC_TYPE_ACCESS_CONTROL,
+			    ha_record_type_name(HA_REC_TYPE_ACCESS_CONTROL),
+			    (unsigned long long)index,
+			    (unsigned long)s->feature_level,
+			    (unsigned long)ha_record_type_level(
+				HA_REC_TYPE_ACCESS_CONTROL));
 		return HA_APPLY_MALFORMED;
 	}
 	const char *error = NULL;
@@ -73,14 +74,14 @@ static int apply_access_control(struct ha_state *s, uint64_t index,
 		return HA_APPLY_OK;
 	case HA_DYNSEC_NEWER:
 		if (say)
-			snprintf(why, why_len,
-				 "record type %u (%s) version %u at index %llu "
-				 "needs a newer mosquitto_ha on this node: %s",
-				 HA_REC_TYPE_ACCESS_CONTROL,
-				 ha_record_type_name(HA_REC_TYPE_ACCESS_CONTROL),
-				 len >= 2 ? rec[1] : 0u,
-				 (unsigned long long)index,
-				 error != NULL ? error : "unknown change");
+			snprintf(
+			    why, why_len,
+			    "record type %u (%s) version %u at index %llu "
+			    "needs a newer mosquitto_ha on this node: %s",
+			    HA_REC_TYPE_ACCESS_CONTROL,
+			    ha_record_type_name(HA_REC_TYPE_ACCESS_CONTROL),
+			    len >= 2 ? rec[1] : 0u, (unsigned long long)index,
+			    error != NULL ? error : "unknown change");
 		return HA_APPLY_NEWER;
 	case HA_DYNSEC_ENOMEM:
 		if (say)
@@ -91,13 +92,14 @@ static int apply_access_control(struct ha_state *s, uint64_t index,
 		return HA_APPLY_ENOMEM;
 	default:
 		if (say)
-			snprintf(why, why_len,
-				 "record type %u (%s) at index %llu is "
-				 "malformed: %s",
-				 HA_REC_TYPE_ACCESS_CONTROL,
-				 ha_record_type_name(HA_REC_TYPE_ACCESS_CONTROL),
-				 (unsigned long long)index,
-				 error != NULL ? error : "unreadable");
+			snprintf(
+			    why, why_len,
+			    "record type %u (%s) at index %llu is "
+			    "malformed: %s",
+			    HA_REC_TYPE_ACCESS_CONTROL,
+			    ha_record_type_name(HA_REC_TYPE_ACCESS_CONTROL),
+			    (unsigned long long)index,
+			    error != NULL ? error : "unreadable");
 		return HA_APPLY_MALFORMED;
 	}
 }

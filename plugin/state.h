@@ -58,8 +58,8 @@ struct ha_dynsec; /* plugin/dynsec/dynsec.h */
  * on every node) is a no-op that still applies (HA_APPLY_OK), so the
  * broker reads this to answer the requester with the stock sentence. */
 struct ha_access_control_outcome {
-	uint64_t index; /* of that record; 0: none applied yet */
-	int result;	/* HA_DYNSEC_OK or HA_DYNSEC_REJECTED */
+	uint64_t index;	   /* of that record; 0: none applied yet */
+	int result;	   /* HA_DYNSEC_OK or HA_DYNSEC_REJECTED */
 	const char *error; /* REJECTED: the stock sentence (static); or NULL */
 };
 

@@ -658,7 +658,7 @@ class Prober:
 
 
 # The highest cluster feature level the plugin implements (records.h).
-FEATURE_LEVEL_MAX = 2
+FEATURE_LEVEL_MAX = 3
 
 
 class Node:

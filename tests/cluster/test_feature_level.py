@@ -15,6 +15,10 @@ import harness as h
 from test_retained import Publisher, read_retained, wait_same
 
 
+# What this build implements, and so what an upgraded cluster reaches.
+TOP = h.FEATURE_LEVEL_MAX
+
+
 def levels(nodes):
     return {n.nodeid: n.raft_status()["feature_level"] for n in nodes}
 
@@ -42,8 +46,8 @@ def test_new_cluster_does_not_wait_for_a_voter_that_never_started(
     leader = c.wait_leader(up)
     # Node 3 has never run: a level-1 cluster holds no replicated state,
     # so nothing waits for it.
-    wait_level(up, 2, timeout=5)
-    assert any("raising the cluster's feature level from 1 to 2" in
+    wait_level(up, TOP, timeout=5)
+    assert any("raising the cluster's feature level from 1 to %d" % TOP in
                n.log_text() for n in up)
     p = Publisher(c.wait_leader(up))
     try:
@@ -99,13 +103,13 @@ def test_rolling_upgrade_raises_the_level_once_every_voter_has_it(
     del last.plugin_opts["feature_level"]
     last.start()
     t0 = time.monotonic()
-    wait_level(nodes, 2)
+    wait_level(nodes, TOP)
     took = time.monotonic() - t0
-    assert any("raising the cluster's feature level from 1 to 2" in
+    assert any("raising the cluster's feature level from 1 to %d" % TOP in
                n.log_text() for n in nodes)
     current = c.wait_leader()
 
-    # Level 2: retained messages are replicated.
+    # Level 2 and above: retained messages are replicated.
     p = Publisher(current)
     try:
         assert p.set("new/a", b"replicated")
@@ -121,9 +125,9 @@ def test_rolling_upgrade_raises_the_level_once_every_voter_has_it(
     h.wait_until(
         "the leader to report node %d's lower level" % held.nodeid,
         lambda: any(("node %d advertises feature level 1, below the "
-                     "cluster's 2" % held.nodeid) in n.log_text()
+                     "cluster's %d" % (held.nodeid, TOP)) in n.log_text()
                     for n in nodes), 10)
-    assert levels(nodes) == {1: 2, 2: 2, 3: 2}
+    assert levels(nodes) == {1: TOP, 2: TOP, 3: TOP}
     wait_same(nodes, {"new/a": b"replicated"})
-    report("level 1 -> 2 %.2f s after the last voter came back upgraded" %
-           took)
+    report("level 1 -> %d %.2f s after the last voter came back upgraded" %
+           (TOP, took))

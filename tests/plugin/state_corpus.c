@@ -94,14 +94,8 @@ static int write_records(const char *dir)
 	static const uint8_t session[] = {HA_REC_TYPE_SESSION, 1, 0};
 	static const uint8_t newer_set[] = {HA_REC_TYPE_RETAIN_SET, 2, 0};
 	/* createRole of r (docs/access-control.md), and a newer version. */
-	static const uint8_t create_role[] = {HA_REC_TYPE_ACCESS_CONTROL,
-					      1,
-					      0x13,
-					      0x04,
-					      0x00,
-					      0x01,
-					      0x00,
-					      'r'};
+	static const uint8_t create_role[] = {
+	    HA_REC_TYPE_ACCESS_CONTROL, 1, 0x13, 0x04, 0x00, 0x01, 0x00, 'r'};
 	static const uint8_t newer_access[] = {HA_REC_TYPE_ACCESS_CONTROL, 2,
 					       0x13};
 	if (write_raw(dir, "delete-cluster-legacy", legacy_delete,
@@ -271,16 +265,18 @@ static int write_access_control_snapshots(const char *dir)
 					  strlen(access_commands), &records,
 					  &lens, &n);
 		if (reply == NULL || n != 9) {
-			fprintf(stderr, "state_corpus: access-control "
-					"commands: %zu changes\n",
+			fprintf(stderr,
+				"state_corpus: access-control "
+				"commands: %zu changes\n",
 				n);
 			rv = -1;
 		}
 	}
 	for (size_t i = 0; i < n; i++) {
 		char why[256] = "";
-		if (rv == 0 && ha_state_apply(s, 2 + i, records[i], lens[i],
-					      why, sizeof(why)) != HA_APPLY_OK) {
+		if (rv == 0 &&
+		    ha_state_apply(s, 2 + i, records[i], lens[i], why,
+				   sizeof(why)) != HA_APPLY_OK) {
 			fprintf(stderr, "state_corpus: apply: %s\n", why);
 			rv = -1;
 		}

@@ -517,8 +517,7 @@ static void test_access_control_framing(void **state)
 	char line[200];
 	int rv = ha_record_decode(newer, sizeof(newer), &d);
 	assert_int_equal(rv, HA_REC_NEWER_VERSION);
-	ha_record_describe(rv, newer, sizeof(newer), &d, 7, line,
-			   sizeof(line));
+	ha_record_describe(rv, newer, sizeof(newer), &d, 7, line, sizeof(line));
 	assert_string_equal(line, "record type 10 (access-control data) "
 				  "version 2 at index 7 needs a newer "
 				  "mosquitto_ha on this node");

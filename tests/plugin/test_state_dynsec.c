@@ -145,9 +145,9 @@ static void test_apply_two_states(void **unused)
 	assert_true(ha_dynsec_equal(a->access_control, c.work));
 	assert_true(ha_dynsec_equal(b->access_control, c.work));
 	/* The data serves: the user logs in with its password. */
-	assert_int_equal(ha_dynsec_authenticate(a->access_control, "u",
-						"secret", "any"),
-			 HA_DYNSEC_AUTH_OK);
+	assert_int_equal(
+	    ha_dynsec_authenticate(a->access_control, "u", "secret", "any"),
+	    HA_DYNSEC_AUTH_OK);
 	assert_int_equal(ha_dynsec_acl_check(b->access_control,
 					     HA_DYNSEC_ACCESS_PUB_SEND, "u",
 					     "any", "a/x"),
@@ -199,8 +199,9 @@ static void test_refused_is_noop(void **unused)
 			      &del_len);
 	assert_non_null(del);
 	free(del);
-	del = change(stale, "{\"command\": \"deleteClient\", \"username\": "
-			    "\"w\"}",
+	del = change(stale,
+		     "{\"command\": \"deleteClient\", \"username\": "
+		     "\"w\"}",
 		     &del_len);
 	assert_non_null(del);
 
@@ -215,9 +216,9 @@ static void test_refused_is_noop(void **unused)
 				 HA_DYNSEC_REJECTED);
 		assert_string_equal(both[k]->access_control_outcome.error,
 				    "Client already exists");
-		assert_int_equal(ha_state_apply(both[k], 31, del, del_len, why,
-						sizeof(why)),
-				 HA_APPLY_OK);
+		assert_int_equal(
+		    ha_state_apply(both[k], 31, del, del_len, why, sizeof(why)),
+		    HA_APPLY_OK);
 		assert_int_equal(both[k]->access_control_outcome.index, 31);
 		assert_int_equal(both[k]->access_control_outcome.result,
 				 HA_DYNSEC_REJECTED);
@@ -252,9 +253,9 @@ static void test_level_gate(void **unused)
 		size_t before_len;
 		uint8_t *before = snapshot_of(s, &before_len);
 		char why[300];
-		assert_int_equal(ha_state_apply(s, 12, c.rec[0], c.len[0], why,
-						sizeof(why)),
-				 HA_APPLY_MALFORMED);
+		assert_int_equal(
+		    ha_state_apply(s, 12, c.rec[0], c.len[0], why, sizeof(why)),
+		    HA_APPLY_MALFORMED);
 		char expected[300];
 		snprintf(expected, sizeof(expected),
 			 "record type 10 (access-control data) at index 12 is "
@@ -312,8 +313,8 @@ static void test_apply_stops(void **unused)
 				 "1 at index 42 needs a newer mosquitto_ha on "
 				 "this node: an access-control change this "
 				 "code does not know");
-	const uint8_t newer[] = {0x0a, 0x02, 0x13, 0x04, 0x00,
-				 0x01, 0x00, 0x72};
+	const uint8_t newer[] = {0x0a, 0x02, 0x13, 0x04,
+				 0x00, 0x01, 0x00, 0x72};
 	assert_int_equal(
 	    ha_state_apply(s, 43, newer, sizeof(newer), why, sizeof(why)),
 	    HA_APPLY_NEWER);
@@ -345,10 +346,10 @@ static void test_snapshot_bytes(void **unused)
 	size_t len;
 	uint8_t *buf = snapshot_of(s, &len);
 	const uint8_t level2[] = {
-	    'M',  'H',	'A',  'S',  2,		       /* magic, version */
-	    1,	  1,	0,    0,    0, 0, 0, 0, 0, 0,  /* flags: none */
-	    2,	  4,	0,    0,    0, 0, 0, 0, 0, 2,  0, 0, 0, /* level 2 */
-	    3,	  8,	0,    0,    0, 0, 0, 0, 0, 0,  0, 0, 0,
+	    'M',  'H',	'A',  'S',  2,		      /* magic, version */
+	    1,	  1,	0,    0,    0, 0, 0, 0, 0, 0, /* flags: none */
+	    2,	  4,	0,    0,    0, 0, 0, 0, 0, 2, 0, 0, 0, /* level 2 */
+	    3,	  8,	0,    0,    0, 0, 0, 0, 0, 0, 0, 0, 0,
 	    0,	  0,	0,    0,    /* no retained messages */
 	    0x04, 0xbe, 0xd9, 0x99, /* CRC32 0x99d9be04 */
 	};
@@ -360,15 +361,15 @@ static void test_snapshot_bytes(void **unused)
 	raise_level(s, 3);
 	buf = snapshot_of(s, &len);
 	const uint8_t level3[] = {
-	    'M',  'H',	'A',  'S',  2,		       /* magic, version */
-	    1,	  1,	0,    0,    0, 0, 0, 0, 0, 0,  /* flags: none */
-	    2,	  4,	0,    0,    0, 0, 0, 0, 0, 3,  0, 0, 0, /* level 3 */
-	    3,	  8,	0,    0,    0, 0, 0, 0, 0, 0,  0, 0, 0,
-	    0,	  0,	0,    0,    /* no retained messages */
-	    4,	  23,	0,    0,    0, 0, 0, 0, 0,     /* access control */
-	    1,	  0,	0,			       /* version, access, anon */
-	    0,	  0,	0,    0,    0, 0, 0, 0, 0, 0,  0, 0, /* no entries */
-	    0,	  0,	0,    0,    0, 0, 0, 0,	       /* change index 0 */
+	    'M',  'H',	'A',  'S',  2,		      /* magic, version */
+	    1,	  1,	0,    0,    0, 0, 0, 0, 0, 0, /* flags: none */
+	    2,	  4,	0,    0,    0, 0, 0, 0, 0, 3, 0, 0, 0, /* level 3 */
+	    3,	  8,	0,    0,    0, 0, 0, 0, 0, 0, 0, 0, 0,
+	    0,	  0,	0,    0,		   /* no retained messages */
+	    4,	  23,	0,    0,    0, 0, 0, 0, 0, /* access control */
+	    1,	  0,	0,			   /* version, access, anon */
+	    0,	  0,	0,    0,    0, 0, 0, 0, 0, 0, 0, 0, /* no entries */
+	    0,	  0,	0,    0,    0, 0, 0, 0,		    /* change index 0 */
 	    0x79, 0xfb, 0x0c, 0x67, /* CRC32 0x670cfb79 */
 	};
 	assert_int_equal(crc_of(level3, sizeof(level3) - 4), 0x670cfb79);
@@ -396,8 +397,9 @@ static void test_snapshot_round_trip(void **unused)
 	uint8_t *more;
 	size_t more_len;
 	struct ha_dynsec *work = c.work;
-	more = change(work, "{\"command\": \"deleteClient\", \"username\": "
-			    "\"u\"}",
+	more = change(work,
+		      "{\"command\": \"deleteClient\", \"username\": "
+		      "\"u\"}",
 		      &more_len);
 	assert_non_null(more);
 	apply_ok(s, 30, more, more_len);
@@ -417,9 +419,9 @@ static void test_snapshot_round_trip(void **unused)
 			 HA_SNAP_OK);
 	assert_int_equal(r->feature_level, 3);
 	assert_int_equal(r->access_control->n_clients, 2);
-	assert_int_equal(ha_dynsec_authenticate(r->access_control, "u",
-						"secret", NULL),
-			 HA_DYNSEC_AUTH_OK);
+	assert_int_equal(
+	    ha_dynsec_authenticate(r->access_control, "u", "secret", NULL),
+	    HA_DYNSEC_AUTH_OK);
 	size_t again_len;
 	uint8_t *again = snapshot_of(r, &again_len);
 	assert_int_equal(again_len, len);
@@ -568,16 +570,18 @@ static void test_snapshot_refusals(void **unused)
 	finish(&b);
 	struct ha_state *r = NULL;
 	char why[300] = "";
-	assert_int_equal(ha_state_restore(b.buf, b.len, 1, &r, why, sizeof(why)),
-			 HA_SNAP_MALFORMED);
+	assert_int_equal(
+	    ha_state_restore(b.buf, b.len, 1, &r, why, sizeof(why)),
+	    HA_SNAP_MALFORMED);
 	assert_null(r);
 	assert_non_null(strstr(why, "snapshot: access-control section is "
 				    "malformed: "));
 	start(&b, 3);
 	section(&b, 4, NULL, 0);
 	finish(&b);
-	assert_int_equal(ha_state_restore(b.buf, b.len, 1, &r, why, sizeof(why)),
-			 HA_SNAP_MALFORMED);
+	assert_int_equal(
+	    ha_state_restore(b.buf, b.len, 1, &r, why, sizeof(why)),
+	    HA_SNAP_MALFORMED);
 	free(body);
 }
 
@@ -644,8 +648,8 @@ static void test_out_of_memory(void **unused)
 	uint8_t *other_bytes = snapshot_of(other, &other_len);
 	for (long n = 0;; n++) {
 		alloc_fail_after(n);
-		int rv =
-		    ha_state_restore_into(other, expected, expected_len, NULL, 0);
+		int rv = ha_state_restore_into(other, expected, expected_len,
+					       NULL, 0);
 		if (!alloc_fail_off()) {
 			assert_int_equal(rv, HA_SNAP_OK);
 			break;
@@ -687,6 +691,6 @@ int main(void)
 	    cmocka_unit_test(test_snapshot_refusals),
 	    cmocka_unit_test(test_out_of_memory),
 	};
-	return cmocka_run_group_tests_name("plugin state access control",
-					   tests, NULL, NULL);
+	return cmocka_run_group_tests_name("plugin state access control", tests,
+					   NULL, NULL);
 }
