@@ -518,6 +518,36 @@ bool ha_serving(struct ha_plugin *ha)
 	return true;
 }
 
+/* A committed entry: the applied index and term, the record, and what a
+ * configuration says of this node. */
+static void drain_committed(struct ha_plugin *ha,
+			    const struct ha_node_event *ev)
+{
+	ha->applied = ev->index;
+	if (ev->term != ha->applied_term) {
+		ha->applied_term = ev->term;
+		pthread_mutex_lock(&ha->serve_lock);
+		ha->serve_applied_term = ev->term;
+		pthread_mutex_unlock(&ha->serve_lock);
+	}
+	if (ev->entry_type == RAFT_ENTRY_COMMAND)
+		ha_state_committed(ha, ev->index, ev->data, ev->len);
+	if (ev->entry_type == RAFT_ENTRY_CONFIG) {
+		struct raft_config c;
+		if (raft_config_decode(ev->data, ev->len, &c) == RAFT_OK) {
+			ha_pending_config(ha, &c);
+			/* A member that a committed configuration leaves out
+			 * was removed: back to standalone (a node not yet
+			 * admitted is not one). */
+			if (raft_config_find(&c, ha->cluster.nodeid))
+				ha->was_member = true;
+			else if (ha->was_member)
+				ha->removed = true;
+		}
+	}
+	ha_pending_event(ha, ev);
+}
+
 /* Handles what the raft thread handed over. Broker thread, from TICK. */
 void ha_cluster_drain(struct ha_plugin *ha)
 {
@@ -566,33 +596,7 @@ void ha_cluster_drain(struct ha_plugin *ha)
 				    (unsigned long long)ev.term, ev.leader);
 			break;
 		case HA_EV_COMMITTED:
-			ha->applied = ev.index;
-			if (ev.term != ha->applied_term) {
-				ha->applied_term = ev.term;
-				pthread_mutex_lock(&ha->serve_lock);
-				ha->serve_applied_term = ev.term;
-				pthread_mutex_unlock(&ha->serve_lock);
-			}
-			if (ev.entry_type == RAFT_ENTRY_COMMAND)
-				ha_state_committed(ha, ev.index, ev.data,
-						   ev.len);
-			if (ev.entry_type == RAFT_ENTRY_CONFIG) {
-				struct raft_config c;
-				if (raft_config_decode(ev.data, ev.len, &c) ==
-				    RAFT_OK) {
-					ha_pending_config(ha, &c);
-					/* A member that a committed
-					 * configuration leaves out was removed:
-					 * back to standalone (a node not yet
-					 * admitted is not one). */
-					if (raft_config_find(
-						&c, ha->cluster.nodeid))
-						ha->was_member = true;
-					else if (ha->was_member)
-						ha->removed = true;
-				}
-			}
-			ha_pending_event(ha, &ev);
+			drain_committed(ha, &ev);
 			break;
 		case HA_EV_RESTORE: {
 			ha->applied = ev.index;
