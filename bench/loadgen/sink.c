@@ -23,6 +23,16 @@ struct sink_connection {
 	bool subscribed;
 };
 
+/* What one read of a connection produced: its acknowledgements (sent back
+ * in one write) and the publishes to forward (one write per subscriber). */
+struct batch {
+	uint8_t *acks;
+	size_t acks_len;
+	uint8_t *forwards;
+	size_t forwards_len, forwards_cap;
+	bool closing; /* a DISCONNECT came: close once the batch is out */
+};
+
 static int listen_fd = -1;
 static pthread_mutex_t table_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sink_connection *connections[SINK_MAX_CONNECTIONS];
@@ -48,7 +58,7 @@ static int reply(struct sink_connection *c, const uint8_t *buf, size_t len)
 	return rc;
 }
 
-static void forward(const uint8_t *packet, size_t len)
+static void forward_batch(const uint8_t *packets, size_t len)
 {
 	pthread_mutex_lock(&table_lock);
 	int n = connection_count;
@@ -57,13 +67,29 @@ static void forward(const uint8_t *packet, size_t len)
 	pthread_mutex_unlock(&table_lock);
 	for (int i = 0; i < n; i++)
 		if (targets[i]->subscribed)
-			(void)reply(targets[i], packet, len);
+			(void)reply(targets[i], packets, len);
+}
+
+static int add_forward(struct batch *b, const uint8_t *packet, size_t len)
+{
+	if (b->forwards_len + len > b->forwards_cap) {
+		size_t cap = (b->forwards_len + len) * 2;
+		uint8_t *grown = realloc(b->forwards, cap);
+		if (grown == NULL)
+			return -1;
+		b->forwards = grown;
+		b->forwards_cap = cap;
+	}
+	memcpy(b->forwards + b->forwards_len, packet, len);
+	b->forwards_len += len;
+	return 0;
 }
 
 /* Acts on one whole packet (type and flags in first, body of len bytes,
  * the whole packet from packet); -1 closes the connection. */
-static int handle(struct sink_connection *c, const uint8_t *packet,
-		  size_t whole, const uint8_t *body, size_t len)
+static int handle(struct sink_connection *c, struct batch *b,
+		  const uint8_t *packet, size_t whole, const uint8_t *body,
+		  size_t len)
 {
 	unsigned type = packet[0] >> 4;
 	if (type == 1) { /* CONNECT */
@@ -78,13 +104,14 @@ static int handle(struct sink_connection *c, const uint8_t *packet,
 			uint16_t topic_len = (uint16_t)(body[0] << 8 | body[1]);
 			if (len < 2u + topic_len + 2u)
 				return -1;
-			uint8_t puback[] = {0x40, 0x02, body[2 + topic_len],
-					    body[3 + topic_len]};
-			if (reply(c, puback, sizeof(puback)) != 0)
-				return -1;
+			uint8_t *ack = b->acks + b->acks_len;
+			ack[0] = 0x40;
+			ack[1] = 0x02;
+			ack[2] = body[2 + topic_len];
+			ack[3] = body[3 + topic_len];
+			b->acks_len += 4;
 		}
-		forward(packet, whole);
-		return 0;
+		return add_forward(b, packet, whole);
 	}
 	if (type == 8) { /* SUBSCRIBE: grant what was asked */
 		if (len < 5)
@@ -97,16 +124,19 @@ static int handle(struct sink_connection *c, const uint8_t *packet,
 		static const uint8_t pingresp[] = {0xd0, 0x00};
 		return reply(c, pingresp, sizeof(pingresp));
 	}
-	if (type == 14) /* DISCONNECT */
-		return -1;
+	if (type == 14) { /* DISCONNECT */
+		b->closing = true;
+		return 0;
+	}
 	return 0; /* PUBACK and the rest: nothing to do */
 }
 
 /* Parses whole packets from buf[0..len); how many bytes they took, or -1. */
-static long parse(struct sink_connection *c, const uint8_t *buf, size_t len)
+static long parse(struct sink_connection *c, struct batch *b,
+		  const uint8_t *buf, size_t len)
 {
 	size_t pos = 0;
-	while (len - pos >= 2) {
+	while (len - pos >= 2 && !b->closing) {
 		size_t body_len = 0, i = 1;
 		unsigned mult = 1;
 		bool complete = false;
@@ -126,7 +156,7 @@ static long parse(struct sink_connection *c, const uint8_t *buf, size_t len)
 		}
 		if (len - pos < i + body_len)
 			break;
-		if (handle(c, buf + pos, i + body_len, buf + pos + i, body_len) != 0)
+		if (handle(c, b, buf + pos, i + body_len, buf + pos + i, body_len) != 0)
 			return -1;
 		pos += i + body_len;
 	}
@@ -151,18 +181,30 @@ static void *serve(void *arg)
 	/* The largest packet: a payload, its topic and its header. */
 	size_t cap = LOADGEN_MAX_PAYLOAD + 65536 + 8, used = 0;
 	uint8_t *buf = malloc(cap);
-	while (buf != NULL) {
+	/* At most one 4-byte PUBACK per 2 bytes read (the smallest packet). */
+	struct batch b = {.acks = malloc(2 * cap)};
+	while (buf != NULL && b.acks != NULL) {
 		ssize_t n = recv(c->fd, buf + used, cap - used, 0);
 		if (n <= 0)
 			break;
 		used += (size_t)n;
-		long taken = parse(c, buf, used);
+		b.acks_len = 0;
+		b.forwards_len = 0;
+		long taken = parse(c, &b, buf, used);
 		if (taken < 0 || (taken == 0 && used == cap))
+			break;
+		if (b.acks_len > 0 && reply(c, b.acks, b.acks_len) != 0)
+			break;
+		if (b.forwards_len > 0)
+			forward_batch(b.forwards, b.forwards_len);
+		if (b.closing)
 			break;
 		memmove(buf, buf + taken, used - (size_t)taken);
 		used -= (size_t)taken;
 	}
 	free(buf);
+	free(b.acks);
+	free(b.forwards);
 	drop(c);
 	return NULL;
 }

@@ -1,0 +1,9 @@
+# SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
+# MQTT through the cluster's leader against the same broker binary without
+# the plugin, both broker versions, in one run (bench/mqtt/throughput.py).
+# BENCH_QUICK=1 runs it at toy size. Numbers, not verdicts.
+BENCH_QUICK_FLAG = $(if $(BENCH_QUICK),--quick)
+.PHONY: bench-mqtt
+bench-mqtt: $(BUILD)/mosquitto_ha.so $(BUILD)/bench/ha-loadgen mosquitto21
+	BUILD=$(BUILD) /usr/bin/python3 bench/mqtt/throughput.py $(BENCH_QUICK_FLAG)
+bench: bench-mqtt
