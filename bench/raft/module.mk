@@ -5,9 +5,11 @@
 # (their libraries' names clash). Built by plain `make` so that neither
 # rots; bench/raft/commit.py runs both side by side.
 RAFT_BENCH_DRIVER := $(BUILD)/opt/bench/raft/driver.o
-$(BUILD)/bench/raft-bench-ours: $(BUILD)/opt/bench/raft/ours.o $(RAFT_BENCH_DRIVER) $(KV_NODE_LIBS)
+RAFT_BENCH_NODE_LIBS := $(BUILD)/opt/libnode.a $(BUILD)/opt/libraft.a \
+	$(BUILD)/opt/libstorage.a $(BUILD)/opt/libtransport.a
+$(BUILD)/bench/raft-bench-ours: $(BUILD)/opt/bench/raft/ours.o $(RAFT_BENCH_DRIVER) $(RAFT_BENCH_NODE_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(OPT_CFLAGS) $(filter %.o,$^) $(KV_NODE_LIBS) $(KV_LIBS) -o $@
+	$(CC) $(OPT_CFLAGS) $(filter %.o,$^) $(RAFT_BENCH_NODE_LIBS) -luv -lssl -lcrypto -lz -lpthread -o $@
 
 # canonical/raft's headers are not -Wstrict-prototypes clean.
 $(BUILD)/opt/bench/raft/canonical.o: bench/raft/canonical.c
