@@ -111,11 +111,13 @@ static bool pump_until(struct client *c, bool (*done)(const struct client *),
 		       uint64_t limit_ns)
 {
 	while (!done(c)) {
-		if (c->failed || atomic_load(&abort_run) || now_ns() >= limit_ns)
+		if (c->failed || atomic_load(&abort_run) ||
+		    now_ns() >= limit_ns)
 			return false;
 		int rc = mosquitto_loop(c->mosq, 20, 1);
 		if (rc != MOSQ_ERR_SUCCESS) {
-			fprintf(stderr, "loadgen: %s: %s\n", c->id, mosquitto_strerror(rc));
+			fprintf(stderr, "loadgen: %s: %s\n", c->id,
+				mosquitto_strerror(rc));
 			c->failed = true;
 			return false;
 		}
@@ -123,8 +125,14 @@ static bool pump_until(struct client *c, bool (*done)(const struct client *),
 	return true;
 }
 
-static bool is_connected(const struct client *c) { return c->connected; }
-static bool is_subscribed(const struct client *c) { return c->subscribed; }
+static bool is_connected(const struct client *c)
+{
+	return c->connected;
+}
+static bool is_subscribed(const struct client *c)
+{
+	return c->subscribed;
+}
 
 static bool set_up(struct client *c)
 {
@@ -148,8 +156,8 @@ static bool set_up(struct client *c)
 		return false;
 	int rc = mosquitto_connect(c->mosq, o->host, o->port, 60);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		fprintf(stderr, "loadgen: %s: connect %s:%d: %s\n", c->id, o->host,
-			o->port, mosquitto_strerror(rc));
+		fprintf(stderr, "loadgen: %s: connect %s:%d: %s\n", c->id,
+			o->host, o->port, mosquitto_strerror(rc));
 		return false;
 	}
 	uint64_t limit = now_ns() + SETUP_TIMEOUT_NS;
@@ -176,10 +184,11 @@ static int publish_one(struct client *c, uint8_t *payload)
 	uint64_t seq = (uint64_t)c->sent;
 	memcpy(payload, &t, sizeof(t));
 	memcpy(payload + 8, &seq, sizeof(seq));
-	int rc = mosquitto_publish(c->mosq, NULL, c->topic, (int)o->payload, payload,
-				   o->qos, o->retain);
+	int rc = mosquitto_publish(c->mosq, NULL, c->topic, (int)o->payload,
+				   payload, o->qos, o->retain);
 	if (rc != MOSQ_ERR_SUCCESS) {
-		fprintf(stderr, "loadgen: %s: publish: %s\n", c->id, mosquitto_strerror(rc));
+		fprintf(stderr, "loadgen: %s: publish: %s\n", c->id,
+			mosquitto_strerror(rc));
 		return -1;
 	}
 	c->sent++;
@@ -194,7 +203,8 @@ static void run_publisher(struct client *c)
 		c->failed = true;
 		return;
 	}
-	memset(payload + LOADGEN_HEADER_BYTES, 'x', o->payload - LOADGEN_HEADER_BYTES);
+	memset(payload + LOADGEN_HEADER_BYTES, 'x',
+	       o->payload - LOADGEN_HEADER_BYTES);
 	while (!publisher_finished(c)) {
 		uint64_t now = now_ns();
 		if (c->failed || atomic_load(&abort_run) || now >= deadline_ns)
@@ -202,9 +212,12 @@ static void run_publisher(struct client *c)
 		int wait_ms = 20;
 		while (c->sent < o->count && c->sent - c->acked < o->window) {
 			if (o->rate > 0) {
-				uint64_t due = start_ns + (uint64_t)((double)c->sent * 1e9 / o->rate);
+				uint64_t due =
+				    start_ns +
+				    (uint64_t)((double)c->sent * 1e9 / o->rate);
 				if (due > now) {
-					wait_ms = (int)((due - now) / 1000000ULL);
+					wait_ms =
+					    (int)((due - now) / 1000000ULL);
 					break;
 				}
 			}
@@ -215,7 +228,8 @@ static void run_publisher(struct client *c)
 		}
 		int rc = mosquitto_loop(c->mosq, wait_ms, 1);
 		if (rc != MOSQ_ERR_SUCCESS) {
-			fprintf(stderr, "loadgen: %s: %s\n", c->id, mosquitto_strerror(rc));
+			fprintf(stderr, "loadgen: %s: %s\n", c->id,
+				mosquitto_strerror(rc));
 			c->failed = true;
 		}
 	}
@@ -224,10 +238,12 @@ static void run_publisher(struct client *c)
 
 static void run_subscriber(struct client *c)
 {
-	uint64_t expected = (uint64_t)c->opts->publishers * (uint64_t)c->opts->count;
+	uint64_t expected =
+	    (uint64_t)c->opts->publishers * (uint64_t)c->opts->count;
 	uint64_t last_activity = now_ns();
 	uint64_t seen = 0;
-	while (c->received < expected && !c->failed && !atomic_load(&abort_run)) {
+	while (c->received < expected && !c->failed &&
+	       !atomic_load(&abort_run)) {
 		uint64_t now = now_ns();
 		if (now >= deadline_ns)
 			break;
@@ -237,11 +253,13 @@ static void run_subscriber(struct client *c)
 		}
 		if (atomic_load(&publishers_done) &&
 		    now - last_activity > IDLE_AFTER_PUBLISHERS_NS &&
-		    now - atomic_load(&publishers_done_ns) > IDLE_AFTER_PUBLISHERS_NS)
+		    now - atomic_load(&publishers_done_ns) >
+			IDLE_AFTER_PUBLISHERS_NS)
 			break;
 		int rc = mosquitto_loop(c->mosq, 20, 64);
 		if (rc != MOSQ_ERR_SUCCESS) {
-			fprintf(stderr, "loadgen: %s: %s\n", c->id, mosquitto_strerror(rc));
+			fprintf(stderr, "loadgen: %s: %s\n", c->id,
+				mosquitto_strerror(rc));
 			c->failed = true;
 		}
 	}
@@ -280,8 +298,8 @@ struct totals {
 	struct histogram latency;
 };
 
-static void report(const struct loadgen_options *o, const struct client *clients,
-		   int n, uint64_t pub_end_ns)
+static void report(const struct loadgen_options *o,
+		   const struct client *clients, int n, uint64_t pub_end_ns)
 {
 	static struct totals t;
 	for (int i = 0; i < n; i++) {
@@ -297,33 +315,44 @@ static void report(const struct loadgen_options *o, const struct client *clients
 	long total = o->count * (long)o->publishers;
 	uint64_t expected = (uint64_t)total * (uint64_t)o->subscribers;
 	double pub_s = (double)(pub_end_ns - start_ns) / 1e9;
-	double recv_s = t.last_receive_ns > start_ns ? (double)(t.last_receive_ns - start_ns) / 1e9 : 0;
+	double recv_s = t.last_receive_ns > start_ns
+			    ? (double)(t.last_receive_ns - start_ns) / 1e9
+			    : 0;
 	double pub_rate = pub_s > 0 ? (double)t.acked / pub_s : 0;
 	double recv_rate = recv_s > 0 ? (double)t.received / recv_s : 0;
 	struct rusage ru;
 	getrusage(RUSAGE_SELF, &ru);
-	double cpu = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-		     (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+	double cpu =
+	    (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 	bool complete = !t.failed && t.acked == total && t.received == expected;
-	printf("{\"publishers\": %d, \"subscribers\": %d, \"qos\": %d, \"retain\": %s, "
-	       "\"persistent\": %s, \"payload\": %zu, \"count\": %ld, \"sink\": %s, "
-	       "\"sent\": %ld, \"acked\": %ld, \"received\": %llu, \"expected_received\": %llu, "
-	       "\"complete\": %s, \"publish_seconds\": %.6f, \"receive_seconds\": %.6f, "
+	printf("{\"publishers\": %d, \"subscribers\": %d, \"qos\": %d, "
+	       "\"retain\": %s, "
+	       "\"persistent\": %s, \"payload\": %zu, \"count\": %ld, "
+	       "\"sink\": %s, "
+	       "\"sent\": %ld, \"acked\": %ld, \"received\": %llu, "
+	       "\"expected_received\": %llu, "
+	       "\"complete\": %s, \"publish_seconds\": %.6f, "
+	       "\"receive_seconds\": %.6f, "
 	       "\"publish_msgs_per_s\": %.1f, \"publish_mb_per_s\": %.3f, "
 	       "\"delivered_msgs_per_s\": %.1f, \"delivered_mb_per_s\": %.3f, "
-	       "\"latency_p50_us\": %.1f, \"latency_p99_us\": %.1f, \"latency_max_us\": %.1f, "
+	       "\"latency_p50_us\": %.1f, \"latency_p99_us\": %.1f, "
+	       "\"latency_max_us\": %.1f, "
 	       "\"cpu_seconds\": %.3f}\n",
-	       o->publishers, o->subscribers, o->qos, o->retain ? "true" : "false",
-	       o->persistent ? "true" : "false", o->payload, o->count, o->sink ? "true" : "false",
-	       t.sent, t.acked, (unsigned long long)t.received, (unsigned long long)expected,
-	       complete ? "true" : "false", pub_s, recv_s, pub_rate,
-	       pub_rate * (double)o->payload / 1e6, recv_rate, recv_rate * (double)o->payload / 1e6,
+	       o->publishers, o->subscribers, o->qos,
+	       o->retain ? "true" : "false", o->persistent ? "true" : "false",
+	       o->payload, o->count, o->sink ? "true" : "false", t.sent,
+	       t.acked, (unsigned long long)t.received,
+	       (unsigned long long)expected, complete ? "true" : "false", pub_s,
+	       recv_s, pub_rate, pub_rate * (double)o->payload / 1e6, recv_rate,
+	       recv_rate * (double)o->payload / 1e6,
 	       (double)histogram_percentile(&t.latency, 50) / 1e3,
 	       (double)histogram_percentile(&t.latency, 99) / 1e3,
 	       (double)histogram_percentile(&t.latency, 100) / 1e3, cpu);
 }
 
-static int start_clients(struct loadgen_options *o, struct client *clients, int n)
+static int start_clients(struct loadgen_options *o, struct client *clients,
+			 int n)
 {
 	for (int i = 0; i < n; i++) {
 		struct client *c = &clients[i];
@@ -332,10 +361,12 @@ static int start_clients(struct loadgen_options *o, struct client *clients, int 
 		c->index = c->publisher ? i : i - o->publishers;
 		snprintf(c->id, sizeof(c->id), "%s-%c%d", o->topic_prefix,
 			 c->publisher ? 'p' : 's', c->index);
-		snprintf(c->topic, sizeof(c->topic), "%s/p%d", o->topic_prefix, c->index);
+		snprintf(c->topic, sizeof(c->topic), "%s/p%d", o->topic_prefix,
+			 c->index);
 		if (pthread_create(&c->thread, NULL, client_main, c) != 0) {
 			fprintf(stderr, "loadgen: cannot start a thread\n");
-			/* The barrier counts every client: nobody may wait forever. */
+			/* The barrier counts every client: nobody may wait
+			 * forever. */
 			exit(1);
 		}
 	}
@@ -363,7 +394,8 @@ int main(int argc, char **argv)
 	mosquitto_lib_init();
 	int n = opts.publishers + opts.subscribers;
 	struct client *clients = calloc((size_t)n, sizeof(*clients));
-	if (clients == NULL || pthread_barrier_init(&ready_barrier, NULL, (unsigned)n + 1) != 0) {
+	if (clients == NULL ||
+	    pthread_barrier_init(&ready_barrier, NULL, (unsigned)n + 1) != 0) {
 		fprintf(stderr, "loadgen: out of memory\n");
 		return 1;
 	}

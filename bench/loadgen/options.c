@@ -57,21 +57,23 @@ static int set_number(struct loadgen_options *o, const char *name,
 	long qos = o->qos, port = o->port, window = o->window;
 	long payload = (long)o->payload;
 	struct number_option numbers[] = {
-		{"--port", 1, 65535, &port},
-		{"--publishers", 0, LOADGEN_MAX_CLIENTS, &publishers},
-		{"--subscribers", 0, LOADGEN_MAX_CLIENTS, &subscribers},
-		{"--qos", 0, 1, &qos},
-		{"--payload", LOADGEN_HEADER_BYTES, LOADGEN_MAX_PAYLOAD, &payload},
-		{"--count", 1, 1000000000L, &o->count},
-		{"--window", 1, 65535, &window},
+	    {"--port", 1, 65535, &port},
+	    {"--publishers", 0, LOADGEN_MAX_CLIENTS, &publishers},
+	    {"--subscribers", 0, LOADGEN_MAX_CLIENTS, &subscribers},
+	    {"--qos", 0, 1, &qos},
+	    {"--payload", LOADGEN_HEADER_BYTES, LOADGEN_MAX_PAYLOAD, &payload},
+	    {"--count", 1, 1000000000L, &o->count},
+	    {"--window", 1, 65535, &window},
 	};
 	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
 		if (strcmp(name, numbers[i].name) != 0)
 			continue;
 		if (parse_long(value, numbers[i].min, numbers[i].max,
 			       numbers[i].target) != 0) {
-			snprintf(err, errlen, "%s: '%s' is not a whole number from %ld to %ld",
-				 name, value, numbers[i].min, numbers[i].max);
+			snprintf(
+			    err, errlen,
+			    "%s: '%s' is not a whole number from %ld to %ld",
+			    name, value, numbers[i].min, numbers[i].max);
 			return -1;
 		}
 		o->publishers = (int)publishers;
@@ -126,11 +128,16 @@ static int check(const struct loadgen_options *o, char *err, size_t errlen)
 		return -1;
 	}
 	if (o->persistent && o->qos == 0) {
-		snprintf(err, errlen, "--persistent needs --qos 1 (a session queues only QoS 1)");
+		snprintf(
+		    err, errlen,
+		    "--persistent needs --qos 1 (a session queues only QoS 1)");
 		return -1;
 	}
-	if (o->topic_prefix[0] == '\0' || strpbrk(o->topic_prefix, "#+") != NULL) {
-		snprintf(err, errlen, "--topic-prefix must be a non-empty topic without wildcards");
+	if (o->topic_prefix[0] == '\0' ||
+	    strpbrk(o->topic_prefix, "#+") != NULL) {
+		snprintf(err, errlen,
+			 "--topic-prefix must be a non-empty topic without "
+			 "wildcards");
 		return -1;
 	}
 	return 0;
@@ -172,23 +179,28 @@ int loadgen_options_parse(struct loadgen_options *opts, int argc, char **argv,
 
 void loadgen_options_usage(const char *prog)
 {
-	fprintf(stderr,
-		"usage: %s [options]\n"
-		"  --host H --port P          the broker (127.0.0.1:1883)\n"
-		"  --username U --password W  credentials\n"
-		"  --publishers N             publishing clients (1)\n"
-		"  --subscribers M            clients subscribed to every message (1)\n"
-		"  --qos 0|1                  of publishes and subscriptions (0)\n"
-		"  --retain                   publish retained messages\n"
-		"  --persistent               subscribers keep their session\n"
-		"  --payload BYTES            per message, >= %d (64)\n"
-		"  --count N                  messages per publisher (10000)\n"
-		"  --seconds S                the run ends by then (30)\n"
-		"  --window W                 unacknowledged messages per publisher (100)\n"
-		"  --rate R                   messages/s per publisher, 0 = no limit (0)\n"
-		"  --topic-prefix T           topics are T/<publisher> (loadgen)\n"
-		"  --sink                     against a built-in minimal broker: the\n"
-		"                             generator's own ceiling\n"
-		"Prints one JSON object: rates, MB/s, latency percentiles.\n",
-		prog, LOADGEN_HEADER_BYTES);
+	fprintf(
+	    stderr,
+	    "usage: %s [options]\n"
+	    "  --host H --port P          the broker (127.0.0.1:1883)\n"
+	    "  --username U --password W  credentials\n"
+	    "  --publishers N             publishing clients (1)\n"
+	    "  --subscribers M            clients subscribed to every message "
+	    "(1)\n"
+	    "  --qos 0|1                  of publishes and subscriptions (0)\n"
+	    "  --retain                   publish retained messages\n"
+	    "  --persistent               subscribers keep their session\n"
+	    "  --payload BYTES            per message, >= %d (64)\n"
+	    "  --count N                  messages per publisher (10000)\n"
+	    "  --seconds S                the run ends by then (30)\n"
+	    "  --window W                 unacknowledged messages per "
+	    "publisher (100)\n"
+	    "  --rate R                   messages/s per publisher, 0 = no "
+	    "limit (0)\n"
+	    "  --topic-prefix T           topics are T/<publisher> (loadgen)\n"
+	    "  --sink                     against a built-in minimal broker: "
+	    "the\n"
+	    "                             generator's own ceiling\n"
+	    "Prints one JSON object: rates, MB/s, latency percentiles.\n",
+	    prog, LOADGEN_HEADER_BYTES);
 }

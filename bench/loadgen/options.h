@@ -23,13 +23,13 @@ struct loadgen_options {
 	int subscribers;
 	int qos;
 	bool retain;
-	bool persistent;     /* subscribers keep a session (clean session off) */
-	size_t payload;      /* bytes per message, header included */
-	long count;          /* messages per publisher */
-	double seconds;      /* the whole run ends by then, finished or not */
-	int window;          /* messages a publisher has unacknowledged at most */
-	double rate;         /* messages per second per publisher; 0: no limit */
-	bool sink;           /* against the built-in minimal broker (ceiling) */
+	bool persistent; /* subscribers keep a session (clean session off) */
+	size_t payload;	 /* bytes per message, header included */
+	long count;	 /* messages per publisher */
+	double seconds;	 /* the whole run ends by then, finished or not */
+	int window;	 /* messages a publisher has unacknowledged at most */
+	double rate;	 /* messages per second per publisher; 0: no limit */
+	bool sink;	 /* against the built-in minimal broker (ceiling) */
 };
 
 /* Fills opts from argv; 0, or -1 with a message in err (errlen bytes).

@@ -19,7 +19,8 @@
 
 struct sink_connection {
 	int fd;
-	pthread_mutex_t write_lock; /* publishers' threads write to subscribers */
+	pthread_mutex_t
+	    write_lock; /* publishers' threads write to subscribers */
 	bool subscribed;
 };
 
@@ -116,7 +117,8 @@ static int handle(struct sink_connection *c, struct batch *b,
 	if (type == 8) { /* SUBSCRIBE: grant what was asked */
 		if (len < 5)
 			return -1;
-		uint8_t suback[] = {0x90, 0x03, body[0], body[1], body[len - 1] & 3};
+		uint8_t suback[] = {0x90, 0x03, body[0], body[1],
+				    body[len - 1] & 3};
 		c->subscribed = true;
 		return reply(c, suback, sizeof(suback));
 	}
@@ -156,7 +158,8 @@ static long parse(struct sink_connection *c, struct batch *b,
 		}
 		if (len - pos < i + body_len)
 			break;
-		if (handle(c, b, buf + pos, i + body_len, buf + pos + i, body_len) != 0)
+		if (handle(c, b, buf + pos, i + body_len, buf + pos + i,
+			   body_len) != 0)
 			return -1;
 		pos += i + body_len;
 	}

@@ -30,11 +30,15 @@ static void defaults_and_every_option(void **state)
 	assert_int_equal(o.publishers, 1);
 	assert_int_equal(o.payload, 64);
 	assert_false(o.retain);
-	const char *all[] = {"--host", "127.0.0.2", "--port", "1999", "--username", "u",
-			     "--password", "p", "--publishers", "4", "--subscribers", "2",
-			     "--qos", "1", "--retain", "--persistent", "--payload", "4096",
-			     "--count", "500", "--seconds", "2.5", "--window", "8", "--rate",
-			     "1000", "--topic-prefix", "t/x", "--sink", NULL};
+	const char *all[] = {
+	    "--host",	    "127.0.0.2", "--port",	   "1999",
+	    "--username",   "u",	 "--password",	   "p",
+	    "--publishers", "4",	 "--subscribers",  "2",
+	    "--qos",	    "1",	 "--retain",	   "--persistent",
+	    "--payload",    "4096",	 "--count",	   "500",
+	    "--seconds",    "2.5",	 "--window",	   "8",
+	    "--rate",	    "1000",	 "--topic-prefix", "t/x",
+	    "--sink",	    NULL};
 	assert_int_equal(parse(&o, err, all), 0);
 	assert_string_equal(o.host, "127.0.0.2");
 	assert_int_equal(o.port, 1999);
@@ -58,18 +62,18 @@ static void refusals(void **state)
 	struct loadgen_options o;
 	char err[256];
 	const char *cases[][4] = {
-		{"--qos", "2", NULL},
-		{"--payload", "15", NULL},       /* below the timing header */
-		{"--publishers", "0", NULL},
-		{"--publishers", "257", NULL},
-		{"--count", "0", NULL},
-		{"--count", "12x", NULL},
-		{"--seconds", "0", NULL},
-		{"--port", "70000", NULL},
-		{"--persistent", NULL},           /* QoS 0 */
-		{"--topic-prefix", "a/#", NULL},
-		{"--bogus", "1", NULL},
-		{"--count", NULL},                /* value missing */
+	    {"--qos", "2", NULL},
+	    {"--payload", "15", NULL}, /* below the timing header */
+	    {"--publishers", "0", NULL},
+	    {"--publishers", "257", NULL},
+	    {"--count", "0", NULL},
+	    {"--count", "12x", NULL},
+	    {"--seconds", "0", NULL},
+	    {"--port", "70000", NULL},
+	    {"--persistent", NULL}, /* QoS 0 */
+	    {"--topic-prefix", "a/#", NULL},
+	    {"--bogus", "1", NULL},
+	    {"--count", NULL}, /* value missing */
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		err[0] = '\0';
@@ -105,9 +109,9 @@ static void histogram_percentiles(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(defaults_and_every_option),
-		cmocka_unit_test(refusals),
-		cmocka_unit_test(histogram_percentiles),
+	    cmocka_unit_test(defaults_and_every_option),
+	    cmocka_unit_test(refusals),
+	    cmocka_unit_test(histogram_percentiles),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

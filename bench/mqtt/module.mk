@@ -7,3 +7,9 @@ BENCH_QUICK_FLAG = $(if $(BENCH_QUICK),--quick)
 bench-mqtt: $(BUILD)/mosquitto_ha.so $(BUILD)/bench/ha-loadgen mosquitto21
 	BUILD=$(BUILD) /usr/bin/python3 bench/mqtt/throughput.py $(BENCH_QUICK_FLAG)
 bench: bench-mqtt
+
+# The tables and charts of the last run (bench/report.py): after every
+# benchmark of `make bench`.
+.PHONY: bench-report
+bench-report:
+	BUILD=$(BUILD) /usr/bin/python3 bench/report.py

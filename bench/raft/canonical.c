@@ -20,7 +20,8 @@ static struct raft_fsm fsm;
 static struct raft raft;
 static uint64_t applied_count;
 
-static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **result)
+static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf,
+		     void **result)
 {
 	(void)f;
 	(void)buf;
@@ -29,7 +30,8 @@ static int fsm_apply(struct raft_fsm *f, const struct raft_buffer *buf, void **r
 	return 0;
 }
 
-static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[], unsigned *n_bufs)
+static int fsm_snapshot(struct raft_fsm *f, struct raft_buffer *bufs[],
+			unsigned *n_bufs)
 {
 	(void)f;
 	*bufs = raft_malloc(sizeof(**bufs));
@@ -83,7 +85,8 @@ static int propose(const void *data, size_t len, uint64_t cookie)
 	r->req.data = r;
 	int rv = raft_apply(&raft, &r->req, &buf, 1, on_applied);
 	if (rv != 0) {
-		fprintf(stderr, "bench-raft canonical: raft_apply: %s\n", raft_strerror(rv));
+		fprintf(stderr, "bench-raft canonical: raft_apply: %s\n",
+			raft_strerror(rv));
 		raft_free(buf.base);
 		free(r);
 		return -1;
@@ -91,7 +94,10 @@ static int propose(const void *data, size_t len, uint64_t cookie)
 	return 0;
 }
 
-static void on_run_timer(uv_timer_t *t) { (void)t; }
+static void on_run_timer(uv_timer_t *t)
+{
+	(void)t;
+}
 
 /* canonical/raft 0.15's TCP transport leaves Nagle's algorithm on, so a
  * small message can wait for the peer's delayed ACK (40 ms on Linux): with
@@ -117,25 +123,33 @@ static void run(int timeout_ms)
 		uv_walk(&loop, set_nodelay, NULL);
 }
 
-static bool is_leader(void) { return raft_state(&raft) == RAFT_LEADER; }
+static bool is_leader(void)
+{
+	return raft_state(&raft) == RAFT_LEADER;
+}
 
 static int start(const struct bench_raft_config *c)
 {
 	int rv;
 	if (uv_loop_init(&loop) != 0 || uv_timer_init(&loop, &run_timer) != 0)
 		return -1;
-	fsm = (struct raft_fsm){.version = 1, .apply = fsm_apply, .snapshot = fsm_snapshot,
+	fsm = (struct raft_fsm){.version = 1,
+				.apply = fsm_apply,
+				.snapshot = fsm_snapshot,
 				.restore = fsm_restore};
 	if ((rv = raft_uv_tcp_init(&transport, &loop)) != 0 ||
 	    (rv = raft_uv_init(&io, &loop, c->dir, &transport)) != 0 ||
-	    (rv = raft_init(&raft, &io, &fsm, c->id, c->addresses[c->id - 1])) != 0) {
-		fprintf(stderr, "bench-raft canonical: init: %s\n", raft_strerror(rv));
+	    (rv = raft_init(&raft, &io, &fsm, c->id,
+			    c->addresses[c->id - 1])) != 0) {
+		fprintf(stderr, "bench-raft canonical: init: %s\n",
+			raft_strerror(rv));
 		return -1;
 	}
 	struct raft_configuration conf;
 	raft_configuration_init(&conf);
 	for (unsigned i = 0; i < BENCH_RAFT_NODES; i++)
-		if ((rv = raft_configuration_add(&conf, i + 1, c->addresses[i], RAFT_VOTER)) != 0)
+		if ((rv = raft_configuration_add(&conf, i + 1, c->addresses[i],
+						 RAFT_VOTER)) != 0)
 			break;
 	/* Every node starts from the same configuration: canonical/raft's way
 	 * of forming a cluster. */
@@ -143,7 +157,8 @@ static int start(const struct bench_raft_config *c)
 		rv = raft_bootstrap(&raft, &conf);
 	raft_configuration_close(&conf);
 	if (rv != 0) {
-		fprintf(stderr, "bench-raft canonical: bootstrap: %s\n", raft_strerror(rv));
+		fprintf(stderr, "bench-raft canonical: bootstrap: %s\n",
+			raft_strerror(rv));
 		return -1;
 	}
 	raft_set_election_timeout(&raft, c->election_timeout_ms);
@@ -151,7 +166,8 @@ static int start(const struct bench_raft_config *c)
 	raft_set_snapshot_threshold(&raft, c->snapshot_threshold);
 	raft_set_snapshot_trailing(&raft, c->snapshot_trailing);
 	if ((rv = raft_start(&raft)) != 0) {
-		fprintf(stderr, "bench-raft canonical: start: %s\n", raft_strerror(rv));
+		fprintf(stderr, "bench-raft canonical: start: %s\n",
+			raft_strerror(rv));
 		return -1;
 	}
 	return 0;

@@ -42,7 +42,10 @@ int64_t bench_raft_now_us(void)
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-static unsigned long total_entries(void) { return wl.warmup + wl.count; }
+static unsigned long total_entries(void)
+{
+	return wl.warmup + wl.count;
+}
 
 static void propose_next(void)
 {
@@ -68,7 +71,8 @@ void bench_raft_committed(uint64_t cookie, bool ok)
 	completed++;
 	if (cookie >= wl.warmup) {
 		int64_t d = now - proposed_at_us[cookie];
-		latency_us[measured++] = d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+		latency_us[measured++] =
+		    d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
 		last_commit_us = now;
 	}
 	if (next_cookie < total_entries())
@@ -96,13 +100,14 @@ static void write_result(int fd, bool timed_out)
 	double secs = (double)(last_commit_us - measure_start_us) / 1e6;
 	double rate = secs > 0 ? (double)measured / secs : 0;
 	char line[1024];
-	int n = snprintf(line, sizeof(line),
-			 "\"measured\": %lu, \"failures\": %lu, \"timed_out\": %s, "
-			 "\"seconds\": %.6f, \"entries_per_s\": %.1f, \"mb_per_s\": %.3f, "
-			 "\"latency_p50_us\": %u, \"latency_p99_us\": %u, "
-			 "\"latency_max_us\": %u\n",
-			 measured, failures, timed_out ? "true" : "false", secs, rate,
-			 rate * (double)wl.entry_bytes / 1e6, pct(50), pct(99), pct(100));
+	int n = snprintf(
+	    line, sizeof(line),
+	    "\"measured\": %lu, \"failures\": %lu, \"timed_out\": %s, "
+	    "\"seconds\": %.6f, \"entries_per_s\": %.1f, \"mb_per_s\": %.3f, "
+	    "\"latency_p50_us\": %u, \"latency_p99_us\": %u, "
+	    "\"latency_max_us\": %u\n",
+	    measured, failures, timed_out ? "true" : "false", secs, rate,
+	    rate * (double)wl.entry_bytes / 1e6, pct(50), pct(99), pct(100));
 	if (n > 0 && write(fd, line, (size_t)n) != n)
 		perror("bench-raft: result");
 }
@@ -117,7 +122,8 @@ static int run_leader_workload(int result_fd, int64_t deadline_us)
 		return 1;
 	}
 	memset(entry + 8, 'e', wl.entry_bytes - 8);
-	for (unsigned i = 0; i < wl.proposers && next_cookie < total_entries(); i++)
+	for (unsigned i = 0; i < wl.proposers && next_cookie < total_entries();
+	     i++)
 		propose_next();
 	while (completed < total_entries() && failures == 0 &&
 	       bench_raft_now_us() < deadline_us)
@@ -126,10 +132,12 @@ static int run_leader_workload(int result_fd, int64_t deadline_us)
 	return failures == 0 && completed == total_entries() ? 0 : 1;
 }
 
-static int child_main(struct bench_raft_config *c, int result_fd, int64_t deadline_us)
+static int child_main(struct bench_raft_config *c, int result_fd,
+		      int64_t deadline_us)
 {
 	if (impl->start(c) != 0) {
-		fprintf(stderr, "bench-raft %s: node %u did not start\n", impl->name, c->id);
+		fprintf(stderr, "bench-raft %s: node %u did not start\n",
+			impl->name, c->id);
 		return 1;
 	}
 	/* The first node to lead runs the workload; the others serve it until
@@ -160,16 +168,21 @@ static unsigned free_port(void)
 static void usage(const char *prog)
 {
 	fprintf(stderr,
-		"usage: %s --dir EMPTY_FOLDER [--proposers P] [--count N] [--warmup W]\n"
+		"usage: %s --dir EMPTY_FOLDER [--proposers P] [--count N] "
+		"[--warmup W]\n"
 		"       [--entry BYTES] [--seconds S] [--election-timeout MS]\n"
-		"       [--heartbeat MS] [--snapshot-threshold N] [--snapshot-trailing N]\n"
-		"Three node processes on 127.0.0.1 (data in FOLDER/n1..n3); the first\n"
-		"leader proposes W + N entries, P at a time, each from its proposal to\n"
+		"       [--heartbeat MS] [--snapshot-threshold N] "
+		"[--snapshot-trailing N]\n"
+		"Three node processes on 127.0.0.1 (data in FOLDER/n1..n3); "
+		"the first\n"
+		"leader proposes W + N entries, P at a time, each from its "
+		"proposal to\n"
 		"its commit. Prints one JSON object.\n",
 		prog);
 }
 
-static int parse(int argc, char **argv, struct bench_raft_config *c, const char **dir)
+static int parse(int argc, char **argv, struct bench_raft_config *c,
+		 const char **dir)
 {
 	static const struct option longopts[] = {
 	    {"dir", required_argument, NULL, 'd'},
@@ -183,32 +196,59 @@ static int parse(int argc, char **argv, struct bench_raft_config *c, const char 
 	    {"snapshot-threshold", required_argument, NULL, 'T'},
 	    {"snapshot-trailing", required_argument, NULL, 'R'},
 	    {NULL, 0, NULL, 0}};
-	wl = (struct workload_options){.proposers = 1, .count = 10000, .warmup = 500,
-				       .entry_bytes = 1024, .seconds = 30};
-	*c = (struct bench_raft_config){.election_timeout_ms = 1000, .heartbeat_ms = 100,
-					.snapshot_threshold = 10000, .snapshot_trailing = 1024};
+	wl = (struct workload_options){.proposers = 1,
+				       .count = 10000,
+				       .warmup = 500,
+				       .entry_bytes = 1024,
+				       .seconds = 30};
+	*c = (struct bench_raft_config){.election_timeout_ms = 1000,
+					.heartbeat_ms = 100,
+					.snapshot_threshold = 10000,
+					.snapshot_trailing = 1024};
 	*dir = NULL;
 	int opt;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		char *end = NULL;
 		double v = optarg != NULL ? strtod(optarg, &end) : 0;
-		if (opt == '?' || (optarg != NULL && opt != 'd' && (*end != '\0' || v < 0)))
+		if (opt == '?' ||
+		    (optarg != NULL && opt != 'd' && (*end != '\0' || v < 0)))
 			return -1;
 		switch (opt) {
-		case 'd': *dir = optarg; break;
-		case 'p': wl.proposers = (unsigned)v; break;
-		case 'n': wl.count = (unsigned long)v; break;
-		case 'w': wl.warmup = (unsigned long)v; break;
-		case 'e': wl.entry_bytes = (size_t)v; break;
-		case 's': wl.seconds = v; break;
-		case 'E': c->election_timeout_ms = (unsigned)v; break;
-		case 'H': c->heartbeat_ms = (unsigned)v; break;
-		case 'T': c->snapshot_threshold = (unsigned)v; break;
-		case 'R': c->snapshot_trailing = (unsigned)v; break;
+		case 'd':
+			*dir = optarg;
+			break;
+		case 'p':
+			wl.proposers = (unsigned)v;
+			break;
+		case 'n':
+			wl.count = (unsigned long)v;
+			break;
+		case 'w':
+			wl.warmup = (unsigned long)v;
+			break;
+		case 'e':
+			wl.entry_bytes = (size_t)v;
+			break;
+		case 's':
+			wl.seconds = v;
+			break;
+		case 'E':
+			c->election_timeout_ms = (unsigned)v;
+			break;
+		case 'H':
+			c->heartbeat_ms = (unsigned)v;
+			break;
+		case 'T':
+			c->snapshot_threshold = (unsigned)v;
+			break;
+		case 'R':
+			c->snapshot_trailing = (unsigned)v;
+			break;
 		}
 	}
-	if (*dir == NULL || wl.proposers < 1 || wl.proposers > BENCH_RAFT_MAX_PROPOSERS ||
-	    wl.count < 1 || wl.entry_bytes < 8 || wl.entry_bytes > (1u << 20) ||
+	if (*dir == NULL || wl.proposers < 1 ||
+	    wl.proposers > BENCH_RAFT_MAX_PROPOSERS || wl.count < 1 ||
+	    wl.entry_bytes < 8 || wl.entry_bytes > (1u << 20) ||
 	    wl.seconds <= 0 || wl.seconds > 3600 || c->heartbeat_ms == 0 ||
 	    c->heartbeat_ms * 2 > c->election_timeout_ms || optind != argc)
 		return -1;
@@ -232,7 +272,8 @@ static ssize_t read_result(int fd, char *buf, size_t cap, int timeout_ms)
 	return n;
 }
 
-int bench_raft_main(int argc, char **argv, const struct bench_raft_impl *the_impl)
+int bench_raft_main(int argc, char **argv,
+		    const struct bench_raft_impl *the_impl)
 {
 	impl = the_impl;
 	struct bench_raft_config c;
@@ -242,7 +283,8 @@ int bench_raft_main(int argc, char **argv, const struct bench_raft_impl *the_imp
 		return 2;
 	}
 	for (unsigned i = 0; i < BENCH_RAFT_NODES; i++)
-		snprintf(c.addresses[i], sizeof(c.addresses[i]), "127.0.0.1:%u", free_port());
+		snprintf(c.addresses[i], sizeof(c.addresses[i]), "127.0.0.1:%u",
+			 free_port());
 	int fds[2];
 	if (pipe(fds) != 0) {
 		perror("bench-raft: pipe");
@@ -255,7 +297,8 @@ int bench_raft_main(int argc, char **argv, const struct bench_raft_impl *the_imp
 		c.id = i + 1;
 		snprintf(c.dir, sizeof(c.dir), "%s/n%u", dir, c.id);
 		if (mkdir(c.dir, 0700) != 0) {
-			fprintf(stderr, "bench-raft: mkdir %s: %s\n", c.dir, strerror(errno));
+			fprintf(stderr, "bench-raft: mkdir %s: %s\n", c.dir,
+				strerror(errno));
 			return 1;
 		}
 		pids[i] = fork();
@@ -279,18 +322,23 @@ int bench_raft_main(int argc, char **argv, const struct bench_raft_impl *the_imp
 		kill(pids[i], SIGKILL);
 		if (wait4(pids[i], &status, 0, &ru) < 0)
 			ru = (struct rusage){0};
-		cpu[i] = (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
-			 (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+		cpu[i] = (double)ru.ru_utime.tv_sec +
+			 (double)ru.ru_utime.tv_usec / 1e6 +
+			 (double)ru.ru_stime.tv_sec +
+			 (double)ru.ru_stime.tv_usec / 1e6;
 	}
 	if (got < 0) {
-		fprintf(stderr, "bench-raft %s: no result from a leader within %d ms\n",
+		fprintf(stderr,
+			"bench-raft %s: no result from a leader within %d ms\n",
 			impl->name, wait_ms);
 		return 1;
 	}
 	if (got > 0 && result[got - 1] == '\n')
 		result[got - 1] = '\0';
-	printf("{\"impl\": \"%s\", \"proposers\": %u, \"entry_bytes\": %zu, \"count\": %lu, "
-	       "\"warmup\": %lu, \"election_timeout_ms\": %u, \"heartbeat_ms\": %u, "
+	printf("{\"impl\": \"%s\", \"proposers\": %u, \"entry_bytes\": %zu, "
+	       "\"count\": %lu, "
+	       "\"warmup\": %lu, \"election_timeout_ms\": %u, "
+	       "\"heartbeat_ms\": %u, "
 	       "\"snapshot_threshold\": %u, \"snapshot_trailing\": %u, "
 	       "\"cpu_seconds\": [%.3f, %.3f, %.3f], %s}\n",
 	       impl->name, wl.proposers, wl.entry_bytes, wl.count, wl.warmup,

@@ -26,7 +26,8 @@ static struct {
 } pending[BENCH_RAFT_MAX_PROPOSERS];
 static unsigned n_pending;
 
-static int sm_apply(void *data, raft_index index, const uint8_t *cmd, size_t len)
+static int sm_apply(void *data, raft_index index, const uint8_t *cmd,
+		    size_t len)
 {
 	(void)data;
 	(void)index;
@@ -52,7 +53,10 @@ static int sm_serialize(void *frozen, uint8_t **buf, size_t *len)
 	return 0;
 }
 
-static void sm_release(void *frozen) { (void)frozen; }
+static void sm_release(void *frozen)
+{
+	(void)frozen;
+}
 
 static int sm_restore(void *data, const uint8_t *buf, size_t len)
 {
@@ -102,7 +106,8 @@ static void handle(const struct ha_node_event *ev)
 		}
 		break;
 	case HA_EV_STOPPED:
-		fprintf(stderr, "bench-raft ours: node stopped: %s\n", ev->reason);
+		fprintf(stderr, "bench-raft ours: node stopped: %s\n",
+			ev->reason);
 		leading = false;
 		break;
 	default:
@@ -126,7 +131,10 @@ static void run(int timeout_ms)
 	}
 }
 
-static bool is_leader(void) { return leading; }
+static bool is_leader(void)
+{
+	return leading;
+}
 
 static int propose(const void *buf, size_t len, uint64_t cookie)
 {
@@ -148,8 +156,11 @@ static int start(const struct bench_raft_config *c)
 	    .heartbeat_interval = c->heartbeat_ms,
 	    .snapshot_threshold = c->snapshot_threshold,
 	    .snapshot_trailing = c->snapshot_trailing,
-	    .sm = {.apply = sm_apply, .capture = sm_capture, .serialize = sm_serialize,
-		   .release = sm_release, .restore = sm_restore},
+	    .sm = {.apply = sm_apply,
+		   .capture = sm_capture,
+		   .serialize = sm_serialize,
+		   .release = sm_release,
+		   .restore = sm_restore},
 	    .wake = on_wake,
 	    .log = on_log,
 	};
@@ -163,10 +174,12 @@ static int start(const struct bench_raft_config *c)
 	for (unsigned i = 0; i < BENCH_RAFT_NODES; i++) {
 		cfg.servers[i].id = i + 1;
 		cfg.servers[i].role = RAFT_VOTER;
-		snprintf(cfg.servers[i].address, RAFT_ADDRESS_MAX, "%s", c->addresses[i]);
+		snprintf(cfg.servers[i].address, RAFT_ADDRESS_MAX, "%s",
+			 c->addresses[i]);
 	}
 	/* Node 1 creates the cluster; the others know whom to dial. */
-	rv = c->id == 1 ? ha_node_bootstrap(node, &cfg, 0) : ha_node_set_peers(node, &cfg);
+	rv = c->id == 1 ? ha_node_bootstrap(node, &cfg, 0)
+			: ha_node_set_peers(node, &cfg);
 	return rv == HA_NODE_OK ? 0 : -1;
 }
 
