@@ -50,13 +50,14 @@ def mqtt_table(m):
            "delivered to subscribers; replicated MB/s is the payload "
            "published into the leader. Saturated rows: as fast as the broker "
            "takes them (their latency is queueing); paced rows: 1000 msg/s "
-           "per publisher (their latency is the path's)." % (
+           "per publisher (their latency is the path's). Elections: leadership "
+           "changes during the case, without any fault (the goal is none)." % (
                m["publishers"], m["subscribers"], m["repeat"]),
            "",
            "| broker | traffic | payload | load | cluster | alone msg/s | "
            "leader msg/s | ratio | goal | leader publish MB/s | p50 alone/leader "
-           "(ms) | p99 alone/leader (ms) |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "(ms) | p99 alone/leader (ms) | elections |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for version, cases in sorted(m["cases"].items()):
         for c in cases:
             b, l = c["baseline"], c["leader"]
@@ -65,7 +66,7 @@ def mqtt_table(m):
             verdict = "" if ratio is None else (
                 " (met)" if ratio >= goal else " (**not met**)")
             out.append("| %s | %s | %d B | %s | %s | %s | %s | %s | %.2f%s | "
-                       "%s | %s / %s | %s / %s |" % (
+                       "%s | %s / %s | %s / %s | %s |" % (
                            version, c["kind"], c["payload"],
                            "paced" if c["paced"] else "saturated",
                            c["cluster_does"],
@@ -76,7 +77,8 @@ def mqtt_table(m):
                            fmt(_ms(b["latency_p50_us"]), "%.2f"),
                            fmt(_ms(l["latency_p50_us"]), "%.2f"),
                            fmt(_ms(b["latency_p99_us"]), "%.2f"),
-                           fmt(_ms(l["latency_p99_us"]), "%.2f")))
+                           fmt(_ms(l["latency_p99_us"]), "%.2f"),
+                           c.get("elections", "n/a")))
     out += ["", "Load generator ceiling (ha-loadgen against its built-in "
             "minimal broker, same clients and sizes):", "",
             "| traffic | payload | delivered msg/s | delivered MB/s | "
