@@ -51,13 +51,18 @@ def mqtt_table(m):
            "published into the leader. Saturated rows: as fast as the broker "
            "takes them (their latency is queueing); paced rows: 1000 msg/s "
            "per publisher (their latency is the path's). Elections: leadership "
-           "changes during the case, without any fault (the goal is none)." % (
+           "changes during the case, without any fault (the goal is none). "
+           "CPU: the busiest broker process and the load generator, in cores "
+           "(of 2), over the run: a broker near 1 core is saturated (its "
+           "broker thread is single), so the generator is not what limits "
+           "it." % (
                m["publishers"], m["subscribers"], m["repeat"]),
            "",
            "| broker | traffic | payload | load | cluster | alone msg/s | "
            "leader msg/s | ratio | goal | leader publish MB/s | p50 alone/leader "
-           "(ms) | p99 alone/leader (ms) | elections |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+           "(ms) | p99 alone/leader (ms) | elections | broker CPU alone/leader "
+           "(cores) | generator CPU alone/leader (cores) |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for version, cases in sorted(m["cases"].items()):
         for c in cases:
             b, l = c["baseline"], c["leader"]
@@ -66,7 +71,7 @@ def mqtt_table(m):
             verdict = "" if ratio is None else (
                 " (met)" if ratio >= goal else " (**not met**)")
             out.append("| %s | %s | %d B | %s | %s | %s | %s | %s | %.2f%s | "
-                       "%s | %s / %s | %s / %s | %s |" % (
+                       "%s | %s / %s | %s / %s | %s | %s / %s | %s / %s |" % (
                            version, c["kind"], c["payload"],
                            "paced" if c["paced"] else "saturated",
                            c["cluster_does"],
@@ -78,7 +83,11 @@ def mqtt_table(m):
                            fmt(_ms(l["latency_p50_us"]), "%.2f"),
                            fmt(_ms(b["latency_p99_us"]), "%.2f"),
                            fmt(_ms(l["latency_p99_us"]), "%.2f"),
-                           c.get("elections", "n/a")))
+                           c.get("elections", "n/a"),
+                           fmt(cores(b["runs"], "broker"), "%.2f"),
+                           fmt(cores(l["runs"], "broker"), "%.2f"),
+                           fmt(cores(b["runs"], "generator"), "%.2f"),
+                           fmt(cores(l["runs"], "generator"), "%.2f")))
     out += ["", "Load generator ceiling (ha-loadgen against its built-in "
             "minimal broker, same clients and sizes):", "",
             "| traffic | payload | delivered msg/s | delivered MB/s | "
@@ -93,9 +102,25 @@ def mqtt_table(m):
                 if c["cluster_does"] == "replicated" and not c["paced"]),
                default=0)
     out += ["", "Replicated payload throughput, best case: **%.1f MB/s** "
-            "(goal 60 MB/s: %s)." % (best, "met" if best >= 60 else
-                                     "not met")]
+            "(goal 60 MB/s: %s). Where the leader's time goes under that "
+            "load: [profile-retained.txt](../bench/results/"
+            "profile-retained.txt) (`make bench-profile`)." % (
+                best, "met" if best >= 60 else "not met")]
     return out
+
+
+def cores(runs, what):
+    """Median CPU use during runs, in cores: of the busiest broker process
+    (what="broker") or of the load generator ("generator")."""
+    vals = []
+    for r in runs:
+        d = max(r["publish_seconds"], r["receive_seconds"])
+        if d <= 0:
+            continue
+        cpu = (max(r["broker_cpu_seconds"].values()) if what == "broker"
+               else r["cpu_seconds"])
+        vals.append(cpu / d)
+    return common.median(vals)
 
 
 def _ms(us):
@@ -262,6 +287,9 @@ def main():
         f.write("\n".join(lines) + "\n")
     for png in charts:
         shutil.copy(png, os.path.join(RESULTS, os.path.basename(png)))
+    profile = os.path.join(common.OUT, "profile-retained.txt")
+    if os.path.isfile(profile):
+        shutil.copy(profile, os.path.join(RESULTS, "profile-retained.txt"))
     update_doc(lines)
     print("bench-report: %s, %d charts in %s and %s" % (
         os.path.join(RESULTS, stamp + ".md"), len(charts), common.OUT,

@@ -214,7 +214,7 @@ def run_profile(name, opts, args, workdir, version):
 
 def leader_terms(cluster):
     try:
-        return settle(cluster).raft_status().get("term")
+        return settle(cluster).raft_status().get("current_term")
     except (AssertionError, h.ControlError):
         return None
 

@@ -294,7 +294,7 @@ static void *client_main(void *arg)
 struct totals {
 	long sent, acked;
 	uint64_t received, last_receive_ns;
-	bool failed;
+	int failed_clients;
 	struct histogram latency;
 };
 
@@ -307,7 +307,7 @@ static void report(const struct loadgen_options *o,
 		t.sent += c->sent;
 		t.acked += c->acked;
 		t.received += c->received;
-		t.failed |= c->failed;
+		t.failed_clients += c->failed ? 1 : 0;
 		if (c->last_receive_ns > t.last_receive_ns)
 			t.last_receive_ns = c->last_receive_ns;
 		histogram_merge(&t.latency, &c->latency);
@@ -325,14 +325,16 @@ static void report(const struct loadgen_options *o,
 	double cpu =
 	    (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
 	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
-	bool complete = !t.failed && t.acked == total && t.received == expected;
+	bool complete =
+	    t.failed_clients == 0 && t.acked == total && t.received == expected;
 	printf("{\"publishers\": %d, \"subscribers\": %d, \"qos\": %d, "
 	       "\"retain\": %s, "
 	       "\"persistent\": %s, \"payload\": %zu, \"count\": %ld, "
 	       "\"sink\": %s, "
 	       "\"sent\": %ld, \"acked\": %ld, \"received\": %llu, "
 	       "\"expected_received\": %llu, "
-	       "\"complete\": %s, \"publish_seconds\": %.6f, "
+	       "\"complete\": %s, \"failed_clients\": %d, \"publish_seconds\": "
+	       "%.6f, "
 	       "\"receive_seconds\": %.6f, "
 	       "\"publish_msgs_per_s\": %.1f, \"publish_mb_per_s\": %.3f, "
 	       "\"delivered_msgs_per_s\": %.1f, \"delivered_mb_per_s\": %.3f, "
@@ -343,8 +345,9 @@ static void report(const struct loadgen_options *o,
 	       o->retain ? "true" : "false", o->persistent ? "true" : "false",
 	       o->payload, o->count, o->sink ? "true" : "false", t.sent,
 	       t.acked, (unsigned long long)t.received,
-	       (unsigned long long)expected, complete ? "true" : "false", pub_s,
-	       recv_s, pub_rate, pub_rate * (double)o->payload / 1e6, recv_rate,
+	       (unsigned long long)expected, complete ? "true" : "false",
+	       t.failed_clients, pub_s, recv_s, pub_rate,
+	       pub_rate * (double)o->payload / 1e6, recv_rate,
 	       recv_rate * (double)o->payload / 1e6,
 	       (double)histogram_percentile(&t.latency, 50) / 1e3,
 	       (double)histogram_percentile(&t.latency, 99) / 1e3,

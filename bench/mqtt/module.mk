@@ -13,3 +13,9 @@ bench: bench-mqtt
 .PHONY: bench-report
 bench-report:
 	BUILD=$(BUILD) /usr/bin/python3 bench/report.py
+
+# Where the leader's time goes under replicated load (perf, every thread).
+.PHONY: bench-profile
+bench-profile: $(BUILD)/mosquitto_ha.so $(BUILD)/bench/ha-loadgen
+	BUILD=$(BUILD) /usr/bin/python3 bench/mqtt/profile.py
+bench: bench-profile

@@ -61,7 +61,11 @@ def loadgen(host, port, flags, count, seconds, extra=()):
     if r.returncode != 0 or not r.stdout.strip():
         raise RuntimeError("ha-loadgen failed (%d): %s\n%s" % (
             r.returncode, " ".join(cmd), r.stderr))
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    result = json.loads(r.stdout.strip().splitlines()[-1])
+    if not result["complete"]:
+        # Why a client stopped (for instance the broker disconnected it).
+        result["stderr"] = r.stderr[-1000:]
+    return result
 
 
 def start_targets(version, workdir):
@@ -118,7 +122,7 @@ def compare(kind, payload, paced, base_runs, ha_runs, label):
 def current_leader(cluster):
     """The leader the nodes agree on now, and its term."""
     leader = cluster.wait_leader(list(cluster.nodes.values()), 20)
-    return leader, leader.raft_status()["term"]
+    return leader, leader.raft_status()["current_term"]
 
 
 def run_case(args, alone, base, cluster, kind, payload, paced):
