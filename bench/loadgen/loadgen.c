@@ -184,8 +184,15 @@ static int publish_one(struct client *c, uint8_t *payload)
 	uint64_t seq = (uint64_t)c->sent;
 	memcpy(payload, &t, sizeof(t));
 	memcpy(payload + 8, &seq, sizeof(seq));
-	int rc = mosquitto_publish(c->mosq, NULL, c->topic, (int)o->payload,
-				   payload, o->qos, o->retain);
+	char topic[160];
+	const char *to = c->topic;
+	if (o->topics > 1) {
+		snprintf(topic, sizeof(topic), "%s/%ld", c->topic,
+			 (long)(seq % (uint64_t)o->topics));
+		to = topic;
+	}
+	int rc = mosquitto_publish(c->mosq, NULL, to, (int)o->payload, payload,
+				   o->qos, o->retain);
 	if (rc != MOSQ_ERR_SUCCESS) {
 		fprintf(stderr, "loadgen: %s: publish: %s\n", c->id,
 			mosquitto_strerror(rc));

@@ -19,6 +19,7 @@ static void defaults(struct loadgen_options *o)
 	o->count = 10000;
 	o->seconds = 30.0;
 	o->window = 100;
+	o->topics = 1;
 }
 
 static int parse_long(const char *s, long min, long max, long *out)
@@ -64,6 +65,7 @@ static int set_number(struct loadgen_options *o, const char *name,
 	    {"--payload", LOADGEN_HEADER_BYTES, LOADGEN_MAX_PAYLOAD, &payload},
 	    {"--count", 1, 1000000000L, &o->count},
 	    {"--window", 1, 65535, &window},
+	    {"--topics", 1, 100000000L, &o->topics},
 	};
 	for (size_t i = 0; i < sizeof(numbers) / sizeof(numbers[0]); i++) {
 		if (strcmp(name, numbers[i].name) != 0)
@@ -197,7 +199,11 @@ void loadgen_options_usage(const char *prog)
 	    "publisher (100)\n"
 	    "  --rate R                   messages/s per publisher, 0 = no "
 	    "limit (0)\n"
-	    "  --topic-prefix T           topics are T/<publisher> (loadgen)\n"
+	    "  --topic-prefix T           topics are T/p<publisher> (loadgen)\n"
+	    "  --topics N                 each publisher cycles over N "
+	    "topics,\n"
+	    "                             T/p<publisher>/<n> (1: "
+	    "T/p<publisher>)\n"
 	    "  --sink                     against a built-in minimal broker: "
 	    "the\n"
 	    "                             generator's own ceiling\n"

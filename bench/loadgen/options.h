@@ -28,6 +28,7 @@ struct loadgen_options {
 	long count;	 /* messages per publisher */
 	double seconds;	 /* the whole run ends by then, finished or not */
 	int window;	 /* messages a publisher has unacknowledged at most */
+	long topics;	 /* distinct topics per publisher, in turn */
 	double rate;	 /* messages per second per publisher; 0: no limit */
 	bool sink;	 /* against the built-in minimal broker (ceiling) */
 };

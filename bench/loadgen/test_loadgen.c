@@ -30,15 +30,38 @@ static void defaults_and_every_option(void **state)
 	assert_int_equal(o.publishers, 1);
 	assert_int_equal(o.payload, 64);
 	assert_false(o.retain);
-	const char *all[] = {
-	    "--host",	    "127.0.0.2", "--port",	   "1999",
-	    "--username",   "u",	 "--password",	   "p",
-	    "--publishers", "4",	 "--subscribers",  "2",
-	    "--qos",	    "1",	 "--retain",	   "--persistent",
-	    "--payload",    "4096",	 "--count",	   "500",
-	    "--seconds",    "2.5",	 "--window",	   "8",
-	    "--rate",	    "1000",	 "--topic-prefix", "t/x",
-	    "--sink",	    NULL};
+	const char *all[] = {"--host",
+			     "127.0.0.2",
+			     "--port",
+			     "1999",
+			     "--username",
+			     "u",
+			     "--password",
+			     "p",
+			     "--publishers",
+			     "4",
+			     "--subscribers",
+			     "2",
+			     "--qos",
+			     "1",
+			     "--retain",
+			     "--persistent",
+			     "--payload",
+			     "4096",
+			     "--count",
+			     "500",
+			     "--seconds",
+			     "2.5",
+			     "--window",
+			     "8",
+			     "--rate",
+			     "1000",
+			     "--topic-prefix",
+			     "t/x",
+			     "--sink",
+			     "--topics",
+			     "7",
+			     NULL};
 	assert_int_equal(parse(&o, err, all), 0);
 	assert_string_equal(o.host, "127.0.0.2");
 	assert_int_equal(o.port, 1999);
@@ -54,6 +77,7 @@ static void defaults_and_every_option(void **state)
 	assert_int_equal(o.window, 8);
 	assert_true(o.rate == 1000.0);
 	assert_string_equal(o.topic_prefix, "t/x");
+	assert_int_equal(o.topics, 7);
 }
 
 static void refusals(void **state)
@@ -74,6 +98,7 @@ static void refusals(void **state)
 	    {"--topic-prefix", "a/#", NULL},
 	    {"--bogus", "1", NULL},
 	    {"--count", NULL}, /* value missing */
+	    {"--topics", "0", NULL},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		err[0] = '\0';
