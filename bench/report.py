@@ -1,13 +1,13 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
 """Gathers what the benchmarks of this run wrote (build/bench/mqtt.json,
-raft.json, failover.json), and writes:
+raft.json, failover.json, memory.json), and writes:
 
 - bench/results/<date>.json: all of it, with the machine;
 - bench/results/<date>.md: the tables (every figure a ratio against the
   baseline of the same run, beside the absolute ones);
 - charts with gnuplot: build/bench/*.png, copied to bench/results/ as the
-  latest (mqtt-ratios.png, raft-commit.png, failover.png);
+  latest (mqtt-ratios.png, raft-commit.png, failover.png, memory.png);
 - the tables again in docs/benchmarks.md, between its markers.
 
     make bench-report
@@ -169,6 +169,46 @@ def failover_table(f):
     return out
 
 
+def memory_table(m):
+    out = ["### Memory against the replicated state (mosquitto %s)" %
+           m["version"], "",
+           "Retained messages of %d bytes on distinct topics, the same on the "
+           "broker alone and through the leader; resident memory (VmRSS) "
+           "once every node applied them." % m["payload"], "",
+           "| retained | state (MB) | alone (MB) | leader (MB) | followers "
+           "(MB) | leader / alone |", "|---|---|---|---|---|---|"]
+    for r in m["rows"]:
+        out.append("| %d | %.1f | %.1f | %.1f | %s | %.2f |" % (
+            r["retained"], r["state_mb"], r["alone_mb"], r["leader_mb"],
+            " / ".join("%.1f" % x for x in r["followers_mb"]),
+            r["leader_mb"] / r["alone_mb"]))
+    sm = m.get("summary") or {}
+    if sm:
+        out += ["", "Memory grown per MB of retained state: broker alone "
+                "%.2f MB, leader %.2f MB, follower %.2f MB (%.1f× the broker "
+                "alone)." % (sm["alone_per_state"], sm["leader_per_state"],
+                             sm["follower_per_state"],
+                             sm["leader_per_state"] / sm["alone_per_state"])]
+    return out
+
+
+def memory_chart(m):
+    data = os.path.join(common.OUT, "memory.dat")
+    with open(data, "w") as f:
+        f.write("# state_mb alone leader follower\n")
+        for r in m["rows"]:
+            f.write("%.2f %.1f %.1f %.1f\n" % (r["state_mb"], r["alone_mb"],
+                                               r["leader_mb"],
+                                               max(r["followers_mb"])))
+    return gnuplot(
+        "set title 'Resident memory against the retained state'\n"
+        "set xlabel 'retained state (MB of topics and payloads)'\n"
+        "set ylabel 'VmRSS (MB)'\nset grid\nset key top left\n"
+        "plot '%s' using 1:2 with linespoints lw 2 title 'broker alone', "
+        "'' using 1:3 with linespoints lw 2 title 'leader', '' using 1:4 "
+        "with linespoints lw 2 title 'follower (larger)'\n" % data, "memory")
+
+
 def gnuplot(script, name):
     png = os.path.join(common.OUT, name + ".png")
     r = subprocess.run([GNUPLOT], input="set terminal pngcairo size 1000,560 "
@@ -259,7 +299,7 @@ def update_doc(lines):
 
 def main():
     parts = {"mqtt": load("mqtt"), "raft": load("raft"),
-             "failover": load("failover")}
+             "failover": load("failover"), "memory": load("memory")}
     if not any(parts.values()):
         raise RuntimeError("no results in %s: run make bench" % common.OUT)
     stamp = time.strftime("%Y-%m-%d", time.gmtime())
@@ -267,7 +307,8 @@ def main():
     charts = []
     for name, table, chart in (("mqtt", mqtt_table, mqtt_chart),
                                ("raft", raft_table, raft_chart),
-                               ("failover", failover_table, failover_chart)):
+                               ("failover", failover_table, failover_chart),
+                               ("memory", memory_table, memory_chart)):
         if parts[name] is None:
             lines += ["### %s: not measured in this run" % name, ""]
             continue
