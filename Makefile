@@ -132,7 +132,7 @@ clean:
 bench:
 	@$(MAKE) --no-print-directory bench-report
 
-# The MQTT, Raft, failover and memory benchmarks at toy size (about a
+# The MQTT, Raft, failover, memory and lag benchmarks at toy size (about a
 # minute): they run, whatever the figures. Not part of `make test`.
 bench-quick:
-	@$(MAKE) --no-print-directory BENCH_QUICK=1 bench-mqtt bench-raft bench-failover bench-memory
+	@$(MAKE) --no-print-directory BENCH_QUICK=1 bench-mqtt bench-raft bench-failover bench-memory bench-lag

@@ -1,13 +1,14 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
 """Gathers what the benchmarks of this run wrote (build/bench/mqtt.json,
-raft.json, failover.json, memory.json), and writes:
+raft.json, failover.json, lag.json, memory.json), and writes:
 
 - bench/results/<date>.json: all of it, with the machine;
 - bench/results/<date>.md: the tables (every figure a ratio against the
   baseline of the same run, beside the absolute ones);
 - charts with gnuplot: build/bench/*.png, copied to bench/results/ as the
-  latest (mqtt-ratios.png, raft-commit.png, failover.png, memory.png);
+  latest (mqtt-ratios.png, raft-commit.png, failover.png, lag.png,
+  memory.png);
 - the tables again in docs/benchmarks.md, between its markers.
 
     make bench-report
@@ -192,6 +193,47 @@ def memory_table(m):
     return out
 
 
+def lag_table(g):
+    out = ["### Replication lag (mosquitto %s, default timings)" %
+           g["version"], "",
+           "From a retained change captured on the leader to its commit "
+           "(majority-durable: the window in which an acknowledged change "
+           "can be lost with the leader) and to its application on both "
+           "followers' brokers, in ms, measured through the control API "
+           "(its round trip is the resolution).", "",
+           "| changes/s | achieved | samples | commit p50 / p99 / max | "
+           "applied on followers p50 / p99 / max | control round trip p50 / "
+           "p99 |", "|---|---|---|---|---|---|"]
+    for r in g["rates"]:
+        c, a, t = (r["commit_ms"], r["applied_ms"],
+                   r["control_round_trip_ms"])
+        out.append("| %d | %s | %d | %s / %s / %s | %s / %s / %s | %s / %s |"
+                   % (r["rate"], fmt(r["achieved_rate"]), r["samples"],
+                      c["p50"], c["p99"], c["max"], a["p50"], a["p99"],
+                      a["max"], t["p50"], t["p99"]))
+    return out
+
+
+def lag_chart(g):
+    data = os.path.join(common.OUT, "lag.dat")
+    with open(data, "w") as f:
+        f.write("# rate commit_p50 commit_p99 applied_p50 applied_p99\n")
+        for r in g["rates"]:
+            f.write("%d %s %s %s %s\n" % (
+                r["rate"], r["commit_ms"]["p50"] or 0,
+                r["commit_ms"]["p99"] or 0, r["applied_ms"]["p50"] or 0,
+                r["applied_ms"]["p99"] or 0))
+    return gnuplot(
+        "set title 'Replication lag against load'\n"
+        "set xlabel 'retained changes/s'\nset ylabel 'ms'\nset logscale x\n"
+        "set grid\nset key top left\n"
+        "plot '%s' using 1:2 with linespoints lw 2 title 'commit p50', "
+        "'' using 1:3 with linespoints lw 2 title 'commit p99', "
+        "'' using 1:4 with linespoints lw 2 title 'applied p50', "
+        "'' using 1:5 with linespoints lw 2 title 'applied p99'\n" % data,
+        "lag")
+
+
 def memory_chart(m):
     data = os.path.join(common.OUT, "memory.dat")
     with open(data, "w") as f:
@@ -299,7 +341,8 @@ def update_doc(lines):
 
 def main():
     parts = {"mqtt": load("mqtt"), "raft": load("raft"),
-             "failover": load("failover"), "memory": load("memory")}
+             "failover": load("failover"), "memory": load("memory"),
+             "lag": load("lag")}
     if not any(parts.values()):
         raise RuntimeError("no results in %s: run make bench" % common.OUT)
     stamp = time.strftime("%Y-%m-%d", time.gmtime())
@@ -308,6 +351,7 @@ def main():
     for name, table, chart in (("mqtt", mqtt_table, mqtt_chart),
                                ("raft", raft_table, raft_chart),
                                ("failover", failover_table, failover_chart),
+                               ("lag", lag_table, lag_chart),
                                ("memory", memory_table, memory_chart)):
         if parts[name] is None:
             lines += ["### %s: not measured in this run" % name, ""]
