@@ -132,7 +132,8 @@ clean:
 bench:
 	@$(MAKE) --no-print-directory bench-report
 
-# The MQTT, Raft, failover, memory and lag benchmarks at toy size (about a
-# minute): they run, whatever the figures. Not part of `make test`.
+# The MQTT, Raft, failover, memory, lag and catch-up benchmarks at toy
+# size (about a minute): they run, whatever the figures. Not part of
+# `make test`.
 bench-quick:
-	@$(MAKE) --no-print-directory BENCH_QUICK=1 bench-mqtt bench-raft bench-failover bench-memory bench-lag
+	@$(MAKE) --no-print-directory BENCH_QUICK=1 bench-mqtt bench-raft bench-failover bench-memory bench-lag bench-catchup
