@@ -12,6 +12,8 @@ writes:
   memory.png);
 - the tables again in docs/benchmarks.md, between its markers.
 
+Results of toy size (BENCH_QUICK) go to build/bench/report.md only.
+
     make bench-report
 """
 
@@ -382,6 +384,14 @@ def main():
         charts.append(png)
         lines += ["![%s](../bench/results/%s)" % (name,
                                                    os.path.basename(png)), ""]
+    if any(v is not None and v.get("quick") for v in parts.values()):
+        # Toy-size figures mean nothing: they never replace published ones.
+        with open(os.path.join(common.OUT, "report.md"), "w") as f:
+            f.write("\n".join(lines) + "\n")
+        print("bench-report: some results are toy size (BENCH_QUICK): "
+              "wrote %s only; bench/results and docs/benchmarks.md left as "
+              "they are" % os.path.join(common.OUT, "report.md"))
+        return
     os.makedirs(RESULTS, exist_ok=True)
     with open(os.path.join(RESULTS, stamp + ".json"), "w") as f:
         json.dump({"machine": common.machine(), "date": stamp,
