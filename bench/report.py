@@ -160,7 +160,7 @@ def failover_table(f):
            "|---|---|---|---|---|---|---|"]
     for name, p in f["profiles"].items():
         for k, v in p.items():
-            if isinstance(v, dict):
+            if isinstance(v, dict) and "p50_ms" in v:
                 out.append("| %s | %s | %d | %d | %s | %s | %s |" % (
                     name, k, v["n"], v["failed"], fmt(v["p50_ms"], "%.1f"),
                     fmt(v["p99_ms"], "%.1f"), fmt(v["max_ms"], "%.1f")))
@@ -170,6 +170,14 @@ def failover_table(f):
     for name, p in f["profiles"].items():
         out.append("- %s: %s ms over %d probes" % (
             name, p["max_two_accepting_ms"], p["probe_attempts"]))
+    for name, p in f["profiles"].items():
+        st = p.get("steady_load")
+        if st:
+            out += ["", "Saturating retained load without any fault for "
+                    "%.0f s (%s timings): %d elections (goal: none); %d of "
+                    "%d load runs lost their connections." % (
+                        st["seconds"], name, st["elections"],
+                        st["interrupted_runs"], st["load_runs"])]
     return out
 
 

@@ -12,7 +12,9 @@ plugin's default timings and with a low-latency profile:
   the new leader accepts a client;
 - the longest time two nodes accepted clients at once, from probes on every
   node every 3 ms for the whole run (must be zero, or negative: the smallest
-  gap between two nodes' windows).
+  gap between two nodes' windows);
+- first, with the default timings, 5 minutes of saturating retained load
+  without any fault: the elections that happened anyway (goal: none).
 
 The load: ha-loadgen publishing retained QoS 1 messages at a fixed rate to
 the leader (replicated traffic), restarted on the new leader every cycle.
@@ -115,6 +117,33 @@ def kill_cycle(cluster, args, haproxy_targets):
     return direct, via
 
 
+def steady_load(cluster, seconds):
+    """Saturating retained QoS 1 load on the leader for seconds, with no
+    fault: how many elections happened (terms gone by) and how many load
+    runs lost their connections (the leader stopped serving)."""
+    leader = settle(cluster)
+    term0 = leader.raft_status()["current_term"]
+    end = time.monotonic() + seconds
+    runs = interrupted = 0
+    while time.monotonic() < end:
+        left = max(1.0, end - time.monotonic())
+        r = subprocess.run(
+            [LOADGEN, "--host", leader.host, "--port", str(leader.mqtt_port),
+             "--username", h.USER, "--password", h.USER_PW, "--qos", "1",
+             "--retain", "--publishers", "4", "--subscribers", "2",
+             "--topics", "10000", "--count", "10000000", "--seconds",
+             "%.1f" % min(60.0, left), "--topic-prefix",
+             "steady/%d" % runs], capture_output=True, text=True,
+            timeout=120)
+        runs += 1
+        if '"failed_clients": 0' not in r.stdout:
+            interrupted += 1
+            leader = settle(cluster)
+    term1 = settle(cluster).raft_status()["current_term"]
+    return {"seconds": seconds, "elections": term1 - term0,
+            "load_runs": runs, "interrupted_runs": interrupted}
+
+
 def set_leader_cycle(cluster):
     leader = settle(cluster)
     target = next(n for n in cluster.nodes.values() if n is not leader)
@@ -188,6 +217,8 @@ def run_profile(name, opts, args, workdir, version):
         out = {"kill": [], "haproxy": {k: [] for k in targets},
                "set_leader": [], "sigterm": []}
         try:
+            if name == "default" and args.steady_seconds > 0:
+                out["steady"] = steady_load(cluster, args.steady_seconds)
             for _ in range(args.cycles):
                 direct, via = kill_cycle(cluster, args, targets)
                 out["kill"].append(direct)
@@ -244,11 +275,15 @@ def parse_args():
     p.add_argument("--haproxy", action="store_true",
                    help="also through HAProxy (adds a 5 s check wait "
                    "per kill with the reference settings)")
-    p.add_argument("--max-seconds", type=float, default=900.0,
+    p.add_argument("--steady-seconds", type=float, default=300.0,
+                   help="saturating load without any fault first (default "
+                   "profile): elections counted")
+    p.add_argument("--max-seconds", type=float, default=1500.0,
                    help="bound of the probes of one profile")
     a = p.parse_args()
     if a.quick:
         a.cycles, a.handovers, a.load_before_s = 2, 1, 0.3
+        a.steady_seconds = 3.0
     return a
 
 
@@ -272,11 +307,19 @@ def main():
                     "max_two_accepting_ms": _ms(r["max_two_accepting_s"]),
                     "probe_attempts": r["probe_attempts"],
                     "final_term": r["elections"]}
+            if "steady" in r:
+                prof["steady_load"] = r["steady"]
+                print("  %-11s %.0f s of saturating load without a fault: "
+                      "%d elections, %d of %d load runs interrupted" % (
+                          name, r["steady"]["seconds"],
+                          r["steady"]["elections"],
+                          r["steady"]["interrupted_runs"],
+                          r["steady"]["load_runs"]), flush=True)
             for k, v in r["haproxy"].items():
                 prof["kill9_haproxy_" + k] = stats(v)
             results["profiles"][name] = prof
             for k, v in prof.items():
-                if isinstance(v, dict):
+                if isinstance(v, dict) and "p50_ms" in v:
                     print("  %-11s %-26s n=%-3d failed=%d p50 %8s ms  p99 "
                           "%8s ms  max %8s ms" % (
                               name, k, v["n"], v["failed"], v["p50_ms"],
