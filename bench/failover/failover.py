@@ -304,7 +304,10 @@ def main():
             prof = {"kill9_direct": stats(r["kill"]),
                     "set_leader": stats(r["set_leader"]),
                     "sigterm": stats(r["sigterm"]),
-                    "max_two_accepting_ms": _ms(r["max_two_accepting_s"]),
+                    # -inf: one node alone accepted clients, no pair.
+                    "max_two_accepting_ms": (
+                        None if r["max_two_accepting_s"] == float("-inf")
+                        else _ms(r["max_two_accepting_s"])),
                     "probe_attempts": r["probe_attempts"],
                     "final_term": r["elections"]}
             if "steady" in r:
