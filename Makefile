@@ -76,7 +76,7 @@ suite-fuzz-%: $(BUILD)/fuzz/%
 # The headers each output was built from (written by -MMD).
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 
-.PHONY: all deps test fuzz bench clean format format-check
+.PHONY: all deps test fuzz bench bench-quick clean format format-check
 .DEFAULT_GOAL := all
 
 all: $(ALL_TARGETS)
@@ -126,3 +126,14 @@ format-check: deps
 
 clean:
 	rm -rf $(BUILD)
+
+# Every module adds its benchmark to `bench`; once they all ran, the tables
+# and charts of this run (bench/report.py: bench/results/, docs/benchmarks.md).
+bench:
+	@$(MAKE) --no-print-directory bench-report
+
+# The MQTT, Raft, failover, memory, lag and catch-up benchmarks at toy
+# size (about a minute): they run, whatever the figures. Not part of
+# `make test`.
+bench-quick:
+	@$(MAKE) --no-print-directory BENCH_QUICK=1 bench-mqtt bench-raft bench-failover bench-memory bench-lag bench-catchup

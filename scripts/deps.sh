@@ -11,6 +11,7 @@ packages=(
 	mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
 	python3-pytest python3-paho-mqtt
 	nftables iptables iproute2 haproxy
+	libraft-dev gnuplot-nox
 	cmake libcjson-dev dpkg-dev
 )
 
