@@ -279,6 +279,25 @@ void check_message_sent(struct world *w, struct node *n,
 			    n->id, (unsigned long long)m->term, m->to,
 			    (unsigned long long)n->d_term, n->d_vote);
 	}
+	if (m->type == RAFT_MSG_TIMEOUT_NOW) {
+		/* Both ways a TimeoutNow leaves: a leader's transfer, and a
+		 * removed leader handing over once its removal committed. Its
+		 * lease has ended either way: voters will break their promise
+		 * for the campaign it starts. */
+		if (raft_role(n->r) == RAFT_LEADER) {
+			w->totals.timeout_now_transfers++;
+		} else {
+			w->totals.timeout_now_removals++;
+			if (m->to <= SIM_MAX_NODES)
+				w->removal_timeout_now[n->id][m->to] = m->term;
+		}
+		if (raft_lease_until(n->r) > sim_local(n, w->now))
+			sim_violation(w,
+				      "n%u sent TimeoutNow to n%u in term %llu "
+				      "while holding a lease",
+				      n->id, m->to,
+				      (unsigned long long)m->term);
+	}
 	if ((m->type == RAFT_MSG_APPEND_RESP && !m->reject && m->index != 0) ||
 	    (m->type == RAFT_MSG_SNAPSHOT_RESP && m->done)) {
 		if (!durable_has(n, m->index, 0))
@@ -311,8 +330,17 @@ void check_message_delivered(struct world *w, struct node *n,
 		n->heard_from[m->from] = w->now;
 	if ((m->type == RAFT_MSG_APPEND_RESP ||
 	     m->type == RAFT_MSG_SNAPSHOT_RESP) &&
-	    raft_role(n->r) == RAFT_LEADER && m->term < raft_current_term(n->r))
+	    raft_role(n->r) == RAFT_LEADER &&
+	    m->term < raft_current_term(n->r)) {
 		w->totals.stale_responses++;
+		/* It led that term too: elected again since. */
+		if (m->term < w->n_terms && w->leader_of_term[m->term] == n->id)
+			w->totals.stale_reelected++;
+	}
+	if (m->type == RAFT_MSG_TIMEOUT_NOW && m->from <= SIM_MAX_NODES)
+		n->campaign_after_removal =
+		    m->term != 0 &&
+		    w->removal_timeout_now[m->from][n->id] == m->term;
 	/* Rounds: what a follower received from the leader of that term,
 	 * and what the leader got back (never more than was received). */
 	if ((m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) &&
@@ -398,6 +426,9 @@ void check_message_stepped(struct world *w, struct node *n,
 		 * ended before. */
 		if (grant != NULL) {
 			w->totals.transfer_votes_in_window++;
+			if (m->from <= w->n_nodes &&
+			    w->nodes[m->from].campaign_after_removal)
+				w->totals.removal_votes_in_window++;
 			if (n->contact_leader != m->from)
 				n->contact_leader = 0;
 		}
