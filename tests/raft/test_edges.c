@@ -1,0 +1,416 @@
+/* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
+/*
+ * Edges of the core that mutation testing (make mutate) showed no other
+ * test or simulator check looks at: limits at their exact value, timers
+ * restarted where the paper says, the fields of an update, a read answered
+ * as soon as its commit arrives, pipelined AppendEntries, the vote kept
+ * across a restart, snapshot chunks carrying the lease's rounds.
+ */
+#include "tests/raft/unit.h"
+
+#include "raft/codec.h"
+#include "raft/core.h"
+
+#define E 1000
+#define HB 100
+
+static raft_index propose(struct h_cluster *c, raft_id leader, const char *cmd)
+{
+	raft_index idx = 0;
+	assert_int_equal(h_propose(c, leader, cmd, &idx), RAFT_OK);
+	return idx;
+}
+
+/* Section 5.2: a follower that grants its vote restarts its election
+ * timer, so the candidate has a full timeout to win. */
+static void test_vote_grant_restarts_election_timer(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	raft_term t = TERM(c, 3);
+	/* Past node 3's window: it grants, then stays quiet a timeout. */
+	h_isolate(c, 1);
+	h_advance(c, 3, E + 1);
+	struct raft_message v = h_msg(RAFT_MSG_VOTE, 2, 3, t + 1);
+	v.index = LAST(c, 2);
+	v.hint_term = raft_term_at(h_raft(c, 2), v.index);
+	h_step(c, &v);
+	struct raft_message *resp = h_peek(c, RAFT_MSG_VOTE_RESP, 3, 2);
+	assert_non_null(resp);
+	assert_false(resp->reject);
+	h_drop(c, 0, 0, 0);
+	h_tick(c, 3, E - 1);
+	assert_int_equal(ROLE(c, 3), RAFT_FOLLOWER);
+	assert_int_equal(TERM(c, 3), t + 1);
+	h_free(c);
+}
+
+/* A new leader's next heartbeat round is one interval after it won, not at
+ * its first tick. */
+static void test_new_leader_heartbeat_after_an_interval(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	assert_true(h_campaign(c, 1));
+	h_deliver_all(c);
+	size_t before = c->n_queue;
+	h_tick(c, 1, HB / 2);
+	assert_int_equal(c->n_queue, before);
+	h_tick(c, 1, HB / 2);
+	assert_true(h_pending(c, RAFT_MSG_APPEND, 1, 0) >= 2);
+	h_free(c);
+}
+
+/* A read taken before the leader committed in its term, whose round a
+ * majority already confirmed, is answered in the update that commits. */
+static void test_read_answered_when_commit_follows_its_round(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	assert_true(h_campaign(c, 2));
+	/* The no-op AppendEntries wait in the queue; the read's heartbeat
+	 * goes first. */
+	assert_int_equal(h_read(c, 2, 7), RAFT_OK);
+	struct h_node *n2 = h_node(c, 2);
+	size_t i = 0;
+	while (i < c->n_queue) {
+		struct raft_message *m = &c->queue[i].m;
+		if (m->type == RAFT_MSG_APPEND && m->from == 2 && m->to == 3 &&
+		    m->n_entries == 0)
+			break;
+		i++;
+	}
+	assert_true(i < c->n_queue);
+	h_deliver_nth(c, i, false);
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 3, 2));
+	assert_int_equal(n2->n_reads, 0);
+	/* Now the no-op reaches node 3; its answer commits it. */
+	while (h_deliver(c, RAFT_MSG_APPEND, 2, 3))
+		;
+	while (h_deliver(c, RAFT_MSG_APPEND_RESP, 3, 2) && n2->n_reads == 0)
+		;
+	int status = -1;
+	raft_index index = 0;
+	assert_true(h_read_answered(n2, 7, &status, &index));
+	assert_int_equal(status, RAFT_OK);
+	assert_int_equal(index, COMMIT(c, 2));
+	h_free(c);
+}
+
+/* At most 4096 reads wait at once; the next one is refused. */
+static void test_read_index_pending_limit(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_isolate(c, 1);
+	static uint64_t ids[4097];
+	for (uint64_t i = 0; i < 4097; i++)
+		ids[i] = i + 1;
+	struct raft *r = h_raft(c, 1);
+	raft_time now = h_node(c, 1)->now;
+	struct raft_update u;
+	assert_int_equal(raft_read_index_batch(r, now, ids, 4096, &u), RAFT_OK);
+	assert_int_equal(raft_read_index_batch(r, now, ids + 4096, 1, &u),
+			 RAFT_EBUSY);
+	h_free(c);
+}
+
+/* A configuration holds at most RAFT_MAX_SERVERS servers, each with the
+ * address it was added with. */
+static void test_add_learner_limit_and_address(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	for (raft_id id = 4; id <= RAFT_MAX_SERVERS; id++) {
+		assert_int_equal(h_add_learner(c, 1, id, false), RAFT_OK);
+		h_run(c, 200);
+	}
+	const struct raft_config *cfg = raft_config(h_raft(c, 1));
+	assert_int_equal(cfg->n, RAFT_MAX_SERVERS);
+	char addr[RAFT_ADDRESS_MAX];
+	h_address(9, addr, sizeof(addr));
+	assert_string_equal(raft_config_find(cfg, 9)->address, addr);
+	assert_int_equal(h_add_learner(c, 1, RAFT_MAX_SERVERS + 1, false),
+			 RAFT_EINVAL);
+	h_free(c);
+}
+
+/* Options at their limits are taken; one past, refused. */
+static void test_options_at_their_limits(void **state)
+{
+	(void)state;
+	struct raft_options base;
+	h_options(&base);
+	struct {
+		struct raft_options o;
+		bool ok;
+	} cases[12];
+	size_t n = 0;
+	for (int past = 0; past <= 1; past++) {
+		struct raft_options o = base;
+		o.max_inflight = INFLIGHT_MAX + (uint32_t)past;
+		cases[n].o = o;
+		cases[n++].ok = !past;
+		o = base;
+		o.snapshot_chunks_in_flight = 64 + (uint32_t)past;
+		cases[n].o = o;
+		cases[n++].ok = !past;
+		o = base;
+		o.max_append_entries = RAFT_CODEC_MAX_ENTRIES + (uint32_t)past;
+		cases[n].o = o;
+		cases[n++].ok = !past;
+		o = base;
+		o.max_append_bytes = RAFT_MAX_ENTRY_BYTES + (uint32_t)past;
+		cases[n].o = o;
+		cases[n++].ok = !past;
+		o = base;
+		o.snapshot_chunk_bytes = RAFT_MAX_ENTRY_BYTES + (uint32_t)past;
+		cases[n].o = o;
+		cases[n++].ok = !past;
+		o = base;
+		o.max_clock_drift_ppm = 499999 + (uint32_t)past;
+		cases[n].o = o;
+		cases[n++].ok = !past;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct raft *r = raft_new(1, &cases[i].o, 1);
+		if (cases[i].ok)
+			assert_non_null(r);
+		else
+			assert_null(r);
+		raft_free(r);
+	}
+}
+
+/* The update names the node's role whenever it changed. */
+static void test_update_reports_role(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	struct raft *r = h_raft(c, 1);
+	struct h_node *n1 = h_node(c, 1);
+	n1->now += 2 * E;
+	struct raft_update u;
+	assert_int_equal(raft_tick(r, n1->now, &u), RAFT_OK);
+	assert_true(u.role_changed);
+	assert_int_equal(u.role, RAFT_CANDIDATE);
+	assert_int_equal(u.role, raft_role(r));
+	h_free(c);
+}
+
+/* A learner never campaigns, however long it hears nothing. */
+static void test_learner_never_campaigns(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	raft_id l = h_add_node(c);
+	assert_int_equal(h_add_learner(c, 1, l, false), RAFT_OK);
+	h_run(c, 500);
+	assert_int_equal(LAST(c, l), LAST(c, 1));
+	raft_term t = TERM(c, l);
+	h_isolate(c, l);
+	for (int i = 0; i < 10; i++)
+		h_tick(c, l, E);
+	assert_int_equal(ROLE(c, l), RAFT_FOLLOWER);
+	assert_int_equal(TERM(c, l), t);
+	assert_int_equal(h_pending(c, 0, l, 0), 0);
+	h_free(c);
+}
+
+/* A node that voted in a term and then got entries of that term keeps its
+ * vote across a restart. */
+static void test_vote_kept_across_restart(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 2);
+	raft_term t = TERM(c, 3);
+	assert_int_equal(raft_voted_for(h_raft(c, 3)), 2);
+	assert_int_equal(raft_term_at(h_raft(c, 3), LAST(c, 3)), t);
+	h_restart(c, 3);
+	assert_int_equal(TERM(c, 3), t);
+	assert_int_equal(raft_voted_for(h_raft(c, 3)), 2);
+	/* And refuses another candidate of that term. */
+	h_advance(c, 3, E + 1);
+	struct raft_message v = h_msg(RAFT_MSG_VOTE, 1, 3, t);
+	v.index = LAST(c, 1);
+	v.hint_term = raft_term_at(h_raft(c, 1), v.index);
+	h_step(c, &v);
+	struct raft_message *resp = h_peek(c, RAFT_MSG_VOTE_RESP, 3, 1);
+	assert_true(resp == NULL || resp->reject);
+	h_free(c);
+}
+
+/* Bootstrapping writes term 1 with the first entry. */
+static void test_bootstrap_persists_its_term(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	for (raft_id id = 1; id <= 3; id++) {
+		assert_int_equal(h_node(c, id)->disk.term, 1);
+		assert_int_equal(TERM(c, id), 1);
+	}
+	h_free(c);
+}
+
+/* A fsync report for a prefix of what was written counts for that prefix. */
+static void test_persisted_report_of_a_prefix(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_slow_disk(c, 1, true);
+	raft_index x = propose(c, 1, "x");
+	propose(c, 1, "y");
+	struct raft *r = h_raft(c, 1);
+	assert_true(raft_stable_index(r) < x);
+	struct raft_update u;
+	assert_int_equal(
+	    raft_persisted(r, h_node(c, 1)->now, x, TERM(c, 1), &u), RAFT_OK);
+	assert_int_equal(raft_stable_index(r), x);
+	h_slow_disk(c, 1, false);
+	h_flush(c, 1);
+	h_free(c);
+}
+
+/* Configurations at compacted indexes are refused as such, also right
+ * below the snapshot when nothing trails it. */
+static void test_config_at_compacted_index_refused(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_trailing = 0;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	for (int i = 0; i < 6; i++)
+		propose(c, 1, "x");
+	h_run(c, 300);
+	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
+	struct raft *r = h_raft(c, 1);
+	raft_index s = raft_snapshot_index(r);
+	struct raft_config cfg;
+	assert_int_equal(raft_config_at(r, s, &cfg), RAFT_OK);
+	assert_int_equal(raft_config_at(r, s - 1, &cfg), RAFT_EINVAL);
+	assert_int_equal(raft_config_at(r, 1, &cfg), RAFT_EINVAL);
+	h_free(c);
+}
+
+/* Replication pipelines batches within max_inflight, each after the one
+ * before. */
+static void test_pipelined_batches_follow_each_other(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.max_append_entries = 1;
+	o.max_inflight = 2;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_index last = LAST(c, 1);
+	h_cut(c, 1, 3);
+	h_drop(c, 0, 0, 0);
+	for (int i = 0; i < 5; i++)
+		propose(c, 1, "x");
+	h_drop(c, RAFT_MSG_APPEND, 1, 3);
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 2), 2);
+	raft_index prev[2];
+	size_t k = 0;
+	for (size_t i = 0; i < c->n_queue; i++) {
+		const struct raft_message *m = &c->queue[i].m;
+		if (m->type == RAFT_MSG_APPEND && m->to == 2) {
+			assert_int_equal(m->n_entries, 1);
+			prev[k++] = m->prev_index;
+		}
+	}
+	assert_int_equal(prev[0], last);
+	assert_int_equal(prev[1], last + 1);
+	h_free(c);
+}
+
+/* A follower that receives only snapshot chunks still confirms the
+ * leader's rounds: with it, the leader keeps its lease. */
+static void test_snapshot_chunk_answers_carry_rounds(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_chunks_in_flight = 1;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_crash(c, 3);
+	for (int i = 0; i < 10; i++)
+		propose(c, 1, "x");
+	h_run(c, 300);
+	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
+	h_restart(c, 3);
+	/* Node 2's last answer is at most this old. */
+	h_crash(c, 2);
+	raft_time crashed = h_node(c, 1)->now;
+	struct raft *r1 = h_raft(c, 1);
+	assert_true(raft_lease_until(r1) <= crashed + E);
+	/* Node 3 gets chunks only, one a heartbeat interval. */
+	for (int i = 0; i < 3; i++) {
+		h_tick(c, 1, HB);
+		h_drop(c, RAFT_MSG_APPEND, 1, 3);
+		if (h_deliver(c, RAFT_MSG_SNAPSHOT, 1, 3))
+			assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1));
+		h_drop(c, RAFT_MSG_APPEND_RESP, 3, 1);
+	}
+	assert_true(h_node(c, 3)->chunks_written >= 2);
+	assert_true(h_node(c, 3)->installs == 0);
+	assert_int_equal(ROLE(c, 1), RAFT_LEADER);
+	/* Renewed by a round node 3 answered with a chunk's answer. */
+	assert_true(raft_lease_until(r1) > crashed + E);
+	h_free(c);
+}
+
+/* raft_start refuses a log with a gap, and the node can still be freed. */
+static void test_start_refuses_a_log_with_a_gap(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	struct raft *r = raft_new(1, &o, 1);
+	assert_non_null(r);
+	struct raft_entry e[2];
+	memset(e, 0, sizeof(e));
+	e[0].index = 1;
+	e[0].term = 1;
+	e[0].type = RAFT_ENTRY_NOOP;
+	e[1] = e[0];
+	e[1].index = 3;
+	struct raft_persisted_state st = {
+	    .term = 1, .entries = e, .n_entries = 2};
+	struct raft_update u;
+	assert_int_equal(raft_start(r, 0, &st, &u), RAFT_EINVAL);
+	raft_free(r);
+}
+
+int main(void)
+{
+	h_plant_bug_from_env();
+	const struct CMUnitTest tests[] = {
+	    TEST(test_vote_grant_restarts_election_timer),
+	    TEST(test_new_leader_heartbeat_after_an_interval),
+	    TEST(test_read_answered_when_commit_follows_its_round),
+	    TEST(test_read_index_pending_limit),
+	    TEST(test_add_learner_limit_and_address),
+	    TEST(test_options_at_their_limits),
+	    TEST(test_update_reports_role),
+	    TEST(test_learner_never_campaigns),
+	    TEST(test_vote_kept_across_restart),
+	    TEST(test_bootstrap_persists_its_term),
+	    TEST(test_persisted_report_of_a_prefix),
+	    TEST(test_config_at_compacted_index_refused),
+	    TEST(test_pipelined_batches_follow_each_other),
+	    TEST(test_snapshot_chunk_answers_carry_rounds),
+	    TEST(test_start_refuses_a_log_with_a_gap),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
