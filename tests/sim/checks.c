@@ -279,6 +279,9 @@ void check_message_sent(struct world *w, struct node *n,
 			    n->id, (unsigned long long)m->term, m->to,
 			    (unsigned long long)n->d_term, n->d_vote);
 	}
+	if (m->to == 0 || m->to == n->id)
+		sim_violation(w, "n%u sent a message (type %u) to n%u", n->id,
+			      m->type, m->to);
 	if (m->type == RAFT_MSG_TIMEOUT_NOW) {
 		/* Both ways a TimeoutNow leaves: a leader's transfer, and a
 		 * removed leader handing over once its removal committed. Its
