@@ -330,6 +330,103 @@ static void test_pipelined_batches_follow_each_other(void **state)
 	}
 	assert_int_equal(prev[0], last);
 	assert_int_equal(prev[1], last + 1);
+	/* The first batch's answer frees one place: the third batch follows
+	 * the second, nothing is sent twice. */
+	assert_true(h_deliver(c, RAFT_MSG_APPEND, 1, 2));
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1));
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 2), 2);
+	size_t seen = 0;
+	for (size_t i = 0; i < c->n_queue; i++) {
+		const struct raft_message *m = &c->queue[i].m;
+		if (m->type == RAFT_MSG_APPEND && m->to == 2)
+			assert_int_equal(m->prev_index, last + 1 + seen++);
+	}
+	h_free(c);
+}
+
+/* A follower that receives two configurations at once, the first of them
+ * committed, tracks the committed one. */
+static void test_follower_tracks_committed_configuration(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_index k = COMMIT(c, 3);
+	assert_int_equal(LAST(c, 3), k);
+	h_cut(c, 1, 3);
+	assert_int_equal(h_add_learner(c, 1, 4, false), RAFT_OK);
+	h_deliver_all(c);
+	assert_int_equal(COMMIT(c, 1), k + 1);
+	h_cut(c, 1, 2);
+	assert_int_equal(h_add_learner(c, 1, 5, false), RAFT_OK);
+	h_drop(c, 0, 0, 0);
+	/* Node 3 gets both, with the commit of the first only. */
+	h_heal(c);
+	h_cut(c, 1, 2);
+	for (int i = 0; i < 3 && LAST(c, 3) < k + 2; i++) {
+		h_tick(c, 1, HB);
+		h_deliver_all(c);
+	}
+	assert_int_equal(LAST(c, 3), k + 2);
+	assert_int_equal(COMMIT(c, 3), k + 1);
+	const struct raft_config *cfg = raft_committed_config(h_raft(c, 3));
+	assert_non_null(raft_config_find(cfg, 4));
+	assert_null(raft_config_find(cfg, 5));
+	assert_non_null(raft_config_find(raft_config(h_raft(c, 3)), 5));
+	h_free(c);
+}
+
+/* A learner that caught up with exactly the commit index, with nothing new
+ * proposed, is promoted. */
+static void test_learner_promoted_at_the_commit_index(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	raft_id l = h_add_node(c);
+	h_cut(c, 1, l);
+	assert_int_equal(h_add_learner(c, 1, l, true), RAFT_OK);
+	h_run(c, 300);
+	raft_index commit = COMMIT(c, 1);
+	assert_int_equal(LAST(c, 1), commit);
+	h_heal(c);
+	h_run(c, 500);
+	const struct raft_config *cfg = raft_committed_config(h_raft(c, 1));
+	assert_int_equal(raft_config_find(cfg, l)->role, RAFT_VOTER);
+	h_free(c);
+}
+
+/* Without any timer, a snapshot transfer runs to its end: each chunk's
+ * answer (one-byte chunks, one in flight) brings the next, and the
+ * follower's answer once installed brings the entries after it. */
+static void test_snapshot_transfer_needs_no_timer(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_chunk_bytes = 1;
+	o.snapshot_chunks_in_flight = 1;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_crash(c, 3);
+	for (int i = 0; i < 10; i++)
+		propose(c, 1, "x");
+	h_run(c, 300);
+	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
+	propose(c, 1, "after");
+	h_run(c, 300);
+	h_restart(c, 3);
+	/* The leader resends what went to the crashed node; from then on,
+	 * no timer runs. */
+	for (int i = 0; i < 5 && h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3) == 0;
+	     i++)
+		h_tick(c, 1, HB);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+	h_deliver_all(c);
+	assert_int_equal(h_node(c, 3)->installs, 1);
+	assert_int_equal(h_node(c, 3)->chunks_written, H_SNAPSHOT_BYTES);
+	assert_int_equal(LAST(c, 3), LAST(c, 1));
 	h_free(c);
 }
 
@@ -410,6 +507,9 @@ int main(void)
 	    TEST(test_config_at_compacted_index_refused),
 	    TEST(test_pipelined_batches_follow_each_other),
 	    TEST(test_snapshot_chunk_answers_carry_rounds),
+	    TEST(test_follower_tracks_committed_configuration),
+	    TEST(test_learner_promoted_at_the_commit_index),
+	    TEST(test_snapshot_transfer_needs_no_timer),
 	    TEST(test_start_refuses_a_log_with_a_gap),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

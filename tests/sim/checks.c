@@ -282,6 +282,17 @@ void check_message_sent(struct world *w, struct node *n,
 	if (m->to == 0 || m->to == n->id)
 		sim_violation(w, "n%u sent a message (type %u) to n%u", n->id,
 			      m->type, m->to);
+	/* AppendEntries and snapshot chunks come only from the leader of
+	 * their term (it may have stepped down within the same event). */
+	if ((m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) &&
+	    !(raft_role(n->r) == RAFT_LEADER &&
+	      raft_current_term(n->r) == m->term) &&
+	    !(m->term < w->n_terms && w->leader_of_term[m->term] == n->id))
+		sim_violation(w, "n%u sent %s in term %llu without leading it",
+			      n->id,
+			      m->type == RAFT_MSG_APPEND ? "AppendEntries"
+							 : "a snapshot chunk",
+			      (unsigned long long)m->term);
 	if (m->type == RAFT_MSG_TIMEOUT_NOW) {
 		/* Both ways a TimeoutNow leaves: a leader's transfer, and a
 		 * removed leader handing over once its removal committed. Its
