@@ -29,14 +29,24 @@ static void test_vote_grant_restarts_election_timer(void **state)
 	struct h_cluster *c = h_new(3, NULL);
 	h_elect(c, 1);
 	raft_term t = TERM(c, 3);
-	/* Past node 3's window: it grants, then stays quiet a timeout. */
 	h_isolate(c, 1);
+	h_advance(c, 3, E + 1);
+	/* A candidate with a stale log: node 3 takes its term (which restarts
+	 * its timer) and refuses. */
+	struct raft_message stale = h_msg(RAFT_MSG_VOTE, 1, 3, t + 1);
+	h_step(c, &stale);
+	assert_int_equal(TERM(c, 3), t + 1);
+	struct raft_message *resp = h_peek(c, RAFT_MSG_VOTE_RESP, 3, 1);
+	assert_non_null(resp);
+	assert_true(resp->reject);
+	/* Later in that term, an up-to-date candidate gets the vote, and
+	 * with it a full timeout before node 3 campaigns itself. */
 	h_advance(c, 3, E + 1);
 	struct raft_message v = h_msg(RAFT_MSG_VOTE, 2, 3, t + 1);
 	v.index = LAST(c, 2);
 	v.hint_term = raft_term_at(h_raft(c, 2), v.index);
 	h_step(c, &v);
-	struct raft_message *resp = h_peek(c, RAFT_MSG_VOTE_RESP, 3, 2);
+	resp = h_peek(c, RAFT_MSG_VOTE_RESP, 3, 2);
 	assert_non_null(resp);
 	assert_false(resp->reject);
 	h_drop(c, 0, 0, 0);
@@ -135,6 +145,59 @@ static void test_add_learner_limit_and_address(void **state)
 	assert_string_equal(raft_config_find(cfg, 9)->address, addr);
 	assert_int_equal(h_add_learner(c, 1, RAFT_MAX_SERVERS + 1, false),
 			 RAFT_EINVAL);
+	h_free(c);
+}
+
+/* An address is at most RAFT_ADDRESS_MAX - 1 bytes. */
+static void test_add_learner_address_length(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	char addr[RAFT_ADDRESS_MAX + 1];
+	memset(addr, 'a', sizeof(addr));
+	addr[RAFT_ADDRESS_MAX] = 0;
+	struct raft *r = h_raft(c, 1);
+	struct raft_update u;
+	assert_int_equal(
+	    raft_add_learner(r, h_node(c, 1)->now, 4, addr, false, &u),
+	    RAFT_EINVAL);
+	addr[RAFT_ADDRESS_MAX - 1] = 0;
+	assert_int_equal(
+	    raft_add_learner(r, h_node(c, 1)->now, 4, addr, false, &u),
+	    RAFT_OK);
+	assert_int_equal(strlen(raft_config_find(raft_config(r), 4)->address),
+			 RAFT_ADDRESS_MAX - 1);
+	h_free(c);
+}
+
+/* A follower found by a probe gets a full pipeline at once, each batch
+ * after the one before. */
+static void test_pipeline_filled_after_probe(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.max_append_entries = 1;
+	o.max_inflight = 3;
+	struct h_cluster *c = h_new(3, &o);
+	assert_true(h_campaign(c, 1));
+	for (int i = 0; i < 4; i++)
+		propose(c, 1, "x");
+	/* One probe to node 2 so far. */
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 2), 1);
+	assert_true(h_deliver(c, RAFT_MSG_APPEND, 1, 2));
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1));
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 2), 3);
+	raft_index expect = 0;
+	for (size_t i = 0; i < c->n_queue; i++) {
+		const struct raft_message *m = &c->queue[i].m;
+		if (m->type != RAFT_MSG_APPEND || m->to != 2)
+			continue;
+		if (expect != 0)
+			assert_int_equal(m->prev_index, expect);
+		expect = m->prev_index + 1;
+	}
 	h_free(c);
 }
 
@@ -297,6 +360,20 @@ static void test_config_at_compacted_index_refused(void **state)
 	assert_int_equal(raft_config_at(r, s, &cfg), RAFT_OK);
 	assert_int_equal(raft_config_at(r, s - 1, &cfg), RAFT_EINVAL);
 	assert_int_equal(raft_config_at(r, 1, &cfg), RAFT_EINVAL);
+	h_free(c);
+
+	/* With entries trailing the snapshot, the compaction point itself. */
+	c = h_new(3, NULL);
+	h_elect(c, 1);
+	for (int i = 0; i < 6; i++)
+		propose(c, 1, "x");
+	h_run(c, 300);
+	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
+	r = h_raft(c, 1);
+	raft_index offset = raft_snapshot_index(r) - c->opt.snapshot_trailing;
+	assert_null(raft_entry_at(r, offset));
+	assert_non_null(raft_entry_at(r, offset + 1));
+	assert_int_equal(raft_config_at(r, offset, &cfg), RAFT_EINVAL);
 	h_free(c);
 }
 
@@ -498,6 +575,8 @@ int main(void)
 	    TEST(test_read_answered_when_commit_follows_its_round),
 	    TEST(test_read_index_pending_limit),
 	    TEST(test_add_learner_limit_and_address),
+	    TEST(test_add_learner_address_length),
+	    TEST(test_pipeline_filled_after_probe),
 	    TEST(test_options_at_their_limits),
 	    TEST(test_update_reports_role),
 	    TEST(test_learner_never_campaigns),
