@@ -73,14 +73,16 @@ class Mutant:
         self.text = text  # the original line
         # The code of the line without its comments and spacing: editing
         # a comment or re-indenting keeps the id.
-        occurrence = " ".join(masked[:col].split()).count(" ".join(old.split()))
+        before = " ".join(masked[:col].split())
+        occurrence = before.count(" ".join(old.split()))
         key = "\0".join([os.path.basename(path), func,
                          " ".join(masked.split()), kind, old.strip(),
                          new.strip(), str(occurrence), str(repeat)])
         self.id = hashlib.sha1(key.encode()).hexdigest()[:10]
 
     def mutated_line(self):
-        return self.text[:self.col] + self.new + self.text[self.col + len(self.old):]
+        end = self.col + len(self.old)
+        return self.text[:self.col] + self.new + self.text[end:]
 
     def describe(self):
         return (f"{self.path}:{self.line} ({self.func}) {self.kind} "
@@ -301,7 +303,7 @@ class Builder:
         return subprocess.run([self.cc] + flags + ["-I", ROOT, "-c", src,
                                                    "-o", out], cwd=cwd,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              text=True)
+                              text=True, errors="replace")
 
     def prepare(self):
         jobs = []
@@ -326,7 +328,8 @@ class Builder:
     def link(self, flags, objs, out, extra=()):
         return subprocess.run([self.cc] + flags + objs + list(extra) +
                               ["-o", out], stdout=subprocess.PIPE,
-                              stderr=subprocess.STDOUT, text=True)
+                              stderr=subprocess.STDOUT, text=True,
+                              errors="replace")
 
     def programs(self, mdir, mutated_src, msrc):
         """The test programs of a mutant in the order they run, cheapest
@@ -410,6 +413,7 @@ class Builder:
                 try:
                     r = subprocess.run(argv, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, text=True,
+                                       errors="replace",
                                        timeout=limit, env=env)
                 except subprocess.TimeoutExpired:
                     return f"killed by {name} (timeout)", ""
