@@ -454,6 +454,25 @@ static void test_follower_tracks_committed_configuration(void **state)
 	h_free(c);
 }
 
+/* Once a removed server holds the entry that removed it and its removal
+ * committed, the leader stops sending to it. */
+static void test_removed_server_released(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(4, NULL);
+	h_elect(c, 1);
+	assert_int_equal(h_remove(c, 1, 4), RAFT_OK);
+	h_run(c, 500);
+	assert_null(raft_config_find(raft_committed_config(h_raft(c, 1)), 4));
+	assert_int_equal(LAST(c, 4), COMMIT(c, 1));
+	h_drop(c, 0, 0, 0);
+	for (int i = 0; i < 3; i++)
+		h_tick(c, 1, HB);
+	assert_true(h_pending(c, RAFT_MSG_APPEND, 1, 2) > 0);
+	assert_int_equal(h_pending(c, 0, 1, 4), 0);
+	h_free(c);
+}
+
 /* A learner that caught up with exactly the commit index, with nothing new
  * proposed, is promoted. */
 static void test_learner_promoted_at_the_commit_index(void **state)
@@ -587,6 +606,7 @@ int main(void)
 	    TEST(test_pipelined_batches_follow_each_other),
 	    TEST(test_snapshot_chunk_answers_carry_rounds),
 	    TEST(test_follower_tracks_committed_configuration),
+	    TEST(test_removed_server_released),
 	    TEST(test_learner_promoted_at_the_commit_index),
 	    TEST(test_snapshot_transfer_needs_no_timer),
 	    TEST(test_start_refuses_a_log_with_a_gap),
