@@ -473,6 +473,75 @@ static void test_removed_server_released(void **state)
 	h_free(c);
 }
 
+/* A snapshot chunk of an older term is refused with the newer term, like
+ * an AppendEntries; an answer of an older term is dropped unanswered. */
+static void test_stale_chunk_refused_stale_answer_dropped(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	raft_term t = TERM(c, 2);
+	struct raft_config cfg;
+	h_config_of(3, &cfg);
+	struct raft_message m = h_msg(RAFT_MSG_SNAPSHOT, 3, 2, t - 1);
+	m.snap_index = 1;
+	m.snap_term = 1;
+	m.snap_size = 8;
+	m.len = 8;
+	m.data = (const uint8_t *)"12345678";
+	m.done = 1;
+	m.config = &cfg;
+	h_step(c, &m);
+	struct raft_message *resp = h_peek(c, RAFT_MSG_APPEND_RESP, 2, 3);
+	assert_non_null(resp);
+	assert_true(resp->reject);
+	assert_int_equal(resp->term, t);
+	h_drop(c, 0, 0, 0);
+	struct raft_message a = h_msg(RAFT_MSG_APPEND_RESP, 3, 2, t - 1);
+	h_step(c, &a);
+	struct raft_message v = h_msg(RAFT_MSG_VOTE_RESP, 3, 2, t - 1);
+	h_step(c, &v);
+	assert_int_equal(c->n_queue, 0);
+	h_free(c);
+}
+
+static bool not_from_3(const struct raft_message *m)
+{
+	return m->from != 3;
+}
+
+/* A follower whose log holds the snapshot's last entry answers the chunk
+ * at once that it has it; the leader goes on with entries, no timer
+ * needed. */
+static void test_snapshot_to_follower_holding_its_entry(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	/* Node 3 stores everything, but its answers are lost. */
+	for (int i = 0; i < 6; i++)
+		propose(c, 1, "x");
+	h_deliver_filtered(c, not_from_3);
+	h_tick(c, 1, HB);
+	h_deliver_filtered(c, not_from_3);
+	assert_int_equal(LAST(c, 3), LAST(c, 1));
+	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
+	struct raft *r1 = h_raft(c, 1);
+	/* The leader gives up on node 3's lost answers and finds it needs
+	 * the snapshot. */
+	for (int i = 0; i < 10 && !raft_snapshot_in_flight(r1); i++) {
+		h_tick(c, 1, HB);
+		if (!raft_snapshot_in_flight(r1))
+			h_deliver_filtered(c, not_from_3);
+	}
+	assert_true(raft_snapshot_in_flight(r1));
+	h_deliver_all(c);
+	assert_false(raft_snapshot_in_flight(r1));
+	assert_int_equal(h_node(c, 3)->installs, 0);
+	h_free(c);
+}
+
 /* A learner that caught up with exactly the commit index, with nothing new
  * proposed, is promoted. */
 static void test_learner_promoted_at_the_commit_index(void **state)
@@ -607,6 +676,8 @@ int main(void)
 	    TEST(test_snapshot_chunk_answers_carry_rounds),
 	    TEST(test_follower_tracks_committed_configuration),
 	    TEST(test_removed_server_released),
+	    TEST(test_stale_chunk_refused_stale_answer_dropped),
+	    TEST(test_snapshot_to_follower_holding_its_entry),
 	    TEST(test_learner_promoted_at_the_commit_index),
 	    TEST(test_snapshot_transfer_needs_no_timer),
 	    TEST(test_start_refuses_a_log_with_a_gap),
