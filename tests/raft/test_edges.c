@@ -105,6 +105,10 @@ static void test_read_answered_when_commit_follows_its_round(void **state)
 	assert_true(h_read_answered(n2, 7, &status, &index));
 	assert_int_equal(status, RAFT_OK);
 	assert_int_equal(index, COMMIT(c, 2));
+	/* Answered once: later rounds do not answer it again. */
+	h_tick(c, 2, HB);
+	h_deliver_all(c);
+	assert_int_equal(n2->n_reads, 1);
 	h_free(c);
 }
 

@@ -509,6 +509,10 @@ void check_read(struct world *w, struct node *n, const struct raft_read *rd)
 	struct pending_read_check *p = &w->reads[rd->id % 1024];
 	if (p->id != rd->id)
 		return;
+	if (p->answered)
+		sim_violation(w, "n%u answered read %llu twice", n->id,
+			      (unsigned long long)rd->id);
+	p->answered = true;
 	if (rd->index < p->must_see)
 		sim_violation(w,
 			      "n%u answered read %llu at index %llu, but %llu "

@@ -164,6 +164,7 @@ struct pending_read_check {
 	uint64_t epoch;
 	raft_term term;
 	uint64_t must_round; /* no message of this round left before */
+	bool answered;
 };
 
 struct world {
