@@ -658,6 +658,93 @@ static void test_start_refuses_a_log_with_a_gap(void **state)
 	raft_free(r);
 }
 
+/* A node whose log has entries of a newer term than its stored one (the
+ * term write was lost) adopts that term with no vote, and stores it. */
+static void test_start_adopts_newer_log_term_without_vote(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	raft_term old = TERM(c, 3);
+	h_isolate(c, 3);
+	h_elect(c, 2);
+	h_heal(c);
+	propose(c, 2, "x");
+	h_run(c, 300);
+	raft_term t = TERM(c, 2);
+	assert_int_equal(raft_term_at(h_raft(c, 3), LAST(c, 3)), t);
+	h_crash(c, 3);
+	h_node(c, 3)->disk.term = old;
+	h_node(c, 3)->disk.vote = 1; /* its vote of the older term */
+	h_restart(c, 3);
+	assert_int_equal(TERM(c, 3), t);
+	assert_int_equal(raft_voted_for(h_raft(c, 3)), 0);
+	assert_int_equal(h_node(c, 3)->disk.term, t);
+	assert_int_equal(h_node(c, 3)->disk.vote, 0);
+	h_free(c);
+}
+
+/* A core that stops (storage failed) is a follower of no one. */
+static void test_stopped_core_follows_no_one(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	struct raft_update u;
+	struct raft *r2 = h_raft(c, 2);
+	assert_int_equal(raft_leader(r2), 1);
+	raft_storage_failed(r2, h_node(c, 2)->now, "disk", &u);
+	assert_int_equal(raft_role(r2), RAFT_FOLLOWER);
+	assert_int_equal(raft_leader(r2), 0);
+	assert_non_null(raft_stop_reason(r2));
+	/* A candidate too. */
+	struct raft *r3 = h_raft(c, 3);
+	h_isolate(c, 3);
+	h_tick(c, 3, 2 * E);
+	h_tick(c, 3, 2 * E);
+	assert_int_equal(raft_role(r3), RAFT_CANDIDATE);
+	raft_storage_failed(r3, h_node(c, 3)->now, "disk", &u);
+	assert_int_equal(raft_role(r3), RAFT_FOLLOWER);
+	h_free(c);
+}
+
+/* A refused raft_snapshot_installed still hands back an empty update. */
+static void test_refused_install_gives_empty_update(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	struct raft_update u;
+	memset(&u, 0xff, sizeof(u));
+	assert_int_equal(
+	    raft_snapshot_installed(h_raft(c, 2), h_node(c, 2)->now, 5, 1, &u),
+	    RAFT_EINVAL);
+	assert_int_equal(u.n_send_now, 0);
+	assert_int_equal(u.n_send_after_persist, 0);
+	assert_int_equal(u.n_entries, 0);
+	assert_int_equal(u.n_apply, 0);
+	assert_false(u.hard_state_changed);
+	assert_null(u.snapshot_chunk);
+	h_free(c);
+}
+
+/* Default options, as raft.h and docs/raft.md give them. */
+static void test_default_options(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	raft_options_default(&o);
+	assert_int_equal(o.election_timeout, 1000);
+	assert_int_equal(o.heartbeat_interval, 100);
+	assert_int_equal(o.max_clock_drift_ppm, 50000);
+	assert_int_equal(o.transfer_timeout, 2000);
+	assert_int_equal(o.snapshot_chunks_in_flight, 4);
+	assert_true(o.pre_vote);
+	assert_true(o.check_quorum);
+	struct raft *r = raft_new(1, &o, 1);
+	assert_non_null(r);
+	raft_free(r);
+}
+
 int main(void)
 {
 	h_plant_bug_from_env();
@@ -685,6 +772,10 @@ int main(void)
 	    TEST(test_learner_promoted_at_the_commit_index),
 	    TEST(test_snapshot_transfer_needs_no_timer),
 	    TEST(test_start_refuses_a_log_with_a_gap),
+	    TEST(test_start_adopts_newer_log_term_without_vote),
+	    TEST(test_stopped_core_follows_no_one),
+	    TEST(test_refused_install_gives_empty_update),
+	    TEST(test_default_options),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
