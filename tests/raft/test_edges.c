@@ -745,6 +745,73 @@ static void test_default_options(void **state)
 	raft_free(r);
 }
 
+/* A configuration entry that cannot be decoded stops the core rather than
+ * leaving it in a configuration nobody wrote. */
+static void test_undecodable_configuration_stops_the_core(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	struct raft *r2 = h_raft(c, 2);
+	raft_index last = LAST(c, 2);
+	uint8_t garbage[4] = {0xff, 0xff, 0xff, 0xff};
+	struct raft_entry e;
+	memset(&e, 0, sizeof(e));
+	e.index = last + 1;
+	e.term = TERM(c, 1);
+	e.type = RAFT_ENTRY_CONFIG;
+	e.version = RAFT_VERSION_MIN;
+	e.data = garbage;
+	e.len = sizeof(garbage);
+	struct raft_message m = h_msg(RAFT_MSG_APPEND, 1, 2, TERM(c, 1));
+	m.prev_index = last;
+	m.prev_term = raft_term_at(r2, last);
+	m.entries = &e;
+	m.n_entries = 1;
+	struct raft_update u;
+	raft_step(r2, h_node(c, 2)->now, &m, &u);
+	assert_non_null(raft_stop_reason(r2));
+	h_free(c);
+}
+
+/* The same AppendEntries twice: the second is acknowledged as far as the
+ * first. */
+static void test_duplicate_append_acknowledged_in_full(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_drop(c, 0, 0, 0);
+	raft_index x = propose(c, 1, "x");
+	struct raft_message *m = h_peek(c, RAFT_MSG_APPEND, 1, 2);
+	assert_non_null(m);
+	assert_int_equal(m->prev_index + m->n_entries, x);
+	h_step(c, m); /* a duplicate, delivered first */
+	assert_true(h_deliver(c, RAFT_MSG_APPEND, 1, 2));
+	size_t acks = 0;
+	for (size_t i = 0; i < c->n_queue; i++) {
+		const struct raft_message *a = &c->queue[i].m;
+		if (a->type == RAFT_MSG_APPEND_RESP && a->from == 2) {
+			assert_false(a->reject);
+			assert_int_equal(a->index, x);
+			acks++;
+		}
+	}
+	assert_int_equal(acks, 2);
+	h_free(c);
+}
+
+/* Removing server 0, which no configuration holds, is refused. */
+static void test_remove_server_zero_refused(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	assert_int_equal(h_remove(c, 1, 0), RAFT_ENOTFOUND);
+	assert_int_equal(raft_config(h_raft(c, 1))->n, 3);
+	h_free(c);
+}
+
 int main(void)
 {
 	h_plant_bug_from_env();
@@ -776,6 +843,9 @@ int main(void)
 	    TEST(test_stopped_core_follows_no_one),
 	    TEST(test_refused_install_gives_empty_update),
 	    TEST(test_default_options),
+	    TEST(test_undecodable_configuration_stops_the_core),
+	    TEST(test_duplicate_append_acknowledged_in_full),
+	    TEST(test_remove_server_zero_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
