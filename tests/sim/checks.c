@@ -279,6 +279,39 @@ void check_message_sent(struct world *w, struct node *n,
 			    n->id, (unsigned long long)m->term, m->to,
 			    (unsigned long long)n->d_term, n->d_vote);
 	}
+	if (m->to == 0 || m->to == n->id)
+		sim_violation(w, "n%u sent a message (type %u) to n%u", n->id,
+			      m->type, m->to);
+	/* AppendEntries and snapshot chunks come only from the leader of
+	 * their term (it may have stepped down within the same event). */
+	if ((m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) &&
+	    !(raft_role(n->r) == RAFT_LEADER &&
+	      raft_current_term(n->r) == m->term) &&
+	    !(m->term < w->n_terms && w->leader_of_term[m->term] == n->id))
+		sim_violation(w, "n%u sent %s in term %llu without leading it",
+			      n->id,
+			      m->type == RAFT_MSG_APPEND ? "AppendEntries"
+							 : "a snapshot chunk",
+			      (unsigned long long)m->term);
+	if (m->type == RAFT_MSG_TIMEOUT_NOW) {
+		/* Both ways a TimeoutNow leaves: a leader's transfer, and a
+		 * removed leader handing over once its removal committed. Its
+		 * lease has ended either way: voters will break their promise
+		 * for the campaign it starts. */
+		if (raft_role(n->r) == RAFT_LEADER) {
+			w->totals.timeout_now_transfers++;
+		} else {
+			w->totals.timeout_now_removals++;
+			if (m->to <= SIM_MAX_NODES)
+				w->removal_timeout_now[n->id][m->to] = m->term;
+		}
+		if (raft_lease_until(n->r) > sim_local(n, w->now))
+			sim_violation(w,
+				      "n%u sent TimeoutNow to n%u in term %llu "
+				      "while holding a lease",
+				      n->id, m->to,
+				      (unsigned long long)m->term);
+	}
 	if ((m->type == RAFT_MSG_APPEND_RESP && !m->reject && m->index != 0) ||
 	    (m->type == RAFT_MSG_SNAPSHOT_RESP && m->done)) {
 		if (!durable_has(n, m->index, 0))
@@ -311,8 +344,17 @@ void check_message_delivered(struct world *w, struct node *n,
 		n->heard_from[m->from] = w->now;
 	if ((m->type == RAFT_MSG_APPEND_RESP ||
 	     m->type == RAFT_MSG_SNAPSHOT_RESP) &&
-	    raft_role(n->r) == RAFT_LEADER && m->term < raft_current_term(n->r))
+	    raft_role(n->r) == RAFT_LEADER &&
+	    m->term < raft_current_term(n->r)) {
 		w->totals.stale_responses++;
+		/* It led that term too: elected again since. */
+		if (m->term < w->n_terms && w->leader_of_term[m->term] == n->id)
+			w->totals.stale_reelected++;
+	}
+	if (m->type == RAFT_MSG_TIMEOUT_NOW && m->from <= SIM_MAX_NODES)
+		n->campaign_after_removal =
+		    m->term != 0 &&
+		    w->removal_timeout_now[m->from][n->id] == m->term;
 	/* Rounds: what a follower received from the leader of that term,
 	 * and what the leader got back (never more than was received). */
 	if ((m->type == RAFT_MSG_APPEND || m->type == RAFT_MSG_SNAPSHOT) &&
@@ -398,6 +440,9 @@ void check_message_stepped(struct world *w, struct node *n,
 		 * ended before. */
 		if (grant != NULL) {
 			w->totals.transfer_votes_in_window++;
+			if (m->from <= w->n_nodes &&
+			    w->nodes[m->from].campaign_after_removal)
+				w->totals.removal_votes_in_window++;
 			if (n->contact_leader != m->from)
 				n->contact_leader = 0;
 		}
@@ -464,6 +509,10 @@ void check_read(struct world *w, struct node *n, const struct raft_read *rd)
 	struct pending_read_check *p = &w->reads[rd->id % 1024];
 	if (p->id != rd->id)
 		return;
+	if (p->answered)
+		sim_violation(w, "n%u answered read %llu twice", n->id,
+			      (unsigned long long)rd->id);
+	p->answered = true;
 	if (rd->index < p->must_see)
 		sim_violation(w,
 			      "n%u answered read %llu at index %llu, but %llu "

@@ -142,6 +142,21 @@ static void print_totals(const struct sim_totals *t)
 	       (unsigned long long)t->truncations,
 	       (unsigned long long)t->config_truncations,
 	       (unsigned long long)t->stable_leaders);
+	/* The rare situations the schedules are made to reach. */
+	printf("sim reach: %llu messages delayed past an election timeout, "
+	       "%llu stale responses reaching a leader elected again since "
+	       "their term, %llu snapshots taken below the applied index, "
+	       "%llu asked past it (refused), %llu TimeoutNow sent by a "
+	       "transferring leader and %llu by a removed one, %llu votes "
+	       "granted inside the no-vote window for a removed leader's "
+	       "successor\n",
+	       (unsigned long long)t->long_delays,
+	       (unsigned long long)t->stale_reelected,
+	       (unsigned long long)t->snapshots_below_applied,
+	       (unsigned long long)t->snapshots_past_applied,
+	       (unsigned long long)t->timeout_now_transfers,
+	       (unsigned long long)t->timeout_now_removals,
+	       (unsigned long long)t->removal_votes_in_window);
 }
 
 /* The depth of the check must be visible and sufficient. */
@@ -174,6 +189,21 @@ static bool deep_enough(const struct sim_totals *t)
 	    {"truncations removing a configuration", t->config_truncations,
 	     true},
 	    {"healed clusters watched for disruption", t->stable_leaders, true},
+	    {"messages delayed past an election timeout", t->long_delays,
+	     false},
+	    {"stale responses reaching a leader elected again",
+	     t->stale_reelected, false},
+	    {"snapshots taken below the applied index",
+	     t->snapshots_below_applied, false},
+	    {"snapshots asked past the applied index",
+	     t->snapshots_past_applied, false},
+	    {"TimeoutNow sent by a transferring leader",
+	     t->timeout_now_transfers, false},
+	    {"TimeoutNow sent by a removed leader", t->timeout_now_removals,
+	     false},
+	    {"votes inside the no-vote window for a removed leader's "
+	     "successor",
+	     t->removal_votes_in_window, true},
 	};
 	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++) {
 		if (need[i].v == 0 && !(need[i].direct && end_to_end_only)) {

@@ -194,6 +194,19 @@ static void network_send(struct world *w, struct node *from,
 		int64_t delay = sim_range(w, w->delay_min, w->delay_max);
 		if (sim_chance(w, 20))
 			delay += sim_range(w, 10, 60); /* a slow path */
+		if (w->phase == PHASE_FAULTS &&
+		    sim_chance(w, w->long_delay_per_mille)) {
+			/* Held up past an election timeout (a stalled
+			 * connection): its answer may reach a leader elected
+			 * again since. Never past the heal, so the healed
+			 * cluster sees only its own traffic. */
+			int64_t held = sim_range(w, ELECTION_TIMEOUT + 1,
+						 3 * ELECTION_TIMEOUT);
+			if (w->now + delay + held < w->fault_end) {
+				delay += held;
+				w->totals.long_delays++;
+			}
+		}
 		sim_schedule(w, w->now + delay, EV_DELIVER, (int)m->to, c);
 	}
 }
@@ -329,23 +342,64 @@ static void sm_restore(struct node *n, const struct durable_snapshot *s)
 	memcpy(&n->sm_hash, s->data + 8, 8);
 }
 
+/* A snapshot asked for past the applied index, at an entry the log holds:
+ * the core must refuse it (the driver has no such state to write). */
+static void snapshot_past_applied(struct world *w, struct node *n)
+{
+	raft_index last = raft_last_index(n->r);
+	if (last <= n->sm_index)
+		return;
+	raft_index idx =
+	    (raft_index)sim_range(w, (int64_t)n->sm_index + 1, (int64_t)last);
+	struct raft_update u;
+	int rv = raft_snapshot_taken(n->r, sim_local(n, w->now), idx, 1000, &u);
+	sim_trace(w, "n%u snapshot asked at %llu past applied %llu: %s", n->id,
+		  (unsigned long long)idx, (unsigned long long)n->sm_index,
+		  raft_strerror(rv));
+	if (rv == RAFT_OK)
+		sim_violation(w,
+			      "n%u: a snapshot at %llu past its applied index "
+			      "%llu was accepted",
+			      n->id, (unsigned long long)idx,
+			      (unsigned long long)n->sm_index);
+	else
+		w->totals.snapshots_past_applied++;
+	node_handle_update(w, n, &u);
+}
+
+/* Mostly at the applied index; sometimes below it (a driver that snapshots
+ * a state it saved earlier), sometimes asked past it. */
 static void take_snapshot(struct world *w, struct node *n)
 {
+	if (!n->up || n->paused)
+		return;
+	unsigned roll = (unsigned)(sim_rand(w) % 10);
+	if (roll == 0) {
+		snapshot_past_applied(w, n);
+		return;
+	}
 	raft_index idx = n->sm_index;
-	if (!n->up || n->paused || idx <= n->dsnap.index ||
-	    raft_entry_at(n->r, idx) == NULL)
+	uint64_t hash = n->sm_hash;
+	if (roll < 3 && n->sm_index > n->dsnap.index + 1) {
+		idx = (raft_index)sim_range(w, (int64_t)n->dsnap.index + 1,
+					    (int64_t)n->sm_index - 1);
+		/* Every node applies the same history (checked): the state
+		 * at idx is the one recorded when it was first applied. */
+		hash = w->sm_hash_at[idx];
+	}
+	if (idx <= n->dsnap.index || raft_entry_at(n->r, idx) == NULL)
 		return;
 	struct durable_snapshot s = {.index = idx,
 				     .term = raft_term_at(n->r, idx)};
 	if (raft_config_at(n->r, idx, &s.config) != RAFT_OK) {
-		sim_violation(w, "n%u: no configuration at applied index %llu",
-			      n->id, (unsigned long long)idx);
+		sim_violation(w, "n%u: no configuration at index %llu", n->id,
+			      (unsigned long long)idx);
 		return;
 	}
 	s.size = (uint64_t)sim_range(w, 600, 3000);
 	s.data = xmalloc(s.size);
-	memcpy(s.data, &n->sm_index, 8);
-	memcpy(s.data + 8, &n->sm_hash, 8);
+	memcpy(s.data, &idx, 8);
+	memcpy(s.data + 8, &hash, 8);
 	for (uint64_t i = 16; i < s.size; i++)
 		s.data[i] = (uint8_t)(i * 7 + idx);
 	free(n->dsnap.data);
@@ -354,10 +408,14 @@ static void take_snapshot(struct world *w, struct node *n)
 	struct raft_update u;
 	int rv =
 	    raft_snapshot_taken(n->r, sim_local(n, w->now), idx, s.size, &u);
-	sim_trace(w, "n%u snapshot taken at %llu: %s", n->id,
-		  (unsigned long long)idx, raft_strerror(rv));
-	if (rv == RAFT_OK)
+	sim_trace(w, "n%u snapshot taken at %llu (applied %llu): %s", n->id,
+		  (unsigned long long)idx, (unsigned long long)n->sm_index,
+		  raft_strerror(rv));
+	if (rv == RAFT_OK) {
 		w->totals.snapshots_taken++;
+		if (idx < n->sm_index)
+			w->totals.snapshots_below_applied++;
+	}
 	node_handle_update(w, n, &u);
 }
 
@@ -804,6 +862,8 @@ static void fault_action(struct world *w)
 		w->dup_per_mille = (unsigned)sim_range(w, 0, 50);
 		w->delay_max = sim_range(w, 2, 15);
 		w->disk_max = sim_range(w, 1, 8);
+		static const unsigned long_delays[] = {0, 0, 5, 20};
+		w->long_delay_per_mille = long_delays[sim_rand(w) % 4];
 		sim_trace(w, "NETWORK drop %u dup %u delay <= %lld",
 			  w->drop_per_mille, w->dup_per_mille,
 			  (long long)w->delay_max);
@@ -820,6 +880,7 @@ static void heal_everything(struct world *w)
 	heal_network(w);
 	w->drop_per_mille = 0;
 	w->dup_per_mille = 0;
+	w->long_delay_per_mille = 0;
 	w->delay_max = 5;
 	w->disk_max = 3;
 	w->quiet_from = w->now;

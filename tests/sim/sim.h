@@ -42,6 +42,16 @@ struct sim_totals {
 	uint64_t stable_leaders;  /* healed clusters watched for disruption */
 	uint64_t reads_waited_for_commit; /* issued before the leader
 					     committed in its term */
+	/* Rare situations the schedules are made to reach. */
+	uint64_t long_delays; /* messages delayed past an election timeout */
+	uint64_t stale_reelected; /* stale responses reaching a leader that
+				     led their term too (elected again) */
+	uint64_t snapshots_below_applied; /* taken below the applied index */
+	uint64_t snapshots_past_applied;  /* asked past it, refused */
+	uint64_t timeout_now_transfers;	  /* sent by a leader transferring */
+	uint64_t timeout_now_removals;	  /* sent by a removed leader */
+	uint64_t removal_votes_in_window; /* granted inside the window for a
+					     removed leader's successor */
 };
 
 struct sim_config {

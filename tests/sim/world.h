@@ -128,6 +128,9 @@ struct node {
 	raft_id contact_leader;
 	raft_term contact_term;
 	raft_time start_local;
+	/* The TimeoutNow that made it campaign came from a leader that had
+	 * been removed (not from a transfer). */
+	bool campaign_after_removal;
 	/* Voters of its latest configuration and of the one before (one
 	 * change apart, any majorities of the two intersect). */
 	uint32_t cfg_voters;
@@ -161,6 +164,7 @@ struct pending_read_check {
 	uint64_t epoch;
 	raft_term term;
 	uint64_t must_round; /* no message of this round left before */
+	bool answered;
 };
 
 struct world {
@@ -180,6 +184,7 @@ struct world {
 	bool blocked[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
 	unsigned drop_per_mille;
 	unsigned dup_per_mille;
+	unsigned long_delay_per_mille; /* past an election timeout */
 	int64_t delay_min, delay_max;
 	int64_t disk_max;
 
@@ -206,6 +211,9 @@ struct world {
 	struct registry_slot *registry;
 	size_t registry_cap, registry_n;
 	struct pending_read_check reads[1024];
+	/* Term of the last TimeoutNow a removed leader sent, by sender and
+	 * target. */
+	raft_term removal_timeout_now[SIM_MAX_NODES + 1][SIM_MAX_NODES + 1];
 
 	/* Once faults stop: the term of the first leader with a lease that no
 	 * node is ahead of, and its id. */
