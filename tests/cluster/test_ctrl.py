@@ -407,7 +407,15 @@ def test_two_programs_at_once_get_their_own_replies(cl):
                     qos=0)
                 noise["sent"] += 1
                 s._pump(lambda: False, 0.005)
-            noise["seen"] = sum(1 for m in s.messages if b"noise-" in m[1])
+            # The replies to the last requests may still be on their way.
+            deadline = time.monotonic() + 5
+            while True:
+                noise["seen"] = sum(1 for m in s.messages
+                                    if b"noise-" in m[1])
+                if noise["seen"] >= noise["sent"] or \
+                        time.monotonic() > deadline:
+                    break
+                s._pump(lambda: False, 0.05)
         finally:
             s.close()
 
