@@ -182,6 +182,9 @@ class LoadPublishers:
         self.threads = []
         self.parked = []
         self.synced = []  # per publisher: its pause's sync was acknowledged
+        # Per publisher: how many of its sends its broker surely processed
+        # (QoS 0 has no acknowledgement: up to its last acknowledged sync).
+        self.confirmed = []
         self.deadline = time.monotonic() + max_seconds
         for qos, seed in zip((0, 1, 2), seeds):
             p = Publisher(node, qos=qos)
@@ -189,6 +192,7 @@ class LoadPublishers:
             parked = threading.Event()
             self.parked.append(parked)
             self.synced.append(False)
+            self.confirmed.append(0)
             t = threading.Thread(target=self._run,
                                  args=(p, seed, max_each, parked,
                                        len(self.pubs) - 1))
@@ -208,6 +212,7 @@ class LoadPublishers:
                     except h.ControlError:
                         return
                     self.synced[index] = True
+                    self.confirmed[index] = len(p.acked)
                     parked.set()
                     self.resume.wait(10)
                     continue
@@ -215,6 +220,13 @@ class LoadPublishers:
                 if not p.set(topic, b"%d-%d" % (seed, n)):
                     return
                 n += 1
+            # Done early (a QoS 0 flood writes all of its publishes at
+            # once): one sync says the broker took them all.
+            try:
+                p.s.publish("sync/%d" % seed, b"", 1)
+                self.confirmed[index] = len(p.acked)
+            except h.ControlError:
+                pass
         finally:
             parked.set()  # a finished publisher has nothing in flight
 
@@ -223,18 +235,14 @@ class LoadPublishers:
             t.start()
 
     def pause_all(self):
-        """Parks every publisher; each must still be connected, or what
-        it sent at QoS 0 since it lost its connection (never refused, never
-        acknowledged) would count as taken."""
+        """Parks every publisher. A QoS 0 publisher whose sync failed (it
+        lost its connection) has its sends since its last sync counted as
+        unknown by mark(): never refused, never acknowledged."""
         self.synced[:] = [False] * len(self.pubs)
         self.pause.set()
         for parked in self.parked:
             assert parked.wait(10), "a publisher hung"
         self.pause.clear()
-        assert all(self.synced), (
-            "a publisher lost its connection before the mark: the serving "
-            "leader changed during the load, which this oracle does not "
-            "cover (publishers %s)" % self.synced)
 
     def resume_all(self):
         self.resume.set()
@@ -248,7 +256,11 @@ class LoadPublishers:
             p.close()
 
     def mark(self):
-        return [len(p.acked) for p in self.pubs]
+        """Per publisher, how many of its publishes are known taken by
+        the broker: every acknowledged one at QoS 1 and 2, those before
+        its last acknowledged sync at QoS 0."""
+        return [len(p.acked) if p.qos > 0 else self.confirmed[i]
+                for i, p in enumerate(self.pubs)]
 
     def last_values(self, upto=None):
         """{topic: payload} last acknowledged (up to a mark), across
@@ -287,22 +299,44 @@ def test_kill_leader_under_load_keeps_committed(make_cluster, report):
     retained messages on overlapping topics: every value committed before
     the kill (or a newer one) is on the new leader before it serves, and on
     every node; the acknowledged-but-uncommitted publishes lost are counted.
-    The long election timeout keeps a loaded machine from moving leadership
-    before the kill.
-    """
+
+    The oracle needs one leader, in one term, that lost no capture until
+    the mark: a shared machine can starve it of its lease first (the long
+    election timeout makes that rare), and then the scenario runs again on
+    a new cluster, three times at most."""
+    for attempt in range(3):
+        if kill_under_load(make_cluster, report):
+            return
+    pytest.fail("the leader lost its lease or a capture before the mark in "
+                "each of 3 attempts: the oracle had nothing to check")
+
+
+def kill_under_load(make_cluster, report):
     c = make_cluster()
     for i in (1, 2, 3):
         c.add(i).plugin_opts.update(HEAVY_LOAD_OPTS)
     leader = c.form()
+    before = leader.raft_status()
+    windows = len(leader.serving_windows())
     topics = ["load/%d" % i for i in range(30)]
     load = LoadPublishers(leader, topics)
     load.start()
-    time.sleep(0.4)
-    # A moment where everything acknowledged is committed: the oracle.
+    time.sleep(1.0)
+    # A moment where everything taken is committed: the oracle.
     load.pause_all()
     # A QoS 0 flood can leave tens of thousands of proposals queued: their
     # commit takes a while on a loaded machine, and is all this waits for.
-    committed_through(leader, timeout=40)
+    at_mark = committed_through(leader, timeout=40)
+    if (at_mark["state"] != 3 or
+            at_mark["current_term"] != before["current_term"] or
+            at_mark["captures_lost"] != before["captures_lost"] or
+            len(leader.serving_windows()) != windows or
+            leader.serving_windows()[-1][1] is not None):
+        print("attempt abandoned: the leader lost its lease or a capture "
+              "before the mark (%s)" % at_mark)
+        load.finish()
+        c.teardown()
+        return False
     mark = load.mark()
     committed = load.last_values(mark)
     load.resume_all()
@@ -349,6 +383,7 @@ def test_kill_leader_under_load_keeps_committed(make_cluster, report):
     leader.start()
     assert c.wait_leader(timeout=10) is new
     wait_same(list(c.nodes.values()), held)
+    return True
 
 
 def read_expiry(node, timeout=10.0):
