@@ -400,7 +400,7 @@ def test_two_programs_at_once_get_their_own_replies(cl):
                            h.ADMIN_PW)
         try:
             s.subscribe(h.RESPONSE_TOPIC)
-            while not stop.is_set():
+            while not stop.is_set() or noise["sent"] < 50:
                 s.publish(h.CONTROL_TOPIC, json.dumps({"commands": [
                     {"command": "isLeader",
                      "correlationData": "noise-%d" % noise["sent"]}]}),
