@@ -347,16 +347,27 @@ static bool refs_exist(const struct ha_dynsec *s,
 	return true;
 }
 
+/* The name of the next entry of a section, which must sort after prev
+ * (NULL for the first); out_of_order says what is wrong otherwise. */
+static bool r_name_after(struct in *in, const char *prev,
+			 const char *out_of_order, char **name)
+{
+	if (!r_str(in, name))
+		return false;
+	if (prev != NULL && strcmp(prev, *name) >= 0) {
+		free(*name);
+		*name = NULL;
+		return in_fail(in, out_of_order);
+	}
+	return true;
+}
+
 static bool r_role(struct in *in, struct ha_dynsec *s, const char *prev)
 {
 	char *name = NULL;
 	bool exists;
-	if (!r_str(in, &name))
+	if (!r_name_after(in, prev, "roles out of order", &name))
 		return false;
-	if (prev != NULL && strcmp(prev, name) >= 0) {
-		free(name);
-		return in_fail(in, "roles out of order");
-	}
 	struct ha_dynsec_role *r = ha_dynsec__add_role(s, name, &exists);
 	free(name);
 	if (r == NULL) {
@@ -398,12 +409,8 @@ static bool r_client(struct in *in, struct ha_dynsec *s, const char *prev)
 {
 	char *name = NULL;
 	bool exists;
-	if (!r_str(in, &name))
+	if (!r_name_after(in, prev, "clients out of order", &name))
 		return false;
-	if (prev != NULL && strcmp(prev, name) >= 0) {
-		free(name);
-		return in_fail(in, "clients out of order");
-	}
 	struct ha_dynsec_client *c = ha_dynsec__add_client(s, name, &exists);
 	free(name);
 	if (c == NULL) {
@@ -437,12 +444,8 @@ static bool r_group(struct in *in, struct ha_dynsec *s, const char *prev)
 {
 	char *name = NULL;
 	bool exists;
-	if (!r_str(in, &name))
+	if (!r_name_after(in, prev, "groups out of order", &name))
 		return false;
-	if (prev != NULL && strcmp(prev, name) >= 0) {
-		free(name);
-		return in_fail(in, "groups out of order");
-	}
 	struct ha_dynsec_group *g = ha_dynsec__add_group(s, name, &exists);
 	free(name);
 	if (g == NULL) {
