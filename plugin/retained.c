@@ -164,6 +164,16 @@ static int build_properties(const struct ha_retain_set *rs, uint64_t now_ms,
 	return MOSQ_ERR_SUCCESS;
 }
 
+/* Deletes the retained message of topic in this broker, as broker_set sets
+ * one; a MOSQ_ERR_ value. */
+static int broker_delete_topic(struct ha_plugin *ha, const char *topic)
+{
+	if (ha_persist_capturing(ha))
+		return ha_persist_retain_delete(ha, topic);
+	return mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0, true,
+					     NULL);
+}
+
 /* Sets (or with an empty payload, or past its expiry, deletes) a retained
  * message in this broker. On 2.1 the persistence calls set it at once and
  * fire no event; on 2.0 the broker stores it on its next loop pass, and no
@@ -181,9 +191,7 @@ static void broker_set(struct ha_plugin *ha, const struct ha_retain_set *rs)
 	bool persist = ha_persist_capturing(ha);
 	int rv = MOSQ_ERR_SUCCESS;
 	if (expired || rs->payload.len == 0) {
-		rv = persist ? ha_persist_retain_delete(ha, topic)
-			     : mosquitto_broker_publish_copy(
-				   NULL, topic, 0, NULL, 0, true, NULL);
+		rv = broker_delete_topic(ha, topic);
 	} else {
 		/* 2.1 keeps the expiry apart, as an absolute time. */
 		struct ha_retain_set no_expiry = *rs;
@@ -216,10 +224,7 @@ static void broker_delete(struct ha_plugin *ha, struct ha_bytes topic_bytes)
 		ha_log_error("out of memory deleting a retained message");
 		return;
 	}
-	int rv = ha_persist_capturing(ha)
-		     ? ha_persist_retain_delete(ha, topic)
-		     : mosquitto_broker_publish_copy(NULL, topic, 0, NULL, 0,
-						     true, NULL);
+	int rv = broker_delete_topic(ha, topic);
 	if (rv != MOSQ_ERR_SUCCESS)
 		ha_log_error("cannot delete the retained message of '%s' in "
 			     "this broker: %s",
@@ -765,9 +770,9 @@ int ha_retained_capture(struct ha_plugin *ha, struct mosquitto *client,
 	return MOSQ_ERR_SUCCESS;
 }
 
-/* A topic this broker changed on its own while not serving (a client's
- * late PUBREL, another plugin's publish): put back at the next TICK. */
-static void note_stray(struct ha_plugin *ha, const char *topic)
+/* Remembers a topic as differing from the log, to be put back to its
+ * committed value when this node does not serve (revert_dirty). */
+static void mark_dirty(struct ha_plugin *ha, const char *topic)
 {
 	struct ha_record rec = {.type = HA_REC_TYPE_RETAIN_DELETE};
 	rec.u.retain_delete.topic =
@@ -784,7 +789,6 @@ static void note_stray(struct ha_plugin *ha, const char *topic)
 			     topic);
 	}
 	free(buf);
-	ha->strays_pending = true;
 }
 
 void ha_retained_stored(struct ha_plugin *ha, const char *topic,
@@ -796,7 +800,10 @@ void ha_retained_stored(struct ha_plugin *ha, const char *topic,
 	 * may be stored just after the lease ran out, and if this node lost
 	 * leadership the next TICK puts the topic back (stepped down). */
 	if (!ha_serving(ha) && !ha->was_serving) {
-		note_stray(ha, topic);
+		/* Changed on its own (a client's late PUBREL, another
+		 * plugin's publish): put back at the next TICK. */
+		mark_dirty(ha, topic);
+		ha->strays_pending = true;
 		return;
 	}
 	if (!known || !ha_retained_replicable(ha))
@@ -811,8 +818,7 @@ void ha_retained_stored(struct ha_plugin *ha, const char *topic,
 		return;
 	/* Admitted at publish, and yet not proposed: this broker holds it
 	 * alone, until the topic is put back when it stops serving. */
-	note_stray(ha, topic);
-	ha->strays_pending = false;
+	mark_dirty(ha, topic);
 	ha->captures_lost++;
 	note_capture_refusal(ha, client_id, topic, why);
 }
