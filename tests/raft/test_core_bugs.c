@@ -8,13 +8,6 @@
 
 #define E 1000
 
-static raft_index propose(struct h_cluster *c, raft_id leader, const char *cmd)
-{
-	raft_index idx = 0;
-	assert_int_equal(h_propose(c, leader, cmd, &idx), RAFT_OK);
-	return idx;
-}
-
 /* raft.h lists the writes of an update as "truncate, append entries, store
  * term/vote", and the storage layer's guide does them in that order. A
  * crash between the append and the term leaves entries of a term newer

@@ -14,13 +14,6 @@
 #define E 1000
 #define HB 100
 
-static raft_index propose(struct h_cluster *c, raft_id leader, const char *cmd)
-{
-	raft_index idx = 0;
-	assert_int_equal(h_propose(c, leader, cmd, &idx), RAFT_OK);
-	return idx;
-}
-
 /* Section 5.2: a follower that grants its vote restarts its election
  * timer, so the candidate has a full timeout to win. */
 static void test_vote_grant_restarts_election_timer(void **state)

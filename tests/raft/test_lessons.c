@@ -24,13 +24,6 @@
 #define E 1000
 #define HB 100
 
-static raft_index propose(struct h_cluster *c, raft_id leader, const char *cmd)
-{
-	raft_index idx = 0;
-	assert_int_equal(h_propose(c, leader, cmd, &idx), RAFT_OK);
-	return idx;
-}
-
 static struct raft_message vote_request(raft_id from, raft_id to,
 					raft_term term, raft_index last_index,
 					raft_term last_term)

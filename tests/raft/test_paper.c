@@ -38,13 +38,6 @@ static void heartbeats(struct h_cluster *c, raft_id leader, int rounds)
 	}
 }
 
-static raft_index propose(struct h_cluster *c, raft_id leader, const char *cmd)
-{
-	raft_index idx = 0;
-	assert_int_equal(h_propose(c, leader, cmd, &idx), RAFT_OK);
-	return idx;
-}
-
 /* ---- 5.1 Raft basics: terms ---- */
 
 /* "If a server receives a request with a stale term number, it rejects the

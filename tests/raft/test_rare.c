@@ -17,13 +17,6 @@
 #define E 1000
 #define HB 100
 
-static raft_index propose(struct h_cluster *c, raft_id leader, const char *cmd)
-{
-	raft_index idx = 0;
-	assert_int_equal(h_propose(c, leader, cmd, &idx), RAFT_OK);
-	return idx;
-}
-
 /* The queued response from `from` to `to` that acknowledges the most,
  * copied (a response carries no pointers) and removed from the queue. */
 static struct raft_message take_newest_ack(struct h_cluster *c, raft_id from,

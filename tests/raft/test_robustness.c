@@ -14,13 +14,6 @@
 #define E 1000
 #define HB 100
 
-static raft_index propose(struct h_cluster *c, raft_id leader, const char *cmd)
-{
-	raft_index idx = 0;
-	assert_int_equal(h_propose(c, leader, cmd, &idx), RAFT_OK);
-	return idx;
-}
-
 static void assert_logs_match(struct h_cluster *c, raft_id a, raft_id b)
 {
 	assert_int_equal(LAST(c, a), LAST(c, b));

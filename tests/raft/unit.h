@@ -23,6 +23,15 @@
 #define COMMIT(c, id) raft_commit_index(h_raft(c, id))
 #define LAST(c, id) raft_last_index(h_raft(c, id))
 
+/* A command proposed on the leader, which must take it: its index. */
+static inline raft_index propose(struct h_cluster *c, raft_id leader,
+				 const char *cmd)
+{
+	raft_index idx = 0;
+	assert_int_equal(h_propose(c, leader, cmd, &idx), RAFT_OK);
+	return idx;
+}
+
 /* A message as a peer would send it; the test fills in the rest. */
 static inline struct raft_message h_msg(uint8_t type, raft_id from, raft_id to,
 					raft_term term)
