@@ -368,8 +368,10 @@ def test_form_without_a_leader_then_leave(cl):
               for i in (6, 7)]
     t0 = time.monotonic()
     r = expect(run("form", "--name", "lone", "--node", spec(n5), "--node",
-                   ghosts[0], "--node", ghosts[1], "--timeout", 2), 4)
-    assert time.monotonic() - t0 < 10
+                   ghosts[0], "--node", ghosts[1], "--timeout", 6), 4)
+    # The bound covers createCluster's first write to disk on a busy
+    # machine; what the test checks is that form gives up, not how soon.
+    assert time.monotonic() - t0 < 20
     assert "in, created the cluster" in line_of(r.stdout, 5), explain(r)
     assert "no leader agreed" in r.stderr, explain(r)
     assert "(node 5) is not the leader" in at(n5, "is-leader").stdout
