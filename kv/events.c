@@ -269,6 +269,12 @@ static void on_event(struct kv_server *s, struct ha_node_event *ev)
 		kv_log(s, "the node stopped: %s", ev->reason);
 		kv_requests_fail_all(s, "the node stopped");
 		break;
+	case HA_EV_FORWARD_REQUEST: /* ha-kv forwards nothing: refused */
+		ha_node_forward_reply(s->node, ev->from, ev->request_id, NULL,
+				      0);
+		break;
+	case HA_EV_FORWARDED:
+		break;
 	}
 }
 

@@ -16,12 +16,24 @@
 
 /* The transport frame type that carries encoded Raft messages. */
 #define NODE_FRAME_RAFT TRANSPORT_TYPE_MIN
-/* The frame that carries the owner's advertised level: u8 version (1), u32
- * level, little-endian. A later version may append; nodes read what they
- * know and ignore frame types they do not know. */
+/* The frame that carries the owner's advertised level: u8 version, u32
+ * level, little-endian; version 2 appends u8 mode (the owner's advertised
+ * mode). A later version may append; nodes read what they know and ignore
+ * frame types they do not know. */
 #define NODE_FRAME_INFO (TRANSPORT_TYPE_MIN + 1u)
-#define NODE_INFO_VERSION 1
-#define NODE_INFO_LEN 5
+#define NODE_INFO_VERSION 2
+#define NODE_INFO_V1_LEN 5
+#define NODE_INFO_LEN 6
+/* A request forwarded to the leader's owner (node/forward.c): u8 version
+ * (1), u64 request id, then the payload. */
+#define NODE_FRAME_FORWARD (TRANSPORT_TYPE_MIN + 2u)
+/* Its answer: u8 version (1), u64 request id, u8 status (enum
+ * node_forward_wire), then the reply (status OK only). */
+#define NODE_FRAME_FORWARD_REPLY (TRANSPORT_TYPE_MIN + 3u)
+#define NODE_FORWARD_VERSION 1
+#define NODE_FORWARD_HEADER 9
+#define NODE_FORWARD_REPLY_HEADER 10
+#define NODE_FORWARD_TIMEOUT_DEFAULT_MS 10000
 #define NODE_SNAPSHOT_TRAILING_DEFAULT 1024
 #define NODE_MAX_EVENT_BYTES_DEFAULT (64u * 1024u * 1024u)
 #define NODE_SNAPSHOT_CHUNK_BYTES (4u * 1024u * 1024u)
@@ -38,6 +50,8 @@ enum request_kind {
 	REQ_REMOVE,
 	REQ_TRANSFER,
 	REQ_PEERS,
+	REQ_FORWARD,
+	REQ_FORWARD_REPLY,
 };
 
 struct request {
@@ -48,6 +62,7 @@ struct request {
 	raft_id id;
 	char address[RAFT_ADDRESS_MAX];
 	struct raft_config config;
+	uint64_t request_id; /* REQ_FORWARD_REPLY */
 	struct request *next;
 };
 
@@ -58,6 +73,16 @@ struct event_item {
 
 struct job;
 struct snapshot_task;
+
+/* A request this node forwarded and waits an answer for (its own owner's),
+ * or one the owner of this node, as leader, has yet to answer. */
+struct forward_slot {
+	bool used;
+	uint64_t request_id;
+	uint64_t cookie; /* sent: the owner's */
+	raft_id peer;	 /* sent: the leader; received: the requester */
+	int64_t deadline;
+};
 
 /* A committed command held back from the raft thread's state machine while
  * a worker captures it or restores it. */
@@ -140,6 +165,15 @@ struct ha_node {
 	uv_work_t snapshot_work;
 	bool capturing;
 	struct deferred_apply *deferred_head, *deferred_tail;
+
+	/* Forwarding (node/forward.c): requests sent to the leader, counted
+	 * when the owner asks so that the bound is checked on its thread, and
+	 * those received as leader that its owner has yet to answer. */
+	_Atomic size_t forwards_out;
+	struct forward_slot sent[HA_NODE_FORWARD_MAX_IN_FLIGHT];
+	struct forward_slot received[HA_NODE_FORWARD_MAX_RECEIVED];
+	uint64_t next_forward_id;
+	int64_t forward_timeout_ms;
 };
 
 void ha_node__log(struct ha_node *n, enum ha_node_log_level level,
@@ -151,6 +185,18 @@ void ha_node__send(struct ha_node *n, const struct raft_message *m);
 void ha_node__handle_update(struct ha_node *n, struct raft_update *u);
 void ha_node__fail(struct ha_node *n, const char *why);
 void ha_node__shutdown(struct ha_node *n);
+
+/* forward.c: requests forwarded to the leader's owner */
+void ha_node__forward_start(struct ha_node *n, struct request *rq);
+void ha_node__forward_answer(struct ha_node *n, struct request *rq);
+void ha_node__forward_recv(struct ha_node *n, uint32_t peer, uint8_t type,
+			   const uint8_t *bytes, size_t len);
+/* A link went down: what waits on that peer fails. */
+void ha_node__forward_link_down(struct ha_node *n, uint32_t peer);
+/* At every tick: timeouts, and what waits on a leader that no longer is. */
+void ha_node__forward_tick(struct ha_node *n, int64_t now);
+/* The node stops: everything still waiting fails. */
+void ha_node__forward_stop(struct ha_node *n);
 
 /* jobs.c: the storage queue */
 void ha_node__jobs_persist(struct ha_node *n, const struct raft_update *u);

@@ -185,6 +185,51 @@ int ha_node_propose(struct ha_node *n, const void *cmd, size_t len,
 	return push_request(n, rq);
 }
 
+int ha_node_forward(struct ha_node *n, const void *payload, size_t len,
+		    uint64_t cookie)
+{
+	if (len == 0 || len > HA_NODE_FORWARD_MAX_BYTES || payload == NULL)
+		return HA_NODE_EINVAL;
+	/* Counted here, so that the owner learns at once that too many wait;
+	 * the raft thread gives the count back with each HA_EV_FORWARDED. */
+	size_t out = atomic_load(&n->forwards_out);
+	do {
+		if (out >= HA_NODE_FORWARD_MAX_IN_FLIGHT)
+			return HA_NODE_EBUSY;
+	} while (
+	    !atomic_compare_exchange_weak(&n->forwards_out, &out, out + 1));
+	struct request *rq = new_request(REQ_FORWARD, cookie);
+	if (rq == NULL || (rq->data = malloc(len)) == NULL) {
+		free(rq);
+		atomic_fetch_sub(&n->forwards_out, 1);
+		return HA_NODE_ENOMEM;
+	}
+	memcpy(rq->data, payload, len);
+	rq->len = len;
+	int rv = push_request(n, rq);
+	if (rv != HA_NODE_OK)
+		atomic_fetch_sub(&n->forwards_out, 1);
+	return rv;
+}
+
+int ha_node_forward_reply(struct ha_node *n, raft_id from, uint64_t request_id,
+			  const void *reply, size_t len)
+{
+	if (len > HA_NODE_FORWARD_MAX_BYTES || (len > 0 && reply == NULL))
+		return HA_NODE_EINVAL;
+	struct request *rq = new_request(REQ_FORWARD_REPLY, 0);
+	if (rq == NULL || (len > 0 && (rq->data = malloc(len)) == NULL)) {
+		free(rq);
+		return HA_NODE_ENOMEM;
+	}
+	if (len > 0)
+		memcpy(rq->data, reply, len);
+	rq->len = len;
+	rq->id = from;
+	rq->request_id = request_id;
+	return push_request(n, rq);
+}
+
 int ha_node_read(struct ha_node *n, uint64_t cookie)
 {
 	struct request *rq = new_request(REQ_READ, cookie);
@@ -506,6 +551,7 @@ static void on_tick(uv_timer_t *t)
 			     (long long)(now - n->last_tick));
 	n->last_tick = now;
 	raft_tick(n->raft, now, &u);
+	ha_node__forward_tick(n, now);
 	ha_node__handle_update(n,
 			       &u); /* syncs the peers too: departures expire */
 	if (n->stopping && (raft_role(n->raft) != RAFT_LEADER ||
@@ -533,7 +579,7 @@ static struct ha_node_peer_level *peer_level_slot(struct ha_node *n,
 static void on_info(struct ha_node *n, uint32_t peer, const uint8_t *bytes,
 		    size_t len)
 {
-	if (len < NODE_INFO_LEN || bytes[0] < NODE_INFO_VERSION) {
+	if (len < NODE_INFO_V1_LEN || bytes[0] < 1) {
 		ha_node__log(n, HA_NODE_LOG_WARNING,
 			     "dropping a malformed info frame from node %u",
 			     peer);
@@ -543,6 +589,8 @@ static void on_info(struct ha_node *n, uint32_t peer, const uint8_t *bytes,
 	if (p == NULL)
 		return;
 	p->level = le32_load(bytes + 1);
+	/* Version 1 carries no mode: such a peer's owner has only one. */
+	p->mode = bytes[0] >= 2 && len >= NODE_INFO_LEN ? bytes[5] : 0;
 	p->linked = true;
 	refresh_status(n);
 	wake_owner(n);
@@ -556,6 +604,11 @@ static void on_recv(void *data, uint32_t peer, uint8_t type,
 		return;
 	if (type == NODE_FRAME_INFO) {
 		on_info(n, peer, bytes, len);
+		return;
+	}
+	if (type == NODE_FRAME_FORWARD || type == NODE_FRAME_FORWARD_REPLY) {
+		ha_node__forward_recv(n, peer, type, bytes, len);
+		wake_owner(n);
 		return;
 	}
 	if (type != NODE_FRAME_RAFT)
@@ -618,11 +671,16 @@ static void on_link(void *data, uint32_t peer, enum transport_link_state state)
 		p->linked = up;
 		refresh_status(n);
 	}
+	if (!up && !n->shutting_down) {
+		ha_node__forward_link_down(n, peer);
+		wake_owner(n);
+	}
 	if (!up || n->o.advertised_level == 0 || n->shutting_down)
 		return;
 	uint8_t info[NODE_INFO_LEN];
 	info[0] = NODE_INFO_VERSION;
 	le32_store(info + 1, n->o.advertised_level);
+	info[5] = n->o.advertised_mode;
 	int rv = transport_send(n->transport, peer, NODE_FRAME_INFO, info,
 				sizeof(info));
 	if (rv != TRANSPORT_OK)
@@ -701,6 +759,12 @@ static void handle_request(struct ha_node *n, struct request *rq)
 	case REQ_PEERS:
 		n->join_peers = rq->config;
 		sync_peers(n);
+		return;
+	case REQ_FORWARD:
+		ha_node__forward_start(n, rq);
+		return;
+	case REQ_FORWARD_REPLY:
+		ha_node__forward_answer(n, rq);
 		return;
 	}
 }
@@ -821,6 +885,7 @@ void ha_node__shutdown(struct ha_node *n)
 	uv_timer_stop(&n->lease_timer);
 	uv_close((uv_handle_t *)&n->lease_timer, on_closed);
 	atomic_store(&n->lease_until, 0);
+	ha_node__forward_stop(n);
 	ha_node__jobs_drop_all(n);
 	transport_close(n->transport, on_transport_closed);
 }
@@ -945,6 +1010,10 @@ static int node_new(const struct ha_node_options *o, struct ha_node **out)
 	 * quarters of it, by node id) so that they do not all write a snapshot
 	 * at the same moment. */
 	n->snapshot_threshold += n->snapshot_threshold / 4 * (o->id % 4);
+	n->forward_timeout_ms = o->forward_timeout_ms
+				    ? o->forward_timeout_ms
+				    : NODE_FORWARD_TIMEOUT_DEFAULT_MS;
+	atomic_init(&n->forwards_out, 0);
 	n->snapshot_trailing = o->snapshot_trailing
 				   ? o->snapshot_trailing
 				   : NODE_SNAPSHOT_TRAILING_DEFAULT;

@@ -13,6 +13,10 @@
  *   node -> owner: events (struct ha_node_event) taken with ha_node_poll(),
  *                  announced by the owner's wake callback.
  *
+ * Forwarding: an owner may send a request to the leader's owner over the
+ * cluster link and get its answer back (ha_node_forward, below); the node
+ * carries opaque bytes and never looks into them.
+ *
  * The lease (ha_node_lease_until) is published by the raft thread before any
  * message that could let another node lead leaves, and the owner reads it
  * against its own CLOCK_MONOTONIC: a node serves only while now < lease.
@@ -112,6 +116,12 @@ struct ha_node_options {
 	 * (its feature level, for the plugin); 0: nothing. Old nodes ignore
 	 * the frame that carries it. */
 	uint32_t advertised_level;
+	/* And a mode byte of its own (the plugin's sync mode), opaque to the
+	 * node; sent with the level. Peers that do not send one read as 0. */
+	uint8_t advertised_mode;
+	/* A forwarded request with no answer fails after this long (0:
+	 * 10000 ms). */
+	unsigned forward_timeout_ms;
 	/* Called from the raft thread whenever events were queued. */
 	void (*wake)(void *data);
 	void (*log)(void *data, enum ha_node_log_level level, const char *msg);
@@ -128,7 +138,37 @@ enum ha_node_event_type {
 	HA_EV_CHANGED,	 /* cookie: membership/transfer request accepted? */
 	HA_EV_RESTORE,	 /* replace the owner's state with data/len, at index */
 	HA_EV_STOPPED,	 /* the node stopped: reason */
+	/* As leader: a peer's owner forwarded a request (from, request_id,
+	 * data, len); answer it with ha_node_forward_reply. */
+	HA_EV_FORWARD_REQUEST,
+	/* The answer to ha_node_forward: cookie, status (enum
+	 * ha_node_forward_status), and the leader's reply in data/len when
+	 * status is HA_FWD_OK. */
+	HA_EV_FORWARDED,
 };
+
+/* Forwarding limits: the payload of a request or a reply; requests this
+ * node waits on at once (beyond that ha_node_forward fails with
+ * HA_NODE_EBUSY); requests a leader's owner may hold unanswered at once
+ * (beyond that the requester gets HA_FWD_BUSY). */
+#define HA_NODE_FORWARD_MAX_BYTES (1024u * 1024u)
+#define HA_NODE_FORWARD_MAX_IN_FLIGHT 64u
+#define HA_NODE_FORWARD_MAX_RECEIVED 256u
+
+/* How a forwarded request ended. Only HA_FWD_OK carries a reply; after
+ * HA_FWD_NO_LEADER, HA_FWD_BUSY and HA_FWD_REFUSED the leader's owner
+ * never saw the request; after the others it may have acted on it. */
+enum ha_node_forward_status {
+	HA_FWD_OK = 0,
+	HA_FWD_NO_LEADER = 1,	   /* no leader is known */
+	HA_FWD_LEADER_CHANGED = 2, /* the node reached is no longer leader */
+	HA_FWD_LINK_LOST = 3,	   /* the link to the leader went down */
+	HA_FWD_TIMEOUT = 4,	   /* no answer in forward_timeout_ms */
+	HA_FWD_BUSY = 5,	   /* the leader holds too many already */
+	HA_FWD_REFUSED = 6,	   /* the leader's owner did not take it */
+	HA_FWD_STOPPED = 7,	   /* this node is stopping */
+};
+const char *ha_node_forward_strerror(int status);
 
 struct ha_node_event {
 	enum ha_node_event_type type;
@@ -142,6 +182,8 @@ struct ha_node_event {
 	uint8_t *data; /* owned by the event: ha_node_event_free() */
 	size_t len;
 	int64_t queued_us; /* CLOCK_MONOTONIC when the raft thread queued it */
+	raft_id from;	   /* HA_EV_FORWARD_REQUEST: the requesting node */
+	uint64_t request_id; /* HA_EV_FORWARD_REQUEST: to answer with */
 	char reason[160];
 };
 
@@ -152,6 +194,7 @@ void ha_node_event_free(struct ha_node_event *ev);
 struct ha_node_peer_level {
 	raft_id id;
 	uint32_t level;
+	uint8_t mode; /* its advertised_mode; 0 from a peer sending none */
 	bool linked;
 };
 
@@ -208,6 +251,21 @@ int ha_node_transfer(struct ha_node *n, raft_id id, uint64_t cookie);
 /* Sets the peer addresses to dial before any configuration is known (a
  * node that joins). */
 int ha_node_set_peers(struct ha_node *n, const struct raft_config *peers);
+
+/* Sends payload to the current leader's owner, which gets an
+ * HA_EV_FORWARD_REQUEST; its answer, or why there is none, comes back as
+ * an HA_EV_FORWARDED event carrying cookie. On the leader itself the
+ * request goes to its own owner. HA_NODE_EINVAL: empty or larger than
+ * HA_NODE_FORWARD_MAX_BYTES; HA_NODE_EBUSY: HA_NODE_FORWARD_MAX_IN_FLIGHT
+ * wait already. */
+int ha_node_forward(struct ha_node *n, const void *payload, size_t len,
+		    uint64_t cookie);
+/* The leader's owner answers the request (from, request_id) of an
+ * HA_EV_FORWARD_REQUEST, once: with a reply of 1..HA_NODE_FORWARD_MAX_BYTES
+ * bytes, or with none (len 0) to refuse it (HA_FWD_REFUSED). An answer to
+ * a request that timed out is dropped. */
+int ha_node_forward_reply(struct ha_node *n, raft_id from, uint64_t request_id,
+			  const void *reply, size_t len);
 
 /* CLOCK_MONOTONIC milliseconds until which this node may serve alone. */
 int64_t ha_node_lease_until(const struct ha_node *n);

@@ -6,7 +6,10 @@
  * no election, and the entries held back meanwhile are all applied; an owner
  * that stops taking events holds its node's intake back, not the cluster; a
  * snapshot that arrives while the node is capturing is restored only after
- * the capture (apply, capture and restore never touch the copy at once). */
+ * the capture (apply, capture and restore never touch the copy at once);
+ * a request forwarded to the leader's owner comes back with its answer, or
+ * with why not (no leader, timeout, a leader gone, too many at once), and a
+ * peer's malformed forwarding frames change nothing. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -22,7 +25,9 @@
 
 #include <stdatomic.h>
 
+#include "node/internal.h"
 #include "node/node.h"
+#include "raft/byteorder.h"
 
 #define NODES 3
 
@@ -136,7 +141,26 @@ struct test_node {
 	int proposed_ok;
 	bool owner_paused; /* its owner takes no events */
 	size_t max_event_bytes;
+	/* Forwarding: what its owner does with a request it gets as leader
+	 * (answer "re:" and the payload at once, hold it, or refuse it). */
+	enum { FWD_ECHO = 0, FWD_HOLD, FWD_REFUSE } fwd_mode;
+	struct {
+		raft_id from;
+		uint64_t request_id;
+	} held[HA_NODE_FORWARD_MAX_RECEIVED + 8];
+	unsigned n_held;
+	unsigned requests_seen;
+	raft_id last_from;
+	/* What came back to its own forwards, by cookie (1..). */
+	struct {
+		bool done;
+		int status;
+		char reply[64];
+	} results[HA_NODE_FORWARD_MAX_IN_FLIGHT * 2 + 1];
+	unsigned n_results;
 };
+
+static unsigned forward_timeout_ms;
 
 static struct test_node nodes[NODES + 1];
 static char base_dir[] = "/tmp/ha-node-test-XXXXXX";
@@ -175,6 +199,8 @@ static void start(unsigned i, uint64_t threshold)
 	    .heartbeat_interval = 30,
 	    .snapshot_threshold = threshold,
 	    .advertised_level = 100 + i,
+	    .advertised_mode = (uint8_t)(i % 2),
+	    .forward_timeout_ms = forward_timeout_ms,
 	    .snapshot_trailing = 10,
 	    .max_event_bytes = t->max_event_bytes,
 	    .sm = {.data = &t->sm,
@@ -191,6 +217,43 @@ static void start(unsigned i, uint64_t threshold)
 	int rv = ha_node_start(&o, &t->node);
 	if (rv != HA_NODE_OK)
 		fail_msg("node %u did not start: %s", i, ha_node_strerror(rv));
+}
+
+static void on_forward_request(unsigned i, const struct ha_node_event *ev)
+{
+	struct test_node *t = &nodes[i];
+	t->requests_seen++;
+	t->last_from = ev->from;
+	if (t->fwd_mode == FWD_HOLD) {
+		assert_true(t->n_held < sizeof(t->held) / sizeof(t->held[0]));
+		t->held[t->n_held].from = ev->from;
+		t->held[t->n_held++].request_id = ev->request_id;
+		return;
+	}
+	char reply[80];
+	int len = snprintf(reply, sizeof(reply), "re:%.*s", (int)ev->len,
+			   (const char *)ev->data);
+	assert_int_equal(
+	    ha_node_forward_reply(t->node, ev->from, ev->request_id, reply,
+				  t->fwd_mode == FWD_REFUSE ? 0 : (size_t)len),
+	    HA_NODE_OK);
+}
+
+static void on_forwarded(unsigned i, const struct ha_node_event *ev)
+{
+	struct test_node *t = &nodes[i];
+	assert_true(ev->cookie >= 1 &&
+		    ev->cookie < sizeof(t->results) / sizeof(t->results[0]));
+	if (t->results[ev->cookie].done)
+		fail_msg("node %u heard twice of forward %llu", i,
+			 (unsigned long long)ev->cookie);
+	t->results[ev->cookie].done = true;
+	t->results[ev->cookie].status = ev->status;
+	assert_true(ev->status == HA_FWD_OK ? ev->len > 0 : ev->len == 0);
+	snprintf(t->results[ev->cookie].reply,
+		 sizeof(t->results[ev->cookie].reply), "%.*s", (int)ev->len,
+		 ev->data ? (const char *)ev->data : "");
+	t->n_results++;
 }
 
 /* Drains a node's events into its owner-side copy. */
@@ -214,6 +277,12 @@ static void drain(unsigned i)
 		case HA_EV_PROPOSED:
 			if (ev.status == RAFT_OK)
 				t->proposed_ok++;
+			break;
+		case HA_EV_FORWARD_REQUEST:
+			on_forward_request(i, &ev);
+			break;
+		case HA_EV_FORWARDED:
+			on_forwarded(i, &ev);
 			break;
 		default:
 			break;
@@ -338,9 +407,11 @@ static int setup(void **state)
 	restore_delay_us = 0;
 	overlaps = 0;
 	slow_copy = NULL;
+	forward_timeout_ms = 0;
 	for (unsigned i = 1; i <= NODES; i++) {
-		nodes[i].owner_paused = false;
-		nodes[i].max_event_bytes = 0;
+		struct ha_node *keep = nodes[i].node;
+		memset(&nodes[i], 0, sizeof(nodes[i]));
+		nodes[i].node = keep;
 	}
 	if (mkdtemp(base_dir) == NULL)
 		return -1;
@@ -399,6 +470,7 @@ static bool levels_seen(unsigned i, unsigned down)
 		const struct ha_node_peer_level *p = &st.peer_levels[k];
 		assert_true(p->id >= 1 && p->id <= NODES && p->id != i);
 		assert_int_equal(p->level, 100 + p->id);
+		assert_int_equal(p->mode, p->id % 2);
 		if (p->linked == (p->id != down))
 			seen++;
 	}
@@ -641,6 +713,313 @@ static void test_owner_behind_holds_new_entries_back(void **state)
 	}
 }
 
+/* ---- forwarding ---- */
+
+/* Every node knows `leader` as its leader. */
+static bool all_follow(unsigned leader)
+{
+	for (unsigned i = 1; i <= NODES; i++) {
+		if (nodes[i].node == NULL)
+			continue;
+		struct ha_node_status st;
+		ha_node_get_status(nodes[i].node, &st);
+		if (st.leader != leader)
+			return false;
+	}
+	return true;
+}
+
+static unsigned formed_cluster(void)
+{
+	bootstrap_all(100000);
+	unsigned leader = wait_leader(0, 10000);
+	WAIT_UNTIL(all_follow(leader), 5000,
+		   "not every node knew leader %u in 5 s", leader);
+	return leader;
+}
+
+static void forward_text(unsigned i, uint64_t cookie, const char *text)
+{
+	assert_int_equal(
+	    ha_node_forward(nodes[i].node, text, strlen(text), cookie),
+	    HA_NODE_OK);
+}
+
+static void wait_results(unsigned i, unsigned count)
+{
+	WAIT_UNTIL((drain_all(), nodes[i].n_results >= count), 10000,
+		   "node %u heard of %u of %u forwards in 10 s", i,
+		   nodes[i].n_results, count);
+}
+
+static void test_forward_reaches_the_leader_and_back(void **state)
+{
+	(void)state;
+	unsigned leader = formed_cluster();
+	unsigned f = leader % NODES + 1;
+	/* From a follower, and from the leader to its own owner. */
+	forward_text(f, 1, "from a follower");
+	forward_text(leader, 1, "from the leader");
+	wait_results(f, 1);
+	wait_results(leader, 1);
+	assert_int_equal(nodes[f].results[1].status, HA_FWD_OK);
+	assert_string_equal(nodes[f].results[1].reply, "re:from a follower");
+	assert_int_equal(nodes[leader].results[1].status, HA_FWD_OK);
+	assert_string_equal(nodes[leader].results[1].reply,
+			    "re:from the leader");
+	assert_int_equal(nodes[leader].requests_seen, 2);
+	/* Neither empty nor oversized requests leave. */
+	assert_int_equal(ha_node_forward(nodes[f].node, "x", 0, 2),
+			 HA_NODE_EINVAL);
+	static uint8_t big[HA_NODE_FORWARD_MAX_BYTES + 1];
+	assert_int_equal(ha_node_forward(nodes[f].node, big, sizeof(big), 2),
+			 HA_NODE_EINVAL);
+	/* A leader's owner that holds them: the follower may have at most
+	 * HA_NODE_FORWARD_MAX_IN_FLIGHT waiting, and each gets its answer. */
+	nodes[leader].fwd_mode = FWD_HOLD;
+	for (unsigned k = 0; k < HA_NODE_FORWARD_MAX_IN_FLIGHT; k++) {
+		char text[32];
+		snprintf(text, sizeof(text), "held %u", k);
+		forward_text(f, 2 + k, text);
+	}
+	assert_int_equal(ha_node_forward(nodes[f].node, "one more", 8, 99),
+			 HA_NODE_EBUSY);
+	WAIT_UNTIL((drain_all(),
+		    nodes[leader].n_held == HA_NODE_FORWARD_MAX_IN_FLIGHT),
+		   10000, "the leader's owner got %u of %u requests",
+		   nodes[leader].n_held, HA_NODE_FORWARD_MAX_IN_FLIGHT);
+	assert_int_equal(nodes[f].n_results, 1);
+	for (unsigned k = 0; k < nodes[leader].n_held; k++) {
+		assert_int_equal(nodes[leader].held[k].from, f);
+		char reply[32];
+		int len = snprintf(reply, sizeof(reply), "answer %u", k);
+		assert_int_equal(
+		    ha_node_forward_reply(
+			nodes[leader].node, nodes[leader].held[k].from,
+			nodes[leader].held[k].request_id, reply, (size_t)len),
+		    HA_NODE_OK);
+	}
+	wait_results(f, 1 + HA_NODE_FORWARD_MAX_IN_FLIGHT);
+	for (unsigned k = 0; k < HA_NODE_FORWARD_MAX_IN_FLIGHT; k++)
+		assert_int_equal(nodes[f].results[2 + k].status, HA_FWD_OK);
+	/* The leader answered in the order it got them, each its own. */
+	char want[32];
+	snprintf(want, sizeof(want), "answer %u",
+		 HA_NODE_FORWARD_MAX_IN_FLIGHT - 1);
+	assert_string_equal(
+	    nodes[f].results[1 + HA_NODE_FORWARD_MAX_IN_FLIGHT].reply, want);
+	/* A refusal comes back as such; room was given back. */
+	nodes[leader].fwd_mode = FWD_REFUSE;
+	forward_text(f, 99, "refused");
+	wait_results(f, 2 + HA_NODE_FORWARD_MAX_IN_FLIGHT);
+	assert_int_equal(nodes[f].results[99].status, HA_FWD_REFUSED);
+}
+
+static void test_forward_failures(void **state)
+{
+	(void)state;
+	forward_timeout_ms = 1500;
+	/* A node that knows no leader. */
+	start(1, 100000);
+	forward_text(1, 1, "nobody leads");
+	wait_results(1, 1);
+	assert_int_equal(nodes[1].results[1].status, HA_FWD_NO_LEADER);
+	ha_node_stop(nodes[1].node, false, 0);
+	nodes[1].node = NULL;
+	memset(nodes[1].results, 0, sizeof(nodes[1].results));
+	nodes[1].n_results = 0;
+
+	unsigned leader = formed_cluster();
+	unsigned f = leader % NODES + 1;
+	/* The leader's owner never answers in time: the follower gives up,
+	 * and the late answer is dropped (heard of once, checked by
+	 * on_forwarded). */
+	nodes[leader].fwd_mode = FWD_HOLD;
+	int64_t sent = ha_node_monotonic_ms();
+	forward_text(f, 1, "too slow");
+	wait_results(f, 1);
+	assert_int_equal(nodes[f].results[1].status, HA_FWD_TIMEOUT);
+	assert_true(ha_node_monotonic_ms() - sent >= 1500);
+	assert_int_equal(nodes[leader].n_held, 1);
+	assert_int_equal(ha_node_forward_reply(nodes[leader].node, f,
+					       nodes[leader].held[0].request_id,
+					       "late", 4),
+			 HA_NODE_OK);
+	/* The leader goes while it holds a request: the follower hears that
+	 * the link or the leader went, well before the timeout. */
+	forward_text(f, 2, "leader goes");
+	WAIT_UNTIL((drain_all(), nodes[leader].n_held == 2), 5000,
+		   "the leader's owner did not get the second request");
+	sent = ha_node_monotonic_ms();
+	ha_node_stop(nodes[leader].node, false, 0);
+	nodes[leader].node = NULL;
+	wait_results(f, 2);
+	assert_true(nodes[f].results[2].status == HA_FWD_LINK_LOST ||
+		    nodes[f].results[2].status == HA_FWD_LEADER_CHANGED);
+	assert_true(ha_node_monotonic_ms() - sent < 1500);
+	/* The survivors elect a leader and forwarding works again. */
+	unsigned next = wait_leader(leader, 10000);
+	unsigned g = 0;
+	for (unsigned i = 1; i <= NODES; i++)
+		if (i != leader && i != next)
+			g = i;
+	WAIT_UNTIL(all_follow(next), 5000, "node %u did not know leader %u", g,
+		   next);
+	forward_text(g, 3, "again");
+	WAIT_UNTIL((drain_all(), nodes[g].results[3].done), 10000,
+		   "node %u heard nothing of its forward in 10 s", g);
+	assert_int_equal(nodes[g].results[3].status, HA_FWD_OK);
+	assert_string_equal(nodes[g].results[3].reply, "re:again");
+}
+
+/* A peer speaking the node's frames by hand: node 3's identity on the
+ * cluster link, with node 3 itself stopped. */
+static struct {
+	uv_loop_t loop;
+	struct transport *t;
+	bool up_to[NODES + 1];
+	unsigned replies;
+	uint64_t reply_id;
+	uint8_t reply_status;
+	char reply[64];
+} fake;
+
+static void fake_recv(void *data, uint32_t peer, uint8_t type,
+		      const uint8_t *bytes, size_t len)
+{
+	(void)data;
+	(void)peer;
+	if (type != NODE_FRAME_FORWARD_REPLY)
+		return;
+	assert_true(len >= NODE_FORWARD_REPLY_HEADER);
+	fake.replies++;
+	fake.reply_id = le64_load(bytes + 1);
+	fake.reply_status = bytes[9];
+	snprintf(fake.reply, sizeof(fake.reply), "%.*s",
+		 (int)(len - NODE_FORWARD_REPLY_HEADER),
+		 (const char *)bytes + NODE_FORWARD_REPLY_HEADER);
+}
+
+static void fake_link(void *data, uint32_t peer,
+		      enum transport_link_state state)
+{
+	(void)data;
+	if (peer <= NODES)
+		fake.up_to[peer] = state == TRANSPORT_LINK_UP;
+}
+
+static void fake_start(void)
+{
+	memset(&fake, 0, sizeof(fake));
+	assert_int_equal(uv_loop_init(&fake.loop), 0);
+	struct transport_options to = {
+	    .node_id = NODES,
+	    .cluster_name = "test",
+	    .cluster_id_known = true,
+	    .secret = secret,
+	    .secret_len = sizeof(secret),
+	    .bind_address = nodes[NODES].addr,
+	    .on_recv = fake_recv,
+	    .on_link = fake_link,
+	};
+	for (unsigned i = 0; i < RAFT_CLUSTER_ID_LEN; i++)
+		to.cluster_id[i] = (uint8_t)(0x40 + i);
+	assert_int_equal(transport_create(&fake.loop, &to, &fake.t),
+			 TRANSPORT_OK);
+	struct transport_peer peers[NODES - 1];
+	for (unsigned i = 1; i < NODES; i++) {
+		peers[i - 1].id = i;
+		peers[i - 1].address = nodes[i].addr;
+	}
+	assert_int_equal(transport_set_peers(fake.t, peers, NODES - 1),
+			 TRANSPORT_OK);
+}
+
+static void fake_turn(void)
+{
+	uv_run(&fake.loop, UV_RUN_NOWAIT);
+	drain_all();
+}
+
+static void fake_send(unsigned to, uint8_t type, const uint8_t *frame,
+		      size_t len)
+{
+	assert_int_equal(transport_send(fake.t, to, type, frame, len),
+			 TRANSPORT_OK);
+	for (int k = 0; k < 50; k++) { /* let it leave and arrive */
+		fake_turn();
+		usleep(POLL_US);
+	}
+}
+
+static void fake_stop(void)
+{
+	transport_close(fake.t, NULL);
+	uv_run(&fake.loop, UV_RUN_DEFAULT);
+	uv_loop_close(&fake.loop);
+}
+
+static size_t forward_frame(uint8_t *frame, uint8_t version, uint64_t id,
+			    const char *text)
+{
+	frame[0] = version;
+	le64_store(frame + 1, id);
+	memcpy(frame + NODE_FORWARD_HEADER, text, strlen(text));
+	return NODE_FORWARD_HEADER + strlen(text);
+}
+
+static void test_forward_frames_are_checked(void **state)
+{
+	(void)state;
+	unsigned leader = formed_cluster();
+	if (leader == NODES) { /* node 3's identity is the fake's */
+		ha_node_transfer(nodes[leader].node, 1, 1);
+		leader = wait_leader(NODES, 10000);
+	}
+	ha_node_stop(nodes[NODES].node, false, 0);
+	nodes[NODES].node = NULL;
+	fake_start();
+	WAIT_UNTIL((fake_turn(), fake.up_to[leader]), 10000,
+		   "no link from the leader to the fake peer");
+	uint8_t frame[64];
+	/* Too short, and a reply to nothing: dropped, nothing changes. */
+	fake_send(leader, NODE_FRAME_FORWARD, frame, 5);
+	uint8_t reply[NODE_FORWARD_REPLY_HEADER + 2] = {NODE_FORWARD_VERSION};
+	le64_store(reply + 1, 77);
+	memcpy(reply + NODE_FORWARD_REPLY_HEADER, "ok", 2);
+	fake_send(leader, NODE_FRAME_FORWARD_REPLY, reply, sizeof(reply));
+	assert_int_equal(nodes[leader].requests_seen, 0);
+	assert_int_equal(nodes[leader].n_results, 0);
+	assert_int_equal(fake.replies, 0);
+	/* An unknown version is refused with an answer. */
+	size_t len = forward_frame(frame, 9, 5, "from the future");
+	fake_send(leader, NODE_FRAME_FORWARD, frame, len);
+	WAIT_UNTIL((fake_turn(), fake.replies == 1), 5000,
+		   "no answer to a frame of an unknown version");
+	assert_int_equal(fake.reply_id, 5);
+	assert_int_equal(fake.reply_status, 3);
+	assert_int_equal(nodes[leader].requests_seen, 0);
+	/* A follower answers that it does not lead. */
+	unsigned other = leader == 1 ? 2 : 1;
+	WAIT_UNTIL((fake_turn(), fake.up_to[other]), 10000,
+		   "no link from node %u to the fake peer", other);
+	len = forward_frame(frame, NODE_FORWARD_VERSION, 6, "to a follower");
+	fake_send(other, NODE_FRAME_FORWARD, frame, len);
+	WAIT_UNTIL((fake_turn(), fake.replies == 2), 5000,
+		   "no answer from a follower");
+	assert_int_equal(fake.reply_status, 1);
+	/* A well-formed one reaches the leader's owner, and back. */
+	len = forward_frame(frame, NODE_FORWARD_VERSION, 7, "hello");
+	fake_send(leader, NODE_FRAME_FORWARD, frame, len);
+	WAIT_UNTIL((fake_turn(), fake.replies == 3), 5000,
+		   "no answer from the leader");
+	assert_int_equal(fake.reply_id, 7);
+	assert_int_equal(fake.reply_status, 0);
+	assert_string_equal(fake.reply, "re:hello");
+	assert_int_equal(nodes[leader].last_from, NODES);
+	fake_stop();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -654,6 +1033,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_owner_behind_holds_new_entries_back, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_waits_for_capture,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_forward_reaches_the_leader_and_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_forward_failures, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_forward_frames_are_checked,
 					    setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
