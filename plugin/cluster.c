@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "plugin/feature_level.h"
+#include "plugin/forward.h"
 #include "plugin/ha.h"
 #include "plugin/state_snapshot.h"
 
@@ -112,9 +113,11 @@ int ha_cluster_save(struct ha_plugin *ha, const struct ha_cluster_file *cf)
 {
 	json_t *nodes = json_array();
 	json_t *root =
-	    json_pack("{s:s, s:s, s:i, s:b, s:o}", "clustername",
+	    json_pack("{s:s, s:s, s:i, s:b, s:o, s:s, s:b}", "clustername",
 		      cf->clustername, "uuid", cf->uuid, "nodeid",
-		      (int)cf->nodeid, "created", cf->created, "nodes", nodes);
+		      (int)cf->nodeid, "created", cf->created, "nodes", nodes,
+		      "syncmode", ha_syncmode_name(cf->syncmode),
+		      "syncmode_checked", cf->syncmode_checked);
 	if (root == NULL)
 		return -1;
 	for (size_t i = 0; i < cf->n_nodes; i++) {
@@ -161,6 +164,29 @@ int ha_cluster_save(struct ha_plugin *ha, const struct ha_cluster_file *cf)
 	return rv;
 }
 
+/* The optional fields: a file written before sync modes is a full
+ * cluster's, checked. */
+static int load_syncmode(const json_t *root, struct ha_cluster_file *cf)
+{
+	const json_t *mode = json_object_get(root, "syncmode");
+	const json_t *checked = json_object_get(root, "syncmode_checked");
+	cf->syncmode = HA_SYNCMODE_FULL;
+	cf->syncmode_checked = true;
+	if (mode != NULL) {
+		const char *m = json_string_value(mode);
+		if (m != NULL && strcmp(m, "dynsec") == 0)
+			cf->syncmode = HA_SYNCMODE_DYNSEC;
+		else if (m == NULL || strcmp(m, "full") != 0)
+			return -1;
+	}
+	if (checked != NULL) {
+		if (!json_is_boolean(checked))
+			return -1;
+		cf->syncmode_checked = json_is_true(checked);
+	}
+	return 0;
+}
+
 /* Reads cluster.json if there is one: then this broker is a member. */
 int ha_cluster_load(struct ha_plugin *ha)
 {
@@ -188,7 +214,8 @@ int ha_cluster_load(struct ha_plugin *ha)
 		  strlen(name) > HA_CLUSTERNAME_MAX ||
 		  strlen(uuid) > HA_UUID_MAX || nodeid < 1 ||
 		  nodeid > (int)HA_NODEID_MAX || !json_is_array(nodes) ||
-		  json_array_size(nodes) > HA_MAX_NODES;
+		  json_array_size(nodes) > HA_MAX_NODES ||
+		  load_syncmode(root, &cf) != 0;
 	if (!bad) {
 		snprintf(cf.clustername, sizeof(cf.clustername), "%s", name);
 		snprintf(cf.uuid, sizeof(cf.uuid), "%s", uuid);
@@ -320,6 +347,7 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 	    .max_clock_drift_ppm = ha->opt.max_clock_drift_ppm,
 	    .snapshot_threshold = ha->opt.snapshot_interval,
 	    .advertised_level = ha->opt.feature_level,
+	    .advertised_mode = (uint8_t)ha->cluster.syncmode,
 	    .max_event_bytes = (size_t)ha->opt.backlog_limit_bytes,
 	    .sm = {.data = &sm_raft_copy,
 		   .apply = sm_apply,
@@ -402,6 +430,7 @@ static int remove_tree(const char *path)
 void ha_cluster_leave(struct ha_plugin *ha, const char *why)
 {
 	ha_pending_fail_all(ha, HA_ERR_NOT_MEMBER);
+	ha_forward_fail_all(ha);
 	if (ha->node != NULL) {
 		struct ha_node *node = ha->node;
 		ha->node = NULL;
@@ -518,6 +547,94 @@ bool ha_serving(struct ha_plugin *ha)
 	return true;
 }
 
+bool ha_cluster_dynsec(const struct ha_plugin *ha)
+{
+	return ha->state == HA_MEMBER &&
+	       ha->cluster.syncmode == HA_SYNCMODE_DYNSEC;
+}
+
+bool ha_admits_clients(struct ha_plugin *ha)
+{
+	/* Active-active: the replicated data is access control only, which
+	 * every running node holds as last committed. */
+	if (ha_cluster_dynsec(ha))
+		return ha->node != NULL;
+	return ha_serving(ha);
+}
+
+bool ha_cluster_cutoff(struct ha_plugin *ha)
+{
+	if (ha->state != HA_MEMBER || ha->node == NULL)
+		return false;
+	struct ha_node_status st;
+	ha_node_get_status(ha->node, &st);
+	if (st.role == RAFT_LEADER)
+		return ha_node_lease_until(ha->node) <= ha_node_monotonic_ms();
+	return st.role != RAFT_FOLLOWER || st.leader == 0;
+}
+
+/* Said in the log when it changes; in dynsec mode the node goes on
+ * serving its clients with the access data last committed. */
+static void cutoff_tick(struct ha_plugin *ha)
+{
+	bool cutoff = ha_cluster_cutoff(ha);
+	if (cutoff == ha->cutoff)
+		return;
+	ha->cutoff = cutoff;
+	if (cutoff)
+		ha_log_warning(
+		    "node %u hears from no majority of the cluster%s",
+		    ha->cluster.nodeid,
+		    ha_cluster_dynsec(ha)
+			? "; it goes on serving its clients with "
+			  "the access data last committed"
+			: "");
+	else
+		ha_log_info("node %u hears from a majority of the cluster "
+			    "again",
+			    ha->cluster.nodeid);
+}
+
+/* A joiner learns the cluster's sync mode from the leader's info frame
+ * (nodes that do not send one are full). The same: checked for good, in
+ * the cluster file. Another: the joiner leaves, saying why in the log
+ * and in getRaftStatus's errmsg. */
+static void syncmode_check(struct ha_plugin *ha)
+{
+	if (ha->state != HA_MEMBER || ha->node == NULL ||
+	    ha->cluster.syncmode_checked)
+		return;
+	struct ha_node_status st;
+	ha_node_get_status(ha->node, &st);
+	if (st.leader == 0 || st.leader == ha->cluster.nodeid)
+		return;
+	const struct ha_node_peer_level *p = NULL;
+	for (size_t i = 0; i < st.n_peer_levels; i++)
+		if (st.peer_levels[i].id == st.leader)
+			p = &st.peer_levels[i];
+	if (p == NULL)
+		return; /* its info frame comes before its first message */
+	const char *mine = ha_syncmode_name(ha->cluster.syncmode);
+	const char *theirs = ha_syncmode_name((enum ha_syncmode)p->mode);
+	if (p->mode == (uint8_t)ha->cluster.syncmode) {
+		struct ha_cluster_file cf = ha->cluster;
+		cf.syncmode_checked = true;
+		if (ha_cluster_save(ha, &cf) == 0)
+			ha->cluster = cf;
+		ha_log_info("the cluster's syncmode is %s, as this node's",
+			    mine);
+		return;
+	}
+	char why[HA_ERRMSG_MAX + 1];
+	snprintf(why, sizeof(why),
+		 "joinCluster refused: this node's syncmode is %s, the "
+		 "cluster's is %s",
+		 mine, theirs != NULL ? theirs : "unknown");
+	ha_log_error("%s; leaving the cluster", why);
+	ha_cluster_leave(ha, "its syncmode differs from the cluster's");
+	snprintf(ha->errmsg, sizeof(ha->errmsg), "%s", why);
+}
+
 /* A committed entry: the applied index and term, the record, and what a
  * configuration says of this node. */
 static void drain_committed(struct ha_plugin *ha,
@@ -613,6 +730,12 @@ void ha_cluster_drain(struct ha_plugin *ha)
 				 ev.reason);
 			ha_log_error("the cluster node stopped: %s", ev.reason);
 			break;
+		case HA_EV_FORWARD_REQUEST:
+			ha_forward_request(ha, &ev);
+			break;
+		case HA_EV_FORWARDED:
+			ha_forward_done(ha, &ev);
+			break;
 		default:
 			if (ev.type == HA_EV_PROPOSED &&
 			    (ev.cookie & HA_CAPTURE_COOKIE) != 0)
@@ -639,6 +762,8 @@ void ha_cluster_drain(struct ha_plugin *ha)
 		ha_cluster_leave(ha, "this node was removed from the cluster");
 		return;
 	}
+	syncmode_check(ha);
+	cutoff_tick(ha);
 	/* Leave a few heartbeats after a committed deleteCluster, so that the
 	 * followers learn that it committed before the leader goes. */
 	if (ha->deleted && ha->state == HA_MEMBER) {

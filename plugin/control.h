@@ -101,6 +101,12 @@ enum ha_command_kind {
 	HA_CMD_SET_LEADER,
 };
 
+enum ha_syncmode {
+	HA_SYNCMODE_FULL = 0, /* active-passive: all MQTT state is replicated */
+	HA_SYNCMODE_DYNSEC,   /* active-active: access control data only */
+};
+const char *ha_syncmode_name(enum ha_syncmode mode);
+
 /* One member of a cluster as the API names it. */
 struct ha_member {
 	char address[HA_ADDRESS_MAX + 1]; /* IPv4/IPv6 literal or host name */
@@ -113,7 +119,8 @@ struct ha_member {
  * One parsed command. When kind is HA_CMD_INVALID, error holds the sentence
  * to reply with and no other field but name and correlation is meaningful.
  * Which fields a valid command fills:
- *   createCluster, joinCluster  clustername, nodes[0..n_nodes)
+ *   createCluster, joinCluster  clustername, nodes[0..n_nodes), syncmode
+ *                               (optional in the request: full)
  *   addNode, removeNode,        clustername, node (mynode false)
  *   leaveCluster
  *   deleteCluster               clustername
@@ -131,6 +138,7 @@ struct ha_command {
 	char clustername[HA_CLUSTERNAME_MAX + 1];
 	struct ha_member nodes[HA_MAX_NODES];
 	size_t n_nodes;
+	enum ha_syncmode syncmode;
 	struct ha_member node;
 };
 
@@ -177,12 +185,6 @@ int ha_reply_add_result(json_t *reply, const struct ha_command *cmd,
  * length. NULL when memory ran out. Free with ha_reply_dump_free. */
 char *ha_reply_dump(const json_t *reply, size_t *len);
 void ha_reply_dump_free(char *dump);
-
-enum ha_syncmode {
-	HA_SYNCMODE_FULL = 0, /* active-passive: all MQTT state is replicated */
-	HA_SYNCMODE_DYNSEC,   /* active-active: access control data only */
-};
-const char *ha_syncmode_name(enum ha_syncmode mode);
 
 /* The "version" of getCluster: the format of the cluster configuration. */
 #define HA_CLUSTER_CONFIG_VERSION 1
@@ -241,6 +243,9 @@ struct ha_raft_status {
 	uint64_t retain_msg;
 	uint64_t subscription;
 	enum ha_syncmode syncmode;
+	/* Ours: this node hears from no majority (it knows no leader, or it
+	 * leads without a lease). */
+	bool cutoff;
 	/* Ours: how long work handed from the raft thread waited for the
 	 * broker thread (recent samples), in microseconds. */
 	uint64_t handoff_samples;

@@ -24,15 +24,19 @@ enum field {
 	FIELD_ADDRESS = 1u << 2,
 	FIELD_PORT = 1u << 3,
 	FIELD_NODEID = 1u << 4,
+	FIELD_SYNCMODE = 1u << 5,
 };
 
 static const struct command_spec {
 	const char *name;
 	enum ha_command_kind kind;
 	unsigned fields; /* all of them are required */
+	unsigned optional;
 } command_specs[] = {
-    {"createCluster", HA_CMD_CREATE_CLUSTER, FIELD_CLUSTERNAME | FIELD_NODES},
-    {"joinCluster", HA_CMD_JOIN_CLUSTER, FIELD_CLUSTERNAME | FIELD_NODES},
+    {"createCluster", HA_CMD_CREATE_CLUSTER, FIELD_CLUSTERNAME | FIELD_NODES,
+     FIELD_SYNCMODE},
+    {"joinCluster", HA_CMD_JOIN_CLUSTER, FIELD_CLUSTERNAME | FIELD_NODES,
+     FIELD_SYNCMODE},
     {"addNode", HA_CMD_ADD_NODE,
      FIELD_CLUSTERNAME | FIELD_ADDRESS | FIELD_PORT | FIELD_NODEID},
     {"removeNode", HA_CMD_REMOVE_NODE,
@@ -54,7 +58,7 @@ static const struct field_name {
 } field_names[] = {
     {"clustername", FIELD_CLUSTERNAME}, {"nodes", FIELD_NODES},
     {"address", FIELD_ADDRESS},		{"port", FIELD_PORT},
-    {"nodeid", FIELD_NODEID},
+    {"nodeid", FIELD_NODEID},		{"syncmode", FIELD_SYNCMODE},
 };
 
 #define N_FIELD_NAMES (sizeof(field_names) / sizeof(field_names[0]))
@@ -238,6 +242,22 @@ static int get_clustername(struct ha_command *cmd, const json_t *obj)
 	return 0;
 }
 
+/* The optional sync mode of createCluster and joinCluster. */
+static int get_syncmode(struct ha_command *cmd, const json_t *obj)
+{
+	const json_t *value = json_object_get(obj, "syncmode");
+	const char *s = json_is_string(value) ? json_string_value(value) : "";
+
+	cmd->syncmode = HA_SYNCMODE_FULL;
+	if (value == NULL || strcmp(s, "full") == 0)
+		return 0;
+	if (strcmp(s, "dynsec") == 0) {
+		cmd->syncmode = HA_SYNCMODE_DYNSEC;
+		return 0;
+	}
+	return refuse(cmd, "syncmode must be \"full\" or \"dynsec\".");
+}
+
 /* One entry of "nodes": an object with address, port, nodeid and an
  * optional mynode, nothing else. */
 static int get_listed_node(struct ha_command *cmd, const json_t *entry,
@@ -342,7 +362,7 @@ static int get_fields(struct ha_command *cmd, const json_t *obj,
 		if (strcmp(key, "command") == 0 ||
 		    strcmp(key, "correlationData") == 0)
 			continue;
-		if ((field_of(key) & spec->fields) != 0)
+		if ((field_of(key) & (spec->fields | spec->optional)) != 0)
 			continue;
 		copy_utf8_prefix(quoted, sizeof(quoted), key, QUOTED_NAME_MAX);
 		return refuse(cmd, "Unknown field \"%s\" for %s.", quoted,
@@ -351,6 +371,8 @@ static int get_fields(struct ha_command *cmd, const json_t *obj,
 	if ((spec->fields & FIELD_CLUSTERNAME) && get_clustername(cmd, obj))
 		return -1;
 	if ((spec->fields & FIELD_NODES) && get_nodes(cmd, obj))
+		return -1;
+	if ((spec->optional & FIELD_SYNCMODE) && get_syncmode(cmd, obj))
 		return -1;
 	if (spec->fields & FIELD_ADDRESS)
 		return get_node(cmd, obj, "", &cmd->node);

@@ -304,7 +304,8 @@ json_t *ha_data_raft_status(const struct ha_raft_status *status)
 	    put(data, "client_msg", counter(status->client_msg)) != 0 ||
 	    put(data, "retain_msg", counter(status->retain_msg)) != 0 ||
 	    put(data, "subscription", counter(status->subscription)) != 0 ||
-	    put(data, "syncmode", json_string(syncmode)) != 0)
+	    put(data, "syncmode", json_string(syncmode)) != 0 ||
+	    put(data, "cutoff", json_boolean(status->cutoff)) != 0)
 		goto err;
 	json_t *handoff = json_object();
 	if (handoff == NULL || put(data, "handoff_us", handoff) != 0 ||

@@ -269,7 +269,7 @@ static json_t *cluster_data(struct ha_plugin *ha, raft_index index)
 		if (server_to_member(&st.config.servers[i],
 				     &v.nodes[v.n_nodes]) == 0)
 			v.n_nodes++;
-	v.syncmode = HA_SYNCMODE_FULL;
+	v.syncmode = ha->cluster.syncmode;
 	v.leader = (uint16_t)st.leader;
 	v.log_index = index;
 	return ha_data_cluster(&v);
@@ -298,7 +298,9 @@ static json_t *raft_status_data(struct ha_plugin *ha)
 	struct ha_raft_status s;
 	memset(&s, 0, sizeof(s));
 	handoff_stats(ha, &s);
-	s.syncmode = HA_SYNCMODE_FULL;
+	s.syncmode =
+	    ha->state == HA_MEMBER ? ha->cluster.syncmode : HA_SYNCMODE_FULL;
+	s.cutoff = ha_cluster_cutoff(ha);
 	snprintf(s.errmsg, sizeof(s.errmsg), "%s", ha->errmsg);
 	if (ha->node == NULL) {
 		s.state = HA_STATE_UNAVAILABLE;
@@ -384,6 +386,10 @@ static void exec_create_or_join(struct ha_plugin *ha,
 	snprintf(cf.clustername, sizeof(cf.clustername), "%s",
 		 cmd->clustername);
 	cf.created = create;
+	/* The creator fixes the mode; a joiner checks it against the
+	 * leader's (cluster.c). */
+	cf.syncmode = cmd->syncmode;
+	cf.syncmode_checked = create;
 	for (size_t i = 0; i < cmd->n_nodes; i++) {
 		cf.nodes[i] = cmd->nodes[i];
 		if (cmd->nodes[i].mynode)

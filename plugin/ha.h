@@ -44,6 +44,11 @@ struct ha_cluster_file {
 	bool created; /* this node created the cluster */
 	struct ha_member nodes[HA_MAX_NODES];
 	size_t n_nodes;
+	/* Fixed when the cluster was created; a file without it is full. */
+	enum ha_syncmode syncmode;
+	/* The creator, or a joiner that saw a leader advertise the same mode
+	 * (until then a joiner checks, and leaves on a different one). */
+	bool syncmode_checked;
 };
 
 /* One request being answered: a slot per command, filled now or later. */
@@ -109,6 +114,7 @@ struct ha_plugin {
 	char errmsg[HA_ERRMSG_MAX + 1];
 
 	bool was_serving;
+	bool cutoff; /* as last logged (ha_cluster_cutoff) */
 	/* The current serving window (cluster.c): the first and the last
 	 * moment ha_serving() said yes with no no between, CLOCK_MONOTONIC in
 	 * microseconds, which every process of the machine reads alike. */
@@ -200,6 +206,14 @@ bool ha_serving(struct ha_plugin *ha);
 /* Logs the open serving window as closed (the broker stops serving). */
 void ha_serving_close(struct ha_plugin *ha);
 bool ha_serving_any_thread(void *ha);
+/* Whether this broker admits ordinary clients now: in dynsec mode every
+ * member does (cut off from the majority too), otherwise the serving
+ * leader (ha_serving) or a standalone broker. Broker thread only. */
+bool ha_admits_clients(struct ha_plugin *ha);
+/* A member in dynsec mode: retained messages and sessions stay local. */
+bool ha_cluster_dynsec(const struct ha_plugin *ha);
+/* Whether this member hears from no majority (docs/api.md, "cutoff"). */
+bool ha_cluster_cutoff(struct ha_plugin *ha);
 void ha_cluster_publish_node(struct ha_plugin *ha);
 /* The leader raises the committed feature level when every voter
  * advertises a higher one (feature_level.h); called at every TICK, it

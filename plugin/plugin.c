@@ -122,7 +122,7 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	    (ha->opt.admin_port != 0 && ha->client_port != NULL &&
 	     ha->client_port(ed->client) == ha->opt.admin_port))
 		return MOSQ_ERR_PLUGIN_DEFER;
-	if (ha_serving(ha)) {
+	if (ha_admits_clients(ha)) {
 		/* Remembered now, before the broker's own password check: a
 		 * connection it refuses is forgotten at its DISCONNECT. */
 		if (track(ha, ed->client) != MOSQ_ERR_SUCCESS)
@@ -173,7 +173,7 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	}
 	if (admin)
 		return acl_fallback(ha);
-	if (ha_serving(ha)) {
+	if (ha_admits_clients(ha)) {
 		/* On 2.0 a client that bypassed BASIC_AUTH (a certificate's
 		 * identity, enhanced authentication) is first seen here. */
 		if (track(ha, ed->client) != MOSQ_ERR_SUCCESS)
@@ -193,7 +193,7 @@ static int on_message(int event, void *event_data, void *userdata)
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_message *ed = event_data;
 	(void)event;
-	if (ha_serving(ha)) /* standalone brokers serve too */
+	if (ha_admits_clients(ha)) /* standalone brokers serve too */
 		return MOSQ_ERR_SUCCESS;
 	/* Nothing changes state on a node that does not serve: not even an
 	 * administrator's retained message, which would be this broker's
@@ -215,7 +215,8 @@ static int on_message_capture(int event, void *event_data, void *userdata)
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_message *ed = event_data;
 	(void)event;
-	if (ha->state != HA_MEMBER || !is_retained_replicated(ed))
+	if (ha->state != HA_MEMBER || !is_retained_replicated(ed) ||
+	    ha_cluster_dynsec(ha)) /* retained messages stay per node */
 		return MOSQ_ERR_SUCCESS;
 	if (!ha_serving(ha))
 		return MOSQ_ERR_ACL_DENIED; /* on_message answered already */
@@ -235,7 +236,7 @@ static int on_connect(int event, void *event_data, void *userdata)
 	 * certificate). */
 	if (is_admin(ha, ed->client))
 		return MOSQ_ERR_SUCCESS;
-	if (ha_serving(ha)) {
+	if (ha_admits_clients(ha)) {
 		track(ha, ed->client);
 		return MOSQ_ERR_SUCCESS;
 	}
@@ -294,12 +295,13 @@ static int on_tick(int event, void *event_data, void *userdata)
 	}
 	/* 2.1: capture where the broker stores, once a member (a broker that
 	 * never joined keeps its own persistence). */
-	if (ha->state == HA_MEMBER && ha->broker_21 && !ha->persist_tried) {
+	if (ha->state == HA_MEMBER && ha->broker_21 && !ha->persist_tried &&
+	    !ha_cluster_dynsec(ha)) {
 		ha->persist_tried = true;
 		ha_persist_start(ha);
 	}
 	ha_retained_strays(ha);
-	bool serving = ha_serving(ha);
+	bool serving = ha_admits_clients(ha);
 	if (ha->was_serving && !serving && ha->state == HA_MEMBER) {
 		ha_log_info(
 		    "this node stopped serving: disconnecting %zu clients",

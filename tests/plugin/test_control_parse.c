@@ -457,6 +457,36 @@ static void test_join_cluster(void **state)
 	assert_int_equal(cmd.nodes[2].nodeid, 4);
 }
 
+static void test_syncmode(void **state)
+{
+	struct ha_command cmd;
+
+	(void)state;
+	parse_one(CREATE(THREE), &cmd);
+	assert_int_equal(cmd.syncmode, HA_SYNCMODE_FULL);
+	parse_one("{\"command\":\"createCluster\",\"clustername\":\"p\","
+		  "\"syncmode\":\"full\",\"nodes\":[" THREE "]}",
+		  &cmd);
+	assert_int_equal(cmd.kind, HA_CMD_CREATE_CLUSTER);
+	assert_int_equal(cmd.syncmode, HA_SYNCMODE_FULL);
+	parse_one("{\"command\":\"joinCluster\",\"clustername\":\"p\","
+		  "\"syncmode\":\"dynsec\",\"nodes\":[" THREE "]}",
+		  &cmd);
+	assert_int_equal(cmd.kind, HA_CMD_JOIN_CLUSTER);
+	assert_int_equal(cmd.syncmode, HA_SYNCMODE_DYNSEC);
+	const char *bad[] = {"\"DYNSEC\"", "\"\"", "1",
+			     "null",	   "true", "[\"dynsec\"]"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		char body[512];
+		snprintf(body, sizeof(body),
+			 "{\"command\":\"createCluster\",\"clustername\":"
+			 "\"p\",\"syncmode\":%s,\"nodes\":[" THREE "]}",
+			 bad[i]);
+		expect_refusal(body, "createCluster",
+			       "syncmode must be \"full\" or \"dynsec\".");
+	}
+}
+
 static void test_node_commands(void **state)
 {
 	static const struct {
@@ -619,10 +649,9 @@ static void test_unknown_fields(void **state)
 	(void)state;
 	expect_refusal("{\"command\":\"getCluster\",\"extra\":true}",
 		       "getCluster", "Unknown field \"extra\" for getCluster.");
-	expect_refusal("{\"command\":\"createCluster\",\"clustername\":\"p\","
-		       "\"syncmode\":\"full\",\"nodes\":[" THREE "]}",
-		       "createCluster",
-		       "Unknown field \"syncmode\" for createCluster.");
+	expect_refusal(ADD("\"address\":\"10.0.0.4\",\"port\":7000,"
+			   "\"nodeid\":4,\"syncmode\":\"full\""),
+		       "addNode", "Unknown field \"syncmode\" for addNode.");
 	expect_refusal("{\"command\":\"getRaftStatus\",\"nodeid\":1}",
 		       "getRaftStatus",
 		       "Unknown field \"nodeid\" for getRaftStatus.");
@@ -1033,6 +1062,7 @@ int main(void)
 	    cmocka_unit_test(test_set_leader),
 	    cmocka_unit_test(test_kind_names),
 	    cmocka_unit_test(test_unknown_fields),
+	    cmocka_unit_test(test_syncmode),
 	    cmocka_unit_test(test_unknown_field_quoting),
 	    cmocka_unit_test(test_clustername),
 	    cmocka_unit_test(test_nodes_list),

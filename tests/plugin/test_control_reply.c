@@ -256,6 +256,7 @@ static void test_data_raft_status(void **state)
 	status.handoff_queue_bytes = 4096;
 	status.snapshot_index = 100;
 	status.snapshots_installed = 1;
+	status.cutoff = true;
 	expect_data(ha_data_raft_status(&status),
 		    "{\"nodes\":["
 		    "{\"address\":\"10.0.0.1:7000\",\"id\":1,\"role\":1},"
@@ -265,7 +266,7 @@ static void test_data_raft_status(void **state)
 		    "\"last_stored\":121,\"current_term\":7,\"state\":3,"
 		    "\"errmsg\":\"\",\"base_msg\":10,\"client\":4,"
 		    "\"client_msg\":3,\"retain_msg\":2,\"subscription\":5,"
-		    "\"syncmode\":\"dynsec\","
+		    "\"syncmode\":\"dynsec\",\"cutoff\":true,"
 		    "\"handoff_us\":{\"samples\":3,\"median\":80,\"max\":150,"
 		    "\"longest_pass\":420},"
 		    "\"last_captured_index\":0,\"captures_pending\":0,"
@@ -285,7 +286,7 @@ static void test_data_raft_status(void **state)
 		    "\"current_term\":7,\"state\":0,"
 		    "\"errmsg\":\"disk full ?\",\"base_msg\":10,\"client\":4,"
 		    "\"client_msg\":3,\"retain_msg\":2,\"subscription\":5,"
-		    "\"syncmode\":\"dynsec\","
+		    "\"syncmode\":\"dynsec\",\"cutoff\":false,"
 		    "\"handoff_us\":{\"samples\":0,\"median\":0,\"max\":0,"
 		    "\"longest_pass\":0},"
 		    "\"last_captured_index\":0,\"captures_pending\":0,"
