@@ -25,6 +25,7 @@ enum long_only {
 	OPT_TLS_VERSION,
 	OPT_INSECURE,
 	OPT_NAME,
+	OPT_SYNCMODE,
 	OPT_NODE,
 	OPT_ME,
 	OPT_ID,
@@ -42,6 +43,7 @@ static const struct option long_options[] = {
     {"tls-version", required_argument, NULL, OPT_TLS_VERSION},
     {"insecure", no_argument, NULL, OPT_INSECURE},
     {"name", required_argument, NULL, OPT_NAME},
+    {"syncmode", required_argument, NULL, OPT_SYNCMODE},
     {"node", required_argument, NULL, OPT_NODE},
     {"me", required_argument, NULL, OPT_ME},
     {"id", required_argument, NULL, OPT_ID},
@@ -207,6 +209,13 @@ static int apply_option(struct ctrl_args *a, int opt, const char *val,
 		return 0;
 	case OPT_NAME:
 		a->name = val;
+		return 0;
+	case OPT_SYNCMODE:
+		if (strcmp(val, "full") != 0 && strcmp(val, "dynsec") != 0)
+			return usage_error("--syncmode %s: expected full or "
+					   "dynsec",
+					   val);
+		a->syncmode = val;
 		return 0;
 	case OPT_NODE:
 		if (*file_nodes && !from_file) {

@@ -156,6 +156,8 @@ static int check_args(const struct ctrl_args *a, const struct single *c)
 		why = "needs --me to name one of the --node ids";
 	else if (c->needs_id != (a->id != 0))
 		why = c->needs_id ? "needs --id ID" : "takes no --id";
+	else if (a->syncmode != NULL && c->nodes != NODES_LIST)
+		why = "takes no --syncmode";
 	if (why == NULL)
 		return 0;
 	fprintf(stderr,
@@ -176,6 +178,9 @@ static json_t *build(const struct ctrl_args *a, const struct single *c)
 	if (!bad && c->nodes == NODES_LIST)
 		bad = json_object_set_new(cmd, "nodes",
 					  ctrl_node_list(a, (unsigned)a->me));
+	if (!bad && c->nodes == NODES_LIST && a->syncmode != NULL)
+		bad = json_object_set_new(cmd, "syncmode",
+					  json_string(a->syncmode));
 	if (!bad && c->nodes == NODES_ONE)
 		bad = json_object_set_new(cmd, "address",
 					  json_string(n->cluster.host)) ||

@@ -60,6 +60,7 @@ struct ctrl_args {
 	struct ctrl_conn_opts conn;
 	const char *command;
 	const char *name;
+	const char *syncmode; /* "full" or "dynsec"; NULL: not given */
 	struct ctrl_node_spec nodes[CTRL_MAX_NODES];
 	size_t node_count;
 	bool nodes_from_file; /* the --node of the options file only */

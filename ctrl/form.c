@@ -220,6 +220,16 @@ static int check_existing(struct form *F)
 		json_decref(reply);
 		return CTRL_EXIT_REFUSED;
 	}
+	const char *mode = json_string_value(json_object_get(data, "syncmode"));
+	const char *want = F->a->syncmode ? F->a->syncmode : "full";
+	if (mode != NULL && strcmp(mode, want) != 0) {
+		fprintf(stderr,
+			"mosquitto_ha_ctrl: form: cluster '%s' has syncmode "
+			"%s, not %s\n",
+			name, mode, want);
+		json_decref(reply);
+		return CTRL_EXIT_REFUSED;
+	}
 	for (i = 0; i < F->n; i++)
 		if (F->nodes[i].m == M_FREE &&
 		    !is_member(json_object_get(data, "nodes"),
@@ -245,10 +255,11 @@ static struct fnode *send_membership(struct form *F, bool create)
 		json_t *cmd;
 		if (f->m != M_FREE)
 			continue;
-		cmd = json_pack("[{s:s,s:s,s:o}]", "command",
+		cmd = json_pack("[{s:s,s:s,s:o,s:s}]", "command",
 				create ? "createCluster" : "joinCluster",
 				"clustername", F->a->name, "nodes",
-				ctrl_node_list(F->a, f->spec->id));
+				ctrl_node_list(F->a, f->spec->id), "syncmode",
+				F->a->syncmode ? F->a->syncmode : "full");
 		if (cmd == NULL || ctrl_session_send(f->s, cmd) != 0) {
 			set_out(f, M_OUT, CTRL_EXIT_REFUSED, "out of memory");
 		} else {
