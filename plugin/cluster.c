@@ -461,6 +461,7 @@ void ha_cluster_publish_node(struct ha_plugin *ha)
 	ha->serve_node = ha->node;
 	ha->serve_applied_term = ha->applied_term;
 	ha->serve_standalone = ha->state == HA_STANDALONE;
+	ha->serve_dynsec = ha_cluster_dynsec(ha);
 	pthread_mutex_unlock(&ha->serve_lock);
 }
 
@@ -489,6 +490,15 @@ bool ha_serving_any_thread(void *data)
 				     ha_node_monotonic_us()));
 	pthread_mutex_unlock(&ha->serve_lock);
 	return serving;
+}
+
+bool ha_admits_any_thread(void *data)
+{
+	struct ha_plugin *ha = data;
+	pthread_mutex_lock(&ha->serve_lock);
+	bool dynsec = ha->serve_dynsec && ha->serve_node != NULL;
+	pthread_mutex_unlock(&ha->serve_lock);
+	return dynsec || ha_serving_any_thread(ha);
 }
 
 static bool serving_decide(const struct ha_plugin *ha, int64_t now_us)

@@ -129,6 +129,7 @@ struct ha_plugin {
 	struct ha_node *serve_node;
 	raft_term serve_applied_term;
 	bool serve_standalone;
+	bool serve_dynsec;
 	struct ha_health *health;
 	struct ha_client_set clients; /* connected non-administrators */
 	/* Lines of the raft thread and the transport, for the broker's log. */
@@ -206,6 +207,8 @@ bool ha_serving(struct ha_plugin *ha);
 /* Logs the open serving window as closed (the broker stops serving). */
 void ha_serving_close(struct ha_plugin *ha);
 bool ha_serving_any_thread(void *ha);
+/* ha_admits_clients for the health endpoint's thread. */
+bool ha_admits_any_thread(void *ha);
 /* Whether this broker admits ordinary clients now: in dynsec mode every
  * member does (cut off from the majority too), otherwise the serving
  * leader (ha_serving) or a standalone broker. Broker thread only. */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* The HTTP health endpoint (plugin_opt_health_listen), on a thread and
  * libuv loop of its own so that a load balancer's checks never wait for the
- * broker. GET /leader answers 200 while this node serves MQTT clients (the
- * leader inside its lease, or a standalone broker) and 503 otherwise. */
+ * broker. GET /leader answers 200 while this node is the serving leader
+ * (inside its lease), or a standalone broker, and 503 otherwise; GET
+ * /clients 200 while it admits ordinary clients (the same in full mode,
+ * every running member in dynsec mode) and 503 otherwise. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,6 +33,7 @@ struct ha_health {
 	uv_async_t stop;
 	pthread_t thread;
 	ha_health_serving_fn serving;
+	ha_health_serving_fn admits;
 	void *data;
 	size_t max_conns;
 	size_t n_conns;
@@ -152,7 +155,13 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 		       serving ? "serving" : "not serving");
 		return;
 	}
-	answer(c, 404, "unknown path; try /leader");
+	if (strcmp(path, "/clients") == 0) {
+		bool admits = c->h->admits(c->h->data);
+		answer(c, admits ? 200 : 503,
+		       admits ? "admits clients" : "admits no clients");
+		return;
+	}
+	answer(c, 404, "unknown path; try /leader or /clients");
 }
 
 static void on_connection(uv_stream_t *server, int status)
@@ -228,8 +237,8 @@ static int parse_listen(const char *listen, struct sockaddr_storage *ss)
 }
 
 int ha_health_start(const char *listen, ha_health_serving_fn serving,
-		    void *data, struct ha_health **out, char *err,
-		    size_t errlen)
+		    ha_health_serving_fn admits, void *data,
+		    struct ha_health **out, char *err, size_t errlen)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
@@ -247,6 +256,7 @@ int ha_health_start(const char *listen, ha_health_serving_fn serving,
 		return -1;
 	}
 	h->serving = serving;
+	h->admits = admits;
 	h->data = data;
 	h->max_conns = HEALTH_MAX_CONNS;
 	struct rlimit rl;

@@ -513,8 +513,9 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 		    ha->cluster.clustername);
 	}
 	if (ha->opt.health_listen != NULL &&
-	    ha_health_start(ha->opt.health_listen, ha_serving_any_thread, ha,
-			    &ha->health, err, sizeof(err)) != 0) {
+	    ha_health_start(ha->opt.health_listen, ha_serving_any_thread,
+			    ha_admits_any_thread, ha, &ha->health, err,
+			    sizeof(err)) != 0) {
 		ha_log_error("%s; the broker stops", err);
 		if (ha->node != NULL)
 			ha_node_stop(ha->node, false, 0);

@@ -13,6 +13,7 @@ from the state the one before left."""
 
 import http.client
 import os
+import signal
 import subprocess
 import sys
 
@@ -73,11 +74,11 @@ def cl(request, tmp_path_factory):
         h.remove_tree(c.workdir)
 
 
-def health(node):
+def health(node, path="/leader"):
     conn = http.client.HTTPConnection(node.host, node.health_port,
                                       timeout=3)
     try:
-        conn.request("GET", "/leader")
+        conn.request("GET", path)
         return conn.getresponse().status
     finally:
         conn.close()
@@ -117,9 +118,11 @@ def test_dynsec_cluster_serves_on_every_node(cl):
         assert st["syncmode"] == "dynsec" and st["cutoff"] is False, st
         assert h.client_connack(n.host, n.mqtt_port) == 0
     assert all_serve(cl.three) == [True, True, True]
-    # /leader is the leader's alone, though every node serves clients.
+    # /leader is the leader's alone, though every node serves clients,
+    # which /clients says.
     assert {n.nodeid: health(n) for n in cl.three} == {
         n.nodeid: 200 if n is leader else 503 for n in cl.three}
+    assert [health(n, "/clients") for n in cl.three] == [200, 200, 200]
 
 
 def test_retained_messages_stay_on_their_node(cl):
@@ -185,6 +188,90 @@ def test_join_with_the_other_mode_is_refused(cl):
                  lambda: n4.is_leader()["nodeid"] is None, 10.0)
 
 
+def doc_haproxy_config(cl, host, port):
+    """The dynsec example of docs/load-balancing.md, bound to host:port and
+    pointed at the three nodes."""
+    text = open(os.path.join(h.REPO, "docs", "load-balancing.md")).read()
+    block = text.split("<!-- dynsec-haproxy")[1].split("```")[1]
+    lines = []
+    for line in block.strip("\n").splitlines():
+        if line.strip().startswith("server "):
+            continue
+        lines.append(line.replace("bind :1883", "bind %s:%d" % (host, port)))
+    lines += ["    server n%d %s:%d port %d" % (n.nodeid, n.host,
+                                             n.mqtt_port, n.health_port)
+              for n in cl.three]
+    return "\n".join(lines) + "\n"
+
+
+def node_behind(port, host, client_id):
+    """Which node a client with this id reaches through the balancer: each
+    node holds a retained message of its own id (retained messages stay per
+    node in this mode). (nodeid, the open session)."""
+    s = h._PahoSession(host, port, h.USER, h.USER_PW, client_id=client_id)
+    s.subscribe("where", 1)
+    m = s.wait_message(lambda m: m[0] == "where", 3.0)
+    assert m is not None, "no retained 'where' through the balancer"
+    return int(m[1]), s
+
+
+def test_doc_load_balancer_sticks_clients_and_drops_a_dead_node(cl, tmp_path):
+    for n in cl.three:
+        s = h._PahoSession(n.host, n.mqtt_port, h.USER, h.USER_PW)
+        try:
+            assert s.publish_retained("where", str(n.nodeid).encode(), 1)
+        finally:
+            s.close()
+    host = "%s.9" % cl.c.prefix
+    port = h.free_port(host)
+    cfg = tmp_path / "haproxy.cfg"
+    cfg.write_text(doc_haproxy_config(cl, host, port))
+    proxy = subprocess.Popen(["/usr/sbin/haproxy", "-f", str(cfg), "-db"],
+                             stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE)
+    stopped = None
+    try:
+        h.wait_until("HAProxy to listen", lambda: h.client_connack(
+            host, port, timeout=1.0) == 0, 10.0)
+        ids = ["sticky-%d" % k for k in range(12)]
+        first = {}
+        for cid in ids:
+            first[cid], s = node_behind(port, host, cid)
+            s.close()
+        assert len(set(first.values())) > 1, first
+        for cid in ids:  # the same node every time
+            again, s = node_behind(port, host, cid)
+            s.close()
+            assert again == first[cid], (cid, first[cid], again)
+        # A node that stops answering (paused: its connections stay open)
+        # is marked down, and its clients' connections are closed.
+        cid = ids[0]
+        where, s = node_behind(port, host, cid)
+        stopped = cl.c.nodes[where]
+        stopped.signal(signal.SIGSTOP)
+        assert s._pump(lambda: s.lost, 10.0), \
+            "the balancer did not close the session of a node marked down"
+        s.close()
+        moved, s = node_behind(port, host, cid)
+        s.close()
+        assert moved != where
+        stopped.signal(signal.SIGCONT)
+        stopped = None
+    finally:
+        if stopped is not None:
+            stopped.signal(signal.SIGCONT)
+        proxy.terminate()
+        proxy.wait(10)
+    # Put back what the other tests expect: no retained message.
+    for n in cl.three:
+        s = h._PahoSession(n.host, n.mqtt_port, h.USER, h.USER_PW)
+        try:
+            assert s.publish_retained("where", b"", 1)
+        finally:
+            s.close()
+    cl.leader()
+
+
 def test_partitioned_node_serves_and_says_it_is_cut_off(cl):
     leader = cl.leader()
     cut = next(n for n in cl.three if n is not leader)
@@ -194,7 +281,7 @@ def test_partitioned_node_serves_and_says_it_is_cut_off(cl):
         h.wait_until("node %d to report being cut off" % cut.nodeid,
                      lambda: cut.raft_status()["cutoff"], 10.0)
         assert all_serve(cl.three) == [True, True, True]
-        assert health(cut) == 503
+        assert health(cut) == 503 and health(cut, "/clients") == 200
         assert not any(n.raft_status()["cutoff"] for n in rest)
         assert "hears from no majority of the cluster; it goes on serving " \
             "its clients" in cut.log_text()
@@ -225,6 +312,7 @@ def test_full_cluster_on_the_same_brokers_gates_followers(cl):
         assert st["syncmode"] == "full" and st["cutoff"] is False, st
         want = 0 if n is leader else 5
         assert h.client_connack(n.host, n.mqtt_port) == want, n.nodeid
+        assert health(n, "/clients") == (200 if n is leader else 503)
     # A form that names the other mode refuses the formed cluster.
     args = ["form", "--name", cl.c.name, "--syncmode", "dynsec"]
     for n in cl.three:
