@@ -587,6 +587,10 @@ bool ha_cluster_cutoff(struct ha_plugin *ha)
  * serving its clients with the access data last committed. */
 static void cutoff_tick(struct ha_plugin *ha)
 {
+	if (ha->state != HA_MEMBER) {
+		ha->cutoff = false; /* left: nothing to say */
+		return;
+	}
 	bool cutoff = ha_cluster_cutoff(ha);
 	if (cutoff == ha->cutoff)
 		return;

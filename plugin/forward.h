@@ -30,8 +30,9 @@ int ha_forward_send(struct ha_plugin *ha, const void *payload, size_t len,
  * (which frees it). */
 struct ha_forward_handle;
 
-/* Called on the leader for each request; without a handler requests are
- * refused (the requester gets HA_FWD_REFUSED). */
+/* Called on the leader for each request (payload valid during the call);
+ * without a handler requests are refused (the requester gets
+ * HA_FWD_REFUSED). */
 typedef void (*ha_forward_handler_fn)(struct ha_plugin *ha,
 				      struct ha_forward_handle *handle,
 				      const void *payload, size_t len);
