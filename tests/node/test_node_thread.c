@@ -9,7 +9,7 @@
  * the capture (apply, capture and restore never touch the copy at once);
  * a request forwarded to the leader's owner comes back with its answer, or
  * with why not (no leader, timeout, a leader gone, too many at once), and a
- * peer's malformed forwarding frames change nothing. */
+ * peer's malformed forwarding and info frames change nothing. */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <setjmp.h>
@@ -968,6 +968,19 @@ static size_t forward_frame(uint8_t *frame, uint8_t version, uint64_t id,
 	return NODE_FORWARD_HEADER + strlen(text);
 }
 
+/* What node i last heard from peer's info frame. */
+static bool peer_info_is(unsigned i, unsigned peer, uint32_t level,
+			 uint8_t mode)
+{
+	struct ha_node_status st;
+	ha_node_get_status(nodes[i].node, &st);
+	for (size_t k = 0; k < st.n_peer_levels; k++)
+		if (st.peer_levels[k].id == peer)
+			return st.peer_levels[k].level == level &&
+			       st.peer_levels[k].mode == mode;
+	return false;
+}
+
 static void test_forward_frames_are_checked(void **state)
 {
 	(void)state;
@@ -1017,6 +1030,19 @@ static void test_forward_frames_are_checked(void **state)
 	assert_int_equal(fake.reply_status, 0);
 	assert_string_equal(fake.reply, "re:hello");
 	assert_int_equal(nodes[leader].last_from, NODES);
+	/* Info frames: version 1 carries no mode (read as 0), version 2 does;
+	 * a short one changes nothing. */
+	uint8_t info[NODE_INFO_LEN] = {1};
+	le32_store(info + 1, 7);
+	fake_send(leader, NODE_FRAME_INFO, info, NODE_INFO_V1_LEN);
+	assert_true(peer_info_is(leader, NODES, 7, 0));
+	info[0] = 2;
+	info[5] = 1;
+	fake_send(leader, NODE_FRAME_INFO, info, NODE_INFO_LEN);
+	assert_true(peer_info_is(leader, NODES, 7, 1));
+	le32_store(info + 1, 9);
+	fake_send(leader, NODE_FRAME_INFO, info, 3);
+	assert_true(peer_info_is(leader, NODES, 7, 1));
 	fake_stop();
 }
 
