@@ -1,0 +1,459 @@
+# SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause
+"""Access control served by mosquitto_ha.so (plugin_opt_access_control
+dynsec, full sync mode) on real brokers of both versions, driven with
+Debian's `mosquitto_ctrl dynsec` as an administrator would:
+
+- before a cluster, each broker serves its own plugin_opt_dynsec_file, a
+  file that `mosquitto_ctrl dynsec init` made and the stock plugin changed;
+  createCluster imports the creator's, joinCluster replaces the joiners';
+- every user of the imported file logs in with the same password on every
+  node, once leadership moved there;
+- a user created on the leader logs in after setLeader and after kill -9 of
+  the leader; a deleted one is refused after the same moves;
+- a follower that was down during changes catches up by the log, and (many
+  changes later, past snapshots) by a snapshot;
+- changes from several programs at once while the leader is killed: every
+  node's data ends identical (the export of each, as leader) and holds every
+  change that was acknowledged;
+- a follower refuses the dynamic-security topic; the export loads into a
+  stock broker, whose users log in.
+
+To stay quick, the tests of one broker version share one cluster (a
+module-scoped fixture) and run in the order of this file."""
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import harness as h
+from conftest import VERSIONS
+
+DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
+DYNSEC_RESPONSE = DYNSEC_TOPIC + "/response"
+NOT_LEADER = "This broker is not the cluster leader."
+# A stock file changed by the stock plugin: these users and passwords.
+FILE_USERS = {"u1": "pw-u1", "u2": "pw-u2", h.ADMIN: h.ADMIN_PW}
+
+
+def ctrl(node, *args, timeout=20):
+    """mosquitto_ctrl dynsec ARGS against node as the administrator: the
+    finished process (text)."""
+    cmd = [h.MOSQUITTO_CTRL, "-h", node.host, "-p", str(node.mqtt_port),
+           "-u", h.ADMIN, "-P", h.ADMIN_PW, "dynsec"] + [str(a) for a in args]
+    return subprocess.run(cmd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def ctrl_ok(node, *args):
+    r = ctrl(node, *args)
+    assert r.returncode == 0 and "rror" not in r.stdout + r.stderr, (
+        "mosquitto_ctrl dynsec %s: exit %d\n%s%s" % (
+            " ".join(map(str, args)), r.returncode, r.stdout, r.stderr))
+    return r
+
+
+def dynsec(node, commands, timeout=8.0):
+    """The responses to commands (each given a correlationData) on the
+    dynamic-security topic of node, as the administrator."""
+    cmds, corr = [], []
+    for i, c in enumerate(commands):
+        c = dict(c)
+        c.setdefault("correlationData", "d%d-%d" % (os.getpid(), i))
+        cmds.append(c)
+        corr.append(c["correlationData"])
+
+    def mine(reply):
+        rs = reply.get("responses")
+        return isinstance(rs, list) and [r.get("correlationData")
+                                         for r in rs] == corr
+
+    reply = h.control_raw(node.host, node.mqtt_port,
+                          json.dumps({"commands": cmds}), timeout,
+                          match=mine, topic=DYNSEC_TOPIC,
+                          response_topic=DYNSEC_RESPONSE)
+    return reply["responses"]
+
+
+def export(node):
+    r = dynsec(node, [{"command": "exportConfig"}])[0]
+    assert "error" not in r, r
+    return r["data"]["config"]
+
+
+def stock_broker(workdir, version, prefix, config_file):
+    """A single broker with the stock dynamic-security plugin on
+    config_file: (process, host, port)."""
+    host = prefix + ".200"
+    port = h.free_port(host)
+    conf = os.path.join(workdir, "stock-%d.conf" % port)
+    with open(conf, "w") as f:
+        f.write("plugin %s\nplugin_opt_config_file %s\nlistener %d %s\n"
+                "allow_anonymous false\nuser root\nlog_dest stderr\n" % (
+                    h.DYNSEC_PLUGINS[version], config_file, port, host))
+    log = open(os.path.join(workdir, "stock-%d.log" % port), "wb")
+    proc = subprocess.Popen([h.broker_path(version), "-c", conf],
+                            stdout=log, stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    log.close()
+
+    def up():
+        import socket
+        assert proc.poll() is None, "the stock broker exited"
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return True
+        except OSError:
+            return False
+    h.wait_until("the stock broker to listen", up, 10, 0.02)
+    return proc, host, port
+
+
+class At:
+    """A host and port, as ctrl() and dynsec() take a node."""
+
+    def __init__(self, host, port):
+        self.host, self.mqtt_port = host, port
+
+
+def stock_changed_file(workdir, version, prefix):
+    """A file made by `mosquitto_ctrl dynsec init` and changed through the
+    stock plugin: users u1 (in group g1, whose role r1 may publish t/#)
+    and u2."""
+    path = os.path.join(workdir, "creator-dynsec.json")
+    subprocess.run([h.MOSQUITTO_CTRL, "dynsec", "init", path, h.ADMIN,
+                    h.ADMIN_PW], check=True, capture_output=True)
+    proc, host, port = stock_broker(workdir, version, prefix, path)
+    try:
+        at = At(host, port)
+        ctrl_ok(at, "createClient", "u1", "-p", FILE_USERS["u1"])
+        ctrl_ok(at, "createClient", "u2", "-p", FILE_USERS["u2"])
+        ctrl_ok(at, "createRole", "r1")
+        ctrl_ok(at, "addRoleACL", "r1", "publishClientSend", "t/#", "allow")
+        ctrl_ok(at, "createGroup", "g1")
+        ctrl_ok(at, "addGroupRole", "g1", "r1")
+        ctrl_ok(at, "addGroupClient", "g1", "u1")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    return path
+
+
+def move_leader(c, target):
+    """setLeader to target (from whoever leads); target once it serves."""
+    three = list(c.nodes.values())
+    leader = c.wait_leader(three)
+    if leader is not target:
+        r = leader.cmd("setLeader", clustername=c.name, nodeid=target.nodeid)
+        assert "error" not in r, r
+        h.wait_until("node %d to lead" % target.nodeid,
+                     lambda: c.wait_leader(three) is target, 10)
+    return target
+
+
+def logins(node, users):
+    """{user: CONNACK code} on node."""
+    return {u: node.connack(username=u, password=p) for u, p in users.items()}
+
+
+def kill_leader(c):
+    """kill -9 of the leader; the new leader once it serves; the killed
+    node restarted (it rejoins by itself)."""
+    nodes = list(c.nodes.values())
+    old = c.wait_leader(nodes)
+    old.kill9()
+    new = c.wait_leader([n for n in nodes if n is not old])
+    old.start()
+    return old, new
+
+
+class Ctx:
+    def __init__(self, cluster, version):
+        self.c = cluster
+        self.version = version
+        self.nodes = [cluster.nodes[i] for i in (1, 2, 3)]
+
+
+def form(c, creator_file):
+    """createCluster on node 1 and joinCluster on 2 and 3, with their
+    replies checked; the leader once the import committed."""
+    ids = (1, 2, 3)
+    n1 = c.nodes[1]
+    r = n1.cmd("createCluster", clustername=c.name,
+               nodes=c.members(ids, 1))
+    assert "error" not in r, r
+    note = r["data"]["accessControl"]
+    assert note == ("3 clients, 1 groups and 2 roles of %s are imported "
+                    "into the cluster once its feature level is 3." %
+                    creator_file), r
+    for i in (2, 3):
+        r = c.nodes[i].cmd("joinCluster", clustername=c.name,
+                           nodes=c.members(ids, i))
+        assert r.get("data") == {"accessControl": (
+            "This broker's access-control data is replaced by the "
+            "cluster's.")}, r
+    leader = c.wait_leader(list(c.nodes.values()))
+    h.wait_until("the import to commit", lambda: any(
+        x["username"] == "u1" for x in export(leader).get("clients", [])),
+        15)
+    c.wait_settled(list(c.nodes.values()), leader)
+    return leader
+
+
+@pytest.fixture(scope="module", params=VERSIONS)
+def ac(request, tmp_path_factory):
+    try:
+        h.broker_path(request.param)
+        h.check_plugin()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    version = request.param
+    workdir = tmp_path_factory.mktemp("ac-%s" % version)
+    c = h.Cluster(str(workdir), version)
+    creator_file = stock_changed_file(str(workdir), version, c.prefix)
+    joiner_file = os.path.join(str(workdir), "joiner-dynsec.json")
+    subprocess.run([h.MOSQUITTO_CTRL, "dynsec", "init", joiner_file,
+                    "joiner", "pw-joiner"], check=True, capture_output=True)
+    for i in (1, 2, 3):
+        n = c.add(i)
+        n.plugin_opts["access_control"] = "dynsec"
+        # Snapshots every few entries: catch-up by snapshot is quick.
+        n.plugin_opts["snapshot_interval"] = "16"
+    c.nodes[1].plugin_opts["dynsec_file"] = creator_file
+    c.nodes[2].plugin_opts["dynsec_file"] = joiner_file
+    failed = True
+    try:
+        for n in c.nodes.values():
+            n.spawn()
+        for n in c.nodes.values():
+            n.wait_ready()
+        ctx = Ctx(c, version)
+        ctx.creator_file = creator_file
+        yield ctx
+        failed = False
+    finally:
+        if failed:
+            sys.stderr.write("\n=== broker logs\n%s\n" % c.describe())
+        slow = c.teardown()
+        problems = ["sanitizer report in %s:\n%s" % r
+                    for r in c.sanitizer_reports()]
+        if slow:
+            problems.append("brokers %s did not stop on SIGTERM" % slow)
+        if problems:
+            pytest.fail("\n\n".join(problems), pytrace=False)
+        h.remove_tree(c.workdir)
+
+
+def test_standalone_serves_its_file_then_import(ac):
+    c = ac.c
+    n1, n2 = c.nodes[1], c.nodes[2]
+    # Before any cluster, each broker serves its own file.
+    assert logins(n1, FILE_USERS) == {u: 0 for u in FILE_USERS}
+    assert n1.connack(username="u1", password="wrong") == 5
+    assert n2.connack(username="joiner", password="pw-joiner") == 0
+    assert n2.connack(username="u1", password=FILE_USERS["u1"]) == 5
+    # A change standalone is served at once and written to the file.
+    ctrl_ok(n2, "createClient", "solo", "-p", "pw-solo")
+    assert n2.connack(username="solo", password="pw-solo") == 0
+    with open(c.nodes[2].plugin_opts["dynsec_file"]) as f:
+        assert "solo" in [x["username"] for x in json.load(f)["clients"]]
+    form(c, ac.creator_file)
+    # Every user of the creator's file, with its password, on every node
+    # once it leads; the joiners' own users are gone.
+    for n in ac.nodes:
+        move_leader(c, n)
+        assert logins(n, FILE_USERS) == {u: 0 for u in FILE_USERS}, n.nodeid
+        for u, p in (("joiner", "pw-joiner"), ("solo", "pw-solo"),
+                     ("u1", "pw-u2")):
+            assert n.connack(username=u, password=p) == 5, (n.nodeid, u)
+
+
+def test_follower_refuses_the_topic(ac):
+    c = ac.c
+    leader = c.wait_leader(ac.nodes)
+    follower = next(n for n in ac.nodes if n is not leader)
+    rs = dynsec(follower, [{"command": "listClients"},
+                           {"command": "createClient", "username": "x",
+                            "password": "y"}])
+    assert [r.get("error") for r in rs] == [NOT_LEADER, NOT_LEADER], rs
+    r = ctrl(follower, "listClients")
+    assert NOT_LEADER in r.stdout + r.stderr, r
+    # An ordinary client is refused there anyway.
+    assert follower.connack(username="u1", password=FILE_USERS["u1"]) == 5
+
+
+def test_created_then_deleted_user_across_moves(ac):
+    c = ac.c
+    leader = c.wait_leader(ac.nodes)
+    ctrl_ok(leader, "createClient", "newbie", "-p", "pw-newbie")
+    assert leader.connack(username="newbie", password="pw-newbie") == 0
+    for n in ac.nodes:
+        move_leader(c, n)
+        assert n.connack(username="newbie", password="pw-newbie") == 0
+    _, new = kill_leader(c)
+    assert new.connack(username="newbie", password="pw-newbie") == 0
+    c.wait_settled(ac.nodes, c.wait_leader(ac.nodes))
+    ctrl_ok(new, "deleteClient", "newbie")
+    assert new.connack(username="newbie", password="pw-newbie") == 5
+    for n in ac.nodes:
+        move_leader(c, n)
+        assert n.connack(username="newbie", password="pw-newbie") == 5
+    _, new = kill_leader(c)
+    assert new.connack(username="newbie", password="pw-newbie") == 5
+    c.wait_settled(ac.nodes, c.wait_leader(ac.nodes))
+
+
+def test_kick_on_change(ac):
+    """A client whose password changes is disconnected at once."""
+    c = ac.c
+    leader = c.wait_leader(ac.nodes)
+    s = h._PahoSession(leader.host, leader.mqtt_port, "u2", FILE_USERS["u2"])
+    try:
+        assert s.rc == 0
+        ctrl_ok(leader, "setClientPassword", "u2", "pw-u2-new")
+        assert s._pump(lambda: s.lost, 5), "u2 is still connected"
+    finally:
+        s.close()
+    assert leader.connack(username="u2", password="pw-u2-new") == 0
+    ctrl_ok(leader, "setClientPassword", "u2", FILE_USERS["u2"])
+
+
+def catch_up(ac, prefix, flood):
+    """A follower stopped while a user is created, then (flood) 1100
+    retained messages fill the log, then another user is created; started
+    again, it leads and both users log in. The snapshots it was sent since
+    it started."""
+    c = ac.c
+    leader = c.wait_leader(ac.nodes)
+    down = next(n for n in ac.nodes if n is not leader)
+    down.stop()
+    ctrl_ok(leader, "createClient", prefix + "0", "-p", "pw0")
+    if flood:
+        s = h._PahoSession(leader.host, leader.mqtt_port, "u1",
+                           FILE_USERS["u1"])
+        try:
+            assert s.rc == 0
+            for i in range(flood):
+                assert s.publish_retained("t/flood", "m%d" % i, qos=0)
+            assert s.publish_retained("t/flood", "last", qos=1, timeout=10)
+        finally:
+            s.close()
+    ctrl_ok(leader, "createClient", prefix + "1", "-p", "pw1")
+    down.start()
+    c.wait_settled(ac.nodes, c.wait_leader(ac.nodes), timeout=30)
+    installed = down.raft_status()["snapshot"]["installed"]
+    move_leader(c, down)
+    for i in (0, 1):
+        assert down.connack(username="%s%d" % (prefix, i),
+                            password="pw%d" % i) == 0, i
+    return installed
+
+
+def test_follower_catches_up_by_log_and_by_snapshot(ac):
+    # A leader keeps 1024 entries behind its snapshot: two changes reach
+    # the follower as log entries; past 1024 more entries it is sent a
+    # snapshot, whose access-control section holds them.
+    assert catch_up(ac, "log", 0) == 0
+    assert catch_up(ac, "snap", 1100) >= 1
+
+
+def test_concurrent_changes_during_failover(ac, report):
+    c = ac.c
+    acked = []
+    outputs = []
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def writer(w):
+        # As an administrator would: the first node that takes it. Each
+        # waits for the reply with its own correlationData (mosquitto_ctrl
+        # takes any reply on the response topic for its own, so with
+        # several at once it cannot tell which change was acknowledged).
+        for i in range(40):
+            if stop.is_set():
+                return
+            name = "w%d-%d" % (w, i)
+            for n in ac.nodes:
+                if not n.running():
+                    continue
+                try:
+                    r = dynsec(n, [{"command": "createClient",
+                                    "username": name, "password": "pw-" + name,
+                                    "correlationData": name}], timeout=5)[0]
+                except (h.ControlError, OSError) as e:
+                    # Its broker went away with the request: unknown.
+                    outputs.append((n.nodeid, str(e)))
+                    continue
+                out = r.get("error", "")
+                outputs.append((n.nodeid, out))
+                if not out:
+                    with lock:
+                        acked.append(name)
+                    break
+                if NOT_LEADER not in out:
+                    time.sleep(0.05)
+
+    def ctrl_writer():
+        # mosquitto_ctrl itself at the same time (its changes are in the
+        # comparison of the nodes' data, not in the acknowledged list).
+        for i in range(40):
+            if stop.is_set():
+                return
+            for n in ac.nodes:
+                if n.running():
+                    try:
+                        ctrl(n, "createClient", "mc%d" % i, "-p", "x",
+                             timeout=5)
+                    except subprocess.TimeoutExpired:
+                        pass
+
+    threads = [threading.Thread(target=writer, args=(w,), daemon=True)
+               for w in range(3)]
+    threads.append(threading.Thread(target=ctrl_writer, daemon=True))
+    for t in threads:
+        t.start()
+    time.sleep(1.0)
+    old, new = kill_leader(c)
+    time.sleep(1.0)
+    stop.set()
+    for t in threads:
+        t.join(60)
+    leader = c.wait_leader(ac.nodes)
+    c.wait_settled(ac.nodes, leader, timeout=20)
+    exports = {}
+    for n in ac.nodes:
+        move_leader(c, n)
+        exports[n.nodeid] = export(n)
+    first = exports[1]
+    for nid, e in exports.items():
+        assert e == first, "node %d's data differs from node 1's" % nid
+    names = {x["username"] for x in first["clients"]}
+    missing = [a for a in acked if a not in names]
+    assert not missing, missing
+    assert len(acked) > 10, (acked, outputs[:5])
+    report("%d changes acknowledged across kill -9 of node %d, all on every "
+           "node" % (len(acked), old.nodeid))
+
+
+def test_export_loads_into_the_stock_plugin(ac, tmp_path):
+    c = ac.c
+    leader = c.wait_leader(ac.nodes)
+    path = str(tmp_path / "exported.json")
+    with open(path, "w") as f:
+        json.dump(export(leader), f)
+    proc, host, port = stock_broker(str(tmp_path), ac.version, c.prefix, path)
+    try:
+        at = At(host, port)
+        users = dict(FILE_USERS, log0="pw0", snap1="pw1")
+        assert {u: h.client_connack(host, port, u, p)
+                for u, p in users.items()} == {u: 0 for u in users}
+        assert h.client_connack(host, port, "u1", "nope") == 5
+        r = ctrl_ok(at, "listClients")
+        assert "snap1" in r.stdout
+    finally:
+        proc.terminate()
+        proc.wait(10)
