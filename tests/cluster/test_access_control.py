@@ -268,6 +268,11 @@ def test_standalone_serves_its_file_then_import(ac):
     for n in ac.nodes:
         move_leader(c, n)
         assert logins(n, FILE_USERS) == {u: 0 for u in FILE_USERS}, n.nodeid
+        # u1's group has a role that may publish to t/#; u2 has none.
+        assert h.raw_publish_reason(n.host, n.mqtt_port, "u1",
+                                    FILE_USERS["u1"], "t/x", b"1") in (0, 16)
+        assert h.raw_publish_reason(n.host, n.mqtt_port, "u2",
+                                    FILE_USERS["u2"], "t/x", b"1") == 0x87
         for u, p in (("joiner", "pw-joiner"), ("solo", "pw-solo"),
                      ("u1", "pw-u2")):
             assert n.connack(username=u, password=p) == 5, (n.nodeid, u)
@@ -444,8 +449,16 @@ def test_export_loads_into_the_stock_plugin(ac, tmp_path):
     c = ac.c
     leader = c.wait_leader(ac.nodes)
     path = str(tmp_path / "exported.json")
+    # As docs/access-control.md shows it.
+    r = subprocess.run(
+        ["mosquitto_rr", "-h", leader.host, "-p", str(leader.mqtt_port),
+         "-u", h.ADMIN, "-P", h.ADMIN_PW, "-t", DYNSEC_TOPIC, "-e",
+         DYNSEC_RESPONSE, "-W", "10", "-m",
+         '{"commands":[{"command":"exportConfig"}]}'],
+        capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
     with open(path, "w") as f:
-        json.dump(export(leader), f)
+        json.dump(json.loads(r.stdout)["responses"][0]["data"]["config"], f)
     proc, host, port = stock_broker(str(tmp_path), ac.version, c.prefix, path)
     try:
         at = At(host, port)
