@@ -730,7 +730,9 @@ void ha_ac_left(struct ha_plugin *ha)
 	ha_dynsec_free(ac->import);
 	ac->import = NULL;
 	ac->import_cookie = 0;
-	if (ha->broker_view == NULL)
+	/* A node that never was a member (a create or join that failed)
+	 * keeps its own data. */
+	if (ha->broker_view == NULL || !ha->was_member)
 		return;
 	struct ha_dynsec *copy =
 	    ha_dynsec_clone(ha->broker_view->access_control);
