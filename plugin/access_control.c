@@ -36,9 +36,9 @@ struct ac_request {
 	struct ac_request *next;
 };
 
-/* A committed entry, remembered while a payload is in flight: the node may
- * hand over an entry's commit before the answer to its proposal (a
- * majority of followers stored it before this node's disk did). */
+/* The latest committed entries: the node may hand over an entry's commit
+ * before the answer to its proposal (a majority of followers stored it
+ * before this node's disk did), so proposals are matched against these. */
 #define AC_SEEN 4096
 struct ac_seen {
 	raft_index index;
@@ -566,6 +566,28 @@ static void advance_head(struct ha_plugin *ha)
 	run_queue(ha);
 }
 
+/* The import, once the node answered its proposal and its index was
+ * seen committed: done, or lost with a leadership change (proposed again
+ * at a TICK). */
+static void import_check(struct ha_plugin *ha)
+{
+	struct ha_access_control *ac = ha->ac;
+	if (ac->import == NULL || ac->import_index == 0 ||
+	    ac->import_index > ac->seen_last)
+		return;
+	const struct ac_seen *e = &ac->seen[ac->import_index % AC_SEEN];
+	if (e->index == ac->import_index && e->term == ac->import_term) {
+		const struct ha_dynsec *s = ha->broker_view->access_control;
+		ha_log_info("imported the access-control data into the "
+			    "cluster: %zu clients, %zu groups, %zu roles",
+			    s->n_clients, s->n_groups, s->n_roles);
+		ha_dynsec_free(ac->import);
+		ac->import = NULL;
+	}
+	ac->import_cookie = 0;
+	ac->import_index = 0;
+}
+
 void ha_ac_proposed(struct ha_plugin *ha, const struct ha_node_event *ev)
 {
 	struct ha_access_control *ac = ha->ac;
@@ -575,6 +597,7 @@ void ha_ac_proposed(struct ha_plugin *ha, const struct ha_node_event *ev)
 		if (ev->status == RAFT_OK) {
 			ac->import_index = ev->index;
 			ac->import_term = ev->term;
+			import_check(ha);
 		} else {
 			ac->import_cookie = 0; /* tried again at a TICK */
 		}
@@ -602,34 +625,10 @@ void ha_ac_proposed(struct ha_plugin *ha, const struct ha_node_event *ev)
 	}
 }
 
-static void import_committed(struct ha_plugin *ha,
-			     const struct ha_node_event *ev)
-{
-	struct ha_access_control *ac = ha->ac;
-	if (ac->import_index == 0 || ev->index < ac->import_index)
-		return;
-	if (ev->index == ac->import_index && ev->term == ac->import_term) {
-		const struct ha_dynsec *s = ha->broker_view->access_control;
-		ha_log_info("imported the access-control data into the "
-			    "cluster: %zu clients, %zu groups, %zu roles",
-			    s->n_clients, s->n_groups, s->n_roles);
-		ha_dynsec_free(ac->import);
-		ac->import = NULL;
-	}
-	/* Else lost with a leadership change: tried again at a TICK. */
-	ac->import_cookie = 0;
-	ac->import_index = 0;
-}
-
 void ha_ac_committed(struct ha_plugin *ha, const struct ha_node_event *ev)
 {
 	struct ha_access_control *ac = ha->ac;
 	if (ac == NULL || ha->broker_view == NULL)
-		return;
-	if (ac->import != NULL)
-		import_committed(ha, ev);
-	struct ac_request *r = ac->head;
-	if (r == NULL || r->index == NULL)
 		return;
 	const struct ha_access_control_outcome *o =
 	    &ha->broker_view->access_control_outcome;
@@ -640,7 +639,9 @@ void ha_ac_committed(struct ha_plugin *ha, const struct ha_node_event *ev)
 			    ? (o->error ? o->error : HA_ERR_INTERNAL)
 			    : NULL};
 	ac->seen_last = ev->index;
-	advance_head(ha);
+	import_check(ha);
+	if (ac->head != NULL && ac->head->index != NULL)
+		advance_head(ha);
 }
 
 /* ---- createCluster's import ---- */

@@ -263,6 +263,9 @@ def test_standalone_serves_its_file_then_import(ac):
     with open(c.nodes[2].plugin_opts["dynsec_file"]) as f:
         assert "solo" in [x["username"] for x in json.load(f)["clients"]]
     form(c, ac.creator_file)
+    h.wait_until("the creator to log the import", lambda: (
+        "imported the access-control data into the cluster: 3 clients, "
+        "1 groups, 2 roles" in n1.log_text()), 5)
     # Every user of the creator's file, with its password, on every node
     # once it leads; the joiners' own users are gone.
     for n in ac.nodes:
