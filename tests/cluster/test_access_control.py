@@ -35,6 +35,9 @@ import pytest
 import harness as h
 from conftest import VERSIONS
 
+# mosquitto_ha_ctrl, built with the sanitizers (tests/cluster/module.mk).
+CTRL = os.environ.get("HA_CTRL") or os.path.join(
+    h.REPO, os.environ.get("BUILD", "build"), "san", "mosquitto_ha_ctrl")
 DYNSEC_TOPIC = "$CONTROL/dynamic-security/v1"
 DYNSEC_RESPONSE = DYNSEC_TOPIC + "/response"
 NOT_LEADER = "This broker is not the cluster leader."
@@ -460,8 +463,23 @@ def test_export_loads_into_the_stock_plugin(ac, tmp_path):
          '{"commands":[{"command":"exportConfig"}]}'],
         capture_output=True, text=True, timeout=20)
     assert r.returncode == 0, r.stderr
+    by_rr = json.loads(r.stdout)["responses"][0]["data"]["config"]
+    # And with mosquitto_ha_ctrl, which writes the file itself; on a
+    # follower it is refused.
+    r = subprocess.run([CTRL, "-h", leader.host, "-p", str(leader.mqtt_port),
+                        "-u", h.ADMIN, "-P", h.ADMIN_PW, "dynsec-export"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and "Sanitizer" not in r.stderr, r.stderr
+    assert json.loads(r.stdout) == by_rr
     with open(path, "w") as f:
-        json.dump(json.loads(r.stdout)["responses"][0]["data"]["config"], f)
+        f.write(r.stdout)
+    follower = next(n for n in ac.nodes if n is not leader)
+    r = subprocess.run([CTRL, "-h", follower.host, "-p",
+                        str(follower.mqtt_port), "-u", h.ADMIN, "-P",
+                        h.ADMIN_PW, "dynsec-export"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and r.stdout == "", r
+    assert "exportConfig: " + NOT_LEADER in r.stderr, r.stderr
     proc, host, port = stock_broker(str(tmp_path), ac.version, c.prefix, path)
     try:
         at = At(host, port)
