@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* Access control between the broker, the dynsec core and the log: see
  * access_control.h. Broker thread only. */
+#include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,11 +197,104 @@ static void send_text(struct ha_plugin *ha, struct ha_dynsec_reply_sink sink,
 	ha_wake_later(&ha->wake);
 }
 
+/* ---- mosquitto 2.1's "connections" of a client ---- */
+
+/* 2.1's functions, found at run time (the plugin is built against 2.0's
+ * headers, where they do not exist). */
+typedef int (*apply_on_all_fn)(int (*)(const struct mosquitto *, void *),
+			       void *);
+typedef struct mosquitto *(*client_by_id_fn)(const char *);
+
+struct connections_ctx {
+	const char *username;
+	json_t *list;
+	bool failed;
+};
+
+static int add_connection(const struct mosquitto *client, void *arg)
+{
+	struct connections_ctx *c = arg;
+	const char *username = mosquitto_client_username(client);
+	if ((username == NULL) != (c->username == NULL) ||
+	    (username != NULL && strcmp(username, c->username) != 0))
+		return MOSQ_ERR_SUCCESS;
+	const char *address = mosquitto_client_address(client);
+	json_t *one = json_object();
+	if (one == NULL ||
+	    (address != NULL &&
+	     json_object_set_new(one, "address", json_string(address)) != 0) ||
+	    json_array_append_new(c->list, one) != 0)
+		c->failed = true;
+	return MOSQ_ERR_SUCCESS;
+}
+
+/* As the stock 2.1 plugin: the connections with the client's username
+ * (with a client id: that client's only), each with its address. */
+static void add_connections(json_t *client)
+{
+	static apply_on_all_fn apply_on_all;
+	static client_by_id_fn client_by_id;
+	static bool looked;
+	if (!looked) {
+		looked = true;
+		apply_on_all = (apply_on_all_fn)dlsym(
+		    RTLD_DEFAULT, "mosquitto_apply_on_all_clients");
+		client_by_id =
+		    (client_by_id_fn)dlsym(RTLD_DEFAULT, "mosquitto_client");
+	}
+	json_t *username = json_object_get(client, "username");
+	if (apply_on_all == NULL || client_by_id == NULL ||
+	    !json_is_string(username))
+		return;
+	struct connections_ctx c = {json_string_value(username), json_array(),
+				    false};
+	c.failed = c.list == NULL;
+	json_t *clientid = json_object_get(client, "clientid");
+	if (json_is_string(clientid)) {
+		const struct mosquitto *one =
+		    client_by_id(json_string_value(clientid));
+		if (one != NULL && !c.failed)
+			add_connection(one, &c);
+	} else if (!c.failed) {
+		apply_on_all(add_connection, &c);
+	}
+	if (c.failed || json_object_set_new(client, "connections", c.list))
+		ha_log_error("out of memory listing a client's connections");
+	if (c.failed)
+		json_decref(c.list);
+}
+
+/* 2.1: getClient's client and listClients' verbose ones get their
+ * connections, which only the broker knows. */
+static void add_broker_data(struct ha_plugin *ha, json_t *reply)
+{
+	if (!ha->broker_21)
+		return;
+	size_t i;
+	json_t *r;
+	json_array_foreach(json_object_get(reply, "responses"), i, r)
+	{
+		json_t *data = json_object_get(r, "data");
+		json_t *one = json_object_get(data, "client");
+		if (json_is_object(one))
+			add_connections(one);
+		size_t k;
+		json_t *c;
+		json_array_foreach(json_object_get(data, "clients"), k, c)
+		{
+			if (json_is_object(c))
+				add_connections(c);
+		}
+	}
+}
+
 /* Sends reply (NULL: out of memory, said as the stock plugin's internal
  * error) and drops it. */
 static void send_reply(struct ha_plugin *ha, struct ha_dynsec_reply_sink sink,
 		       json_t *reply)
 {
+	if (reply != NULL)
+		add_broker_data(ha, reply);
 	char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
 	json_decref(reply);
 	if (text == NULL) {
