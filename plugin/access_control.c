@@ -891,10 +891,18 @@ void ha_ac_stop(struct ha_plugin *ha)
 	struct ha_access_control *ac = ha->ac;
 	if (ac == NULL)
 		return;
-	/* The broker is going: nothing is published any more. */
+	/* The broker is going: nothing is published any more, but a
+	 * callback still gets its one answer (its arg may be the caller's to
+	 * free then). */
 	while (ac->head != NULL) {
 		struct ac_request *r = ac->head;
 		ac->head = r->next;
+		if (r->sink.done != NULL) {
+			static const char going[] =
+			    "{\"responses\":[{\"command\":\"Unknown command\","
+			    "\"error\":\"Internal error\"}]}";
+			r->sink.done(r->sink.arg, going, sizeof(going) - 1);
+		}
 		request_free(r);
 	}
 	ha_dynsec_free(ac->import);

@@ -65,8 +65,13 @@ struct ha_dynsec_reply_sink {
 };
 
 /* Takes a $CONTROL/dynamic-security/v1 payload, from whatever source; its
- * one reply goes to sink, now or once its changes committed (or failed).
- * Broker thread only. payload need not be NUL-terminated. */
+ * one reply goes to sink, now (done may run before this returns) or once
+ * its changes committed (or failed), always on the broker thread; at
+ * plugin cleanup, a callback still waiting gets a reply saying "Internal
+ * error". Broker thread only. payload need not be NUL-terminated. Where it
+ * runs: standalone, on the file's data; in a cluster, on the serving
+ * leader (any other member answers "This broker is not the cluster
+ * leader.": forward such a payload to the leader instead). */
 void ha_dynsec_ctrl_submit(struct ha_plugin *ha, const char *payload,
 			   size_t len, struct ha_dynsec_reply_sink sink);
 
