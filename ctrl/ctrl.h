@@ -111,6 +111,12 @@ struct ctrl_session;
  * of memory. A connection that fails at once gives a FAILED session. */
 struct ctrl_session *ctrl_session_open(const struct ctrl_conn_opts *conn,
 				       const struct ctrl_endpoint *ep);
+/* The same on another API's topics (static strings), such as
+ * $CONTROL/dynamic-security/v1 and its response topic. */
+struct ctrl_session *ctrl_session_open_on(const struct ctrl_conn_opts *conn,
+					  const struct ctrl_endpoint *ep,
+					  const char *request_topic,
+					  const char *response_topic);
 void ctrl_session_close(struct ctrl_session *s);
 enum ctrl_session_state ctrl_session_state(const struct ctrl_session *s);
 enum ctrl_failure ctrl_session_failure(const struct ctrl_session *s);
@@ -141,6 +147,10 @@ int ctrl_run_status(const struct ctrl_args *a);
 
 /* form.c */
 int ctrl_run_form(const struct ctrl_args *a);
+
+/* export.c: the cluster's access-control data, in the stock
+ * dynamic-security file format, on stdout. */
+int ctrl_run_dynsec_export(const struct ctrl_args *a);
 
 /* Helpers shared by the subcommands (commands.c). */
 json_t *ctrl_node_list(const struct ctrl_args *a, unsigned mine);

@@ -51,6 +51,11 @@ static const char help_text[] =
     "    cluster                                       getCluster (leader)\n"
     "    is-leader                                     isLeader\n"
     "    set-leader --name NAME --id ID                setLeader (leader)\n"
+    "    dynsec-export                                 exportConfig of\n"
+    "        $CONTROL/dynamic-security/v1 (leader, with\n"
+    "        plugin_opt_access_control dynsec): the cluster's users,\n"
+    "        groups, roles and ACLs on stdout, in the stock\n"
+    "        dynamic-security file format (hashes included)\n"
     "\n"
     "NODES\n"
     "    --node ID@HOST:PORT[,mqtt=HOST:PORT]\n"
@@ -131,6 +136,8 @@ int main(int argc, char **argv)
 		rc = ctrl_run_form(&args);
 	} else if (rc == 0 && !strcmp(args.command, "status")) {
 		rc = ctrl_run_status(&args);
+	} else if (rc == 0 && !strcmp(args.command, "dynsec-export")) {
+		rc = ctrl_run_dynsec_export(&args);
 	} else if (rc == 0) {
 		for (i = 0;
 		     i < sizeof single_commands / sizeof *single_commands; i++)

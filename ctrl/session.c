@@ -31,6 +31,7 @@
 
 struct ctrl_session {
 	struct mosquitto *mosq;
+	const char *request_topic, *response_topic;
 	struct ctrl_endpoint ep;
 	int protocol;
 	enum ctrl_session_state state;
@@ -116,7 +117,7 @@ static void on_connect(struct mosquitto *mosq, void *obj, int rc)
 		fail(s, CTRL_FAIL_AUTH, why);
 		return;
 	}
-	if (mosquitto_subscribe(mosq, &mid, RESPONSE_TOPIC, 1) !=
+	if (mosquitto_subscribe(mosq, &mid, s->response_topic, 1) !=
 	    MOSQ_ERR_SUCCESS) {
 		fail(s, CTRL_FAIL_CONNECT, "cannot subscribe");
 		return;
@@ -180,7 +181,7 @@ static void on_message(struct mosquitto *mosq, void *obj,
 	json_t *reply;
 
 	(void)mosq;
-	if (s->state != CTRL_S_WAITING || strcmp(msg->topic, RESPONSE_TOPIC))
+	if (s->state != CTRL_S_WAITING || strcmp(msg->topic, s->response_topic))
 		return;
 	reply = json_loadb(msg->payload, (size_t)msg->payloadlen, 0, NULL);
 	if (reply == NULL)
@@ -224,6 +225,14 @@ static int configure(struct ctrl_session *s, const struct ctrl_conn_opts *c)
 struct ctrl_session *ctrl_session_open(const struct ctrl_conn_opts *conn,
 				       const struct ctrl_endpoint *ep)
 {
+	return ctrl_session_open_on(conn, ep, REQUEST_TOPIC, RESPONSE_TOPIC);
+}
+
+struct ctrl_session *ctrl_session_open_on(const struct ctrl_conn_opts *conn,
+					  const struct ctrl_endpoint *ep,
+					  const char *request_topic,
+					  const char *response_topic)
+{
 	static unsigned long sessions_opened;
 	struct ctrl_session *s;
 	char cid[64];
@@ -235,6 +244,8 @@ struct ctrl_session *ctrl_session_open(const struct ctrl_conn_opts *conn,
 	if (s == NULL)
 		return NULL;
 	s->ep = *ep;
+	s->request_topic = request_topic;
+	s->response_topic = response_topic;
 	s->protocol = conn->protocol;
 	s->state = CTRL_S_CONNECTING;
 	if (id == NULL) {
@@ -334,7 +345,7 @@ int ctrl_session_send(struct ctrl_session *s, json_t *commands)
 	}
 	json_decref(s->reply);
 	s->reply = NULL;
-	rc = mosquitto_publish(s->mosq, NULL, REQUEST_TOPIC,
+	rc = mosquitto_publish(s->mosq, NULL, s->request_topic,
 			       (int)strlen(payload), payload, 1, false);
 	free(payload);
 	if (rc != MOSQ_ERR_SUCCESS) {

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
-/* Reading mosquitto.conf the way the broker does, for three settings. */
+/* Reading mosquitto.conf the way the broker does, for the few settings the
+ * plugin must know. */
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,18 @@ static void set_bool(bool *field, const char *value)
 		*field = true;
 	else if (strcmp(value, "false") == 0)
 		*field = false;
+}
+
+/* plugin, global_plugin (2.1) and auth_plugin (2.0's older name) load a
+ * plugin; the stock dynamic-security one is found by its file name. */
+static bool loads_stock_dynsec(const char *key, const char *value)
+{
+	if (strcmp(key, "plugin") != 0 && strcmp(key, "global_plugin") != 0 &&
+	    strcmp(key, "auth_plugin") != 0)
+		return false;
+	const char *base = strrchr(value, '/');
+	base = base != NULL ? base + 1 : value;
+	return strncmp(base, "mosquitto_dynamic_security", 26) == 0;
 }
 
 static int by_name(const void *a, const void *b)
@@ -82,6 +95,8 @@ static void read_file(const char *path, struct ha_broker_config *out, int depth)
 			set_bool(&out->persistence, value);
 		else if (strcmp(key, "retain_available") == 0)
 			set_bool(&out->retain_available, value);
+		else if (loads_stock_dynsec(key, value))
+			out->stock_dynsec = true;
 		else if (strcmp(key, "include_dir") == 0)
 			read_dir(value, out, depth);
 	}
@@ -93,6 +108,7 @@ static void defaults(struct ha_broker_config *out)
 	out->per_listener_settings = false;
 	out->persistence = false;
 	out->retain_available = true;
+	out->stock_dynsec = false;
 }
 
 void ha_broker_config_read(const char *path, struct ha_broker_config *out)

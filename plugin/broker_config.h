@@ -11,6 +11,8 @@ struct ha_broker_config {
 	bool per_listener_settings; /* default false */
 	bool persistence;	    /* default false */
 	bool retain_available;	    /* default true */
+	/* A plugin line loads the stock dynamic-security plugin. */
+	bool stock_dynsec;
 };
 
 /* Reads path (and what it includes); a later line wins, as in the broker.

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "plugin/dynsec/dynsec.h"
 #include "plugin/feature_level.h"
 #include "plugin/forward.h"
 #include "plugin/ha.h"
@@ -324,6 +325,8 @@ int ha_cluster_start_node(struct ha_plugin *ha, bool resume)
 	ha_state_free(sm_raft_copy.state);
 	sm_raft_copy.ha = ha;
 	sm_raft_copy.state = ha_state_new(ha->incarnation);
+	if (sm_raft_copy.state != NULL)
+		sm_raft_copy.state->access_control->v21 = ha->broker_21;
 	if (sm_raft_copy.state == NULL || ha_retained_reset(ha) != 0) {
 		ha_log_error("out of memory starting the cluster node");
 		snprintf(ha->errmsg, sizeof(ha->errmsg),
@@ -431,6 +434,7 @@ void ha_cluster_leave(struct ha_plugin *ha, const char *why)
 {
 	ha_pending_fail_all(ha, HA_ERR_NOT_MEMBER);
 	ha_forward_fail_all(ha);
+	ha_ac_left(ha);
 	if (ha->node != NULL) {
 		struct ha_node *node = ha->node;
 		ha->node = NULL;
@@ -663,6 +667,7 @@ static void drain_committed(struct ha_plugin *ha,
 	}
 	if (ev->entry_type == RAFT_ENTRY_COMMAND)
 		ha_state_committed(ha, ev->index, ev->data, ev->len);
+	ha_ac_committed(ha, ev);
 	if (ev->entry_type == RAFT_ENTRY_CONFIG) {
 		struct raft_config c;
 		if (raft_config_decode(ev->data, ev->len, &c) == RAFT_OK) {
@@ -754,6 +759,9 @@ void ha_cluster_drain(struct ha_plugin *ha)
 			if (ev.type == HA_EV_PROPOSED &&
 			    (ev.cookie & HA_CAPTURE_COOKIE) != 0)
 				ha_retained_proposed(ha, &ev);
+			else if (ev.type == HA_EV_PROPOSED &&
+				 (ev.cookie & HA_AC_COOKIE) != 0)
+				ha_ac_proposed(ha, &ev);
 			else
 				ha_pending_event(ha, &ev);
 			break;

@@ -158,7 +158,11 @@ void ha_pending_event(struct ha_plugin *ha, const struct ha_node_event *ev)
 			} else if (p->kind == HA_CMD_REMOVE_NODE) {
 				p->wait = HA_WAIT_CONFIG_LACKS;
 			} else {
-				pending_finish(ha, p, NULL, NULL);
+				/* createCluster says what it imports. */
+				pending_finish(ha, p, NULL,
+					       p->kind == HA_CMD_CREATE_CLUSTER
+						   ? ha_ac_create_note(ha)
+						   : NULL);
 			}
 			break;
 		case HA_EV_PROPOSED:
@@ -425,7 +429,8 @@ static void exec_create_or_join(struct ha_plugin *ha,
 		return;
 	}
 	if (!create) {
-		slot_done(ctx, slot, NULL, NULL);
+		/* The cluster's access-control data replaces this node's. */
+		slot_done(ctx, slot, NULL, ha_ac_join_note(ha));
 		return;
 	}
 	uint64_t cookie = ++ha->next_cookie;
@@ -433,6 +438,7 @@ static void exec_create_or_join(struct ha_plugin *ha,
 		slot_done(ctx, slot, HA_ERR_INTERNAL, NULL);
 		return;
 	}
+	ha_ac_cluster_created(ha);
 	wait_for(ha, ctx, slot, HA_WAIT_CHANGED, cookie, 0);
 }
 

@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "node/node.h"
+#include "plugin/access_control.h"
 #include "plugin/broker_config.h"
 #include "plugin/clients.h"
 #include "plugin/control.h"
@@ -177,6 +178,10 @@ struct ha_plugin {
 		int64_t ms;
 	} level_seen[HA_MAX_NODES]; /* when each voter's link was last up */
 	size_t n_level_seen;
+
+	/* plugin_opt_access_control dynsec (access_control.c); NULL: off. */
+	struct ha_access_control *ac;
+	bool ac_control_registered;
 };
 
 /* broker_log.c: logging and control replies (broker thread only). */

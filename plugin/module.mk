@@ -128,7 +128,8 @@ mosquitto21:
 PLUGIN_SRCS := plugin/plugin.c plugin/cluster.c plugin/exec.c plugin/options.c \
 	plugin/clients.c plugin/health.c plugin/wake.c plugin/log_queue.c \
 	plugin/broker_config.c plugin/broker_log.c plugin/retained.c \
-	plugin/persist.c plugin/forward.c \
+	plugin/persist.c plugin/access_control.c plugin/forward.c \
+	$(filter-out $(HA_STATE_DYNSEC_SRCS),$(sort $(wildcard plugin/dynsec/*.c))) \
 	$(HA_CONTROL_SRCS) $(HA_STATE_SRCS) $(sort $(wildcard node/*.c)) \
 	$(sort $(wildcard raft/*.c)) $(sort $(wildcard storage/*.c)) \
 	$(sort $(wildcard transport/*.c))

@@ -46,6 +46,10 @@ static const struct option_spec {
     {"backlog_limit", "64"},
     /* NULL: the highest level this code implements (set after parsing). */
     {"feature_level", NULL},
+    /* dynsec: logins, ACLs and the dynamic-security control topic from
+     * the replicated access-control data. */
+    {"access_control", "none"},
+    {"dynsec_file", NULL},
 };
 
 #define N_OPTION_SPECS (sizeof(option_specs) / sizeof(option_specs[0]))
@@ -286,6 +290,20 @@ static int parse_one(struct ha_options *o, const char *k, const char *v,
 		o->feature_level = (uint32_t)x;
 		return 0;
 	}
+	if (strcasecmp(k, "access_control") == 0) {
+		if (strcasecmp(v, "dynsec") == 0)
+			o->access_control = true;
+		else if (strcasecmp(v, "none") == 0)
+			o->access_control = false;
+		else
+			return fail(err, errlen,
+				    "plugin_opt_access_control must be dynsec "
+				    "or none, not '%s'",
+				    v);
+		return 0;
+	}
+	if (strcasecmp(k, "dynsec_file") == 0)
+		return set_string(&o->dynsec_file, k, v, err, errlen);
 	if (strcasecmp(k, "acl_fallback") == 0) {
 		if (strcasecmp(v, "allow") == 0)
 			o->acl_fallback_allow = true;
@@ -355,6 +373,12 @@ int ha_options_parse(const struct ha_option_kv *kv, size_t n,
 		    (long long)o.election_timeout_ms);
 		goto bad;
 	}
+	if (o.dynsec_file != NULL && !o.access_control) {
+		fail(err, errlen,
+		     "plugin_opt_dynsec_file needs plugin_opt_access_control "
+		     "dynsec");
+		goto bad;
+	}
 	*out = o;
 	return 0;
 bad:
@@ -373,6 +397,7 @@ void ha_options_free(struct ha_options *o)
 	free(o->tls_keyfile);
 	free(o->cluster_bind);
 	free(o->health_listen);
+	free(o->dynsec_file);
 	for (size_t i = 0; i < o->n_admin_users; i++)
 		free(o->admin_users[i]);
 	memset(o, 0, sizeof(*o));

@@ -40,6 +40,10 @@ struct ha_options {
 	/* The highest cluster feature level this node advertises (and so
 	 * lets the cluster raise to); HA_FEATURE_LEVEL_MAX by default. */
 	uint32_t feature_level;
+	/* plugin_opt_access_control dynsec: this plugin serves logins, ACL
+	 * checks and $CONTROL/dynamic-security/v1 (docs/access-control.md). */
+	bool access_control;
+	char *dynsec_file; /* the stock plugin's file; NULL: none */
 };
 
 /* Returns 0, or -1 with a sentence in err that names the option. */

@@ -117,17 +117,20 @@ static int on_basic_auth(int event, void *event_data, void *userdata)
 	struct mosquitto_evt_basic_auth *ed = event_data;
 	(void)event;
 	/* Administrators reach the control API on every node; their password
-	 * is checked by the broker's own authentication, which follows. */
+	 * is checked by the access-control data when it knows them, else by
+	 * the broker's own authentication, which follows. */
 	if (ha_options_is_admin(&ha->opt, ed->username) ||
 	    (ha->opt.admin_port != 0 && ha->client_port != NULL &&
 	     ha->client_port(ed->client) == ha->opt.admin_port))
-		return MOSQ_ERR_PLUGIN_DEFER;
+		return ha_ac_basic_auth(ha, ed->username, ed->password,
+					mosquitto_client_id(ed->client));
 	if (ha_admits_clients(ha)) {
-		/* Remembered now, before the broker's own password check: a
-		 * connection it refuses is forgotten at its DISCONNECT. */
+		/* Remembered now, before the password check: a connection
+		 * that is refused is forgotten at its DISCONNECT. */
 		if (track(ha, ed->client) != MOSQ_ERR_SUCCESS)
 			return MOSQ_ERR_NOMEM;
-		return MOSQ_ERR_PLUGIN_DEFER;
+		return ha_ac_basic_auth(ha, ed->username, ed->password,
+					mosquitto_client_id(ed->client));
 	}
 	note_refusal(ha, ed->client, "the connection");
 	return MOSQ_ERR_AUTH;
@@ -152,6 +155,34 @@ static int refuse_ordinary(struct ha_plugin *ha, struct mosquitto *client,
 	return access == MOSQ_ACL_READ ? MOSQ_ERR_ACL_DENIED : MOSQ_ERR_AUTH;
 }
 
+/* Writing requests, reading (and subscribing to) replies. */
+static bool control_access(const char *topic, const char *request_topic,
+			   int access)
+{
+	if (strcmp(topic, request_topic) == 0)
+		return access == MOSQ_ACL_WRITE;
+	return access == MOSQ_ACL_READ || access == MOSQ_ACL_SUBSCRIBE ||
+	       access == MOSQ_ACL_UNSUBSCRIBE;
+}
+
+static bool is_dynsec_control_topic(const char *topic)
+{
+	return topic != NULL && (strcmp(topic, HA_DYNSEC_CONTROL_TOPIC) == 0 ||
+				 strcmp(topic, HA_DYNSEC_RESPONSE_TOPIC) == 0);
+}
+
+/* With access control served here, its data decides (what it does not
+ * decide is denied, as with the stock plugin alone); else the fallback. */
+static int acl_decide(struct ha_plugin *ha,
+		      const struct mosquitto_evt_acl_check *ed)
+{
+	if (ha->ac == NULL)
+		return acl_fallback(ha);
+	return ha_ac_acl_check(ha, ed->access,
+			       mosquitto_client_username(ed->client),
+			       mosquitto_client_id(ed->client), ed->topic);
+}
+
 static int on_acl_check(int event, void *event_data, void *userdata)
 {
 	struct ha_plugin *ha = userdata;
@@ -161,24 +192,23 @@ static int on_acl_check(int event, void *event_data, void *userdata)
 	/* The control API belongs to administrators, whatever other ACLs say:
 	 * an ordinary client can never send deleteCluster. */
 	if (is_control_topic(ed->topic)) {
-		if (!admin)
-			return MOSQ_ERR_ACL_DENIED;
-		bool request = strcmp(ed->topic, HA_CONTROL_TOPIC) == 0;
-		if ((request && ed->access == MOSQ_ACL_WRITE) ||
-		    (!request && (ed->access == MOSQ_ACL_READ ||
-				  ed->access == MOSQ_ACL_SUBSCRIBE ||
-				  ed->access == MOSQ_ACL_UNSUBSCRIBE)))
+		if (admin &&
+		    control_access(ed->topic, HA_CONTROL_TOPIC, ed->access))
 			return MOSQ_ERR_SUCCESS;
 		return MOSQ_ERR_ACL_DENIED;
 	}
+	/* Administrators manage access control on every node too. */
+	if (admin && ha->ac != NULL && is_dynsec_control_topic(ed->topic) &&
+	    control_access(ed->topic, HA_DYNSEC_CONTROL_TOPIC, ed->access))
+		return MOSQ_ERR_SUCCESS;
 	if (admin)
-		return acl_fallback(ha);
+		return acl_decide(ha, ed);
 	if (ha_admits_clients(ha)) {
 		/* On 2.0 a client that bypassed BASIC_AUTH (a certificate's
 		 * identity, enhanced authentication) is first seen here. */
 		if (track(ha, ed->client) != MOSQ_ERR_SUCCESS)
 			return MOSQ_ERR_NOMEM;
-		return acl_fallback(ha);
+		return acl_decide(ha, ed);
 	}
 	return refuse_ordinary(ha, ed->client, ed->access, "an access");
 }
@@ -274,6 +304,19 @@ static int on_control(int event, void *event_data, void *userdata)
 	return MOSQ_ERR_SUCCESS;
 }
 
+/* $CONTROL/dynamic-security/v1: whoever the ACL check let publish there
+ * (an administrator, or a client whose roles allow it). */
+static int on_dynsec_control(int event, void *event_data, void *userdata)
+{
+	struct ha_plugin *ha = userdata;
+	struct mosquitto_evt_control *ed = event_data;
+	(void)event;
+	struct ha_dynsec_reply_sink publish = {NULL, NULL};
+	ha_dynsec_ctrl_submit(ha, ed->payload, ed->payloadlen, publish);
+	/* Always success: an error would disconnect the requester. */
+	return MOSQ_ERR_SUCCESS;
+}
+
 static int on_tick(int event, void *event_data, void *userdata)
 {
 	struct ha_plugin *ha = userdata;
@@ -283,6 +326,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	ha_cluster_drain(ha);
 	ha_pending_expire(ha, ha_node_monotonic_ms());
 	ha_cluster_level_tick(ha);
+	ha_ac_tick(ha);
 	if (!ha->capture_registered) {
 		int rv = mosquitto_callback_register(
 		    ha->identifier, MOSQ_EVT_MESSAGE, on_message_capture, NULL,
@@ -402,7 +446,55 @@ static int unregister_first(struct ha_plugin *ha, mosquitto_plugin_id_t *id,
 
 static int unregister_all(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
 {
-	return unregister_first(ha, id, N_REGISTRATIONS);
+	int failed = 0;
+	if (ha->ac_control_registered) {
+		int rv = mosquitto_callback_unregister(id, MOSQ_EVT_CONTROL,
+						       on_dynsec_control,
+						       HA_DYNSEC_CONTROL_TOPIC);
+		if (rv != MOSQ_ERR_SUCCESS) {
+			ha_log_error("cannot unregister from %s: %s",
+				     HA_DYNSEC_CONTROL_TOPIC,
+				     mosquitto_strerror(rv));
+			failed = -1;
+		}
+		ha->ac_control_registered = false;
+	}
+	if (unregister_first(ha, id, N_REGISTRATIONS) != 0)
+		failed = -1;
+	return failed;
+}
+
+/* plugin_opt_access_control dynsec: its data, and its control topic. */
+static int access_control_start(struct ha_plugin *ha, mosquitto_plugin_id_t *id)
+{
+	if (!ha->opt.access_control)
+		return 0;
+	if (ha->broker_conf.stock_dynsec) {
+		ha_log_error(
+		    "plugin_opt_access_control dynsec serves "
+		    "$CONTROL/dynamic-security/v1 itself, and this "
+		    "broker's configuration also loads "
+		    "mosquitto_dynamic_security.so: remove that "
+		    "plugin line (import its file with "
+		    "plugin_opt_dynsec_file instead); the broker stops");
+		return -1;
+	}
+	char err[512];
+	if (ha_ac_start(ha, err, sizeof(err)) != 0) {
+		ha_log_error("%s; the broker stops", err);
+		return -1;
+	}
+	int rv =
+	    mosquitto_callback_register(id, MOSQ_EVT_CONTROL, on_dynsec_control,
+					HA_DYNSEC_CONTROL_TOPIC, ha);
+	if (rv != MOSQ_ERR_SUCCESS) {
+		ha_log_error("cannot register for %s: %s; the broker stops",
+			     HA_DYNSEC_CONTROL_TOPIC, mosquitto_strerror(rv));
+		ha_ac_stop(ha);
+		return -1;
+	}
+	ha->ac_control_registered = true;
+	return 0;
 }
 
 /* All or nothing: on failure, what was registered is unregistered. */
@@ -489,6 +581,8 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 	}
 	pthread_mutex_init(&ha->serve_lock, NULL);
 	ha->broker_conf = broker_conf;
+	if (access_control_start(ha, identifier) != 0)
+		goto fail_registered;
 	rv = ha_cluster_load(ha);
 	if (rv < 0)
 		goto fail_registered;
@@ -521,8 +615,10 @@ int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier, void **userdata,
 			ha_node_stop(ha->node, false, 0);
 		goto fail_registered;
 	}
-	ha_log_info("loaded (mosquitto %s), %s", ha->broker_21 ? "2.1+" : "2.0",
-		    ha->state == HA_MEMBER ? "cluster member" : "standalone");
+	ha_log_info("loaded (mosquitto %s), %s%s",
+		    ha->broker_21 ? "2.1+" : "2.0",
+		    ha->state == HA_MEMBER ? "cluster member" : "standalone",
+		    ha->ac != NULL ? ", serving access control" : "");
 	instance = ha;
 	*userdata = ha;
 	return MOSQ_ERR_SUCCESS;
@@ -530,6 +626,7 @@ fail_registered:
 	/* The broker keeps what it registered until told otherwise, and
 	 * these callbacks must never run with the freed state. */
 	unregister_all(ha, identifier);
+	ha_ac_stop(ha);
 fail:
 	ha_log_flush(ha);
 	ha_log_queue_destroy(&ha->log_queue);
@@ -576,6 +673,7 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 	ha_wake_cleanup(&ha->wake);
 	ha_options_free(&ha->opt);
 	ha_clients_free(&ha->clients);
+	ha_ac_stop(ha);
 	ha_retained_free(ha);
 	ha_cluster_free_state();
 	free(ha);

@@ -36,6 +36,7 @@
 #include <mqtt_protocol.h>
 #pragma GCC visibility pop
 
+#include "plugin/dynsec/dynsec.h"
 #include "plugin/ha.h"
 #include "plugin/state_snapshot.h"
 
@@ -280,6 +281,13 @@ void ha_state_committed(struct ha_plugin *ha, raft_index index,
 	struct ha_record rec;
 	int rv = ha_record_decode(data, len, &rec);
 	bool applied = false;
+	/* Whom an access-control change disconnects, from the data before
+	 * it; they go once it applied (on every node, as the stock plugin
+	 * does in its one broker). */
+	struct ha_dynsec_kicks kicks;
+	bool kicking = rv == HA_REC_OK &&
+		       rec.type == HA_REC_TYPE_ACCESS_CONTROL &&
+		       ha_ac_kicks_before(ha, data, len, &kicks);
 	if (rv != HA_REC_OK)
 		ha_record_describe(rv, data, len, &rec, index, why,
 				   sizeof(why));
@@ -287,6 +295,11 @@ void ha_state_committed(struct ha_plugin *ha, raft_index index,
 		applied = ha_state_apply_decoded(ha->broker_view, index, &rec,
 						 data, len, why,
 						 sizeof(why)) == HA_APPLY_OK;
+	if (kicking)
+		ha_ac_kick(ha, &kicks,
+			   applied &&
+			       ha->broker_view->access_control_outcome.result ==
+				   HA_DYNSEC_OK);
 	if (!applied) {
 		/* The raft thread refused it first and stopped the node. */
 		ha_log_error("%s", why);

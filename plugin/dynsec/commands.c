@@ -742,7 +742,51 @@ static const struct {
     {"deleteRole", delete_role},
     {"addRoleACL", add_role_acl},
     {"removeRoleACL", remove_role_acl},
+    /* Not in the stock plugin: the whole data in its file format, hashes
+     * included (an export, a backup). */
+    {"exportConfig", ha_dynsec__export_config},
 };
+
+static bool is_query(const char *(*handle)(struct ha_dynsec__ctx *x))
+{
+	return handle == ha_dynsec__get_default_access ||
+	       handle == ha_dynsec__get_details ||
+	       handle == ha_dynsec__get_client ||
+	       handle == ha_dynsec__list_clients ||
+	       handle == ha_dynsec__get_group ||
+	       handle == ha_dynsec__list_groups ||
+	       handle == ha_dynsec__get_anonymous_group ||
+	       handle == ha_dynsec__get_role ||
+	       handle == ha_dynsec__list_roles ||
+	       handle == ha_dynsec__export_config;
+}
+
+bool ha_dynsec_payload_is_query(const char *payload, size_t len)
+{
+	json_t *tree = json_loadb(payload, len, 0, NULL);
+	json_t *cmds = tree ? ha_dynsec__get(tree, "commands") : NULL;
+	bool query = true;
+	size_t i;
+	json_t *cmd;
+	if (json_is_array(cmds)) {
+		json_array_foreach(cmds, i, cmd)
+		{
+			const char *name = NULL;
+			if (!json_is_object(cmd) ||
+			    ha_dynsec__cmd_string(cmd, "command", false,
+						  &name) != 0)
+				continue;
+			size_t k = 0,
+			       n = sizeof(commands) / sizeof(commands[0]);
+			while (k < n && strcasecmp(commands[k].name, name) != 0)
+				k++;
+			if (k < n && !is_query(commands[k].handle))
+				query = false;
+		}
+	}
+	json_decref(tree);
+	return query;
+}
 
 /* {"command": name, "error": error, "data": data, "correlationData": c},
  * each but the first when given; takes data's reference. */
@@ -849,13 +893,15 @@ int ha_dynsec_command(struct ha_dynsec *work, const json_t *cmd,
 	return out->reply ? HA_DYNSEC_OK : HA_DYNSEC_ENOMEM;
 }
 
-json_t *ha_dynsec_payload(struct ha_dynsec *work, const char *payload,
-			  size_t len, uint8_t ***records, size_t **lens,
-			  size_t *n)
+json_t *ha_dynsec_payload_mapped(struct ha_dynsec *work, const char *payload,
+				 size_t len, uint8_t ***records, size_t **lens,
+				 size_t **reply_of, size_t *n)
 {
 	*records = NULL;
 	*lens = NULL;
 	*n = 0;
+	if (reply_of != NULL)
+		*reply_of = NULL;
 	json_t *responses = json_array();
 	json_t *top = json_pack("{so}", "responses", responses);
 	if (top == NULL)
@@ -883,9 +929,11 @@ json_t *ha_dynsec_payload(struct ha_dynsec *work, const char *payload,
 	size_t count = json_array_size(cmds) + 1;
 	*records = calloc(count, sizeof(**records));
 	*lens = calloc(count, sizeof(**lens));
-	if (*records == NULL || *lens == NULL) {
+	size_t *owners = calloc(count, sizeof(*owners));
+	if (*records == NULL || *lens == NULL || owners == NULL) {
 		free(*records);
 		free(*lens);
+		free(owners);
 		*records = NULL;
 		*lens = NULL;
 		json_decref(tree);
@@ -900,6 +948,7 @@ json_t *ha_dynsec_payload(struct ha_dynsec *work, const char *payload,
 		if (ha_dynsec_command(work, cmd, &res) != HA_DYNSEC_OK)
 			break;
 		if (res.record != NULL) {
+			owners[*n] = json_array_size(responses);
 			(*records)[*n] = res.record;
 			(*lens)[(*n)++] = res.record_len;
 		}
@@ -911,5 +960,17 @@ json_t *ha_dynsec_payload(struct ha_dynsec *work, const char *payload,
 			break;
 	}
 	json_decref(tree);
+	if (reply_of != NULL)
+		*reply_of = owners;
+	else
+		free(owners);
 	return top;
+}
+
+json_t *ha_dynsec_payload(struct ha_dynsec *work, const char *payload,
+			  size_t len, uint8_t ***records, size_t **lens,
+			  size_t *n)
+{
+	return ha_dynsec_payload_mapped(work, payload, len, records, lens, NULL,
+					n);
 }

@@ -31,5 +31,6 @@ const char *ha_dynsec__list_roles(struct ha_dynsec__ctx *x);
 const char *ha_dynsec__get_default_access(struct ha_dynsec__ctx *x);
 const char *ha_dynsec__get_anonymous_group(struct ha_dynsec__ctx *x);
 const char *ha_dynsec__get_details(struct ha_dynsec__ctx *x);
+const char *ha_dynsec__export_config(struct ha_dynsec__ctx *x);
 
 #endif

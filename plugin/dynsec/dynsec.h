@@ -248,6 +248,14 @@ int ha_dynsec_command(struct ha_dynsec *work, const json_t *cmd,
 json_t *ha_dynsec_payload(struct ha_dynsec *work, const char *payload,
 			  size_t len, uint8_t ***records, size_t **lens,
 			  size_t *n);
+/* The same, and reply_of[i] (malloc()ed, NULL when none): the index in
+ * "responses" of the command whose change records[i] is. */
+json_t *ha_dynsec_payload_mapped(struct ha_dynsec *work, const char *payload,
+				 size_t len, uint8_t ***records, size_t **lens,
+				 size_t **reply_of, size_t *n);
+/* Whether no command of payload changes the state (queries, unknown
+ * commands, a malformed payload): it can run against the committed data. */
+bool ha_dynsec_payload_is_query(const char *payload, size_t len);
 
 /* ---- records and snapshot sections (codec.c, apply.c) ---- */
 

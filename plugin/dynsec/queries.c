@@ -147,3 +147,10 @@ const char *ha_dynsec__get_details(struct ha_dynsec__ctx *x)
 	    (json_int_t)(x->work->change_index & (uint64_t)INT64_MAX));
 	return x->data != NULL ? NULL : "Internal error";
 }
+
+const char *ha_dynsec__export_config(struct ha_dynsec__ctx *x)
+{
+	json_t *config = ha_dynsec_save_json(x->work);
+	x->data = config ? json_pack("{so}", "config", config) : NULL;
+	return x->data != NULL ? NULL : "Internal error";
+}

@@ -210,6 +210,75 @@ static void test_payload(void **unused)
 	ha_dynsec_free(s);
 }
 
+/* The records of a payload and the responses they belong to; which
+ * payloads change nothing; exportConfig gives the file format back. */
+static void test_payload_mapped_and_queries(void **unused)
+{
+	(void)unused;
+	struct ha_dynsec *s = ha_dynsec_new();
+	uint8_t **recs;
+	size_t *lens, *reply_of, n;
+	const char *p = "{\"commands\": [{\"command\": \"listClients\"}, "
+			"{\"command\": \"createRole\", \"rolename\": \"r\"}, "
+			"{\"command\": \"createRole\", \"rolename\": \"r\"}, "
+			"{\"command\": \"getRole\", \"rolename\": \"r\"}, "
+			"{\"command\": \"createClient\", \"username\": \"u\", "
+			"\"password\": \"pw\"}]}";
+	json_t *top = ha_dynsec_payload_mapped(s, p, strlen(p), &recs, &lens,
+					       &reply_of, &n);
+	assert_non_null(top);
+	assert_int_equal(n, 2);
+	assert_int_equal(reply_of[0], 1); /* the second createRole failed */
+	assert_int_equal(reply_of[1], 4);
+	for (size_t i = 0; i < n; i++)
+		free(recs[i]);
+	free(recs);
+	free(lens);
+	free(reply_of);
+	json_decref(top);
+	static const struct {
+		const char *payload;
+		bool query;
+	} cases[] = {
+	    {"{\"commands\": [{\"command\": \"getClient\"}, "
+	     "{\"command\": \"LISTROLES\"}, {\"command\": \"nope\"}, 1, "
+	     "{\"command\": \"exportConfig\"}]}",
+	     true},
+	    {"not json", true},
+	    {"{\"commands\": 3}", true},
+	    {"{\"commands\": [{\"command\": \"getClient\"}, "
+	     "{\"command\": \"deleteclient\"}]}",
+	     false},
+	    {"{\"Commands\": [{\"command\": \"setDefaultACLAccess\"}]}", false},
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+		assert_int_equal(
+		    ha_dynsec_payload_is_query(cases[i].payload,
+					       strlen(cases[i].payload)),
+		    cases[i].query);
+	p = "{\"commands\": [{\"command\": \"exportConfig\", "
+	    "\"correlationData\": \"x\"}]}";
+	top = ha_dynsec_payload(s, p, strlen(p), &recs, &lens, &n);
+	assert_int_equal(n, 0);
+	free(recs);
+	free(lens);
+	json_t *config = json_object_get(
+	    json_object_get(
+		json_array_get(json_object_get(top, "responses"), 0), "data"),
+	    "config");
+	struct ha_dynsec *back = ha_dynsec_new();
+	assert_int_equal(ha_dynsec_load_json(back, config), HA_DYNSEC_OK);
+	json_t *again = ha_dynsec_save_json(back);
+	assert_true(json_equal(config, again)); /* the file format, unchanged */
+	json_decref(again);
+	assert_int_equal(back->n_clients, 1);
+	assert_int_equal(ha_dynsec_authenticate(back, "u", "pw", NULL),
+			 HA_DYNSEC_AUTH_OK);
+	json_decref(top);
+	ha_dynsec_free(back);
+	ha_dynsec_free(s);
+}
+
 /* The shapes of the queries, and the paging of the lists (the stock
  * plugin answers a count of 0 with one entry). */
 static void test_queries(void **unused)
@@ -506,6 +575,7 @@ int main(void)
 	    cmocka_unit_test(test_records_carry_no_password),
 	    cmocka_unit_test(test_stale_change_refused),
 	    cmocka_unit_test(test_payload),
+	    cmocka_unit_test(test_payload_mapped_and_queries),
 	    cmocka_unit_test(test_queries),
 	    cmocka_unit_test(test_record_refusals),
 	    cmocka_unit_test(test_mosquitto21_commands),
