@@ -51,6 +51,10 @@
 #define HA_ERR_AC_NO_LEADER                                                    \
 	"No cluster leader could be reached from this broker; nothing was "    \
 	"changed."
+#define HA_ERR_AC_IMPORT_LARGE                                                 \
+	"This broker's access-control data is larger than one log entry "      \
+	"(4 MiB) and cannot be imported; create the cluster from a node with " \
+	"less data."
 #define HA_ERR_AC_REPLY_LARGE                                                  \
 	"The reply is too large to relay over the cluster link; send the "     \
 	"request to the leader."
@@ -114,6 +118,9 @@ void ha_ac_tick(struct ha_plugin *ha);
 /* createCluster: this node's data is imported once the cluster's feature
  * level reaches 3. The note for the reply's data, or NULL. */
 void ha_ac_cluster_created(struct ha_plugin *ha);
+/* Before createCluster changes anything: NULL, or why this node's data
+ * cannot be imported (one log entry holds it whole). */
+const char *ha_ac_create_check(struct ha_plugin *ha);
 json_t *ha_ac_create_note(struct ha_plugin *ha);
 /* joinCluster: the note for the reply's data, or NULL. */
 json_t *ha_ac_join_note(struct ha_plugin *ha);

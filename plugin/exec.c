@@ -385,6 +385,11 @@ static void exec_create_or_join(struct ha_plugin *ha,
 		slot_done(ctx, slot, HA_ERR_BROKER_SETTING, NULL);
 		return;
 	}
+	const char *import_refused = create ? ha_ac_create_check(ha) : NULL;
+	if (import_refused != NULL) {
+		slot_done(ctx, slot, import_refused, NULL);
+		return;
+	}
 	struct ha_cluster_file cf;
 	memset(&cf, 0, sizeof(cf));
 	snprintf(cf.clustername, sizeof(cf.clustername), "%s",

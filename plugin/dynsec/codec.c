@@ -705,6 +705,8 @@ int ha_dynsec__op_encode(const struct ha_dynsec__op *op, uint8_t **out,
 	int rv = out_finish(&o, out, len, why);
 	if (rv == HA_DYNSEC_OK && *len > HA_RECORD_MAX) {
 		free(*out);
+		*out = NULL;
+		*len = 0;
 		if (why != NULL)
 			*why = "larger than the maximum record size";
 		return HA_DYNSEC_MALFORMED;

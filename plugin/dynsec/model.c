@@ -280,6 +280,20 @@ struct ha_dynsec_role *ha_dynsec_find_role(const struct ha_dynsec *s,
 	return found ? &s->roles[i] : NULL;
 }
 
+/* The entries allocated for a list of n clients, groups or roles: these
+ * lists are made only by insert_entry and never shrink their allocation,
+ * so growing by doubling keeps a load of n entries O(n log n) instead of a
+ * copy of the whole list per entry. */
+static size_t room_for(size_t n)
+{
+	if (n == 0)
+		return 0;
+	size_t room = 8;
+	while (room < n)
+		room *= 2;
+	return room;
+}
+
 /* Makes room for a zeroed entry named name in *base (n entries of size);
  * NULL when it exists (*exists) or out of memory. */
 static void *insert_entry(void **base, size_t *n, size_t size, const char *name,
@@ -293,12 +307,15 @@ static void *insert_entry(void **base, size_t *n, size_t size, const char *name,
 	char *copy = strdup(name);
 	if (copy == NULL)
 		return NULL;
-	char *v = realloc(*base, (*n + 1) * size);
-	if (v == NULL) {
-		free(copy);
-		return NULL;
+	char *v = *base;
+	if (*n + 1 > room_for(*n)) {
+		if (room_for(*n + 1) > SIZE_MAX / size ||
+		    (v = realloc(*base, room_for(*n + 1) * size)) == NULL) {
+			free(copy);
+			return NULL;
+		}
+		*base = v;
 	}
-	*base = v;
 	memmove(v + (at + 1) * size, v + at * size, (*n - at) * size);
 	memset(v + at * size, 0, size);
 	*(char **)(v + at * size) = copy;

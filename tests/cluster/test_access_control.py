@@ -21,6 +21,7 @@ Debian's `mosquitto_ctrl dynsec` as an administrator would:
 To stay quick, the tests of one broker version share one cluster (a
 module-scoped fixture) and run in the order of this file."""
 
+import base64
 import json
 import os
 import socket
@@ -849,3 +850,34 @@ def test_dynsec_mode_takes_changes_on_every_node(make_cluster, tmp_path,
         assert logins(n, {"l1": users["l1"], "lost": "pw-lost"}) == {
             "l1": 5, "lost": 5}, n.nodeid
         assert logins(n, {"f1": users["f1"]}) == {"f1": 0}, n.nodeid
+
+
+def test_import_too_large_for_a_log_entry_is_refused(make_cluster, tmp_path):
+    """A dynsec file larger than one log entry: createCluster is refused
+    with its sentence and the node stays standalone, serving its file."""
+    salt = base64.b64encode(b"s" * 12).decode()
+    pw = base64.b64encode(b"h" * 64).decode()
+    # Few clients with long descriptions: as large, quicker to load.
+    clients = [{"username": "user%05d" % i, "salt": salt, "password": pw,
+                "iterations": 101, "textdescription": "x" * 4000}
+               for i in range(1300)]
+    path = str(tmp_path / "large.json")
+    with open(path, "w") as f:
+        json.dump({"clients": clients, "groups": [], "roles": []}, f)
+    assert os.path.getsize(path) > 5 << 20
+    c = make_cluster()
+    n1 = c.add(1)
+    n1.plugin_opts["access_control"] = "dynsec"
+    n1.plugin_opts["dynsec_file"] = path
+    for i in (2, 3):
+        c.add(i)
+    n1.spawn()
+    n1.wait_ready(timeout=30)
+    r = n1.cmd("createCluster", clustername=c.name, nodes=c.members(
+        (1, 2, 3), 1))
+    assert r.get("error") == (
+        "This broker's access-control data is larger than one log entry "
+        "(4 MiB) and cannot be imported; create the cluster from a node "
+        "with less data."), r
+    assert n1.is_leader()["nodeid"] is None
+    assert not os.path.exists(os.path.join(n1.data_dir, "cluster.json"))
