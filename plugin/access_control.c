@@ -858,21 +858,21 @@ static void import_tick(struct ha_plugin *ha)
 	free(rec);
 }
 
-const char *ha_ac_create_check(struct ha_plugin *ha)
+enum ha_ac_import_check ha_ac_create_check(struct ha_plugin *ha)
 {
 	struct ha_access_control *ac = ha->ac;
 	if (ac == NULL)
-		return NULL;
+		return HA_AC_IMPORT_FITS;
 	uint8_t *rec = NULL;
 	size_t len = 0;
 	int rv = ha_dynsec_import_record(ac->standalone, &rec, &len);
 	free(rec);
 	if (rv == HA_DYNSEC_ENOMEM)
-		return HA_ERR_INTERNAL;
+		return HA_AC_IMPORT_NOMEM;
 	/* The encoder refuses a record past the limit. */
 	return rv != HA_DYNSEC_OK || len > HA_RECORD_MAX
-		   ? HA_ERR_AC_IMPORT_LARGE
-		   : NULL;
+		   ? HA_AC_IMPORT_TOO_LARGE
+		   : HA_AC_IMPORT_FITS;
 }
 
 void ha_ac_cluster_created(struct ha_plugin *ha)

@@ -118,9 +118,14 @@ void ha_ac_tick(struct ha_plugin *ha);
 /* createCluster: this node's data is imported once the cluster's feature
  * level reaches 3. The note for the reply's data, or NULL. */
 void ha_ac_cluster_created(struct ha_plugin *ha);
-/* Before createCluster changes anything: NULL, or why this node's data
- * cannot be imported (one log entry holds it whole). */
-const char *ha_ac_create_check(struct ha_plugin *ha);
+/* Before createCluster changes anything: whether this node's data can be
+ * imported (one log entry holds it whole). */
+enum ha_ac_import_check {
+	HA_AC_IMPORT_FITS,
+	HA_AC_IMPORT_TOO_LARGE,
+	HA_AC_IMPORT_NOMEM,
+};
+enum ha_ac_import_check ha_ac_create_check(struct ha_plugin *ha);
 json_t *ha_ac_create_note(struct ha_plugin *ha);
 /* joinCluster: the note for the reply's data, or NULL. */
 json_t *ha_ac_join_note(struct ha_plugin *ha);

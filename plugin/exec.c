@@ -385,9 +385,14 @@ static void exec_create_or_join(struct ha_plugin *ha,
 		slot_done(ctx, slot, HA_ERR_BROKER_SETTING, NULL);
 		return;
 	}
-	const char *import_refused = create ? ha_ac_create_check(ha) : NULL;
-	if (import_refused != NULL) {
-		slot_done(ctx, slot, import_refused, NULL);
+	switch (create ? ha_ac_create_check(ha) : HA_AC_IMPORT_FITS) {
+	case HA_AC_IMPORT_FITS:
+		break;
+	case HA_AC_IMPORT_TOO_LARGE:
+		slot_done(ctx, slot, HA_ERR_AC_IMPORT_LARGE, NULL);
+		return;
+	default:
+		slot_done(ctx, slot, HA_ERR_INTERNAL, NULL);
 		return;
 	}
 	struct ha_cluster_file cf;
