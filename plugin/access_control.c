@@ -162,6 +162,24 @@ void ha_ac_kick(struct ha_plugin *ha, struct ha_dynsec_kicks *k, bool applied)
 	ha_dynsec_kicks_clear(k);
 }
 
+void ha_ac_restored(struct ha_plugin *ha, const struct ha_dynsec *before)
+{
+	const struct ha_dynsec *after = ha->broker_view->access_control;
+	if (ha->ac == NULL || before == NULL || after == NULL)
+		return;
+	struct ha_dynsec_kicks k;
+	if (ha_dynsec_restore_kicks(before, after, &k) != HA_DYNSEC_OK) {
+		ha_log_error("out of memory finding whom a restored snapshot's "
+			     "access-control data disconnects");
+		return;
+	}
+	if (k.n > 0 || k.anonymous)
+		ha_log_info("a restored snapshot changed the access-control "
+			    "data of %zu users%s: they are disconnected",
+			    k.n, k.anonymous ? " and the anonymous group" : "");
+	ha_ac_kick(ha, &k, true);
+}
+
 /* Applies records made against a copy of s to s itself, with the kicks
  * each one makes, as committed records are (standalone changes). */
 static void apply_local(struct ha_dynsec *s, uint8_t **records,

@@ -108,6 +108,10 @@ bool ha_ac_kicks_before(struct ha_plugin *ha, const uint8_t *rec, size_t len,
 /* ... and once applied (if it was not refused), disconnects them. */
 void ha_ac_kick(struct ha_plugin *ha, struct ha_dynsec_kicks *k, bool applied);
 
+/* A snapshot replaced broker_view: disconnects the clients its data treats
+ * differently from before (their changes were never applied one by one). */
+void ha_ac_restored(struct ha_plugin *ha, const struct ha_dynsec *before);
+
 /* The node's answer to one of our proposals (cookie & HA_AC_COOKIE). */
 void ha_ac_proposed(struct ha_plugin *ha, const struct ha_node_event *ev);
 /* A committed command entry, once broker_view applied it. */

@@ -427,6 +427,7 @@ static void restore_install(struct ha_plugin *ha, struct ha_restore_job *job)
 	job->state = NULL;
 	ha->restore_phase = 1;
 	ha->restore_cursor = 0;
+	ha_ac_restored(ha, ha->restore_old->access_control);
 	if (ha->broker_view->deleted)
 		ha->deleted = true;
 }

@@ -287,6 +287,12 @@ struct ha_dynsec_kicks {
 int ha_dynsec_record_kicks(const struct ha_dynsec *before, const uint8_t *rec,
 			   size_t len, struct ha_dynsec_kicks *out);
 void ha_dynsec_kicks_clear(struct ha_dynsec_kicks *k);
+/* Whom data restored from a snapshot treats differently from before (a
+ * login, a client id, roles, groups, a role's ACLs, the anonymous group),
+ * as if the changes between them had been applied one by one. */
+int ha_dynsec_restore_kicks(const struct ha_dynsec *before,
+			    const struct ha_dynsec *after,
+			    struct ha_dynsec_kicks *out);
 
 int ha_dynsec_section_encode(const struct ha_dynsec *s, uint8_t **out,
 			     size_t *len);

@@ -116,3 +116,89 @@ int ha_dynsec_record_kicks(const struct ha_dynsec *before, const uint8_t *rec,
 	ha_dynsec__op_clear(&op);
 	return rv;
 }
+
+/* ---- a restored snapshot: whom the new data treats differently ---- */
+
+static bool same_text(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool same_refs(const struct ha_dynsec_refs *a,
+		      const struct ha_dynsec_refs *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (size_t i = 0; i < a->n; i++)
+		if (a->v[i].priority != b->v[i].priority ||
+		    strcmp(a->v[i].name, b->v[i].name) != 0)
+			return false;
+	return true;
+}
+
+static bool same_pw(const struct ha_dynsec_pw *a, const struct ha_dynsec_pw *b)
+{
+	if (a->valid != b->valid)
+		return false;
+	return !a->valid ||
+	       (a->iterations == b->iterations && a->salt_len == b->salt_len &&
+		memcmp(a->salt, b->salt, a->salt_len) == 0 &&
+		memcmp(a->hash, b->hash, sizeof(a->hash)) == 0);
+}
+
+/* What a login and its rights rest on; the texts do not count. */
+static bool same_client(const struct ha_dynsec_client *a,
+			const struct ha_dynsec_client *b)
+{
+	return b != NULL && a->disabled == b->disabled &&
+	       same_text(a->clientid, b->clientid) && same_pw(&a->pw, &b->pw) &&
+	       same_refs(&a->roles, &b->roles) &&
+	       same_refs(&a->groups, &b->groups);
+}
+
+static bool same_role(const struct ha_dynsec_role *a,
+		      const struct ha_dynsec_role *b)
+{
+	if (b == NULL || a->deny_wildcard_subs != b->deny_wildcard_subs ||
+	    a->n_acls != b->n_acls)
+		return false;
+	for (size_t i = 0; i < a->n_acls; i++)
+		if (a->acls[i].type != b->acls[i].type ||
+		    a->acls[i].priority != b->acls[i].priority ||
+		    a->acls[i].allow != b->acls[i].allow ||
+		    strcmp(a->acls[i].topic, b->acls[i].topic) != 0)
+			return false;
+	return true;
+}
+
+int ha_dynsec_restore_kicks(const struct ha_dynsec *before,
+			    const struct ha_dynsec *after,
+			    struct ha_dynsec_kicks *out)
+{
+	memset(out, 0, sizeof(*out));
+	bool ok = true;
+	for (size_t i = 0; ok && i < before->n_clients; i++) {
+		const struct ha_dynsec_client *c = &before->clients[i];
+		if (!same_client(c, ha_dynsec_find_client(after, c->username)))
+			ok = kick(out, c->username);
+	}
+	for (size_t i = 0; ok && i < before->n_groups; i++) {
+		const struct ha_dynsec_group *g = &before->groups[i];
+		const struct ha_dynsec_group *now =
+		    ha_dynsec_find_group(after, g->groupname);
+		if (now == NULL || !same_refs(&g->roles, &now->roles))
+			ok = kick_group(before, g->groupname, out);
+	}
+	for (size_t i = 0; ok && i < before->n_roles; i++) {
+		const struct ha_dynsec_role *r = &before->roles[i];
+		if (!same_role(r, ha_dynsec_find_role(after, r->rolename)))
+			ok = kick_role(before, r->rolename, out);
+	}
+	if (!same_text(before->anonymous_group, after->anonymous_group))
+		out->anonymous = true;
+	if (!ok) {
+		ha_dynsec_kicks_clear(out);
+		return HA_DYNSEC_ENOMEM;
+	}
+	return HA_DYNSEC_OK;
+}

@@ -789,7 +789,8 @@ def test_dynsec_mode_takes_changes_on_every_node(make_cluster, tmp_path,
     `mosquitto_ctrl dynsec`; a change sent to a follower is carried out by
     the leader and holds on every node; a node cut off from the majority
     goes on serving with the data last committed and refuses changes,
-    saying that no leader could be reached."""
+    saying that no leader could be reached; once it caught up (by the log
+    and a snapshot), a user deleted meanwhile is disconnected there."""
     init = str(tmp_path / "init.json")
     subprocess.run([h.MOSQUITTO_CTRL, "dynsec", "init", init, h.ADMIN,
                     h.ADMIN_PW], check=True, capture_output=True)
@@ -798,6 +799,7 @@ def test_dynsec_mode_takes_changes_on_every_node(make_cluster, tmp_path,
     for i in ids:
         n = c.add(i)
         n.plugin_opts["access_control"] = "dynsec"
+        n.plugin_opts["snapshot_interval"] = "16"
     c.nodes[1].plugin_opts["dynsec_file"] = init
     for n in c.nodes.values():
         n.spawn()
@@ -830,10 +832,15 @@ def test_dynsec_mode_takes_changes_on_every_node(make_cluster, tmp_path,
     assert set(users) <= set(r["data"]["clients"]), r
 
     # Cut off: it serves its clients with what it has, and refuses changes.
+    # Meanwhile the others delete a user connected to it and make enough
+    # changes that it gets a snapshot: that disconnects the user there.
     cut = followers[1]
     rest = [n for n in nodes if n is not cut]
+    held = h._PahoSession(cut.host, cut.mqtt_port, "f2", users["f2"])
+    installed = cut.raft_status()["snapshot"]["installed"]
     c.partition(cut)
     try:
+        assert held.rc == 0
         h.wait_until("node %d to report being cut off" % cut.nodeid,
                      lambda: cut.raft_status()["cutoff"], 10.0)
         assert logins(cut, users) == {u: 0 for u in users}
@@ -841,14 +848,30 @@ def test_dynsec_mode_takes_changes_on_every_node(make_cluster, tmp_path,
         assert "No cluster leader could be reached from this broker; " \
             "nothing was changed." in r.stdout + r.stderr, r
         change(c, rest, "deleteClient", "l1")
+        change(c, rest, "deleteClient", "f2")
+        # More changes than a leader keeps behind its snapshot (1024), so
+        # that the node is sent a snapshot too. Changes that leave the data
+        # small: each one copies it.
+        bulk = [{"command": "modifyClient", "username": "f1",
+                 "textname": "t%d" % i} for i in range(1300)]
+        replies = dynsec(c.wait_leader(rest), bulk, timeout=120)
+        assert all("error" not in x for x in replies), replies[:3]
+        assert not held.lost, "f2 was disconnected before the snapshot"
     finally:
         c.heal()
-    h.wait_until("node %d to hear from the cluster again" % cut.nodeid,
-                 lambda: not cut.raft_status()["cutoff"], 15.0)
-    c.wait_settled(nodes, c.wait_leader(nodes))
+    try:
+        h.wait_until("node %d to hear from the cluster again" % cut.nodeid,
+                     lambda: not cut.raft_status()["cutoff"], 15.0)
+        c.wait_settled(nodes, c.wait_leader(nodes), timeout=30)
+        assert cut.raft_status()["snapshot"]["installed"] > installed
+        assert held._pump(lambda: held.lost, 10), \
+            "f2 is still connected to node %d" % cut.nodeid
+    finally:
+        held.close()
     for n in nodes:
-        assert logins(n, {"l1": users["l1"], "lost": "pw-lost"}) == {
-            "l1": 5, "lost": 5}, n.nodeid
+        assert logins(n, {"l1": users["l1"], "f2": users["f2"],
+                          "lost": "pw-lost"}) == {
+            "l1": 5, "f2": 5, "lost": 5}, n.nodeid
         assert logins(n, {"f1": users["f1"]}) == {"f1": 0}, n.nodeid
 
 

@@ -568,6 +568,78 @@ static void test_kicks(void **unused)
 	}
 }
 
+/* Whom data restored from a snapshot disconnects: everyone whose login or
+ * rights differ between the data before and after, as the changes between
+ * them would have, and also a client enabled again (conservative). */
+static void test_restore_kicks(void **unused)
+{
+	(void)unused;
+	static const struct {
+		const char *cmd, *users;
+		bool anonymous;
+	} cases[] = {
+	    {"{\"command\": \"disableClient\", \"username\": \"a\"}", "a",
+	     false},
+	    {"{\"command\": \"setClientPassword\", \"username\": \"b\", "
+	     "\"password\": \"x\"}",
+	     "b", false},
+	    {"{\"command\": \"enableClient\", \"username\": \"a\"}", "", false},
+	    {"{\"command\": \"deleteClient\", \"username\": \"b\"}", "b",
+	     false},
+	    {"{\"command\": \"addGroupRole\", \"groupname\": \"g\", "
+	     "\"rolename\": \"r\"}",
+	     "a b", false},
+	    {"{\"command\": \"removeGroupRole\", \"groupname\": \"anon\", "
+	     "\"rolename\": \"r\"}",
+	     "", true},
+	    {"{\"command\": \"modifyGroup\", \"groupname\": \"g\", "
+	     "\"clients\": [{\"username\": \"c\"}]}",
+	     "a b c", false},
+	    {"{\"command\": \"addRoleACL\", \"rolename\": \"r\", "
+	     "\"acltype\": \"publishClientSend\", \"topic\": \"x\"}",
+	     "c", true},
+	    {"{\"command\": \"deleteRole\", \"rolename\": \"r\"}", "c", true},
+	    {"{\"command\": \"modifyClient\", \"username\": \"a\", "
+	     "\"textname\": \"A\"}",
+	     "", false},
+	    {"{\"command\": \"setAnonymousGroup\", \"groupname\": \"g\"}", "",
+	     true},
+	    {"{\"command\": \"setDefaultACLAccess\", \"acls\": []}", "", false},
+	};
+	const char *file =
+	    "{\"roles\": [{\"rolename\": \"r\"}], \"clients\": [{\"username\": "
+	    "\"a\"}, {\"username\": \"b\"}, {\"username\": \"c\", \"roles\": "
+	    "[{\"rolename\": \"r\"}]}], \"groups\": [{\"groupname\": \"g\", "
+	    "\"clients\": [{\"username\": \"a\"}, {\"username\": \"b\"}]}, "
+	    "{\"groupname\": \"anon\", \"roles\": [{\"rolename\": \"r\"}]}], "
+	    "\"anonymousGroup\": \"anon\"}";
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ha_dynsec *after = state_from(file),
+				 *before = state_from(file);
+		uint8_t *rec;
+		size_t len;
+		json_t *r = run(after, cases[i].cmd, &rec, &len);
+		assert_null(reply_error(r));
+		struct ha_dynsec_kicks k;
+		assert_int_equal(ha_dynsec_restore_kicks(before, after, &k),
+				 HA_DYNSEC_OK);
+		char got[64] = "";
+		for (size_t u = 0; u < k.n; u++) {
+			strcat(got, u ? " " : "");
+			strcat(got, k.usernames[u]);
+		}
+		if (strcmp(got, cases[i].users) != 0 ||
+		    k.anonymous != cases[i].anonymous || k.everyone)
+			fail_msg("%s: kicks \"%s\"%s", cases[i].cmd, got,
+				 k.anonymous ? " and anonymous" : "");
+		ha_dynsec_kicks_clear(&k);
+		free(rec);
+		json_decref(r);
+		ha_dynsec_free(after);
+		ha_dynsec_free(before);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -580,6 +652,7 @@ int main(void)
 	    cmocka_unit_test(test_record_refusals),
 	    cmocka_unit_test(test_mosquitto21_commands),
 	    cmocka_unit_test(test_kicks),
+	    cmocka_unit_test(test_restore_kicks),
 	};
 	return cmocka_run_group_tests_name("dynsec commands", tests, NULL,
 					   NULL);
