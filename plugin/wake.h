@@ -7,6 +7,7 @@
 
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 struct ha_wake {
@@ -18,13 +19,19 @@ struct ha_wake {
 	sem_t requests;
 	bool running;
 	volatile bool stop;
+	/* A signal was sent since the broker thread last took its events. */
+	atomic_bool signalled;
 };
 
 /* Called on the broker thread. */
 int ha_wake_init(struct ha_wake *w, int signal);
 void ha_wake_cleanup(struct ha_wake *w);
-/* From any other thread: wake the broker thread now. */
+/* From any other thread: wake the broker thread now (one signal until it
+ * takes its events; later calls only make sure it is woken again). */
 void ha_wake_broker(struct ha_wake *w);
+/* From the broker thread, before it takes what other threads handed it:
+ * the next ha_wake_broker signals again. */
+void ha_wake_taken(struct ha_wake *w);
 /* From the broker thread: wake it again once it waits. */
 void ha_wake_later(struct ha_wake *w);
 
