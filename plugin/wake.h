@@ -9,6 +9,7 @@
 #include <semaphore.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct ha_wake {
 	pthread_t broker;
@@ -21,13 +22,17 @@ struct ha_wake {
 	volatile bool stop;
 	/* A signal was sent since the broker thread last took its events. */
 	atomic_bool signalled;
+	/* CLOCK_MONOTONIC ns: when the broker thread last began to take its
+	 * events (its TICK), and when a wake was last asked for. */
+	_Atomic int64_t taken_ns;
+	_Atomic int64_t wanted_ns;
 };
 
 /* Called on the broker thread. */
 int ha_wake_init(struct ha_wake *w, int signal);
 void ha_wake_cleanup(struct ha_wake *w);
-/* From any other thread: wake the broker thread now (one signal until it
- * takes its events; later calls only make sure it is woken again). */
+/* From any other thread: wake the broker thread now, or within 0.2 ms
+ * when it is busy or was signalled already (plugin/wake.c). */
 void ha_wake_broker(struct ha_wake *w);
 /* From the broker thread, before it takes what other threads handed it:
  * the next ha_wake_broker signals again. */
