@@ -173,21 +173,35 @@ static struct request *new_request(enum request_kind kind, uint64_t cookie)
 	return rq;
 }
 
+int ha_node_propose_take(struct ha_node *n, uint8_t *cmd, size_t len,
+			 uint64_t cookie)
+{
+	int rv = HA_NODE_OK;
+	if (len == 0 || len > RAFT_MAX_ENTRY_BYTES || cmd == NULL)
+		rv = HA_NODE_EINVAL;
+	else if (ha_node__owner_behind(n))
+		rv = HA_NODE_EBUSY;
+	struct request *rq =
+	    rv == HA_NODE_OK ? new_request(REQ_PROPOSE, cookie) : NULL;
+	if (rq == NULL) {
+		free(cmd);
+		return rv != HA_NODE_OK ? rv : HA_NODE_ENOMEM;
+	}
+	rq->data = cmd;
+	rq->len = len;
+	return push_request(n, rq);
+}
+
 int ha_node_propose(struct ha_node *n, const void *cmd, size_t len,
 		    uint64_t cookie)
 {
 	if (len == 0 || len > RAFT_MAX_ENTRY_BYTES || cmd == NULL)
 		return HA_NODE_EINVAL;
-	if (ha_node__owner_behind(n))
-		return HA_NODE_EBUSY;
-	struct request *rq = new_request(REQ_PROPOSE, cookie);
-	if (rq == NULL || (rq->data = malloc(len)) == NULL) {
-		free(rq);
+	uint8_t *copy = malloc(len);
+	if (copy == NULL)
 		return HA_NODE_ENOMEM;
-	}
-	memcpy(rq->data, cmd, len);
-	rq->len = len;
-	return push_request(n, rq);
+	memcpy(copy, cmd, len);
+	return ha_node_propose_take(n, copy, len, cookie);
 }
 
 int ha_node_read(struct ha_node *n, uint64_t cookie)
@@ -746,6 +760,8 @@ static void flush_proposals(struct ha_node *n, struct request **props,
 	 * new leader truncates this one. */
 	raft_term term = raft_current_term(n->raft);
 	for (size_t i = 0; i < *n_props; i++) {
+		if (i < taken)
+			props[i]->data = NULL; /* the core's now */
 		struct ha_node_event ev = {.type = HA_EV_PROPOSED,
 					   .cookie = props[i]->cookie,
 					   .status = i < taken ? RAFT_OK : rv};

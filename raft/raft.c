@@ -457,7 +457,7 @@ int raft_propose_batch(struct raft *r, raft_time now,
 	if (r->transfer_to != 0)
 		return finish(r, u, RAFT_ETRANSFER);
 	raft_index start = raft__log_last_index(&r->log) + 1;
-	for (size_t i = 0; i < n && rv == RAFT_OK; i++) {
+	for (size_t i = 0; i < n; i++) {
 		uint32_t len = cmds[i].len;
 		if (len > RAFT_MAX_ENTRY_BYTES ||
 		    (len > 0 && cmds[i].data == NULL)) {
@@ -465,19 +465,15 @@ int raft_propose_batch(struct raft *r, raft_time now,
 							: RAFT_EINVAL;
 			break;
 		}
-		uint8_t *copy = NULL;
-		if (len > 0) {
-			copy = malloc(len);
-			if (copy == NULL) {
-				rv = RAFT_ENOMEM;
-				break;
-			}
-			memcpy(copy, cmds[i].data, len);
+		/* Taken without a copy: the log owns it from here on. */
+		if (raft__log_reserve(&r->log, 1) != RAFT_OK) {
+			rv = RAFT_ENOMEM;
+			break;
 		}
-		rv = raft__log_append(&r->log, r->term, RAFT_ENTRY_COMMAND,
-				      raft_cluster_version(r), copy, len);
-		if (rv == RAFT_OK)
-			(*n_taken)++;
+		(void)raft__log_append(&r->log, r->term, RAFT_ENTRY_COMMAND,
+				       raft_cluster_version(r),
+				       len > 0 ? cmds[i].data : NULL, len);
+		(*n_taken)++;
 	}
 	if (first != NULL)
 		*first = start;

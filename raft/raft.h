@@ -283,9 +283,11 @@ int raft_propose(struct raft *r, raft_time now, const void *data, uint32_t len,
  * replicates them all, as raft_propose would each. They take consecutive
  * indexes from *first; *n_taken says how many were appended, from the
  * first on (all unless an error is returned: those before the one that
- * failed are taken all the same). */
+ * failed are taken all the same). The core takes the data of those it
+ * appended, without a copy (it must come from malloc and is freed by the
+ * core); the data of the rest stays the caller's. */
 struct raft_command {
-	const void *data;
+	uint8_t *data;
 	uint32_t len;
 };
 int raft_propose_batch(struct raft *r, raft_time now,

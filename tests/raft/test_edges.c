@@ -429,7 +429,10 @@ static void test_batch_of_proposals_in_one_message(void **state)
 	h_elect(c, 1);
 	h_run(c, 300);
 	raft_index last = LAST(c, 1);
-	const struct raft_command cmds[3] = {{"a", 1}, {"bb", 2}, {"ccc", 3}};
+	/* The core takes the data it appends. */
+	const struct raft_command cmds[3] = {{(uint8_t *)strdup("a"), 1},
+					     {(uint8_t *)strdup("bb"), 2},
+					     {(uint8_t *)strdup("ccc"), 3}};
 	raft_index first = 0;
 	size_t taken = 0;
 	assert_int_equal(h_propose_batch(c, 1, cmds, 3, &first, &taken),
@@ -450,10 +453,12 @@ static void test_batch_of_proposals_in_one_message(void **state)
 		assert_int_equal(h_node(c, id)->applied, last + 3);
 		assert_string_equal(h_node(c, id)->last_command, "ccc");
 	}
-	/* Not the leader: nothing taken. */
-	assert_int_equal(h_propose_batch(c, 2, cmds, 3, &first, &taken),
+	/* Not the leader: nothing taken (and the data stays ours). */
+	struct raft_command mine = {(uint8_t *)strdup("d"), 1};
+	assert_int_equal(h_propose_batch(c, 2, &mine, 1, &first, &taken),
 			 RAFT_ENOTLEADER);
 	assert_int_equal(taken, 0);
+	free(mine.data);
 	h_free(c);
 }
 
@@ -468,8 +473,9 @@ static void test_batch_of_proposals_stops_at_a_refused_one(void **state)
 	h_elect(c, 1);
 	h_run(c, 300);
 	raft_index last = LAST(c, 1);
-	const struct raft_command cmds[3] = {
-	    {"a", 1}, {NULL, 5}, {"c", 1}}; /* data missing */
+	const struct raft_command cmds[3] = {{(uint8_t *)strdup("a"), 1},
+					     {NULL, 5}, /* data missing */
+					     {(uint8_t *)strdup("c"), 1}};
 	raft_index first = 0;
 	size_t taken = 9;
 	assert_int_equal(h_propose_batch(c, 1, cmds, 3, &first, &taken),
@@ -477,6 +483,7 @@ static void test_batch_of_proposals_stops_at_a_refused_one(void **state)
 	assert_int_equal(taken, 1);
 	assert_int_equal(first, last + 1);
 	assert_int_equal(LAST(c, 1), last + 1);
+	free(cmds[2].data); /* not taken: still ours */
 	h_run(c, 300);
 	for (raft_id id = 1; id <= 3; id++) {
 		assert_int_equal(COMMIT(c, id), last + 1);
