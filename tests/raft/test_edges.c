@@ -462,6 +462,27 @@ static void test_batch_of_proposals_in_one_message(void **state)
 	h_free(c);
 }
 
+/* Alone, a leader commits a batch as it appends it. */
+static void test_batch_of_proposals_commits_at_once_alone(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	struct h_cluster *c = h_new(1, &o);
+	assert_int_equal(ROLE(c, 1), RAFT_LEADER); /* at once, alone */
+	raft_index last = LAST(c, 1);
+	const struct raft_command cmds[2] = {{(uint8_t *)strdup("a"), 1},
+					     {(uint8_t *)strdup("b"), 1}};
+	raft_index first = 0;
+	size_t taken = 0;
+	assert_int_equal(h_propose_batch(c, 1, cmds, 2, &first, &taken),
+			 RAFT_OK);
+	assert_int_equal(taken, 2);
+	assert_int_equal(COMMIT(c, 1), last + 2);
+	assert_string_equal(h_node(c, 1)->last_command, "b");
+	h_free(c);
+}
+
 /* A command that cannot be taken ends the batch there: those before it
  * are appended and replicated all the same, those after it are not. */
 static void test_batch_of_proposals_stops_at_a_refused_one(void **state)
@@ -900,6 +921,7 @@ int main(void)
 	    TEST(test_pipelined_batches_follow_each_other),
 	    TEST(test_batch_of_proposals_in_one_message),
 	    TEST(test_batch_of_proposals_stops_at_a_refused_one),
+	    TEST(test_batch_of_proposals_commits_at_once_alone),
 	    TEST(test_snapshot_chunk_answers_carry_rounds),
 	    TEST(test_follower_tracks_committed_configuration),
 	    TEST(test_removed_server_released),
