@@ -61,7 +61,9 @@ struct request {
 	size_t len;
 	raft_id id;
 	char address[RAFT_ADDRESS_MAX];
-	struct raft_config config;
+	/* Bootstrap and peers only: apart, so that the request of every
+	 * proposal stays small (a configuration is 4 KB). */
+	struct raft_config *config;
 	uint64_t request_id; /* REQ_FORWARD_REPLY */
 	struct request *next;
 };

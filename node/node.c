@@ -131,19 +131,24 @@ static void wake_owner(struct ha_node *n)
 
 /* ---- owner -> node requests ---- */
 
+static void free_request(struct request *rq)
+{
+	free(rq->data);
+	free(rq->config);
+	free(rq);
+}
+
 static int push_request(struct ha_node *n, struct request *rq)
 {
 	pthread_mutex_lock(&n->req_lock);
 	if (n->closed) {
 		pthread_mutex_unlock(&n->req_lock);
-		free(rq->data);
-		free(rq);
+		free_request(rq);
 		return HA_NODE_ESTOPPED;
 	}
 	if (n->n_requests >= n->max_requests) {
 		pthread_mutex_unlock(&n->req_lock);
-		free(rq->data);
-		free(rq);
+		free_request(rq);
 		return HA_NODE_EBUSY;
 	}
 	rq->next = NULL;
@@ -168,21 +173,35 @@ static struct request *new_request(enum request_kind kind, uint64_t cookie)
 	return rq;
 }
 
+int ha_node_propose_take(struct ha_node *n, uint8_t *cmd, size_t len,
+			 uint64_t cookie)
+{
+	int rv = HA_NODE_OK;
+	if (len == 0 || len > RAFT_MAX_ENTRY_BYTES || cmd == NULL)
+		rv = HA_NODE_EINVAL;
+	else if (ha_node__owner_behind(n))
+		rv = HA_NODE_EBUSY;
+	struct request *rq =
+	    rv == HA_NODE_OK ? new_request(REQ_PROPOSE, cookie) : NULL;
+	if (rq == NULL) {
+		free(cmd);
+		return rv != HA_NODE_OK ? rv : HA_NODE_ENOMEM;
+	}
+	rq->data = cmd;
+	rq->len = len;
+	return push_request(n, rq);
+}
+
 int ha_node_propose(struct ha_node *n, const void *cmd, size_t len,
 		    uint64_t cookie)
 {
 	if (len == 0 || len > RAFT_MAX_ENTRY_BYTES || cmd == NULL)
 		return HA_NODE_EINVAL;
-	if (ha_node__owner_behind(n))
-		return HA_NODE_EBUSY;
-	struct request *rq = new_request(REQ_PROPOSE, cookie);
-	if (rq == NULL || (rq->data = malloc(len)) == NULL) {
-		free(rq);
+	uint8_t *copy = malloc(len);
+	if (copy == NULL)
 		return HA_NODE_ENOMEM;
-	}
-	memcpy(rq->data, cmd, len);
-	rq->len = len;
-	return push_request(n, rq);
+	memcpy(copy, cmd, len);
+	return ha_node_propose_take(n, copy, len, cookie);
 }
 
 int ha_node_forward(struct ha_node *n, const void *payload, size_t len,
@@ -240,18 +259,22 @@ int ha_node_bootstrap(struct ha_node *n, const struct raft_config *cfg,
 		      uint64_t cookie)
 {
 	struct request *rq = new_request(REQ_BOOTSTRAP, cookie);
-	if (rq == NULL)
+	if (rq == NULL || (rq->config = malloc(sizeof(*cfg))) == NULL) {
+		free(rq);
 		return HA_NODE_ENOMEM;
-	rq->config = *cfg;
+	}
+	*rq->config = *cfg;
 	return push_request(n, rq);
 }
 
 int ha_node_set_peers(struct ha_node *n, const struct raft_config *peers)
 {
 	struct request *rq = new_request(REQ_PEERS, 0);
-	if (rq == NULL)
+	if (rq == NULL || (rq->config = malloc(sizeof(*peers))) == NULL) {
+		free(rq);
 		return HA_NODE_ENOMEM;
-	rq->config = *peers;
+	}
+	*rq->config = *peers;
 	return push_request(n, rq);
 }
 
@@ -708,35 +731,13 @@ static void handle_request(struct ha_node *n, struct request *rq)
 {
 	struct raft_update u;
 	raft_time now = ha_node_monotonic_ms();
-	raft_index index = 0;
 	int rv;
 	switch (rq->kind) {
 	case REQ_PROPOSE:
-		if (n->disk_full) {
-			emit_result(n, HA_EV_PROPOSED, rq->cookie,
-				    RAFT_ESHUTDOWN, 0);
-			return;
-		}
-		rv = raft_propose(n->raft, now, rq->data, (uint32_t)rq->len,
-				  &index, &u);
-		{
-			/* The term too: another entry may later commit at
-			 * this index if a new leader truncates this one. */
-			struct ha_node_event ev = {
-			    .type = HA_EV_PROPOSED,
-			    .cookie = rq->cookie,
-			    .status = rv,
-			    .index = index,
-			    .term =
-				rv == RAFT_OK ? raft_current_term(n->raft) : 0};
-			ha_node__emit(n, &ev);
-		}
-		ha_node__handle_update(n, &u);
-		return;
 	case REQ_READ:
 		return; /* batched by on_async */
 	case REQ_BOOTSTRAP:
-		rv = raft_bootstrap(n->raft, now, &rq->config, &u);
+		rv = raft_bootstrap(n->raft, now, rq->config, &u);
 		emit_result(n, HA_EV_CHANGED, rq->cookie, rv, 0);
 		ha_node__handle_update(n, &u);
 		return;
@@ -757,7 +758,7 @@ static void handle_request(struct ha_node *n, struct request *rq)
 		ha_node__handle_update(n, &u);
 		return;
 	case REQ_PEERS:
-		n->join_peers = rq->config;
+		n->join_peers = *rq->config;
 		sync_peers(n);
 		return;
 	case REQ_FORWARD:
@@ -801,10 +802,43 @@ static struct request *pop_request(struct ha_node *n)
 	return rq;
 }
 
-static void free_request(struct request *rq)
+/* Proposals that arrived together are appended by one call: one write, one
+ * message per follower and one hand-over for them all. */
+static void flush_proposals(struct ha_node *n, struct request **props,
+			    size_t *n_props)
 {
-	free(rq->data);
-	free(rq);
+	if (*n_props == 0)
+		return;
+	struct raft_command cmds[NODE_REQUESTS_PER_TURN];
+	for (size_t i = 0; i < *n_props; i++)
+		cmds[i] = (struct raft_command){props[i]->data,
+						(uint32_t)props[i]->len};
+	struct raft_update u;
+	raft_index first = 0;
+	size_t taken = 0;
+	int rv = RAFT_ESHUTDOWN;
+	if (!n->disk_full)
+		rv = raft_propose_batch(n->raft, ha_node_monotonic_ms(), cmds,
+					*n_props, &first, &taken, &u);
+	/* The term too: another entry may later commit at this index if a
+	 * new leader truncates this one. */
+	raft_term term = raft_current_term(n->raft);
+	for (size_t i = 0; i < *n_props; i++) {
+		if (i < taken)
+			props[i]->data = NULL; /* the core's now */
+		struct ha_node_event ev = {.type = HA_EV_PROPOSED,
+					   .cookie = props[i]->cookie,
+					   .status = i < taken ? RAFT_OK : rv};
+		if (i < taken) {
+			ev.index = first + i;
+			ev.term = term;
+		}
+		ha_node__emit(n, &ev);
+		free_request(props[i]);
+	}
+	if (!n->disk_full)
+		ha_node__handle_update(n, &u);
+	*n_props = 0;
 }
 
 /* Reads that arrived together are confirmed by one heartbeat round. */
@@ -834,6 +868,8 @@ static void on_async(uv_async_t *a)
 	 * heartbeats; the rest waits for the next turn of the loop. */
 	uint64_t reads[NODE_REQUESTS_PER_TURN];
 	size_t n_reads = 0;
+	struct request *props[NODE_REQUESTS_PER_TURN];
+	size_t n_props = 0;
 	unsigned handled = 0;
 	struct request *rq = NULL;
 	while (handled < NODE_REQUESTS_PER_TURN &&
@@ -843,6 +879,14 @@ static void on_async(uv_async_t *a)
 			free_request(rq);
 			continue;
 		}
+		/* Runs of one kind are batched; a change of kind handles
+		 * the run before, so that requests keep their order. */
+		if (rq->kind == REQ_PROPOSE) {
+			flush_reads(n, reads, &n_reads);
+			props[n_props++] = rq;
+			continue;
+		}
+		flush_proposals(n, props, &n_props);
 		if (rq->kind == REQ_READ) {
 			reads[n_reads++] = rq->cookie;
 			free_request(rq);
@@ -852,8 +896,10 @@ static void on_async(uv_async_t *a)
 		handle_request(n, rq);
 		free_request(rq);
 	}
-	if (!n->shutting_down)
+	if (!n->shutting_down) {
+		flush_proposals(n, props, &n_props);
 		flush_reads(n, reads, &n_reads);
+	}
 	if (handled == NODE_REQUESTS_PER_TURN)
 		uv_async_send(&n->async);
 	wake_owner(n);
@@ -974,8 +1020,7 @@ static void node_free(struct ha_node *n)
 	while (n->req_head) {
 		struct request *rq = n->req_head;
 		n->req_head = rq->next;
-		free(rq->data);
-		free(rq);
+		free_request(rq);
 	}
 	pthread_mutex_destroy(&n->req_lock);
 	pthread_mutex_destroy(&n->ev_lock);

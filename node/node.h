@@ -243,6 +243,9 @@ int ha_node_bootstrap(struct ha_node *n, const struct raft_config *cfg,
 		      uint64_t cookie);
 int ha_node_propose(struct ha_node *n, const void *cmd, size_t len,
 		    uint64_t cookie);
+/* The same without a copy: takes cmd (from malloc), also on failure. */
+int ha_node_propose_take(struct ha_node *n, uint8_t *cmd, size_t len,
+			 uint64_t cookie);
 int ha_node_read(struct ha_node *n, uint64_t cookie);
 int ha_node_add_learner(struct ha_node *n, raft_id id, const char *address,
 			uint64_t cookie);

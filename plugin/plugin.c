@@ -322,6 +322,7 @@ static int on_tick(int event, void *event_data, void *userdata)
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_tick *ed = event_data;
 	(void)event;
+	ha_wake_taken(&ha->wake); /* before taking what woke it */
 	ha_log_flush(ha);
 	ha_cluster_drain(ha);
 	ha_pending_expire(ha, ha_node_monotonic_ms());

@@ -734,9 +734,9 @@ static const char *propose_capture(struct ha_plugin *ha, const char *topic,
 		free(buf);
 		return "out of memory";
 	}
-	int rv = ha_node_propose(ha->node, buf, len,
-				 HA_CAPTURE_COOKIE | ++ha->capture_seq);
-	free(buf);
+	/* The node takes buf (the dirty store keeps a copy of its own). */
+	int rv = ha_node_propose_take(ha->node, buf, len,
+				      HA_CAPTURE_COOKIE | ++ha->capture_seq);
 	if (rv != HA_NODE_OK) {
 		ha_retained_store_delete(ha->dirty, (const uint8_t *)topic,
 					 tlen);

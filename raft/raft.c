@@ -443,6 +443,49 @@ int raft_propose(struct raft *r, raft_time now, const void *data, uint32_t len,
 	return finish(r, u, RAFT_OK);
 }
 
+int raft_propose_batch(struct raft *r, raft_time now,
+		       const struct raft_command *cmds, size_t n,
+		       raft_index *first, size_t *n_taken,
+		       struct raft_update *u)
+{
+	*n_taken = 0;
+	int rv = raft__begin_event(r, now);
+	if (rv != RAFT_OK)
+		return finish(r, u, rv);
+	if (r->role != RAFT_LEADER)
+		return finish(r, u, RAFT_ENOTLEADER);
+	if (r->transfer_to != 0)
+		return finish(r, u, RAFT_ETRANSFER);
+	raft_index start = raft__log_last_index(&r->log) + 1;
+	for (size_t i = 0; i < n; i++) {
+		uint32_t len = cmds[i].len;
+		if (len > RAFT_MAX_ENTRY_BYTES ||
+		    (len > 0 && cmds[i].data == NULL)) {
+			rv = len > RAFT_MAX_ENTRY_BYTES ? RAFT_ETOOBIG
+							: RAFT_EINVAL;
+			break;
+		}
+		/* Taken without a copy: the log owns it from here on. */
+		if (raft__log_reserve(&r->log, 1) != RAFT_OK) {
+			rv = RAFT_ENOMEM;
+			break;
+		}
+		(void)raft__log_append(&r->log, r->term, RAFT_ENTRY_COMMAND,
+				       raft_cluster_version(r),
+				       len > 0 ? cmds[i].data : NULL, len);
+		(*n_taken)++;
+	}
+	if (first != NULL)
+		*first = start;
+	if (*n_taken > 0) {
+		/* Those taken are replicated even if a later one failed. */
+		raft__out_entries_appended(r, start);
+		raft__replication_broadcast(r, false);
+		raft__replication_maybe_commit(r);
+	}
+	return finish(r, u, rv);
+}
+
 int raft_snapshot_taken(struct raft *r, raft_time now, raft_index index,
 			uint64_t size, struct raft_update *u)
 {

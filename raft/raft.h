@@ -279,6 +279,22 @@ int raft_storage_failed(struct raft *r, raft_time now, const char *why,
 int raft_propose(struct raft *r, raft_time now, const void *data, uint32_t len,
 		 raft_index *index, struct raft_update *u);
 
+/* Appends commands on the leader at once: one update persists and
+ * replicates them all, as raft_propose would each. They take consecutive
+ * indexes from *first; *n_taken says how many were appended, from the
+ * first on (all unless an error is returned: those before the one that
+ * failed are taken all the same). The core takes the data of those it
+ * appended, without a copy (it must come from malloc and is freed by the
+ * core); the data of the rest stays the caller's. */
+struct raft_command {
+	uint8_t *data;
+	uint32_t len;
+};
+int raft_propose_batch(struct raft *r, raft_time now,
+		       const struct raft_command *cmds, size_t n,
+		       raft_index *first, size_t *n_taken,
+		       struct raft_update *u);
+
 /* Membership: one change at a time, leader only. */
 int raft_add_learner(struct raft *r, raft_time now, raft_id id,
 		     const char *address, bool promote, struct raft_update *u);

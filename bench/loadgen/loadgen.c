@@ -223,8 +223,13 @@ static void run_publisher(struct client *c)
 				    start_ns +
 				    (uint64_t)((double)c->sent * 1e9 / o->rate);
 				if (due > now) {
+					/* Rounded up: a wait of 0 ms would
+					 * spin on a core the brokers under
+					 * test need (the send time stamped in
+					 * the payload stays exact). */
 					wait_ms =
-					    (int)((due - now) / 1000000ULL);
+					    (int)((due - now + 999999ULL) /
+						  1000000ULL);
 					break;
 				}
 			}

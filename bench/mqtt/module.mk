@@ -19,3 +19,12 @@ bench-report:
 bench-profile: $(BUILD)/mosquitto_ha.so $(BUILD)/bench/ha-loadgen
 	BUILD=$(BUILD) /usr/bin/python3 bench/mqtt/profile.py
 bench: bench-profile
+
+# This tree's plugin against another build of it, side by side in one run,
+# on replicated traffic (bench/mqtt/compare.py): the before and after of a
+# change. Not part of `make bench`.
+#   make bench-compare BASE_PLUGIN=/path/to/older/mosquitto_ha.so
+.PHONY: bench-compare
+bench-compare: $(BUILD)/mosquitto_ha.so $(BUILD)/bench/ha-loadgen mosquitto21
+	@test -n "$(BASE_PLUGIN)" || { echo "bench-compare: set BASE_PLUGIN" >&2; exit 2; }
+	BUILD=$(BUILD) /usr/bin/python3 bench/mqtt/compare.py --base $(BASE_PLUGIN)

@@ -204,6 +204,8 @@ def parse_args():
     p.add_argument("--quick", action="store_true",
                    help="toy size: checks that it runs, not how fast")
     p.add_argument("--versions", default="2.0,2.1")
+    p.add_argument("--kinds", default=",".join(k[0] for k in KINDS),
+                   help="which traffic kinds to run (comma-separated)")
     p.add_argument("--publishers", type=int, default=4)
     p.add_argument("--subscribers", type=int, default=2)
     p.add_argument("--count", type=int, default=40000,
@@ -245,6 +247,8 @@ def main():
             cases = []
             try:
                 for kind in KINDS:
+                    if kind[0] not in args.kinds.split(","):
+                        continue
                     for payload in PAYLOADS:
                         c = run_case(args, alone, base, cluster, kind,
                                      payload, False)

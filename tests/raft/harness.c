@@ -847,6 +847,13 @@ int h_propose(struct h_cluster *c, raft_id id, const char *command,
 			  &u));
 }
 
+int h_propose_batch(struct h_cluster *c, raft_id id,
+		    const struct raft_command *cmds, size_t n,
+		    raft_index *first, size_t *taken)
+{
+	CALL(c, id, raft_propose_batch(r, now, cmds, n, first, taken, &u));
+}
+
 int h_read(struct h_cluster *c, raft_id id, uint64_t read_id)
 {
 	CALL(c, id, raft_read_index(r, now, read_id, &u));

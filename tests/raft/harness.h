@@ -171,6 +171,9 @@ int h_step(struct h_cluster *c, const struct raft_message *m);
 /* Calls into the core with the node's clock, processing the update. */
 int h_propose(struct h_cluster *c, raft_id id, const char *command,
 	      raft_index *index);
+int h_propose_batch(struct h_cluster *c, raft_id id,
+		    const struct raft_command *cmds, size_t n,
+		    raft_index *first, size_t *taken);
 int h_read(struct h_cluster *c, raft_id id, uint64_t read_id);
 int h_transfer(struct h_cluster *c, raft_id id, raft_id to);
 int h_add_learner(struct h_cluster *c, raft_id id, raft_id learner,

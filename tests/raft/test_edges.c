@@ -418,6 +418,101 @@ static void test_pipelined_batches_follow_each_other(void **state)
 	h_free(c);
 }
 
+/* Commands proposed together take consecutive indexes and leave in one
+ * AppendEntries per follower; they commit and apply like single ones. */
+static void test_batch_of_proposals_in_one_message(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_index last = LAST(c, 1);
+	/* The core takes the data it appends. */
+	const struct raft_command cmds[3] = {{(uint8_t *)strdup("a"), 1},
+					     {(uint8_t *)strdup("bb"), 2},
+					     {(uint8_t *)strdup("ccc"), 3}};
+	raft_index first = 0;
+	size_t taken = 0;
+	assert_int_equal(h_propose_batch(c, 1, cmds, 3, &first, &taken),
+			 RAFT_OK);
+	assert_int_equal(taken, 3);
+	assert_int_equal(first, last + 1);
+	assert_int_equal(LAST(c, 1), last + 3);
+	for (raft_id to = 2; to <= 3; to++) {
+		assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, to), 1);
+		const struct raft_message *m =
+		    h_peek(c, RAFT_MSG_APPEND, 1, to);
+		assert_int_equal(m->prev_index, last);
+		assert_int_equal(m->n_entries, 3);
+	}
+	h_run(c, 300);
+	for (raft_id id = 1; id <= 3; id++) {
+		assert_int_equal(COMMIT(c, id), last + 3);
+		assert_int_equal(h_node(c, id)->applied, last + 3);
+		assert_string_equal(h_node(c, id)->last_command, "ccc");
+	}
+	/* Not the leader: nothing taken (and the data stays ours). */
+	struct raft_command mine = {(uint8_t *)strdup("d"), 1};
+	assert_int_equal(h_propose_batch(c, 2, &mine, 1, &first, &taken),
+			 RAFT_ENOTLEADER);
+	assert_int_equal(taken, 0);
+	free(mine.data);
+	h_free(c);
+}
+
+/* Alone, a leader commits a batch as it appends it. */
+static void test_batch_of_proposals_commits_at_once_alone(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	struct h_cluster *c = h_new(1, &o);
+	assert_int_equal(ROLE(c, 1), RAFT_LEADER); /* at once, alone */
+	raft_index last = LAST(c, 1);
+	const struct raft_command cmds[2] = {{(uint8_t *)strdup("a"), 1},
+					     {(uint8_t *)strdup("b"), 1}};
+	raft_index first = 0;
+	size_t taken = 0;
+	assert_int_equal(h_propose_batch(c, 1, cmds, 2, &first, &taken),
+			 RAFT_OK);
+	assert_int_equal(taken, 2);
+	assert_int_equal(COMMIT(c, 1), last + 2);
+	assert_string_equal(h_node(c, 1)->last_command, "b");
+	h_free(c);
+}
+
+/* A command that cannot be taken ends the batch there: those before it
+ * are appended and replicated all the same, those after it are not. */
+static void test_batch_of_proposals_stops_at_a_refused_one(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_index last = LAST(c, 1);
+	const struct raft_command cmds[3] = {{(uint8_t *)strdup("a"), 1},
+					     {NULL, 5}, /* data missing */
+					     {(uint8_t *)strdup("c"), 1}};
+	raft_index first = 0;
+	size_t taken = 9;
+	assert_int_equal(h_propose_batch(c, 1, cmds, 3, &first, &taken),
+			 RAFT_EINVAL);
+	assert_int_equal(taken, 1);
+	assert_int_equal(first, last + 1);
+	assert_int_equal(LAST(c, 1), last + 1);
+	free(cmds[2].data); /* not taken: still ours */
+	h_run(c, 300);
+	for (raft_id id = 1; id <= 3; id++) {
+		assert_int_equal(COMMIT(c, id), last + 1);
+		assert_string_equal(h_node(c, id)->last_command, "a");
+	}
+	h_free(c);
+}
+
 /* A follower that receives two configurations at once, the first of them
  * committed, tracks the committed one. */
 static void test_follower_tracks_committed_configuration(void **state)
@@ -824,6 +919,9 @@ int main(void)
 	    TEST(test_persisted_report_of_a_prefix),
 	    TEST(test_config_at_compacted_index_refused),
 	    TEST(test_pipelined_batches_follow_each_other),
+	    TEST(test_batch_of_proposals_in_one_message),
+	    TEST(test_batch_of_proposals_stops_at_a_refused_one),
+	    TEST(test_batch_of_proposals_commits_at_once_alone),
 	    TEST(test_snapshot_chunk_answers_carry_rounds),
 	    TEST(test_follower_tracks_committed_configuration),
 	    TEST(test_removed_server_released),
