@@ -118,10 +118,11 @@ static void test_rejection_read_by_the_leader(void **state)
 	propose(c, 1, "y");
 	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 3), 0);
 	h_drop(c, 0, 0, 0);
-	/* A hint past the leader's log, with an older term than all it
-	 * holds from k on: back to just after the match. */
+	/* A hint just past the leader's log, with an older term than all
+	 * it holds from k on: read from its last entry back, to just after
+	 * the match. */
 	r.prev_index = k + 2;
-	r.index = k + 100;
+	r.index = LAST(c, 1) + 1;
 	r.hint_term = older;
 	h_step(c, &r);
 	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 3), 1);
@@ -175,6 +176,30 @@ static void test_probe_for_last_entry(void **state)
 		h_deliver_all(c);
 	}
 	assert_int_equal(probes, 1);
+	h_free(c);
+}
+
+/* A probe answered by a heartbeat's answer, long after it left: the
+ * pipeline that follows has a full half timeout before the leader gives up
+ * on it. */
+static void test_pipeline_after_late_probe_answer_not_cut_short(void **state)
+{
+	(void)state;
+	struct h_cluster *c = leader_with_lost_batches(3, 1);
+	size_t probes = 0;
+	for (int i = 0; i < 12; i++) {
+		h_tick(c, 1, HB);
+		probes += appends_with_entries(c, 1, 3);
+		h_deliver_all(c);
+	}
+	assert_int_equal(probes, 1);
+	h_heal(c);
+	h_tick(c, 1, HB);
+	assert_true(h_deliver(c, RAFT_MSG_APPEND, 1, 3));
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 3, 1));
+	assert_int_equal(appends_with_entries(c, 1, 3), 3);
+	h_tick(c, 1, 10);
+	assert_int_equal(appends_with_entries(c, 1, 3), 3);
 	h_free(c);
 }
 
@@ -273,10 +298,13 @@ static void test_snapshot_window_and_install_answer(void **state)
 	assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1));
 	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3),
 			 H_SNAPSHOT_BYTES / 8 - 1);
-	while (snapshot_traffic(c))
+	while (h_node(c, 3)->installs == 0)
+		assert_true(snapshot_traffic(c));
+	/* The answers of the last chunk and of the install. */
+	while (h_deliver(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1))
 		;
-	assert_int_equal(h_node(c, 3)->installs, 1);
 	assert_false(raft_snapshot_in_flight(h_raft(c, 1)));
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
 	struct raft_message *next = newest(c, RAFT_MSG_APPEND, 1, 3);
 	assert_non_null(next);
 	assert_int_equal(next->prev_index, raft_snapshot_index(h_raft(c, 1)));
@@ -307,6 +335,71 @@ static void test_lost_install_answer_asked_again(void **state)
 	h_run(c, 5 * HB);
 	assert_false(raft_snapshot_in_flight(h_raft(c, 1)));
 	assert_int_equal(LAST(c, 3), LAST(c, 1));
+	h_free(c);
+}
+
+/* A follower that holds the snapshot's last entry but not its commit
+ * answers the first chunk at once that it has it all, and takes that
+ * commit. */
+static void test_chunk_to_follower_holding_entry_not_commit(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_drop(c, 0, 0, 0);
+	raft_index k = COMMIT(c, 3);
+	for (int i = 0; i < 6; i++)
+		propose(c, 1, "x");
+	while (h_deliver(c, RAFT_MSG_APPEND, 1, 2) ||
+	       h_deliver(c, RAFT_MSG_APPEND, 1, 3))
+		;
+	while (h_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1))
+		;
+	h_drop(c, 0, 0, 0);
+	assert_int_equal(LAST(c, 3), k + 6);
+	assert_int_equal(COMMIT(c, 3), k);
+	assert_int_equal(COMMIT(c, 1), k + 6);
+	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
+	tick_until_snapshot(c);
+	assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT, 1, 3));
+	struct raft_message *resp = h_peek(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1);
+	assert_non_null(resp);
+	assert_true(resp->done);
+	assert_int_equal(resp->index, k + 6);
+	assert_int_equal(COMMIT(c, 3), k + 6);
+	assert_int_equal(h_node(c, 3)->installs, 0);
+	h_free(c);
+}
+
+/* The follower confirms less than before (it lost part of its file) or
+ * more than this leader sent (from an earlier transfer of the same
+ * snapshot): the leader goes on from the follower's offset at once. */
+static void test_chunks_follow_the_follower_offset(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_chunk_bytes = 1;
+	o.snapshot_chunks_in_flight = 1;
+	struct h_cluster *c = leader_with_compacted_follower(&o);
+	tick_until_snapshot(c);
+	for (int i = 0; i < 2; i++) {
+		assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT, 1, 3));
+		assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1));
+	}
+	h_drop(c, 0, 0, 0);
+	struct raft_message a = h_msg(RAFT_MSG_SNAPSHOT_RESP, 3, 1, TERM(c, 1));
+	a.snap_index = raft_snapshot_index(h_raft(c, 1));
+	a.offset = 1;
+	h_step(c, &a);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+	assert_int_equal(h_peek(c, RAFT_MSG_SNAPSHOT, 1, 3)->offset, 1);
+	h_drop(c, 0, 0, 0);
+	a.offset = 20;
+	h_step(c, &a);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+	assert_int_equal(h_peek(c, RAFT_MSG_SNAPSHOT, 1, 3)->offset, 20);
 	h_free(c);
 }
 
@@ -595,10 +688,13 @@ int main(void)
 	    TEST(test_rejection_read_by_the_leader),
 	    TEST(test_one_probe_after_lost_batches),
 	    TEST(test_probe_for_last_entry),
+	    TEST(test_pipeline_after_late_probe_answer_not_cut_short),
 	    TEST(test_lease_renewed_by_an_older_round),
 	    TEST(test_heartbeat_answer_not_held_by_a_write),
 	    TEST(test_snapshot_window_and_install_answer),
 	    TEST(test_lost_install_answer_asked_again),
+	    TEST(test_chunk_to_follower_holding_entry_not_commit),
+	    TEST(test_chunks_follow_the_follower_offset),
 	    TEST(test_empty_snapshot_is_one_empty_chunk),
 	    TEST(test_released_server_ends_its_transfer),
 	    TEST(test_removed_server_released_by_its_answer),
