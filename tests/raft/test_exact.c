@@ -85,6 +85,37 @@ static void test_rejection_hint(void **state)
 	h_free(c);
 }
 
+/* The same on a follower that compacted its log at its commit index: the
+ * walk back over its conflicting term stops at the compaction point. */
+static void test_rejection_hint_stops_at_compaction(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_trailing = 0;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	raft_term t1 = TERM(c, 1);
+	h_elect(c, 3);
+	raft_term t3 = TERM(c, 3);
+	raft_index k = COMMIT(c, 3);
+	assert_int_equal(h_snapshot(c, 3), RAFT_OK);
+	assert_int_equal(raft_snapshot_index(h_raft(c, 3)), k);
+	h_isolate(c, 3);
+	propose(c, 3, "a");
+	propose(c, 3, "b");
+	h_drop(c, 0, 0, 0);
+	struct raft_message m = h_msg(RAFT_MSG_APPEND, 2, 3, t3 + 1);
+	m.prev_index = k + 2;
+	m.prev_term = t1;
+	h_step(c, &m);
+	struct raft_message *resp = h_peek(c, RAFT_MSG_APPEND_RESP, 3, 2);
+	assert_non_null(resp);
+	assert_true(resp->reject);
+	assert_int_equal(resp->index, k);
+	h_free(c);
+}
+
 /* The leader reads a rejection's hint: without a term, the next probe
  * follows its index; with one, the leader skips back over its own entries
  * of newer terms, reading a hint past its log as its last entry. Each
@@ -249,6 +280,163 @@ static void test_heartbeat_answer_not_held_by_a_write(void **state)
 	h_free(c);
 }
 
+/* A restarted node takes the durable term from its disk: a heartbeat's
+ * answer leaves at once while it writes an entry. It also waits a whole
+ * election timeout after starting before it campaigns. */
+static void test_restart_durable_term_and_timer(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_crash(c, 2);
+	h_restart(c, 2);
+	h_tick(c, 2, 1);
+	assert_int_equal(h_pending(c, 0, 2, 0), 0);
+	assert_int_equal(ROLE(c, 2), RAFT_FOLLOWER);
+	h_run(c, 300);
+	h_drop(c, 0, 0, 0);
+	h_slow_disk(c, 2, true);
+	propose(c, 1, "x");
+	assert_true(h_deliver(c, RAFT_MSG_APPEND, 1, 2));
+	h_drop(c, 0, 0, 0);
+	h_tick(c, 1, HB);
+	assert_true(h_deliver(c, RAFT_MSG_APPEND, 1, 2));
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND_RESP, 2, 1), 1);
+	h_slow_disk(c, 2, false);
+	h_flush(c, 2);
+	h_free(c);
+}
+
+/* A heartbeat names the follower's match as prev, so it carries the
+ * commit index up to there: followers learn a commit without new entries. */
+static void test_heartbeat_carries_the_commit(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_index x = propose(c, 1, "x");
+	h_deliver_all(c);
+	assert_int_equal(COMMIT(c, 1), x);
+	assert_true(COMMIT(c, 2) < x);
+	h_tick(c, 1, HB);
+	struct raft_message *hb = h_peek(c, RAFT_MSG_APPEND, 1, 2);
+	assert_non_null(hb);
+	assert_int_equal(hb->n_entries, 0);
+	assert_int_equal(hb->prev_index, x);
+	assert_int_equal(hb->commit, x);
+	h_deliver_all(c);
+	assert_int_equal(COMMIT(c, 2), x);
+	assert_int_equal(COMMIT(c, 3), x);
+	h_free(c);
+}
+
+/* After a server in the middle of the leader's table is released, the
+ * commit counts the others' current matches: with node 2 cut off, nodes 1
+ * and 4 still commit. */
+static void test_commit_after_a_server_released(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(4, NULL);
+	h_elect(c, 1);
+	assert_int_equal(h_remove(c, 1, 3), RAFT_OK);
+	h_run(c, 500);
+	assert_null(raft_config_find(raft_committed_config(h_raft(c, 1)), 3));
+	h_crash(c, 3);
+	h_cut(c, 1, 2);
+	raft_index x = propose(c, 1, "x");
+	h_run(c, 300);
+	assert_int_equal(COMMIT(c, 1), x);
+	assert_int_equal(COMMIT(c, 4), x);
+	h_free(c);
+}
+
+/* A transfer to a target whose probe got no answer for a heartbeat
+ * interval (the driver ticks late) sends that probe again at once. */
+static void test_transfer_resends_a_stale_probe(void **state)
+{
+	(void)state;
+	struct h_cluster *c = leader_with_lost_batches(1, 1);
+	size_t probes = 0;
+	for (int i = 0; i < 10 && probes == 0; i++) {
+		h_tick(c, 1, HB);
+		probes += appends_with_entries(c, 1, 3);
+		h_deliver_all(c);
+	}
+	assert_int_equal(probes, 1);
+	h_heal(c);
+	h_advance(c, 1, HB + 1);
+	assert_int_equal(h_transfer(c, 1, 3), RAFT_OK);
+	assert_int_equal(appends_with_entries(c, 1, 3), 1);
+	h_free(c);
+}
+
+/* Entries streamed with a batch always in flight: each answer that moves
+ * the match is progress, so the leader never gives up on the pipeline and
+ * probes again. */
+static void test_streaming_never_probes(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	propose(c, 1, "first");
+	for (int i = 0; i < 12; i++) {
+		h_deliver_all(c);
+		propose(c, 1, "x");
+		h_tick(c, 1, HB);
+		assert_int_equal(appends_with_entries(c, 1, 3), 1);
+	}
+	h_free(c);
+}
+
+/* The largest entry is taken, one byte more is refused. */
+static void test_propose_size_limit(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	struct h_node *n1 = h_node(c, 1);
+	uint8_t *big = calloc(1, RAFT_MAX_ENTRY_BYTES + 1);
+	assert_non_null(big);
+	struct raft_update u;
+	raft_index idx = 0;
+	int too_big = raft_propose(n1->r, n1->now, big,
+				   RAFT_MAX_ENTRY_BYTES + 1, &idx, &u);
+	int fits =
+	    raft_propose(n1->r, n1->now, big, RAFT_MAX_ENTRY_BYTES, &idx, &u);
+	free(big);
+	assert_int_equal(too_big, RAFT_ETOOBIG);
+	assert_int_equal(fits, RAFT_OK);
+	/* No data for a length that fits: invalid, not too big. */
+	assert_int_equal(
+	    raft_propose(n1->r, n1->now, NULL, RAFT_MAX_ENTRY_BYTES, &idx, &u),
+	    RAFT_EINVAL);
+	assert_int_equal(idx, LAST(c, 1));
+	/* The harness never saw that update: leave the cluster alone. */
+	h_free(c);
+}
+
+/* A leader that steps down ends its pending transfer. */
+static void test_step_down_ends_the_transfer(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_cut(c, 1, 3);
+	propose(c, 1, "x");
+	h_deliver_all(c);
+	assert_int_equal(h_transfer(c, 1, 3), RAFT_OK);
+	assert_true(raft_transfer_pending(h_raft(c, 1)));
+	struct raft_message a = h_msg(RAFT_MSG_APPEND, 2, 1, TERM(c, 1) + 1);
+	h_step(c, &a);
+	assert_int_equal(ROLE(c, 1), RAFT_FOLLOWER);
+	assert_false(raft_transfer_pending(h_raft(c, 1)));
+	h_free(c);
+}
+
 /* Node 3 misses entries that the leader then compacts; it restarts. */
 static struct h_cluster *leader_with_compacted_follower(struct raft_options *o)
 {
@@ -308,6 +496,111 @@ static void test_snapshot_window_and_install_answer(void **state)
 	struct raft_message *next = newest(c, RAFT_MSG_APPEND, 1, 3);
 	assert_non_null(next);
 	assert_int_equal(next->prev_index, raft_snapshot_index(h_raft(c, 1)));
+	h_free(c);
+}
+
+/* Chunk 0 is lost; the answers to the chunks behind it repeat what the
+ * leader knows (offset 0): it waits, and goes back to the confirmed offset
+ * exactly two heartbeat intervals after its last chunk. */
+static void test_lost_chunk_resent_after_two_intervals(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_chunks_in_flight = H_SNAPSHOT_BYTES / 8;
+	struct h_cluster *c = leader_with_compacted_follower(&o);
+	tick_until_snapshot(c);
+	assert_true(h_drop_first(c, RAFT_MSG_SNAPSHOT, 1, 3));
+	while (h_deliver(c, RAFT_MSG_SNAPSHOT, 1, 3))
+		assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1));
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
+	h_tick(c, 1, HB);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
+	h_tick(c, 1, HB);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3),
+			 H_SNAPSHOT_BYTES / 8);
+	assert_int_equal(h_peek(c, RAFT_MSG_SNAPSHOT, 1, 3)->offset, 0);
+	h_free(c);
+}
+
+/* Confirmations are progress: two heartbeat intervals after the window
+ * left, with its first chunks confirmed meanwhile, the leader does not
+ * resend the one still on its way. */
+static void test_confirmed_chunks_delay_the_resend(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_chunks_in_flight = H_SNAPSHOT_BYTES / 8;
+	struct h_cluster *c = leader_with_compacted_follower(&o);
+	tick_until_snapshot(c);
+	h_tick(c, 1, HB);
+	for (int i = 0; i < H_SNAPSHOT_BYTES / 8 - 1; i++) {
+		assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT, 1, 3));
+		assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1));
+	}
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+	h_tick(c, 1, HB);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+	h_free(c);
+}
+
+/* A newer snapshot taken during a transfer: the transfer starts over at
+ * offset 0 of the newer one. */
+static void test_newer_snapshot_restarts_the_transfer(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_chunks_in_flight = 1;
+	struct h_cluster *c = leader_with_compacted_follower(&o);
+	tick_until_snapshot(c);
+	raft_index first = raft_snapshot_index(h_raft(c, 1));
+	assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT, 1, 3));
+	assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1));
+	h_drop(c, 0, 0, 0);
+	for (int i = 0; i < 4; i++)
+		propose(c, 1, "y");
+	while (h_deliver(c, RAFT_MSG_APPEND, 1, 2) ||
+	       h_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1))
+		;
+	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
+	assert_true(raft_snapshot_index(h_raft(c, 1)) > first);
+	h_drop(c, 0, 0, 0);
+	for (int i = 0; i < 3 && h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3) == 0;
+	     i++)
+		h_tick(c, 1, HB);
+	struct raft_message *m = h_peek(c, RAFT_MSG_SNAPSHOT, 1, 3);
+	assert_non_null(m);
+	assert_int_equal(m->snap_index, raft_snapshot_index(h_raft(c, 1)));
+	assert_int_equal(m->offset, 0);
+	h_free(c);
+}
+
+/* An unreachable removed server is released exactly ten election timeouts
+ * after its removal committed. */
+static void
+test_unreachable_removed_server_released_at_ten_timeouts(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_crash(c, 3);
+	h_drop(c, 0, 0, 0);
+	assert_int_equal(h_remove(c, 1, 3), RAFT_OK);
+	raft_index removal = LAST(c, 1);
+	assert_true(h_deliver(c, RAFT_MSG_APPEND, 1, 2));
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1));
+	assert_int_equal(COMMIT(c, 1), removal);
+	h_run(c, 10 * E - H_STEP);
+	h_drop(c, 0, 0, 0);
+	h_tick(c, 1, H_STEP);
+	/* Its last heartbeat (with a round's, if one is due). */
+	assert_true(h_pending(c, RAFT_MSG_APPEND, 1, 3) >= 1);
+	h_drop(c, 0, 0, 0);
+	h_tick(c, 1, HB);
+	assert_int_equal(h_pending(c, 0, 1, 3), 0);
 	h_free(c);
 }
 
@@ -559,6 +852,156 @@ static void test_committed_config_just_after_compaction(void **state)
 	h_free(c);
 }
 
+/* A TimeoutNow of a newer term is contact with that term's leader: for an
+ * election timeout the node then ignores another candidate's (non-transfer)
+ * vote request, even after a long silence before it. */
+static void test_timeout_now_of_newer_term_is_leader_contact(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	raft_term t = TERM(c, 3);
+	h_isolate(c, 3);
+	h_advance(c, 3, 3 * E);
+	struct raft_message tn = h_msg(RAFT_MSG_TIMEOUT_NOW, 1, 3, t + 1);
+	h_step(c, &tn);
+	assert_true(TERM(c, 3) > t + 1);
+	h_drop(c, 0, 0, 0);
+	struct raft_message v = h_msg(RAFT_MSG_VOTE, 2, 3, TERM(c, 3) + 1);
+	v.index = LAST(c, 3);
+	v.hint_term = raft_term_at(h_raft(c, 3), v.index);
+	h_step(c, &v);
+	assert_int_equal(h_pending(c, RAFT_MSG_VOTE_RESP, 3, 2), 0);
+	h_free(c);
+}
+
+/* A follower's answer to entries it partly holds as committed, whose first
+ * new entry it refuses (of a term newer than its own): it acknowledges its
+ * commit index, all it can vouch for. */
+static void test_ack_of_committed_prefix_then_refused_entry(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_term t = TERM(c, 2);
+	raft_index k = COMMIT(c, 2);
+	assert_int_equal(LAST(c, 2), k);
+	h_drop(c, 0, 0, 0);
+	struct raft_entry e[2];
+	memset(e, 0, sizeof(e));
+	e[0].index = k;
+	e[0].term = raft_term_at(h_raft(c, 2), k);
+	e[0].type = RAFT_ENTRY_NOOP;
+	e[1] = e[0];
+	e[1].index = k + 1;
+	e[1].term = t + 5;
+	struct raft_message m = h_msg(RAFT_MSG_APPEND, 1, 2, t);
+	m.prev_index = k - 1;
+	m.prev_term = raft_term_at(h_raft(c, 2), k - 1);
+	m.n_entries = 2;
+	m.entries = e;
+	m.commit = k;
+	h_step(c, &m);
+	struct raft_message *resp = h_peek(c, RAFT_MSG_APPEND_RESP, 2, 1);
+	assert_non_null(resp);
+	assert_false(resp->reject);
+	assert_int_equal(resp->index, k);
+	assert_int_equal(LAST(c, 2), k);
+	h_free(c);
+}
+
+/* A removed server that is still leaving stays in the leader's table
+ * across the next configuration change, so it still learns its removal;
+ * one already released is not brought back by that change. */
+static void test_leaving_server_kept_across_a_change(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(4, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	/* Node 4 is released at once: it holds its removal. */
+	assert_int_equal(h_remove(c, 1, 4), RAFT_OK);
+	h_run(c, 300);
+	h_crash(c, 4);
+	/* Node 3, unreachable, is leaving when the next change comes. */
+	h_isolate(c, 3);
+	assert_int_equal(h_remove(c, 1, 3), RAFT_OK);
+	h_run(c, 300);
+	raft_index removal = COMMIT(c, 1);
+	assert_null(raft_config_find(raft_committed_config(h_raft(c, 1)), 3));
+	assert_true(COMMIT(c, 3) < removal);
+	raft_id l = h_add_node(c);
+	h_drop(c, 0, 0, 0);
+	assert_int_equal(h_add_learner(c, 1, l, false), RAFT_OK);
+	assert_int_equal(h_pending(c, 0, 1, 4), 0);
+	h_run(c, 300);
+	h_heal(c);
+	h_run(c, 500);
+	assert_true(COMMIT(c, 3) >= removal);
+	assert_null(raft_config_find(raft_committed_config(h_raft(c, 3)), 3));
+	h_drop(c, 0, 0, 0);
+	h_tick(c, 1, HB);
+	h_tick(c, 1, HB);
+	assert_int_equal(h_pending(c, 0, 1, 3), 0);
+	assert_int_equal(h_pending(c, 0, 1, 4), 0);
+	h_free(c);
+}
+
+/* A TimeoutNow makes the target campaign at once, with a real vote
+ * request marked as a transfer. */
+static void test_timeout_now_starts_a_transfer_campaign(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_term t = TERM(c, 3);
+	h_drop(c, 0, 0, 0);
+	assert_int_equal(h_transfer(c, 1, 3), RAFT_OK);
+	assert_true(h_deliver(c, RAFT_MSG_TIMEOUT_NOW, 1, 3));
+	assert_int_equal(ROLE(c, 3), RAFT_CANDIDATE);
+	assert_int_equal(TERM(c, 3), t + 1);
+	struct raft_message *v = h_peek(c, RAFT_MSG_VOTE, 3, 0);
+	assert_non_null(v);
+	assert_true(v->transfer);
+	h_free(c);
+}
+
+/* A pre-vote needs both a newer term and a log at least as up to date:
+ * past its no-vote window, a voter still refuses a candidate whose log is
+ * behind, and one whose term is not newer. */
+static void test_prevote_needs_newer_term_and_log(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_isolate(c, 3);
+	propose(c, 1, "x");
+	h_run(c, 300);
+	h_isolate(c, 1);
+	h_advance(c, 2, 2 * E);
+	raft_term t = TERM(c, 2);
+	h_drop(c, 0, 0, 0);
+	struct raft_message pv = h_msg(RAFT_MSG_PREVOTE, 3, 2, t + 1);
+	pv.index = LAST(c, 3);
+	pv.hint_term = raft_term_at(h_raft(c, 3), pv.index);
+	assert_true(pv.index < LAST(c, 2));
+	h_step(c, &pv);
+	struct raft_message *resp = h_peek(c, RAFT_MSG_PREVOTE_RESP, 2, 3);
+	assert_non_null(resp);
+	assert_true(resp->reject);
+	h_drop(c, 0, 0, 0);
+	pv.term = t;
+	pv.index = LAST(c, 2);
+	pv.hint_term = raft_term_at(h_raft(c, 2), pv.index);
+	h_step(c, &pv);
+	resp = h_peek(c, RAFT_MSG_PREVOTE_RESP, 2, 3);
+	assert_true(resp == NULL || resp->reject);
+	h_free(c);
+}
+
 /* ---- a bare core, driven without the harness ---- */
 
 static struct raft *bare_node(raft_id id, uint64_t seed)
@@ -627,6 +1070,13 @@ static void test_follower_with_complete_snapshot(void **state)
 	assert_int_equal(raft_step(r, now, &s, &u), RAFT_OK);
 	assert_non_null(u.snapshot_chunk);
 	assert_true(u.snapshot_chunk->last);
+	/* The same chunk again: it holds all of it, not installed yet. */
+	assert_int_equal(raft_step(r, now, &s, &u), RAFT_OK);
+	const struct raft_message *again = sent(&u, RAFT_MSG_SNAPSHOT_RESP);
+	assert_non_null(again);
+	assert_false(again->done);
+	assert_int_equal(again->offset, 8);
+	assert_null(u.snapshot_chunk);
 	/* Entries are refused while it installs. */
 	a.prev_index = 5;
 	a.prev_term = 2;
@@ -656,6 +1106,26 @@ static void test_follower_with_complete_snapshot(void **state)
 	raft_free(r);
 }
 
+/* A configuration of the largest size bootstraps. */
+static void test_bootstrap_largest_configuration(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	struct raft *r = raft_new(1, &o, 3);
+	assert_non_null(r);
+	struct raft_persisted_state st;
+	memset(&st, 0, sizeof(st));
+	struct raft_update u;
+	assert_int_equal(raft_start(r, 0, &st, &u), RAFT_OK);
+	struct raft_config cfg;
+	h_config_of(RAFT_MAX_SERVERS, &cfg);
+	assert_int_equal(cfg.n, RAFT_MAX_SERVERS);
+	assert_int_equal(raft_bootstrap(r, 0, &cfg, &u), RAFT_OK);
+	assert_int_equal(raft_config(r)->n, RAFT_MAX_SERVERS);
+	raft_free(r);
+}
+
 /* The seed whose generator state would be zero still gives randomized
  * election timeouts, not the minimum every time. */
 static void test_seed_of_zero_state_still_random(void **state)
@@ -669,6 +1139,11 @@ static void test_seed_of_zero_state_still_random(void **state)
 		assert_int_equal(raft_tick(r, now, &u), RAFT_OK);
 		if (!campaigns(&u))
 			continue;
+		/* A follower that campaigns says so in the update. */
+		if (campaigns_seen == 0) {
+			assert_true(u.role_changed);
+			assert_int_equal(u.role, raft_role(r));
+		}
 		raft_time gap = now - last;
 		assert_true(gap >= E && gap < 2 * E);
 		at_minimum += gap == E;
@@ -685,13 +1160,25 @@ int main(void)
 	h_plant_bug_from_env();
 	const struct CMUnitTest tests[] = {
 	    TEST(test_rejection_hint),
+	    TEST(test_rejection_hint_stops_at_compaction),
 	    TEST(test_rejection_read_by_the_leader),
 	    TEST(test_one_probe_after_lost_batches),
 	    TEST(test_probe_for_last_entry),
 	    TEST(test_pipeline_after_late_probe_answer_not_cut_short),
 	    TEST(test_lease_renewed_by_an_older_round),
 	    TEST(test_heartbeat_answer_not_held_by_a_write),
+	    TEST(test_restart_durable_term_and_timer),
+	    TEST(test_heartbeat_carries_the_commit),
+	    TEST(test_streaming_never_probes),
+	    TEST(test_propose_size_limit),
+	    TEST(test_step_down_ends_the_transfer),
+	    TEST(test_commit_after_a_server_released),
+	    TEST(test_transfer_resends_a_stale_probe),
 	    TEST(test_snapshot_window_and_install_answer),
+	    TEST(test_lost_chunk_resent_after_two_intervals),
+	    TEST(test_confirmed_chunks_delay_the_resend),
+	    TEST(test_newer_snapshot_restarts_the_transfer),
+	    TEST(test_unreachable_removed_server_released_at_ten_timeouts),
 	    TEST(test_lost_install_answer_asked_again),
 	    TEST(test_chunk_to_follower_holding_entry_not_commit),
 	    TEST(test_chunks_follow_the_follower_offset),
@@ -701,7 +1188,13 @@ int main(void)
 	    TEST(test_removed_leader_no_handover_to_lagging_voter),
 	    TEST(test_server_added_again_is_not_leaving),
 	    TEST(test_committed_config_just_after_compaction),
+	    TEST(test_timeout_now_of_newer_term_is_leader_contact),
+	    TEST(test_ack_of_committed_prefix_then_refused_entry),
+	    TEST(test_leaving_server_kept_across_a_change),
+	    TEST(test_timeout_now_starts_a_transfer_campaign),
+	    TEST(test_prevote_needs_newer_term_and_log),
 	    TEST(test_follower_with_complete_snapshot),
+	    TEST(test_bootstrap_largest_configuration),
 	    TEST(test_seed_of_zero_state_still_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
