@@ -185,10 +185,16 @@ static void test_one_probe_after_lost_batches(void **state)
 {
 	(void)state;
 	struct h_cluster *c = leader_with_lost_batches(3, 1);
+	raft_index match = COMMIT(c, 3);
 	size_t probes = 0;
 	for (int i = 0; i < 10; i++) {
 		h_tick(c, 1, HB);
-		probes += appends_with_entries(c, 1, 3);
+		size_t n = appends_with_entries(c, 1, 3);
+		if (n > 0)
+			assert_int_equal(
+			    newest(c, RAFT_MSG_APPEND, 1, 3)->prev_index,
+			    match);
+		probes += n;
 		h_deliver_all(c);
 	}
 	assert_int_equal(probes, 1);
@@ -353,7 +359,8 @@ static void test_commit_after_a_server_released(void **state)
 }
 
 /* A transfer to a target whose probe got no answer for a heartbeat
- * interval (the driver ticks late) sends that probe again at once. */
+ * interval (the driver ticks late) sends that probe again at once, from
+ * exactly one interval on. */
 static void test_transfer_resends_a_stale_probe(void **state)
 {
 	(void)state;
@@ -366,7 +373,7 @@ static void test_transfer_resends_a_stale_probe(void **state)
 	}
 	assert_int_equal(probes, 1);
 	h_heal(c);
-	h_advance(c, 1, HB + 1);
+	h_advance(c, 1, HB);
 	assert_int_equal(h_transfer(c, 1, 3), RAFT_OK);
 	assert_int_equal(appends_with_entries(c, 1, 3), 1);
 	h_free(c);
@@ -437,6 +444,176 @@ static void test_step_down_ends_the_transfer(void **state)
 	h_free(c);
 }
 
+/* The leader gives up on lost batches exactly half an election timeout
+ * after the follower last made progress. */
+static void test_probe_at_exactly_half_a_timeout(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_drop(c, 0, 0, 0);
+	propose(c, 1, "a");
+	h_deliver_all(c);
+	raft_time progress = h_node(c, 1)->now;
+	h_cut(c, 1, 3);
+	propose(c, 1, "b");
+	h_deliver_all(c);
+	while (h_node(c, 1)->now + HB < progress + E / 2) {
+		h_tick(c, 1, HB);
+		assert_int_equal(appends_with_entries(c, 1, 3), 0);
+		h_deliver_all(c);
+	}
+	h_tick(c, 1, progress + E / 2 - 1 - h_node(c, 1)->now);
+	assert_int_equal(appends_with_entries(c, 1, 3), 0);
+	h_tick(c, 1, 1);
+	assert_int_equal(appends_with_entries(c, 1, 3), 1);
+	h_free(c);
+}
+
+/* A batch takes entries up to exactly max_append_bytes. */
+static void test_batch_fills_max_bytes_exactly(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.max_append_bytes = 8;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_cut(c, 1, 3);
+	propose(c, 1, "abcd");
+	propose(c, 1, "efgh");
+	propose(c, 1, "ijkl");
+	h_deliver_all(c);
+	h_heal(c);
+	struct raft_message *probe = NULL;
+	for (int i = 0; i < 10 && probe == NULL; i++) {
+		h_tick(c, 1, HB);
+		if (appends_with_entries(c, 1, 3) > 0)
+			probe = newest(c, RAFT_MSG_APPEND, 1, 3);
+		else
+			h_drop(c, 0, 0, 3);
+	}
+	assert_non_null(probe);
+	assert_int_equal(probe->n_entries, 2);
+	h_free(c);
+}
+
+/* With one batch in flight at a time, the answer that frees the window
+ * sends the next entry at once, the last one too. */
+static void test_freed_window_sends_the_last_entry(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.max_inflight = 1;
+	o.max_append_entries = 1;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_drop(c, 0, 0, 0);
+	propose(c, 1, "a");
+	raft_index b = propose(c, 1, "b");
+	assert_int_equal(appends_with_entries(c, 1, 3), 1);
+	assert_true(h_deliver(c, RAFT_MSG_APPEND, 1, 3));
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 3, 1));
+	assert_int_equal(appends_with_entries(c, 1, 3), 1);
+	struct raft_message *m = newest(c, RAFT_MSG_APPEND, 1, 3);
+	assert_int_equal(m->prev_index + m->n_entries, b);
+	h_free(c);
+}
+
+/* A learner that catches up is promoted by the answer that shows it, in
+ * the same update, without waiting for a tick. */
+static void test_learner_promoted_by_its_answer(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_id l = h_add_node(c);
+	assert_int_equal(h_add_learner(c, 1, l, true), RAFT_OK);
+	raft_index added = LAST(c, 1);
+	for (int i = 0; i < 20 && LAST(c, 1) == added; i++)
+		assert_true(h_deliver_all(c) > 0 || LAST(c, 1) > added);
+	assert_true(LAST(c, 1) > added);
+	const struct raft_server *s =
+	    raft_config_find(raft_config(h_raft(c, 1)), l);
+	assert_non_null(s);
+	assert_int_equal(s->role, RAFT_VOTER);
+	h_free(c);
+}
+
+/* Answers to one follower's rounds arrive out of order (the newer first):
+ * the older one does not lower what it confirmed, so the lease follows
+ * the newest round a majority confirmed. */
+static void test_older_round_answer_does_not_lower_the_lease(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(5, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_drop(c, 0, 0, 0);
+	h_tick(c, 1, HB);
+	h_tick(c, 1, HB);
+	raft_time newer_sent = h_node(c, 1)->now;
+	/* Node 2: the newer round's heartbeat and answer, then the older. */
+	size_t i = 0;
+	while (
+	    !(c->queue[i].m.type == RAFT_MSG_APPEND && c->queue[i].m.to == 2))
+		i++;
+	size_t older = i++;
+	while (
+	    !(c->queue[i].m.type == RAFT_MSG_APPEND && c->queue[i].m.to == 2))
+		i++;
+	h_deliver_nth(c, i, false);
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1));
+	h_deliver_nth(c, older, false);
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1));
+	/* Node 3: only the newer round. */
+	assert_true(h_drop_first(c, RAFT_MSG_APPEND, 1, 3));
+	assert_true(h_deliver(c, RAFT_MSG_APPEND, 1, 3));
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 3, 1));
+	struct raft_options o;
+	h_options(&o);
+	raft_time d = E * (1000000 - (raft_time)o.max_clock_drift_ppm) /
+		      (1000000 + (raft_time)o.max_clock_drift_ppm);
+	assert_int_equal(raft_lease_until(h_raft(c, 1)), newer_sent + d);
+	h_free(c);
+}
+
+/* The answer to a round so old that its send time was overwritten in the
+ * ring of round times renews nothing: the time there is a newer round's. */
+static void test_answer_of_a_round_out_of_the_ring_ignored(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.heartbeat_interval = 5;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_run(c, 100);
+	h_drop(c, 0, 0, 0);
+	h_tick(c, 1, 5);
+	struct raft_message *hb = h_peek(c, RAFT_MSG_APPEND, 1, 2);
+	assert_non_null(hb);
+	assert_int_equal(hb->n_entries, 0);
+	struct raft_message old = *hb;
+	h_drop(c, 0, 0, 0);
+	for (int k = 0; k < 128; k++) {
+		h_tick(c, 1, 5);
+		h_drop(c, 0, 0, 0);
+	}
+	assert_int_equal(ROLE(c, 1), RAFT_LEADER);
+	raft_time before = raft_lease_until(h_raft(c, 1));
+	h_step(c, &old);
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 2, 1));
+	assert_int_equal(ROLE(c, 1), RAFT_LEADER);
+	assert_int_equal(raft_lease_until(h_raft(c, 1)), before);
+	h_free(c);
+}
+
 /* Node 3 misses entries that the leader then compacts; it restarts. */
 static struct h_cluster *leader_with_compacted_follower(struct raft_options *o)
 {
@@ -500,8 +677,9 @@ static void test_snapshot_window_and_install_answer(void **state)
 }
 
 /* Chunk 0 is lost; the answers to the chunks behind it repeat what the
- * leader knows (offset 0): it waits, and goes back to the confirmed offset
- * exactly two heartbeat intervals after its last chunk. */
+ * leader knows (offset 0), which is no progress: it waits, and goes back to
+ * the confirmed offset exactly two heartbeat intervals after its last
+ * chunk. */
 static void test_lost_chunk_resent_after_two_intervals(void **state)
 {
 	(void)state;
@@ -511,10 +689,10 @@ static void test_lost_chunk_resent_after_two_intervals(void **state)
 	struct h_cluster *c = leader_with_compacted_follower(&o);
 	tick_until_snapshot(c);
 	assert_true(h_drop_first(c, RAFT_MSG_SNAPSHOT, 1, 3));
+	h_tick(c, 1, HB);
+	/* The repeated answers arrive an interval later: no progress. */
 	while (h_deliver(c, RAFT_MSG_SNAPSHOT, 1, 3))
 		assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1));
-	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
-	h_tick(c, 1, HB);
 	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
 	h_tick(c, 1, HB);
 	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3),
@@ -1170,6 +1348,12 @@ int main(void)
 	    TEST(test_restart_durable_term_and_timer),
 	    TEST(test_heartbeat_carries_the_commit),
 	    TEST(test_streaming_never_probes),
+	    TEST(test_probe_at_exactly_half_a_timeout),
+	    TEST(test_batch_fills_max_bytes_exactly),
+	    TEST(test_freed_window_sends_the_last_entry),
+	    TEST(test_learner_promoted_by_its_answer),
+	    TEST(test_older_round_answer_does_not_lower_the_lease),
+	    TEST(test_answer_of_a_round_out_of_the_ring_ignored),
 	    TEST(test_propose_size_limit),
 	    TEST(test_step_down_ends_the_transfer),
 	    TEST(test_commit_after_a_server_released),
