@@ -136,10 +136,17 @@ static void test_rejection_read_by_the_leader(void **state)
 		propose(c, 1, "x");
 	h_deliver_all(c);
 	h_drop(c, 0, 0, 0);
-	/* No term hint: the probe starts right after the index named. */
+	/* A hint at prev itself: the next probe is still before prev. */
 	struct raft_message r = h_msg(RAFT_MSG_APPEND_RESP, 3, 1, t);
 	r.reject = 1;
 	r.prev_index = k + 5;
+	r.index = k + 5;
+	h_step(c, &r);
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 3), 1);
+	assert_int_equal(h_peek(c, RAFT_MSG_APPEND, 1, 3)->prev_index, k + 4);
+	h_drop(c, 0, 0, 0);
+	/* No term hint: the probe starts right after the index named. */
+	r.prev_index = k + 4;
 	r.index = k + 2;
 	h_step(c, &r);
 	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 3), 1);
@@ -471,6 +478,41 @@ static void test_probe_at_exactly_half_a_timeout(void **state)
 	h_free(c);
 }
 
+/* A follower that is up to date is not probed however long it stays
+ * idle: two entries proposed after a quiet second are pipelined. */
+static void test_idle_follower_still_pipelined(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 2 * E);
+	h_drop(c, 0, 0, 0);
+	propose(c, 1, "a");
+	propose(c, 1, "b");
+	assert_int_equal(appends_with_entries(c, 1, 3), 2);
+	h_free(c);
+}
+
+/* The largest entry is replicated and applied everywhere. */
+static void test_largest_entry_replicated(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	char *big = malloc(RAFT_MAX_ENTRY_BYTES + 1);
+	assert_non_null(big);
+	memset(big, 'a', RAFT_MAX_ENTRY_BYTES);
+	big[RAFT_MAX_ENTRY_BYTES] = '\0';
+	raft_index idx = 0;
+	int rv = h_propose(c, 1, big, &idx);
+	free(big);
+	assert_int_equal(rv, RAFT_OK);
+	h_run(c, 300);
+	for (raft_id id = 1; id <= 3; id++)
+		assert_int_equal(COMMIT(c, id), idx);
+	h_free(c);
+}
+
 /* A batch takes entries up to exactly max_append_bytes. */
 static void test_batch_fills_max_bytes_exactly(void **state)
 {
@@ -673,6 +715,14 @@ static void test_snapshot_window_and_install_answer(void **state)
 	struct raft_message *next = newest(c, RAFT_MSG_APPEND, 1, 3);
 	assert_non_null(next);
 	assert_int_equal(next->prev_index, raft_snapshot_index(h_raft(c, 1)));
+	/* A late answer of the finished transfer changes nothing. */
+	struct raft_message late =
+	    h_msg(RAFT_MSG_SNAPSHOT_RESP, 3, 1, TERM(c, 1));
+	late.snap_index = raft_snapshot_index(h_raft(c, 1));
+	late.offset = 8;
+	h_step(c, &late);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
+	assert_false(raft_snapshot_in_flight(h_raft(c, 1)));
 	h_free(c);
 }
 
@@ -779,6 +829,59 @@ test_unreachable_removed_server_released_at_ten_timeouts(void **state)
 	h_drop(c, 0, 0, 0);
 	h_tick(c, 1, HB);
 	assert_int_equal(h_pending(c, 0, 1, 3), 0);
+	h_free(c);
+}
+
+/* Chunk 1 is lost: the follower answers chunk 2 at once with what it
+ * holds, so the leader knows where it stands. */
+static void test_chunk_out_of_order_answered(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_chunks_in_flight = H_SNAPSHOT_BYTES / 8;
+	struct h_cluster *c = leader_with_compacted_follower(&o);
+	tick_until_snapshot(c);
+	assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT, 1, 3));
+	assert_true(h_drop_first(c, RAFT_MSG_SNAPSHOT, 1, 3));
+	assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT, 1, 3));
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1), 2);
+	struct raft_message *resp = newest(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1);
+	assert_false(resp->done);
+	assert_int_equal(resp->offset, 8);
+	h_free(c);
+}
+
+/* With a compacted log, back-tracking stops at the snapshot's last entry:
+ * the leader tries AppendEntries after it before sending the snapshot. */
+static void test_backtracking_stops_at_the_snapshot(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_trailing = 0;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_cut(c, 1, 3);
+	for (int i = 0; i < 3; i++)
+		propose(c, 1, "x");
+	h_deliver_all(c);
+	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
+	raft_index s_idx = raft_snapshot_index(h_raft(c, 1));
+	propose(c, 1, "y");
+	h_deliver_all(c);
+	h_drop(c, 0, 0, 0);
+	struct raft_message r = h_msg(RAFT_MSG_APPEND_RESP, 3, 1, TERM(c, 1));
+	r.reject = 1;
+	r.prev_index = s_idx + 1;
+	r.index = s_idx;
+	r.hint_term = 1;
+	assert_true(raft_term_at(h_raft(c, 1), s_idx) > 1);
+	h_step(c, &r);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 3), 1);
+	assert_int_equal(h_peek(c, RAFT_MSG_APPEND, 1, 3)->prev_index, s_idx);
 	h_free(c);
 }
 
@@ -1180,6 +1283,59 @@ static void test_prevote_needs_newer_term_and_log(void **state)
 	h_free(c);
 }
 
+/* An AppendEntries whose prev is the follower's commit index but names
+ * another term there is refused: the check of section 5.3 holds at the
+ * commit index too. */
+static void test_prev_at_commit_with_wrong_term_refused(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_index k = COMMIT(c, 2);
+	raft_term t = TERM(c, 2);
+	assert_true(raft_term_at(h_raft(c, 2), k) < t + 1);
+	h_drop(c, 0, 0, 0);
+	struct raft_message m = h_msg(RAFT_MSG_APPEND, 1, 2, t);
+	m.prev_index = k;
+	m.prev_term = raft_term_at(h_raft(c, 2), k) + 1;
+	m.commit = k;
+	h_step(c, &m);
+	struct raft_message *resp = h_peek(c, RAFT_MSG_APPEND_RESP, 2, 1);
+	assert_non_null(resp);
+	assert_true(resp->reject);
+	h_free(c);
+}
+
+/* A follower that learned a newer term from an answer (so it knows no
+ * leader of it) judges a pre-vote even within an election timeout of its
+ * last leader contact: the window binds it only while it has a leader. */
+static void test_prevote_judged_without_a_leader(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_term t = TERM(c, 3);
+	h_drop(c, 0, 0, 0);
+	struct raft_message a = h_msg(RAFT_MSG_APPEND_RESP, 2, 3, t + 1);
+	h_step(c, &a);
+	assert_int_equal(TERM(c, 3), t + 1);
+	assert_int_equal(raft_leader(h_raft(c, 3)), 0);
+	/* Its answer waits for no disk write: a pre-vote changes nothing. */
+	h_slow_disk(c, 3, true);
+	struct raft_message pv = h_msg(RAFT_MSG_PREVOTE, 2, 3, t + 2);
+	pv.index = LAST(c, 3);
+	pv.hint_term = raft_term_at(h_raft(c, 3), pv.index);
+	h_step(c, &pv);
+	struct raft_message *resp = h_peek(c, RAFT_MSG_PREVOTE_RESP, 3, 2);
+	assert_non_null(resp);
+	assert_false(resp->reject);
+	h_slow_disk(c, 3, false);
+	h_flush(c, 3);
+	h_free(c);
+}
+
 /* ---- a bare core, driven without the harness ---- */
 
 static struct raft *bare_node(raft_id id, uint64_t seed)
@@ -1237,6 +1393,8 @@ static void test_follower_with_complete_snapshot(void **state)
 	a.commit = 1;
 	assert_int_equal(raft_step(r, now, &a, &u), RAFT_OK);
 	assert_int_equal(raft_commit_index(r), 1);
+	assert_int_equal(u.leader, 1);
+	assert_int_equal(u.role, RAFT_FOLLOWER);
 	struct raft_message s = h_msg(RAFT_MSG_SNAPSHOT, 1, 2, 2);
 	s.snap_index = 5;
 	s.snap_term = 2;
@@ -1304,6 +1462,58 @@ static void test_bootstrap_largest_configuration(void **state)
 	raft_free(r);
 }
 
+/* raft_options_default sets every field, whatever was there before. */
+static void test_options_default_sets_every_field(void **state)
+{
+	(void)state;
+	struct raft_options a, b;
+	memset(&a, 0, sizeof(a));
+	memset(&b, 0xa5, sizeof(b));
+	raft_options_default(&a);
+	raft_options_default(&b);
+	assert_memory_equal(&a, &b, sizeof(a));
+}
+
+/* The configuration codec's size is the format's, an address filling its
+ * whole field without a terminator is cut to RAFT_ADDRESS_MAX - 1 bytes,
+ * a count past RAFT_MAX_SERVERS is capped, and an address length of
+ * RAFT_ADDRESS_MAX or more is refused. */
+static void test_config_codec_edges(void **state)
+{
+	(void)state;
+	struct raft_config *cfg = malloc(sizeof(*cfg));
+	assert_non_null(cfg);
+	h_config_of(3, cfg);
+	size_t addr = strlen(cfg->servers[0].address);
+	assert_int_equal(raft_config_encoded_size(cfg),
+			 1 + RAFT_CLUSTER_ID_LEN + 2 + 3 * (8 + addr));
+	h_config_of(1, cfg);
+	memset(cfg->servers[0].address, 'a', RAFT_ADDRESS_MAX);
+	size_t full = 1 + RAFT_CLUSTER_ID_LEN + 2 + 8 + RAFT_ADDRESS_MAX - 1;
+	assert_int_equal(raft_config_encoded_size(cfg), full);
+	uint8_t *buf = malloc(full + 1);
+	assert_non_null(buf);
+	raft_config_encode(cfg, buf);
+	struct raft_config back;
+	assert_int_equal(raft_config_decode(buf, full, &back), RAFT_OK);
+	assert_int_equal(strlen(back.servers[0].address), RAFT_ADDRESS_MAX - 1);
+	/* The length field of that address, in either byte order. */
+	size_t at = 1 + RAFT_CLUSTER_ID_LEN + 2 + 4 + 1 + 1;
+	unsigned len = (unsigned)buf[at] << 8 | buf[at + 1];
+	bool big_endian = len == RAFT_ADDRESS_MAX - 1;
+	unsigned max = RAFT_ADDRESS_MAX;
+	buf[at] = (uint8_t)(big_endian ? max >> 8 : max & 0xff);
+	buf[at + 1] = (uint8_t)(big_endian ? max & 0xff : max >> 8);
+	buf[full] = 'a';
+	assert_int_equal(raft_config_decode(buf, full + 1, &back), RAFT_EINVAL);
+	free(buf);
+	h_config_of(RAFT_MAX_SERVERS, cfg);
+	size_t sixteen = raft_config_encoded_size(cfg);
+	cfg->n = RAFT_MAX_SERVERS + 1;
+	assert_int_equal(raft_config_encoded_size(cfg), sixteen);
+	free(cfg);
+}
+
 /* The seed whose generator state would be zero still gives randomized
  * election timeouts, not the minimum every time. */
 static void test_seed_of_zero_state_still_random(void **state)
@@ -1349,6 +1559,8 @@ int main(void)
 	    TEST(test_heartbeat_carries_the_commit),
 	    TEST(test_streaming_never_probes),
 	    TEST(test_probe_at_exactly_half_a_timeout),
+	    TEST(test_idle_follower_still_pipelined),
+	    TEST(test_largest_entry_replicated),
 	    TEST(test_batch_fills_max_bytes_exactly),
 	    TEST(test_freed_window_sends_the_last_entry),
 	    TEST(test_learner_promoted_by_its_answer),
@@ -1363,6 +1575,8 @@ int main(void)
 	    TEST(test_confirmed_chunks_delay_the_resend),
 	    TEST(test_newer_snapshot_restarts_the_transfer),
 	    TEST(test_unreachable_removed_server_released_at_ten_timeouts),
+	    TEST(test_chunk_out_of_order_answered),
+	    TEST(test_backtracking_stops_at_the_snapshot),
 	    TEST(test_lost_install_answer_asked_again),
 	    TEST(test_chunk_to_follower_holding_entry_not_commit),
 	    TEST(test_chunks_follow_the_follower_offset),
@@ -1377,8 +1591,12 @@ int main(void)
 	    TEST(test_leaving_server_kept_across_a_change),
 	    TEST(test_timeout_now_starts_a_transfer_campaign),
 	    TEST(test_prevote_needs_newer_term_and_log),
+	    TEST(test_prev_at_commit_with_wrong_term_refused),
+	    TEST(test_prevote_judged_without_a_leader),
 	    TEST(test_follower_with_complete_snapshot),
 	    TEST(test_bootstrap_largest_configuration),
+	    TEST(test_options_default_sets_every_field),
+	    TEST(test_config_codec_edges),
 	    TEST(test_seed_of_zero_state_still_random),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
