@@ -974,6 +974,19 @@ static void test_chunks_follow_the_follower_offset(void **state)
 	h_step(c, &a);
 	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
 	assert_int_equal(h_peek(c, RAFT_MSG_SNAPSHOT, 1, 3)->offset, 20);
+	h_drop(c, 0, 0, 0);
+	/* It says it holds all: after two intervals the leader asks with an
+	 * empty last chunk. */
+	a.offset = H_SNAPSHOT_BYTES;
+	h_step(c, &a);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
+	h_tick(c, 1, HB);
+	h_tick(c, 1, HB);
+	struct raft_message *ask = h_peek(c, RAFT_MSG_SNAPSHOT, 1, 3);
+	assert_non_null(ask);
+	assert_int_equal(ask->offset, H_SNAPSHOT_BYTES);
+	assert_int_equal(ask->len, 0);
+	assert_true(ask->done);
 	h_free(c);
 }
 
@@ -1002,7 +1015,12 @@ static void test_empty_snapshot_is_one_empty_chunk(void **state)
 	assert_int_equal(m->offset, 0);
 	assert_int_equal(m->len, 0);
 	assert_true(m->done);
+	/* Its answer (all of nothing) sends no second chunk. */
+	struct raft_message a = h_msg(RAFT_MSG_SNAPSHOT_RESP, 3, 1, TERM(c, 1));
+	a.snap_index = m->snap_index;
 	h_drop(c, 0, 0, 0);
+	h_step(c, &a);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
 	h_free(c);
 }
 
@@ -1336,6 +1354,82 @@ static void test_prevote_judged_without_a_leader(void **state)
 	h_free(c);
 }
 
+static raft_id timeout_now_to;
+
+static bool note_timeout_now(const struct raft_message *m)
+{
+	if (m->type == RAFT_MSG_TIMEOUT_NOW && timeout_now_to == 0)
+		timeout_now_to = m->to;
+	return true;
+}
+
+/* A transfer to "the most up-to-date voter" never picks a learner, even
+ * one further ahead than every voter. */
+static void test_transfer_to_any_picks_a_voter(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	raft_id l = h_add_node(c);
+	assert_int_equal(h_add_learner(c, 1, l, false), RAFT_OK);
+	h_run(c, 500);
+	h_cut(c, 1, 2);
+	h_cut(c, 1, 3);
+	propose(c, 1, "x");
+	h_deliver_all(c);
+	assert_int_equal(LAST(c, l), LAST(c, 1));
+	assert_true(LAST(c, 3) < LAST(c, 1));
+	assert_int_equal(h_transfer(c, 1, 0), RAFT_OK);
+	h_heal(c);
+	timeout_now_to = 0;
+	for (int i = 0; i < 10 && timeout_now_to == 0; i++) {
+		h_deliver_filtered(c, note_timeout_now);
+		h_tick(c, 1, HB);
+	}
+	assert_true(timeout_now_to == 2 || timeout_now_to == 3);
+	h_free(c);
+}
+
+/* A candidate that gets another candidate's request in its own term keeps
+ * campaigning: only a newer term makes it a follower. */
+static void test_candidate_keeps_campaigning_on_same_term_request(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.pre_vote = false;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_isolate(c, 3);
+	for (int i = 0; i < 30 && ROLE(c, 3) != RAFT_CANDIDATE; i++)
+		h_tick(c, 3, HB);
+	assert_int_equal(ROLE(c, 3), RAFT_CANDIDATE);
+	h_drop(c, 0, 0, 0);
+	struct raft_message v = h_msg(RAFT_MSG_VOTE, 2, 3, TERM(c, 3));
+	v.index = LAST(c, 3);
+	v.hint_term = raft_term_at(h_raft(c, 3), v.index);
+	h_step(c, &v);
+	assert_int_equal(ROLE(c, 3), RAFT_CANDIDATE);
+	struct raft_message *resp = h_peek(c, RAFT_MSG_VOTE_RESP, 3, 2);
+	assert_non_null(resp);
+	assert_true(resp->reject);
+	h_free(c);
+}
+
+/* raft_config_at refuses an index past the last one. */
+static void test_config_at_past_the_log_refused(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	struct raft_config cfg;
+	assert_int_equal(raft_config_at(h_raft(c, 1), LAST(c, 1), &cfg),
+			 RAFT_OK);
+	assert_int_equal(raft_config_at(h_raft(c, 1), LAST(c, 1) + 1, &cfg),
+			 RAFT_EINVAL);
+	h_free(c);
+}
+
 /* ---- a bare core, driven without the harness ---- */
 
 static struct raft *bare_node(raft_id id, uint64_t seed)
@@ -1593,6 +1687,9 @@ int main(void)
 	    TEST(test_prevote_needs_newer_term_and_log),
 	    TEST(test_prev_at_commit_with_wrong_term_refused),
 	    TEST(test_prevote_judged_without_a_leader),
+	    TEST(test_transfer_to_any_picks_a_voter),
+	    TEST(test_candidate_keeps_campaigning_on_same_term_request),
+	    TEST(test_config_at_past_the_log_refused),
 	    TEST(test_follower_with_complete_snapshot),
 	    TEST(test_bootstrap_largest_configuration),
 	    TEST(test_options_default_sets_every_field),
