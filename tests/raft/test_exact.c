@@ -31,6 +31,16 @@ static size_t appends_with_entries(struct h_cluster *c, raft_id from,
 	return n;
 }
 
+/* Delivering through this notes the target of the first TimeoutNow. */
+static raft_id timeout_now_to;
+
+static bool note_timeout_now(const struct raft_message *m)
+{
+	if (m->type == RAFT_MSG_TIMEOUT_NOW && timeout_now_to == 0)
+		timeout_now_to = m->to;
+	return true;
+}
+
 /* The last queued message of `type` from `from` to `to`. */
 static struct raft_message *newest(struct h_cluster *c, uint8_t type,
 				   raft_id from, raft_id to)
@@ -168,21 +178,31 @@ static void test_rejection_read_by_the_leader(void **state)
 	h_free(c);
 }
 
-static struct h_cluster *leader_with_lost_batches(unsigned entries,
-						  uint32_t per_message)
+static struct h_cluster *
+lost_batches_window(unsigned entries, uint32_t per_message, uint32_t inflight)
 {
 	struct raft_options o;
 	h_options(&o);
 	o.max_append_entries = per_message;
+	o.max_inflight = inflight;
 	struct h_cluster *c = h_new(3, &o);
 	h_elect(c, 1);
 	h_run(c, 300);
 	h_cut(c, 1, 3);
 	for (unsigned i = 0; i < entries; i++)
 		propose(c, 1, "x");
-	assert_int_equal(appends_with_entries(c, 1, 3), entries / per_message);
+	assert_int_equal(appends_with_entries(c, 1, 3),
+			 entries / per_message < inflight
+			     ? entries / per_message
+			     : inflight);
 	h_deliver_all(c);
 	return c;
+}
+
+static struct h_cluster *leader_with_lost_batches(unsigned entries,
+						  uint32_t per_message)
+{
+	return lost_batches_window(entries, per_message, 16);
 }
 
 /* Batches lost on the way: after half an election timeout without
@@ -220,6 +240,24 @@ static void test_probe_for_last_entry(void **state)
 		h_deliver_all(c);
 	}
 	assert_int_equal(probes, 1);
+	h_free(c);
+}
+
+/* The same with a window of one batch: the probe that the heartbeat's
+ * answer made obsolete no longer holds the window. */
+static void test_late_probe_answer_frees_the_window(void **state)
+{
+	(void)state;
+	struct h_cluster *c = lost_batches_window(3, 1, 1);
+	for (int i = 0; i < 12; i++) {
+		h_tick(c, 1, HB);
+		h_deliver_all(c);
+	}
+	h_heal(c);
+	h_tick(c, 1, HB);
+	assert_true(h_deliver(c, RAFT_MSG_APPEND, 1, 3));
+	assert_true(h_deliver(c, RAFT_MSG_APPEND_RESP, 3, 1));
+	assert_int_equal(appends_with_entries(c, 1, 3), 1);
 	h_free(c);
 }
 
@@ -656,6 +694,133 @@ static void test_answer_of_a_round_out_of_the_ring_ignored(void **state)
 	h_free(c);
 }
 
+/* Heartbeat rounds follow each other exactly one interval apart. */
+static void test_heartbeats_exactly_one_interval_apart(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_drop(c, 0, 0, 0);
+	for (int i = 0; i < HB && h_pending(c, RAFT_MSG_APPEND, 1, 2) == 0; i++)
+		h_tick(c, 1, 1);
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 2), 1);
+	h_drop(c, 0, 0, 0);
+	h_tick(c, 1, HB - 1);
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 2), 0);
+	h_tick(c, 1, 1);
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 2), 1);
+	h_free(c);
+}
+
+/* Acknowledgements that make no sense change nothing: one past the
+ * leader's log, and a rejection of prev at the follower's match (from
+ * before the match moved). */
+static void test_senseless_answers_change_nothing(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_drop(c, 0, 0, 0);
+	struct raft_message a = h_msg(RAFT_MSG_APPEND_RESP, 3, 1, TERM(c, 1));
+	a.index = LAST(c, 1) + 1;
+	h_step(c, &a);
+	assert_int_equal(c->n_queue, 0);
+	assert_false(raft_snapshot_in_flight(h_raft(c, 1)));
+	a.reject = 1;
+	a.prev_index = LAST(c, 1);
+	a.index = LAST(c, 1) - 1;
+	h_step(c, &a);
+	assert_int_equal(c->n_queue, 0);
+	/* Still pipelining to node 3. */
+	propose(c, 1, "a");
+	propose(c, 1, "b");
+	assert_int_equal(appends_with_entries(c, 1, 3), 2);
+	h_free(c);
+}
+
+/* More than a handful of reads answered by one round, in one update. */
+static void test_many_reads_answered_at_once(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_drop(c, 0, 0, 0);
+	for (uint64_t id = 1; id <= 20; id++)
+		assert_int_equal(h_read(c, 1, id), RAFT_OK);
+	struct h_node *n1 = h_node(c, 1);
+	assert_int_equal(n1->n_reads, 0);
+	h_deliver_all(c);
+	assert_int_equal(n1->n_reads, 20);
+	for (uint64_t id = 1; id <= 20; id++) {
+		int status = -1;
+		assert_true(h_read_answered(n1, id, &status, NULL));
+		assert_int_equal(status, RAFT_OK);
+	}
+	h_free(c);
+}
+
+/* Two voters: neither wins an election with its own vote alone. */
+static void test_two_voters_need_both_votes(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(2, NULL);
+	h_elect(c, 1);
+	h_isolate(c, 2);
+	for (int i = 0; i < 40; i++)
+		h_tick(c, 2, HB);
+	assert_int_not_equal(ROLE(c, 2), RAFT_LEADER);
+	h_free(c);
+}
+
+/* A learner id up to RAFT_MAX_NODE_ID is taken, one more is refused. */
+static void test_add_learner_largest_id(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	struct h_node *n1 = h_node(c, 1);
+	struct raft_update u;
+	assert_int_equal(raft_add_learner(n1->r, n1->now, RAFT_MAX_NODE_ID + 1,
+					  "127.0.0.1:1", false, &u),
+			 RAFT_EINVAL);
+	assert_int_equal(raft_add_learner(n1->r, n1->now, RAFT_MAX_NODE_ID,
+					  "127.0.0.1:1", false, &u),
+			 RAFT_OK);
+	assert_non_null(raft_config_find(raft_config(n1->r), RAFT_MAX_NODE_ID));
+	/* The harness never saw that update: leave the cluster alone. */
+	h_free(c);
+}
+
+/* On a tie, "the most up-to-date voter" is the first in the leader's
+ * table (the configuration's order): for a transfer to any voter and for
+ * a removed leader's hand-over. */
+static void test_ties_go_to_the_first_voter(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_drop(c, 0, 0, 0);
+	assert_int_equal(h_transfer(c, 1, 0), RAFT_OK);
+	assert_int_equal(h_pending(c, RAFT_MSG_TIMEOUT_NOW, 1, 2), 1);
+	h_free(c);
+	c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	assert_int_equal(h_remove(c, 1, 1), RAFT_OK);
+	for (int i = 0; i < 20 && h_pending(c, RAFT_MSG_TIMEOUT_NOW, 1, 0) == 0;
+	     i++)
+		if (h_deliver_filtered(c, note_timeout_now) == 0)
+			h_tick(c, 1, HB);
+	assert_true(h_pending(c, RAFT_MSG_TIMEOUT_NOW, 1, 2) == 1 ||
+		    timeout_now_to == 2);
+	h_free(c);
+}
+
 /* Node 3 misses entries that the leader then compacts; it restarts. */
 static struct h_cluster *leader_with_compacted_follower(struct raft_options *o)
 {
@@ -770,6 +935,67 @@ static void test_confirmed_chunks_delay_the_resend(void **state)
 	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
 	h_tick(c, 1, HB);
 	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 1);
+	h_free(c);
+}
+
+/* A follower in the middle of a snapshot transfer still gets every
+ * heartbeat round. */
+static void test_heartbeats_reach_a_follower_getting_the_snapshot(void **state)
+{
+	(void)state;
+	struct h_cluster *c = leader_with_compacted_follower(NULL);
+	tick_until_snapshot(c);
+	h_drop(c, 0, 0, 0);
+	h_tick(c, 1, HB);
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 3), 1);
+	h_free(c);
+}
+
+/* A follower one entry short of the snapshot installs it; the answer
+ * raises its match to the snapshot's index, so no second transfer. */
+static void test_install_one_entry_short(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_trailing = 0;
+	struct h_cluster *c = h_new(3, &o);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_cut(c, 1, 3);
+	propose(c, 1, "x");
+	h_run(c, 300);
+	assert_int_equal(LAST(c, 3) + 1, LAST(c, 1));
+	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
+	h_heal(c);
+	tick_until_snapshot(c);
+	while (snapshot_traffic(c))
+		;
+	assert_int_equal(h_node(c, 3)->installs, 1);
+	assert_false(raft_snapshot_in_flight(h_raft(c, 1)));
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
+	h_free(c);
+}
+
+/* A follower that missed a configuration change, installed from a
+ * snapshot, has that configuration as its committed one. */
+static void test_install_brings_the_committed_configuration(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_crash(c, 3);
+	raft_id l = h_add_node(c);
+	assert_int_equal(h_add_learner(c, 1, l, false), RAFT_OK);
+	for (int i = 0; i < 6; i++)
+		propose(c, 1, "x");
+	h_run(c, 500);
+	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
+	h_restart(c, 3);
+	h_run(c, 2000);
+	assert_int_equal(h_node(c, 3)->installs, 1);
+	assert_non_null(
+	    raft_config_find(raft_committed_config(h_raft(c, 3)), l));
 	h_free(c);
 }
 
@@ -1354,15 +1580,6 @@ static void test_prevote_judged_without_a_leader(void **state)
 	h_free(c);
 }
 
-static raft_id timeout_now_to;
-
-static bool note_timeout_now(const struct raft_message *m)
-{
-	if (m->type == RAFT_MSG_TIMEOUT_NOW && timeout_now_to == 0)
-		timeout_now_to = m->to;
-	return true;
-}
-
 /* A transfer to "the most up-to-date voter" never picks a learner, even
  * one further ahead than every voter. */
 static void test_transfer_to_any_picks_a_voter(void **state)
@@ -1601,11 +1818,43 @@ static void test_config_codec_edges(void **state)
 	buf[full] = 'a';
 	assert_int_equal(raft_config_decode(buf, full + 1, &back), RAFT_EINVAL);
 	free(buf);
+	/* Server ids 0 and past RAFT_MAX_NODE_ID are refused. */
+	h_config_of(1, cfg);
+	uint8_t small[64];
+	assert_true(raft_config_encoded_size(cfg) <= sizeof(small));
+	size_t small_len = raft_config_encoded_size(cfg);
+	cfg->servers[0].id = 0;
+	raft_config_encode(cfg, small);
+	assert_int_equal(raft_config_decode(small, small_len, &back),
+			 RAFT_EINVAL);
+	cfg->servers[0].id = RAFT_MAX_NODE_ID + 1;
+	raft_config_encode(cfg, small);
+	assert_int_equal(raft_config_decode(small, small_len, &back),
+			 RAFT_EINVAL);
+	cfg->servers[0].id = RAFT_MAX_NODE_ID;
+	raft_config_encode(cfg, small);
+	assert_int_equal(raft_config_decode(small, small_len, &back), RAFT_OK);
 	h_config_of(RAFT_MAX_SERVERS, cfg);
 	size_t sixteen = raft_config_encoded_size(cfg);
 	cfg->n = RAFT_MAX_SERVERS + 1;
 	assert_int_equal(raft_config_encoded_size(cfg), sixteen);
 	free(cfg);
+}
+
+/* A second raft_start is refused with an empty update. */
+static void test_second_start_refused_with_empty_update(void **state)
+{
+	(void)state;
+	struct raft *r = bare_node(1, 5);
+	struct raft_update u;
+	assert_int_equal(raft_tick(r, 3 * E, &u), RAFT_OK);
+	assert_true(campaigns(&u));
+	struct raft_persisted_state st;
+	memset(&st, 0, sizeof(st));
+	assert_int_equal(raft_start(r, 3 * E, &st, &u), RAFT_ESTATE);
+	assert_int_equal(u.n_send_now + u.n_send_after_persist, 0);
+	assert_false(u.hard_state_changed);
+	raft_free(r);
 }
 
 /* The seed whose generator state would be zero still gives randomized
@@ -1647,10 +1896,17 @@ int main(void)
 	    TEST(test_one_probe_after_lost_batches),
 	    TEST(test_probe_for_last_entry),
 	    TEST(test_pipeline_after_late_probe_answer_not_cut_short),
+	    TEST(test_late_probe_answer_frees_the_window),
 	    TEST(test_lease_renewed_by_an_older_round),
 	    TEST(test_heartbeat_answer_not_held_by_a_write),
 	    TEST(test_restart_durable_term_and_timer),
 	    TEST(test_heartbeat_carries_the_commit),
+	    TEST(test_heartbeats_exactly_one_interval_apart),
+	    TEST(test_senseless_answers_change_nothing),
+	    TEST(test_many_reads_answered_at_once),
+	    TEST(test_two_voters_need_both_votes),
+	    TEST(test_add_learner_largest_id),
+	    TEST(test_ties_go_to_the_first_voter),
 	    TEST(test_streaming_never_probes),
 	    TEST(test_probe_at_exactly_half_a_timeout),
 	    TEST(test_idle_follower_still_pipelined),
@@ -1666,6 +1922,9 @@ int main(void)
 	    TEST(test_transfer_resends_a_stale_probe),
 	    TEST(test_snapshot_window_and_install_answer),
 	    TEST(test_lost_chunk_resent_after_two_intervals),
+	    TEST(test_heartbeats_reach_a_follower_getting_the_snapshot),
+	    TEST(test_install_one_entry_short),
+	    TEST(test_install_brings_the_committed_configuration),
 	    TEST(test_confirmed_chunks_delay_the_resend),
 	    TEST(test_newer_snapshot_restarts_the_transfer),
 	    TEST(test_unreachable_removed_server_released_at_ten_timeouts),
@@ -1692,6 +1951,7 @@ int main(void)
 	    TEST(test_config_at_past_the_log_refused),
 	    TEST(test_follower_with_complete_snapshot),
 	    TEST(test_bootstrap_largest_configuration),
+	    TEST(test_second_start_refused_with_empty_update),
 	    TEST(test_options_default_sets_every_field),
 	    TEST(test_config_codec_edges),
 	    TEST(test_seed_of_zero_state_still_random),
