@@ -622,6 +622,7 @@ static void test_learner_promoted_by_its_answer(void **state)
 	    raft_config_find(raft_config(h_raft(c, 1)), l);
 	assert_non_null(s);
 	assert_int_equal(s->role, RAFT_VOTER);
+	assert_int_equal(s->promote, 0);
 	h_free(c);
 }
 
@@ -948,6 +949,10 @@ static void test_heartbeats_reach_a_follower_getting_the_snapshot(void **state)
 	h_drop(c, 0, 0, 0);
 	h_tick(c, 1, HB);
 	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 3), 1);
+	/* Its match is compacted: the heartbeat names no prev whose term the
+	 * leader no longer knows. */
+	struct raft_message *hb = h_peek(c, RAFT_MSG_APPEND, 1, 3);
+	assert_int_equal(hb->prev_index, 0);
 	h_free(c);
 }
 
@@ -1753,13 +1758,15 @@ static void test_follower_with_complete_snapshot(void **state)
 	raft_free(r);
 }
 
-/* A configuration of the largest size bootstraps. */
+/* The largest node id, in a configuration of the largest size,
+ * bootstraps. */
 static void test_bootstrap_largest_configuration(void **state)
 {
 	(void)state;
 	struct raft_options o;
 	h_options(&o);
-	struct raft *r = raft_new(1, &o, 3);
+	assert_null(raft_new(RAFT_MAX_NODE_ID + 1, &o, 3));
+	struct raft *r = raft_new(RAFT_MAX_NODE_ID, &o, 3);
 	assert_non_null(r);
 	struct raft_persisted_state st;
 	memset(&st, 0, sizeof(st));
@@ -1768,6 +1775,7 @@ static void test_bootstrap_largest_configuration(void **state)
 	struct raft_config cfg;
 	h_config_of(RAFT_MAX_SERVERS, &cfg);
 	assert_int_equal(cfg.n, RAFT_MAX_SERVERS);
+	cfg.servers[0].id = RAFT_MAX_NODE_ID;
 	assert_int_equal(raft_bootstrap(r, 0, &cfg, &u), RAFT_OK);
 	assert_int_equal(raft_config(r)->n, RAFT_MAX_SERVERS);
 	raft_free(r);
@@ -1854,6 +1862,33 @@ static void test_second_start_refused_with_empty_update(void **state)
 	assert_int_equal(raft_start(r, 3 * E, &st, &u), RAFT_ESTATE);
 	assert_int_equal(u.n_send_now + u.n_send_after_persist, 0);
 	assert_false(u.hard_state_changed);
+	raft_free(r);
+}
+
+/* A raft_start refused for a gap in the log leaves the node as it was:
+ * started again with the log fixed, it takes it. */
+static void test_start_retried_after_a_refused_log(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	struct raft *r = raft_new(1, &o, 1);
+	assert_non_null(r);
+	struct raft_entry e[3];
+	memset(e, 0, sizeof(e));
+	for (int i = 0; i < 3; i++) {
+		e[i].index = (raft_index)i + 1;
+		e[i].term = 1;
+		e[i].type = RAFT_ENTRY_NOOP;
+	}
+	e[2].index = 4;
+	struct raft_persisted_state st = {
+	    .term = 1, .entries = e, .n_entries = 3};
+	struct raft_update u;
+	assert_int_equal(raft_start(r, 0, &st, &u), RAFT_EINVAL);
+	e[2].index = 3;
+	assert_int_equal(raft_start(r, 0, &st, &u), RAFT_OK);
+	assert_int_equal(raft_last_index(r), 3);
 	raft_free(r);
 }
 
@@ -1952,6 +1987,7 @@ int main(void)
 	    TEST(test_follower_with_complete_snapshot),
 	    TEST(test_bootstrap_largest_configuration),
 	    TEST(test_second_start_refused_with_empty_update),
+	    TEST(test_start_retried_after_a_refused_log),
 	    TEST(test_options_default_sets_every_field),
 	    TEST(test_config_codec_edges),
 	    TEST(test_seed_of_zero_state_still_random),
