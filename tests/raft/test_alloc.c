@@ -87,6 +87,8 @@ static void test_alloc_every_call_fails_cleanly(void **state)
 	assert_int_equal(raft_config(h_raft(c, 1))->n, 3);
 	rv = h_read(c, 1, 1);
 	assert_true(rv == RAFT_ENOMEM || rv == RAFT_OK);
+	/* A follower refuses a read as a follower, memory or not. */
+	assert_int_equal(h_read(c, 2, 2), RAFT_ENOTLEADER);
 	for (int i = 0; i < 30; i++) {
 		for (raft_id id = 1; id <= c->n; id++)
 			h_tick(c, id, 100);

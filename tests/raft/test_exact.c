@@ -341,6 +341,8 @@ static void test_restart_durable_term_and_timer(void **state)
 	h_elect(c, 1);
 	h_run(c, 300);
 	h_crash(c, 2);
+	/* Down for a while: its timer counts from its restart. */
+	h_advance(c, 2, 5 * E);
 	h_restart(c, 2);
 	h_tick(c, 2, 1);
 	assert_int_equal(h_pending(c, 0, 2, 0), 0);
@@ -400,6 +402,34 @@ static void test_commit_after_a_server_released(void **state)
 	h_run(c, 300);
 	assert_int_equal(COMMIT(c, 1), x);
 	assert_int_equal(COMMIT(c, 4), x);
+	h_free(c);
+}
+
+/* Two removed servers leaving at once: releasing the one that holds its
+ * removal keeps the other, unreachable, in the table, so that it still
+ * learns its removal once it is back (within ten election timeouts). */
+static void test_release_keeps_the_other_leaving_server(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(4, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	h_isolate(c, 3);
+	assert_int_equal(h_remove(c, 1, 3), RAFT_OK);
+	h_run(c, 300);
+	raft_index removal3 = COMMIT(c, 1);
+	assert_null(raft_config_find(raft_committed_config(h_raft(c, 1)), 3));
+	assert_int_equal(h_remove(c, 1, 4), RAFT_OK);
+	h_run(c, 300);
+	assert_null(raft_config_find(raft_committed_config(h_raft(c, 1)), 4));
+	/* Node 4 holds its removal and was released. */
+	h_drop(c, 0, 0, 0);
+	h_tick(c, 1, HB);
+	assert_int_equal(h_pending(c, 0, 1, 4), 0);
+	assert_true(COMMIT(c, 3) < removal3);
+	h_heal(c);
+	h_run(c, 500);
+	assert_true(COMMIT(c, 3) >= removal3);
 	h_free(c);
 }
 
@@ -517,13 +547,22 @@ static void test_probe_at_exactly_half_a_timeout(void **state)
 }
 
 /* A follower that is up to date is not probed however long it stays
- * idle: two entries proposed after a quiet second are pipelined. */
+ * idle (it stays in REPLICATE at every tick): two entries proposed after
+ * quiet seconds are pipelined. */
 static void test_idle_follower_still_pipelined(void **state)
 {
 	(void)state;
 	struct h_cluster *c = h_new(3, NULL);
 	h_elect(c, 1);
-	h_run(c, 2 * E);
+	h_run(c, 300);
+	struct raft *r1 = h_raft(c, 1);
+	for (int i = 0; i < 2 * E / H_STEP; i++) {
+		h_tick(c, 1, H_STEP);
+		const struct progress *p = raft__progress_find(r1, 3);
+		assert_non_null(p);
+		assert_int_equal(p->state, PROGRESS_REPLICATE);
+		h_deliver_all(c);
+	}
 	h_drop(c, 0, 0, 0);
 	propose(c, 1, "a");
 	propose(c, 1, "b");
@@ -1004,6 +1043,27 @@ static void test_install_brings_the_committed_configuration(void **state)
 	h_free(c);
 }
 
+/* Right after an install, with the probe that follows it unanswered for an
+ * interval, a transfer to that follower sends the TimeoutNow and nothing
+ * else: it holds the whole log. */
+static void test_timeout_now_alone_after_an_install(void **state)
+{
+	(void)state;
+	struct h_cluster *c = leader_with_compacted_follower(NULL);
+	tick_until_snapshot(c);
+	while (h_node(c, 3)->installs == 0)
+		assert_true(snapshot_traffic(c));
+	while (h_deliver(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1))
+		;
+	assert_int_equal(LAST(c, 1), raft_snapshot_index(h_raft(c, 1)));
+	h_drop(c, 0, 0, 0);
+	h_advance(c, 1, HB);
+	assert_int_equal(h_transfer(c, 1, 3), RAFT_OK);
+	assert_int_equal(h_pending(c, RAFT_MSG_TIMEOUT_NOW, 1, 3), 1);
+	assert_int_equal(h_pending(c, RAFT_MSG_APPEND, 1, 3), 0);
+	h_free(c);
+}
+
 /* A newer snapshot taken during a transfer: the transfer starts over at
  * offset 0 of the newer one. */
 static void test_newer_snapshot_restarts_the_transfer(void **state)
@@ -1026,9 +1086,10 @@ static void test_newer_snapshot_restarts_the_transfer(void **state)
 	assert_int_equal(h_snapshot(c, 1), RAFT_OK);
 	assert_true(raft_snapshot_index(h_raft(c, 1)) > first);
 	h_drop(c, 0, 0, 0);
-	for (int i = 0; i < 3 && h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3) == 0;
-	     i++)
-		h_tick(c, 1, HB);
+	/* Two intervals after the last chunk, the leader goes back. */
+	h_tick(c, 1, HB);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 0);
+	h_tick(c, 1, HB);
 	struct raft_message *m = h_peek(c, RAFT_MSG_SNAPSHOT, 1, 3);
 	assert_non_null(m);
 	assert_int_equal(m->snap_index, raft_snapshot_index(h_raft(c, 1)));
@@ -1711,6 +1772,9 @@ static void test_follower_with_complete_snapshot(void **state)
 	assert_int_equal(raft_commit_index(r), 1);
 	assert_int_equal(u.leader, 1);
 	assert_int_equal(u.role, RAFT_FOLLOWER);
+	assert_true(u.role_changed); /* a follower of no one, now of 1 */
+	assert_int_equal(raft_step(r, now, &a, &u), RAFT_OK);
+	assert_false(u.role_changed); /* the same leader again */
 	struct raft_message s = h_msg(RAFT_MSG_SNAPSHOT, 1, 2, 2);
 	s.snap_index = 5;
 	s.snap_term = 2;
@@ -1892,6 +1956,74 @@ static void test_start_retried_after_a_refused_log(void **state)
 	raft_free(r);
 }
 
+/* A node bootstrapped well after it started waits a whole election
+ * timeout from the bootstrap before it campaigns. */
+static void test_bootstrap_restarts_the_timer(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	struct raft *r = raft_new(1, &o, 9);
+	assert_non_null(r);
+	struct raft_persisted_state st;
+	memset(&st, 0, sizeof(st));
+	struct raft_update u;
+	assert_int_equal(raft_start(r, 0, &st, &u), RAFT_OK);
+	struct raft_config cfg;
+	h_config_of(3, &cfg);
+	assert_int_equal(raft_bootstrap(r, 5 * E, &cfg, &u), RAFT_OK);
+	assert_int_equal(raft_tick(r, 6 * E - 1, &u), RAFT_OK);
+	assert_false(campaigns(&u));
+	raft_free(r);
+}
+
+/* A message from the largest node id is taken. */
+static void test_message_from_the_largest_node_id(void **state)
+{
+	(void)state;
+	struct raft *r = bare_node(2, 7);
+	struct raft_message a = h_msg(RAFT_MSG_APPEND, RAFT_MAX_NODE_ID, 2, 2);
+	a.prev_index = 1;
+	a.prev_term = 1;
+	struct raft_update u;
+	assert_int_equal(raft_step(r, 100, &a, &u), RAFT_OK);
+	assert_int_equal(raft_leader(r), RAFT_MAX_NODE_ID);
+	raft_free(r);
+}
+
+/* The core's clock never goes back, even when the driver reports an
+ * install with an older time: leader contact after it counts from the
+ * newest time seen, and the no-vote window with it. */
+static void test_install_with_older_time_keeps_the_clock(void **state)
+{
+	(void)state;
+	struct raft *r = bare_node(2, 7);
+	struct raft_config cfg;
+	h_config_of(3, &cfg);
+	struct raft_update u;
+	struct raft_message s = h_msg(RAFT_MSG_SNAPSHOT, 1, 2, 2);
+	s.snap_index = 5;
+	s.snap_term = 2;
+	s.snap_size = 8;
+	s.len = 8;
+	s.data = (const uint8_t *)"12345678";
+	s.done = 1;
+	s.config = &cfg;
+	assert_int_equal(raft_step(r, 1000, &s, &u), RAFT_OK);
+	assert_int_equal(raft_snapshot_installed(r, 900, 5, 2, &u), RAFT_OK);
+	struct raft_message a = h_msg(RAFT_MSG_APPEND, 1, 2, 2);
+	a.prev_index = 5;
+	a.prev_term = 2;
+	assert_int_equal(raft_step(r, 950, &a, &u), RAFT_OK);
+	/* Within E of the newest time (1000): still promised to leader 1. */
+	struct raft_message v = h_msg(RAFT_MSG_VOTE, 3, 2, 3);
+	v.index = 5;
+	v.hint_term = 2;
+	assert_int_equal(raft_step(r, 950 + E + 10, &v, &u), RAFT_OK);
+	assert_null(sent(&u, RAFT_MSG_VOTE_RESP));
+	raft_free(r);
+}
+
 /* The seed whose generator state would be zero still gives randomized
  * election timeouts, not the minimum every time. */
 static void test_seed_of_zero_state_still_random(void **state)
@@ -1954,12 +2086,14 @@ int main(void)
 	    TEST(test_propose_size_limit),
 	    TEST(test_step_down_ends_the_transfer),
 	    TEST(test_commit_after_a_server_released),
+	    TEST(test_release_keeps_the_other_leaving_server),
 	    TEST(test_transfer_resends_a_stale_probe),
 	    TEST(test_snapshot_window_and_install_answer),
 	    TEST(test_lost_chunk_resent_after_two_intervals),
 	    TEST(test_heartbeats_reach_a_follower_getting_the_snapshot),
 	    TEST(test_install_one_entry_short),
 	    TEST(test_install_brings_the_committed_configuration),
+	    TEST(test_timeout_now_alone_after_an_install),
 	    TEST(test_confirmed_chunks_delay_the_resend),
 	    TEST(test_newer_snapshot_restarts_the_transfer),
 	    TEST(test_unreachable_removed_server_released_at_ten_timeouts),
@@ -1988,6 +2122,9 @@ int main(void)
 	    TEST(test_bootstrap_largest_configuration),
 	    TEST(test_second_start_refused_with_empty_update),
 	    TEST(test_start_retried_after_a_refused_log),
+	    TEST(test_bootstrap_restarts_the_timer),
+	    TEST(test_message_from_the_largest_node_id),
+	    TEST(test_install_with_older_time_keeps_the_clock),
 	    TEST(test_options_default_sets_every_field),
 	    TEST(test_config_codec_edges),
 	    TEST(test_seed_of_zero_state_still_random),
