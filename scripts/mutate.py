@@ -39,6 +39,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -302,9 +303,27 @@ class Builder:
         self.raft_srcs = sorted(
             "raft/" + f for f in os.listdir(os.path.join(ROOT, "raft"))
             if f.endswith(".c"))
+        self.lock = threading.Lock()
+        self.locks = {}
+        self.ready = set()
 
     def obj(self, flavor, src):
         return os.path.join(self.base, flavor, src[:-2] + ".o")
+
+    def ensure(self, flags, src, out):
+        """Compiles an unmodified object the first time a mutant needs it
+        (the optimized core and the simulator only for mutants that reach
+        the simulator)."""
+        with self.lock:
+            lock = self.locks.setdefault(out, threading.Lock())
+        with lock:
+            if out in self.ready:
+                return ""
+            r = self.compile(flags, src, out)
+            if r.returncode != 0:
+                return f"the unmodified {src} does not build:\n{r.stdout}"
+            self.ready.add(out)
+            return ""
 
     def compile(self, flags, src, out, cwd=ROOT):
         os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -314,24 +333,30 @@ class Builder:
                               text=True, errors="replace")
 
     def prepare(self):
+        """The objects every mutant needs; the others (the optimized core,
+        the simulator, the codec's tests) are built when first needed."""
         jobs = []
         for s in self.raft_srcs:
             jobs.append((self.san, s, self.obj("san", s)))
-            jobs.append((self.opt, s, self.obj("opt", s)))
         for t in self.units:
             s = f"tests/raft/test_{t}.c"
             jobs.append((self.san, s, self.obj("san", s)))
-        for s in ["tests/raft/harness.c", "tests/raft/test_codec.c",
-                  "tests/raft/codec_samples.c"]:
-            jobs.append((self.san, s, self.obj("san", s)))
-        for s in ["tests/sim/sim.c", "tests/sim/checks.c", "tests/sim/main.c"]:
-            jobs.append((self.opt, s, self.obj("opt", s)))
+        jobs.append((self.san, "tests/raft/harness.c",
+                     self.obj("san", "tests/raft/harness.c")))
         with ThreadPoolExecutor(self.args.jobs) as ex:
-            results = list(ex.map(lambda j: (j, self.compile(*j)), jobs))
-        for (flags, src, out), r in results:
-            if r.returncode != 0:
-                sys.exit(f"mutate: the unmodified {src} does not build:\n"
-                         f"{r.stdout}")
+            errors = list(ex.map(lambda j: self.ensure(*j), jobs))
+        for e in errors:
+            if e:
+                sys.exit(f"mutate: {e}")
+
+    def sources(self, flavor):
+        """What the unmodified objects of a flavor are built from."""
+        flags = self.san if flavor == "san" else self.opt
+        return flags, {self.obj(flavor, s): s for s in self.raft_srcs + [
+            "tests/raft/harness.c", "tests/raft/test_codec.c",
+            "tests/raft/codec_samples.c", "tests/sim/sim.c",
+            "tests/sim/checks.c", "tests/sim/main.c"] +
+            [f"tests/raft/test_{t}.c" for t in self.units]}
 
     def link(self, flags, objs, out, extra=()):
         return subprocess.run([self.cc] + flags + objs + list(extra) +
@@ -363,7 +388,12 @@ class Builder:
                 _, err = mutated_obj(flavor)
                 if err:
                     return err
-                flags = self.san if flavor == "san" else self.opt
+                flags, srcs = self.sources(flavor)
+                for o in objs + raft_objs(flavor):
+                    if o in srcs:
+                        e = self.ensure(flags, srcs[o], o)
+                        if e:
+                            sys.exit(f"mutate: {e}")
                 r = self.link(flags, objs + raft_objs(flavor), exe, extra)
                 return r.stdout if r.returncode else ""
             return build
