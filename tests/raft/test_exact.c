@@ -1064,6 +1064,24 @@ static void test_timeout_now_alone_after_an_install(void **state)
 	h_free(c);
 }
 
+/* A window of two chunks: the first chunk's answer sends the third, and
+ * nothing already on its way again. */
+static void test_window_slides_by_one_chunk(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	o.snapshot_chunks_in_flight = 2;
+	struct h_cluster *c = leader_with_compacted_follower(&o);
+	tick_until_snapshot(c);
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 2);
+	assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT, 1, 3));
+	assert_true(h_deliver(c, RAFT_MSG_SNAPSHOT_RESP, 3, 1));
+	assert_int_equal(h_pending(c, RAFT_MSG_SNAPSHOT, 1, 3), 2);
+	assert_int_equal(newest(c, RAFT_MSG_SNAPSHOT, 1, 3)->offset, 16);
+	h_free(c);
+}
+
 /* A newer snapshot taken during a transfer: the transfer starts over at
  * offset 0 of the newer one. */
 static void test_newer_snapshot_restarts_the_transfer(void **state)
@@ -2024,6 +2042,57 @@ static void test_install_with_older_time_keeps_the_clock(void **state)
 	raft_free(r);
 }
 
+/* A new node is a follower before it starts; it campaigns exactly when its
+ * election timer runs out, not a tick later. */
+static void test_campaign_exactly_at_the_deadline(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	struct raft *fresh = raft_new(1, &o, 4);
+	assert_non_null(fresh);
+	assert_int_equal(raft_role(fresh), RAFT_FOLLOWER);
+	raft_free(fresh);
+	struct raft *r = bare_node(1, 4);
+	raft_time deadline = r->election_deadline;
+	struct raft_update u;
+	assert_int_equal(raft_tick(r, deadline - 1, &u), RAFT_OK);
+	assert_false(campaigns(&u));
+	assert_int_equal(raft_tick(r, deadline, &u), RAFT_OK);
+	assert_true(campaigns(&u));
+	raft_free(r);
+}
+
+/* A leader alone among fifteen learners (a configuration of the largest
+ * size) removes the last of them. */
+static void test_remove_from_the_largest_configuration(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	struct raft *r = raft_new(1, &o, 6);
+	assert_non_null(r);
+	struct raft_persisted_state st;
+	memset(&st, 0, sizeof(st));
+	struct raft_update u;
+	assert_int_equal(raft_start(r, 0, &st, &u), RAFT_OK);
+	struct raft_config cfg;
+	h_config_of(RAFT_MAX_SERVERS, &cfg);
+	for (uint32_t i = 1; i < cfg.n; i++)
+		cfg.servers[i].role = RAFT_LEARNER;
+	assert_int_equal(raft_bootstrap(r, 0, &cfg, &u), RAFT_OK);
+	assert_int_equal(raft_role(r), RAFT_LEADER);
+	assert_int_equal(
+	    raft_persisted(r, 1, raft_last_index(r), raft_current_term(r), &u),
+	    RAFT_OK);
+	assert_int_equal(raft_commit_index(r), raft_last_index(r));
+	assert_int_equal(raft_remove_server(r, 2, RAFT_MAX_SERVERS, &u),
+			 RAFT_OK);
+	assert_int_equal(raft_config(r)->n, RAFT_MAX_SERVERS - 1);
+	assert_null(raft_config_find(raft_config(r), RAFT_MAX_SERVERS));
+	raft_free(r);
+}
+
 /* The seed whose generator state would be zero still gives randomized
  * election timeouts, not the minimum every time. */
 static void test_seed_of_zero_state_still_random(void **state)
@@ -2094,6 +2163,7 @@ int main(void)
 	    TEST(test_install_one_entry_short),
 	    TEST(test_install_brings_the_committed_configuration),
 	    TEST(test_timeout_now_alone_after_an_install),
+	    TEST(test_window_slides_by_one_chunk),
 	    TEST(test_confirmed_chunks_delay_the_resend),
 	    TEST(test_newer_snapshot_restarts_the_transfer),
 	    TEST(test_unreachable_removed_server_released_at_ten_timeouts),
@@ -2125,6 +2195,8 @@ int main(void)
 	    TEST(test_bootstrap_restarts_the_timer),
 	    TEST(test_message_from_the_largest_node_id),
 	    TEST(test_install_with_older_time_keeps_the_clock),
+	    TEST(test_campaign_exactly_at_the_deadline),
+	    TEST(test_remove_from_the_largest_configuration),
 	    TEST(test_options_default_sets_every_field),
 	    TEST(test_config_codec_edges),
 	    TEST(test_seed_of_zero_state_still_random),
