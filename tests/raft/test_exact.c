@@ -379,6 +379,7 @@ static void test_heartbeat_carries_the_commit(void **state)
 	assert_int_equal(hb->n_entries, 0);
 	assert_int_equal(hb->prev_index, x);
 	assert_int_equal(hb->commit, x);
+	assert_int_equal(hb->version, RAFT_VERSION_MAX);
 	h_deliver_all(c);
 	assert_int_equal(COMMIT(c, 2), x);
 	assert_int_equal(COMMIT(c, 3), x);
