@@ -13,7 +13,15 @@ run time). A mutant that does not compile is stillborn and not counted.
 
     mutate.py run [options]          build and test the mutants, print score
     mutate.py list FILE...           print the mutants of FILEs (no build)
+    mutate.py pick --seed N --per-file K FILE...
+                                     K mutants of each FILE in an order fixed
+                                     by N (to choose a sample; no build)
     mutate.py check-equivalent       every entry of the list names a mutant
+
+`run --ids-file F` runs the mutants whose ids F lists (one a line, the id
+first; `#` comments), `--must-kill` fails the run when any of them survives
+or no longer compiles: tests/mutate/sample.txt, run so by `make test`, is a
+fixed sample of mutants that the checks must keep killing.
 
 Equivalent mutants (no test can tell them from the original) are listed by
 hand in tests/mutate/equivalent.txt, one a line: the mutant's id, then
@@ -31,6 +39,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -294,9 +303,27 @@ class Builder:
         self.raft_srcs = sorted(
             "raft/" + f for f in os.listdir(os.path.join(ROOT, "raft"))
             if f.endswith(".c"))
+        self.lock = threading.Lock()
+        self.locks = {}
+        self.ready = set()
 
     def obj(self, flavor, src):
         return os.path.join(self.base, flavor, src[:-2] + ".o")
+
+    def ensure(self, flags, src, out):
+        """Compiles an unmodified object the first time a mutant needs it
+        (the optimized core and the simulator only for mutants that reach
+        the simulator)."""
+        with self.lock:
+            lock = self.locks.setdefault(out, threading.Lock())
+        with lock:
+            if out in self.ready:
+                return ""
+            r = self.compile(flags, src, out)
+            if r.returncode != 0:
+                return f"the unmodified {src} does not build:\n{r.stdout}"
+            self.ready.add(out)
+            return ""
 
     def compile(self, flags, src, out, cwd=ROOT):
         os.makedirs(os.path.dirname(out), exist_ok=True)
@@ -306,24 +333,30 @@ class Builder:
                               text=True, errors="replace")
 
     def prepare(self):
+        """The objects every mutant needs; the others (the optimized core,
+        the simulator, the codec's tests) are built when first needed."""
         jobs = []
         for s in self.raft_srcs:
             jobs.append((self.san, s, self.obj("san", s)))
-            jobs.append((self.opt, s, self.obj("opt", s)))
         for t in self.units:
             s = f"tests/raft/test_{t}.c"
             jobs.append((self.san, s, self.obj("san", s)))
-        for s in ["tests/raft/harness.c", "tests/raft/test_codec.c",
-                  "tests/raft/codec_samples.c"]:
-            jobs.append((self.san, s, self.obj("san", s)))
-        for s in ["tests/sim/sim.c", "tests/sim/checks.c", "tests/sim/main.c"]:
-            jobs.append((self.opt, s, self.obj("opt", s)))
+        jobs.append((self.san, "tests/raft/harness.c",
+                     self.obj("san", "tests/raft/harness.c")))
         with ThreadPoolExecutor(self.args.jobs) as ex:
-            results = list(ex.map(lambda j: (j, self.compile(*j)), jobs))
-        for (flags, src, out), r in results:
-            if r.returncode != 0:
-                sys.exit(f"mutate: the unmodified {src} does not build:\n"
-                         f"{r.stdout}")
+            errors = list(ex.map(lambda j: self.ensure(*j), jobs))
+        for e in errors:
+            if e:
+                sys.exit(f"mutate: {e}")
+
+    def sources(self, flavor):
+        """What the unmodified objects of a flavor are built from."""
+        flags = self.san if flavor == "san" else self.opt
+        return flags, {self.obj(flavor, s): s for s in self.raft_srcs + [
+            "tests/raft/harness.c", "tests/raft/test_codec.c",
+            "tests/raft/codec_samples.c", "tests/sim/sim.c",
+            "tests/sim/checks.c", "tests/sim/main.c"] +
+            [f"tests/raft/test_{t}.c" for t in self.units]}
 
     def link(self, flags, objs, out, extra=()):
         return subprocess.run([self.cc] + flags + objs + list(extra) +
@@ -355,7 +388,12 @@ class Builder:
                 _, err = mutated_obj(flavor)
                 if err:
                     return err
-                flags = self.san if flavor == "san" else self.opt
+                flags, srcs = self.sources(flavor)
+                for o in objs + raft_objs(flavor):
+                    if o in srcs:
+                        e = self.ensure(flags, srcs[o], o)
+                        if e:
+                            sys.exit(f"mutate: {e}")
                 r = self.link(flags, objs + raft_objs(flavor), exe, extra)
                 return r.stdout if r.returncode else ""
             return build
@@ -425,9 +463,29 @@ class Builder:
                 shutil.rmtree(mdir, ignore_errors=True)
 
 
+def read_ids(path):
+    """The ids a sample file lists: the first word of each line that is not
+    blank or a comment."""
+    ids = []
+    with open(path) as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip() or line.lstrip().startswith("#"):
+                continue
+            ident = line.split()[0]
+            if not re.fullmatch(r"[0-9a-f]{10}", ident):
+                sys.exit(f"{path}:{n}: '{ident}' is not a mutant id")
+            ids.append(ident)
+    if not ids:
+        sys.exit(f"{path}: lists no mutant")
+    return ids
+
+
 def select(mutants, args):
     order = list(mutants)
     random.Random(args.seed).shuffle(order)
+    if args.ids_file:
+        ids = read_ids(args.ids_file)
+        args.only = ",".join(ids + ([args.only] if args.only else []))
     if args.only:
         wanted = set(args.only.split(","))
         order = [m for m in order if m.id in wanted]
@@ -501,6 +559,17 @@ def cmd_run(args):
           f"mutants ({score:.1f}%)")
     print(f"cases: {scored}")
     ok = scored > 0 and score >= args.goal and not stale
+    if args.must_kill:
+        # A sample that must stay killed: a survivor is a check that got
+        # weaker; a mutant that no longer compiles or was not run is one
+        # the sample no longer tests.
+        for m, v in sorted(results.values(), key=lambda x: x[0].id):
+            if not v.startswith("killed"):
+                print(f"mutate: must be killed but {v}: {m.describe()} "
+                      f"[{m.id}]")
+                ok = False
+        if len(results) != len(todo):
+            ok = False
     return 0 if ok else 1
 
 
@@ -509,6 +578,17 @@ def cmd_list(args):
         for m in generate(f):
             print(f"{m.id} {os.path.basename(m.path)}:{m.line} {m.func} "
                   f"{m.kind} '{m.old}' -> '{m.new}'")
+    return 0
+
+
+def cmd_pick(args):
+    """Per file, its mutants in an order that only the seed and the file's
+    name decide; the first K of each."""
+    for f in args.files:
+        ms = generate(f)
+        random.Random(f"{args.seed}:{os.path.basename(f)}").shuffle(ms)
+        for m in ms[:args.per_file]:
+            print(f"{m.id} {m.describe()}")
     return 0
 
 
@@ -541,6 +621,9 @@ def main():
                    help="test only this many mutants, a sample")
     r.add_argument("--seed", type=int, default=1, help="of the sample order")
     r.add_argument("--only", help="comma-separated mutant ids")
+    r.add_argument("--ids-file", help="run the mutants this file lists")
+    r.add_argument("--must-kill", action="store_true",
+                   help="fail unless every mutant run is killed")
     r.add_argument("--sim-seeds", type=int, default=400)
     r.add_argument("--sim-first", type=int, default=1)
     r.add_argument("--test-timeout", type=int, default=30)
@@ -550,13 +633,18 @@ def main():
                    help="keep each mutant's build folder")
     r.add_argument("--verbose", action="store_true")
     sub.add_parser("list").add_argument("files", nargs="+")
+    pk = sub.add_parser("pick")
+    pk.add_argument("--seed", type=int, required=True)
+    pk.add_argument("--per-file", type=int, required=True)
+    pk.add_argument("files", nargs="+")
     sub.add_parser("check-equivalent")
     args = p.parse_args()
     if args.cmd == "run":
         args.build = os.path.abspath(args.build)
         sys.exit(cmd_run(args))
-    sys.exit(cmd_list(args) if args.cmd == "list" else
-             cmd_check_equivalent(args))
+    commands = {"list": cmd_list, "pick": cmd_pick,
+                "check-equivalent": cmd_check_equivalent}
+    sys.exit(commands[args.cmd](args))
 
 
 if __name__ == "__main__":

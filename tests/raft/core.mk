@@ -2,7 +2,7 @@
 # Unit tests of the Raft core: one test per rule of the Raft paper's
 # section 5 and one per bug that hit real implementations, on a small
 # deterministic in-test cluster (harness.c). Sanitizers on, cmocka.
-RAFT_UNIT_TESTS := paper lessons robustness alloc rare edges
+RAFT_UNIT_TESTS := paper lessons robustness alloc rare edges exact
 # Tests waiting for a core fix live in test_core_bugs.c until it lands.
 RAFT_UNIT_TESTS += $(if $(wildcard tests/raft/test_core_bugs.c),core_bugs)
 

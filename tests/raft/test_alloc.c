@@ -87,6 +87,8 @@ static void test_alloc_every_call_fails_cleanly(void **state)
 	assert_int_equal(raft_config(h_raft(c, 1))->n, 3);
 	rv = h_read(c, 1, 1);
 	assert_true(rv == RAFT_ENOMEM || rv == RAFT_OK);
+	/* A follower refuses a read as a follower, memory or not. */
+	assert_int_equal(h_read(c, 2, 2), RAFT_ENOTLEADER);
 	for (int i = 0; i < 30; i++) {
 		for (raft_id id = 1; id <= c->n; id++)
 			h_tick(c, id, 100);
@@ -103,6 +105,43 @@ static void test_alloc_every_call_fails_cleanly(void **state)
 		assert_int_equal(COMMIT(c, id), x);
 	h_check_no_error(c);
 	h_free(c);
+}
+
+/* A raft_start that ran out of memory half-way through the log leaves the
+ * node as it was: started again with memory, it takes the same log. */
+static void test_alloc_start_retried(void **state)
+{
+	(void)state;
+	struct raft_options o;
+	h_options(&o);
+	static uint8_t abc[] = "abc";
+	struct raft_entry e[3];
+	memset(e, 0, sizeof(e));
+	for (int i = 0; i < 3; i++) {
+		e[i].index = (raft_index)i + 1;
+		e[i].term = 1;
+		e[i].type = RAFT_ENTRY_COMMAND;
+		e[i].data = abc;
+		e[i].len = 3;
+	}
+	struct raft_persisted_state st = {
+	    .term = 1, .entries = e, .n_entries = 3};
+	unsigned out_of_memory = 0;
+	for (int k = 0; k < 40; k++) {
+		struct raft *r = raft_new(1, &o, 1);
+		assert_non_null(r);
+		struct raft_update u;
+		fail_allocations(300);
+		int rv = raft_start(r, 0, &st, &u);
+		fail_allocations(0);
+		if (rv == RAFT_ENOMEM) {
+			out_of_memory++;
+			assert_int_equal(raft_start(r, 0, &st, &u), RAFT_OK);
+			assert_int_equal(raft_last_index(r), 3);
+		}
+		raft_free(r);
+	}
+	assert_true(out_of_memory >= 5);
 }
 
 static uint64_t rnd(uint64_t *s)
@@ -180,6 +219,7 @@ int main(void)
 				      stop_failing),
 	    cmocka_unit_test_teardown(test_alloc_failures_keep_safety,
 				      stop_failing),
+	    cmocka_unit_test_teardown(test_alloc_start_retried, stop_failing),
 	};
 	return cmocka_run_group_tests_name("raft-alloc", tests, NULL, NULL);
 }
