@@ -82,6 +82,26 @@ static void test_alloc_every_call_fails_cleanly(void **state)
 	fail_allocations(1000);
 	assert_int_equal(h_propose(c, 1, "x", NULL), RAFT_ENOMEM);
 	assert_int_equal(LAST(c, 1), last);
+	/* A batch is taken while the log has room: the rest is refused. */
+	fail_allocations(0);
+	enum { BATCH = 4096 };
+	struct raft_command *batch = calloc(BATCH, sizeof(*batch));
+	assert_non_null(batch);
+	for (size_t i = 0; i < BATCH; i++) {
+		batch[i].data = (uint8_t *)strdup("y");
+		batch[i].len = 1;
+		assert_non_null(batch[i].data);
+	}
+	fail_allocations(1000);
+	size_t taken = 0;
+	assert_int_equal(h_propose_batch(c, 1, batch, BATCH, NULL, &taken),
+			 RAFT_ENOMEM);
+	assert_true(taken < BATCH);
+	assert_int_equal(LAST(c, 1), last + taken);
+	last += taken;
+	for (size_t i = taken; i < BATCH; i++)
+		free(batch[i].data); /* not taken: still ours */
+	free(batch);
 	int rv = h_add_learner(c, 1, l, true);
 	assert_true(rv == RAFT_ENOMEM);
 	assert_int_equal(raft_config(h_raft(c, 1))->n, 3);

@@ -513,6 +513,39 @@ static void test_batch_of_proposals_stops_at_a_refused_one(void **state)
 	h_free(c);
 }
 
+/* The size limit is inclusive: an entry of exactly RAFT_MAX_ENTRY_BYTES is
+ * taken, one byte more is too big; a missing payload is invalid at any size,
+ * the limit's own included. */
+static void test_batch_of_proposals_size_limit(void **state)
+{
+	(void)state;
+	struct h_cluster *c = h_new(3, NULL);
+	h_elect(c, 1);
+	h_run(c, 300);
+	raft_index last = LAST(c, 1);
+	size_t taken = 9;
+	struct raft_command missing = {NULL, RAFT_MAX_ENTRY_BYTES};
+	assert_int_equal(h_propose_batch(c, 1, &missing, 1, NULL, &taken),
+			 RAFT_EINVAL);
+	assert_int_equal(taken, 0);
+	struct raft_command over = {calloc(1, RAFT_MAX_ENTRY_BYTES + 1),
+				    RAFT_MAX_ENTRY_BYTES + 1};
+	assert_non_null(over.data);
+	assert_int_equal(h_propose_batch(c, 1, &over, 1, NULL, &taken),
+			 RAFT_ETOOBIG);
+	assert_int_equal(taken, 0);
+	free(over.data); /* not taken: still ours */
+	assert_int_equal(LAST(c, 1), last);
+	struct raft_command full = {calloc(1, RAFT_MAX_ENTRY_BYTES),
+				    RAFT_MAX_ENTRY_BYTES};
+	assert_non_null(full.data);
+	assert_int_equal(h_propose_batch(c, 1, &full, 1, NULL, &taken),
+			 RAFT_OK);
+	assert_int_equal(taken, 1);
+	assert_int_equal(LAST(c, 1), last + 1);
+	h_free(c);
+}
+
 /* A follower that receives two configurations at once, the first of them
  * committed, tracks the committed one. */
 static void test_follower_tracks_committed_configuration(void **state)
@@ -922,6 +955,7 @@ int main(void)
 	    TEST(test_batch_of_proposals_in_one_message),
 	    TEST(test_batch_of_proposals_stops_at_a_refused_one),
 	    TEST(test_batch_of_proposals_commits_at_once_alone),
+	    TEST(test_batch_of_proposals_size_limit),
 	    TEST(test_snapshot_chunk_answers_carry_rounds),
 	    TEST(test_follower_tracks_committed_configuration),
 	    TEST(test_removed_server_released),
