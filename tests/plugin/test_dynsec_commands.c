@@ -503,15 +503,67 @@ static void test_mosquitto21_commands(void **unused)
 	ha_dynsec_free(f);
 }
 
+/* The data the kick tests start from: clients a and b in group g, c with
+ * role r, which the anonymous group holds too. */
+static const char kicks_file[] =
+    "{\"roles\": [{\"rolename\": \"r\"}], \"clients\": [{\"username\": "
+    "\"a\"}, {\"username\": \"b\"}, {\"username\": \"c\", \"roles\": "
+    "[{\"rolename\": \"r\"}]}], \"groups\": [{\"groupname\": \"g\", "
+    "\"clients\": [{\"username\": \"a\"}, {\"username\": \"b\"}]}, "
+    "{\"groupname\": \"anon\", \"roles\": [{\"rolename\": \"r\"}]}], "
+    "\"anonymousGroup\": \"anon\"}";
+
+struct kicks_case {
+	const char *cmd, *users;
+	bool anonymous;
+};
+
+/* Runs each case's command on kicks_file's data and compares whom the
+ * change disconnects, as its record says (restored false) or as the data
+ * before and after differ (restored true, a restored snapshot). */
+static void check_kicks(const struct kicks_case *cases, size_t n, bool restored)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct ha_dynsec *after = state_from(kicks_file),
+				 *before = state_from(kicks_file);
+		uint8_t *rec;
+		size_t len;
+		json_t *r = run(after, cases[i].cmd, &rec, &len);
+		assert_null(reply_error(r));
+		struct ha_dynsec_kicks k;
+		if (restored) {
+			assert_int_equal(
+			    ha_dynsec_restore_kicks(before, after, &k),
+			    HA_DYNSEC_OK);
+		} else {
+			assert_non_null(rec);
+			assert_int_equal(
+			    ha_dynsec_record_kicks(before, rec, len, &k),
+			    HA_DYNSEC_OK);
+		}
+		char got[64] = "";
+		for (size_t u = 0; u < k.n; u++) {
+			strcat(got, u ? " " : "");
+			strcat(got, k.usernames[u]);
+		}
+		if (strcmp(got, cases[i].users) != 0 ||
+		    k.anonymous != cases[i].anonymous || k.everyone)
+			fail_msg("%s: kicks \"%s\"%s", cases[i].cmd, got,
+				 k.anonymous ? " and anonymous" : "");
+		ha_dynsec_kicks_clear(&k);
+		free(rec);
+		json_decref(r);
+		ha_dynsec_free(after);
+		ha_dynsec_free(before);
+	}
+}
+
 /* Whom each change disconnects, from the state before it: as the stock
  * plugin kicks. */
 static void test_kicks(void **unused)
 {
 	(void)unused;
-	static const struct {
-		const char *cmd, *users;
-		bool anonymous;
-	} cases[] = {
+	static const struct kicks_case cases[] = {
 	    {"{\"command\": \"disableClient\", \"username\": \"a\"}", "a",
 	     false},
 	    {"{\"command\": \"enableClient\", \"username\": \"a\"}", "", false},
@@ -533,39 +585,7 @@ static void test_kicks(void **unused)
 	     true},
 	    {"{\"command\": \"setDefaultACLAccess\", \"acls\": []}", "", false},
 	};
-	const char *file =
-	    "{\"roles\": [{\"rolename\": \"r\"}], \"clients\": [{\"username\": "
-	    "\"a\"}, {\"username\": \"b\"}, {\"username\": \"c\", \"roles\": "
-	    "[{\"rolename\": \"r\"}]}], \"groups\": [{\"groupname\": \"g\", "
-	    "\"clients\": [{\"username\": \"a\"}, {\"username\": \"b\"}]}, "
-	    "{\"groupname\": \"anon\", \"roles\": [{\"rolename\": \"r\"}]}], "
-	    "\"anonymousGroup\": \"anon\"}";
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct ha_dynsec *s = state_from(file),
-				 *before = state_from(file);
-		uint8_t *rec;
-		size_t len;
-		json_t *r = run(s, cases[i].cmd, &rec, &len);
-		assert_null(reply_error(r));
-		assert_non_null(rec);
-		struct ha_dynsec_kicks k;
-		assert_int_equal(ha_dynsec_record_kicks(before, rec, len, &k),
-				 HA_DYNSEC_OK);
-		char got[64] = "";
-		for (size_t u = 0; u < k.n; u++) {
-			strcat(got, u ? " " : "");
-			strcat(got, k.usernames[u]);
-		}
-		if (strcmp(got, cases[i].users) != 0 ||
-		    k.anonymous != cases[i].anonymous || k.everyone)
-			fail_msg("%s: kicks \"%s\"%s", cases[i].cmd, got,
-				 k.anonymous ? " and anonymous" : "");
-		ha_dynsec_kicks_clear(&k);
-		free(rec);
-		json_decref(r);
-		ha_dynsec_free(s);
-		ha_dynsec_free(before);
-	}
+	check_kicks(cases, sizeof(cases) / sizeof(cases[0]), false);
 }
 
 /* Whom data restored from a snapshot disconnects: everyone whose login or
@@ -574,10 +594,7 @@ static void test_kicks(void **unused)
 static void test_restore_kicks(void **unused)
 {
 	(void)unused;
-	static const struct {
-		const char *cmd, *users;
-		bool anonymous;
-	} cases[] = {
+	static const struct kicks_case cases[] = {
 	    {"{\"command\": \"disableClient\", \"username\": \"a\"}", "a",
 	     false},
 	    {"{\"command\": \"setClientPassword\", \"username\": \"b\", "
@@ -606,38 +623,7 @@ static void test_restore_kicks(void **unused)
 	     true},
 	    {"{\"command\": \"setDefaultACLAccess\", \"acls\": []}", "", false},
 	};
-	const char *file =
-	    "{\"roles\": [{\"rolename\": \"r\"}], \"clients\": [{\"username\": "
-	    "\"a\"}, {\"username\": \"b\"}, {\"username\": \"c\", \"roles\": "
-	    "[{\"rolename\": \"r\"}]}], \"groups\": [{\"groupname\": \"g\", "
-	    "\"clients\": [{\"username\": \"a\"}, {\"username\": \"b\"}]}, "
-	    "{\"groupname\": \"anon\", \"roles\": [{\"rolename\": \"r\"}]}], "
-	    "\"anonymousGroup\": \"anon\"}";
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct ha_dynsec *after = state_from(file),
-				 *before = state_from(file);
-		uint8_t *rec;
-		size_t len;
-		json_t *r = run(after, cases[i].cmd, &rec, &len);
-		assert_null(reply_error(r));
-		struct ha_dynsec_kicks k;
-		assert_int_equal(ha_dynsec_restore_kicks(before, after, &k),
-				 HA_DYNSEC_OK);
-		char got[64] = "";
-		for (size_t u = 0; u < k.n; u++) {
-			strcat(got, u ? " " : "");
-			strcat(got, k.usernames[u]);
-		}
-		if (strcmp(got, cases[i].users) != 0 ||
-		    k.anonymous != cases[i].anonymous || k.everyone)
-			fail_msg("%s: kicks \"%s\"%s", cases[i].cmd, got,
-				 k.anonymous ? " and anonymous" : "");
-		ha_dynsec_kicks_clear(&k);
-		free(rec);
-		json_decref(r);
-		ha_dynsec_free(after);
-		ha_dynsec_free(before);
-	}
+	check_kicks(cases, sizeof(cases) / sizeof(cases[0]), true);
 }
 
 int main(void)
