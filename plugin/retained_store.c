@@ -9,16 +9,24 @@
 
 struct ha_retained_entry {
 	_Atomic uint32_t refs;
-	uint32_t len;  /* of record */
-	uint64_t hash; /* of the topic, under the store's key */
+	uint32_t len; /* of record */
 	uint32_t topic_off;
 	uint16_t topic_len;
 	uint8_t record[];
 };
 
+/* A slot keeps its entry's hash beside the pointer: a probe compares
+ * hashes in the table itself and follows a pointer only on a match, so a
+ * lookup in a table of millions costs about one cache miss, not one per
+ * slot probed. */
+struct slot {
+	uint64_t hash;
+	struct ha_retained_entry *e; /* NULL when free */
+};
+
 struct ha_retained_store {
-	struct ha_retained_entry **slots; /* cap slots, NULL when free */
-	size_t cap;			  /* a power of two */
+	struct slot *slots; /* cap slots */
+	size_t cap;	    /* a power of two */
 	size_t count;
 	uint64_t record_bytes;
 	uint64_t k0, k1;
@@ -154,8 +162,8 @@ void ha_retained_store_free(struct ha_retained_store *s)
 	if (s == NULL)
 		return;
 	for (size_t i = 0; i < s->cap; i++)
-		if (s->slots[i] != NULL)
-			entry_unref(s->slots[i]);
+		if (s->slots[i].e != NULL)
+			entry_unref(s->slots[i].e);
 	free(s->slots);
 	free(s);
 }
@@ -173,9 +181,10 @@ static size_t find_slot(const struct ha_retained_store *s, uint64_t hash,
 	size_t mask = s->cap - 1;
 	size_t i = (size_t)hash & mask;
 	for (;;) {
-		const struct ha_retained_entry *e = s->slots[i];
-		if (e == NULL || (e->hash == hash && e->topic_len == len &&
-				  memcmp(entry_topic(e), topic, len) == 0))
+		const struct slot *sl = &s->slots[i];
+		if (sl->e == NULL ||
+		    (sl->hash == hash && sl->e->topic_len == len &&
+		     memcmp(entry_topic(sl->e), topic, len) == 0))
 			return i;
 		i = (i + 1) & mask;
 	}
@@ -184,17 +193,16 @@ static size_t find_slot(const struct ha_retained_store *s, uint64_t hash,
 /* Rehashes into cap slots (a power of two, above count * 4/3). */
 static int resize(struct ha_retained_store *s, size_t cap)
 {
-	struct ha_retained_entry **slots = calloc(cap, sizeof(*slots));
+	struct slot *slots = calloc(cap, sizeof(*slots));
 	if (slots == NULL)
 		return -1;
 	for (size_t i = 0; i < s->cap; i++) {
-		struct ha_retained_entry *e = s->slots[i];
-		if (e == NULL)
+		if (s->slots[i].e == NULL)
 			continue;
-		size_t j = (size_t)e->hash & (cap - 1);
-		while (slots[j] != NULL)
+		size_t j = (size_t)s->slots[i].hash & (cap - 1);
+		while (slots[j].e != NULL)
 			j = (j + 1) & (cap - 1);
-		slots[j] = e;
+		slots[j] = s->slots[i];
 	}
 	free(s->slots);
 	s->slots = slots;
@@ -206,7 +214,7 @@ static int resize(struct ha_retained_store *s, size_t cap)
 static size_t slots_for(size_t n)
 {
 	size_t cap = INITIAL_SLOTS;
-	while (cap / 4 * 3 < n && cap < SIZE_MAX / 2 / sizeof(void *))
+	while (cap / 4 * 3 < n && cap < SIZE_MAX / 2 / sizeof(struct slot))
 		cap *= 2;
 	return cap;
 }
@@ -231,11 +239,11 @@ int ha_retained_store_set(struct ha_retained_store *s, const uint8_t *record,
 	e->topic_off = (uint32_t)topic_off;
 	e->topic_len = (uint16_t)topic_len;
 	memcpy(e->record, record, len);
-	e->hash = topic_hash(s, e->record + topic_off, topic_len);
+	uint64_t hash = topic_hash(s, e->record + topic_off, topic_len);
 
-	size_t i = find_slot(s, e->hash, entry_topic(e), topic_len);
-	if (s->slots[i] != NULL) {
-		struct ha_retained_entry *old = s->slots[i];
+	size_t i = find_slot(s, hash, entry_topic(e), topic_len);
+	if (s->slots[i].e != NULL) {
+		struct ha_retained_entry *old = s->slots[i].e;
 		s->record_bytes -= old->len;
 		entry_unref(old);
 	} else {
@@ -245,11 +253,11 @@ int ha_retained_store_set(struct ha_retained_store *s, const uint8_t *record,
 				free(e);
 				return -1;
 			}
-			i = find_slot(s, e->hash, entry_topic(e), topic_len);
+			i = find_slot(s, hash, entry_topic(e), topic_len);
 		}
 		s->count++;
 	}
-	s->slots[i] = e;
+	s->slots[i] = (struct slot){.hash = hash, .e = e};
 	s->record_bytes += len;
 	return 0;
 }
@@ -259,10 +267,10 @@ bool ha_retained_store_delete(struct ha_retained_store *s, const uint8_t *topic,
 {
 	size_t i =
 	    find_slot(s, topic_hash(s, topic, topic_len), topic, topic_len);
-	if (s->slots[i] == NULL)
+	if (s->slots[i].e == NULL)
 		return false;
-	s->record_bytes -= s->slots[i]->len;
-	entry_unref(s->slots[i]);
+	s->record_bytes -= s->slots[i].e->len;
+	entry_unref(s->slots[i].e);
 	s->count--;
 	/* Backward shift: move up every later entry of the run whose home
 	 * slot does not lie between the hole and it (cyclically). */
@@ -271,18 +279,17 @@ bool ha_retained_store_delete(struct ha_retained_store *s, const uint8_t *topic,
 	size_t j = i;
 	for (;;) {
 		j = (j + 1) & mask;
-		struct ha_retained_entry *e = s->slots[j];
-		if (e == NULL)
+		if (s->slots[j].e == NULL)
 			break;
-		size_t home = (size_t)e->hash & mask;
+		size_t home = (size_t)s->slots[j].hash & mask;
 		bool stays = hole <= j ? (hole < home && home <= j)
 				       : (hole < home || home <= j);
 		if (!stays) {
-			s->slots[hole] = e;
+			s->slots[hole] = s->slots[j];
 			hole = j;
 		}
 	}
-	s->slots[hole] = NULL;
+	s->slots[hole] = (struct slot){0};
 	/* Give memory back after mass deletes; if that fails, the larger
 	 * table serves as well. */
 	if (s->cap > INITIAL_SLOTS && s->count * 8 < s->cap)
@@ -294,8 +301,10 @@ const struct ha_retained_entry *
 ha_retained_store_get(const struct ha_retained_store *s, const uint8_t *topic,
 		      size_t topic_len)
 {
-	return s->slots[find_slot(s, topic_hash(s, topic, topic_len), topic,
-				  topic_len)];
+	return s
+	    ->slots[find_slot(s, topic_hash(s, topic, topic_len), topic,
+			      topic_len)]
+	    .e;
 }
 
 size_t ha_retained_store_count(const struct ha_retained_store *s)
@@ -318,7 +327,7 @@ bool ha_retained_store_next(const struct ha_retained_store *s, size_t *cursor,
 			    const struct ha_retained_entry **out)
 {
 	while (*cursor < s->cap) {
-		const struct ha_retained_entry *e = s->slots[(*cursor)++];
+		const struct ha_retained_entry *e = s->slots[(*cursor)++].e;
 		if (e != NULL) {
 			*out = e;
 			return true;
@@ -340,9 +349,9 @@ int ha_retained_store_share(const struct ha_retained_store *s,
 		return -1;
 	size_t k = 0;
 	for (size_t i = 0; i < s->cap; i++) {
-		if (s->slots[i] != NULL) {
-			entry_ref(s->slots[i]);
-			a[k++] = s->slots[i];
+		if (s->slots[i].e != NULL) {
+			entry_ref(s->slots[i].e);
+			a[k++] = s->slots[i].e;
 		}
 	}
 	*entries = a;
