@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: EPL-2.0 OR BSD-3-Clause */
 /* Fuzzes the transport's stream frame decoder. The first input byte picks
- * the decoder's limits and how the rest is split into reads, so splits and
- * limits are explored together with the bytes. Every decoded frame must
+ * the decoder's limits (payload limit, tag length of protocol 1 or 2, or
+ * none) and how the rest is split into reads, so splits and limits are
+ * explored together with the bytes. Every decoded frame must
  * respect the limits it was decoded under. */
 #include <stddef.h>
 #include <stdint.h>
@@ -28,7 +29,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	chunk = (size_t)(ctl & 0x1f) + 1;
 	max_payload =
 	    (ctl & 0x20) ? FRAME_MAX_HANDSHAKE_PAYLOAD : FRAME_MAX_PAYLOAD;
-	tag_len = (ctl & 0x40) ? FRAME_TAG_LEN : 0;
+	/* A tagged link's tag length follows its protocol version; bit 0x10
+	 * also varies the chunk size, which is independent of it. */
+	tag_len = (ctl & 0x40)
+		      ? ((ctl & 0x10) ? FRAME_TAG_LEN_V2 : FRAME_TAG_LEN_V1)
+		      : 0;
 	if (ctl & 0x80)
 		chunk = size > 0 ? size : 1; /* one read */
 

@@ -10,6 +10,7 @@
 
 #include "transport/frame.h"
 #include "transport/handshake.h"
+#include "transport/transport.h"
 
 static void check_hello(const uint8_t *payload, size_t len)
 {
@@ -27,7 +28,12 @@ static void check_hello(const uint8_t *payload, size_t len)
 	if (transport__hs_auth_input(input, 'D', 1, &h, &h, transcript) >
 	    sizeof(input))
 		abort();
-	if (transport__hs_common_version(h.proto_min, h.proto_max, 1, 1) > 1)
+	/* Whatever a peer announces, the agreed version is one we speak. */
+	n = transport__hs_common_version(
+	    h.proto_min, h.proto_max, TRANSPORT_PROTO_MIN, TRANSPORT_PROTO_MAX);
+	if (n != 0 &&
+	    (n < (int)TRANSPORT_PROTO_MIN || n > (int)TRANSPORT_PROTO_MAX ||
+	     n < h.proto_min || n > h.proto_max))
 		abort();
 }
 

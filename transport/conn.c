@@ -63,6 +63,8 @@ static void conn_free(struct conn *c)
 	free(c->write_buf);
 	transport__tcrypto_mac_free(c->mac_send);
 	transport__tcrypto_mac_free(c->mac_recv);
+	transport__tcrypto_aead_free(c->aead_send);
+	transport__tcrypto_aead_free(c->aead_recv);
 	free(c);
 	transport__release(t);
 }
@@ -178,9 +180,24 @@ static bool conn_out_reserve(struct conn *c, size_t n)
 	return true;
 }
 
-/* Encodes one frame into the output buffer, tagged once keys exist. */
-static bool conn_put_frame(struct conn *c, uint8_t type, const uint8_t *payload,
-			   size_t len)
+/* The reason of a libcrypto failure, for the line that closes the link;
+ * valid until the next call on this thread. */
+static const char *conn_crypto_error(const char *what)
+{
+	static _Thread_local char reason[300];
+	char detail[200];
+
+	transport__tcrypto_last_error(detail, sizeof(detail));
+	snprintf(reason, sizeof(reason), "%s failed (%s)", what, detail);
+	return reason;
+}
+
+/* Encodes one frame into the output buffer, protected once keys exist:
+ * protocol 1 copies the payload and tags it, protocol 2 encrypts it from
+ * the caller's buffer straight into the output buffer. Returns NULL, or
+ * why the frame could not be encoded (the link must then be closed). */
+static const char *conn_put_frame(struct conn *c, uint8_t type,
+				  const uint8_t *payload, size_t len)
 {
 	struct frame_header h = {
 	    .version = FRAME_VERSION,
@@ -189,23 +206,33 @@ static bool conn_put_frame(struct conn *c, uint8_t type, const uint8_t *payload,
 	    .length = (uint32_t)len,
 	    .seq = c->seq_send,
 	};
-	size_t tag_len = c->tagged ? FRAME_TAG_LEN : 0;
 	uint8_t *p;
 
-	if (!conn_out_reserve(c, FRAME_HEADER_LEN + len + tag_len))
-		return false;
+	/* The sequence number is the AES-GCM nonce: it must never repeat
+	 * under one key, so it never wraps. */
+	if (c->seq_send == UINT64_MAX)
+		return "frame sequence numbers exhausted";
+	if (!conn_out_reserve(c, FRAME_HEADER_LEN + len + c->tag_len))
+		return "out of memory";
 	p = c->out + c->out_len;
 	transport__frame_header_encode(p, &h);
-	if (len > 0)
-		memcpy(p + FRAME_HEADER_LEN, payload, len);
-	if (c->tagged &&
-	    !transport__tcrypto_mac_frame(c->mac_send, p, FRAME_HEADER_LEN,
-					  p + FRAME_HEADER_LEN, len,
-					  p + FRAME_HEADER_LEN + len))
-		return false;
-	c->out_len += FRAME_HEADER_LEN + len + tag_len;
+	if (c->aead_send != NULL) {
+		if (!transport__tcrypto_aead_seal(
+			c->aead_send, h.seq, p, FRAME_HEADER_LEN, payload,
+			p + FRAME_HEADER_LEN, len, p + FRAME_HEADER_LEN + len))
+			return conn_crypto_error("AES-GCM encryption");
+	} else {
+		if (len > 0)
+			memcpy(p + FRAME_HEADER_LEN, payload, len);
+		if (c->mac_send != NULL &&
+		    !transport__tcrypto_mac_frame(
+			c->mac_send, p, FRAME_HEADER_LEN, p + FRAME_HEADER_LEN,
+			len, p + FRAME_HEADER_LEN + len))
+			return conn_crypto_error("HMAC computation");
+	}
+	c->out_len += FRAME_HEADER_LEN + len + c->tag_len;
 	c->seq_send++;
-	return true;
+	return NULL;
 }
 
 static void conn_on_write(uv_write_t *req, int status)
@@ -250,15 +277,14 @@ void transport__conn_flush(struct conn *c)
 
 		while (c->out_len < TRANSPORT_WRITE_BATCH &&
 		       (f = transport__peer_dequeue(p)) != NULL) {
-			bool ok =
+			const char *err =
 			    conn_put_frame(c, f->type, f->payload, f->len);
 
 			free(f);
-			if (!ok) {
-				transport__conn_close(
-				    c, TRANSPORT_LOG_ERROR,
-				    "cannot encode a frame (out of "
-				    "memory or crypto failure)");
+			if (err != NULL) {
+				transport__conn_close(c, TRANSPORT_LOG_ERROR,
+						      "cannot send a frame: %s",
+						      err);
 				return;
 			}
 			p->frames_sent++;
@@ -316,6 +342,7 @@ static bool conn_send_hello(struct conn *c, uint32_t target)
 {
 	struct transport *t = c->t;
 	struct hs_hello *h = &c->my_hello;
+	const char *err = NULL;
 	int n;
 
 	memset(h, 0, sizeof(*h));
@@ -337,10 +364,13 @@ static bool conn_send_hello(struct conn *c, uint32_t target)
 	}
 	n = transport__hs_hello_encode(h, c->my_hello_raw,
 				       sizeof(c->my_hello_raw));
-	if (n < 0 ||
-	    !conn_put_frame(c, FRAME_HELLO, c->my_hello_raw, (size_t)n)) {
+	if (n >= 0)
+		err =
+		    conn_put_frame(c, FRAME_HELLO, c->my_hello_raw, (size_t)n);
+	if (n < 0 || err != NULL) {
 		transport__conn_close(c, TRANSPORT_LOG_ERROR,
-				      "cannot build hello");
+				      "cannot build hello: %s",
+				      err != NULL ? err : "bad field");
 		return false;
 	}
 	c->my_hello_len = (size_t)n;
@@ -365,11 +395,18 @@ static bool conn_auth_mac(struct conn *c, char role, uint8_t out[HS_MAC_LEN])
 static bool conn_send_auth(struct conn *c)
 {
 	uint8_t mac[HS_MAC_LEN];
+	const char *err;
 
-	if (!conn_auth_mac(c, c->outbound ? 'D' : 'A', mac) ||
-	    !conn_put_frame(c, FRAME_AUTH, mac, sizeof(mac))) {
+	if (!conn_auth_mac(c, c->outbound ? 'D' : 'A', mac)) {
 		transport__conn_close(c, TRANSPORT_LOG_ERROR,
-				      "cannot build auth proof");
+				      "cannot build auth proof: %s",
+				      conn_crypto_error("HMAC computation"));
+		return false;
+	}
+	err = conn_put_frame(c, FRAME_AUTH, mac, sizeof(mac));
+	if (err != NULL) {
+		transport__conn_close(c, TRANSPORT_LOG_ERROR,
+				      "cannot build auth proof: %s", err);
 		return false;
 	}
 	transport__conn_flush(c);
@@ -395,9 +432,11 @@ static void conn_on_keepalive(uv_timer_t *timer)
 	}
 	if (!c->writing && c->out_len == 0 &&
 	    now - c->last_tx >= t->keepalive_ms) {
-		if (!conn_put_frame(c, FRAME_PING, NULL, 0)) {
+		const char *err = conn_put_frame(c, FRAME_PING, NULL, 0);
+
+		if (err != NULL) {
 			transport__conn_close(c, TRANSPORT_LOG_ERROR,
-					      "cannot encode a ping");
+					      "cannot send a ping: %s", err);
 			return;
 		}
 		transport__conn_flush(c);
@@ -597,13 +636,59 @@ static void conn_on_hello(struct conn *c, const uint8_t *payload, size_t len)
 	 * that it accepted the acceptor's hello (and certificate), so the
 	 * acceptor never reports a link its peer refused. */
 	if (c->outbound) {
-		if (!conn_put_frame(c, FRAME_AUTH, NULL, 0)) {
+		const char *err = conn_put_frame(c, FRAME_AUTH, NULL, 0);
+
+		if (err != NULL) {
 			transport__conn_close(c, TRANSPORT_LOG_ERROR,
-					      "out of memory");
+					      "cannot send the confirmation: "
+					      "%s",
+					      err);
 			return;
 		}
 		conn_up(c);
 	}
+}
+
+/* Sets up the frame protection of the negotiated protocol from the two
+ * session keys (wiped here); every frame after the two proofs carries a
+ * tag. Returns false after closing the connection. */
+static bool conn_setup_frame_keys(struct conn *c, uint8_t d2a[CRYPTO_KEY_LEN],
+				  uint8_t a2d[CRYPTO_KEY_LEN])
+{
+	/* The fixed part of the nonce names the direction, as the role byte
+	 * does in the proofs. */
+	static const uint8_t fixed_d2a[CRYPTO_GCM_FIXED_LEN] = {'D', 0, 0, 0};
+	static const uint8_t fixed_a2d[CRYPTO_GCM_FIXED_LEN] = {'A', 0, 0, 0};
+	const uint8_t *send_key = c->outbound ? d2a : a2d;
+	const uint8_t *recv_key = c->outbound ? a2d : d2a;
+	bool ok;
+
+	if (c->version >= TRANSPORT_PROTO_AEAD) {
+		c->aead_send = transport__tcrypto_aead_new(
+		    send_key, c->outbound ? fixed_d2a : fixed_a2d, true);
+		c->aead_recv = transport__tcrypto_aead_new(
+		    recv_key, c->outbound ? fixed_a2d : fixed_d2a, false);
+		ok = c->aead_send != NULL && c->aead_recv != NULL;
+		c->tag_len = FRAME_TAG_LEN_V2;
+	} else {
+		c->mac_send = transport__tcrypto_mac_new(send_key);
+		c->mac_recv = transport__tcrypto_mac_new(recv_key);
+		ok = c->mac_send != NULL && c->mac_recv != NULL;
+		c->tag_len = FRAME_TAG_LEN_V1;
+	}
+	transport__tcrypto_wipe(d2a, CRYPTO_KEY_LEN);
+	transport__tcrypto_wipe(a2d, CRYPTO_KEY_LEN);
+	if (!ok) {
+		transport__conn_close(
+		    c, TRANSPORT_LOG_ERROR,
+		    "cannot set up frame protection: %s",
+		    conn_crypto_error(c->version >= TRANSPORT_PROTO_AEAD
+					  ? "AES-GCM key setup"
+					  : "HMAC key setup"));
+		return false;
+	}
+	c->dec.tag_len = c->tag_len;
+	return true;
 }
 
 static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
@@ -631,8 +716,8 @@ static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
 		return;
 	}
 	if (!conn_auth_mac(c, c->outbound ? 'A' : 'D', want)) {
-		transport__conn_close(c, TRANSPORT_LOG_ERROR,
-				      "MAC computation failed");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "%s",
+				      conn_crypto_error("MAC computation"));
 		return;
 	}
 	if (!transport__tcrypto_equal(want, payload, HS_MAC_LEN)) {
@@ -647,31 +732,64 @@ static void conn_on_auth(struct conn *c, const uint8_t *payload, size_t len)
 	if (!transport__tcrypto_session_keys(t->secret, t->secret_len, d->nonce,
 					     a->nonce, HS_NONCE_LEN,
 					     c->transcript, d2a, a2d)) {
-		transport__conn_close(c, TRANSPORT_LOG_ERROR,
-				      "key derivation failed");
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "%s",
+				      conn_crypto_error("key derivation"));
 		return;
 	}
-	c->mac_send = transport__tcrypto_mac_new(c->outbound ? d2a : a2d);
-	c->mac_recv = transport__tcrypto_mac_new(c->outbound ? a2d : d2a);
-	transport__tcrypto_wipe(d2a, sizeof(d2a));
-	transport__tcrypto_wipe(a2d, sizeof(a2d));
-	if (c->mac_send == NULL || c->mac_recv == NULL) {
-		transport__conn_close(c, TRANSPORT_LOG_ERROR,
-				      "cannot set up frame authentication");
+	if (!conn_setup_frame_keys(c, d2a, a2d))
 		return;
-	}
-	/* Every frame after the two proofs carries a tag. */
-	c->tagged = true;
-	c->dec.tag_len = FRAME_TAG_LEN;
 	conn_up(c);
+}
+
+/* Checks a frame's tag, and decrypts a protocol 2 frame in place. Returns
+ * false after closing the connection. */
+static bool conn_open_frame(struct conn *c, const struct frame_view *f)
+{
+	uint8_t tag[FRAME_TAG_LEN_V1];
+
+	if (c->aead_recv != NULL) {
+		switch (transport__tcrypto_aead_open(
+		    c->aead_recv, f->header.seq, f->raw_header,
+		    FRAME_HEADER_LEN, f->payload, f->header.length, f->tag)) {
+		case TCRYPTO_OPEN_OK:
+			return true;
+		case TCRYPTO_OPEN_FORGED:
+			transport__conn_close(
+			    c, TRANSPORT_LOG_WARNING,
+			    "bad frame tag: forged or corrupted frame");
+			return false;
+		case TCRYPTO_OPEN_FAILED:
+			break;
+		}
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "%s",
+				      conn_crypto_error("AES-GCM decryption"));
+		return false;
+	}
+	if (c->mac_recv == NULL)
+		return true;
+	if (!transport__tcrypto_mac_frame(c->mac_recv, f->raw_header,
+					  FRAME_HEADER_LEN, f->payload,
+					  f->header.length, tag)) {
+		transport__conn_close(c, TRANSPORT_LOG_ERROR, "%s",
+				      conn_crypto_error("HMAC computation"));
+		return false;
+	}
+	if (!transport__tcrypto_equal(tag, f->tag, FRAME_TAG_LEN_V1)) {
+		transport__conn_close(
+		    c, TRANSPORT_LOG_WARNING,
+		    "bad frame tag: forged or corrupted frame");
+		return false;
+	}
+	return true;
 }
 
 static void conn_on_frame(struct conn *c, const struct frame_view *f)
 {
 	struct peer *p;
-	uint8_t tag[FRAME_TAG_LEN];
 
-	if (f->header.seq != c->seq_recv) {
+	/* The sender never uses UINT64_MAX (see conn_put_frame), so the
+	 * expected number never wraps back to one already accepted. */
+	if (f->header.seq != c->seq_recv || c->seq_recv == UINT64_MAX) {
 		transport__conn_close(
 		    c, TRANSPORT_LOG_WARNING,
 		    "frame out of sequence (got %llu, expected %llu): "
@@ -680,21 +798,8 @@ static void conn_on_frame(struct conn *c, const struct frame_view *f)
 		    (unsigned long long)c->seq_recv);
 		return;
 	}
-	if (c->tagged) {
-		if (!transport__tcrypto_mac_frame(c->mac_recv, f->raw_header,
-						  FRAME_HEADER_LEN, f->payload,
-						  f->header.length, tag)) {
-			transport__conn_close(c, TRANSPORT_LOG_ERROR,
-					      "MAC computation failed");
-			return;
-		}
-		if (!transport__tcrypto_equal(tag, f->tag, FRAME_TAG_LEN)) {
-			transport__conn_close(
-			    c, TRANSPORT_LOG_WARNING,
-			    "bad frame tag: forged or corrupted frame");
-			return;
-		}
-	}
+	if (!conn_open_frame(c, f))
+		return;
 	c->seq_recv++;
 	switch (c->state) {
 	case CONN_HELLO:

@@ -3,16 +3,21 @@
  * false, never ignored. */
 #include "transport/crypto.h"
 
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/kdf.h>
 #include <openssl/params.h>
 #include <openssl/rand.h>
+
+#include "raft/byteorder.h"
 
 #define SESSION_INFO "mqttha-session-v1"
 
@@ -180,6 +185,128 @@ void transport__tcrypto_mac_free(struct tcrypto_mac *m)
 		return;
 	EVP_MAC_CTX_free(m->ctx);
 	free(m);
+}
+
+struct tcrypto_aead {
+	EVP_CIPHER_CTX *ctx;
+	uint8_t nonce[CRYPTO_GCM_NONCE_LEN]; /* fixed part, then seq */
+	bool encrypt;
+};
+
+struct tcrypto_aead *
+transport__tcrypto_aead_new(const uint8_t key[CRYPTO_KEY_LEN],
+			    const uint8_t fixed[CRYPTO_GCM_FIXED_LEN],
+			    bool encrypt)
+{
+	struct tcrypto_aead *a = calloc(1, sizeof(*a));
+	bool ok;
+
+	if (a == NULL)
+		return NULL;
+	a->encrypt = encrypt;
+	memcpy(a->nonce, fixed, CRYPTO_GCM_FIXED_LEN);
+	a->ctx = EVP_CIPHER_CTX_new();
+	if (a->ctx == NULL) {
+		free(a);
+		return NULL;
+	}
+	/* The key schedule is computed here once; each frame then sets only
+	 * its nonce. 12 bytes is GCM's default nonce length. */
+	ok = EVP_CipherInit_ex(a->ctx, EVP_aes_256_gcm(), NULL, key, NULL,
+			       encrypt ? 1 : 0) == 1 &&
+	     EVP_CIPHER_CTX_get_iv_length(a->ctx) == CRYPTO_GCM_NONCE_LEN;
+	if (!ok) {
+		transport__tcrypto_aead_free(a);
+		return NULL;
+	}
+	return a;
+}
+
+/* Starts one frame: its nonce, then the header as additional data. */
+static bool aead_start(struct tcrypto_aead *a, uint64_t seq,
+		       const uint8_t *header, size_t header_len)
+{
+	int n = 0;
+
+	if (header_len > INT_MAX)
+		return false;
+	le64_store(a->nonce + CRYPTO_GCM_FIXED_LEN, seq);
+	return EVP_CipherInit_ex(a->ctx, NULL, NULL, NULL, a->nonce,
+				 a->encrypt ? 1 : 0) == 1 &&
+	       EVP_CipherUpdate(a->ctx, NULL, &n, header, (int)header_len) ==
+		   1 &&
+	       n == (int)header_len;
+}
+
+bool transport__tcrypto_aead_seal(struct tcrypto_aead *a, uint64_t seq,
+				  const uint8_t *header, size_t header_len,
+				  const uint8_t *in, uint8_t *out, size_t len,
+				  uint8_t tag[CRYPTO_GCM_TAG_LEN])
+{
+	int n = 0;
+	int fin = 0;
+
+	if (!a->encrypt || len > INT_MAX ||
+	    !aead_start(a, seq, header, header_len))
+		return false;
+	if (len > 0 && (EVP_EncryptUpdate(a->ctx, out, &n, in, (int)len) != 1 ||
+			n != (int)len))
+		return false;
+	/* GCM is a stream mode: Final writes nothing, but it is given room
+	 * all the same. */
+	return EVP_EncryptFinal_ex(a->ctx, out + n, &fin) == 1 && fin == 0 &&
+	       EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_GCM_GET_TAG,
+				   CRYPTO_GCM_TAG_LEN, tag) == 1;
+}
+
+enum tcrypto_open_result
+transport__tcrypto_aead_open(struct tcrypto_aead *a, uint64_t seq,
+			     const uint8_t *header, size_t header_len,
+			     uint8_t *buf, size_t len,
+			     const uint8_t tag[CRYPTO_GCM_TAG_LEN])
+{
+	int n = 0;
+	int fin = 0;
+
+	if (a->encrypt || len > INT_MAX ||
+	    !aead_start(a, seq, header, header_len))
+		return TCRYPTO_OPEN_FAILED;
+	if (len > 0 &&
+	    (EVP_DecryptUpdate(a->ctx, buf, &n, buf, (int)len) != 1 ||
+	     n != (int)len))
+		return TCRYPTO_OPEN_FAILED;
+	if (EVP_CIPHER_CTX_ctrl(a->ctx, EVP_CTRL_GCM_SET_TAG,
+				CRYPTO_GCM_TAG_LEN, (void *)tag) != 1)
+		return TCRYPTO_OPEN_FAILED;
+	/* Final compares the tag; with a mismatch it is the only call that
+	 * fails. */
+	if (EVP_DecryptFinal_ex(a->ctx, buf + n, &fin) != 1) {
+		ERR_clear_error();
+		return TCRYPTO_OPEN_FORGED;
+	}
+	return fin == 0 ? TCRYPTO_OPEN_OK : TCRYPTO_OPEN_FAILED;
+}
+
+void transport__tcrypto_aead_free(struct tcrypto_aead *a)
+{
+	if (a == NULL)
+		return;
+	/* Frees and cleanses the key schedule. */
+	EVP_CIPHER_CTX_free(a->ctx);
+	free(a);
+}
+
+void transport__tcrypto_last_error(char *out, size_t len)
+{
+	unsigned long e = ERR_get_error();
+
+	if (len == 0)
+		return;
+	if (e == 0)
+		snprintf(out, len, "no libcrypto error recorded");
+	else
+		ERR_error_string_n(e, out, len);
+	ERR_clear_error();
 }
 
 bool transport__tcrypto_equal(const void *a, const void *b, size_t len)

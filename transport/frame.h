@@ -6,8 +6,12 @@
  *   version u8 | type u8 | flags u16 | length u32 | seq u64 | payload | tag
  *
  * (integers little-endian). The tag is absent (0 bytes) on handshake frames
- * and on links without a session key, and 32 bytes (HMAC-SHA256) otherwise;
- * both sides know which from the state of the link, so it is not on the wire.
+ * and on links without a session key; otherwise the link's protocol version
+ * picks it: 32 bytes of HMAC-SHA256 over header and payload in protocol 1,
+ * 16 bytes of AES-256-GCM tag in protocol 2, where the payload on the wire is
+ * encrypted. Both sides know which from the state of the link, so it is not
+ * on the wire. The version field is the frame layout's, 1 in both protocols
+ * (the handshake frames, sent before a protocol is agreed, share it).
  */
 #ifndef TRANSPORT_FRAME_H
 #define TRANSPORT_FRAME_H
@@ -17,7 +21,9 @@
 
 #define FRAME_VERSION 1u
 #define FRAME_HEADER_LEN 16u
-#define FRAME_TAG_LEN 32u
+#define FRAME_TAG_LEN_V1 32u /* HMAC-SHA256 */
+#define FRAME_TAG_LEN_V2 16u /* AES-256-GCM */
+#define FRAME_TAG_MAX 32u
 /* The Raft core's largest entry (4 MiB) plus room for its message headers. */
 #define FRAME_MAX_PAYLOAD (4u * 1024u * 1024u + 64u * 1024u)
 /* Before a peer is authenticated it gets no more than this per frame. */
@@ -50,11 +56,12 @@ struct frame_header {
 };
 
 /* One whole frame; pointers into the decoder's buffer, valid until the next
- * call to transport__frame_decoder_feed(). */
+ * call to transport__frame_decoder_feed(). The payload may be changed in
+ * place (a protocol 2 link decrypts it there). */
 struct frame_view {
 	struct frame_header header;
 	const uint8_t *raw_header; /* FRAME_HEADER_LEN bytes, as received */
-	const uint8_t *payload;
+	uint8_t *payload;
 	const uint8_t *tag; /* tag_len bytes; NULL when tag_len is 0 */
 	size_t tag_len;
 };

@@ -21,6 +21,9 @@
 #define TRANSPORT_WRITE_BATCH (256u * 1024u)
 /* A written buffer up to this size is kept for the next frames. */
 #define CONN_SPARE_MAX (16u * 1024u * 1024u)
+/* The first protocol version whose frames are AES-256-GCM (encrypted and
+ * authenticated) rather than HMAC-SHA256 (authenticated only). */
+#define TRANSPORT_PROTO_AEAD 2u
 /* What a queued frame costs beyond its payload, for the byte limit. */
 #define TRANSPORT_QFRAME_OVERHEAD 64u
 
@@ -126,9 +129,16 @@ struct conn {
 	uint16_t version;
 	uint8_t transcript[HS_TRANSCRIPT_LEN];
 
-	bool tagged;
-	struct tcrypto_mac *mac_send;
+	/* Once the session keys exist every frame carries a tag of this
+	 * length: protocol 1 HMAC-SHA256 frames, protocol 2 AES-256-GCM. */
+	size_t tag_len;
+	struct tcrypto_mac *mac_send; /* protocol 1 */
 	struct tcrypto_mac *mac_recv;
+	struct tcrypto_aead *aead_send; /* protocol 2 and later */
+	struct tcrypto_aead *aead_recv;
+	/* The next sequence number of each direction. It is the AES-GCM
+	 * nonce, so it never wraps: a link that would need UINT64_MAX is
+	 * closed instead. */
 	uint64_t seq_send;
 	uint64_t seq_recv;
 

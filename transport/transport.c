@@ -292,6 +292,15 @@ static int transport_configure(struct transport *t,
 				t->proto_min, t->proto_max);
 		return TRANSPORT_EINVAL;
 	}
+	if (t->proto_min < TRANSPORT_PROTO_MIN ||
+	    t->proto_max > TRANSPORT_PROTO_MAX) {
+		transport__logf(t, TRANSPORT_LOG_ERROR,
+				"protocol version range %u..%u is outside the "
+				"versions this build speaks (%u..%u)",
+				t->proto_min, t->proto_max, TRANSPORT_PROTO_MIN,
+				TRANSPORT_PROTO_MAX);
+		return TRANSPORT_EINVAL;
+	}
 	t->handshake_timeout_ms = o->handshake_timeout_ms
 				      ? o->handshake_timeout_ms
 				      : DEFAULT_HANDSHAKE_TIMEOUT_MS;

@@ -27,9 +27,11 @@
  * transport's own. */
 #define TRANSPORT_TYPE_MIN 16u
 #define TRANSPORT_SECRET_MIN 16u /* bytes */
-/* Wire protocol versions this build speaks. */
+/* Wire protocol versions this build speaks: in secret mode 1 tags frames
+ * with HMAC-SHA256, 2 encrypts and authenticates them with AES-256-GCM.
+ * A link speaks the highest both ends share. */
 #define TRANSPORT_PROTO_MIN 1u
-#define TRANSPORT_PROTO_MAX 1u
+#define TRANSPORT_PROTO_MAX 2u
 
 enum transport_error {
 	TRANSPORT_OK = 0,
@@ -103,8 +105,9 @@ struct transport_options {
 	unsigned log_interval_ms;      /* 10000: repeats of one complaint */
 	unsigned keepalive_ms;	  /* 1000: a ping on a link idle this long */
 	unsigned idle_timeout_ms; /* 5000: silence that ends a link */
-	uint16_t proto_min;	  /* TRANSPORT_PROTO_MIN */
-	uint16_t proto_max;	  /* TRANSPORT_PROTO_MAX */
+	/* Within TRANSPORT_PROTO_MIN..TRANSPORT_PROTO_MAX. */
+	uint16_t proto_min; /* TRANSPORT_PROTO_MIN */
+	uint16_t proto_max; /* TRANSPORT_PROTO_MAX */
 
 	transport_recv_cb on_recv;
 	transport_link_cb on_link;

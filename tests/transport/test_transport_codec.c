@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include <openssl/evp.h>
+
 #include "transport/crypto.h"
 #include "transport/frame.h"
 #include "transport/handshake.h"
@@ -105,14 +107,14 @@ static void test_decoder_any_split(void **state)
 		payload[i] = (uint8_t)i;
 	for (size_t i = 0; i < 6; i++)
 		len += encode_frame(stream + len, (uint8_t)(16 + i), i, payload,
-				    sizes[i], FRAME_TAG_LEN);
+				    sizes[i], FRAME_TAG_LEN_V1);
 	for (size_t chunk = 1; chunk <= len; chunk += (chunk < 40 ? 1 : 97)) {
 		struct frame_decoder d;
 		struct frame_view f;
 		size_t pos = 0;
 		unsigned got = 0;
 
-		transport__frame_decoder_init(&d, 1000, FRAME_TAG_LEN);
+		transport__frame_decoder_init(&d, 1000, FRAME_TAG_LEN_V1);
 		while (pos < len) {
 			size_t n = len - pos < chunk ? len - pos : chunk;
 			size_t off = 0;
@@ -133,7 +135,7 @@ static void test_decoder_any_split(void **state)
 					assert_memory_equal(f.payload, payload,
 							    sizes[got]);
 					assert_int_equal(f.tag_len,
-							 FRAME_TAG_LEN);
+							 FRAME_TAG_LEN_V1);
 					assert_int_equal(f.tag[0], 0xee);
 					got++;
 				} else {
@@ -181,13 +183,13 @@ static void test_decoder_tag_switch(void **state)
 
 	(void)state;
 	len = encode_frame(stream, FRAME_AUTH, 0, p, 3, 0);
-	len += encode_frame(stream + len, 16, 1, p, 3, FRAME_TAG_LEN);
+	len += encode_frame(stream + len, 16, 1, p, 3, FRAME_TAG_LEN_V1);
 	transport__frame_decoder_init(&d, 100, 0);
 	assert_int_equal(
 	    transport__frame_decoder_feed(&d, stream, len, &used, &f), 1);
 	assert_int_equal(used, FRAME_HEADER_LEN + 3);
 	assert_null(f.tag);
-	d.tag_len = FRAME_TAG_LEN;
+	d.tag_len = FRAME_TAG_LEN_V1;
 	assert_int_equal(transport__frame_decoder_feed(&d, stream + used,
 						       len - used, &used, &f),
 			 1);
@@ -406,6 +408,228 @@ static void test_session_keys_and_tags(void **state)
 	assert_true(transport__tcrypto_random(n1, sizeof(n1)));
 }
 
+static const uint8_t aead_key[CRYPTO_KEY_LEN] =
+    "a-32-byte-session-key-for-tests";
+static const uint8_t aead_fixed[CRYPTO_GCM_FIXED_LEN] = {'D', 0, 0, 0};
+
+/* AES-256-GCM with one fresh context for one message: an independent
+ * computation to hold the per-link context against. */
+static void gcm_one_shot(const uint8_t key[32], const uint8_t nonce[12],
+			 const uint8_t *aad, size_t aad_len, const uint8_t *in,
+			 size_t len, uint8_t *out, uint8_t tag[16])
+{
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	int n = 0;
+
+	assert_non_null(ctx);
+	assert_int_equal(
+	    EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce), 1);
+	if (aad_len > 0)
+		assert_int_equal(
+		    EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len), 1);
+	if (len > 0) {
+		assert_int_equal(EVP_EncryptUpdate(ctx, out, &n, in, (int)len),
+				 1);
+		assert_int_equal(n, (int)len);
+	}
+	assert_int_equal(EVP_EncryptFinal_ex(ctx, out + len, &n), 1);
+	assert_int_equal(n, 0);
+	assert_int_equal(
+	    EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, 16, tag), 1);
+	EVP_CIPHER_CTX_free(ctx);
+}
+
+/* Test cases 13 and 14 of the GCM specification (McGrew and Viega): a zero
+ * key and nonce, no additional data, an empty and a 16-byte zero message. */
+static void test_aead_gcm_vectors(void **state)
+{
+	const uint8_t zero_key[32] = {0};
+	const uint8_t zero_fixed[4] = {0};
+	const uint8_t tag13[16] = {0x53, 0x0f, 0x8a, 0xfb, 0xc7, 0x45,
+				   0x36, 0xb9, 0xa9, 0x63, 0xb4, 0xf1,
+				   0xc4, 0xcb, 0x73, 0x8b};
+	const uint8_t ct14[16] = {0xce, 0xa7, 0x40, 0x3d, 0x4d, 0x60,
+				  0x6b, 0x6e, 0x07, 0x4e, 0xc5, 0xd3,
+				  0xba, 0xf3, 0x9d, 0x18};
+	const uint8_t tag14[16] = {0xd0, 0xd1, 0xc8, 0xa7, 0x99, 0x99,
+				   0x6b, 0xf0, 0x26, 0x5b, 0x98, 0xb5,
+				   0xd4, 0x8a, 0xb9, 0x19};
+	uint8_t buf[16] = {0};
+	uint8_t tag[16];
+	struct tcrypto_aead *seal =
+	    transport__tcrypto_aead_new(zero_key, zero_fixed, true);
+	struct tcrypto_aead *open =
+	    transport__tcrypto_aead_new(zero_key, zero_fixed, false);
+
+	(void)state;
+	assert_non_null(seal);
+	assert_non_null(open);
+	/* Sequence number 0 makes the nonce all zero. */
+	assert_true(
+	    transport__tcrypto_aead_seal(seal, 0, NULL, 0, NULL, buf, 0, tag));
+	assert_memory_equal(tag, tag13, 16);
+	assert_true(
+	    transport__tcrypto_aead_seal(seal, 0, NULL, 0, buf, buf, 16, tag));
+	assert_memory_equal(buf, ct14, 16);
+	assert_memory_equal(tag, tag14, 16);
+	assert_int_equal(
+	    transport__tcrypto_aead_open(open, 0, NULL, 0, buf, 16, tag),
+	    TCRYPTO_OPEN_OK);
+	assert_memory_equal(buf, (uint8_t[16]){0}, 16);
+	transport__tcrypto_aead_free(seal);
+	transport__tcrypto_aead_free(open);
+}
+
+/* One frame under the per-link context equals a one-shot computation with
+ * the nonce fixed | seq (little-endian) and the header as additional data. */
+static void test_aead_known_answer(void **state)
+{
+	struct frame_header h = {FRAME_VERSION, 42, 0, 37,
+				 0x1122334455667788ULL};
+	uint8_t hdr[FRAME_HEADER_LEN];
+	uint8_t nonce[CRYPTO_GCM_NONCE_LEN] = {
+	    'D', 0, 0, 0, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11};
+	const uint8_t plain[37] = "replicated message, to be encrypted";
+	uint8_t want[37], want_tag[16], got[37], got_tag[16];
+	struct tcrypto_aead *a =
+	    transport__tcrypto_aead_new(aead_key, aead_fixed, true);
+
+	(void)state;
+	assert_non_null(a);
+	transport__frame_header_encode(hdr, &h);
+	gcm_one_shot(aead_key, nonce, hdr, sizeof(hdr), plain, sizeof(plain),
+		     want, want_tag);
+	/* The context is reused: the same frame twice gives the same bytes. */
+	for (int i = 0; i < 2; i++) {
+		assert_true(transport__tcrypto_aead_seal(
+		    a, h.seq, hdr, sizeof(hdr), plain, got, sizeof(plain),
+		    got_tag));
+		assert_memory_equal(got, want, sizeof(want));
+		assert_memory_equal(got_tag, want_tag, sizeof(want_tag));
+	}
+	assert_memory_not_equal(got, plain, sizeof(plain));
+	transport__tcrypto_aead_free(a);
+}
+
+/* Opens a copy of a sealed frame; the copy is decrypted in place. */
+static enum tcrypto_open_result open_copy(struct tcrypto_aead *a, uint64_t seq,
+					  const uint8_t *hdr, const uint8_t *ct,
+					  size_t len, const uint8_t *tag,
+					  uint8_t *scratch)
+{
+	if (len > 0)
+		memcpy(scratch, ct, len);
+	return transport__tcrypto_aead_open(a, seq, hdr, FRAME_HEADER_LEN,
+					    scratch, len, tag);
+}
+
+/* Frames of every size round trip; any flipped bit of the header, the
+ * ciphertext or the tag, another sequence number (a replayed or reordered
+ * frame) or the other direction's nonce is refused. */
+static void test_aead_round_trip_and_tamper(void **state)
+{
+	const size_t sizes[] = {0, 1, 4096, FRAME_MAX_PAYLOAD};
+	const uint8_t other_fixed[CRYPTO_GCM_FIXED_LEN] = {'A', 0, 0, 0};
+	struct tcrypto_aead *seal =
+	    transport__tcrypto_aead_new(aead_key, aead_fixed, true);
+	struct tcrypto_aead *open =
+	    transport__tcrypto_aead_new(aead_key, aead_fixed, false);
+	struct tcrypto_aead *other =
+	    transport__tcrypto_aead_new(aead_key, other_fixed, false);
+	uint8_t *plain = malloc(FRAME_MAX_PAYLOAD);
+	uint8_t *ct = malloc(FRAME_MAX_PAYLOAD);
+	uint8_t *scratch = malloc(FRAME_MAX_PAYLOAD);
+
+	(void)state;
+	assert_non_null(seal);
+	assert_non_null(open);
+	assert_non_null(other);
+	assert_non_null(plain);
+	assert_non_null(ct);
+	assert_non_null(scratch);
+	for (size_t i = 0; i < FRAME_MAX_PAYLOAD; i++)
+		plain[i] = (uint8_t)(i * 7 + 3);
+	for (size_t k = 0; k < sizeof(sizes) / sizeof(sizes[0]); k++) {
+		size_t len = sizes[k];
+		uint64_t seq = 10 + k;
+		struct frame_header h = {FRAME_VERSION, 42, 0, (uint32_t)len,
+					 seq};
+		uint8_t hdr[FRAME_HEADER_LEN], bad_hdr[FRAME_HEADER_LEN];
+		uint8_t tag[CRYPTO_GCM_TAG_LEN], bad_tag[CRYPTO_GCM_TAG_LEN];
+
+		transport__frame_header_encode(hdr, &h);
+		assert_true(transport__tcrypto_aead_seal(
+		    seal, seq, hdr, sizeof(hdr), plain, ct, len, tag));
+		/* Encrypted: no 16-byte block of the payload shows through. */
+		for (size_t off = 0; off + 16 <= len; off += 16)
+			assert_memory_not_equal(ct + off, plain + off, 16);
+		assert_int_equal(
+		    open_copy(open, seq, hdr, ct, len, tag, scratch),
+		    TCRYPTO_OPEN_OK);
+		if (len > 0)
+			assert_memory_equal(scratch, plain, len);
+
+		for (size_t bit = 0; bit < 8 * FRAME_HEADER_LEN; bit += 5) {
+			memcpy(bad_hdr, hdr, sizeof(hdr));
+			bad_hdr[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			assert_int_equal(open_copy(open, seq, bad_hdr, ct, len,
+						   tag, scratch),
+					 TCRYPTO_OPEN_FORGED);
+		}
+		if (len > 0) {
+			size_t where[3] = {0, len / 2, len - 1};
+
+			for (int w = 0; w < 3; w++) {
+				ct[where[w]] ^= 0x10;
+				assert_int_equal(open_copy(open, seq, hdr, ct,
+							   len, tag, scratch),
+						 TCRYPTO_OPEN_FORGED);
+				ct[where[w]] ^= 0x10;
+			}
+		}
+		for (size_t bit = 0; bit < 8 * CRYPTO_GCM_TAG_LEN; bit += 3) {
+			memcpy(bad_tag, tag, sizeof(tag));
+			bad_tag[bit / 8] ^= (uint8_t)(1u << (bit % 8));
+			assert_int_equal(open_copy(open, seq, hdr, ct, len,
+						   bad_tag, scratch),
+					 TCRYPTO_OPEN_FORGED);
+		}
+		/* The header sequence number is covered by the tag, and the
+		 * nonce follows the receiver's count: a frame opened at
+		 * another position fails even with its own header. */
+		assert_int_equal(
+		    open_copy(open, seq + 1, hdr, ct, len, tag, scratch),
+		    TCRYPTO_OPEN_FORGED);
+		assert_int_equal(
+		    open_copy(open, seq - 1, hdr, ct, len, tag, scratch),
+		    TCRYPTO_OPEN_FORGED);
+		assert_int_equal(
+		    open_copy(other, seq, hdr, ct, len, tag, scratch),
+		    TCRYPTO_OPEN_FORGED);
+		/* A refused frame leaves the context usable. */
+		assert_int_equal(
+		    open_copy(open, seq, hdr, ct, len, tag, scratch),
+		    TCRYPTO_OPEN_OK);
+	}
+	/* A context seals or opens, never both. */
+	{
+		uint8_t hdr[FRAME_HEADER_LEN] = {0};
+		uint8_t tag[CRYPTO_GCM_TAG_LEN] = {0};
+
+		assert_false(transport__tcrypto_aead_seal(
+		    open, 1, hdr, sizeof(hdr), plain, ct, 1, tag));
+		assert_int_equal(transport__tcrypto_aead_open(
+				     seal, 1, hdr, sizeof(hdr), ct, 1, tag),
+				 TCRYPTO_OPEN_FAILED);
+	}
+	free(plain);
+	free(ct);
+	free(scratch);
+	transport__tcrypto_aead_free(seal);
+	transport__tcrypto_aead_free(open);
+	transport__tcrypto_aead_free(other);
+}
+
 /* The one address parser (transport/address.c), under each caller's flags. */
 static void expect_address(const char *text, unsigned flags, const char *host,
 			   unsigned port, enum transport_host_kind kind)
@@ -564,6 +788,9 @@ int main(void)
 	    cmocka_unit_test(test_auth_input),
 	    cmocka_unit_test(test_hmac_vector),
 	    cmocka_unit_test(test_session_keys_and_tags),
+	    cmocka_unit_test(test_aead_gcm_vectors),
+	    cmocka_unit_test(test_aead_known_answer),
+	    cmocka_unit_test(test_aead_round_trip_and_tamper),
 	    cmocka_unit_test(test_address_parse),
 	    cmocka_unit_test(test_address_split),
 	};

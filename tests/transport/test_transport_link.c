@@ -14,6 +14,7 @@
 #include "tests/transport/harness.h"
 #include "transport/frame.h"
 #include "transport/handshake.h"
+#include "transport/internal.h"
 
 #define TYPE_DATA 42
 
@@ -172,9 +173,12 @@ static size_t build_hello_frame(uint8_t *out, uint32_t from, uint32_t to,
 
 enum proxy_mode {
 	PROXY_PASS,
-	PROXY_REPLAY,	/* sends the first data frame twice */
-	PROXY_CORRUPT,	/* flips a payload bit of the first data frame */
-	PROXY_OVERSIZE, /* injects a header announcing a huge frame */
+	PROXY_REPLAY,	      /* sends the first data frame twice */
+	PROXY_CORRUPT,	      /* flips a payload bit of the first data frame */
+	PROXY_CORRUPT_HEADER, /* flips a bit of its type */
+	PROXY_CORRUPT_TAG,    /* flips a bit of its tag */
+	PROXY_REORDER,	      /* sends the second data frame first */
+	PROXY_OVERSIZE,	      /* injects a header announcing a huge frame */
 };
 
 struct proxy {
@@ -191,7 +195,12 @@ struct proxy {
 	uint8_t *pending; /* dialer bytes not yet split into frames */
 	size_t pending_len;
 	unsigned frames; /* dialer frames forwarded */
+	size_t tag_len;	 /* of the frames after the two handshake frames */
 	bool acted;
+	uint8_t *captured; /* the first data frame as it went by */
+	size_t captured_len;
+	uint8_t *held; /* PROXY_REORDER: the first data frame, held back */
+	size_t held_len;
 	bool blackhole; /* drop everything from now on, both ways */
 	uint8_t rbuf[65536];
 };
@@ -236,7 +245,7 @@ static void proxy_from_a(struct proxy *p, const uint8_t *data, size_t len)
 	p->pending_len += len;
 	for (;;) {
 		struct frame_header h;
-		size_t tag = p->frames < 2 ? 0 : FRAME_TAG_LEN;
+		size_t tag = p->frames < 2 ? 0 : p->tag_len;
 		size_t whole;
 
 		if (transport__frame_header_decode(p->pending, p->pending_len,
@@ -248,8 +257,18 @@ static void proxy_from_a(struct proxy *p, const uint8_t *data, size_t len)
 			return;
 		if (p->frames == 2 && !p->acted) {
 			p->acted = true;
+			p->captured = malloc(whole);
+			assert_non_null(p->captured);
+			memcpy(p->captured, p->pending, whole);
+			p->captured_len = whole;
 			if (p->mode == PROXY_CORRUPT)
 				p->pending[FRAME_HEADER_LEN] ^= 1;
+			/* Still a type of the owner's, so only the tag can
+			 * tell. */
+			if (p->mode == PROXY_CORRUPT_HEADER)
+				p->pending[1] ^= 0x20;
+			if (p->mode == PROXY_CORRUPT_TAG)
+				p->pending[whole - 1] ^= 0x80;
 			if (p->mode == PROXY_OVERSIZE) {
 				struct frame_header big = {
 				    FRAME_VERSION, TYPE_DATA, 0,
@@ -260,8 +279,16 @@ static void proxy_from_a(struct proxy *p, const uint8_t *data, size_t len)
 				proxy_write(&p->b, hdr, sizeof(hdr));
 			}
 		}
-		if (p->mode != PROXY_OVERSIZE || p->frames != 2)
+		if (p->mode == PROXY_REORDER && p->frames == 2) {
+			p->held = malloc(whole);
+			assert_non_null(p->held);
+			memcpy(p->held, p->pending, whole);
+			p->held_len = whole;
+		} else if (p->mode != PROXY_OVERSIZE || p->frames != 2) {
 			proxy_write(&p->b, p->pending, whole);
+		}
+		if (p->mode == PROXY_REORDER && p->frames == 3)
+			proxy_write(&p->b, p->held, p->held_len);
 		if (p->mode == PROXY_REPLAY && p->frames == 2)
 			proxy_write(&p->b, p->pending, whole);
 		p->frames++;
@@ -351,6 +378,7 @@ static void proxy_start(struct proxy *p, enum proxy_mode mode,
 
 	memset(p, 0, sizeof(*p));
 	p->mode = mode;
+	p->tag_len = FRAME_TAG_LEN_V2; /* both ends speak protocol 2 */
 	p->target_port = target_port;
 	uv_tcp_init(&test_loop, &p->server);
 	p->server.data = p;
@@ -368,6 +396,8 @@ static void proxy_stop(struct proxy *p)
 	uv_close((uv_handle_t *)&p->server, NULL);
 	run_for(20);
 	free(p->pending);
+	free(p->captured);
+	free(p->held);
 }
 
 /* A port nobody listens on: bound, read, released. */
@@ -456,19 +486,36 @@ static void exchange(struct node *a, struct node *b, size_t len, unsigned seed)
 
 /* ---- tests ---- */
 
-static void test_secret_link_carries_frames(void **state)
+/* The protocol version of the live link from n to peer, 0 if none. */
+static uint16_t link_version(struct node *n, uint32_t peer)
+{
+	struct transport_peer_stats st;
+
+	assert_int_equal(transport_peer_stats(n->t, peer, &st), 0);
+	return st.protocol_version;
+}
+
+/* Frames of every size cross a secret-mode link of both ends speaking
+ * protocol versions up to proto_max, both ways, intact and in order. */
+static void secret_link_carries_frames(uint16_t proto_max)
 {
 	struct node a, b;
 	struct transport_options oa = node_opts(&a, 1);
 	struct transport_options ob = node_opts(&b, 2);
 
-	(void)state;
+	oa.proto_max = ob.proto_max = proto_max;
 	start_pair(&a, &oa, &b, &ob);
 	assert_true(wait_linked(&a, &b, 3000));
 	assert_true(node_log_has(&a, "link to node 2 up"));
 	assert_true(node_log_has(&b, "link to node 1 up"));
+	assert_int_equal(link_version(&a, 2), proto_max);
+	assert_int_equal(link_version(&b, 1), proto_max);
 	exchange(&a, &b, 0, 1);
+	exchange(&a, &b, 1, 6);
+	exchange(&b, &a, 1, 7);
 	exchange(&a, &b, 100, 2);
+	exchange(&a, &b, 4096, 8);
+	exchange(&b, &a, 4096, 9);
 	exchange(&b, &a, 70000, 3);
 	/* The largest frame: a 4 MiB entry plus 64 KiB of headers. */
 	exchange(&a, &b, TRANSPORT_MAX_PAYLOAD, 4);
@@ -486,6 +533,20 @@ static void test_secret_link_carries_frames(void **state)
 	assert_int_equal(b.ups, 1);
 	node_free(&a);
 	node_free(&b);
+}
+
+/* Two nodes of this build link at protocol 2 (AES-256-GCM frames). */
+static void test_secret_link_carries_frames(void **state)
+{
+	(void)state;
+	secret_link_carries_frames(TRANSPORT_PROTO_MAX);
+}
+
+/* Protocol 1 (HMAC-SHA256 frames) still works between two nodes. */
+static void test_secret_v1_link_carries_frames(void **state)
+{
+	(void)state;
+	secret_link_carries_frames(1);
 }
 
 static void test_send_rejects_bad_arguments(void **state)
@@ -562,6 +623,17 @@ static void test_options_are_checked(void **state)
 	assert_int_equal(transport_create(&test_loop, &o, &t),
 			 TRANSPORT_EINVAL);
 	assert_true(node_log_has(&a, "must exceed keepalive_ms"));
+	o = node_opts(&a, 1);
+	o.proto_max = TRANSPORT_PROTO_MAX + 1;
+	assert_int_equal(transport_create(&test_loop, &o, &t),
+			 TRANSPORT_EINVAL);
+	assert_true(node_log_has(&a, "outside the versions this build speaks"));
+	o = node_opts(&a, 1);
+	o.proto_min = 2;
+	o.proto_max = 1;
+	assert_int_equal(transport_create(&test_loop, &o, &t),
+			 TRANSPORT_EINVAL);
+	assert_true(node_log_has(&a, "protocol version range 2..1 is empty"));
 	o = node_opts(&a, 1);
 	o.tls_ca_file = "/nonexistent/ca.crt";
 	o.tls_cert_file = "/nonexistent/node.crt";
@@ -702,12 +774,13 @@ static void test_no_common_version_refused(void **state)
 	struct transport_options ob = node_opts(&b, 2);
 
 	(void)state;
+	oa.proto_max = 1;
 	ob.proto_min = 2;
-	ob.proto_max = 3;
+	ob.proto_max = 2;
 	start_pair(&a, &oa, &b, &ob);
 	assert_true(wait_log(&b,
 			     "no common protocol version (node 1 speaks "
-			     "1..1, we speak 2..3)",
+			     "1..1, we speak 2..2)",
 			     3000));
 	assert_never_linked(&a, &b);
 	node_free(&a);
@@ -723,21 +796,93 @@ static void test_version_negotiated(void **state)
 
 	(void)state;
 	oa.proto_min = 1;
-	oa.proto_max = 3;
+	oa.proto_max = 2;
 	ob.proto_min = 2;
-	ob.proto_max = 5;
+	ob.proto_max = 2;
 	start_pair(&a, &oa, &b, &ob);
 	assert_true(wait_linked(&a, &b, 3000));
-	assert_true(node_log_has(&a, "protocol v3"));
-	assert_true(node_log_has(&b, "protocol v3"));
-	{
-		struct transport_peer_stats st;
-
-		assert_int_equal(transport_peer_stats(a.t, 2, &st), 0);
-		assert_int_equal(st.protocol_version, 3);
-	}
+	assert_true(node_log_has(&a, "protocol v2"));
+	assert_true(node_log_has(&b, "protocol v2"));
+	assert_int_equal(link_version(&a, 2), 2);
+	assert_int_equal(link_version(&b, 1), 2);
 	node_free(&a);
 	node_free(&b);
+}
+
+/* What a man in the middle sees of one data frame of pattern(len, seed)
+ * from a to b on a link of the given protocol versions: the frame as it
+ * went by, checked to arrive intact. */
+static void observe_data_frame(uint16_t a_max, uint16_t b_max,
+			       uint16_t want_version, size_t len,
+			       uint8_t **frame, size_t *frame_len)
+{
+	struct node a, b;
+	struct transport_options oa = node_opts(&a, 1);
+	struct transport_options ob = node_opts(&b, 2);
+	struct proxy px;
+
+	oa.proto_max = a_max;
+	ob.proto_max = b_max;
+	assert_int_equal(node_start(&a, &oa), 0);
+	assert_int_equal(node_start(&b, &ob), 0);
+	proxy_start(&px, PROXY_PASS, transport_port(b.t));
+	px.tag_len = want_version >= 2 ? FRAME_TAG_LEN_V2 : FRAME_TAG_LEN_V1;
+	set_one_peer(&a, 2, "127.0.0.1:%u", px.port);
+	set_one_peer(&b, 1, "127.0.0.1:%u", transport_port(a.t));
+	assert_true(wait_linked(&a, &b, 3000));
+	assert_int_equal(link_version(&a, 2), want_version);
+	assert_int_equal(link_version(&b, 1), want_version);
+	exchange(&a, &b, len, 11);
+	assert_non_null(px.captured);
+	*frame = px.captured;
+	*frame_len = px.captured_len;
+	px.captured = NULL;
+	proxy_stop(&px);
+	node_free(&a);
+	node_free(&b);
+}
+
+/* A node of an older build (protocol 1 only) and one of this build link
+ * at protocol 1, with HMAC-SHA256 tags and the payload in the clear,
+ * whichever of the two dials: a cluster upgrades one node at a time. */
+static void test_mixed_versions_link_at_v1(void **state)
+{
+	const size_t len = 4096;
+	uint8_t *data = pattern(len, 11);
+
+	(void)state;
+	for (int older_dials = 0; older_dials < 2; older_dials++) {
+		uint8_t *frame;
+		size_t frame_len;
+
+		observe_data_frame(older_dials ? 1 : 2, older_dials ? 2 : 1, 1,
+				   len, &frame, &frame_len);
+		assert_int_equal(frame_len,
+				 FRAME_HEADER_LEN + len + FRAME_TAG_LEN_V1);
+		assert_memory_equal(frame + FRAME_HEADER_LEN, data, len);
+		free(frame);
+	}
+	free(data);
+}
+
+/* On a protocol 2 link the payload is encrypted on the wire: none of it
+ * shows through, and the tag is 16 bytes. */
+static void test_v2_payload_encrypted(void **state)
+{
+	const size_t len = 4096;
+	uint8_t *data = pattern(len, 11);
+	uint8_t *frame;
+	size_t frame_len;
+
+	(void)state;
+	observe_data_frame(2, 2, 2, len, &frame, &frame_len);
+	assert_int_equal(frame_len, FRAME_HEADER_LEN + len + FRAME_TAG_LEN_V2);
+	assert_int_equal(frame[1], TYPE_DATA); /* the header stays clear */
+	for (size_t off = 0; off + 16 <= len; off += 16)
+		assert_null(
+		    memmem(frame + FRAME_HEADER_LEN, len, data + off, 16));
+	free(frame);
+	free(data);
 }
 
 /* A joining node learns the cluster id from its first authenticated peer,
@@ -1071,55 +1216,103 @@ static void test_connection_flood_capped(void **state)
 	node_free(&b);
 }
 
-static void test_replayed_frame_refused(void **state)
+/* A man in the middle tampers with the first data frame from a to b on a
+ * link of protocol proto_max; b refuses it with the given line, delivers
+ * nothing it did not send in order, and drops the link. */
+static void tamper_refused(enum proxy_mode mode, uint16_t proto_max,
+			   const char *line, unsigned delivered)
 {
 	struct node a, b;
 	struct transport_options oa = node_opts(&a, 1);
 	struct transport_options ob = node_opts(&b, 2);
 	struct proxy px;
-	uint8_t data[10] = "replay-me";
+	uint8_t first[10] = "tamper-me";
+	uint8_t second[10] = "then-me";
 
-	(void)state;
+	oa.proto_max = ob.proto_max = proto_max;
 	assert_int_equal(node_start(&a, &oa), 0);
 	assert_int_equal(node_start(&b, &ob), 0);
-	proxy_start(&px, PROXY_REPLAY, transport_port(b.t));
+	proxy_start(&px, mode, transport_port(b.t));
+	px.tag_len = proto_max >= 2 ? FRAME_TAG_LEN_V2 : FRAME_TAG_LEN_V1;
 	set_one_peer(&a, 2, "127.0.0.1:%u", px.port);
 	set_one_peer(&b, 1, "127.0.0.1:%u", transport_port(a.t));
 	assert_true(wait_linked(&a, &b, 3000));
-	assert_int_equal(transport_send(a.t, 2, TYPE_DATA, data, sizeof(data)),
-			 0);
-	assert_true(
-	    wait_log(&b, "frame out of sequence (got 2, expected 3)", 3000));
+	assert_int_equal(link_version(&b, 1), proto_max);
+	assert_int_equal(
+	    transport_send(a.t, 2, TYPE_DATA, first, sizeof(first)), 0);
+	assert_int_equal(
+	    transport_send(a.t, 2, TYPE_DATA, second, sizeof(second)), 0);
+	assert_true(wait_log(&b, line, 3000));
 	run_for(50);
-	/* Delivered once; the copy was refused and the link dropped. */
-	assert_int_equal(b.recv_count, 1);
+	assert_int_equal(b.recv_count, delivered);
+	if (delivered > 0)
+		assert_memory_equal(b.last_payload, first, sizeof(first));
 	assert_true(b.downs >= 1);
 	proxy_stop(&px);
 	node_free(&a);
 	node_free(&b);
 }
 
+static void test_replayed_frame_refused(void **state)
+{
+	(void)state;
+	/* Delivered once; the copy was refused and the link dropped. */
+	for (uint16_t v = 1; v <= TRANSPORT_PROTO_MAX; v++)
+		tamper_refused(PROXY_REPLAY, v,
+			       "frame out of sequence (got 2, expected 3)", 1);
+}
+
+static void test_reordered_frame_refused(void **state)
+{
+	(void)state;
+	for (uint16_t v = 1; v <= TRANSPORT_PROTO_MAX; v++)
+		tamper_refused(PROXY_REORDER, v,
+			       "frame out of sequence (got 3, expected 2)", 0);
+}
+
+/* A flipped bit of the payload, the header or the tag fails the tag. */
 static void test_forged_frame_refused(void **state)
+{
+	const enum proxy_mode modes[] = {PROXY_CORRUPT, PROXY_CORRUPT_HEADER,
+					 PROXY_CORRUPT_TAG};
+
+	(void)state;
+	for (uint16_t v = 1; v <= TRANSPORT_PROTO_MAX; v++)
+		for (size_t m = 0; m < 3; m++)
+			tamper_refused(
+			    modes[m], v,
+			    "bad frame tag: forged or corrupted frame", 0);
+}
+
+/* The link closes rather than let its sequence number, the AES-GCM nonce,
+ * wrap; the next link has fresh keys and starts again from 0. */
+static void test_sequence_never_wraps(void **state)
 {
 	struct node a, b;
 	struct transport_options oa = node_opts(&a, 1);
 	struct transport_options ob = node_opts(&b, 2);
-	struct proxy px;
-	uint8_t data[10] = "tamper-me";
+	struct conn *ca, *cb;
+	uint8_t data[4] = "end";
 
 	(void)state;
-	assert_int_equal(node_start(&a, &oa), 0);
-	assert_int_equal(node_start(&b, &ob), 0);
-	proxy_start(&px, PROXY_CORRUPT, transport_port(b.t));
-	set_one_peer(&a, 2, "127.0.0.1:%u", px.port);
-	set_one_peer(&b, 1, "127.0.0.1:%u", transport_port(a.t));
+	start_pair(&a, &oa, &b, &ob);
 	assert_true(wait_linked(&a, &b, 3000));
+	ca = transport__find_peer(a.t, 2)->link;
+	cb = transport__find_peer(b.t, 1)->link;
+	assert_non_null(ca);
+	assert_non_null(cb);
+	assert_non_null(ca->aead_send);
+	ca->seq_send = UINT64_MAX - 1;
+	cb->seq_recv = UINT64_MAX - 1;
+	/* The last number there is: still sent and accepted. */
+	exchange(&a, &b, sizeof(data), 5);
 	assert_int_equal(transport_send(a.t, 2, TYPE_DATA, data, sizeof(data)),
 			 0);
-	assert_true(
-	    wait_log(&b, "bad frame tag: forged or corrupted frame", 3000));
-	assert_int_equal(b.recv_count, 0);
-	proxy_stop(&px);
+	assert_true(wait_log(&a, "frame sequence numbers exhausted", 3000));
+	assert_int_equal(b.recv_count, 1);
+	assert_true(wait_count(&b.ups, 2, 3000));
+	assert_true(wait_linked(&a, &b, 3000));
+	exchange(&a, &b, sizeof(data), 6);
 	node_free(&a);
 	node_free(&b);
 }
@@ -1498,7 +1691,7 @@ static void test_tls_link(void **state)
 	tls_opts(&ob, "node2.crt", "node2.key", false);
 	start_pair(&a, &oa, &b, &ob);
 	assert_true(wait_linked(&a, &b, 3000));
-	assert_true(node_log_has(&a, "tls, protocol v1"));
+	assert_true(node_log_has(&a, "tls, protocol v2"));
 	exchange(&a, &b, 100, 1);
 	exchange(&b, &a, TRANSPORT_MAX_PAYLOAD, 2);
 	node_free(&a);
@@ -1636,6 +1829,8 @@ static void test_tls_garbage_refused(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_secret_v1_link_carries_frames,
+					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_secret_link_carries_frames,
 					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_send_rejects_bad_arguments,
@@ -1659,6 +1854,10 @@ int main(void)
 					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_no_common_version_refused,
 					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_mixed_versions_link_at_v1,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_v2_payload_encrypted,
+					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_version_negotiated, loop_setup,
 					    loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_joining_node_pins_cluster_id,
@@ -1679,6 +1878,10 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_connection_flood_capped,
 					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_replayed_frame_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_reordered_frame_refused,
+					    loop_setup, loop_teardown),
+	    cmocka_unit_test_setup_teardown(test_sequence_never_wraps,
 					    loop_setup, loop_teardown),
 	    cmocka_unit_test_setup_teardown(test_forged_frame_refused,
 					    loop_setup, loop_teardown),
