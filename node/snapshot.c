@@ -124,6 +124,15 @@ void ha_node__snapshot_catch_up(struct ha_node *n)
 
 /* ---- taking a snapshot ---- */
 
+/* A newer snapshot would restart a transfer in progress from its first
+ * byte: put it off, unless the log grows far past the threshold
+ * meanwhile. */
+static bool snapshot_put_off(const struct ha_node *n, raft_index index)
+{
+	return raft_snapshot_in_flight(n->raft) &&
+	       index < raft_snapshot_index(n->raft) + 4 * n->snapshot_threshold;
+}
+
 static void capture_work(uv_work_t *w)
 {
 	struct ha_node *n = w->data;
@@ -175,6 +184,21 @@ static void write_done(uv_work_t *w, int status)
 		n->snapshot = NULL;
 		return;
 	}
+	/* A transfer to a follower began while this was taken: installed now,
+	 * it would restart that transfer from its first byte and compact away
+	 * the entries the follower needs once it holds the older one, which
+	 * then takes a second transfer. Dropped instead, within the bound that
+	 * ha_node__snapshot_maybe_take() puts on the log's growth. */
+	if (snapshot_put_off(n, t->index)) {
+		ha_node__log(n, HA_NODE_LOG_INFO,
+			     "snapshot at %llu dropped: a follower is being "
+			     "sent the one at %llu",
+			     (unsigned long long)t->index,
+			     (unsigned long long)raft_snapshot_index(n->raft));
+		ha_node__snapshot_task_free(n, t);
+		n->snapshot = NULL;
+		return;
+	}
 	ha_node__jobs_install_snapshot(n, t);
 }
 
@@ -221,11 +245,7 @@ void ha_node__snapshot_maybe_take(struct ha_node *n)
 	    index > raft_stable_index(n->raft) ||
 	    raft_entry_at(n->raft, index) == NULL)
 		return;
-	/* A newer snapshot would restart a transfer in progress from its
-	 * first byte: put it off, unless the log grows far past the
-	 * threshold meanwhile. */
-	if (raft_snapshot_in_flight(n->raft) &&
-	    index < raft_snapshot_index(n->raft) + 4 * n->snapshot_threshold)
+	if (snapshot_put_off(n, index))
 		return;
 	struct snapshot_task *t = calloc(1, sizeof(*t));
 	if (t == NULL)

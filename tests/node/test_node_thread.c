@@ -7,6 +7,8 @@
  * that stops taking events holds its node's intake back, not the cluster; a
  * snapshot that arrives while the node is capturing is restored only after
  * the capture (apply, capture and restore never touch the copy at once);
+ * a snapshot finished while a follower is being sent the one before is
+ * dropped, so that the follower needs one transfer, not two;
  * a request forwarded to the leader's owner comes back with its answer, or
  * with why not (no leader, timeout, a leader gone, too many at once), and a
  * peer's malformed forwarding and info frames change nothing. */
@@ -162,7 +164,9 @@ struct test_node {
 
 static unsigned forward_timeout_ms;
 
-static struct test_node nodes[NODES + 1];
+/* Nodes 1..NODES form the cluster; JOINER joins it in one test. */
+#define JOINER (NODES + 1)
+static struct test_node nodes[JOINER + 1];
 static char base_dir[] = "/tmp/ha-node-test-XXXXXX";
 static const uint8_t secret[32] = "a cluster secret of 32 bytes...";
 
@@ -178,9 +182,15 @@ static uint16_t free_port(void)
 	return ntohs(a.sin_port);
 }
 
+/* Snapshots a node dropped because a follower was being sent the one
+ * before (node/snapshot.c). */
+static _Atomic unsigned snapshots_dropped;
+
 static void quiet_log(void *data, enum ha_node_log_level level, const char *msg)
 {
 	(void)data;
+	if (strstr(msg, "dropped: a follower is being sent") != NULL)
+		snapshots_dropped++;
 	if (level <= HA_NODE_LOG_WARNING)
 		fprintf(stderr, "  log: %s\n", msg);
 }
@@ -408,7 +418,7 @@ static int setup(void **state)
 	overlaps = 0;
 	slow_copy = NULL;
 	forward_timeout_ms = 0;
-	for (unsigned i = 1; i <= NODES; i++) {
+	for (unsigned i = 1; i <= JOINER; i++) {
 		struct ha_node *keep = nodes[i].node;
 		memset(&nodes[i], 0, sizeof(nodes[i]));
 		nodes[i].node = keep;
@@ -427,7 +437,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
 	(void)state;
-	for (unsigned i = 1; i <= NODES; i++) {
+	for (unsigned i = 1; i <= JOINER; i++) {
 		if (nodes[i].node)
 			ha_node_stop(nodes[i].node, false, 0);
 		nodes[i].node = NULL;
@@ -655,6 +665,73 @@ static void test_restore_waits_for_capture(void **state)
 		   "a node's copy was still captured, restored or behind its "
 		   "owner after 10 s");
 	stop_all_and_compare(300);
+	assert_int_equal(overlaps, 0);
+}
+
+/* A node that joins a cluster holding a snapshot is sent it while the
+ * leader is taking a newer one. Installed when it is done, the newer one
+ * would restart the transfer and compact away the entries the joiner needs
+ * after the older one: the joiner would need two snapshots. Dropped, one is
+ * enough and the joiner catches up from the log. */
+static void test_snapshot_finished_during_a_transfer_is_dropped(void **state)
+{
+	(void)state;
+	bootstrap_all(50);
+	unsigned leader = wait_leader(0, 10000);
+	assert_int_not_equal(leader, 0);
+	propose_n(leader, 200, 1);
+	wait_applied(200, 10000);
+	/* The leader's next capture takes long, and so does the joiner's
+	 * restore: the capture is under way before the joiner is added. */
+	slow_copy = &nodes[leader].sm;
+	slow_capture_us = 1500 * 1000;
+	restore_delay_us = 1500 * 1000;
+	uint64_t proposed = 200;
+	for (unsigned round = 0; !nodes[leader].sm.capturing; round++) {
+		if (round == 50)
+			fail_msg("the leader started no capture");
+		propose_n(leader, 10, 2 + round);
+		proposed += 10;
+		wait_leader_applied(leader, proposed);
+	}
+	struct test_node *j = &nodes[JOINER];
+	snprintf(j->dir, sizeof(j->dir), "%s/n%u", base_dir, JOINER);
+	snprintf(j->addr, sizeof(j->addr), "127.0.0.1:%u", free_port());
+	unsigned dropped_before = snapshots_dropped;
+	start(JOINER, 50);
+	struct raft_config peers;
+	memset(&peers, 0, sizeof(peers));
+	for (unsigned i = 1; i <= JOINER; i++) {
+		peers.servers[peers.n].id = i;
+		peers.servers[peers.n].role =
+		    i == JOINER ? RAFT_LEARNER : RAFT_VOTER;
+		snprintf(peers.servers[peers.n].address, RAFT_ADDRESS_MAX, "%s",
+			 nodes[i].addr);
+		peers.n++;
+	}
+	assert_int_equal(ha_node_set_peers(j->node, &peers), HA_NODE_OK);
+	assert_int_equal(
+	    ha_node_add_learner(nodes[leader].node, JOINER, j->addr, 7),
+	    HA_NODE_OK);
+	struct ha_node_status st;
+	int64_t deadline = ha_node_monotonic_ms() + 20000;
+	do {
+		if (ha_node_monotonic_ms() > deadline)
+			fail_msg("the joiner applied %llu of %llu entries",
+				 (unsigned long long)st.applied,
+				 (unsigned long long)proposed);
+		usleep(20000);
+		drain_all();
+		drain(JOINER);
+		ha_node_get_status(j->node, &st);
+	} while (j->owner.count < proposed);
+	assert_int_equal(st.snapshots_installed, 1);
+	assert_true(snapshots_dropped > dropped_before);
+	assert_true(j->owner.hash == nodes[leader].owner.hash);
+	slow_capture_us = 0;
+	restore_delay_us = 0;
+	ha_node_stop(j->node, false, 0);
+	j->node = NULL;
 	assert_int_equal(overlaps, 0);
 }
 
@@ -1063,6 +1140,9 @@ int main(void)
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_owner_behind_holds_new_entries_back, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_snapshot_finished_during_a_transfer_is_dropped, setup,
+		teardown),
 	    cmocka_unit_test_setup_teardown(test_restore_waits_for_capture,
 					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(
