@@ -183,6 +183,8 @@ void ha_node__log(struct ha_node *n, enum ha_node_log_level level,
 bool ha_node__emit(struct ha_node *n, const struct ha_node_event *ev);
 /* The owner has more than max_event_bytes to take: take nothing new in. */
 bool ha_node__owner_behind(const struct ha_node *n);
+/* Names a thread of libuv's pool "ha-storage" (once per thread). */
+void ha_node__name_worker(void);
 void ha_node__send(struct ha_node *n, const struct raft_message *m);
 void ha_node__handle_update(struct ha_node *n, struct raft_update *u);
 void ha_node__fail(struct ha_node *n, const char *why);

@@ -345,6 +345,7 @@ static void run_persist(struct ha_node *n, struct job *batch)
 
 static void work_cb(uv_work_t *w)
 {
+	ha_node__name_worker();
 	struct ha_node *n = w->data;
 	struct job *j = n->running;
 	switch (j->kind) {

@@ -936,6 +936,17 @@ void ha_node__shutdown(struct ha_node *n)
 	transport_close(n->transport, on_transport_closed);
 }
 
+void ha_node__name_worker(void)
+{
+	/* libuv's pool threads take the name of the thread that started
+	 * them (the raft thread): each names itself once, on its first job. */
+	static _Thread_local bool named;
+	if (!named) {
+		named = true;
+		pthread_setname_np(pthread_self(), "ha-storage");
+	}
+}
+
 static void *thread_main(void *arg)
 {
 	struct ha_node *n = arg;
@@ -946,6 +957,8 @@ static void *thread_main(void *arg)
 	sigemptyset(&pipe_only);
 	sigaddset(&pipe_only, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &pipe_only, NULL);
+	/* Named for top -H, perf and the benchmarks' accounting. */
+	pthread_setname_np(pthread_self(), "ha-raft");
 	uv_run(&n->loop, UV_RUN_DEFAULT);
 	return NULL;
 }

@@ -136,12 +136,14 @@ static bool snapshot_put_off(const struct ha_node *n, raft_index index)
 static void capture_work(uv_work_t *w)
 {
 	struct ha_node *n = w->data;
+	ha_node__name_worker();
 	n->snapshot->frozen = n->o.sm.capture(n->o.sm.data);
 }
 
 static void write_work(uv_work_t *w)
 {
 	struct ha_node *n = w->data;
+	ha_node__name_worker();
 	struct snapshot_task *t = n->snapshot;
 	uint8_t *buf = NULL;
 	size_t len = 0;

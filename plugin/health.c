@@ -221,6 +221,7 @@ static void on_stop(uv_async_t *a)
 static void *thread_main(void *arg)
 {
 	struct ha_health *h = arg;
+	pthread_setname_np(pthread_self(), "ha-health");
 	uv_run(&h->loop, UV_RUN_DEFAULT);
 	return NULL;
 }

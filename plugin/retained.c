@@ -412,6 +412,12 @@ static void *restore_decode(void *arg)
 	return NULL;
 }
 
+static void *restore_thread(void *arg)
+{
+	pthread_setname_np(pthread_self(), "ha-restore");
+	return restore_decode(arg);
+}
+
 static void restore_install(struct ha_plugin *ha, struct ha_restore_job *job)
 {
 	if (job->rv != HA_SNAP_OK) {
@@ -483,7 +489,7 @@ void ha_state_restored(struct ha_plugin *ha, raft_index index, uint8_t *data,
 	job->seed = ha->incarnation;
 	job->wake = &ha->wake;
 	atomic_init(&job->done, false);
-	if (pthread_create(&job->thread, NULL, restore_decode, job) != 0) {
+	if (pthread_create(&job->thread, NULL, restore_thread, job) != 0) {
 		/* No thread to spare: decode here, holding this pass. */
 		restore_decode(job);
 		restore_install(ha, job);

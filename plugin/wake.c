@@ -73,6 +73,7 @@ void ha_wake_taken(struct ha_wake *w)
 static void *wake_thread(void *arg)
 {
 	struct ha_wake *w = arg;
+	pthread_setname_np(pthread_self(), "ha-wake");
 	for (;;) {
 		while (sem_wait(&w->requests) != 0 && errno == EINTR)
 			;

@@ -12,6 +12,7 @@ bench/results/.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -36,6 +37,128 @@ def report(data, sort, limit):
     lines = [x for x in r.stdout.splitlines()
              if x.strip() and not x.startswith("#")]
     return lines[:limit]
+
+
+# ---- CPU by process and thread, through the leader and the broker alone ----
+
+def thread_cpu(pid):
+    """{thread id: (name, CPU seconds)} of every thread of pid."""
+    out = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                st = f.read()
+        except OSError:
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        fields = st[st.rindex(")") + 2:].split()
+        out[tid] = (name, (int(fields[11]) + int(fields[12])) / tick)
+    return out
+
+
+def thread_role(pid, tid, name, raft_tid):
+    if str(pid) == tid:
+        return "broker thread"
+    if tid == raft_tid:
+        return "raft thread"
+    if name in ("ha-raft", "ha-storage", "mosquitto"):
+        # libuv's pool: its threads take the name of the thread that
+        # started them, the raft thread, until a job names them.
+        return "storage and snapshot workers"
+    return name
+
+
+def account(processes, seconds, load):
+    """Cores each (process, thread role) used over `seconds` of `load`
+    (a Popen of ha-loadgen, which is accounted as one process)."""
+    procs = dict(processes, **{"load generator": load.pid})
+    before = {k: thread_cpu(pid) for k, pid in procs.items()}
+    t0 = time.monotonic()
+    time.sleep(seconds)
+    after = {k: thread_cpu(pid) for k, pid in procs.items()}
+    took = time.monotonic() - t0
+    used = {}
+    for k, pid in procs.items():
+        # The raft thread starts before the pool that it hands jobs to.
+        raft_tids = sorted((int(tid) for tid, (name, _) in after[k].items()
+                            if name == "ha-raft"))
+        raft_tid = str(raft_tids[0]) if raft_tids else None
+        for tid, (name, cpu) in after[k].items():
+            d = cpu - before[k].get(tid, (name, 0.0))[1]
+            role = ("threads" if k == "load generator"
+                    else thread_role(pid, tid, name, raft_tid))
+            used[(k, role)] = used.get((k, role), 0.0) + d / took
+    return used
+
+
+# Paced below what the leader takes (about 40% of it), so that both
+# targets deliver the same messages and their CPU per message compares.
+CPU_RATE = {64: 3000, 4096: 1500}  # per publisher, messages/s
+
+
+def cpu_case(target_pid_by_name, host, port, payload, seconds):
+    load = subprocess.Popen(
+        [LOADGEN, "--host", host, "--port", str(port), "--username", h.USER,
+         "--password", h.USER_PW, "--qos", "1", "--retain",
+         "--publishers", "4", "--subscribers", "2", "--payload",
+         str(payload), "--rate", str(CPU_RATE[payload]),
+         "--count", "10000000", "--seconds",
+         str(seconds + 3), "--topic-prefix",
+         "cpu/%d/%d" % (os.getpid(), payload)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    used = account(target_pid_by_name, seconds, load)
+    out, err = load.communicate(timeout=seconds + 60)
+    result = json.loads(out.strip().splitlines()[-1])
+    if not result["complete"] and result.get("failed_clients"):
+        raise RuntimeError("load lost its clients: %s" % err[-500:])
+    return used, result["delivered_msgs_per_s"]
+
+
+def cpu_accounting(workdir, seconds):
+    """Lines of a table: for 64 B and 4 KB retained QoS 1 paced at the same
+    rate on both, the cores each process and thread used and the CPU it
+    spent per delivered message, through the leader and on the broker
+    alone."""
+    import throughput as t  # noqa: E402
+    lines = ["| payload | target | process | thread | cores | CPU per "
+             "delivered message (us) |", "|---|---|---|---|---|---|"]
+    alone_cluster, alone, cluster, leader = t.start_targets("2.0", workdir)
+    try:
+        for payload in (64, 4096):
+            for target in ("broker alone", "leader"):
+                if target == "broker alone":
+                    procs = {"broker alone": alone.proc.pid}
+                    host, port = alone.host, alone.mqtt_port
+                else:
+                    leader = t.current_leader(cluster)[0]
+                    procs = {}
+                    for n in cluster.nodes.values():
+                        procs["leader" if n is leader else
+                              "follower %d" % n.nodeid] = n.proc.pid
+                    host, port = leader.host, leader.mqtt_port
+                used, rate = cpu_case(procs, host, port, payload, seconds)
+                total = 0.0
+                for (proc, role), cores in sorted(used.items()):
+                    total += cores
+                    if cores < 0.005:
+                        continue
+                    lines.append("| %d B | %s | %s | %s | %.2f | %.1f |" % (
+                        payload, target, proc, role, cores,
+                        cores / rate * 1e6 if rate else 0))
+                lines.append("| %d B | %s | **all** | | **%.2f** | **%.1f** "
+                             "(%.0f delivered msg/s) |" % (
+                                 payload, target, total,
+                                 total / rate * 1e6 if rate else 0, rate))
+    finally:
+        alone_cluster.teardown()
+        cluster.teardown()
+    return lines
 
 
 def main():
@@ -70,6 +193,8 @@ def main():
             by_symbol = report(data, "pid,dso,symbol", 40)
         finally:
             cluster.teardown()
+    with tempfile.TemporaryDirectory(prefix="ha-bench-cpu-") as workdir:
+        cpu_lines = cpu_accounting(workdir, args.seconds)
     path = os.path.join(common.OUT, "profile-retained.txt")
     os.makedirs(common.OUT, exist_ok=True)
     with open(path, "w") as f:
@@ -82,6 +207,12 @@ def main():
                 "\n\n")
         f.write("Samples by thread, library and function (self time; threads by id: the broker thread has the process id):\n" +
                 "\n".join(by_symbol) + "\n\nLoad: " + out.strip() + "\n")
+        f.write("\nCPU by process and thread (from /proc, no profiler "
+                "attached), retained QoS 1 from 4 publishers paced at %d "
+                "(64 B) and %d (4 KB) messages/s each, 2 subscribers, %.0f s "
+                "each, the whole cluster on this machine:\n\n" % (
+                    CPU_RATE[64], CPU_RATE[4096], args.seconds) +
+                "\n".join(cpu_lines) + "\n")
     print("bench-profile: %s" % path)
     print("\n".join(by_thread))
 
