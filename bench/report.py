@@ -352,6 +352,187 @@ def failover_chart(f):
         "failover")
 
 
+README = os.path.join(common.REPO, "README.md")
+README_BEGIN = "<!-- bench-summary:begin -->"
+README_END = "<!-- bench-summary:end -->"
+
+
+def _range(vals, spec="%.2f"):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "n/a"
+    lo, hi = min(vals), max(vals)
+    return spec % lo if spec % lo == spec % hi else "%s to %s" % (
+        spec % lo, spec % hi)
+
+
+def _mqtt_rows(m):
+    rows = []
+    cases = [(v, c) for v, cs in m["cases"].items() for c in cs]
+    paced = [c["ratio_msgs"] for _, c in cases
+             if c["cluster_does"] == "pass-through" and c["paced"]]
+    sat = [c["ratio_msgs"] for _, c in cases
+           if c["cluster_does"] == "pass-through" and not c["paced"]]
+    rows.append("| MQTT not replicated (QoS 0, QoS 1, persistent sessions) "
+                "through the leader, against the same broker without the "
+                "plugin | paced %s; saturated %s | 0.95 | traffic the "
+                "cluster only passes through costs nothing measurable where "
+                "the machine is not saturated; saturated ratios scatter with "
+                "the machine's noise |" % (_range(paced), _range(sat)))
+    for version in sorted(m["cases"]):
+        rep = ["%s %s" % (_payload(c["payload"]),
+                          fmt(c["ratio_msgs"], "%.2f"))
+               for c in m["cases"][version]
+               if c["cluster_does"] == "replicated" and not c["paced"]]
+        rows.append("| retained QoS 1 (replicated) through a %s leader, "
+                    "saturated, the 3 nodes and the load generator on this "
+                    "machine's 2 cores | %s | 0.85 | the whole cluster's CPU "
+                    "per message is what limits it here: see the leader's "
+                    "broker thread below |" % (version, ", ".join(rep)))
+    best = max((c["leader"].get("publish_mb_per_s") or 0
+                for _, c in cases if c["cluster_does"] == "replicated"),
+               default=None)
+    rows.append("| replicated payload into the leader, best case | %s MB/s "
+                "| 60 MB/s | retained 4 KB messages taken, stored on a "
+                "majority's disks and applied on every broker |" %
+                fmt(best, "%.1f"))
+    return rows
+
+
+def _payload(n):
+    return "%d KB" % (n // 1024) if n >= 1024 else "%d B" % n
+
+
+def _profile_rows(pr):
+    out = []
+    for payload in sorted(pr["cpu"], key=int):
+        c = pr["cpu"][payload]
+        out.append("%s %.2f" % (_payload(int(payload)),
+                                c["leader_broker_us"] / c["alone_broker_us"]
+                                if c["alone_broker_us"] else 0))
+    whole = ["%s %.2f" % (_payload(int(p)), pr["cpu"][p]["cluster_us"] /
+                          pr["cpu"][p]["alone_us"])
+             for p in sorted(pr["cpu"], key=int) if pr["cpu"][p]["alone_us"]]
+    return ["| CPU of the leader's broker thread per delivered retained "
+            "message, against the broker alone, at the same paced load | %s "
+            "| | mosquitto serves clients from one thread: on machines of "
+            "their own, where the raft and storage threads have cores of "
+            "their own, the leader's capacity is this thread's |" %
+            ", ".join(out),
+            "| CPU of the whole cluster per delivered retained message, "
+            "against the broker alone, same load | %s | | what three "
+            "replicas cost in all: the raft and storage threads of each "
+            "node |" % ", ".join(whole)]
+
+
+def _raft_rows(r):
+    cells = ["fsync %s, %d %s %s" % (c["fsync"], c["proposers"],
+                                    "proposer" if c["proposers"] == 1
+                                    else "proposers",
+                                    fmt(c["ratio_rate"], "%.2f") + "×")
+             for c in r["cases"]]
+    return ["| Raft commits, 1 KB entries on 3 nodes, against canonical/raft "
+            "0.15 | %s | 2× | entries a cluster commits per second |" %
+            "; ".join(cells)]
+
+
+def _failover_rows(f):
+    rows = []
+    for name, p in f["profiles"].items():
+        k = p.get("kill9_direct")
+        hp = p.get("kill9_haproxy_recommended")
+        if k:
+            rows.append("| kill -9 of the leader under load, %s timings: "
+                        "until a new leader accepts clients | p50 %s ms, p99 "
+                        "%s ms, max %s ms (%d cycles); through HAProxy with "
+                        "our checks p50 %s ms | within a second | how long "
+                        "clients wait to reconnect |" % (
+                            name, fmt(k["p50_ms"]), fmt(k["p99_ms"]),
+                            fmt(k["max_ms"]), k["n"],
+                            fmt(hp["p50_ms"]) if hp else "n/a"))
+    d = f["profiles"].get("default", {})
+    if "set_leader" in d and "sigterm" in d:
+        rows.append("| planned handover: `setLeader`, SIGTERM of the leader "
+                    "| p50 %s ms, %s ms | | a restart for maintenance costs "
+                    "clients this much |" % (fmt(d["set_leader"]["p50_ms"]),
+                                            fmt(d["sigterm"]["p50_ms"])))
+    worst = max((p.get("max_two_accepting_ms") for p in
+                 f["profiles"].values()
+                 if p.get("max_two_accepting_ms") is not None),
+                default=None)
+    probes = sum(p.get("probe_attempts", 0) for p in f["profiles"].values())
+    rows.append("| longest time two nodes accepted clients at once | %s ms "
+                "over %d probes | zero or less | never two leaders serving "
+                "|" % (fmt(worst, "%.2f"), probes))
+    steady = d.get("steady_load")
+    if steady:
+        rows.append("| elections during %.0f s of saturating load, no fault "
+                    "| %d | 0 | leadership stays put under load |" % (
+                        steady["seconds"], steady["elections"]))
+    return rows
+
+
+def _lag_rows(g):
+    cells = ["%d/s: p99 %s ms, max %s ms" % (
+        x["rate"], fmt(x["commit_ms"]["p99"], "%.1f"),
+        fmt(x["commit_ms"]["max"], "%.1f")) for x in g["rates"]]
+    worst = max((x["commit_ms"]["max"] for x in g["rates"]
+                 if x["commit_ms"].get("max") is not None), default=None)
+    return ["| replication lag, capture to commit on a majority | %s | | "
+            "a leader failure can lose the retained changes acknowledged "
+            "in the last %s ms before it, at most, at these rates |" % (
+                "; ".join(cells), fmt(worst, "%.0f"))]
+
+
+def _catchup_rows(k):
+    return ["| a node joins a cluster holding %d retained messages (%.0f "
+            "MB) | a voter holding them all after %.1f s, %.0f× a plain "
+            "loopback copy of the bytes | | how long a replaced node takes "
+            "to be a full replica |" % (
+                k["messages"], k["state_bytes"] / 1e6, k["voter_seconds"],
+                k["ratio_to_copy"] or 0)]
+
+
+def _memory_rows(m):
+    s = m["summary"]
+    return ["| resident memory per MB of retained state | leader %.1f MB, "
+            "follower %.1f MB, the broker alone %.1f MB | | size the "
+            "machines for this |" % (s["leader_per_state"],
+                                     s["follower_per_state"],
+                                     s["alone_per_state"])]
+
+
+def readme_summary(parts, stamp):
+    rows = ["| measured | result | goal | what it means for a user |",
+            "|---|---|---|---|"]
+    for name, fn in (("mqtt", _mqtt_rows), ("profile", _profile_rows),
+                     ("raft", _raft_rows), ("failover", _failover_rows),
+                     ("lag", _lag_rows), ("catchup", _catchup_rows),
+                     ("memory", _memory_rows)):
+        if parts.get(name) is not None:
+            rows += fn(parts[name])
+    charts = [c for c in ("mqtt-ratios", "raft-commit", "failover", "lag",
+                          "memory")
+              if os.path.isfile(os.path.join(RESULTS, c + ".png"))]
+    return (["The latest `make bench` (%s, %s; docs/benchmarks.md has every "
+             "table, the method, and where the time goes):" % (
+                 common.machine(), stamp), ""] + rows + [""] +
+            ["![%s](bench/results/%s.png)" % (c, c) for c in charts])
+
+
+def update_readme(lines):
+    with open(README) as f:
+        text = f.read()
+    if README_BEGIN not in text or README_END not in text:
+        raise RuntimeError("%s lacks the markers %s ... %s" % (
+            README, README_BEGIN, README_END))
+    head, rest = text.split(README_BEGIN, 1)
+    _, tail = rest.split(README_END, 1)
+    with open(README, "w") as f:
+        f.write(head + README_BEGIN + "\n" + "\n".join(lines) + "\n" +
+                README_END + tail)
+
+
 def update_doc(lines):
     with open(DOC) as f:
         text = f.read()
@@ -367,7 +548,8 @@ def update_doc(lines):
 def main():
     parts = {"mqtt": load("mqtt"), "raft": load("raft"),
              "failover": load("failover"), "memory": load("memory"),
-             "lag": load("lag"), "catchup": load("catchup")}
+             "lag": load("lag"), "catchup": load("catchup"),
+             "profile": load("profile")}
     if not any(parts.values()):
         raise RuntimeError("no results in %s: run make bench" % common.OUT)
     stamp = time.strftime("%Y-%m-%d", time.gmtime())
@@ -412,6 +594,7 @@ def main():
     if os.path.isfile(profile):
         shutil.copy(profile, os.path.join(RESULTS, "profile-retained.txt"))
     update_doc(lines)
+    update_readme(readme_summary(parts, stamp))
     print("bench-report: %s, %d charts in %s and %s" % (
         os.path.join(RESULTS, stamp + ".md"), len(charts), common.OUT,
         RESULTS))

@@ -128,6 +128,7 @@ def cpu_accounting(workdir, seconds):
     import throughput as t  # noqa: E402
     lines = ["| payload | target | process | thread | cores | CPU per "
              "delivered message (us) |", "|---|---|---|---|---|---|"]
+    summary = {}
     alone_cluster, alone, cluster, leader = t.start_targets("2.0", workdir)
     try:
         for payload in (64, 4096):
@@ -143,6 +144,16 @@ def cpu_accounting(workdir, seconds):
                               "follower %d" % n.nodeid] = n.proc.pid
                     host, port = leader.host, leader.mqtt_port
                 used, rate = cpu_case(procs, host, port, payload, seconds)
+                per = (lambda cores: cores / rate * 1e6 if rate else 0.0)
+                side = summary.setdefault(str(payload), {})
+                who = "alone" if target == "broker alone" else "leader"
+                side[who + "_broker_us"] = per(sum(
+                    c for (proc, role), c in used.items()
+                    if role == "broker thread" and
+                    proc in ("leader", "broker alone")))
+                side["alone_us" if who == "alone" else "cluster_us"] = per(
+                    sum(used.values()))
+                side[who + "_delivered_per_s"] = rate
                 total = 0.0
                 for (proc, role), cores in sorted(used.items()):
                     total += cores
@@ -158,7 +169,7 @@ def cpu_accounting(workdir, seconds):
     finally:
         alone_cluster.teardown()
         cluster.teardown()
-    return lines
+    return lines, summary
 
 
 def main():
@@ -194,7 +205,10 @@ def main():
         finally:
             cluster.teardown()
     with tempfile.TemporaryDirectory(prefix="ha-bench-cpu-") as workdir:
-        cpu_lines = cpu_accounting(workdir, args.seconds)
+        cpu_lines, cpu = cpu_accounting(workdir, args.seconds)
+    common.write_results("profile", {"machine": common.machine(),
+                                     "quick": False, "cpu": cpu,
+                                     "rate_per_publisher": CPU_RATE})
     path = os.path.join(common.OUT, "profile-retained.txt")
     os.makedirs(common.OUT, exist_ok=True)
     with open(path, "w") as f:
