@@ -121,6 +121,7 @@ struct ha_node {
 	bool closed;
 	bool stop_asked;
 	bool stop_handover;
+	atomic_bool handover_asked; /* ha_node_hand_over_now(), any thread */
 	unsigned stop_timeout_ms;
 
 	/* node -> owner */

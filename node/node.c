@@ -856,9 +856,31 @@ static void flush_reads(struct ha_node *n, uint64_t *ids, size_t *n_ids)
 	*n_ids = 0;
 }
 
+void ha_node_hand_over_now(struct ha_node *n)
+{
+	atomic_store(&n->handover_asked, true);
+	uv_async_send(&n->async); /* async-signal-safe */
+}
+
+static void hand_over(struct ha_node *n)
+{
+	if (n->stopping || n->shutting_down ||
+	    raft_role(n->raft) != RAFT_LEADER)
+		return;
+	struct raft_update u;
+	int rv =
+	    raft_transfer_leadership(n->raft, ha_node_monotonic_ms(), 0, &u);
+	ha_node__log(n, HA_NODE_LOG_INFO,
+		     "shutting down: handing leadership over: %s",
+		     raft_strerror(rv));
+	ha_node__handle_update(n, &u);
+}
+
 static void on_async(uv_async_t *a)
 {
 	struct ha_node *n = a->data;
+	if (atomic_exchange(&n->handover_asked, false))
+		hand_over(n);
 	pthread_mutex_lock(&n->req_lock);
 	bool stop = n->stop_asked && !n->stopping;
 	pthread_mutex_unlock(&n->req_lock);
@@ -956,6 +978,10 @@ static void *thread_main(void *arg)
 	sigset_t pipe_only;
 	sigemptyset(&pipe_only);
 	sigaddset(&pipe_only, SIGPIPE);
+	/* Shutdown signals go to the broker's thread, which they must wake
+	 * (and the pool threads started from here inherit the mask). */
+	sigaddset(&pipe_only, SIGTERM);
+	sigaddset(&pipe_only, SIGINT);
 	pthread_sigmask(SIG_BLOCK, &pipe_only, NULL);
 	/* Named for top -H, perf and the benchmarks' accounting. */
 	pthread_setname_np(pthread_self(), "ha-raft");

@@ -235,6 +235,12 @@ int ha_node_start(const struct ha_node_options *o, struct ha_node **out);
  * (waiting at most timeout_ms). Joins the thread and frees everything. */
 void ha_node_stop(struct ha_node *n, bool handover, unsigned timeout_ms);
 
+/* Asks a leader to hand leadership over now, as a stop with handover
+ * begins, while the node keeps running (as a follower once another node
+ * leads). Async-signal-safe: for a shutdown signal, so that the handover
+ * does not wait for the rest of the owner's shutdown. */
+void ha_node_hand_over_now(struct ha_node *n);
+
 /* Takes the next event; false when there is none. */
 bool ha_node_poll(struct ha_node *n, struct ha_node_event *ev);
 

@@ -17,6 +17,7 @@
 #include "plugin/feature_level.h"
 #include "plugin/forward.h"
 #include "plugin/ha.h"
+#include "plugin/shutdown.h"
 #include "plugin/state_snapshot.h"
 
 #define CLUSTER_FILE "cluster.json"
@@ -461,6 +462,7 @@ void ha_cluster_leave(struct ha_plugin *ha, const char *why)
 
 void ha_cluster_publish_node(struct ha_plugin *ha)
 {
+	ha_shutdown_signals_node(ha->node);
 	pthread_mutex_lock(&ha->serve_lock);
 	ha->serve_node = ha->node;
 	ha->serve_applied_term = ha->applied_term;

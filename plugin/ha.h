@@ -223,6 +223,7 @@ bool ha_cluster_dynsec(const struct ha_plugin *ha);
 /* Whether this member hears from no majority (docs/api.md, "cutoff"). */
 bool ha_cluster_cutoff(struct ha_plugin *ha);
 void ha_cluster_publish_node(struct ha_plugin *ha);
+
 /* The leader raises the committed feature level when every voter
  * advertises a higher one (feature_level.h); called at every TICK, it
  * looks a few times a second. */

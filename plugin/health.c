@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "plugin/health.h"
+#include "plugin/shutdown.h"
 #include "transport/address.h"
 
 #define REQUEST_MAX 2048
@@ -222,6 +223,7 @@ static void *thread_main(void *arg)
 {
 	struct ha_health *h = arg;
 	pthread_setname_np(pthread_self(), "ha-health");
+	ha_block_shutdown_signals();
 	uv_run(&h->loop, UV_RUN_DEFAULT);
 	return NULL;
 }

@@ -126,7 +126,7 @@ mosquitto21:
 # The plugin itself: every layer below it, position-independent, in one
 # shared object that exports only the three entry points.
 PLUGIN_SRCS := plugin/plugin.c plugin/cluster.c plugin/exec.c plugin/options.c \
-	plugin/clients.c plugin/health.c plugin/wake.c plugin/log_queue.c \
+	plugin/clients.c plugin/health.c plugin/shutdown.c plugin/wake.c plugin/log_queue.c \
 	plugin/broker_config.c plugin/broker_log.c plugin/retained.c \
 	plugin/persist.c plugin/access_control.c plugin/forward.c \
 	$(filter-out $(HA_STATE_DYNSEC_SRCS),$(sort $(wildcard plugin/dynsec/*.c))) \

@@ -28,6 +28,7 @@
 
 #include "plugin/broker_config.h"
 #include "plugin/ha.h"
+#include "plugin/shutdown.h"
 
 /* Event ids and data that 2.1 added; the plugin is built against 2.0's
  * headers and probes for them at run time. */
@@ -322,7 +323,8 @@ static int on_tick(int event, void *event_data, void *userdata)
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_tick *ed = event_data;
 	(void)event;
-	ha_wake_taken(&ha->wake); /* before taking what woke it */
+	ha_wake_taken(&ha->wake);      /* before taking what woke it */
+	ha_shutdown_signals_install(); /* once; the broker's are in by now */
 	ha_log_flush(ha);
 	ha_cluster_drain(ha);
 	ha_pending_expire(ha, ha_node_monotonic_ms());
@@ -661,8 +663,10 @@ int mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *opts,
 	ha_serving_close(ha);
 	ha_pending_fail_all(ha, HA_ERR_INTERNAL);
 	ha_health_stop(ha->health);
+	ha_shutdown_signals_restore();
 	if (ha->node != NULL) {
-		/* A leader hands over before the broker goes. */
+		/* A leader hands over before the broker goes (if the signal
+		 * that stops the broker did not start that already). */
 		struct ha_node *node = ha->node;
 		ha->node = NULL;
 		ha_cluster_publish_node(ha);

@@ -38,6 +38,7 @@
 
 #include "plugin/dynsec/dynsec.h"
 #include "plugin/ha.h"
+#include "plugin/shutdown.h"
 #include "plugin/state_snapshot.h"
 
 /* 2.1's "quota exceeded": a v5 client gets reason code 0x97. */
@@ -415,6 +416,7 @@ static void *restore_decode(void *arg)
 static void *restore_thread(void *arg)
 {
 	pthread_setname_np(pthread_self(), "ha-restore");
+	ha_block_shutdown_signals();
 	return restore_decode(arg);
 }
 

@@ -16,6 +16,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "plugin/shutdown.h"
 #include "plugin/wake.h"
 
 static void on_signal(int sig)
@@ -74,6 +75,7 @@ static void *wake_thread(void *arg)
 {
 	struct ha_wake *w = arg;
 	pthread_setname_np(pthread_self(), "ha-wake");
+	ha_block_shutdown_signals();
 	for (;;) {
 		while (sem_wait(&w->requests) != 0 && errno == EINTR)
 			;

@@ -11,6 +11,7 @@ probes drive the traffic and their own timings are reported only: a probe
 times its attempt from before its TCP connect to after its PUBACK, which a
 loaded machine stretches."""
 
+import os
 import signal
 import time
 
@@ -201,6 +202,47 @@ def test_set_leader_hands_over_without_overlap(make_cluster, report, round_):
     wait_window_closed(leader)
     check_single_server(report, prober, t_origin, c.nodes.values(), leader,
                         target)
+
+
+STALL_PLUGIN = os.environ.get("HA_STALL_PLUGIN") or os.path.join(
+    h.REPO, os.environ.get("BUILD", "build"), "tests", "cluster", "stall.so")
+
+
+def test_sigterm_hands_over_before_the_broker_has_shut_down(make_cluster,
+                                                            report):
+    """A leader that gets SIGTERM hands leadership over as the signal
+    arrives: another node serves while the old broker is still busy (here
+    its loop is held up by a test plugin, as freeing a large state holds a
+    real broker's shutdown), not only once its shutdown reaches the
+    plugin."""
+    if not os.path.isfile(STALL_PLUGIN):
+        pytest.fail("test plugin missing at %s: run `make suite-cluster`" %
+                    STALL_PLUGIN)
+    c = make_cluster()
+    for i in (1, 2, 3):
+        n = c.add(i)
+        n.extra_conf += ["plugin %s" % STALL_PLUGIN,
+                         "plugin_opt_stall_file %s" %
+                         os.path.join(n.dir, "stall")]
+    leader = c.form()
+    rest = [n for n in c.nodes.values() if n is not leader]
+    stall = os.path.join(leader.dir, "stall")
+    open(stall, "w").close()
+    try:
+        t0 = time.monotonic()
+        leader.proc.send_signal(signal.SIGTERM)
+        new = c.wait_leader(rest, timeout=WAIT_S)
+        h.wait_until("the new leader to serve", new.round_trip, WAIT_S)
+        took = time.monotonic() - t0
+        # The old broker is still held up: its shutdown has not run.
+        assert leader.proc.poll() is None
+    finally:
+        os.unlink(stall)
+    leader.proc.wait(30)
+    assert "shutting down: handing leadership over: ok" in leader.log_text()
+    report("SIGTERM to a leader whose broker is held up: node %d served "
+           "%.0f ms later" % (new.nodeid, took * 1000))
+    assert took < 5.0, took
 
 
 def test_deposed_leader_disconnects_its_clients(make_cluster, report):
