@@ -17,6 +17,7 @@ struct segment {
 	raft_index last;
 	uint64_t end;	   /* offset just past the last record */
 	uint64_t size;	   /* preallocated size */
+	uint64_t zeroed;   /* written with zeros up to here (log.c) */
 	uint64_t *offsets; /* offset of entry first + i */
 	raft_term *terms;  /* term of entry first + i */
 	size_t cap;

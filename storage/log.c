@@ -224,6 +224,44 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 	return STORAGE_OK;
 }
 
+/* How far ahead of the appends the preallocated space is written with
+ * zeros, and in what steps. */
+#define ZERO_AHEAD_BYTES (256u * 1024u)
+#define ZERO_STEP_BYTES (64u * 1024u)
+
+/* Writes zeros over the preallocated space past the last record, ahead of
+ * the appends. fallocate leaves that space unwritten: the first write into
+ * each of its blocks changes the file's extent map, so the fdatasync after
+ * it must also write the inode, a second synchronous disk write (on ext4,
+ * 1 fdatasync in 4 with 1 KB entries, every one with larger batches).
+ * Blocks written once, with zeros, need only their data written. The zeros
+ * need no fsync of their own: the append's fdatasync carries them, and
+ * until then a crash loses nothing (the space reads as zeros either way).
+ * Best effort: a failure only stops it for this segment. */
+static void zero_ahead(struct storage *s, struct segment *seg, uint64_t end)
+{
+	static const uint8_t zeros[ZERO_STEP_BYTES];
+	uint64_t from = seg->zeroed > end ? seg->zeroed : end;
+	if (from >= seg->size || from - end >= ZERO_AHEAD_BYTES / 2)
+		return;
+	uint64_t upto = from + ZERO_AHEAD_BYTES;
+	if (upto > seg->size)
+		upto = seg->size;
+	while (from < upto) {
+		size_t len = upto - from < ZERO_STEP_BYTES
+				 ? (size_t)(upto - from)
+				 : ZERO_STEP_BYTES;
+		ssize_t w = s->vfs->pwrite(s->vfs->ctx, s->active_fd, zeros,
+					   len, from);
+		if (w != (ssize_t)len) {
+			seg->zeroed = seg->size;
+			return;
+		}
+		from += len;
+	}
+	seg->zeroed = upto;
+}
+
 static int check_batch(struct storage *s, const struct raft_entry *entries,
 		       size_t n, uint64_t *total)
 {
@@ -316,6 +354,7 @@ int storage_append(struct storage *s, const struct raft_entry *entries,
 
 	char name[STORAGE_NAME_MAX];
 	storage__segment_name(seg->first, name);
+	zero_ahead(s, seg, seg->end + total);
 	ssize_t w = s->vfs->pwrite(s->vfs->ctx, s->active_fd, buf,
 				   (size_t)total, seg->end);
 	if (w != (ssize_t)total) {
@@ -385,6 +424,7 @@ int storage_truncate(struct storage *s, raft_index from)
 				     s->dir, name, storage__io_strerror(frv));
 	if (frv < 0)
 		seg->size = cut; /* the next append starts a new segment */
+	seg->zeroed = cut; /* reserved again: unwritten */
 	frv = s->vfs->fdatasync(s->vfs->ctx, s->active_fd);
 	if (frv < 0)
 		return storage__fail(s, "%s/%s: fsync failed: %s", s->dir, name,
