@@ -157,11 +157,12 @@ struct ha_node {
 	/* Storage jobs (jobs.c), run in order by a storage thread of the
 	 * node's own. Persistence jobs are handed over as they come, so that
 	 * the thread starts the next batch as soon as one is durable, without
-	 * waiting for this loop to hear of it; any other job waits until
-	 * nothing is in flight, and nothing follows it until it is back. */
+	 * waiting for this loop to hear of it; a received snapshot chunk
+	 * waits until nothing is in flight, and nothing follows it until it
+	 * is back. */
 	struct job *jobs_head, *jobs_tail; /* not handed over yet */
 	size_t jobs_in_flight;		   /* handed over, not back yet */
-	bool jobs_barrier;		   /* the job in flight is not plain */
+	bool jobs_barrier;		   /* a snapshot chunk is in flight */
 	bool restoring; /* the job in flight restores a received snapshot */
 	bool storage_thread_started;
 	bool storage_stop;

@@ -6,9 +6,10 @@
  * commit). Persistence jobs are handed over as they come, so the thread
  * starts the next batch the moment one is durable instead of idling for a
  * round trip through the loop. Messages that depend on a batch leave only
- * after it is durable. Received snapshot chunks, chunks read for followers
- * and the install of a snapshot taken by this node (snapshot.c) go through
- * the same queue, alone: nothing else is in flight with them. */
+ * after it is durable. Chunks read for followers and the install of a
+ * snapshot taken by this node (snapshot.c) go through the same queue, each
+ * a batch of its own; a received snapshot chunk too, with nothing else in
+ * flight. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -375,11 +376,19 @@ static void run_batch(struct ha_node *n, struct job *j)
 	}
 }
 
-/* A job the storage thread may batch with its neighbours and that may be
- * handed over while others are in flight. */
+/* A job the storage thread may batch with its neighbours. */
 static bool is_plain(const struct job *j)
 {
 	return j->kind == JOB_PERSIST && !j->has_chunk;
+}
+
+/* A received snapshot chunk (and the restore of the last one): handed over
+ * only when nothing is in flight, and nothing after it until it is back, so
+ * that a restore never meets a capture. Every other job is handed over as
+ * it comes and runs in order. */
+static bool is_barrier(const struct job *j)
+{
+	return j->kind == JOB_PERSIST && j->has_chunk;
 }
 
 static bool persist_failed(const struct job *batch)
@@ -548,7 +557,7 @@ static void finish_batch(struct ha_node *n, struct job *batch)
 	for (struct job *j = batch; j != NULL; j = j->next)
 		jobs++;
 	n->jobs_in_flight -= jobs;
-	bool restored = n->restoring && !is_plain(batch);
+	bool restored = n->restoring && is_barrier(batch);
 	if (batch->took_ms > NODE_STALL_WARN_MS && batch->kind != JOB_SNAPSHOT)
 		ha_node__log(n, HA_NODE_LOG_WARNING, "storage: %s took %lld ms",
 			     job_kind_name(batch->kind),
@@ -575,7 +584,7 @@ static void finish_batch(struct ha_node *n, struct job *batch)
 		batch->task = NULL;
 		n->snapshot = NULL;
 	}
-	if (!is_plain(batch))
+	if (is_barrier(batch))
 		n->jobs_barrier = false;
 	if (restored) {
 		n->restoring = false;
@@ -649,7 +658,7 @@ void ha_node__jobs_start_next(struct ha_node *n)
 	struct job *first = NULL, *last = NULL;
 	while (n->jobs_head != NULL && !n->shutting_down && !n->jobs_barrier) {
 		struct job *j = n->jobs_head;
-		if (!is_plain(j) && n->jobs_in_flight > 0)
+		if (is_barrier(j) && n->jobs_in_flight > 0)
 			break;
 		/* A restore replaces the state machine's copy: never while a
 		 * worker captures it (capture_done starts the queue again). */
@@ -665,7 +674,7 @@ void ha_node__jobs_start_next(struct ha_node *n)
 		if (n->jobs_head == NULL)
 			n->jobs_tail = NULL;
 		j->next = NULL;
-		if (!is_plain(j)) {
+		if (is_barrier(j)) {
 			n->jobs_barrier = true;
 			n->restoring = restores;
 		}
