@@ -433,8 +433,9 @@ static void *storage_main(void *arg)
 		if (broken) {
 			for (struct job *j = batch; j != NULL; j = j->next) {
 				j->result = STORAGE_EIO;
-				snprintf(j->errmsg, sizeof(j->errmsg),
-					 "not written: an earlier write failed");
+				snprintf(
+				    j->errmsg, sizeof(j->errmsg),
+				    "not written: an earlier write failed");
 			}
 		} else {
 			run_batch(n, batch);
@@ -636,8 +637,8 @@ static bool start_thread(struct ha_node *n)
 {
 	if (n->storage_thread_started)
 		return true;
-	if (uv_async_init(&n->loop, &n->storage_done_async,
-			  on_storage_done) != 0)
+	if (uv_async_init(&n->loop, &n->storage_done_async, on_storage_done) !=
+	    0)
 		return false;
 	n->storage_done_async.data = n;
 	pthread_mutex_init(&n->storage_lock, NULL);
@@ -662,8 +663,8 @@ void ha_node__jobs_start_next(struct ha_node *n)
 			break;
 		/* A restore replaces the state machine's copy: never while a
 		 * worker captures it (capture_done starts the queue again). */
-		bool restores = j->kind == JOB_PERSIST && j->chunk.last &&
-				j->has_chunk;
+		bool restores =
+		    j->kind == JOB_PERSIST && j->chunk.last && j->has_chunk;
 		if (restores && n->capturing)
 			break;
 		if (!start_thread(n)) {
@@ -731,7 +732,6 @@ void ha_node__jobs_drop_all(struct ha_node *n)
 	ha_node__snapshot_drop_deferred(n);
 	maybe_stop_thread(n);
 }
-
 
 int ha_node__jobs_load_snapshot(struct ha_node *n)
 {

@@ -60,10 +60,10 @@ load(const uint8_t *p)
 __attribute__((target("pclmul,sse2"))) static uint32_t
 crc32_fold(uint32_t crc, const uint8_t *p, size_t len)
 {
-	const __m128i k512 = _mm_set_epi64x((long long)K_FOLD512_HI,
-					    (long long)K_FOLD512_LO);
-	const __m128i k128 = _mm_set_epi64x((long long)K_FOLD128_HI,
-					    (long long)K_FOLD128_LO);
+	const __m128i k512 =
+	    _mm_set_epi64x((long long)K_FOLD512_HI, (long long)K_FOLD512_LO);
+	const __m128i k128 =
+	    _mm_set_epi64x((long long)K_FOLD128_HI, (long long)K_FOLD128_LO);
 	__m128i x0 = _mm_xor_si128(load(p), _mm_cvtsi32_si128((int)~crc));
 	__m128i x1 = load(p + 16), x2 = load(p + 32), x3 = load(p + 48);
 	p += 64;

@@ -251,8 +251,8 @@ static void zero_ahead(struct storage *s, struct segment *seg, uint64_t end)
 		size_t len = upto - from < ZERO_STEP_BYTES
 				 ? (size_t)(upto - from)
 				 : ZERO_STEP_BYTES;
-		ssize_t w = s->vfs->pwrite(s->vfs->ctx, s->active_fd, zeros,
-					   len, from);
+		ssize_t w =
+		    s->vfs->pwrite(s->vfs->ctx, s->active_fd, zeros, len, from);
 		if (w != (ssize_t)len) {
 			seg->zeroed = seg->size;
 			return;
@@ -424,7 +424,8 @@ int storage_truncate(struct storage *s, raft_index from)
 				     s->dir, name, storage__io_strerror(frv));
 	if (frv < 0)
 		seg->size = cut; /* the next append starts a new segment */
-	seg->zeroed = cut; /* reserved again: unwritten */
+	/* Reserved again: unwritten. */
+	seg->zeroed = cut;
 	frv = s->vfs->fdatasync(s->vfs->ctx, s->active_fd);
 	if (frv < 0)
 		return storage__fail(s, "%s/%s: fsync failed: %s", s->dir, name,
