@@ -421,6 +421,8 @@ static void *storage_main(void *arg)
 {
 	struct ha_node *n = arg;
 	bool broken = false;
+	/* Named for top -H, perf and the benchmarks' accounting. */
+	pthread_setname_np(pthread_self(), "ha-storage");
 	pthread_mutex_lock(&n->storage_lock);
 	for (;;) {
 		while (n->todo_head == NULL && !n->storage_stop)
