@@ -42,7 +42,8 @@ struct storage {
 	struct segment *segs;
 	size_t n_segs;
 	size_t cap_segs;
-	int active_fd; /* of segs[n_segs - 1], -1 when none */
+	int active_fd;	 /* of segs[n_segs - 1], -1 when none */
+	bool zero_ahead; /* for active_fd (log.c) */
 
 	/* The latest durable snapshot. */
 	raft_index snap_index;

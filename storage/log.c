@@ -105,6 +105,12 @@ int storage__remove_durably(struct storage *s, const char *name)
 	return STORAGE_OK;
 }
 
+static bool zero_ahead_helps(const struct storage *s, int fd)
+{
+	return s->vfs->reserved_space_unwritten == NULL ||
+	       s->vfs->reserved_space_unwritten(s->vfs->ctx, fd);
+}
+
 int storage__open_active(struct storage *s)
 {
 	if (s->active_fd >= 0 || s->n_segs == 0)
@@ -117,6 +123,7 @@ int storage__open_active(struct storage *s)
 		return storage__fail(s, "%s: cannot open: %s", path,
 				     storage__io_strerror(fd));
 	s->active_fd = fd;
+	s->zero_ahead = zero_ahead_helps(s, fd);
 	return STORAGE_OK;
 }
 
@@ -220,6 +227,7 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
 	if (s->active_fd >= 0)
 		s->vfs->close(s->vfs->ctx, s->active_fd);
 	s->active_fd = fd;
+	s->zero_ahead = zero_ahead_helps(s, fd);
 	s->segs[s->n_segs++] = seg;
 	return STORAGE_OK;
 }
@@ -237,12 +245,14 @@ static int segment_create(struct storage *s, raft_index first, uint64_t need,
  * Blocks written once, with zeros, need only their data written. The zeros
  * need no fsync of their own: the append's fdatasync carries them, and
  * until then a crash loses nothing (the space reads as zeros either way).
- * Best effort: a failure only stops it for this segment. */
+ * Best effort: a failure only stops it for this segment. Not on a file
+ * system without unwritten space (tmpfs), where it would only cost a copy. */
 static void zero_ahead(struct storage *s, struct segment *seg, uint64_t end)
 {
 	static const uint8_t zeros[ZERO_STEP_BYTES];
 	uint64_t from = seg->zeroed > end ? seg->zeroed : end;
-	if (from >= seg->size || from - end >= ZERO_AHEAD_BYTES / 2)
+	if (!s->zero_ahead || from >= seg->size ||
+	    from - end >= ZERO_AHEAD_BYTES / 2)
 		return;
 	uint64_t upto = from + ZERO_AHEAD_BYTES;
 	if (upto > seg->size)
