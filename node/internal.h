@@ -155,12 +155,25 @@ struct ha_node {
 	int64_t stop_deadline;
 	bool shutting_down;
 
-	/* Storage jobs: one batch on the worker at a time, in order. */
-	struct job *jobs_head, *jobs_tail;
-	struct job *running;
-	uv_work_t work;
-	int64_t work_started;
-	bool restoring; /* the running batch restores a received snapshot */
+	/* Storage jobs (jobs.c), run in order by a storage thread of the
+	 * node's own. Persistence jobs are handed over as they come, so that
+	 * the thread starts the next batch as soon as one is durable, without
+	 * waiting for this loop to hear of it; a received snapshot chunk
+	 * waits until nothing is in flight, and nothing follows it until it
+	 * is back. */
+	struct job *jobs_head, *jobs_tail; /* not handed over yet */
+	size_t jobs_in_flight;		   /* handed over, not back yet */
+	bool jobs_barrier;		   /* a snapshot chunk is in flight */
+	bool restoring; /* the job in flight restores a received snapshot */
+	bool storage_thread_started;
+	bool storage_stop;
+	pthread_t storage_thread;
+	uv_async_t storage_done_async;
+	/* Guards what follows, shared with the storage thread. */
+	pthread_mutex_t storage_lock;
+	pthread_cond_t storage_wake;
+	struct job *todo_head, *todo_tail; /* handed over, not started */
+	struct job *done_head, *done_tail; /* batches back, by next_batch */
 
 	/* The snapshot being taken: captured, then written beside the log by
 	 * a worker of its own, then installed by the storage queue. */

@@ -71,9 +71,9 @@ enum ha_node_log_level {
  * goes on: the frozen view must share nothing mutable with the live one.
  * restore runs on a worker, never at the same time as apply or capture.
  *
- * All workers are libuv's thread pool (UV_THREADPOOL_SIZE, 4 by default):
- * a node uses at most two at a time, one for the storage and one for a
- * snapshot. */
+ * The storage worker is a thread of the node's own; the snapshot worker is
+ * libuv's thread pool (UV_THREADPOOL_SIZE, 4 by default), of which a node
+ * uses at most one thread at a time. */
 struct ha_node_sm {
 	void *data;
 	/* A committed COMMAND entry. */

@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
 #include "raft/byteorder.h"
 #include "storage/format.h"
@@ -14,19 +13,6 @@ static const uint8_t segment_magic[8] = {'M', 'Q', 'H', 'A',
 					 'S', 'E', 'G', 'M'};
 static const uint8_t snapshot_magic[8] = {'M', 'Q', 'H', 'A',
 					  'S', 'N', 'A', 'P'};
-
-uint32_t storage__crc32(uint32_t crc, const void *buf, size_t len)
-{
-	const uint8_t *p = buf;
-	/* zlib takes uInt lengths; feed large buffers in pieces. */
-	while (len > 0) {
-		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-		crc = (uint32_t)crc32(crc, p, n);
-		p += n;
-		len -= n;
-	}
-	return crc;
-}
 
 /* A checksummed header: the last 4 bytes are the CRC32 of the rest. */
 static uint32_t header_crc(const uint8_t *buf, size_t size)

@@ -64,7 +64,10 @@ struct storage_snapshot_header {
 	uint32_t crc;	     /* over data then config */
 };
 
+/* zlib's crc32 (crc32.c), faster where the processor allows. */
 uint32_t storage__crc32(uint32_t crc, const void *buf, size_t len);
+/* True when storage__crc32 uses carry-less multiplication. */
+bool storage__crc32_accelerated(void);
 
 void storage__meta_encode(const struct storage_meta *m, uint8_t *buf);
 int storage__meta_decode(const uint8_t *buf, size_t len, struct storage_meta *m,

@@ -17,6 +17,7 @@ struct segment {
 	raft_index last;
 	uint64_t end;	   /* offset just past the last record */
 	uint64_t size;	   /* preallocated size */
+	uint64_t zeroed;   /* written with zeros up to here (log.c) */
 	uint64_t *offsets; /* offset of entry first + i */
 	raft_term *terms;  /* term of entry first + i */
 	size_t cap;
@@ -41,7 +42,8 @@ struct storage {
 	struct segment *segs;
 	size_t n_segs;
 	size_t cap_segs;
-	int active_fd; /* of segs[n_segs - 1], -1 when none */
+	int active_fd;	 /* of segs[n_segs - 1], -1 when none */
+	bool zero_ahead; /* for active_fd (log.c) */
 
 	/* The latest durable snapshot. */
 	raft_index snap_index;

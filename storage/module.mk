@@ -39,7 +39,7 @@ suite-storage-crash: $(BUILD)/san/tests/storage/test_storage_crash
 
 # Fuzz target for the on-disk parsers; corpus in fuzz/corpus/storage_records.
 FUZZERS += storage_records
-FUZZ_SRCS_storage_records := storage/format.c
+FUZZ_SRCS_storage_records := storage/format.c storage/crc32.c
 FUZZ_LIBS_storage_records := -lz
 SUITES += fuzz-storage_records
 

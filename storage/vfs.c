@@ -5,8 +5,10 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "storage/vfs.h"
@@ -87,6 +89,15 @@ static int posix_fallocate_range(void *ctx, int fd, uint64_t off, uint64_t len)
 		rv = posix_fallocate(fd, (off_t)off, (off_t)len);
 	while (rv == EINTR);
 	return -rv;
+}
+
+static bool posix_reserved_space_unwritten(void *ctx, int fd)
+{
+	(void)ctx;
+	struct statfs fs;
+	if (fstatfs(fd, &fs) != 0)
+		return true; /* unknown: zeros ahead cost little */
+	return fs.f_type != TMPFS_MAGIC && fs.f_type != RAMFS_MAGIC;
 }
 
 static int posix_ftruncate(void *ctx, int fd, uint64_t len)
@@ -191,6 +202,7 @@ const struct storage_vfs storage_vfs_posix = {
     .fsync = posix_fsync,
     .fdatasync = posix_fdatasync,
     .fallocate = posix_fallocate_range,
+    .reserved_space_unwritten = posix_reserved_space_unwritten,
     .ftruncate = posix_ftruncate,
     .file_size = posix_file_size,
     .rename = posix_rename,

@@ -10,6 +10,7 @@
 #ifndef RAFT_STORAGE_VFS_H
 #define RAFT_STORAGE_VFS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -30,6 +31,11 @@ struct storage_vfs {
 	int (*fdatasync)(void *ctx, int fd);
 	/* Reserves [off, off+len) so later writes there cannot hit ENOSPC. */
 	int (*fallocate)(void *ctx, int fd, uint64_t off, uint64_t len);
+	/* Optional (NULL: true). False when the file system keeps no
+	 * unwritten space (tmpfs): there the first write into space
+	 * fallocate reserved changes no metadata, and writing zeros ahead of
+	 * the appends (log.c) would only cost a copy. */
+	bool (*reserved_space_unwritten)(void *ctx, int fd);
 	int (*ftruncate)(void *ctx, int fd, uint64_t len);
 	int (*file_size)(void *ctx, int fd, uint64_t *size);
 	int (*rename)(void *ctx, const char *from, const char *to);

@@ -5,9 +5,10 @@ project's node against canonical/raft 0.15 with its libuv backend, the same
 workload (bench/raft/driver.c) in the same run, alternating (ABAB).
 
 Fair settings on both sides: plaintext links, election timeout 1000 ms and
-heartbeat 100 ms, a snapshot every 10000 entries keeping 1024, the same
-data folder kind: fsync on = a folder on the disk, fsync off = a tmpfs
-folder (/dev/shm) for both. Each library batches appends its own way (both
+heartbeat 100 ms, a snapshot every 10000 entries keeping 1024 (spread by
+node id as our node does: node n every 10000 + 2500 * (n % 4)), 8 MB log
+segments (both defaults), the same data folder kind: fsync on = a folder
+on the disk, fsync off = a tmpfs folder (/dev/shm) for both. Each library batches appends its own way (both
 coalesce the writes that queue while one is in flight). canonical/raft's
 TCP transport leaves Nagle's algorithm on; the harness turns it off on its
 sockets, as ours does (one run per fsync mode also shows it as shipped).

@@ -17,6 +17,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <zlib.h>
+
+#include "storage/format.h"
 #include "tests/storage/memfs.h"
 #include "tests/storage/util.h"
 
@@ -713,6 +716,38 @@ static void test_snapshot_writer_on_its_own_thread(void **state)
 	check_snapshot(f, 100, len);
 }
 
+/* The checksum of every record and file header: zlib's crc32 for every
+ * length, alignment and starting value, computed by carry-less
+ * multiplication wherever the processor has it. */
+static void test_crc32_matches_zlib(void **state)
+{
+	(void)state;
+	static uint8_t buf[70000];
+	uint32_t seed = 12345;
+	for (size_t i = 0; i < sizeof(buf); i++) {
+		seed = seed * 1103515245u + 12345u;
+		buf[i] = (uint8_t)(seed >> 16);
+	}
+	for (size_t len = 0; len <= 2100; len++) {
+		seed = seed * 1103515245u + 12345u;
+		size_t off = seed % 61;
+		uint32_t init = len % 3 == 0 ? 0 : seed;
+		assert_int_equal(storage__crc32(init, buf + off, len),
+				 (uint32_t)crc32(init, buf + off, (uInt)len));
+	}
+	assert_int_equal(storage__crc32(7, buf, sizeof(buf)),
+			 (uint32_t)crc32(7, buf, sizeof(buf)));
+	/* Split anywhere, the pieces chain like zlib's. */
+	uint32_t c = storage__crc32(0, buf, 1000);
+	assert_int_equal(storage__crc32(c, buf + 1000, 3000),
+			 (uint32_t)crc32(0, buf, 4000));
+#if defined(__x86_64__)
+	__builtin_cpu_init();
+	if (__builtin_cpu_supports("pclmul"))
+		assert_true(storage__crc32_accelerated());
+#endif
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup, teardown)
 #define M(name) cmocka_unit_test_setup_teardown(name, setup_memfs, teardown)
 
@@ -744,6 +779,7 @@ int main(void)
 	    T(test_snapshot_writer_on_its_own_thread),
 	    M(test_snapshot_writer_beside_appends),
 	    cmocka_unit_test(test_strerror),
+	    cmocka_unit_test(test_crc32_matches_zlib),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
