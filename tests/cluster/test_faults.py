@@ -229,6 +229,8 @@ def test_sigterm_hands_over_before_the_broker_has_shut_down(make_cluster,
     stall = os.path.join(leader.dir, "stall")
     open(stall, "w").close()
     try:
+        h.wait_until("the leader's broker to be held up",
+                     lambda: os.path.exists(stall + ".held"), WAIT_S)
         t0 = time.monotonic()
         leader.proc.send_signal(signal.SIGTERM)
         new = c.wait_leader(rest, timeout=WAIT_S)
