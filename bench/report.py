@@ -467,8 +467,11 @@ def _failover_rows(f):
     steady = d.get("steady_load")
     if steady:
         rows.append("| elections during %.0f s of saturating load, no fault "
-                    "| %d | 0 | leadership stays put under load |" % (
-                        steady["seconds"], steady["elections"]))
+                    "| %d (%d of %d load runs lost their clients) | 0 | "
+                    "leadership stays put under load |" % (
+                        steady["seconds"], steady["elections"],
+                        steady.get("interrupted_runs", 0),
+                        steady.get("load_runs", 0)))
     return rows
 
 
