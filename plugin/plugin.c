@@ -323,8 +323,12 @@ static int on_tick(int event, void *event_data, void *userdata)
 	struct ha_plugin *ha = userdata;
 	struct mosquitto_evt_tick *ed = event_data;
 	(void)event;
-	ha_wake_taken(&ha->wake);      /* before taking what woke it */
-	ha_shutdown_signals_install(); /* once; the broker's are in by now */
+	ha_wake_taken(&ha->wake); /* before taking what woke it */
+	/* Once; the broker's own handlers are in by now. */
+	if (!ha_shutdown_signals_install())
+		ha_log_warning(
+		    "cannot watch SIGTERM and SIGINT: a leader hands "
+		    "over only at the end of the broker's shutdown");
 	ha_log_flush(ha);
 	ha_cluster_drain(ha);
 	ha_pending_expire(ha, ha_node_monotonic_ms());

@@ -16,7 +16,6 @@
 #include <string.h>
 
 #include "node/node.h"
-#include "plugin/ha.h"
 #include "plugin/shutdown.h"
 
 static struct ha_node *_Atomic signal_node;
@@ -57,11 +56,12 @@ void ha_block_shutdown_signals(void)
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 }
 
-void ha_shutdown_signals_install(void)
+bool ha_shutdown_signals_install(void)
 {
 	if (installed)
-		return;
+		return true;
 	installed = true;
+	bool all = true;
 	static const int sigs[2] = {SIGTERM, SIGINT};
 	for (int i = 0; i < 2; i++) {
 		struct sigaction sa;
@@ -73,11 +73,9 @@ void ha_shutdown_signals_install(void)
 		    broker_action[i].sa_handler == SIG_IGN)
 			continue; /* an ignored signal stays ignored */
 		if (sigaction(sigs[i], &sa, NULL) != 0)
-			ha_log_warning("cannot watch signal %d: %s: a leader "
-				       "hands over only at the end of the "
-				       "broker's shutdown",
-				       sigs[i], strerror(errno));
+			all = false;
 	}
+	return all;
 }
 
 void ha_shutdown_signals_node(struct ha_node *node)

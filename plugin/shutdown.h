@@ -3,10 +3,13 @@
 #ifndef HA_PLUGIN_SHUTDOWN_H
 #define HA_PLUGIN_SHUTDOWN_H
 
+#include <stdbool.h>
+
 struct ha_node;
 
-/* At the first TICK, after the broker installed its own handlers. */
-void ha_shutdown_signals_install(void);
+/* At the first TICK, after the broker installed its own handlers; false
+ * if a handler could not be installed (that signal hands over late). */
+bool ha_shutdown_signals_install(void);
 /* The running node a signal hands over (NULL: none). */
 void ha_shutdown_signals_node(struct ha_node *node);
 /* Before the plugin goes: the broker's handlers back. */
