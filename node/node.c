@@ -364,9 +364,13 @@ static void sync_peers(struct ha_node *n)
 		const struct raft_server *s = &n->peers_set.servers[i];
 		if (raft_config_find(&want, s->id) != NULL)
 			continue;
+		/* Linked as long as the core may still replicate to it (it
+		 * lets a leaving server go after ten election timeouts at
+		 * most): a removed node that comes back meanwhile learns
+		 * that it was removed. */
 		if (n->departed_until[s->id] == 0)
 			n->departed_until[s->id] =
-			    now + 2 * (int64_t)raft_election_timeout(n->raft);
+			    now + 10 * (int64_t)raft_election_timeout(n->raft);
 		if (now < n->departed_until[s->id])
 			peer_add(&want, s);
 	}
