@@ -199,6 +199,8 @@ bool ha_node__emit(struct ha_node *n, const struct ha_node_event *ev);
 bool ha_node__owner_behind(const struct ha_node *n);
 /* Names a thread of libuv's pool "ha-storage" (once per thread). */
 void ha_node__name_worker(void);
+/* Every thread of the node blocks SIGPIPE, SIGTERM and SIGINT. */
+void ha_node__block_signals(void);
 void ha_node__send(struct ha_node *n, const struct raft_message *m);
 void ha_node__handle_update(struct ha_node *n, struct raft_update *u);
 void ha_node__fail(struct ha_node *n, const char *why);

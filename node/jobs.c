@@ -10,7 +10,6 @@
  * snapshot taken by this node (snapshot.c) go through the same queue, each
  * a batch of its own; a received snapshot chunk too, with nothing else in
  * flight. */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -424,12 +423,7 @@ static void *storage_main(void *arg)
 	bool broken = false;
 	/* Named for top -H, perf and the benchmarks' accounting. */
 	pthread_setname_np(pthread_self(), "ha-storage");
-	/* Shutdown signals go to the owner's thread, which they must wake. */
-	sigset_t shutdown;
-	sigemptyset(&shutdown);
-	sigaddset(&shutdown, SIGTERM);
-	sigaddset(&shutdown, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &shutdown, NULL);
+	ha_node__block_signals();
 	pthread_mutex_lock(&n->storage_lock);
 	for (;;) {
 		while (n->todo_head == NULL && !n->storage_stop)

@@ -973,20 +973,25 @@ void ha_node__name_worker(void)
 	}
 }
 
-static void *thread_main(void *arg)
+void ha_node__block_signals(void)
 {
-	struct ha_node *n = arg;
+	sigset_t set;
+	sigemptyset(&set);
 	/* A write to a peer that just closed must fail with EPIPE, not kill
 	 * an owner that did not ignore SIGPIPE: blocked, the signal stays
 	 * pending on this thread and is never delivered. */
-	sigset_t pipe_only;
-	sigemptyset(&pipe_only);
-	sigaddset(&pipe_only, SIGPIPE);
-	/* Shutdown signals go to the broker's thread, which they must wake
-	 * (and the pool threads started from here inherit the mask). */
-	sigaddset(&pipe_only, SIGTERM);
-	sigaddset(&pipe_only, SIGINT);
-	pthread_sigmask(SIG_BLOCK, &pipe_only, NULL);
+	sigaddset(&set, SIGPIPE);
+	/* Shutdown signals go to the owner's thread, which they must wake. */
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+}
+
+static void *thread_main(void *arg)
+{
+	struct ha_node *n = arg;
+	/* The pool threads started from here inherit the mask. */
+	ha_node__block_signals();
 	/* Named for top -H, perf and the benchmarks' accounting. */
 	pthread_setname_np(pthread_self(), "ha-raft");
 	uv_run(&n->loop, UV_RUN_DEFAULT);

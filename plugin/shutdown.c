@@ -19,7 +19,8 @@
 #include "plugin/shutdown.h"
 
 static struct ha_node *_Atomic signal_node;
-static struct sigaction broker_action[2]; /* SIGTERM, SIGINT */
+static const int sigs[2] = {SIGTERM, SIGINT};
+static struct sigaction broker_action[2]; /* of sigs[] */
 static bool installed;
 
 static int slot_of(int sig)
@@ -62,7 +63,6 @@ bool ha_shutdown_signals_install(void)
 		return true;
 	installed = true;
 	bool all = true;
-	static const int sigs[2] = {SIGTERM, SIGINT};
 	for (int i = 0; i < 2; i++) {
 		struct sigaction sa;
 		memset(&sa, 0, sizeof(sa));
@@ -89,7 +89,6 @@ void ha_shutdown_signals_restore(void)
 	if (!installed)
 		return;
 	installed = false;
-	static const int sigs[2] = {SIGTERM, SIGINT};
 	for (int i = 0; i < 2; i++) {
 		struct sigaction now;
 		/* Put back only what is still ours. */
